@@ -1,0 +1,132 @@
+//! CSV (RFC 4180, UTF-8, optional byte-order mark), read record by record.
+
+use std::fs::File;
+use std::io::BufReader;
+
+use super::{Item, RawRow, Rows, Source, field, map_header};
+use crate::error::{Error, Result};
+use crate::reject::{Position, Reject, Rule};
+
+pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
+    let t = source.record_type;
+    let path = &source.path;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(BufReader::with_capacity(1 << 16, file));
+    let header_pos = Position::line(&source.file, 1);
+    let header = match reader.byte_headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return Err(Error::io(path, std::io::Error::other(e.to_string()))),
+    };
+    if header.is_empty() || (header.len() == 1 && header[0].iter().all(|b| b.is_ascii_whitespace()))
+    {
+        return Ok(Err(vec![Reject::new(
+            t,
+            header_pos,
+            Rule::EmptyFile,
+            "the file is empty: expected a header line naming the columns",
+        )]));
+    }
+    let mut names = Vec::with_capacity(header.len());
+    for (i, raw) in header.iter().enumerate() {
+        let raw = if i == 0 {
+            raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
+        } else {
+            raw
+        };
+        match std::str::from_utf8(raw) {
+            Ok(s) => names.push(s.trim().to_string()),
+            Err(e) => {
+                return Ok(Err(vec![Reject::new(
+                    t,
+                    header_pos,
+                    Rule::InvalidUtf8,
+                    format!(
+                        "the header is not valid UTF-8 (column {}, byte {}): save the file as UTF-8",
+                        i + 1,
+                        e.valid_up_to() + 1
+                    ),
+                )]));
+            }
+        }
+    }
+    let mapping = match map_header(source, &header_pos, &names) {
+        Ok(m) => m,
+        Err(problems) => return Ok(Err(problems)),
+    };
+    let width = t.columns().len();
+    let file_name = source.file.clone();
+    let path = path.clone();
+    let mut record = ::csv::ByteRecord::new();
+    let rows = std::iter::from_fn(move || {
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => return None,
+                Err(e) => return Some(Err(Error::io(&path, std::io::Error::other(e.to_string())))),
+                Ok(true) => {}
+            }
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let position = Position::line(&file_name, line);
+            if record
+                .iter()
+                .all(|f| f.iter().all(|b| b.is_ascii_whitespace()))
+            {
+                continue; // a row with no values holds no data
+            }
+            if record.len() != names.len() {
+                let multi_line = record.iter().any(|f| f.contains(&b'\n'));
+                let at_end = reader.position().byte() >= file_len;
+                let (rule, hint) = if multi_line && at_end {
+                    (
+                        Rule::UnbalancedQuote,
+                        "; a quoted field opened here runs to the end of the file: check for an unbalanced quote",
+                    )
+                } else if multi_line {
+                    (
+                        Rule::FieldCount,
+                        "; a quoted field here runs over several lines: check for an unbalanced quote",
+                    )
+                } else {
+                    (Rule::FieldCount, "")
+                };
+                return Some(Ok(Item::Unreadable(Reject::new(
+                    t,
+                    position,
+                    rule,
+                    format!(
+                        "expected {} fields as in the header, found {}{hint}",
+                        names.len(),
+                        record.len()
+                    ),
+                ))));
+            }
+            let mut values = vec![None; width];
+            for (i, raw) in record.iter().enumerate() {
+                let Some(index) = mapping[i] else { continue };
+                match std::str::from_utf8(raw) {
+                    Ok(s) => values[index] = field(s),
+                    Err(e) => {
+                        let column = &names[i];
+                        return Some(Ok(Item::Unreadable(
+                            Reject::new(
+                                t,
+                                position,
+                                Rule::InvalidUtf8,
+                                format!(
+                                    "not valid UTF-8 (byte {} of the field): save the file as UTF-8",
+                                    e.valid_up_to() + 1
+                                ),
+                            )
+                            .column(column),
+                        )));
+                    }
+                }
+            }
+            return Some(Ok(Item::Row(RawRow { position, values })));
+        }
+    });
+    Ok(Ok(Box::new(rows)))
+}

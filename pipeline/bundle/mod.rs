@@ -1,0 +1,268 @@
+//! Reading a case bundle: finding its files, and reading each record type's rows as
+//! text, with their position, in CSV, NDJSON or XLSX. Typing and the spec's rules are
+//! `validate`'s job; this module only turns bytes into named text fields.
+
+mod csv;
+mod ndjson;
+mod xlsx;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::reject::{Position, Reject, Rule};
+use crate::spec::RecordType;
+
+/// The encoding of one record type's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Ndjson,
+    Xlsx,
+}
+
+/// One record type's input within the bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    pub record_type: RecordType,
+    pub format: Format,
+    /// Path on disk.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// File name within the bundle, as messages show it.
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+}
+
+/// A row read from a source, its fields aligned with the record type's spec columns
+/// (`None`: missing value, after trimming spaces).
+#[derive(Debug, Clone)]
+pub struct RawRow {
+    pub position: Position,
+    pub values: Vec<Option<String>>,
+}
+
+/// What a reader yields per input row: the row's text, or why it could not be read.
+#[derive(Debug)]
+pub enum Item {
+    Row(RawRow),
+    Unreadable(Reject),
+}
+
+pub type Rows = Box<dyn Iterator<Item = Result<Item>>>;
+
+/// The files of a bundle, one per record type present.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub sources: Vec<Source>,
+}
+
+impl Bundle {
+    /// Finds the bundle's files. Problems with the set of files (no cases, two files for
+    /// one type, a sheet that is no record type) come back as file rejects.
+    pub fn locate(dir: &Path) -> Result<(Bundle, Vec<Reject>)> {
+        if !dir.is_dir() {
+            return Err(Error::Bundle {
+                path: dir.to_path_buf(),
+                message: "not a folder (a bundle is a folder holding cases.csv, cases.ndjson or bundle.xlsx)".into(),
+            });
+        }
+        let mut problems = Vec::new();
+        let mut sources = Vec::new();
+        let workbook = dir.join("bundle.xlsx");
+        let sheets = if workbook.is_file() {
+            match xlsx::sheet_names(&workbook) {
+                Ok(names) => names,
+                Err(message) => {
+                    problems.push(Reject::new(
+                        RecordType::Cases,
+                        Position::file("bundle.xlsx"),
+                        Rule::Unreadable,
+                        message,
+                    ));
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        for sheet in &sheets {
+            if RecordType::from_name(sheet.trim()).is_none() {
+                problems.push(Reject::new(
+                    RecordType::Cases,
+                    Position {
+                        sheet: Some(sheet.clone()),
+                        ..Position::file("bundle.xlsx")
+                    },
+                    Rule::UnknownSheet,
+                    format!(
+                        "sheet {sheet:?} is not a record type: name the sheets cases, findings, events or recommendations"
+                    ),
+                ));
+            }
+        }
+        for t in RecordType::ALL {
+            let mut found: Vec<Source> = Vec::new();
+            for (ext, format) in [
+                ("csv", Format::Csv),
+                ("ndjson", Format::Ndjson),
+                ("jsonl", Format::Ndjson),
+            ] {
+                let file = format!("{t}.{ext}");
+                let path = dir.join(&file);
+                if path.is_file() {
+                    found.push(Source {
+                        record_type: t,
+                        format,
+                        path,
+                        file,
+                        sheet: None,
+                    });
+                }
+            }
+            if let Some(sheet) = sheets.iter().find(|s| s.trim() == t.name()) {
+                found.push(Source {
+                    record_type: t,
+                    format: Format::Xlsx,
+                    path: workbook.clone(),
+                    file: "bundle.xlsx".into(),
+                    sheet: Some(sheet.clone()),
+                });
+            }
+            match found.len() {
+                0 if t.required() => problems.push(Reject::new(
+                    t,
+                    Position::file(&format!("{t}.csv")),
+                    Rule::MissingFile,
+                    format!(
+                        "the bundle has no {t}: expected {t}.csv, {t}.ndjson or sheet {t} of bundle.xlsx"
+                    ),
+                )),
+                0 | 1 => {}
+                _ => {
+                    let names: Vec<String> = found.iter().map(describe).collect();
+                    problems.push(Reject::new(
+                        t,
+                        Position::file(&found[1].file),
+                        Rule::DuplicateFile,
+                        format!(
+                            "two inputs for {t}: {}; keep one encoding per record type",
+                            names.join(" and ")
+                        ),
+                    ));
+                    found.truncate(0);
+                }
+            }
+            sources.extend(found);
+        }
+        Ok((
+            Bundle {
+                dir: dir.to_path_buf(),
+                sources,
+            },
+            problems,
+        ))
+    }
+}
+
+fn describe(s: &Source) -> String {
+    match &s.sheet {
+        Some(sheet) => format!("sheet {sheet} of {}", s.file),
+        None => s.file.clone(),
+    }
+}
+
+/// Opens a source for reading. A problem with the file as a whole (empty, a required
+/// column missing, a column named twice) comes back as `Err` file rejects.
+pub fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
+    match source.format {
+        Format::Csv => csv::open(source),
+        Format::Ndjson => ndjson::open(source),
+        Format::Xlsx => xlsx::open(source),
+    }
+}
+
+/// Maps a header (column names as found) to the record type's spec columns. Returns for
+/// each found column its spec index (`None` for a column the spec does not know, which
+/// is ignored), or the file rejects for duplicate and missing required columns.
+pub(crate) fn map_header(
+    source: &Source,
+    position: &Position,
+    names: &[String],
+) -> std::result::Result<Vec<Option<usize>>, Vec<Reject>> {
+    let t = source.record_type;
+    let columns = t.columns();
+    let mut problems = Vec::new();
+    let mut mapping = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let name = name.trim();
+        if !name.is_empty() && names[..i].iter().any(|n| n.trim() == name) {
+            problems.push(
+                Reject::new(
+                    t,
+                    position.clone(),
+                    Rule::DuplicateColumn,
+                    format!("column {name:?} appears more than once in the header"),
+                )
+                .column(name),
+            );
+        }
+        mapping.push(columns.iter().position(|c| c.name == name));
+    }
+    for (index, column) in columns.iter().enumerate() {
+        if column.required && !mapping.contains(&Some(index)) {
+            problems.push(
+                Reject::new(
+                    t,
+                    position.clone(),
+                    Rule::MissingColumn,
+                    format!(
+                        "required column {:?} is missing (the header has: {})",
+                        column.name,
+                        names.join(", ")
+                    ),
+                )
+                .column(column.name),
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(mapping)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Turns a field as read into a value: surrounding spaces trimmed, empty is missing.
+pub(crate) fn field(text: &str) -> Option<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        None
+    } else {
+        Some(t.to_string())
+    }
+}
+
+/// SHA-256 (hex) and size of a file, read in blocks.
+pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
+    let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}

@@ -1,0 +1,500 @@
+//! The ingest (and validate) job: bundle → rules → warehouse, with every row either
+//! stored or reported as rejected, and counts that reconcile.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{
+    ArrayRef, RecordBatch, StringBuilder, StringDictionaryBuilder, UInt32Builder, UInt64Builder,
+};
+use arrow::datatypes::Int32Type;
+use serde::Serialize;
+use std::sync::Arc;
+
+use crate::bundle::{self, Bundle, Item};
+use crate::error::{Error, Result};
+use crate::reject::{Reject, Rule};
+use crate::spec::{CodeList, RecordType, Thresholds};
+use crate::validate::{self, BatchBuilder, Validator};
+use crate::warehouse::{Counts, IngestRecord, InputFile, Manifest, Staging, Warehouse};
+
+/// Rows per Arrow batch handed to the Parquet writer: the unit that bounds memory.
+pub const BATCH_ROWS: usize = 8192;
+/// Examples of each rule kept for the printed summary (the rejects file has them all).
+pub const EXAMPLES_PER_RULE: usize = 3;
+
+/// How to run an ingest.
+pub struct Options {
+    /// Where to store; `None` validates only and writes nothing to a warehouse.
+    pub warehouse: Option<PathBuf>,
+    /// Commit the valid rows even when some are rejected.
+    pub accept_partial: bool,
+    /// HMAC key for `patient_ref`; without one `patient_ref` is not stored.
+    pub key: Option<Vec<u8>>,
+    pub codes: CodeList,
+    pub thresholds: Thresholds,
+    /// Where to write every reject as CSV (written only when there are rejects).
+    pub rejects_file: Option<PathBuf>,
+    /// Called after each batch of rows with the rows read so far.
+    pub progress: Box<dyn FnMut(RecordType, u64)>,
+}
+
+impl Options {
+    pub fn new(warehouse: Option<PathBuf>) -> Options {
+        Options {
+            warehouse,
+            accept_partial: false,
+            key: None,
+            codes: CodeList::imaging_default(),
+            thresholds: Thresholds::spec_default(),
+            rejects_file: None,
+            progress: Box::new(|_, _| {}),
+        }
+    }
+}
+
+/// Problems of one rule: how many, and the first few.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleSummary {
+    pub rule: Rule,
+    pub count: u64,
+    pub examples: Vec<Reject>,
+}
+
+/// What an ingest or validation found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub bundle: String,
+    pub inputs: Vec<InputFile>,
+    /// Per record type: rows read = stored + rejected. For `validate`, "stored" counts
+    /// the rows that would be stored.
+    pub counts: BTreeMap<RecordType, Counts>,
+    /// Whole files that could not be read as rows (their rows are not counted).
+    pub file_problems: Vec<Reject>,
+    /// Problems per rule, most frequent first.
+    pub rules: Vec<RuleSummary>,
+    pub rejected_rows: u64,
+    pub committed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejects_file: Option<String>,
+    pub replaced_cases: u64,
+    /// Whether `patient_ref` was stored as a keyed hash (`false`: not stored at all).
+    pub pseudonymised: bool,
+    pub patient_ref_values_seen: u64,
+    pub code_list: String,
+    pub thresholds: String,
+}
+
+impl Summary {
+    /// Whether everything read was stored (and, for an ingest, committed).
+    pub fn clean(&self) -> bool {
+        self.file_problems.is_empty() && self.rejected_rows == 0
+    }
+}
+
+/// Collects rejects: counts per rule, the first examples, the rejects CSV and, when the
+/// warehouse keeps them, the `rejects` table.
+struct RejectLog {
+    per_rule: BTreeMap<Rule, RuleSummary>,
+    csv: Option<(PathBuf, csv::Writer<std::fs::File>)>,
+    csv_path: Option<PathBuf>,
+    table: RejectTable,
+}
+
+impl RejectLog {
+    fn add(&mut self, reject: Reject) -> Result<()> {
+        if self.csv.is_none()
+            && let Some(path) = &self.csv_path
+        {
+            let mut w = csv::Writer::from_path(path)
+                .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+            w.write_record([
+                "record_type",
+                "file",
+                "sheet",
+                "line",
+                "column",
+                "value",
+                "rule",
+                "message",
+            ])
+            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+            self.csv = Some((path.clone(), w));
+        }
+        if let Some((path, w)) = &mut self.csv {
+            let p = &reject.position;
+            let line = p.number().map(|n| n.to_string()).unwrap_or_default();
+            w.write_record([
+                reject.record_type.name(),
+                &p.file,
+                p.sheet.as_deref().unwrap_or(""),
+                &line,
+                reject.column.as_deref().unwrap_or(""),
+                reject.value.as_deref().unwrap_or(""),
+                reject.rule.name(),
+                &reject.message,
+            ])
+            .map_err(|e| Error::io(&*path, std::io::Error::other(e.to_string())))?;
+        }
+        self.table.push(&reject);
+        let entry = self.per_rule.entry(reject.rule).or_insert(RuleSummary {
+            rule: reject.rule,
+            count: 0,
+            examples: Vec::new(),
+        });
+        entry.count += 1;
+        if entry.examples.len() < EXAMPLES_PER_RULE {
+            entry.examples.push(reject);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if let Some((path, w)) = &mut self.csv {
+            w.flush().map_err(|e| Error::io(&*path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The `rejects` table kept by `--accept-partial`.
+struct RejectTable {
+    ingest: u32,
+    ingests: UInt32Builder,
+    record_type: StringDictionaryBuilder<Int32Type>,
+    file: StringBuilder,
+    sheet: StringBuilder,
+    line: UInt64Builder,
+    column: StringBuilder,
+    value: StringBuilder,
+    rule: StringDictionaryBuilder<Int32Type>,
+    message: StringBuilder,
+    len: usize,
+}
+
+impl RejectTable {
+    fn new(ingest: u32) -> RejectTable {
+        RejectTable {
+            ingest,
+            ingests: UInt32Builder::new(),
+            record_type: StringDictionaryBuilder::new(),
+            file: StringBuilder::new(),
+            sheet: StringBuilder::new(),
+            line: UInt64Builder::new(),
+            column: StringBuilder::new(),
+            value: StringBuilder::new(),
+            rule: StringDictionaryBuilder::new(),
+            message: StringBuilder::new(),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, r: &Reject) {
+        self.ingests.append_value(self.ingest);
+        self.record_type.append_value(r.record_type.name());
+        self.file.append_value(&r.position.file);
+        self.sheet.append_option(r.position.sheet.as_deref());
+        self.line.append_option(r.position.number());
+        self.column.append_option(r.column.as_deref());
+        self.value.append_option(r.value.as_deref());
+        self.rule.append_value(r.rule.name());
+        self.message.append_value(&r.message);
+        self.len += 1;
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch> {
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(self.ingests.finish()),
+            Arc::new(self.record_type.finish()),
+            Arc::new(self.file.finish()),
+            Arc::new(self.sheet.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.column.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.rule.finish()),
+            Arc::new(self.message.finish()),
+        ];
+        self.len = 0;
+        Ok(RecordBatch::try_new(validate::rejects_schema(), arrays)?)
+    }
+}
+
+/// Validates a bundle and, when `options.warehouse` is set, stores it.
+///
+/// Default policy: when any row or file is rejected nothing is committed (the summary
+/// and the rejects file say why) and the result is `Ok` with `committed: false`. With
+/// `accept_partial`, the valid rows are committed and the rejects kept in the
+/// warehouse's `rejects` table; file problems still stop the commit.
+pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
+    let (bundle, file_problems) = Bundle::locate(bundle_dir)?;
+    let warehouse = options.warehouse.as_ref().map(Warehouse::new);
+    let old = match &warehouse {
+        Some(w) => w.manifest()?,
+        None => None,
+    };
+    let ingest_no = old.as_ref().map_or(0, |m| m.ingests.len() as u32) + 1;
+    let mut staging = match &warehouse {
+        Some(w) => Some(w.begin(ingest_no)?),
+        None => None,
+    };
+    let result = ingest_into(
+        &bundle,
+        file_problems,
+        &mut options,
+        old.as_ref(),
+        staging.as_mut(),
+        ingest_no,
+    );
+    let (mut summary, record) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            if let Some(s) = staging {
+                let _ = s.abort();
+            }
+            return Err(e);
+        }
+    };
+    if let (Some(staging), Some(w)) = (staging, &warehouse) {
+        let commit = summary.file_problems.is_empty()
+            && (summary.rejected_rows == 0 || options.accept_partial);
+        summary.warehouse = Some(w.root.display().to_string());
+        if commit {
+            let manifest = staging.commit(old, record)?;
+            summary.committed = true;
+            summary.version = Some(manifest.version);
+        } else {
+            staging.abort()?;
+        }
+    }
+    Ok(summary)
+}
+
+fn ingest_into(
+    bundle: &Bundle,
+    file_problems: Vec<Reject>,
+    options: &mut Options,
+    old: Option<&Manifest>,
+    mut staging: Option<&mut Staging>,
+    ingest_no: u32,
+) -> Result<(Summary, IngestRecord)> {
+    let mut log = RejectLog {
+        per_rule: BTreeMap::new(),
+        csv: None,
+        csv_path: options.rejects_file.clone(),
+        table: RejectTable::new(ingest_no),
+    };
+    let mut problems = Vec::new();
+    for p in file_problems {
+        problems.push(p.clone());
+        log.add(p)?;
+    }
+    let mut validator = Validator::new(options.codes.clone(), options.key.clone());
+    let mut counts: BTreeMap<RecordType, Counts> = BTreeMap::new();
+    let mut inputs = Vec::new();
+    let mut rejected_rows = 0u64;
+    let mut patient_refs = 0u64;
+    let patient_ref_index = RecordType::Cases
+        .columns()
+        .iter()
+        .position(|c| c.name == "patient_ref")
+        .expect("cases have patient_ref");
+    let mut hashed_workbook = false;
+    for source in &bundle.sources {
+        let t = source.record_type;
+        if source.format != bundle::Format::Xlsx || !hashed_workbook {
+            let (sha256, bytes) = bundle::sha256_file(&source.path)?;
+            hashed_workbook |= source.format == bundle::Format::Xlsx;
+            inputs.push(InputFile {
+                record_type: t.name().to_string(),
+                file: source.file.clone(),
+                sheet: source.sheet.clone(),
+                format: format!("{:?}", source.format).to_lowercase(),
+                bytes,
+                sha256,
+            });
+        }
+        let rows = match bundle::open(source)? {
+            Ok(rows) => rows,
+            Err(file_rejects) => {
+                for p in file_rejects {
+                    problems.push(p.clone());
+                    log.add(p)?;
+                }
+                continue;
+            }
+        };
+        let count = counts.entry(t).or_default();
+        // Cases are split by opened year (the partition); other types need one builder.
+        let mut builders: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
+        let opened = RecordType::Cases
+            .columns()
+            .iter()
+            .position(|c| c.name == "opened_date")
+            .expect("cases have opened_date");
+        for item in rows {
+            count.read += 1;
+            let outcome = match item? {
+                Item::Unreadable(reject) => Err(vec![reject]),
+                Item::Row(row) => {
+                    if t == RecordType::Cases && row.values[patient_ref_index].is_some() {
+                        patient_refs += 1;
+                    }
+                    validator.check(t, row)
+                }
+            };
+            match outcome {
+                Ok(typed) => {
+                    count.stored += 1;
+                    let year = match t {
+                        RecordType::Cases => match typed.values[opened] {
+                            validate::Value::Date(d) => year_of(d),
+                            _ => 0,
+                        },
+                        _ => 0,
+                    };
+                    let builder = builders.entry(year).or_insert_with(|| BatchBuilder::new(t));
+                    builder.push(&typed);
+                    if builder.len() >= BATCH_ROWS {
+                        flush(&mut staging, t, year, builder)?;
+                    }
+                }
+                Err(rejects) => {
+                    count.rejected += 1;
+                    rejected_rows += 1;
+                    for r in rejects {
+                        log.add(r)?;
+                    }
+                    if log.table.len >= BATCH_ROWS {
+                        let batch = log.table.finish()?;
+                        if let Some(s) = staging.as_deref_mut() {
+                            s.write("rejects", None, &batch)?;
+                        }
+                    }
+                }
+            }
+            if count.read.is_multiple_of(BATCH_ROWS as u64) {
+                (options.progress)(t, count.read);
+            }
+        }
+        (options.progress)(t, count.read);
+        if t == RecordType::Cases && count.read == 0 {
+            let p = Reject::new(
+                t,
+                crate::reject::Position::file(&source.file),
+                Rule::EmptyFile,
+                format!(
+                    "{} has a header but no rows: a bundle needs at least one case",
+                    source.file
+                ),
+            );
+            problems.push(p.clone());
+            log.add(p)?;
+        }
+        for (year, builder) in &mut builders {
+            flush(&mut staging, t, *year, builder)?;
+        }
+    }
+    log.finish()?;
+    let mut replaced_cases = 0;
+    if let Some(s) = staging {
+        if log.table.len > 0 {
+            let batch = log.table.finish()?;
+            s.write("rejects", None, &batch)?;
+        }
+        if let Some(old) = old {
+            let ids: HashSet<String> = validator.case_ids().cloned().collect();
+            let dropped = s.carry_over(old, &ids)?;
+            replaced_cases = dropped.get("cases").copied().unwrap_or(0);
+        }
+    }
+    for t in RecordType::ALL {
+        counts.entry(t).or_default();
+    }
+    let mut rules: Vec<RuleSummary> = log.per_rule.into_values().collect();
+    rules.sort_by(|a, b| b.count.cmp(&a.count).then(a.rule.cmp(&b.rule)));
+    let record = IngestRecord {
+        number: ingest_no,
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        casework_version: env!("CARGO_PKG_VERSION").to_string(),
+        bundle: bundle.dir.display().to_string(),
+        inputs: inputs.clone(),
+        counts: counts
+            .iter()
+            .map(|(t, c)| (t.name().to_string(), *c))
+            .collect(),
+        replaced_cases,
+        policy: if options.accept_partial {
+            "accept_partial".into()
+        } else {
+            "all_or_nothing".into()
+        },
+        pseudonymised: options.key.is_some(),
+        code_list: options.codes.source.clone(),
+        thresholds: options.thresholds.source.clone(),
+    };
+    let summary = Summary {
+        bundle: bundle.dir.display().to_string(),
+        inputs,
+        counts,
+        file_problems: problems,
+        rules,
+        rejected_rows,
+        committed: false,
+        warehouse: None,
+        version: None,
+        rejects_file: log.csv.as_ref().map(|(p, _)| p.display().to_string()),
+        replaced_cases,
+        pseudonymised: options.key.is_some(),
+        patient_ref_values_seen: patient_refs,
+        code_list: options.codes.source.name.clone(),
+        thresholds: options.thresholds.source.name.clone(),
+    };
+    Ok((summary, record))
+}
+
+fn flush(
+    staging: &mut Option<&mut Staging>,
+    t: RecordType,
+    year: i32,
+    builder: &mut BatchBuilder,
+) -> Result<()> {
+    if builder.is_empty() {
+        return Ok(());
+    }
+    let batch = builder.finish()?;
+    if let Some(s) = staging.as_deref_mut() {
+        let partition = (t == RecordType::Cases).then_some(year);
+        s.write(t.name(), partition, &batch)?;
+    }
+    Ok(())
+}
+
+/// The calendar year of a Date32 value.
+pub fn year_of(days: i32) -> i32 {
+    use chrono::Datelike;
+    (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+        + chrono::Duration::days(i64::from(days)))
+    .year()
+}
+
+/// Reads a pseudonymisation key: at least 32 bytes.
+pub fn read_key(path: &Path) -> Result<Vec<u8>> {
+    let key = std::fs::read(path).map_err(|e| Error::Config {
+        file: path.to_path_buf(),
+        message: format!("cannot read the key file: {e}"),
+    })?;
+    if key.len() < 32 {
+        return Err(Error::Config {
+            file: path.to_path_buf(),
+            message: format!(
+                "the key is {} bytes long; a pseudonymisation key must be at least 32 bytes",
+                key.len()
+            ),
+        });
+    }
+    Ok(key)
+}

@@ -1,0 +1,487 @@
+//! The case bundle, version 1: record types, columns, allowed values, the code list and
+//! the delay thresholds. Names and values here are the contract of `bundle-v1.md`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The four record types of a bundle, in the order they are read (cases first, so that
+/// the others can be checked against them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordType {
+    Cases,
+    Findings,
+    Events,
+    Recommendations,
+}
+
+impl RecordType {
+    pub const ALL: [RecordType; 4] = [
+        RecordType::Cases,
+        RecordType::Findings,
+        RecordType::Events,
+        RecordType::Recommendations,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordType::Cases => "cases",
+            RecordType::Findings => "findings",
+            RecordType::Events => "events",
+            RecordType::Recommendations => "recommendations",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RecordType> {
+        RecordType::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    pub fn required(self) -> bool {
+        self == RecordType::Cases
+    }
+
+    pub fn columns(self) -> &'static [Column] {
+        match self {
+            RecordType::Cases => CASES,
+            RecordType::Findings => FINDINGS,
+            RecordType::Events => EVENTS,
+            RecordType::Recommendations => RECOMMENDATIONS,
+        }
+    }
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a column's text is checked and typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `case_id`: 1–64 characters of `A-Z a-z 0-9 . _ -`.
+    Identifier,
+    /// Free text, optionally limited in length (characters).
+    Text { max_chars: Option<usize> },
+    /// One of a fixed list of values; stored dictionary encoded.
+    Enum(&'static [&'static str]),
+    /// A code from the code list in force; stored dictionary encoded.
+    Code,
+    /// ISO 8601 `YYYY-MM-DD`; stored as Date32.
+    Date,
+    /// A date, or a date-time with optional seconds and optional `Z`/offset; stored as
+    /// Timestamp (seconds), with a companion `<name>_has_time` boolean column.
+    DateTime,
+    /// `true`/`false` (and `yes`/`no`, `1`/`0`, any case).
+    Boolean,
+    /// A decimal amount ≥ 0 with at most two places; stored as Decimal128(12,2).
+    Amount,
+    /// `patient_ref`: replaced by a keyed hash, or not stored at all without a key.
+    Secret,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+}
+
+const fn col(name: &'static str, kind: Kind, required: bool) -> Column {
+    Column {
+        name,
+        kind,
+        required,
+    }
+}
+
+const TEXT: Kind = Kind::Text { max_chars: None };
+
+pub const SOURCES: &[&str] = &[
+    "ombudsman_complaint",
+    "local_complaint",
+    "patient_safety_incident",
+    "serious_incident",
+];
+pub const ORGANISATION_TYPES: &[&str] = &[
+    "acute_trust",
+    "mental_health_trust",
+    "community_trust",
+    "ambulance_trust",
+    "gp_practice",
+    "independent_provider",
+    "commissioner",
+    "other",
+];
+pub const DECISIONS: &[&str] = &["upheld", "partly_upheld", "not_upheld", "resolved", "open"];
+pub const MODALITIES: &[&str] = &[
+    "xray",
+    "ct",
+    "mri",
+    "ultrasound",
+    "mammography",
+    "fluoroscopy",
+    "nuclear_medicine",
+    "other",
+];
+pub const HARMS: &[&str] = &["none", "low", "moderate", "severe", "death"];
+pub const STAGES: &[&str] = &[
+    "request",
+    "acquisition",
+    "review",
+    "reporting",
+    "communication",
+    "action",
+    "learning",
+];
+pub const EVENTS_KINDS: &[&str] = &[
+    "requested",
+    "performed",
+    "reviewed",
+    "reported",
+    "alert_raised",
+    "alert_acknowledged",
+    "acted_on",
+    "patient_informed",
+    "diagnosed",
+    "learning_review",
+];
+pub const URGENCIES: &[&str] = &["critical", "urgent", "significant", "routine"];
+pub const RECOMMENDATION_KINDS: &[&str] = &[
+    "apology",
+    "financial_remedy",
+    "action_plan",
+    "audit",
+    "policy_review",
+    "training",
+    "duty_of_candour",
+    "other",
+];
+pub const STATUSES: &[&str] = &["pending", "complied", "not_complied"];
+
+/// Longest `note`, in characters.
+pub const NOTE_MAX_CHARS: usize = 2000;
+/// Longest `case_id` and `episode`, in characters.
+pub const ID_MAX_CHARS: usize = 64;
+
+pub const CASES: &[Column] = &[
+    col("case_id", Kind::Identifier, true),
+    col("source", Kind::Enum(SOURCES), true),
+    col("organisation_code", TEXT, true),
+    col("organisation_name", TEXT, false),
+    col("organisation_type", Kind::Enum(ORGANISATION_TYPES), false),
+    col("region", TEXT, false),
+    col("opened_date", Kind::Date, true),
+    col("closed_date", Kind::Date, false),
+    col("decision", Kind::Enum(DECISIONS), false),
+    col("service", TEXT, false),
+    col("modality", Kind::Enum(MODALITIES), false),
+    col("condition_group", TEXT, false),
+    col("harm", Kind::Enum(HARMS), false),
+    col("avoidable_death", Kind::Boolean, false),
+    col("patient_ref", Kind::Secret, false),
+];
+
+pub const FINDINGS: &[Column] = &[
+    col("case_id", Kind::Identifier, true),
+    col("code", Kind::Code, true),
+    col("stage", Kind::Enum(STAGES), false),
+    col("service", TEXT, false),
+    col(
+        "note",
+        Kind::Text {
+            max_chars: Some(NOTE_MAX_CHARS),
+        },
+        false,
+    ),
+];
+
+pub const EVENTS: &[Column] = &[
+    col("case_id", Kind::Identifier, true),
+    col(
+        "episode",
+        Kind::Text {
+            max_chars: Some(ID_MAX_CHARS),
+        },
+        true,
+    ),
+    col("event", Kind::Enum(EVENTS_KINDS), true),
+    col("occurred_at", Kind::DateTime, true),
+    col("urgency", Kind::Enum(URGENCIES), false),
+    col("modality", Kind::Enum(MODALITIES), false),
+];
+
+pub const RECOMMENDATIONS: &[Column] = &[
+    col("case_id", Kind::Identifier, true),
+    col("kind", Kind::Enum(RECOMMENDATION_KINDS), true),
+    col("amount_gbp", Kind::Amount, false),
+    col("made_date", Kind::Date, true),
+    col("due_date", Kind::Date, false),
+    col("completed_date", Kind::Date, false),
+    col("status", Kind::Enum(STATUSES), true),
+];
+
+/// Where a piece of configuration came from: the copy embedded in the binary, or a file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfigSource {
+    /// `embedded:data/codes/imaging-themes.csv`, or the file's path.
+    pub name: String,
+    pub sha256: String,
+}
+
+impl ConfigSource {
+    fn of(name: String, text: &str) -> ConfigSource {
+        ConfigSource {
+            name,
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+        }
+    }
+}
+
+/// One entry of a code list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Code {
+    pub code: String,
+    pub theme: String,
+    pub meaning: String,
+}
+
+/// The code list in force: each code maps to one theme.
+#[derive(Debug, Clone)]
+pub struct CodeList {
+    pub codes: Vec<Code>,
+    pub source: ConfigSource,
+}
+
+const DEFAULT_CODES: &str = include_str!("../data/codes/imaging-themes.csv");
+const DEFAULT_THRESHOLDS: &str = include_str!("../data/thresholds.toml");
+
+impl CodeList {
+    /// The spec's code list (the four imaging themes), embedded in the binary.
+    pub fn imaging_default() -> CodeList {
+        CodeList::parse(
+            DEFAULT_CODES,
+            "embedded:data/codes/imaging-themes.csv".into(),
+        )
+        .expect("the embedded code list is valid")
+    }
+
+    pub fn load(path: Option<&Path>) -> Result<CodeList> {
+        match path {
+            None => Ok(CodeList::imaging_default()),
+            Some(p) => {
+                let text = read_config(p)?;
+                CodeList::parse(&text, p.display().to_string())
+            }
+        }
+    }
+
+    /// Parses a code list: a CSV with columns `code`, `theme`, `meaning`.
+    pub fn parse(text: &str, name: String) -> Result<CodeList> {
+        let bad = |line: u64, message: String| Error::Config {
+            file: PathBuf::from(&name),
+            message: format!("line {line}: {message}"),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let mut codes: Vec<Code> = Vec::new();
+        for record in reader.deserialize::<Code>() {
+            let record = record.map_err(|e| {
+                let line = e.position().map(|p| p.line()).unwrap_or(1);
+                bad(
+                    line,
+                    format!("expected the columns code, theme, meaning: {e}"),
+                )
+            })?;
+            if record.code.is_empty() || record.theme.is_empty() {
+                return Err(bad(
+                    codes.len() as u64 + 2,
+                    "code and theme must not be empty".into(),
+                ));
+            }
+            if codes.iter().any(|c| c.code == record.code) {
+                return Err(bad(
+                    codes.len() as u64 + 2,
+                    format!("code {} is listed twice", record.code),
+                ));
+            }
+            codes.push(record);
+        }
+        if codes.is_empty() {
+            return Err(bad(1, "the code list has no codes".into()));
+        }
+        Ok(CodeList {
+            codes,
+            source: ConfigSource::of(name, text),
+        })
+    }
+
+    pub fn contains(&self, code: &str) -> bool {
+        self.codes.iter().any(|c| c.code == code)
+    }
+
+    /// The themes, in the order they first appear in the list.
+    pub fn themes(&self) -> Vec<String> {
+        let mut themes: Vec<String> = Vec::new();
+        for c in &self.codes {
+            if !themes.contains(&c.theme) {
+                themes.push(c.theme.clone());
+            }
+        }
+        themes
+    }
+}
+
+/// One row of the delay threshold table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Interval {
+    pub from: String,
+    pub to: String,
+    /// Urgencies this threshold applies to: `any`, `missing`, or values of `urgency`.
+    pub urgency: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<f64>,
+    /// Threshold in days when either event has no time of day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_only_days: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
+}
+
+impl Interval {
+    /// The threshold in hours.
+    pub fn threshold_hours(&self) -> f64 {
+        self.hours.unwrap_or(0.0) + self.days.unwrap_or(0.0) * 24.0
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ThresholdFile {
+    interval: Vec<Interval>,
+}
+
+/// The delay thresholds in force.
+#[derive(Debug, Clone)]
+pub struct Thresholds {
+    pub intervals: Vec<Interval>,
+    pub source: ConfigSource,
+}
+
+impl Thresholds {
+    pub fn spec_default() -> Thresholds {
+        Thresholds::parse(DEFAULT_THRESHOLDS, "embedded:data/thresholds.toml".into())
+            .expect("the embedded thresholds are valid")
+    }
+
+    pub fn load(path: Option<&Path>) -> Result<Thresholds> {
+        match path {
+            None => Ok(Thresholds::spec_default()),
+            Some(p) => {
+                let text = read_config(p)?;
+                Thresholds::parse(&text, p.display().to_string())
+            }
+        }
+    }
+
+    pub fn parse(text: &str, name: String) -> Result<Thresholds> {
+        let bad = |message: String| Error::Config {
+            file: PathBuf::from(&name),
+            message,
+        };
+        let file: ThresholdFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        for (i, t) in file.interval.iter().enumerate() {
+            let n = i + 1;
+            for ev in [&t.from, &t.to] {
+                if !EVENTS_KINDS.contains(&ev.as_str()) {
+                    return Err(bad(format!(
+                        "interval {n}: unknown event {ev:?} (expected one of {})",
+                        EVENTS_KINDS.join(", ")
+                    )));
+                }
+            }
+            for u in &t.urgency {
+                if u != "any" && u != "missing" && !URGENCIES.contains(&u.as_str()) {
+                    return Err(bad(format!(
+                        "interval {n}: unknown urgency {u:?} (expected any, missing, {})",
+                        URGENCIES.join(", ")
+                    )));
+                }
+            }
+            if t.days.is_none() && t.hours.is_none() {
+                return Err(bad(format!("interval {n}: give `days` or `hours`")));
+            }
+        }
+        Ok(Thresholds {
+            intervals: file.interval,
+            source: ConfigSource::of(name, text),
+        })
+    }
+}
+
+fn read_config(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::Config {
+        file: path.to_path_buf(),
+        message: format!("cannot read: {e}"),
+    })
+}
+
+/// Column names of a record type, for messages.
+pub fn column_names(t: RecordType) -> Vec<&'static str> {
+    t.columns().iter().map(|c| c.name).collect()
+}
+
+/// Required columns of a record type.
+pub fn required_columns(t: RecordType) -> BTreeMap<&'static str, ()> {
+    t.columns()
+        .iter()
+        .filter(|c| c.required)
+        .map(|c| (c.name, ()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_code_list_has_the_spec_codes_and_four_themes() {
+        let list = CodeList::imaging_default();
+        assert_eq!(list.codes.len(), 17);
+        assert_eq!(
+            list.themes(),
+            [
+                "unreported_finding",
+                "unfollowed_alert",
+                "delay",
+                "unlearned_lesson"
+            ]
+        );
+        assert!(list.contains("FA4") && !list.contains("FA6"));
+    }
+
+    #[test]
+    fn default_thresholds_match_the_spec_table() {
+        let t = Thresholds::spec_default();
+        assert_eq!(t.intervals.len(), 9);
+        assert_eq!(t.intervals[0].threshold_hours(), 42.0 * 24.0);
+        assert_eq!(t.intervals[4].threshold_hours(), 1.0);
+        assert_eq!(t.intervals[7].threshold_hours(), 14.0 * 24.0);
+    }
+
+    #[test]
+    fn code_list_errors_name_the_line() {
+        let err = CodeList::parse("code,theme,meaning\nA1,x,y\nA1,z,w\n", "f.csv".into())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("f.csv") && err.contains("line 3"), "{err}");
+    }
+}

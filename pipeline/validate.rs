@@ -1,0 +1,623 @@
+//! The spec's rules: each raw row is typed column by column and checked, within the row
+//! (date order, amount only for financial remedies) and across the bundle (unique
+//! case_id, every other row names a stored case, codes in the code list). Valid rows go
+//! into Arrow record batches; every problem becomes a `Reject`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, StringBuilder,
+    StringDictionaryBuilder, TimestampSecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::bundle::RawRow;
+use crate::error::Result;
+use crate::reject::{Reject, Rule};
+use crate::spec::{CodeList, Column, ID_MAX_CHARS, Kind, RecordType};
+
+/// Precision and scale of stored amounts: Decimal128(12, 2).
+pub const AMOUNT_PRECISION: u8 = 12;
+pub const AMOUNT_SCALE: i8 = 2;
+
+/// The name of the companion column that says whether a date-time had a time of day.
+pub fn has_time_column(name: &str) -> String {
+    format!("{name}_has_time")
+}
+
+fn dictionary() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// The stored (Arrow) schema of a record type. Cases' `opened_year` partition column is
+/// not in the files: it is the folder name (`opened_year=2019`).
+pub fn schema(t: RecordType) -> SchemaRef {
+    let mut fields = Vec::new();
+    for c in t.columns() {
+        let nullable = !c.required;
+        match c.kind {
+            Kind::Identifier | Kind::Text { .. } | Kind::Secret => {
+                fields.push(Field::new(c.name, DataType::Utf8, nullable))
+            }
+            Kind::Enum(_) | Kind::Code => fields.push(Field::new(c.name, dictionary(), nullable)),
+            Kind::Date => fields.push(Field::new(c.name, DataType::Date32, nullable)),
+            Kind::DateTime => {
+                fields.push(Field::new(
+                    c.name,
+                    DataType::Timestamp(TimeUnit::Second, None),
+                    nullable,
+                ));
+                fields.push(Field::new(
+                    has_time_column(c.name),
+                    DataType::Boolean,
+                    nullable,
+                ));
+            }
+            Kind::Boolean => fields.push(Field::new(c.name, DataType::Boolean, nullable)),
+            Kind::Amount => fields.push(Field::new(
+                c.name,
+                DataType::Decimal128(AMOUNT_PRECISION, AMOUNT_SCALE),
+                nullable,
+            )),
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// The schema of the `rejects` table kept in the warehouse by `--accept-partial`.
+pub fn rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("ingest", DataType::UInt32, false),
+        Field::new("record_type", dictionary(), false),
+        Field::new("file", DataType::Utf8, false),
+        Field::new("sheet", DataType::Utf8, true),
+        Field::new("line", DataType::UInt64, true),
+        Field::new("column", DataType::Utf8, true),
+        Field::new("value", DataType::Utf8, true),
+        Field::new("rule", dictionary(), false),
+        Field::new("message", DataType::Utf8, false),
+    ]))
+}
+
+/// A typed value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Date(i32),
+    DateTime { seconds: i64, has_time: bool },
+    Bool(bool),
+    Amount(i128),
+}
+
+/// A row that passed every rule, ready for a batch.
+#[derive(Debug, Clone)]
+pub struct TypedRow {
+    pub values: Vec<Value>,
+}
+
+impl TypedRow {
+    pub fn text(&self, t: RecordType, column: &str) -> Option<&str> {
+        let i = t.columns().iter().position(|c| c.name == column)?;
+        match &self.values[i] {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn date(&self, t: RecordType, column: &str) -> Option<i32> {
+        let i = t.columns().iter().position(|c| c.name == column)?;
+        match self.values[i] {
+            Value::Date(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// Checks rows against the spec and remembers what the bundle's cases were, so that the
+/// other record types can be checked against them.
+pub struct Validator {
+    codes: CodeList,
+    key: Option<Vec<u8>>,
+    /// Stored case_id → the line or row it came from.
+    cases: HashMap<String, u64>,
+    /// Rejected case_id → the line or row it came from.
+    rejected_cases: HashMap<String, u64>,
+}
+
+impl Validator {
+    pub fn new(codes: CodeList, key: Option<Vec<u8>>) -> Validator {
+        Validator {
+            codes,
+            key,
+            cases: HashMap::new(),
+            rejected_cases: HashMap::new(),
+        }
+    }
+
+    /// The case_ids of the cases that passed.
+    pub fn case_ids(&self) -> impl Iterator<Item = &String> {
+        self.cases.keys()
+    }
+
+    pub fn case_count(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// Types and checks one row. `Err` holds every problem found with it.
+    pub fn check(
+        &mut self,
+        t: RecordType,
+        row: RawRow,
+    ) -> std::result::Result<TypedRow, Vec<Reject>> {
+        let columns = t.columns();
+        let mut rejects = Vec::new();
+        let mut values = Vec::with_capacity(columns.len());
+        for (column, raw) in columns.iter().zip(&row.values) {
+            match raw {
+                None if column.required => {
+                    values.push(Value::Null);
+                    rejects.push(
+                        Reject::new(
+                            t,
+                            row.position.clone(),
+                            Rule::Required,
+                            format!("{} is required and is missing", column.name),
+                        )
+                        .column(column.name),
+                    );
+                }
+                None => values.push(Value::Null),
+                Some(text) => match self.type_value(column, text) {
+                    Ok(v) => values.push(v),
+                    Err((rule, message)) => {
+                        values.push(Value::Null);
+                        rejects.push(
+                            Reject::new(t, row.position.clone(), rule, message)
+                                .value(column.name, text),
+                        );
+                    }
+                },
+            }
+        }
+        let typed = TypedRow { values };
+        self.row_rules(t, &row, &typed, &mut rejects);
+        let number = row.position.number().unwrap_or(0);
+        if t == RecordType::Cases {
+            if let Some(id) = typed.text(t, "case_id") {
+                if let Some(first) = self.cases.get(id) {
+                    rejects.push(
+                        Reject::new(
+                            t,
+                            row.position.clone(),
+                            Rule::DuplicateCaseId,
+                            format!("case_id {id} is already used at line {first}; case_id must be unique"),
+                        )
+                        .value("case_id", id),
+                    );
+                } else if rejects.is_empty() {
+                    self.cases.insert(id.to_string(), number);
+                } else {
+                    self.rejected_cases.entry(id.to_string()).or_insert(number);
+                }
+            }
+        } else if let Some(id) = typed.text(t, "case_id")
+            && !self.cases.contains_key(id)
+        {
+            let message = match self.rejected_cases.get(id) {
+                Some(line) => format!(
+                    "names case {id}, which was rejected (cases, line {line}); fix that case first"
+                ),
+                None => format!("names case {id}, which is not in the bundle's cases"),
+            };
+            rejects.push(
+                Reject::new(t, row.position.clone(), Rule::UnknownCase, message)
+                    .value("case_id", id),
+            );
+        }
+        if rejects.is_empty() {
+            Ok(typed)
+        } else {
+            Err(rejects)
+        }
+    }
+
+    fn type_value(
+        &self,
+        column: &Column,
+        text: &str,
+    ) -> std::result::Result<Value, (Rule, String)> {
+        let name = column.name;
+        match column.kind {
+            Kind::Identifier => {
+                let ok = text.chars().count() <= ID_MAX_CHARS
+                    && text
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+                if ok {
+                    Ok(Value::Text(text.to_string()))
+                } else {
+                    Err((
+                        Rule::Format,
+                        format!("{name} must be 1 to 64 characters of A-Z a-z 0-9 . _ -"),
+                    ))
+                }
+            }
+            Kind::Text { max_chars } => match max_chars {
+                Some(max) if text.chars().count() > max => Err((
+                    Rule::TooLong,
+                    format!(
+                        "{name} is {} characters long; at most {max} are allowed",
+                        text.chars().count()
+                    ),
+                )),
+                _ => Ok(Value::Text(text.to_string())),
+            },
+            Kind::Enum(allowed) => {
+                if allowed.contains(&text) {
+                    Ok(Value::Text(text.to_string()))
+                } else {
+                    Err((
+                        Rule::AllowedValues,
+                        format!("{name} must be one of {}", allowed.join(", ")),
+                    ))
+                }
+            }
+            Kind::Code => {
+                if self.codes.contains(text) {
+                    Ok(Value::Text(text.to_string()))
+                } else {
+                    Err((
+                        Rule::UnknownCode,
+                        format!("code {text} is not in the code list ({})", self.codes.source.name),
+                    ))
+                }
+            }
+            Kind::Date => parse_date(text).map(Value::Date).ok_or_else(|| {
+                (
+                    Rule::Format,
+                    format!("{name} must be a date written YYYY-MM-DD"),
+                )
+            }),
+            Kind::DateTime => parse_date_time(text)
+                .map(|(seconds, has_time)| Value::DateTime { seconds, has_time })
+                .ok_or_else(|| {
+                    (
+                        Rule::Format,
+                        format!(
+                            "{name} must be a date YYYY-MM-DD or a date-time YYYY-MM-DDTHH:MM[:SS], optionally ending in Z or an offset such as +01:00"
+                        ),
+                    )
+                }),
+            Kind::Boolean => parse_bool(text).map(Value::Bool).ok_or_else(|| {
+                (
+                    Rule::Format,
+                    format!("{name} must be true or false (or yes/no, 1/0)"),
+                )
+            }),
+            Kind::Amount => parse_amount(text).map(Value::Amount).map_err(|why| {
+                (Rule::Format, format!("{name} must be {why}"))
+            }),
+            Kind::Secret => Ok(match &self.key {
+                Some(key) => Value::Text(pseudonymise(key, text)),
+                None => Value::Null,
+            }),
+        }
+    }
+
+    /// Rules between columns of one row.
+    fn row_rules(&self, t: RecordType, row: &RawRow, typed: &TypedRow, rejects: &mut Vec<Reject>) {
+        let order = |later: &str, earlier: &str, rejects: &mut Vec<Reject>| {
+            if let (Some(a), Some(b)) = (typed.date(t, later), typed.date(t, earlier))
+                && a < b
+            {
+                rejects.push(
+                    Reject::new(
+                        t,
+                        row.position.clone(),
+                        Rule::DateOrder,
+                        format!(
+                            "{later} {} is before {earlier} {}",
+                            show_date(a),
+                            show_date(b)
+                        ),
+                    )
+                    .value(later, &show_date(a)),
+                );
+            }
+        };
+        match t {
+            RecordType::Cases => order("closed_date", "opened_date", rejects),
+            RecordType::Recommendations => {
+                order("due_date", "made_date", rejects);
+                order("completed_date", "made_date", rejects);
+                let kind = typed.text(t, "kind");
+                let amount_index = t.columns().iter().position(|c| c.name == "amount_gbp");
+                let amount_raw = amount_index.and_then(|i| row.values[i].as_deref());
+                match (kind, amount_raw) {
+                    (Some("financial_remedy"), None) => rejects.push(
+                        Reject::new(
+                            t,
+                            row.position.clone(),
+                            Rule::AmountKind,
+                            "amount_gbp is required when kind is financial_remedy",
+                        )
+                        .column("amount_gbp"),
+                    ),
+                    (Some(k), Some(amount)) if k != "financial_remedy" => rejects.push(
+                        Reject::new(
+                            t,
+                            row.position.clone(),
+                            Rule::AmountKind,
+                            format!("amount_gbp is only for kind financial_remedy, not {k}"),
+                        )
+                        .value("amount_gbp", amount),
+                    ),
+                    _ => {}
+                }
+            }
+            RecordType::Findings | RecordType::Events => {}
+        }
+    }
+}
+
+/// `patient_ref` → HMAC-SHA-256 under the key, as lowercase hex.
+pub fn pseudonymise(key: &[u8], value: &str) -> String {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(value.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+
+/// `YYYY-MM-DD` → days since 1970-01-01.
+pub fn parse_date(text: &str) -> Option<i32> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let d = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some((d - EPOCH).num_days() as i32)
+}
+
+fn show_date(days: i32) -> String {
+    (EPOCH + chrono::Duration::days(i64::from(days)))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A date or date-time → (seconds since 1970-01-01T00:00:00, whether it had a time of
+/// day). Local times are taken as given; a `Z` or offset is converted to UTC.
+pub fn parse_date_time(text: &str) -> Option<(i64, bool)> {
+    if text.len() == 10 {
+        let days = parse_date(text)?;
+        return Some((i64::from(days) * 86_400, false));
+    }
+    let (date, rest) = text.split_at_checked(10)?;
+    let days = parse_date(date)?;
+    let rest = rest.strip_prefix('T')?;
+    // Split off the zone: `Z`, or `+HH:MM` / `-HH:MM` / `+HHMM` after the time.
+    let (clock, offset_seconds) = if let Some(c) = rest.strip_suffix('Z') {
+        (c, 0i64)
+    } else if let Some(i) = rest.find(['+', '-']) {
+        let (c, zone) = rest.split_at(i);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
+        if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let hours: i64 = digits[..2].parse().ok()?;
+        let minutes: i64 = digits[2..].parse().ok()?;
+        if hours > 23 || minutes > 59 {
+            return None;
+        }
+        (c, sign * (hours * 3600 + minutes * 60))
+    } else {
+        (rest, 0)
+    };
+    let time = match clock.len() {
+        5 => NaiveTime::parse_from_str(clock, "%H:%M").ok()?,
+        8 => NaiveTime::parse_from_str(clock, "%H:%M:%S").ok()?,
+        _ => return None,
+    };
+    let local = NaiveDateTime::new(EPOCH + chrono::Duration::days(i64::from(days)), time);
+    let seconds = (local - NaiveDateTime::new(EPOCH, NaiveTime::MIN)).num_seconds();
+    Some((seconds - offset_seconds, true))
+}
+
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Some(true),
+        "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// A decimal ≥ 0 with at most two places and at most ten whole digits → pence.
+pub fn parse_amount(text: &str) -> std::result::Result<i128, &'static str> {
+    const WHY: &str =
+        "a decimal number of pounds ≥ 0 with at most two decimal places, such as 2500 or 950.50";
+    if text.starts_with('-') {
+        return Err("≥ 0");
+    }
+    let (whole, frac) = match text.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (text, ""),
+    };
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) {
+        return Err(WHY);
+    }
+    if frac.len() > 2 {
+        return Err("given to at most two decimal places (pence)");
+    }
+    let whole = whole.trim_start_matches('0');
+    if whole.len() > usize::from(AMOUNT_PRECISION) - 2 {
+        return Err("less than 10,000,000,000");
+    }
+    let w: i128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| WHY)?
+    };
+    let f: i128 = format!("{frac:0<2}").parse().map_err(|_| WHY)?;
+    Ok(w * 100 + f)
+}
+
+/// Builds a record type's batches from typed rows.
+pub struct BatchBuilder {
+    t: RecordType,
+    columns: Vec<ColumnBuilder>,
+    len: usize,
+}
+
+enum ColumnBuilder {
+    Text(StringBuilder),
+    Dict(StringDictionaryBuilder<Int32Type>),
+    Date(Date32Builder),
+    DateTime(TimestampSecondBuilder, BooleanBuilder),
+    Bool(BooleanBuilder),
+    Amount(Decimal128Builder),
+}
+
+impl BatchBuilder {
+    pub fn new(t: RecordType) -> BatchBuilder {
+        let columns = t
+            .columns()
+            .iter()
+            .map(|c| match c.kind {
+                Kind::Identifier | Kind::Text { .. } | Kind::Secret => {
+                    ColumnBuilder::Text(StringBuilder::new())
+                }
+                Kind::Enum(_) | Kind::Code => ColumnBuilder::Dict(StringDictionaryBuilder::new()),
+                Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
+                Kind::DateTime => {
+                    ColumnBuilder::DateTime(TimestampSecondBuilder::new(), BooleanBuilder::new())
+                }
+                Kind::Boolean => ColumnBuilder::Bool(BooleanBuilder::new()),
+                Kind::Amount => ColumnBuilder::Amount(
+                    Decimal128Builder::new()
+                        .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
+                        .expect("valid decimal type"),
+                ),
+            })
+            .collect();
+        BatchBuilder { t, columns, len: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, row: &TypedRow) {
+        for (builder, value) in self.columns.iter_mut().zip(&row.values) {
+            match (builder, value) {
+                (ColumnBuilder::Text(b), Value::Text(s)) => b.append_value(s),
+                (ColumnBuilder::Text(b), _) => b.append_null(),
+                (ColumnBuilder::Dict(b), Value::Text(s)) => {
+                    b.append_value(s);
+                }
+                (ColumnBuilder::Dict(b), _) => b.append_null(),
+                (ColumnBuilder::Date(b), Value::Date(d)) => b.append_value(*d),
+                (ColumnBuilder::Date(b), _) => b.append_null(),
+                (ColumnBuilder::DateTime(ts, has), Value::DateTime { seconds, has_time }) => {
+                    ts.append_value(*seconds);
+                    has.append_value(*has_time);
+                }
+                (ColumnBuilder::DateTime(ts, has), _) => {
+                    ts.append_null();
+                    has.append_null();
+                }
+                (ColumnBuilder::Bool(b), Value::Bool(v)) => b.append_value(*v),
+                (ColumnBuilder::Bool(b), _) => b.append_null(),
+                (ColumnBuilder::Amount(b), Value::Amount(v)) => b.append_value(*v),
+                (ColumnBuilder::Amount(b), _) => b.append_null(),
+            }
+        }
+        self.len += 1;
+    }
+
+    /// The rows pushed so far as a batch; the builder starts empty again.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for builder in &mut self.columns {
+            match builder {
+                ColumnBuilder::Text(b) => arrays.push(Arc::new(b.finish())),
+                ColumnBuilder::Dict(b) => arrays.push(Arc::new(b.finish())),
+                ColumnBuilder::Date(b) => arrays.push(Arc::new(b.finish())),
+                ColumnBuilder::DateTime(ts, has) => {
+                    arrays.push(Arc::new(ts.finish()));
+                    arrays.push(Arc::new(has.finish()));
+                }
+                ColumnBuilder::Bool(b) => arrays.push(Arc::new(b.finish())),
+                ColumnBuilder::Amount(b) => arrays.push(Arc::new(
+                    b.finish()
+                        .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)?,
+                )),
+            }
+        }
+        self.len = 0;
+        Ok(RecordBatch::try_new(schema(self.t), arrays)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_strict_iso() {
+        assert_eq!(parse_date("1970-01-02"), Some(1));
+        assert_eq!(parse_date("2019-02-29"), None);
+        assert_eq!(parse_date("2019-2-28"), None);
+        assert_eq!(parse_date("28/02/2019"), None);
+    }
+
+    #[test]
+    fn date_times_take_the_spec_forms() {
+        assert_eq!(parse_date_time("1970-01-02"), Some((86_400, false)));
+        assert_eq!(parse_date_time("1970-01-01T01:30"), Some((5_400, true)));
+        assert_eq!(parse_date_time("1970-01-01T01:30:15"), Some((5_415, true)));
+        assert_eq!(parse_date_time("1970-01-01T01:30:00Z"), Some((5_400, true)));
+        assert_eq!(
+            parse_date_time("1970-01-01T01:30+01:00"),
+            Some((1_800, true))
+        );
+        assert_eq!(
+            parse_date_time("1970-01-01T01:30:00-0030"),
+            Some((7_200, true))
+        );
+        assert_eq!(parse_date_time("1970-01-01 01:30"), None);
+        assert_eq!(parse_date_time("1970-01-01T25:00"), None);
+    }
+
+    #[test]
+    fn amounts_are_pence() {
+        assert_eq!(parse_amount("2500"), Ok(250_000));
+        assert_eq!(parse_amount("950.5"), Ok(95_050));
+        assert_eq!(parse_amount("0.07"), Ok(7));
+        assert!(parse_amount("1.234").is_err());
+        assert!(parse_amount("-1").is_err());
+        assert!(parse_amount("£5").is_err());
+        assert!(parse_amount("12345678901").is_err());
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231_test_case_2() {
+        // RFC 4231, test case 2: key "Jefe", data "what do ya want for nothing?".
+        assert_eq!(
+            pseudonymise(b"Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! Helpers shared by the integration tests: run the real `casework` binary in a temporary
+//! folder, write bundles, and read the warehouse back with the parquet crate alone.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+pub const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data/examples/phso-imaging-2021"
+);
+
+/// Runs `casework ARGS` in `dir`, with a clean environment for casework's own variables.
+pub fn casework(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_casework"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CASEWORK_WAREHOUSE")
+        .env_remove("CASEWORK_CRASH_AT")
+        .output()
+        .expect("casework runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Writes files into a new bundle folder `dir/name`.
+pub fn bundle(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+    let b = dir.join(name);
+    fs::create_dir_all(&b).unwrap();
+    for (file, content) in files {
+        fs::write(b.join(file), content).unwrap();
+    }
+    b
+}
+
+/// Copies the example bundle's CSV files into `dir/name`.
+pub fn copy_example(dir: &Path, name: &str) -> PathBuf {
+    let b = dir.join(name);
+    fs::create_dir_all(&b).unwrap();
+    for t in ["cases", "findings", "events", "recommendations"] {
+        fs::copy(
+            Path::new(EXAMPLE).join(format!("{t}.csv")),
+            b.join(format!("{t}.csv")),
+        )
+        .unwrap();
+    }
+    b
+}
+
+pub fn manifest(warehouse: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(warehouse.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// The files the manifest names for a table.
+pub fn table_files(warehouse: &Path, table: &str) -> Vec<PathBuf> {
+    let m = manifest(warehouse);
+    m["tables"][table]["files"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| warehouse.join(f.as_str().unwrap()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let file = fs::File::open(path).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// Every row of a table as text (`col=value|…`), with the partition folder's
+/// `opened_year=` added, sorted: a form in which two warehouses' contents compare.
+pub fn table_rows(warehouse: &Path, table: &str) -> Vec<String> {
+    let mut rows = Vec::new();
+    for path in table_files(warehouse, table) {
+        let partition = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().to_string())
+            .filter(|n| n.contains('='));
+        for batch in read_parquet(&path) {
+            let schema = batch.schema();
+            let options = FormatOptions::default().with_null("∅");
+            let formatters: Vec<ArrayFormatter> = batch
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+                .collect();
+            for i in 0..batch.num_rows() {
+                let mut fields: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(f, fmt)| format!("{}={}", f.name(), fmt.value(i)))
+                    .collect();
+                if let Some(p) = &partition {
+                    fields.push(p.clone());
+                }
+                rows.push(fields.join("|"));
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// Contents of all four record tables.
+pub fn contents(warehouse: &Path) -> BTreeMap<&'static str, Vec<String>> {
+    ["cases", "findings", "events", "recommendations"]
+        .into_iter()
+        .map(|t| (t, table_rows(warehouse, t)))
+        .collect()
+}
+
+/// Lines of a CSV file that hold data (header and blank lines excluded), counted with
+/// the csv crate.
+pub fn csv_records(path: &Path) -> usize {
+    csv::Reader::from_path(path).unwrap().records().count()
+}
+
+/// Every file below `dir`, recursively.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Reads a rejects CSV into (rule, file, line, column) tuples plus messages.
+pub fn rejects(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,786 @@
+//! Ingest: the example bundle, every rule of the spec, malformed files, partial commits,
+//! re-ingest, pseudonymisation. Expected values are hand counts of the input files.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use arrow::datatypes::{DataType, TimeUnit};
+use common::*;
+use parquet::basic::Compression;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+#[test]
+fn example_bundle_is_stored_whole_with_the_spec_types() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = casework(tmp.path(), &["ingest", EXAMPLE, "--quiet"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let wh = tmp.path().join("warehouse");
+    let m = manifest(&wh);
+    // Hand counts of the example's files (data/examples/phso-imaging-2021/README.md).
+    for (table, rows) in [
+        ("cases", 14),
+        ("findings", 34),
+        ("events", 35),
+        ("recommendations", 12),
+    ] {
+        assert_eq!(m["tables"][table]["rows"], rows, "{table}");
+        let c = &m["ingests"][0]["counts"][table];
+        assert_eq!(
+            (
+                c["read"].as_u64(),
+                c["stored"].as_u64(),
+                c["rejected"].as_u64()
+            ),
+            (Some(rows), Some(rows), Some(0))
+        );
+        let stored: usize = table_files(&wh, table)
+            .iter()
+            .flat_map(|f| read_parquet(f))
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(stored as u64, rows, "{table} rows in the Parquet files");
+    }
+    // Cases are partitioned by opened year, hive style: 2016 ×2, 2017 ×4, 2018 ×7, 2019 ×1.
+    let mut years: Vec<(String, usize)> = table_files(&wh, "cases")
+        .iter()
+        .map(|f| {
+            let dir = f
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            (dir, read_parquet(f).iter().map(|b| b.num_rows()).sum())
+        })
+        .collect();
+    years.sort();
+    assert_eq!(
+        years,
+        [
+            ("opened_year=2016".to_string(), 2),
+            ("opened_year=2017".into(), 4),
+            ("opened_year=2018".into(), 7),
+            ("opened_year=2019".into(), 1)
+        ]
+    );
+
+    let cases = &read_parquet(&table_files(&wh, "cases")[0])[0];
+    let schema = cases.schema();
+    let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    assert_eq!(
+        schema.field_with_name("case_id").unwrap().data_type(),
+        &DataType::Utf8
+    );
+    assert!(!schema.field_with_name("case_id").unwrap().is_nullable());
+    assert_eq!(schema.field_with_name("source").unwrap().data_type(), &dict);
+    assert_eq!(
+        schema.field_with_name("opened_date").unwrap().data_type(),
+        &DataType::Date32
+    );
+    assert_eq!(
+        schema
+            .field_with_name("avoidable_death")
+            .unwrap()
+            .data_type(),
+        &DataType::Boolean
+    );
+    assert!(
+        schema.field_with_name("opened_year").is_err(),
+        "the partition is the folder"
+    );
+    let events = &read_parquet(&table_files(&wh, "events")[0])[0];
+    assert_eq!(
+        events
+            .schema()
+            .field_with_name("occurred_at")
+            .unwrap()
+            .data_type(),
+        &DataType::Timestamp(TimeUnit::Second, None)
+    );
+    let recs = &read_parquet(&table_files(&wh, "recommendations")[0])[0];
+    assert_eq!(
+        recs.schema()
+            .field_with_name("amount_gbp")
+            .unwrap()
+            .data_type(),
+        &DataType::Decimal128(12, 2)
+    );
+    assert_eq!(
+        recs.schema().field_with_name("kind").unwrap().data_type(),
+        &dict
+    );
+
+    // zstd and column statistics on every column chunk.
+    let reader =
+        SerializedFileReader::new(fs::File::open(&table_files(&wh, "findings")[0]).unwrap())
+            .unwrap();
+    let rg = reader.metadata().row_group(0);
+    for col in rg.columns() {
+        assert!(
+            matches!(col.compression(), Compression::ZSTD(_)),
+            "{:?}",
+            col.column_path()
+        );
+        assert!(col.statistics().is_some(), "{:?}", col.column_path());
+    }
+
+    // The amounts are the report's (£2,500, £950, £10,000), in pence.
+    let rows = table_rows(&wh, "recommendations");
+    let amounts: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| {
+            r.split('|')
+                .find(|f| f.starts_with("amount_gbp=") && !f.ends_with('∅'))
+        })
+        .collect();
+    let mut amounts = amounts;
+    amounts.sort();
+    assert_eq!(
+        amounts,
+        [
+            "amount_gbp=10000.00",
+            "amount_gbp=2500.00",
+            "amount_gbp=950.00"
+        ]
+    );
+
+    // The manifest records inputs with their SHA-256 and the configuration used.
+    let ingest = &m["ingests"][0];
+    assert_eq!(ingest["inputs"].as_array().unwrap().len(), 4);
+    assert_eq!(ingest["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        ingest["code_list"]["name"],
+        "embedded:data/codes/imaging-themes.csv"
+    );
+    assert_eq!(ingest["casework_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(ingest["pseudonymised"], false);
+    assert!(
+        stdout(&out).contains("patient_ref: not stored (14 values dropped"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// A bundle with at least one instance of every rule in the spec, at known lines.
+fn rules_bundle(dir: &Path) -> std::path::PathBuf {
+    let long_note = "x".repeat(2001);
+    let findings = format!(
+        "case_id,code,stage,note\n\
+         c1,UF1,reporting,fine\n\
+         c1,ZZ9,,\n\
+         c9,UF1,,\n\
+         c3,UF1,,\n\
+         c2,FA1,dreaming,\n\
+         c2,DL1,,{long_note}\n"
+    );
+    bundle(
+        dir,
+        "rules",
+        &[
+            (
+                "cases.csv",
+                b"case_id,source,organisation_code,opened_date,closed_date,decision,avoidable_death,patient_ref\n\
+                  c1,ombudsman_complaint,RJ1,2019-01-10,2019-06-01,upheld,false,PT-SECRET-1\n\
+                  c2,ombudsman_complaint,RJ1,2019-02-01,,,,\n\
+                  c1,local_complaint,RJ2,2019-03-01,,,,\n\
+                  c3,,RJ1,2019-03-01,,,,\n\
+                  c4,tweet,RJ1,2019-03-01,,,,\n\
+                  c5,ombudsman_complaint,RJ1,2019-13-01,,,,\n\
+                  c6,ombudsman_complaint,RJ1,2019-05-01,2019-04-01,,,\n\
+                  bad id!,ombudsman_complaint,RJ1,2019-05-01,,,,\n\
+                  c7,ombudsman_complaint,RJ1,2019-05-01,,,maybe,\n" as &[u8],
+            ),
+            ("findings.csv", findings.as_bytes()),
+            (
+                "events.csv",
+                b"case_id,episode,event,occurred_at,urgency\n\
+                  c1,1,performed,2019-01-01T09:00,urgent\n\
+                  c1,1,reported,2019-01-02T09:00Z,urgent\n\
+                  c1,,reported,2019-01-02,\n\
+                  c1,1,teleported,2019-01-02,\n\
+                  c1,1,reported,yesterday,\n",
+            ),
+            (
+                "recommendations.csv",
+                b"case_id,kind,amount_gbp,made_date,due_date,completed_date,status\n\
+                  c1,financial_remedy,500.00,2019-06-01,2019-07-01,2019-06-20,complied\n\
+                  c1,financial_remedy,,2019-06-01,,,pending\n\
+                  c1,apology,10,2019-06-01,,,pending\n\
+                  c1,apology,,2019-06-01,2019-05-01,,pending\n\
+                  c1,apology,,2019-06-01,,2019-05-31,complied\n\
+                  c1,training,,2019-06-01,,,done\n\
+                  c1,financial_remedy,12.345,2019-06-01,,,pending\n",
+            ),
+        ],
+    )
+}
+
+/// (file, line, column, rule) of every problem in the rules bundle, in file order.
+const RULES_EXPECTED: &[(&str, &str, &str, &str)] = &[
+    ("cases.csv", "4", "case_id", "duplicate_case_id"),
+    ("cases.csv", "5", "source", "required"),
+    ("cases.csv", "6", "source", "allowed_values"),
+    ("cases.csv", "7", "opened_date", "format"),
+    ("cases.csv", "8", "closed_date", "date_order"),
+    ("cases.csv", "9", "case_id", "format"),
+    ("cases.csv", "10", "avoidable_death", "format"),
+    ("findings.csv", "3", "code", "unknown_code"),
+    ("findings.csv", "4", "case_id", "unknown_case"),
+    ("findings.csv", "5", "case_id", "unknown_case"),
+    ("findings.csv", "6", "stage", "allowed_values"),
+    ("findings.csv", "7", "note", "too_long"),
+    ("events.csv", "4", "episode", "required"),
+    ("events.csv", "5", "event", "allowed_values"),
+    ("events.csv", "6", "occurred_at", "format"),
+    ("recommendations.csv", "3", "amount_gbp", "amount_kind"),
+    ("recommendations.csv", "4", "amount_gbp", "amount_kind"),
+    ("recommendations.csv", "5", "due_date", "date_order"),
+    ("recommendations.csv", "6", "completed_date", "date_order"),
+    ("recommendations.csv", "7", "status", "allowed_values"),
+    ("recommendations.csv", "8", "amount_gbp", "format"),
+];
+
+#[test]
+fn every_rule_is_reported_with_its_place_and_nothing_is_committed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = rules_bundle(tmp.path());
+    let out = casework(
+        tmp.path(),
+        &["ingest", b.to_str().unwrap(), "--format", "json", "-q"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
+    assert!(
+        !tmp.path().join("warehouse/manifest.json").exists(),
+        "nothing committed"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["committed"], false);
+    // read = stored + rejected, per type, by hand count of the bundle above.
+    for (t, read, stored, rejected) in [
+        ("cases", 9, 2, 7),
+        ("findings", 6, 1, 5),
+        ("events", 5, 2, 3),
+        ("recommendations", 7, 1, 6),
+    ] {
+        let c = &summary["counts"][t];
+        assert_eq!(
+            (
+                c["read"].as_u64(),
+                c["stored"].as_u64(),
+                c["rejected"].as_u64()
+            ),
+            (Some(read), Some(stored), Some(rejected)),
+            "{t}"
+        );
+    }
+    let got: Vec<(String, String, String, String)> =
+        rejects(&tmp.path().join("casework-rejects.csv"))
+            .into_iter()
+            .map(|r| {
+                (
+                    r["file"].clone(),
+                    r["line"].clone(),
+                    r["column"].clone(),
+                    r["rule"].clone(),
+                )
+            })
+            .collect();
+    let want: Vec<(String, String, String, String)> = RULES_EXPECTED
+        .iter()
+        .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    let all = rejects(&tmp.path().join("casework-rejects.csv"));
+    let message = |line: &str, file: &str| {
+        all.iter()
+            .find(|r| r["line"] == line && r["file"] == file)
+            .unwrap()["message"]
+            .clone()
+    };
+    assert_eq!(
+        message("4", "cases.csv"),
+        "case_id c1 is already used at line 2; case_id must be unique"
+    );
+    assert_eq!(
+        message("8", "cases.csv"),
+        "closed_date 2019-04-01 is before opened_date 2019-05-01"
+    );
+    assert_eq!(
+        message("4", "findings.csv"),
+        "names case c9, which is not in the bundle's cases"
+    );
+    assert_eq!(
+        message("5", "findings.csv"),
+        "names case c3, which was rejected (cases, line 5); fix that case first"
+    );
+    assert_eq!(
+        message("7", "findings.csv"),
+        "note is 2001 characters long; at most 2000 are allowed"
+    );
+    assert_eq!(
+        message("3", "recommendations.csv"),
+        "amount_gbp is required when kind is financial_remedy"
+    );
+    assert_eq!(
+        message("4", "recommendations.csv"),
+        "amount_gbp is only for kind financial_remedy, not apology"
+    );
+    // The note's text is never copied into the rejects.
+    assert!(
+        !fs::read_to_string(tmp.path().join("casework-rejects.csv"))
+            .unwrap()
+            .contains("xxxxxxxx")
+    );
+    // The printed summary groups by rule, with counts.
+    let text = casework(tmp.path(), &["validate", b.to_str().unwrap()]);
+    assert_eq!(text.status.code(), Some(2));
+    let s = stdout(&text);
+    assert!(s.contains("Rejected rows: 21."), "{s}");
+    assert!(s.contains("  allowed_values (4)"), "{s}");
+    assert!(s.contains("  date_order (3)"), "{s}");
+}
+
+#[test]
+fn accept_partial_commits_the_valid_rows_and_keeps_the_rejects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = rules_bundle(tmp.path());
+    let out = casework(
+        tmp.path(),
+        &["ingest", b.to_str().unwrap(), "--accept-partial", "-q"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let wh = tmp.path().join("warehouse");
+    let m = manifest(&wh);
+    assert_eq!(m["tables"]["cases"]["rows"], 2);
+    assert_eq!(m["tables"]["findings"]["rows"], 1);
+    assert_eq!(m["tables"]["events"]["rows"], 2);
+    assert_eq!(m["tables"]["recommendations"]["rows"], 1);
+    assert_eq!(m["tables"]["rejects"]["rows"], RULES_EXPECTED.len());
+    assert_eq!(m["ingests"][0]["policy"], "accept_partial");
+    let rejected = table_rows(&wh, "rejects");
+    assert!(
+        rejected
+            .iter()
+            .any(|r| r.contains("rule=duplicate_case_id") && r.contains("line=4"))
+    );
+    for f in all_files(&wh) {
+        let bytes = fs::read(&f).unwrap();
+        assert!(
+            !contains(&bytes, b"PT-SECRET-1"),
+            "{} holds a patient_ref",
+            f.display()
+        );
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// (file, line, column, rule, message) of one reported problem.
+type Problem = (String, String, String, String, String);
+
+const CASES_HEADER: &str = "case_id,source,organisation_code,opened_date\n";
+const CASE_OK: &str = "c1,ombudsman_complaint,RJ1,2019-01-01\n";
+
+/// Runs ingest on a bundle and returns (exit code, rejects as (file, line, column, rule, message)).
+fn ingest_rejects(dir: &Path, b: &Path) -> (Option<i32>, Vec<Problem>) {
+    let out = casework(dir, &["ingest", b.to_str().unwrap(), "-q"]);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let path = dir.join("casework-rejects.csv");
+    let list = if path.exists() {
+        rejects(&path)
+            .into_iter()
+            .map(|r| {
+                (
+                    r["file"].clone(),
+                    r["line"].clone(),
+                    r["column"].clone(),
+                    r["rule"].clone(),
+                    r["message"].clone(),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (out.status.code(), list)
+}
+
+fn one(file: &str, line: &str, column: &str, rule: &str, message: &str) -> Vec<Problem> {
+    vec![(
+        file.into(),
+        line.into(),
+        column.into(),
+        rule.into(),
+        message.into(),
+    )]
+}
+
+#[test]
+fn malformed_csv_rows_are_rejected_at_their_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "quote",
+            format!("{CASES_HEADER}{CASE_OK}c2,\"ombudsman_complaint,RJ1,2019-01-01\nc3,ombudsman_complaint,RJ1,2019-01-01\n").into_bytes(),
+            one("cases.csv", "3", "", "unbalanced_quote", "expected 4 fields as in the header, found 2; a quoted field opened here runs to the end of the file: check for an unbalanced quote"),
+        ),
+        (
+            "fields",
+            format!("{CASES_HEADER}{CASE_OK}c2,ombudsman_complaint,RJ1\n").into_bytes(),
+            one("cases.csv", "3", "", "field_count", "expected 4 fields as in the header, found 3"),
+        ),
+        (
+            "utf8",
+            [format!("{CASES_HEADER}{CASE_OK}c2,ombudsman_complaint,R").as_bytes(), b"\xff", b"J1,2019-01-01\n"].concat(),
+            one("cases.csv", "3", "organisation_code", "invalid_utf8", "not valid UTF-8 (byte 2 of the field): save the file as UTF-8"),
+        ),
+    ];
+    for (name, content, want) in cases {
+        let dir = tmp.path().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let b = bundle(&dir, "b", &[("cases.csv", &content)]);
+        let (code, got) = ingest_rejects(&dir, &b);
+        assert_eq!(code, Some(2), "{name}");
+        assert_eq!(got, want, "{name}");
+        // The summary still reconciles: 2 read, 1 valid, 1 rejected.
+        let out = casework(&dir, &["validate", b.to_str().unwrap(), "--format", "json"]);
+        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let c = &s["counts"]["cases"];
+        assert_eq!(
+            (
+                c["read"].as_u64(),
+                c["stored"].as_u64(),
+                c["rejected"].as_u64()
+            ),
+            (Some(2), Some(1), Some(1)),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn malformed_files_are_reported_as_file_problems() {
+    let tmp = tempfile::tempdir().unwrap();
+    let findings_header = b"case_id,code\n" as &[u8];
+    let cases_ok = format!("{CASES_HEADER}{CASE_OK}");
+    type Files = Vec<(&'static str, Vec<u8>)>;
+    let cases: Vec<(&str, Files, Vec<Problem>)> = vec![
+        (
+            "empty",
+            vec![("cases.csv", Vec::new())],
+            one("cases.csv", "1", "", "empty_file", "the file is empty: expected a header line naming the columns"),
+        ),
+        (
+            "header-only-cases",
+            vec![("cases.csv", CASES_HEADER.as_bytes().to_vec())],
+            one("cases.csv", "", "", "empty_file", "cases.csv has a header but no rows: a bundle needs at least one case"),
+        ),
+        (
+            "missing-column",
+            vec![("cases.csv", b"case_id,source,organisation_code\nc1,ombudsman_complaint,RJ1\n".to_vec())],
+            one("cases.csv", "1", "opened_date", "missing_column", "required column \"opened_date\" is missing (the header has: case_id, source, organisation_code)"),
+        ),
+        (
+            "duplicate-column",
+            vec![("cases.csv", b"case_id,source,source,organisation_code,opened_date\nc1,ombudsman_complaint,ombudsman_complaint,RJ1,2019-01-01\n".to_vec())],
+            one("cases.csv", "1", "source", "duplicate_column", "column \"source\" appears more than once in the header"),
+        ),
+        (
+            "two-files",
+            vec![("cases.csv", cases_ok.clone().into_bytes()), ("cases.ndjson", b"{}\n".to_vec())],
+            one("cases.ndjson", "", "", "duplicate_file", "two inputs for cases: cases.csv and cases.ndjson; keep one encoding per record type"),
+        ),
+        (
+            "no-cases",
+            vec![("findings.csv", findings_header.to_vec())],
+            one("cases.csv", "", "", "missing_file", "the bundle has no cases: expected cases.csv, cases.ndjson or sheet cases of bundle.xlsx"),
+        ),
+    ];
+    for (name, files, want) in cases {
+        let dir = tmp.path().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let refs: Vec<(&str, &[u8])> = files.iter().map(|(f, c)| (*f, c.as_slice())).collect();
+        let b = bundle(&dir, "b", &refs);
+        let (code, got) = ingest_rejects(&dir, &b);
+        assert_eq!(code, Some(2), "{name}");
+        assert_eq!(got, want, "{name}");
+        assert!(
+            !dir.join("warehouse/manifest.json").exists(),
+            "{name}: nothing committed"
+        );
+    }
+    // A header-only findings file is a bundle without findings: it ingests.
+    let dir = tmp.path().join("header-only-findings");
+    fs::create_dir_all(&dir).unwrap();
+    let b = bundle(
+        &dir,
+        "b",
+        &[
+            ("cases.csv", cases_ok.as_bytes()),
+            ("findings.csv", findings_header),
+        ],
+    );
+    let (code, got) = ingest_rejects(&dir, &b);
+    assert_eq!((code, got.len()), (Some(0), 0));
+    assert_eq!(
+        manifest(&dir.join("warehouse"))["ingests"][0]["counts"]["findings"]["read"],
+        0
+    );
+}
+
+#[test]
+fn malformed_ndjson_and_xlsx_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    // NDJSON: a line that is not an object, a line that is not JSON, a nested value.
+    let dir = tmp.path().join("ndjson");
+    fs::create_dir_all(&dir).unwrap();
+    let b = bundle(
+        &dir,
+        "b",
+        &[(
+            "cases.ndjson",
+            b"{\"case_id\":\"c1\",\"source\":\"ombudsman_complaint\",\"organisation_code\":\"RJ1\",\"opened_date\":\"2019-01-01\",\"region\":null}\n\
+              [1,2]\n\
+              \n\
+              {\"case_id\": \"c2\",\n\
+              {\"case_id\":\"c3\",\"source\":\"ombudsman_complaint\",\"organisation_code\":{\"x\":1},\"opened_date\":\"2019-01-01\"}\n",
+        )],
+    );
+    let (code, got) = ingest_rejects(&dir, &b);
+    assert_eq!(code, Some(2));
+    let rules: Vec<(&str, &str, &str)> = got
+        .iter()
+        .map(|r| (r.1.as_str(), r.2.as_str(), r.3.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("2", "", "not_an_object"),
+            ("4", "", "malformed_json"),
+            ("5", "organisation_code", "format")
+        ]
+    );
+    assert_eq!(
+        got[0].4,
+        "expected a JSON object such as {\"case_id\": ...}, found an array"
+    );
+    assert_eq!(
+        got[1].4,
+        "not valid JSON at column 17: EOF while parsing a value"
+    );
+
+    // XLSX: a sheet that is not a record type.
+    let dir = tmp.path().join("xlsx");
+    fs::create_dir_all(dir.join("b")).unwrap();
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("cases").unwrap();
+    for (c, v) in ["case_id", "source", "organisation_code", "opened_date"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string(0, c as u16, *v).unwrap();
+    }
+    for (c, v) in ["c1", "ombudsman_complaint", "RJ1", "2019-01-01"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string(1, c as u16, *v).unwrap();
+    }
+    wb.add_worksheet().set_name("Sheet2").unwrap();
+    wb.save(dir.join("b/bundle.xlsx")).unwrap();
+    let (code, got) = ingest_rejects(&dir, &dir.join("b"));
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        got,
+        one(
+            "bundle.xlsx",
+            "",
+            "",
+            "unknown_sheet",
+            "sheet \"Sheet2\" is not a record type: name the sheets cases, findings, events or recommendations"
+        )
+    );
+}
+
+#[test]
+fn reingesting_replaces_cases_with_all_their_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    let w = wh.to_str().unwrap();
+    let out = casework(tmp.path(), &["ingest", EXAMPLE, "--warehouse", w, "-q"]);
+    assert_eq!(out.status.code(), Some(0));
+    let first = contents(&wh);
+    // The same bundle again: the same contents, every case replaced.
+    let out = casework(
+        tmp.path(),
+        &[
+            "ingest",
+            EXAMPLE,
+            "--warehouse",
+            w,
+            "-q",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["replaced_cases"], 14);
+    assert_eq!(contents(&wh), first);
+    let m = manifest(&wh);
+    assert_eq!(m["ingests"].as_array().unwrap().len(), 2);
+    assert_eq!(m["tables"]["findings"]["rows"], 34);
+    // Only the committed version is left on disk.
+    let versions: Vec<String> = fs::read_dir(&wh)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('v'))
+        .collect();
+    assert_eq!(versions, ["v000002"]);
+
+    // A bundle that recodes phso-13 with one finding and adds a new case: phso-13's six
+    // findings and its events and recommendations go, the others stay.
+    let b = bundle(
+        tmp.path(),
+        "update",
+        &[
+            ("cases.csv", b"case_id,source,organisation_code,opened_date\nphso-13,ombudsman_complaint,ORG-13,2018-03-01\nnew-1,local_complaint,RJ1,2021-05-05\n"),
+            ("findings.csv", b"case_id,code\nphso-13,FA3\nnew-1,DL2\n"),
+        ],
+    );
+    let out = casework(
+        tmp.path(),
+        &["ingest", b.to_str().unwrap(), "--warehouse", w, "-q"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let m = manifest(&wh);
+    assert_eq!(m["tables"]["cases"]["rows"], 15);
+    assert_eq!(m["tables"]["findings"]["rows"], 34 - 6 + 2);
+    assert_eq!(m["tables"]["events"]["rows"], 35 - 7);
+    assert_eq!(m["tables"]["recommendations"]["rows"], 12 - 3);
+    assert_eq!(m["ingests"][2]["replaced_cases"], 1);
+    let findings = table_rows(&wh, "findings");
+    assert_eq!(
+        findings
+            .iter()
+            .filter(|r| r.starts_with("case_id=phso-13|"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        findings
+            .iter()
+            .filter(|r| r.starts_with("case_id=phso-12|"))
+            .count(),
+        4
+    );
+    assert!(
+        table_files(&wh, "cases")
+            .iter()
+            .any(|f| f.to_string_lossy().contains("opened_year=2021"))
+    );
+}
+
+#[test]
+fn validate_writes_no_warehouse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = casework(tmp.path(), &["validate", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("Valid: every row can be stored."));
+    assert!(!tmp.path().join("warehouse").exists());
+    assert!(!tmp.path().join("casework-rejects.csv").exists());
+}
+
+#[test]
+fn patient_ref_is_never_stored_in_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Without a key: not stored at all.
+    let out = casework(
+        tmp.path(),
+        &["ingest", EXAMPLE, "--warehouse", "plain", "-q"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let refs: Vec<String> = table_rows(&tmp.path().join("plain"), "cases")
+        .iter()
+        .map(|r| {
+            r.split('|')
+                .find(|f| f.starts_with("patient_ref="))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(refs.iter().all(|r| r == "patient_ref=∅"), "{refs:?}");
+    // With a key: the HMAC-SHA-256, computed here with the hmac crate.
+    let key = b"0123456789abcdef0123456789abcdef-test-key";
+    fs::write(tmp.path().join("key"), key).unwrap();
+    let out = casework(
+        tmp.path(),
+        &[
+            "ingest",
+            EXAMPLE,
+            "--warehouse",
+            "keyed",
+            "--key-file",
+            "key",
+            "-q",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(b"EX-PT-01");
+    let want = format!("patient_ref={}", hex::encode(mac.finalize().into_bytes()));
+    let rows = table_rows(&tmp.path().join("keyed"), "cases");
+    let phso01 = rows
+        .iter()
+        .find(|r| r.starts_with("case_id=phso-01|"))
+        .unwrap();
+    assert!(phso01.contains(&want), "{phso01}");
+    assert_eq!(
+        manifest(&tmp.path().join("keyed"))["ingests"][0]["pseudonymised"],
+        true
+    );
+    // No stored byte anywhere holds a patient_ref in clear.
+    for wh in ["plain", "keyed"] {
+        for f in all_files(&tmp.path().join(wh)) {
+            let bytes = fs::read(&f).unwrap();
+            assert!(
+                !contains(&bytes, b"EX-PT-"),
+                "{} holds a patient_ref",
+                f.display()
+            );
+        }
+    }
+    // A short key is refused.
+    fs::write(tmp.path().join("short"), b"too short").unwrap();
+    let out = casework(
+        tmp.path(),
+        &["ingest", EXAMPLE, "--key-file", "short", "-q"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("the key is 9 bytes long; a pseudonymisation key must be at least 32 bytes"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,328 @@
+//! The warehouse: the three encodings of a bundle give the same contents, and an ingest
+//! interrupted at any moment leaves the previous warehouse whole and readable.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+
+const DATE_COLUMNS: &[&str] = &[
+    "opened_date",
+    "closed_date",
+    "made_date",
+    "due_date",
+    "completed_date",
+    "occurred_at",
+];
+
+/// Reads an example CSV as (header, rows) with the csv crate.
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Writes the example bundle as NDJSON (booleans and amounts as JSON values) and as one
+/// workbook (dates as Excel date cells, amounts as numbers, booleans as booleans).
+fn convert_example(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let nd = dir.join("ndjson");
+    let xl = dir.join("xlsx");
+    fs::create_dir_all(&nd).unwrap();
+    fs::create_dir_all(&xl).unwrap();
+    let mut wb = Workbook::new();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let datetime = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    for t in ["cases", "findings", "events", "recommendations"] {
+        let (header, rows) = read_csv(&Path::new(EXAMPLE).join(format!("{t}.csv")));
+        let mut lines = String::new();
+        let ws = wb.add_worksheet();
+        ws.set_name(t).unwrap();
+        for (c, h) in header.iter().enumerate() {
+            ws.write_string(0, c as u16, h).unwrap();
+        }
+        for (r, row) in rows.iter().enumerate() {
+            let mut obj = serde_json::Map::new();
+            for (c, (h, v)) in header.iter().zip(row).enumerate() {
+                if v.is_empty() {
+                    continue;
+                }
+                let (xr, xc) = (r as u32 + 1, c as u16);
+                if h == "avoidable_death" {
+                    obj.insert(h.clone(), serde_json::Value::Bool(v == "true"));
+                    ws.write_boolean(xr, xc, v == "true").unwrap();
+                } else if h == "amount_gbp" {
+                    let n: f64 = v.parse().unwrap();
+                    obj.insert(h.clone(), serde_json::json!(n));
+                    ws.write_number(xr, xc, n).unwrap();
+                } else if DATE_COLUMNS.contains(&h.as_str()) {
+                    obj.insert(h.clone(), serde_json::Value::String(v.clone()));
+                    if v.len() == 10 {
+                        let d = ExcelDateTime::parse_from_str(v).unwrap();
+                        ws.write_datetime_with_format(xr, xc, &d, &date).unwrap();
+                    } else {
+                        let d =
+                            ExcelDateTime::parse_from_str(&format!("{}:00", v.replace('T', " ")))
+                                .unwrap();
+                        ws.write_datetime_with_format(xr, xc, &d, &datetime)
+                            .unwrap();
+                    }
+                } else {
+                    obj.insert(h.clone(), serde_json::Value::String(v.clone()));
+                    ws.write_string(xr, xc, v).unwrap();
+                }
+            }
+            lines.push_str(&serde_json::Value::Object(obj).to_string());
+            lines.push('\n');
+        }
+        fs::write(nd.join(format!("{t}.ndjson")), lines).unwrap();
+    }
+    wb.save(xl.join("bundle.xlsx")).unwrap();
+    (nd, xl)
+}
+
+#[test]
+fn csv_ndjson_and_xlsx_forms_give_identical_warehouses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (nd, xl) = convert_example(tmp.path());
+    let mut all = Vec::new();
+    for (name, b) in [
+        ("csv", Path::new(EXAMPLE).to_path_buf()),
+        ("ndjson", nd),
+        ("xlsx", xl),
+    ] {
+        let out = casework(
+            tmp.path(),
+            &["ingest", b.to_str().unwrap(), "--warehouse", name, "-q"],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let c = contents(&tmp.path().join(name));
+        assert_eq!(c["cases"].len(), 14, "{name}");
+        assert_eq!(c["events"].len(), 35, "{name}");
+        all.push((name, c));
+    }
+    assert_eq!(all[0].1, all[1].1, "csv and ndjson differ");
+    assert_eq!(all[0].1, all[2].1, "csv and xlsx differ");
+}
+
+/// The manifest text and the contents of a warehouse, and a check that the manifest's
+/// row counts match its files.
+fn state(
+    wh: &Path,
+) -> (
+    String,
+    std::collections::BTreeMap<&'static str, Vec<String>>,
+) {
+    let text = fs::read_to_string(wh.join("manifest.json")).unwrap();
+    let c = contents(wh);
+    let m = manifest(wh);
+    for (t, rows) in &c {
+        assert_eq!(
+            m["tables"][*t]["rows"].as_u64().unwrap_or(0),
+            rows.len() as u64,
+            "{t}: manifest rows match files"
+        );
+    }
+    (text, c)
+}
+
+fn crash_run(dir: &Path, bundle: &Path, point: &str) -> std::process::ExitStatus {
+    Command::new(env!("CARGO_BIN_EXE_casework"))
+        .args([
+            "ingest",
+            bundle.to_str().unwrap(),
+            "--warehouse",
+            "wh",
+            "-q",
+        ])
+        .current_dir(dir)
+        .env("CASEWORK_CRASH_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+}
+
+#[test]
+fn an_ingest_stopped_before_its_commit_leaves_the_old_warehouse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    assert_eq!(
+        casework(tmp.path(), &["ingest", EXAMPLE, "--warehouse", "wh", "-q"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let before = state(&wh);
+    let update = bundle(
+        tmp.path(),
+        "update",
+        &[(
+            "cases.csv",
+            b"case_id,source,organisation_code,opened_date\nphso-01,local_complaint,X,2020-01-01\n",
+        )],
+    );
+    for point in ["file-opened", "before-commit"] {
+        let status = crash_run(tmp.path(), &update, point);
+        assert!(!status.success(), "{point}: the process was stopped");
+        assert_eq!(
+            state(&wh),
+            before,
+            "{point}: the previous warehouse is unchanged"
+        );
+    }
+    // Stopped just after the commit: the new state is complete.
+    let status = crash_run(tmp.path(), &update, "after-commit");
+    assert!(!status.success());
+    let (_, after) = state(&wh);
+    assert_eq!(after["cases"].len(), 14);
+    assert!(
+        after["cases"]
+            .iter()
+            .any(|r| r.starts_with("case_id=phso-01|source=local_complaint"))
+    );
+    assert_eq!(after["findings"].len(), 34 - 1);
+    // The next ingest clears what the stopped ones left behind.
+    assert_eq!(
+        casework(tmp.path(), &["ingest", EXAMPLE, "--warehouse", "wh", "-q"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(state(&wh).1, before.1);
+    let left: Vec<String> = fs::read_dir(&wh)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, [".lock", "current", "manifest.json", "v000003"]);
+}
+
+/// Writes a bundle of `n` cases with two findings and three events each.
+fn big_bundle(dir: &Path, name: &str, n: usize, source: &str) -> std::path::PathBuf {
+    let b = dir.join(name);
+    fs::create_dir_all(&b).unwrap();
+    let mut cases = String::from("case_id,source,organisation_code,opened_date,closed_date\n");
+    let mut findings = String::from("case_id,code,stage\n");
+    let mut events = String::from("case_id,episode,event,occurred_at,urgency\n");
+    for i in 0..n {
+        let year = 2015 + i % 6;
+        cases.push_str(&format!(
+            "k{i},{source},ORG{},{year}-03-01,{year}-09-30\n",
+            i % 97
+        ));
+        findings.push_str(&format!("k{i},UF1,reporting\nk{i},DL3,reporting\n"));
+        events.push_str(&format!("k{i},1,requested,{year}-01-05,urgent\nk{i},1,performed,{year}-01-09,urgent\nk{i},1,reported,{year}-02-01,urgent\n"));
+    }
+    fs::write(b.join("cases.csv"), cases).unwrap();
+    fs::write(b.join("findings.csv"), findings).unwrap();
+    fs::write(b.join("events.csv"), events).unwrap();
+    b
+}
+
+#[test]
+fn an_ingest_killed_at_any_moment_leaves_the_old_or_the_new_warehouse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    let old_bundle = big_bundle(tmp.path(), "old", 20_000, "local_complaint");
+    let new_bundle = big_bundle(tmp.path(), "new", 20_000, "serious_incident");
+    assert_eq!(
+        casework(
+            tmp.path(),
+            &[
+                "ingest",
+                old_bundle.to_str().unwrap(),
+                "--warehouse",
+                "wh",
+                "-q"
+            ]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let old = state(&wh).1;
+    // Time one uninterrupted ingest, then kill others at points spread across that time.
+    let mut reference = tmp.path().to_path_buf();
+    reference.push("reference");
+    fs::create_dir_all(&reference).unwrap();
+    let start = std::time::Instant::now();
+    assert_eq!(
+        casework(
+            &reference,
+            &[
+                "ingest",
+                new_bundle.to_str().unwrap(),
+                "--warehouse",
+                "wh",
+                "-q"
+            ]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let full = start.elapsed();
+    let new = state(&reference.join("wh")).1;
+    assert_ne!(old, new);
+    let kills = 12;
+    let (mut saw_old, mut saw_new) = (0, 0);
+    for k in 0..kills {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_casework"))
+            .args([
+                "ingest",
+                new_bundle.to_str().unwrap(),
+                "--warehouse",
+                "wh",
+                "-q",
+            ])
+            .current_dir(tmp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(k as f64 / kills as f64));
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = state(&wh).1;
+        if now == old {
+            saw_old += 1;
+        } else if now == new {
+            saw_new += 1;
+            // Put the old state back for the next kill.
+            assert_eq!(
+                casework(
+                    tmp.path(),
+                    &[
+                        "ingest",
+                        old_bundle.to_str().unwrap(),
+                        "--warehouse",
+                        "wh",
+                        "-q"
+                    ]
+                )
+                .status
+                .code(),
+                Some(0)
+            );
+        } else {
+            panic!("kill {k}: the warehouse is neither the old nor the new state");
+        }
+    }
+    assert_eq!(saw_old + saw_new, kills);
+    assert!(saw_old > 0, "at least one kill landed before the commit");
+}
