@@ -7,8 +7,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use casework::Error;
+use casework::engine::{self, DateField, Scope};
 use casework::ingest::{self, Options, Summary};
+use casework::measure::{self, Output};
 use casework::spec::{CodeList, RecordType, Thresholds};
+use casework::warehouse::Warehouse;
+use chrono::NaiveDate;
+use datafusion::scalar::ScalarValue;
+use serde_json::{Map, Value};
 
 /// The example bundle the commands use when none is given.
 const EXAMPLE_BUNDLE: &str = "data/examples/phso-imaging-2021";
@@ -31,6 +37,102 @@ enum Command {
     Ingest(IngestArgs),
     /// Check a case bundle against the spec; write nothing but the rejects file.
     Validate(CheckArgs),
+    /// Run measures (all, or those named) over the warehouse.
+    Measure(MeasureArgs),
+    /// Run any SQL over the warehouse tables.
+    Query(QueryArgs),
+}
+
+#[derive(Args)]
+struct SessionArgs {
+    /// The warehouse folder.
+    #[arg(
+        long,
+        env = "CASEWORK_WAREHOUSE",
+        default_value = "warehouse",
+        value_name = "DIR"
+    )]
+    warehouse: PathBuf,
+    /// A code list CSV (code, theme, meaning) to use instead of the imaging themes.
+    #[arg(long, value_name = "FILE")]
+    codes: Option<PathBuf>,
+    /// A thresholds TOML to use instead of the spec's delay thresholds.
+    #[arg(long, value_name = "FILE")]
+    thresholds: Option<PathBuf>,
+    /// The date overdue recommendations are counted on (default: today).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    as_of: Option<NaiveDate>,
+    /// Cases whose --date-field is on or after this date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    from: Option<NaiveDate>,
+    /// Cases whose --date-field is on or before this date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    to: Option<NaiveDate>,
+    /// The date --from/--to and the monthly series use.
+    #[arg(long, value_enum, default_value_t = DateFieldArg::OpenedDate)]
+    date_field: DateFieldArg,
+    /// Only cases of this organisation (organisation_code).
+    #[arg(long)]
+    organisation: Option<String>,
+    /// Only cases of this region.
+    #[arg(long)]
+    region: Option<String>,
+    /// Only cases of this source.
+    #[arg(long)]
+    source: Option<String>,
+    /// Only cases with this decision.
+    #[arg(long)]
+    decision: Option<String>,
+    /// Output: a table, JSON, or CSV.
+    #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+    format: OutFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DateFieldArg {
+    #[value(name = "opened_date")]
+    OpenedDate,
+    #[value(name = "closed_date")]
+    ClosedDate,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Args)]
+struct MeasureArgs {
+    /// Measures to run (default: all). `casework measure --list` names them.
+    names: Vec<String>,
+    /// List the measures and stop.
+    #[arg(long)]
+    list: bool,
+    /// Write one CSV per measure into this folder.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Run the .sql files of this folder instead of the built-in queries.
+    #[arg(long, value_name = "DIR")]
+    queries: Option<PathBuf>,
+    #[command(flatten)]
+    session: SessionArgs,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    /// The SQL to run.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    sql: Option<String>,
+    /// Run the SQL in this file.
+    #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
+    file: Option<PathBuf>,
+    /// A value for a named placeholder: `--param org=RJ1` binds `$org` (as text).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    #[command(flatten)]
+    session: SessionArgs,
 }
 
 #[derive(Args)]
@@ -120,7 +222,224 @@ fn run(cli: Cli) -> Result<i32, Error> {
             print_summary(&summary, args.check.format, "ingest");
             Ok(if summary.committed { 0 } else { 2 })
         }
+        Command::Measure(args) => runtime()?.block_on(measure_command(args)),
+        Command::Query(args) => runtime()?.block_on(query_command(args)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Runtime::new().map_err(|e| Error::io("tokio runtime", e))
+}
+
+/// The parts of a session that the measure and query commands share.
+struct Session {
+    ctx: datafusion::prelude::SessionContext,
+    scope: Scope,
+    codes: CodeList,
+    thresholds: Thresholds,
+    as_of: NaiveDate,
+}
+
+async fn open_session(args: &SessionArgs) -> Result<Session, Error> {
+    let codes = CodeList::load(args.codes.as_deref())?;
+    let thresholds = Thresholds::load(args.thresholds.as_deref())?;
+    let scope = Scope {
+        from: args.from,
+        to: args.to,
+        date_field: match args.date_field {
+            DateFieldArg::OpenedDate => DateField::OpenedDate,
+            DateFieldArg::ClosedDate => DateField::ClosedDate,
+        },
+        organisation: args.organisation.clone(),
+        region: args.region.clone(),
+        source: args.source.clone(),
+        decision: args.decision.clone(),
+    };
+    let as_of = args
+        .as_of
+        .unwrap_or_else(|| chrono::Local::now().date_naive());
+    let warehouse = Warehouse::new(&args.warehouse);
+    let ctx = engine::session(&engine::Inputs {
+        warehouse: &warehouse,
+        codes: &codes,
+        thresholds: &thresholds,
+        scope: &scope,
+        as_of,
+    })
+    .await?;
+    Ok(Session {
+        ctx,
+        scope,
+        codes,
+        thresholds,
+        as_of,
+    })
+}
+
+async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
+    if args.list {
+        for m in measure::MEASURES {
+            println!("{}", m.name);
+        }
+        return Ok(0);
+    }
+    let measures: Vec<&measure::Measure> = if args.names.is_empty() {
+        measure::MEASURES.iter().collect()
+    } else {
+        args.names
+            .iter()
+            .map(|n| measure::find(n))
+            .collect::<Result<_, _>>()?
+    };
+    let s = open_session(&args.session).await?;
+    let context = measure::Context {
+        scope: &s.scope,
+        codes: &s.codes,
+        thresholds: &s.thresholds,
+        as_of: s.as_of,
+        queries: args.queries.as_deref(),
+    };
+    let mut outputs = Vec::new();
+    for m in measures {
+        outputs.push(measure::run(&s.ctx, m, &context).await?);
+    }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for o in &outputs {
+            let path = dir.join(format!("{}.csv", o.measure));
+            std::fs::write(&path, csv_text(&o.rows)).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    match args.session.format {
+        OutFormat::Json if outputs.len() == 1 => println!("{}", json(&outputs[0])),
+        OutFormat::Json => println!("{}", json(&outputs)),
+        OutFormat::Csv => {
+            for o in &outputs {
+                if outputs.len() > 1 {
+                    println!("# {}", o.measure);
+                }
+                print!("{}", csv_text(&o.rows));
+            }
+        }
+        OutFormat::Table => {
+            for o in &outputs {
+                print_table(o);
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn query_command(args: QueryArgs) -> Result<i32, Error> {
+    let (sql, file) = match (&args.sql, &args.file) {
+        (_, Some(path)) => (
+            std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+            path.clone(),
+        ),
+        (Some(sql), None) => (sql.clone(), PathBuf::from("query")),
+        (None, None) => return Err(Error::Usage("give SQL or -f FILE.sql".into())),
+    };
+    let mut params = Vec::new();
+    for p in &args.params {
+        let Some((name, value)) = p.split_once('=') else {
+            return Err(Error::Usage(format!(
+                "--param {p:?}: write it as NAME=VALUE"
+            )));
+        };
+        params.push((
+            name.trim_start_matches('$').to_string(),
+            ScalarValue::Utf8(Some(value.to_string())),
+        ));
+    }
+    let s = open_session(&args.session).await?;
+    let batches = measure::sql_batches(&s.ctx, &sql, &file, params).await?;
+    let rows = measure::to_rows(&batches)?;
+    let output = Output {
+        measure: file.display().to_string(),
+        scope: s.scope.clone(),
+        code_list: s.codes.source.name.clone(),
+        thresholds: None,
+        as_of: None,
+        rows,
+    };
+    match args.session.format {
+        OutFormat::Json => println!("{}", json(&output)),
+        OutFormat::Csv => print!("{}", csv_text(&output.rows)),
+        OutFormat::Table => print_table(&output),
+    }
+    Ok(0)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("output serialises")
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Rows as CSV, columns in the order of the first row.
+fn csv_text(rows: &[Map<String, Value>]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if let Some(first) = rows.first() {
+        let _ = w.write_record(first.keys());
+        for r in rows {
+            let _ = w.write_record(first.keys().map(|k| r.get(k).map(cell).unwrap_or_default()));
+        }
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A measure as an aligned text table; fractions to four places.
+fn print_table(o: &Output) {
+    println!("{}", o.measure);
+    let Some(first) = o.rows.first() else {
+        println!("  (no rows)\n");
+        return;
+    };
+    let keys: Vec<&String> = first.keys().collect();
+    let show = |v: &Value| match v {
+        Value::Number(n) if n.is_f64() => format!("{:.4}", n.as_f64().unwrap_or(0.0)),
+        other => cell(other),
+    };
+    let cells: Vec<Vec<String>> = o
+        .rows
+        .iter()
+        .map(|r| {
+            keys.iter()
+                .map(|k| r.get(*k).map(show).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            cells
+                .iter()
+                .map(|c| c[i].chars().count())
+                .chain([k.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |values: Vec<&str>| {
+        let parts: Vec<String> = values
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        println!("  {}", parts.join("  ").trim_end());
+    };
+    line(keys.iter().map(|k| k.as_str()).collect());
+    for c in &cells {
+        line(c.iter().map(String::as_str).collect());
+    }
+    println!();
 }
 
 fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Options, Error> {

@@ -11,6 +11,14 @@ pub enum Error {
     #[error("{}: {message}", file.display())]
     Config { file: PathBuf, message: String },
 
+    /// The command was asked for something that does not exist or cannot be done.
+    #[error("{0}")]
+    Usage(String),
+
+    /// SQL that failed to plan or run, with DataFusion's message.
+    #[error("{}: {message}", file.display())]
+    Query { file: PathBuf, message: String },
+
     /// The bundle as a whole cannot be read (not a folder, no cases, ...).
     #[error("bundle {}: {message}", path.display())]
     Bundle { path: PathBuf, message: String },
@@ -35,6 +43,9 @@ pub enum Error {
 
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+
+    #[error("datafusion: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
 }
 
 impl Error {
@@ -49,9 +60,13 @@ impl Error {
     /// rejected, 3 internal (see README, "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } => 1,
+            Error::Config { .. } | Error::Usage(_) | Error::Query { .. } => 1,
             Error::Bundle { .. } | Error::Rejected(_) => 2,
-            Error::Warehouse { .. } | Error::Io { .. } | Error::Parquet(_) | Error::Arrow(_) => 3,
+            Error::Warehouse { .. }
+            | Error::Io { .. }
+            | Error::Parquet(_)
+            | Error::Arrow(_)
+            | Error::DataFusion(_) => 3,
         }
     }
 }

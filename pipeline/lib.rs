@@ -1,12 +1,16 @@
 //! casework: an analytics pipeline for ombudsman, complaint and patient-safety incident
 //! case data. Data flows one way: `bundle` (read) → `validate` (type and check) →
-//! `warehouse` (Parquet, manifest, atomic commit); `ingest` runs that flow.
+//! `warehouse` (Parquet, manifest, atomic commit) → `engine` (DataFusion session) →
+//! `measure` (queries/*.sql) → `stats` (published methods); `ingest` runs the first part.
 
 pub mod bundle;
+pub mod engine;
 pub mod error;
 pub mod ingest;
+pub mod measure;
 pub mod reject;
 pub mod spec;
+pub mod stats;
 pub mod validate;
 pub mod warehouse;
 

@@ -1,0 +1,276 @@
+//! The one place a DataFusion `SessionContext` is built: the warehouse's committed tables,
+//! the code list and thresholds in force, the run's parameters, and the scope.
+//!
+//! Tables every query sees:
+//!
+//! | name | what |
+//! | --- | --- |
+//! | `cases` | the committed cases within the scope, with `opened_year` |
+//! | `findings`, `events`, `recommendations` | rows of the cases in scope |
+//! | `codes` | the code list: `code`, `theme`, `meaning`, `theme_order` (1, 2, … by first appearance) |
+//! | `thresholds` | one row per interval and urgency: `interval_no`, `from_event`, `to_event`, `urgency` (`any`, `missing` or a value), `threshold_hours`, `date_only_hours` |
+//! | `parameters` | one row: `as_of` (date), `date_field` (`opened_date` or `closed_date`) |
+//! | `stored_cases`, … | the committed tables without the scope |
+//!
+//! Scope values reach DataFusion as typed literals in the logical plan (the DataFrame
+//! filter API), never as SQL text.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::NaiveDate;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::logical_expr::{Expr, JoinType, col, lit};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+
+use crate::error::{Error, Result};
+use crate::spec::{CodeList, RecordType, Thresholds};
+use crate::validate;
+use crate::warehouse::{Manifest, Warehouse};
+
+/// Which date `--from`/`--to` and the monthly series use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateField {
+    #[default]
+    OpenedDate,
+    ClosedDate,
+}
+
+impl DateField {
+    pub fn column(self) -> &'static str {
+        match self {
+            DateField::OpenedDate => "opened_date",
+            DateField::ClosedDate => "closed_date",
+        }
+    }
+}
+
+/// The cases a measure covers. Every field is optional; none set means every case.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Scope {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<NaiveDate>,
+    pub date_field: DateField,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+}
+
+impl Scope {
+    /// The filter on `cases`, as DataFusion expressions with literal values.
+    fn filters(&self) -> Vec<Expr> {
+        let mut filters = Vec::new();
+        let date = self.date_field.column();
+        if let Some(from) = self.from {
+            filters.push(col(date).gt_eq(lit(date32(from))));
+        }
+        if let Some(to) = self.to {
+            filters.push(col(date).lt_eq(lit(date32(to))));
+        }
+        for (column, value) in [
+            ("organisation_code", &self.organisation),
+            ("region", &self.region),
+            ("source", &self.source),
+            ("decision", &self.decision),
+        ] {
+            if let Some(v) = value {
+                filters.push(col(column).eq(lit(v.as_str())));
+            }
+        }
+        filters
+    }
+}
+
+fn date32(d: NaiveDate) -> ScalarValue {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    ScalarValue::Date32(Some((d - epoch).num_days() as i32))
+}
+
+/// Everything a session is built from.
+pub struct Inputs<'a> {
+    pub warehouse: &'a Warehouse,
+    pub codes: &'a CodeList,
+    pub thresholds: &'a Thresholds,
+    pub scope: &'a Scope,
+    pub as_of: NaiveDate,
+}
+
+/// Builds the session over the committed warehouse. Errors when it holds nothing yet.
+pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
+    let manifest = inputs
+        .warehouse
+        .manifest()?
+        .ok_or_else(|| Error::Warehouse {
+            path: inputs.warehouse.root.clone(),
+            message: "holds no data yet: run `casework ingest BUNDLE` first".into(),
+        })?;
+    let config = SessionConfig::new()
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
+    for t in RecordType::ALL {
+        let stored = format!("stored_{t}");
+        register_stored(&ctx, inputs.warehouse, &manifest, t, &stored).await?;
+    }
+    register_scoped(&ctx, inputs.scope).await?;
+    register_memory(&ctx, "codes", codes_batch(inputs.codes)?)?;
+    register_memory(&ctx, "thresholds", thresholds_batch(inputs.thresholds)?)?;
+    register_memory(&ctx, "parameters", parameters_batch(inputs)?)?;
+    Ok(ctx)
+}
+
+/// The stored schema of a table as DataFusion sees it: cases gain `opened_year`.
+pub fn table_schema(t: RecordType) -> SchemaRef {
+    let schema = validate::schema(t);
+    if t == RecordType::Cases {
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("opened_year", DataType::Int32, false));
+        Arc::new(Schema::new(fields))
+    } else {
+        schema
+    }
+}
+
+async fn register_stored(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    manifest: &Manifest,
+    t: RecordType,
+    name: &str,
+) -> Result<()> {
+    let has_files = manifest
+        .tables
+        .get(t.name())
+        .is_some_and(|f| !f.files.is_empty());
+    if !has_files {
+        let empty = MemTable::try_new(table_schema(t), vec![vec![]])?;
+        ctx.register_table(name, Arc::new(empty))?;
+        return Ok(());
+    }
+    let dir = warehouse.root.join(&manifest.version).join(t.name());
+    let dir = std::path::absolute(&dir).map_err(|e| Error::io(&dir, e))?;
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let mut options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    if t == RecordType::Cases {
+        options =
+            options.with_table_partition_cols(vec![("opened_year".to_string(), DataType::Int32)]);
+    }
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(validate::schema(t));
+    let table = ListingTable::try_new(config)?;
+    ctx.register_table(name, Arc::new(table))?;
+    Ok(())
+}
+
+/// Registers `cases` (filtered by the scope) and the other record tables (restricted to
+/// the cases in scope). Without a scope they are the stored tables themselves.
+async fn register_scoped(ctx: &SessionContext, scope: &Scope) -> Result<()> {
+    let filters = scope.filters();
+    let mut cases = ctx.table("stored_cases").await?;
+    for f in &filters {
+        cases = cases.filter(f.clone())?;
+    }
+    ctx.register_table("cases", cases.clone().into_view())?;
+    for t in [
+        RecordType::Findings,
+        RecordType::Events,
+        RecordType::Recommendations,
+    ] {
+        let stored = ctx.table(format!("stored_{t}").as_str()).await?;
+        let table = if filters.is_empty() {
+            stored
+        } else {
+            let ids = cases
+                .clone()
+                .select(vec![col("case_id").alias("scope_case_id")])?;
+            stored.join(
+                ids,
+                JoinType::LeftSemi,
+                &["case_id"],
+                &["scope_case_id"],
+                None,
+            )?
+        };
+        ctx.register_table(t.name(), table.into_view())?;
+    }
+    Ok(())
+}
+
+fn register_memory(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Result<()> {
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    ctx.register_table(name, Arc::new(table))?;
+    Ok(())
+}
+
+fn codes_batch(codes: &CodeList) -> Result<RecordBatch> {
+    let themes = codes.themes();
+    let order: Vec<i32> = codes
+        .codes
+        .iter()
+        .map(|c| themes.iter().position(|t| *t == c.theme).unwrap_or(0) as i32 + 1)
+        .collect();
+    let column = |f: fn(&crate::spec::Code) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(codes.codes.iter().map(f)))
+    };
+    Ok(RecordBatch::try_from_iter(vec![
+        ("code", column(|c| &c.code)),
+        ("theme", column(|c| &c.theme)),
+        ("meaning", column(|c| &c.meaning)),
+        ("theme_order", Arc::new(Int32Array::from(order)) as ArrayRef),
+    ])?)
+}
+
+fn thresholds_batch(thresholds: &Thresholds) -> Result<RecordBatch> {
+    let (mut no, mut from, mut to, mut urgency, mut hours, mut date_only) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (i, t) in thresholds.intervals.iter().enumerate() {
+        for u in &t.urgency {
+            no.push(i as i32 + 1);
+            from.push(t.from.clone());
+            to.push(t.to.clone());
+            urgency.push(u.clone());
+            hours.push(t.threshold_hours());
+            date_only.push(t.date_only_days.map(|d| d * 24.0));
+        }
+    }
+    Ok(RecordBatch::try_from_iter(vec![
+        ("interval_no", Arc::new(Int32Array::from(no)) as ArrayRef),
+        ("from_event", Arc::new(StringArray::from(from))),
+        ("to_event", Arc::new(StringArray::from(to))),
+        ("urgency", Arc::new(StringArray::from(urgency))),
+        ("threshold_hours", Arc::new(Float64Array::from(hours))),
+        ("date_only_hours", Arc::new(Float64Array::from(date_only))),
+    ])?)
+}
+
+fn parameters_batch(inputs: &Inputs<'_>) -> Result<RecordBatch> {
+    let ScalarValue::Date32(Some(as_of)) = date32(inputs.as_of) else {
+        unreachable!("date32 gives a date")
+    };
+    Ok(RecordBatch::try_from_iter(vec![
+        (
+            "as_of",
+            Arc::new(Date32Array::from(vec![as_of])) as ArrayRef,
+        ),
+        (
+            "date_field",
+            Arc::new(StringArray::from(vec![inputs.scope.date_field.column()])),
+        ),
+    ])?)
+}

@@ -1,0 +1,159 @@
+//! Statistics as pure functions: no I/O, no DataFusion. Each follows a published method,
+//! named at the function, and is tested against that method's test vectors.
+
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+/// The standard normal quantile: z such that P(Z ≤ z) = `p`.
+pub fn normal_quantile(p: f64) -> f64 {
+    Normal::standard().inverse_cdf(p)
+}
+
+/// A two-sided confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+}
+
+/// The Wilson score interval for `x` successes in `n` trials, without continuity
+/// correction, at two-sided confidence `level` (0.95, 0.998): z is the normal quantile of
+/// 1 − (1 − level)/2. This is PHEindicatormethods' `phe_proportion` (Wilson, 1927;
+/// Newcombe, 1998, method 3). `None` when n = 0.
+pub fn wilson(x: u64, n: u64, level: f64) -> Option<Interval> {
+    if n == 0 || x > n {
+        return None;
+    }
+    let z = normal_quantile(1.0 - (1.0 - level) / 2.0);
+    let (x, n) = (x as f64, n as f64);
+    let z2 = z * z;
+    let root = z * (z2 + 4.0 * x * (1.0 - x / n)).sqrt();
+    let denominator = 2.0 * (n + z2);
+    Some(Interval {
+        low: ((2.0 * x + z2 - root) / denominator).max(0.0),
+        high: ((2.0 * x + z2 + root) / denominator).min(1.0),
+    })
+}
+
+/// Fractions the plain-English phrase can use, in ONS style (hyphenated).
+const FRACTIONS: &[(f64, &str)] = &[
+    (0.1, "a tenth"),
+    (0.2, "a fifth"),
+    (0.25, "a quarter"),
+    (1.0 / 3.0, "a third"),
+    (0.5, "half"),
+    (2.0 / 3.0, "two-thirds"),
+    (0.75, "three-quarters"),
+    (0.8, "four-fifths"),
+    (0.9, "nine-tenths"),
+];
+
+/// Within this distance of a fraction, a proportion is called by the fraction's name.
+pub const PHRASE_TOLERANCE: f64 = 0.01;
+
+/// A proportion in the words the founding report uses ("half", "nearly half", "more than
+/// half", "nearly a third", "a quarter", "two-thirds"). The convention:
+///
+/// - 0 is "none" and 1 is "all"; below 0.05 "fewer than one in twenty"; above 0.95
+///   "nearly all";
+/// - otherwise the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds,
+///   three-quarters, four-fifths, nine-tenths; within 0.01 of it, its name alone;
+///   below it "nearly …", above it "more than …".
+///
+/// So 6 of 14 (0.43) is "nearly half", 8 of 25 (0.32) "nearly a third", 13 of 25 (0.52)
+/// "more than half" and 1 of 4 "a quarter".
+pub fn phrase(p: f64) -> String {
+    if p <= 0.0 {
+        return "none".into();
+    }
+    if p >= 1.0 {
+        return "all".into();
+    }
+    if p < 0.05 {
+        return "fewer than one in twenty".into();
+    }
+    if p > 0.95 {
+        return "nearly all".into();
+    }
+    let (f, name) = FRACTIONS
+        .iter()
+        .copied()
+        .min_by(|a, b| (a.0 - p).abs().total_cmp(&(b.0 - p).abs()))
+        .expect("fractions are listed");
+    if (p - f).abs() <= PHRASE_TOLERANCE {
+        name.to_string()
+    } else if p < f {
+        format!("nearly {name}")
+    } else {
+        format!("more than {name}")
+    }
+}
+
+/// A proportion as a whole percentage, ONS style: "43%" (no space), rounded half away
+/// from zero.
+pub fn percent(p: f64) -> String {
+    format!("{}%", (p * 100.0).round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_quantiles_are_the_phe_z_values() {
+        assert!((normal_quantile(0.975) - 1.959963984540054).abs() < 1e-12);
+        assert!((normal_quantile(0.999) - 3.090232306167813).abs() < 1e-12);
+    }
+
+    /// Expected values from statsmodels 0.14 (`proportion_confint(x, n, alpha,
+    /// method="wilson")`, alpha 0.05 and 0.002), computed outside casework:
+    /// (x, n, 95% low, 95% high, 99.8% low, 99.8% high).
+    #[rustfmt::skip]
+    const WILSON_VECTORS: &[(u64, u64, f64, f64, f64, f64)] = &[
+    (1, 100, 0.001767432064140647, 0.05448619617870533, 0.0008730656972999878, 0.10455445283705651),
+    (5, 100, 0.021543679154367966, 0.11175046923191914, 0.01386532072599736, 0.1645885228259627),
+    (20, 100, 0.1333669333310325, 0.2888291655931589, 0.10519162066711504, 0.3471109417008583),
+    (65, 100, 0.5525444329688796, 0.7363575175690247, 0.4954946574070448, 0.7783540614089687),
+    (9856, 12345, 0.7912101752909068, 0.805364007361491, 0.7869924108419063, 0.8093061412589625),
+    (222, 3215, 0.0607916903636366, 0.07833956681383633, 0.0564710196462426, 0.08418414185270115),
+    (999, 3456, 0.27418951080009873, 0.3044038966281806, 0.2658399576807498, 0.31344754492799826),
+    (1045, 5000, 0.19795549880013297, 0.2204913037318903, 0.19179381799015255, 0.22731562902525793),
+    (0, 10, 0.0, 0.27753279986288926, 2.7755575615628914e-17, 0.4884789004534622),
+    (10, 10, 0.7224672001371106, 1.0, 0.5115210995465377, 0.9999999999999999),
+    ];
+
+    #[test]
+    fn wilson_matches_statsmodels_to_1e_9() {
+        for &(x, n, l95, h95, l998, h998) in WILSON_VECTORS {
+            let a = wilson(x, n, 0.95).unwrap();
+            let b = wilson(x, n, 0.998).unwrap();
+            for (got, want) in [(a.low, l95), (a.high, h95), (b.low, l998), (b.high, h998)] {
+                assert!((got - want).abs() < 1e-9, "{x}/{n}: {got} vs {want}");
+            }
+        }
+        assert_eq!(wilson(1, 0, 0.95), None);
+    }
+
+    #[test]
+    fn phrases_follow_the_founding_report() {
+        let cases = [
+            (6.0 / 14.0, "nearly half"),
+            (8.0 / 25.0, "nearly a third"),
+            (11.0 / 25.0, "nearly half"),
+            (13.0 / 25.0, "more than half"),
+            (0.5, "half"),
+            (0.25, "a quarter"),
+            (2.0 / 3.0, "two-thirds"),
+            (0.0, "none"),
+            (1.0, "all"),
+            (0.03, "fewer than one in twenty"),
+            (0.97, "nearly all"),
+            (0.36, "more than a third"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(phrase(p), want, "{p}");
+        }
+        assert_eq!(percent(6.0 / 14.0), "43%");
+        assert_eq!(percent(0.125), "13%");
+    }
+}

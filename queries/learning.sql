@@ -1,0 +1,44 @@
+-- learning: whether lessons were learned.
+--
+-- Rows (measure, value):
+--   cases_in_scope          every case in scope
+--   cases_with_learning_review
+--                           cases with a learning_review event
+--   median_days_decision_to_review, max_days_decision_to_review
+--                           days from the decision (closed_date) to the first
+--                           learning_review event, over cases with both
+--   repeat_failures         cases with a repeated failure: a finding coded LL4 (the
+--                           same failure repeated for the same patient), or the same
+--                           code recorded in two or more findings of the case
+--                           (bundle v1 findings carry no episode, so repetition across
+--                           episodes can only be seen through codes)
+-- Parameters: the scope.
+WITH reviews AS (
+    SELECT e.case_id,
+           MIN(CAST(e.occurred_at AS DATE)) AS reviewed_on
+    FROM events e
+    WHERE CAST(e.event AS VARCHAR) = 'learning_review'
+    GROUP BY e.case_id
+),
+review_days AS (
+    SELECT CAST(r.reviewed_on - k.closed_date AS DOUBLE) AS days
+    FROM reviews r
+    JOIN cases k ON k.case_id = r.case_id
+    WHERE k.closed_date IS NOT NULL
+),
+repeats AS (
+    SELECT case_id
+    FROM findings
+    GROUP BY case_id
+    HAVING SUM(CASE WHEN CAST(code AS VARCHAR) = 'LL4' THEN 1 ELSE 0 END) > 0
+        OR COUNT(*) > COUNT(DISTINCT CAST(code AS VARCHAR))
+)
+SELECT 'cases_in_scope' AS measure, CAST((SELECT COUNT(*) FROM cases) AS DOUBLE) AS value
+UNION ALL
+SELECT 'cases_with_learning_review', CAST((SELECT COUNT(*) FROM reviews) AS DOUBLE)
+UNION ALL
+SELECT 'median_days_decision_to_review', (SELECT median(days) FROM review_days)
+UNION ALL
+SELECT 'max_days_decision_to_review', (SELECT MAX(days) FROM review_days)
+UNION ALL
+SELECT 'repeat_failures', CAST((SELECT COUNT(*) FROM repeats) AS DOUBLE)

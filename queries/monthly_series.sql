@@ -1,0 +1,43 @@
+-- monthly_series: per month, cases and cases with each theme (the input of SPC charts).
+--
+-- A case's month is the month of the date chosen by --date-field (opened_date by
+-- default; with closed_date, open cases have no month and are left out).
+-- Numerator:   cases in the month with the theme.
+-- Denominator: cases in the month.
+-- Months with no cases do not appear here; `casework measure monthly_series` fills
+-- them in with zeros between the first and last month.
+-- Parameters: the scope; `parameters.date_field`.
+-- Portability: date_trunc('month', d) is DataFusion's, DuckDB's and Spark's.
+WITH themes AS (
+    SELECT theme, MIN(theme_order) AS theme_order
+    FROM codes
+    GROUP BY theme
+),
+case_themes AS (
+    SELECT DISTINCT f.case_id, c.theme
+    FROM findings f
+    JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
+),
+case_months AS (
+    SELECT k.case_id,
+           CAST(date_trunc('month', CASE WHEN p.date_field = 'closed_date' THEN k.closed_date
+                                         ELSE k.opened_date END) AS DATE) AS month
+    FROM cases k
+    CROSS JOIN parameters p
+),
+months AS (
+    SELECT month, COUNT(*) AS cases
+    FROM case_months
+    WHERE month IS NOT NULL
+    GROUP BY month
+)
+SELECT m.month,
+       t.theme,
+       m.cases,
+       COUNT(ct.case_id) AS cases_with_theme
+FROM months m
+CROSS JOIN themes t
+JOIN case_months cm ON cm.month = m.month
+LEFT JOIN case_themes ct ON ct.case_id = cm.case_id AND ct.theme = t.theme
+GROUP BY m.month, t.theme, t.theme_order, m.cases
+ORDER BY m.month, t.theme_order

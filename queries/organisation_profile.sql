@@ -1,0 +1,36 @@
+-- organisation_profile: per organisation, its cases and its cases with each theme
+-- (the input of funnel plots).
+--
+-- Numerator:   the organisation's cases with the theme.
+-- Denominator: the organisation's cases in scope.
+-- Parameters:  the scope.
+WITH themes AS (
+    SELECT theme, MIN(theme_order) AS theme_order
+    FROM codes
+    GROUP BY theme
+),
+case_themes AS (
+    SELECT DISTINCT f.case_id, c.theme
+    FROM findings f
+    JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
+),
+organisations AS (
+    SELECT organisation_code,
+           MAX(organisation_name) AS organisation_name,
+           MAX(region) AS region,
+           COUNT(*) AS cases
+    FROM cases
+    GROUP BY organisation_code
+)
+SELECT o.organisation_code,
+       o.organisation_name,
+       o.region,
+       t.theme,
+       o.cases,
+       COUNT(ct.case_id) AS cases_with_theme
+FROM organisations o
+CROSS JOIN themes t
+JOIN cases k ON k.organisation_code = o.organisation_code
+LEFT JOIN case_themes ct ON ct.case_id = k.case_id AND ct.theme = t.theme
+GROUP BY o.organisation_code, o.organisation_name, o.region, t.theme, t.theme_order, o.cases
+ORDER BY o.organisation_code, t.theme_order

@@ -1,0 +1,88 @@
+-- theme_breakdown: each theme's cases broken down by one dimension at a time.
+--
+-- Case dimensions (closing_year, organisation_type, region, modality, harm, source):
+--   Numerator:   cases with the value that have the theme.
+--   Denominator: cases with the value.
+-- Finding dimensions (service, stage): a finding is placed by its own stage and by its
+--   service when given, else the case's service.
+--   Numerator:   cases with a finding of the theme placed at the value.
+--   Denominator: cases with any finding placed at the value.
+-- A missing value is shown as "(missing)".
+-- Parameters: the scope.
+WITH themes AS (
+    SELECT theme, MIN(theme_order) AS theme_order
+    FROM codes
+    GROUP BY theme
+),
+case_themes AS (
+    SELECT DISTINCT f.case_id, c.theme
+    FROM findings f
+    JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
+),
+case_dims AS (
+    SELECT case_id, 'closing_year' AS dimension, CAST(EXTRACT(YEAR FROM closed_date) AS VARCHAR) AS value FROM cases
+    UNION ALL
+    SELECT case_id, 'organisation_type', CAST(organisation_type AS VARCHAR) FROM cases
+    UNION ALL
+    SELECT case_id, 'region', region FROM cases
+    UNION ALL
+    SELECT case_id, 'modality', CAST(modality AS VARCHAR) FROM cases
+    UNION ALL
+    SELECT case_id, 'harm', CAST(harm AS VARCHAR) FROM cases
+    UNION ALL
+    SELECT case_id, 'source', CAST(source AS VARCHAR) FROM cases
+),
+case_level AS (
+    SELECT d.dimension,
+           COALESCE(d.value, '(missing)') AS value,
+           t.theme,
+           t.theme_order,
+           COUNT(*) AS cases,
+           COUNT(ct.case_id) AS cases_with_theme
+    FROM case_dims d
+    CROSS JOIN themes t
+    LEFT JOIN case_themes ct ON ct.case_id = d.case_id AND ct.theme = t.theme
+    GROUP BY d.dimension, COALESCE(d.value, '(missing)'), t.theme, t.theme_order
+),
+finding_dims AS (
+    SELECT f.case_id, 'service' AS dimension, COALESCE(f.service, k.service) AS value, c.theme
+    FROM findings f
+    JOIN cases k ON k.case_id = f.case_id
+    JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
+    UNION ALL
+    SELECT f.case_id, 'stage', CAST(f.stage AS VARCHAR), c.theme
+    FROM findings f
+    JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
+),
+finding_cases AS (
+    SELECT dimension, COALESCE(value, '(missing)') AS value, COUNT(DISTINCT case_id) AS cases
+    FROM finding_dims
+    GROUP BY dimension, COALESCE(value, '(missing)')
+),
+finding_theme_cases AS (
+    SELECT dimension, COALESCE(value, '(missing)') AS value, theme,
+           COUNT(DISTINCT case_id) AS cases_with_theme
+    FROM finding_dims
+    GROUP BY dimension, COALESCE(value, '(missing)'), theme
+),
+finding_level AS (
+    SELECT fc.dimension, fc.value, t.theme, t.theme_order, fc.cases,
+           COALESCE(ftc.cases_with_theme, 0) AS cases_with_theme
+    FROM finding_cases fc
+    CROSS JOIN themes t
+    LEFT JOIN finding_theme_cases ftc
+           ON ftc.dimension = fc.dimension AND ftc.value = fc.value AND ftc.theme = t.theme
+),
+all_levels AS (
+    SELECT * FROM case_level
+    UNION ALL
+    SELECT * FROM finding_level
+)
+SELECT dimension,
+       value,
+       theme,
+       cases,
+       cases_with_theme,
+       CAST(cases_with_theme AS DOUBLE) / cases AS proportion
+FROM all_levels
+ORDER BY dimension, value, theme_order
