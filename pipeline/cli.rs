@@ -53,12 +53,8 @@ struct SessionArgs {
         value_name = "DIR"
     )]
     warehouse: PathBuf,
-    /// A code list CSV (code, theme, meaning) to use instead of the imaging themes.
-    #[arg(long, value_name = "FILE")]
-    codes: Option<PathBuf>,
-    /// A thresholds TOML to use instead of the spec's delay thresholds.
-    #[arg(long, value_name = "FILE")]
-    thresholds: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// The date overdue recommendations are counted on (default: today).
     #[arg(long, value_name = "YYYY-MM-DD")]
     as_of: Option<NaiveDate>,
@@ -140,12 +136,8 @@ struct CheckArgs {
     /// The bundle folder (cases, findings, events, recommendations).
     #[arg(default_value = EXAMPLE_BUNDLE)]
     bundle: PathBuf,
-    /// A code list CSV (code, theme, meaning) to use instead of the imaging themes.
-    #[arg(long, value_name = "FILE")]
-    codes: Option<PathBuf>,
-    /// A thresholds TOML to use instead of the spec's delay thresholds.
-    #[arg(long, value_name = "FILE")]
-    thresholds: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Where to write every rejected row, as CSV.
     #[arg(long, value_name = "FILE", default_value = "casework-rejects.csv")]
     rejects: PathBuf,
@@ -155,6 +147,26 @@ struct CheckArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// The code list and thresholds in force.
+#[derive(Args)]
+struct ConfigArgs {
+    /// A code list CSV (code, theme, meaning) to use instead of the imaging themes.
+    #[arg(long, value_name = "FILE")]
+    codes: Option<PathBuf>,
+    /// A thresholds TOML to use instead of the spec's delay thresholds.
+    #[arg(long, value_name = "FILE")]
+    thresholds: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> Result<(CodeList, Thresholds), Error> {
+        Ok((
+            CodeList::load(self.codes.as_deref())?,
+            Thresholds::load(self.thresholds.as_deref())?,
+        ))
+    }
 }
 
 #[derive(Args)]
@@ -241,8 +253,7 @@ struct Session {
 }
 
 async fn open_session(args: &SessionArgs) -> Result<Session, Error> {
-    let codes = CodeList::load(args.codes.as_deref())?;
-    let thresholds = Thresholds::load(args.thresholds.as_deref())?;
+    let (codes, thresholds) = args.config.load()?;
     let scope = Scope {
         from: args.from,
         to: args.to,
@@ -444,8 +455,7 @@ fn print_table(o: &Output) {
 
 fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Options, Error> {
     let mut options = Options::new(warehouse);
-    options.codes = CodeList::load(args.codes.as_deref())?;
-    options.thresholds = Thresholds::load(args.thresholds.as_deref())?;
+    (options.codes, options.thresholds) = args.config.load()?;
     options.rejects_file = Some(args.rejects.clone());
     if !args.quiet && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();

@@ -11,6 +11,7 @@
 //! | `thresholds` | one row per interval and urgency: `interval_no`, `from_event`, `to_event`, `urgency` (`any`, `missing` or a value), `threshold_hours`, `date_only_hours` |
 //! | `parameters` | one row: `as_of` (date), `date_field` (`opened_date` or `closed_date`) |
 //! | `stored_cases`, … | the committed tables without the scope |
+//! | `themes`, `case_themes`, `episode_intervals` | shared views, defined in `queries/shared/` |
 //!
 //! Scope values reach DataFusion as typed literals in the logical plan (the DataFrame
 //! filter API), never as SQL text.
@@ -130,8 +131,29 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     register_memory(&ctx, "codes", codes_batch(inputs.codes)?)?;
     register_memory(&ctx, "thresholds", thresholds_batch(inputs.thresholds)?)?;
     register_memory(&ctx, "parameters", parameters_batch(inputs)?)?;
+    for (name, sql) in SHARED_VIEWS {
+        let view = ctx.sql(sql).await.map_err(|e| Error::Query {
+            file: format!("queries/shared/{name}.sql").into(),
+            message: e.to_string(),
+        })?;
+        ctx.register_table(*name, view.into_view())?;
+    }
     Ok(ctx)
 }
+
+/// Views every measure may use, defined once (in this order: later ones may use
+/// earlier ones).
+pub const SHARED_VIEWS: &[(&str, &str)] = &[
+    ("themes", include_str!("../queries/shared/themes.sql")),
+    (
+        "case_themes",
+        include_str!("../queries/shared/case_themes.sql"),
+    ),
+    (
+        "episode_intervals",
+        include_str!("../queries/shared/episode_intervals.sql"),
+    ),
+];
 
 /// The stored schema of a table as DataFusion sees it: cases gain `opened_year`.
 pub fn table_schema(t: RecordType) -> SchemaRef {

@@ -6,19 +6,10 @@
 -- Denominator: cases in the month.
 -- Months with no cases do not appear here; `casework measure monthly_series` fills
 -- them in with zeros between the first and last month.
+-- Shared views: themes, case_themes (queries/shared/).
 -- Parameters: the scope; `parameters.date_field`.
 -- Portability: date_trunc('month', d) is DataFusion's, DuckDB's and Spark's.
-WITH themes AS (
-    SELECT theme, MIN(theme_order) AS theme_order
-    FROM codes
-    GROUP BY theme
-),
-case_themes AS (
-    SELECT DISTINCT f.case_id, c.theme
-    FROM findings f
-    JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
-),
-case_months AS (
+WITH case_months AS (
     SELECT k.case_id,
            CAST(date_trunc('month', CASE WHEN p.date_field = 'closed_date' THEN k.closed_date
                                          ELSE k.opened_date END) AS DATE) AS month

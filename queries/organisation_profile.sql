@@ -3,18 +3,9 @@
 --
 -- Numerator:   the organisation's cases with the theme.
 -- Denominator: the organisation's cases in scope.
+-- Shared views: themes, case_themes (queries/shared/).
 -- Parameters:  the scope.
-WITH themes AS (
-    SELECT theme, MIN(theme_order) AS theme_order
-    FROM codes
-    GROUP BY theme
-),
-case_themes AS (
-    SELECT DISTINCT f.case_id, c.theme
-    FROM findings f
-    JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
-),
-organisations AS (
+WITH organisations AS (
     SELECT organisation_code,
            MAX(organisation_name) AS organisation_name,
            MAX(region) AS region,

@@ -8,18 +8,9 @@
 --   Numerator:   cases with a finding of the theme placed at the value.
 --   Denominator: cases with any finding placed at the value.
 -- A missing value is shown as "(missing)".
+-- Shared views: themes, case_themes (queries/shared/).
 -- Parameters: the scope.
-WITH themes AS (
-    SELECT theme, MIN(theme_order) AS theme_order
-    FROM codes
-    GROUP BY theme
-),
-case_themes AS (
-    SELECT DISTINCT f.case_id, c.theme
-    FROM findings f
-    JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
-),
-case_dims AS (
+WITH case_dims AS (
     SELECT case_id, 'closing_year' AS dimension, CAST(EXTRACT(YEAR FROM closed_date) AS VARCHAR) AS value FROM cases
     UNION ALL
     SELECT case_id, 'organisation_type', CAST(organisation_type AS VARCHAR) FROM cases

@@ -6,15 +6,11 @@
 -- themes together when no case has them all (cases = 0).
 -- Numerator:   cases with exactly that combination.
 -- Denominator: every case in scope (the sum of `cases`).
+-- Shared views: case_themes (queries/shared/).
 -- Parameters:  the scope.
 -- Portability: string_agg(... ORDER BY ...) is DataFusion's and DuckDB's; Spark SQL
 -- writes concat_ws(' + ', array_sort(collect_list(theme))) instead.
-WITH case_themes AS (
-    SELECT DISTINCT f.case_id, c.theme, c.theme_order
-    FROM findings f
-    JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
-),
-per_case AS (
+WITH per_case AS (
     SELECT k.case_id,
            COUNT(ct.theme) AS themes,
            CASE WHEN COUNT(ct.theme) = 0 THEN 'none'

@@ -3,21 +3,12 @@
 -- Numerator:   cases with at least one finding whose code maps to the theme
 --              (through the code list in force, table `codes`).
 -- Denominator: every case in scope, with or without findings.
+-- Shared views: themes, case_themes (queries/shared/).
 -- Parameters:  the scope (--from/--to on --date-field, --organisation, --region,
 --              --source, --decision), applied to `cases` and their rows before this runs.
 -- casework adds the proportion, the Wilson 95% and 99.8% intervals and the
 -- plain-English phrase to each row.
-WITH themes AS (
-    SELECT theme, MIN(theme_order) AS theme_order
-    FROM codes
-    GROUP BY theme
-),
-case_themes AS (
-    SELECT DISTINCT f.case_id, c.theme
-    FROM findings f
-    JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
-),
-total AS (
+WITH total AS (
     SELECT COUNT(*) AS cases FROM cases
 )
 SELECT t.theme,
