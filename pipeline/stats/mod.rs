@@ -1,6 +1,14 @@
 //! Statistics as pure functions: no I/O, no DataFusion. Each follows a published method,
 //! named at the function, and is tested against that method's test vectors.
 
+mod disclosure;
+mod funnel;
+mod spc;
+
+pub use disclosure::{DISCLOSURE_RULE, Published, publish_count};
+pub use funnel::{FunnelPoint, FunnelResult, Significance, funnel};
+pub use spc::{Direction, SpcOptions, SpcPoint, SpcResult, Variation, spc};
+
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
