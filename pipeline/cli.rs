@@ -10,6 +10,7 @@ use casework::Error;
 use casework::engine::{self, DateField, Scope};
 use casework::ingest::{self, Options, Summary};
 use casework::measure::{self, Output};
+use casework::oversight;
 use casework::spec::{CodeList, RecordType, Thresholds};
 use casework::warehouse::Warehouse;
 use chrono::NaiveDate;
@@ -112,8 +113,48 @@ struct MeasureArgs {
     /// Run the .sql files of this folder instead of the built-in queries.
     #[arg(long, value_name = "DIR")]
     queries: Option<PathBuf>,
+    /// funnel, spc: the theme to chart.
+    #[arg(long)]
+    theme: Option<String>,
+    /// funnel: compare organisations or regions.
+    #[arg(long, value_enum, default_value_t = ByArg::Organisation)]
+    by: ByArg,
+    /// spc: one point per month or per quarter.
+    #[arg(long, value_enum, default_value_t = PeriodArg::Month)]
+    period: PeriodArg,
+    /// spc: plot the count of cases with the theme, or their proportion of cases.
+    #[arg(long, value_enum, default_value_t = ValueArg::Count)]
+    value: ValueArg,
+    /// spc: screen out moving ranges of 3.267 times the mean or more (off by default,
+    /// as in the Making Data Count tool).
+    #[arg(long)]
+    screen: bool,
+    /// spc: recompute the limits from the period holding this date on.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    rebase: Option<NaiveDate>,
+    /// Prepare for publication: NHS disclosure control on every count.
+    #[arg(long)]
+    publish: bool,
     #[command(flatten)]
     session: SessionArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ByArg {
+    Organisation,
+    Region,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PeriodArg {
+    Month,
+    Quarter,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ValueArg {
+    Count,
+    Proportion,
 }
 
 #[derive(Args)]
@@ -292,16 +333,22 @@ async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
         for m in measure::MEASURES {
             println!("{}", m.name);
         }
+        println!("funnel (with --theme)\nspc (with --theme)");
         return Ok(0);
     }
-    let measures: Vec<&measure::Measure> = if args.names.is_empty() {
-        measure::MEASURES.iter().collect()
-    } else {
-        args.names
+    let names: Vec<String> = if args.names.is_empty() {
+        measure::MEASURES
             .iter()
-            .map(|n| measure::find(n))
-            .collect::<Result<_, _>>()?
+            .map(|m| m.name.to_string())
+            .collect()
+    } else {
+        args.names.clone()
     };
+    for n in &names {
+        if n != "funnel" && n != "spc" {
+            measure::find(n)?;
+        }
+    }
     let s = open_session(&args.session).await?;
     let context = measure::Context {
         scope: &s.scope,
@@ -310,9 +357,51 @@ async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
         as_of: s.as_of,
         queries: args.queries.as_deref(),
     };
+    let theme = || {
+        args.theme
+            .as_deref()
+            .ok_or_else(|| Error::Usage("funnel and spc need --theme THEME".into()))
+    };
     let mut outputs = Vec::new();
-    for m in measures {
-        outputs.push(measure::run(&s.ctx, m, &context).await?);
+    for name in &names {
+        let mut out = match name.as_str() {
+            "funnel" => {
+                let by = match args.by {
+                    ByArg::Organisation => oversight::By::Organisation,
+                    ByArg::Region => oversight::By::Region,
+                };
+                oversight::funnel(&s.ctx, &context, theme()?, by).await?
+            }
+            "spc" => {
+                let period = match args.period {
+                    PeriodArg::Month => oversight::Period::Month,
+                    PeriodArg::Quarter => oversight::Period::Quarter,
+                };
+                let plotted = match args.value {
+                    ValueArg::Count => oversight::Plotted::Count,
+                    ValueArg::Proportion => oversight::Plotted::Proportion,
+                };
+                let options = casework::stats::SpcOptions {
+                    screen: args.screen,
+                    ..Default::default()
+                };
+                oversight::spc(
+                    &s.ctx,
+                    &context,
+                    theme()?,
+                    period,
+                    plotted,
+                    &options,
+                    args.rebase,
+                )
+                .await?
+            }
+            other => measure::run(&s.ctx, measure::find(other)?, &context).await?,
+        };
+        if args.publish {
+            oversight::publish(&mut out);
+        }
+        outputs.push(out);
     }
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -371,6 +460,8 @@ async fn query_command(args: QueryArgs) -> Result<i32, Error> {
         code_list: s.codes.source.name.clone(),
         thresholds: None,
         as_of: None,
+        disclosure: None,
+        extra: Map::new(),
         rows,
     };
     match args.session.format {
@@ -408,6 +499,9 @@ fn csv_text(rows: &[Map<String, Value>]) -> String {
 /// A measure as an aligned text table; fractions to four places.
 fn print_table(o: &Output) {
     println!("{}", o.measure);
+    if let Some(rule) = &o.disclosure {
+        println!("  {rule}");
+    }
     let Some(first) = o.rows.first() else {
         println!("  (no rows)\n");
         return;

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod ingest;
 pub mod measure;
+pub mod oversight;
 pub mod reject;
 pub mod spec;
 pub mod stats;

@@ -3,5 +3,12 @@
 mod cli;
 
 fn main() {
+    // Rust ignores SIGPIPE, which turns a closed pipe (`casework … | head`) into a panic
+    // on the next print; the default action ends the process quietly instead.
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     std::process::exit(cli::main());
 }

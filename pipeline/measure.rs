@@ -72,7 +72,29 @@ pub struct Output {
     pub thresholds: Option<Vec<Interval>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub as_of: Option<String>,
+    /// The disclosure rule, when the output was prepared for publication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disclosure: Option<String>,
+    /// Measure-specific fields beside the rows (a funnel's average and curve, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
     pub rows: Vec<Map<String, Value>>,
+}
+
+impl Output {
+    /// An empty output of the named measure under the run's scope.
+    pub fn new(measure: &str, c: &Context<'_>) -> Output {
+        Output {
+            measure: measure.to_string(),
+            scope: c.scope.clone(),
+            code_list: c.codes.source.name.clone(),
+            thresholds: None,
+            as_of: None,
+            disclosure: None,
+            extra: Map::new(),
+            rows: Vec::new(),
+        }
+    }
 }
 
 /// What a measure run needs besides the session.
@@ -106,16 +128,13 @@ pub async fn run(ctx: &SessionContext, measure: &Measure, c: &Context<'_>) -> Re
         "monthly_series" => fill_months(&mut rows, c.codes),
         _ => {}
     }
-    Ok(Output {
-        measure: measure.name.to_string(),
-        scope: c.scope.clone(),
-        code_list: c.codes.source.name.clone(),
-        thresholds: measure
-            .uses_thresholds
-            .then(|| c.thresholds.intervals.clone()),
-        as_of: measure.uses_as_of.then(|| c.as_of.to_string()),
-        rows,
-    })
+    let mut out = Output::new(measure.name, c);
+    out.thresholds = measure
+        .uses_thresholds
+        .then(|| c.thresholds.intervals.clone());
+    out.as_of = measure.uses_as_of.then(|| c.as_of.to_string());
+    out.rows = rows;
+    Ok(out)
 }
 
 /// Plans and runs SQL, binding named placeholders (`$name`) to `params`. `file` names

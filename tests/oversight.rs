@@ -1,0 +1,291 @@
+//! Funnel plots, SPC charts and disclosure control through the real binary, on bundles
+//! with planted outliers and a planted step change.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+/// A small deterministic generator (64-bit LCG, Knuth's constants), so that the planted
+/// data is the same on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["measure"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    let out = casework(dir, &all);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// 40 organisations of 200 cases over 36 months (2019-01 to 2021-12). Delay is planted
+/// at 20% everywhere except ORG-HI1 and ORG-HI2 (45%) and ORG-LO (2%). A step is
+/// planted in unfollowed_alert: 10% of cases before July 2020, 30% from then on.
+fn planted_bundle(dir: &Path) -> std::path::PathBuf {
+    let b = dir.join("planted");
+    fs::create_dir_all(&b).unwrap();
+    let mut rng = Lcg(20261127);
+    let mut cases = String::from("case_id,source,organisation_code,region,opened_date\n");
+    let mut findings = String::from("case_id,code\n");
+    let mut i = 0;
+    for org in 0..40 {
+        let (code, rate) = match org {
+            0 => ("ORG-HI1".to_string(), 0.45),
+            1 => ("ORG-HI2".to_string(), 0.45),
+            2 => ("ORG-LO".to_string(), 0.02),
+            n => (format!("ORG-{n:02}"), 0.20),
+        };
+        for k in 0..200 {
+            let month = (k * 36 / 200) as u32; // 0..36, spread evenly
+            let (year, m) = (2019 + month / 12, 1 + month % 12);
+            let region = ["North", "South", "East", "West"][org % 4];
+            cases.push_str(&format!(
+                "c{i},ombudsman_complaint,{code},{region},{year}-{m:02}-10\n"
+            ));
+            if rng.next() < rate {
+                findings.push_str(&format!("c{i},DL3\n"));
+            }
+            let alert_rate = if month < 18 { 0.10 } else { 0.30 };
+            if rng.next() < alert_rate {
+                findings.push_str(&format!("c{i},FA1\n"));
+            }
+            i += 1;
+        }
+    }
+    fs::write(b.join("cases.csv"), cases).unwrap();
+    fs::write(b.join("findings.csv"), findings).unwrap();
+    b
+}
+
+#[test]
+fn funnel_flags_the_planted_organisations_and_spc_the_planted_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = planted_bundle(tmp.path());
+    assert_eq!(
+        casework(tmp.path(), &["ingest", b.to_str().unwrap(), "-q"])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let f = json(tmp.path(), &["funnel", "--theme", "delay"]);
+    assert_eq!(f["rows"].as_array().unwrap().len(), 40);
+    let sig = |org: &str| {
+        f["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["label"] == org)
+            .unwrap()["significance"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Planted at 45% and 2% against about 21%, with 200 cases each: far outside the
+    // 99.8% limits (about ±0.09 at n = 200).
+    assert_eq!(sig("ORG-HI1"), "high (0.001)");
+    assert_eq!(sig("ORG-HI2"), "high (0.001)");
+    assert_eq!(sig("ORG-LO"), "low (0.001)");
+    // Tolerance: an organisation planted at the average falls outside the 99.8% limits
+    // with probability 0.002, so of 37 at most one is allowed there by chance.
+    let false_alarms = f["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !["ORG-HI1", "ORG-HI2", "ORG-LO"].contains(&r["label"].as_str().unwrap()))
+        .filter(|r| r["significance"].as_str().unwrap().ends_with("(0.001)"))
+        .count();
+    assert!(
+        false_alarms <= 1,
+        "{false_alarms} unplanted organisations beyond 99.8%"
+    );
+    let curve = f["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), 101);
+    let av = f["average"].as_f64().unwrap();
+    assert!((0.19..0.25).contains(&av), "{av}");
+    // By region: four regions of ten organisations.
+    let r = json(
+        tmp.path(),
+        &["funnel", "--theme", "delay", "--by", "region"],
+    );
+    assert_eq!(r["rows"].as_array().unwrap().len(), 4);
+    assert_eq!(r["rows"][0]["denominator"], 2000);
+
+    // The step: unfollowed alerts in about 10% of each month's 222 cases, then 30%.
+    let s = json(tmp.path(), &["spc", "--theme", "unfollowed_alert"]);
+    let rows = s["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 36);
+    assert_eq!(s["improvement"], "decrease");
+    let concern: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r["variation"] == "special cause concern")
+        .map(|(i, _)| i)
+        .collect();
+    // Tolerance: every month after the step is above the mean (counts near 67 against a
+    // mean near 44, with a standard deviation near 6), so all 18 are flagged as a shift;
+    // none before it is a concern.
+    assert_eq!(concern, (18..36).collect::<Vec<_>>());
+    assert!(
+        rows[..18]
+            .iter()
+            .all(|r| r["variation"] == "special cause improvement")
+    );
+    // Rebased at the step, each half is in control.
+    let s = json(
+        tmp.path(),
+        &[
+            "spc",
+            "--theme",
+            "unfollowed_alert",
+            "--rebase",
+            "2020-07-01",
+        ],
+    );
+    let rows = s["rows"].as_array().unwrap();
+    assert_eq!(rows[17]["segment"], 0);
+    assert_eq!(rows[18]["segment"], 1);
+    let special = rows
+        .iter()
+        .filter(|r| r["variation"] != "common cause")
+        .count();
+    assert!(
+        special <= 3,
+        "{special} special-cause points after rebasing"
+    );
+    // Quarters and proportions.
+    let q = json(
+        tmp.path(),
+        &[
+            "spc",
+            "--theme",
+            "unfollowed_alert",
+            "--period",
+            "quarter",
+            "--value",
+            "proportion",
+        ],
+    );
+    assert_eq!(q["rows"].as_array().unwrap().len(), 12);
+    assert_eq!(q["rows"][0]["period"], "2019-01-01");
+}
+
+#[test]
+fn publish_applies_disclosure_control_to_every_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(
+        casework(tmp.path(), &["ingest", EXAMPLE, "-q"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let v = json(tmp.path(), &["theme_prevalence", "--publish"]);
+    assert!(
+        v["disclosure"]
+            .as_str()
+            .unwrap()
+            .contains("rounded to the nearest 5")
+    );
+    for r in v["rows"].as_array().unwrap() {
+        // 14 cases publish as 15; 5 and 6 cases with a theme are suppressed.
+        assert_eq!(r["cases"], 15);
+        assert_eq!(r["cases_with_theme"], "*");
+        for k in [
+            "proportion",
+            "ci95_low",
+            "ci95_high",
+            "ci998_low",
+            "ci998_high",
+            "phrase",
+        ] {
+            assert_eq!(r[k], "*", "{k}");
+        }
+    }
+    // The planted bundle: 8,000 cases publish as 8000; rounded numerators give the
+    // proportion from the rounded figures.
+    let b = planted_bundle(tmp.path());
+    assert_eq!(
+        casework(
+            tmp.path(),
+            &["ingest", b.to_str().unwrap(), "--warehouse", "p", "-q"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let v = json(
+        tmp.path(),
+        &["theme_prevalence", "--publish", "--warehouse", "p"],
+    );
+    let delay = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["theme"] == "delay")
+        .unwrap();
+    let x = delay["cases_with_theme"].as_u64().unwrap();
+    assert_eq!(x % 5, 0);
+    assert_eq!(delay["proportion"].as_f64().unwrap(), x as f64 / 8000.0);
+    let f = json(
+        tmp.path(),
+        &[
+            "funnel",
+            "--theme",
+            "delay",
+            "--publish",
+            "--warehouse",
+            "p",
+        ],
+    );
+    assert!(
+        f["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["denominator"] == 200)
+    );
+    // The table output states the rule too.
+    let out = casework(tmp.path(), &["measure", "recommendations", "--publish"]);
+    assert!(stdout(&out).contains("Counts follow NHS statistical disclosure control"));
+}
+
+#[test]
+fn spc_and_funnel_errors_are_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(
+        casework(tmp.path(), &["ingest", EXAMPLE, "-q"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = casework(
+        tmp.path(),
+        &["measure", "spc", "--theme", "delay", "--from", "2019-01-01"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("an SPC chart needs at least 12 points; this series has 1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = casework(tmp.path(), &["measure", "funnel", "--theme", "delays"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unknown theme \"delays\"; the code list's themes are: unreported_finding, unfollowed_alert, delay, unlearned_lesson"));
+    let out = casework(tmp.path(), &["measure", "funnel"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("funnel and spc need --theme THEME"));
+}
