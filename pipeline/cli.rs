@@ -42,6 +42,26 @@ enum Command {
     Measure(MeasureArgs),
     /// Run any SQL over the warehouse tables.
     Query(QueryArgs),
+    /// Draw one chart as SVG and PNG.
+    Chart(ChartArgs),
+}
+
+#[derive(Args)]
+struct ChartArgs {
+    /// The chart: prevalence, cooccurrence, delays, spc, funnel, stage, service, compliance.
+    name: String,
+    /// spc, funnel: the theme.
+    #[arg(long)]
+    theme: Option<String>,
+    /// Where to write: FILE.svg and FILE.png are both written (default: NAME in the
+    /// current folder).
+    #[arg(long, value_name = "FILE.svg|.png")]
+    out: Option<PathBuf>,
+    /// Prepare for publication: disclosure control on every count shown.
+    #[arg(long)]
+    publish: bool,
+    #[command(flatten)]
+    session: SessionArgs,
 }
 
 #[derive(Args)]
@@ -277,6 +297,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Measure(args) => runtime()?.block_on(measure_command(args)),
         Command::Query(args) => runtime()?.block_on(query_command(args)),
+        Command::Chart(args) => runtime()?.block_on(chart_command(args)),
     }
 }
 
@@ -428,6 +449,56 @@ async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
         }
     }
     Ok(0)
+}
+
+async fn chart_command(args: ChartArgs) -> Result<i32, Error> {
+    let s = open_session(&args.session).await?;
+    let context = measure::Context {
+        scope: &s.scope,
+        codes: &s.codes,
+        thresholds: &s.thresholds,
+        as_of: s.as_of,
+        queries: None,
+    };
+    let figures = casework::figures::Figures {
+        ctx: &s.ctx,
+        context: &context,
+        source: source_line(&args.session.warehouse, &s.codes)?,
+        publish: args.publish,
+    };
+    let stem = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name))
+        .with_extension("");
+    figures
+        .draw(&args.name, args.theme.as_deref(), &stem)
+        .await?;
+    println!(
+        "{}\n{}",
+        stem.with_extension("svg").display(),
+        stem.with_extension("png").display()
+    );
+    Ok(0)
+}
+
+/// The source line under every chart: the warehouse version and its last ingest.
+fn source_line(warehouse: &Path, codes: &CodeList) -> Result<String, Error> {
+    let manifest = Warehouse::new(warehouse).manifest()?;
+    let (version, time) = manifest
+        .as_ref()
+        .map(|m| {
+            (
+                m.version.clone(),
+                m.ingests.last().map(|i| i.time.clone()).unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    let date = time.get(0..10).unwrap_or("");
+    Ok(format!(
+        "Source: casework warehouse {version}, data of {date}; code list {}",
+        codes.source.name.trim_start_matches("embedded:")
+    ))
 }
 
 async fn query_command(args: QueryArgs) -> Result<i32, Error> {

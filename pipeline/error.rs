@@ -44,6 +44,10 @@ pub enum Error {
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 
+    /// A chart could not be drawn.
+    #[error("chart: {0}")]
+    Chart(String),
+
     #[error("datafusion: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
 }
@@ -66,7 +70,8 @@ impl Error {
             | Error::Io { .. }
             | Error::Parquet(_)
             | Error::Arrow(_)
-            | Error::DataFusion(_) => 3,
+            | Error::DataFusion(_)
+            | Error::Chart(_) => 3,
         }
     }
 }

@@ -4,8 +4,10 @@
 //! `measure` (queries/*.sql) → `stats` (published methods); `ingest` runs the first part.
 
 pub mod bundle;
+pub mod chart;
 pub mod engine;
 pub mod error;
+pub mod figures;
 pub mod ingest;
 pub mod measure;
 pub mod oversight;

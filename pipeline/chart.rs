@@ -1,0 +1,693 @@
+//! Charts with plotters: one function per chart kind, typed rows in, SVG and PNG out.
+//! Text is drawn with DejaVu Sans embedded in the binary (no system fonts needed). The
+//! palette is the NHS identity's, with colour-blind-safe contrasts: blue for the data,
+//! orange for concern, dark grey for limits and thresholds.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::error::{Error, Result};
+
+/// A4 width at 96 dpi, less margins: legible when printed.
+pub const SIZE: (u32, u32) = (960, 560);
+
+pub const NHS_BLUE: RGBColor = RGBColor(0x00, 0x5E, 0xB8);
+pub const NHS_DARK_BLUE: RGBColor = RGBColor(0x00, 0x30, 0x87);
+pub const NHS_DARK_GREY: RGBColor = RGBColor(0x42, 0x55, 0x63);
+pub const NHS_MID_GREY: RGBColor = RGBColor(0x76, 0x86, 0x92);
+pub const NHS_PALE_GREY: RGBColor = RGBColor(0xE8, 0xED, 0xEE);
+pub const NHS_WARM_YELLOW: RGBColor = RGBColor(0xFF, 0xB8, 0x1C);
+pub const NHS_ORANGE: RGBColor = RGBColor(0xED, 0x8B, 0x00);
+pub const NHS_AQUA_GREEN: RGBColor = RGBColor(0x00, 0xA4, 0x99);
+pub const NHS_PURPLE: RGBColor = RGBColor(0x33, 0x00, 0x72);
+/// Series colours in order (blue, orange, aqua green, purple, yellow, dark blue).
+pub const SERIES: [RGBColor; 6] = [
+    NHS_BLUE,
+    NHS_ORANGE,
+    NHS_AQUA_GREEN,
+    NHS_PURPLE,
+    NHS_WARM_YELLOW,
+    NHS_DARK_BLUE,
+];
+
+const FONT: &str = "sans-serif";
+
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The embedded fonts are valid TrueType; registration cannot fail on them.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+/// What every chart shows around its data.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub title: String,
+    /// Under the title: what was counted, and n.
+    pub subtitle: String,
+    /// At the foot: the data's source and date.
+    pub source: String,
+}
+
+fn err<E: std::fmt::Display>(e: E) -> Error {
+    Error::Chart(e.to_string())
+}
+
+/// Draws title, subtitle and source line; returns the area left for the plot.
+fn frame<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    f: &Frame,
+) -> Result<DrawingArea<DB, Shift>> {
+    register_fonts();
+    root.fill(&WHITE).map_err(err)?;
+    let (w, h) = root.dim_in_pixel();
+    let title = (FONT, 24, FontStyle::Bold)
+        .into_font()
+        .color(&NHS_DARK_BLUE);
+    root.draw_text(&f.title, &title, (16, 12)).map_err(err)?;
+    let sub = (FONT, 15).into_font().color(&NHS_DARK_GREY);
+    root.draw_text(&f.subtitle, &sub, (16, 44)).map_err(err)?;
+    let foot = (FONT, 13).into_font().color(&NHS_MID_GREY);
+    root.draw_text(&f.source, &foot, (16, h as i32 - 22))
+        .map_err(err)?;
+    Ok(root
+        .margin(70, 34, 10, 20)
+        .shrink((0, 0), (w - 30, h - 104)))
+}
+
+/// Axis labels of counts: whole numbers only.
+fn whole(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        String::new()
+    }
+}
+
+fn text_style(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().color(&NHS_DARK_GREY)
+}
+
+/// Renders a chart to `stem.svg` and `stem.png`.
+macro_rules! render {
+    ($stem:expr, |$area:ident| $draw:expr) => {{
+        let stem: &Path = $stem;
+        let mut svg = String::new();
+        {
+            let $area = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+            $draw?;
+            $area.present().map_err(err)?;
+        }
+        let svg_path = stem.with_extension("svg");
+        std::fs::write(&svg_path, svg).map_err(|e| Error::io(&svg_path, e))?;
+        let png_path = stem.with_extension("png");
+        {
+            let $area = BitMapBackend::new(&png_path, SIZE).into_drawing_area();
+            $draw?;
+            $area.present().map_err(err)?;
+        }
+        Ok(())
+    }};
+}
+
+/// A labelled value with an optional interval (proportions are 0 to 1).
+#[derive(Debug, Clone)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+}
+
+/// Theme prevalence: horizontal bars with 95% interval whiskers, as percentages.
+pub fn prevalence(stem: &Path, bars: &[Bar], f: &Frame) -> Result<()> {
+    render!(stem, |area| draw_prevalence(&area, bars, f))
+}
+
+fn draw_prevalence<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    bars: &[Bar],
+    f: &Frame,
+) -> Result<()> {
+    let area = frame(root, f)?;
+    let n = bars.len().max(1);
+    let mut chart = ChartBuilder::on(&area)
+        .x_label_area_size(40)
+        .y_label_area_size(190)
+        .build_cartesian_2d(0f64..100f64, (0..n - 1).into_segmented())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("Cases with the theme (%), with 95% confidence interval")
+        .x_label_formatter(&|v| format!("{v:.0}%"))
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.label.clone()).unwrap_or_default(),
+            _ => String::new(),
+        })
+        .label_style(text_style(14))
+        .axis_desc_style(text_style(14))
+        .light_line_style(NHS_PALE_GREY)
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(
+            Histogram::horizontal(&chart)
+                .style(NHS_BLUE.filled())
+                .margin(14)
+                .data(bars.iter().enumerate().map(|(i, b)| (i, b.value * 100.0))),
+        )
+        .map_err(err)?;
+    chart
+        .draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
+            let (lo, hi) = (b.low?, b.high?);
+            Some(ErrorBar::new_horizontal(
+                SegmentValue::CenterOf(i),
+                lo * 100.0,
+                b.value * 100.0,
+                hi * 100.0,
+                NHS_DARK_GREY.stroke_width(2),
+                12,
+            ))
+        }))
+        .map_err(err)?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, b)| {
+            Text::new(
+                format!("{:.0}%", b.value * 100.0),
+                (
+                    b.high.unwrap_or(b.value) * 100.0 + 1.5,
+                    SegmentValue::CenterOf(i),
+                ),
+                text_style(14),
+            )
+        }))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Grouped bars: for each category (x), one bar per series. Values are counts.
+#[derive(Debug, Clone)]
+pub struct Groups {
+    pub categories: Vec<String>,
+    pub series: Vec<String>,
+    /// values[series][category]
+    pub values: Vec<Vec<f64>>,
+    pub y_desc: String,
+}
+
+/// Grouped bars: failings by stage or service, recommendations by kind and status.
+pub fn grouped(stem: &Path, g: &Groups, f: &Frame) -> Result<()> {
+    render!(stem, |area| draw_grouped(&area, g, f))
+}
+
+fn draw_grouped<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    g: &Groups,
+    f: &Frame,
+) -> Result<()> {
+    let area = frame(root, f)?;
+    let n = g.categories.len().max(1);
+    let k = g.series.len().max(1) as f64;
+    let top = g
+        .values
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0, f64::max)
+        .max(1.0)
+        * 1.15;
+    let mut chart = ChartBuilder::on(&area)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..n as f64, 0f64..top)
+        .map_err(err)?;
+    let categories = &g.categories;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - x.floor() - 0.5).abs() < 1e-6 {
+                categories.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc(g.y_desc.as_str())
+        .y_label_formatter(&whole)
+        .label_style(text_style(13))
+        .axis_desc_style(text_style(14))
+        .light_line_style(NHS_PALE_GREY)
+        .draw()
+        .map_err(err)?;
+    for (s, name) in g.series.iter().enumerate() {
+        let colour = SERIES[s % SERIES.len()];
+        let width = 0.8 / k;
+        chart
+            .draw_series(g.values[s].iter().enumerate().map(|(i, v)| {
+                let x0 = i as f64 + 0.1 + s as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width * 0.92, *v)], colour.filled())
+            }))
+            .map_err(err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(NHS_PALE_GREY)
+        .label_font(text_style(13))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// One combination of themes and its cases, for the UpSet chart.
+#[derive(Debug, Clone)]
+pub struct Combination {
+    pub members: Vec<bool>,
+    pub cases: u64,
+    /// The count as shown (`*` when suppressed for publication).
+    pub label: String,
+}
+
+/// Theme co-occurrence, UpSet style: bars of cases per combination over a matrix of
+/// dots showing which themes each combination holds.
+pub fn upset(stem: &Path, themes: &[String], combos: &[Combination], f: &Frame) -> Result<()> {
+    render!(stem, |area| draw_upset(&area, themes, combos, f))
+}
+
+fn draw_upset<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    themes: &[String],
+    combos: &[Combination],
+    f: &Frame,
+) -> Result<()> {
+    let area = frame(root, f)?;
+    let (_, h) = area.dim_in_pixel();
+    let matrix_h = 26 * themes.len() as u32 + 20;
+    let (bars_area, matrix_area) = area.split_vertically(h.saturating_sub(matrix_h));
+    let n = combos.len().max(1) as f64;
+    let top = combos.iter().map(|c| c.cases).max().unwrap_or(1).max(1) as f64 * 1.15;
+    let mut bars = ChartBuilder::on(&bars_area)
+        .y_label_area_size(190)
+        .x_label_area_size(4)
+        .build_cartesian_2d(0f64..n, 0f64..top)
+        .map_err(err)?;
+    bars.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc("Cases")
+        .y_label_formatter(&whole)
+        .label_style(text_style(13))
+        .axis_desc_style(text_style(14))
+        .light_line_style(NHS_PALE_GREY)
+        .draw()
+        .map_err(err)?;
+    bars.draw_series(combos.iter().enumerate().map(|(i, c)| {
+        Rectangle::new(
+            [(i as f64 + 0.2, 0.0), (i as f64 + 0.8, c.cases as f64)],
+            NHS_BLUE.filled(),
+        )
+    }))
+    .map_err(err)?;
+    bars.draw_series(combos.iter().enumerate().map(|(i, c)| {
+        Text::new(
+            c.label.clone(),
+            (i as f64 + 0.38, c.cases as f64 + top * 0.06),
+            text_style(13),
+        )
+    }))
+    .map_err(err)?;
+    let t = themes.len().max(1);
+    let mut matrix = ChartBuilder::on(&matrix_area)
+        .y_label_area_size(190)
+        .build_cartesian_2d(0f64..n, (0..t - 1).into_segmented())
+        .map_err(err)?;
+    matrix
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(0)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => themes.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .label_style(text_style(13))
+        .draw()
+        .map_err(err)?;
+    for (i, c) in combos.iter().enumerate() {
+        let x = i as f64 + 0.5;
+        let on: Vec<usize> = (0..t)
+            .filter(|j| c.members.get(*j) == Some(&true))
+            .collect();
+        if let (Some(first), Some(last)) = (on.first(), on.last()) {
+            matrix
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![
+                        (x, SegmentValue::CenterOf(*first)),
+                        (x, SegmentValue::CenterOf(*last)),
+                    ],
+                    NHS_DARK_BLUE.stroke_width(3),
+                )))
+                .map_err(err)?;
+        }
+        matrix
+            .draw_series((0..t).map(|j| {
+                let style = if on.contains(&j) {
+                    NHS_DARK_BLUE.filled()
+                } else {
+                    NHS_PALE_GREY.filled()
+                };
+                Circle::new((x, SegmentValue::CenterOf(j)), 7, style)
+            }))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The measured days of one interval, with its threshold.
+#[derive(Debug, Clone)]
+pub struct DelaySeries {
+    pub label: String,
+    pub days: Vec<f64>,
+    pub threshold_days: f64,
+}
+
+/// Delay distributions: a strip of points per interval and urgency, with each one's
+/// threshold as a line; points over the threshold in orange.
+pub fn delays(stem: &Path, series: &[DelaySeries], f: &Frame) -> Result<()> {
+    render!(stem, |area| draw_delays(&area, series, f))
+}
+
+fn draw_delays<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    series: &[DelaySeries],
+    f: &Frame,
+) -> Result<()> {
+    let area = frame(root, f)?;
+    let n = series.len().max(1);
+    // Days on a log-like scale would hide the threshold; use days + 1 on a log axis.
+    let max = series
+        .iter()
+        .flat_map(|s| s.days.iter().copied().chain([s.threshold_days]))
+        .fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(&area)
+        .x_label_area_size(40)
+        .y_label_area_size(260)
+        .build_cartesian_2d(
+            (0.01f64..max * 1.5).log_scale(),
+            (0..n - 1).into_segmented(),
+        )
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("Days between the steps (log scale); line: threshold")
+        .x_label_formatter(&|v| {
+            if *v < 1.0 {
+                format!("{v:.2}")
+            } else {
+                format!("{v:.0}")
+            }
+        })
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => {
+                series.get(*i).map(|s| s.label.clone()).unwrap_or_default()
+            }
+            _ => String::new(),
+        })
+        .label_style(text_style(13))
+        .axis_desc_style(text_style(14))
+        .light_line_style(NHS_PALE_GREY)
+        .draw()
+        .map_err(err)?;
+    for (i, s) in series.iter().enumerate() {
+        let th = s.threshold_days.max(0.01);
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![
+                    (th, SegmentValue::Exact(i)),
+                    (th, SegmentValue::Exact(i + 1)),
+                ],
+                NHS_DARK_GREY.stroke_width(2),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(s.days.iter().map(|d| {
+                let colour = if *d > s.threshold_days {
+                    NHS_ORANGE
+                } else {
+                    NHS_BLUE
+                };
+                Circle::new((d.max(0.01), SegmentValue::CenterOf(i)), 6, colour.filled())
+            }))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A point of an SPC chart.
+#[derive(Debug, Clone)]
+pub struct SpcPoint {
+    pub label: String,
+    pub value: f64,
+    pub mean: f64,
+    pub lower: f64,
+    pub upper: f64,
+    /// "common cause", "special cause concern", "special cause improvement".
+    pub variation: String,
+}
+
+/// A theme's trend as an SPC chart: the values, the mean and process limits (per
+/// segment), special-cause points coloured as Making Data Count does (orange concern,
+/// blue improvement, grey common cause).
+pub fn spc(stem: &Path, points: &[SpcPoint], y_desc: &str, f: &Frame) -> Result<()> {
+    render!(stem, |area| draw_spc(&area, points, y_desc, f))
+}
+
+fn draw_spc<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    points: &[SpcPoint],
+    y_desc: &str,
+    f: &Frame,
+) -> Result<()> {
+    let area = frame(root, f)?;
+    let n = points.len().max(1);
+    let hi = points
+        .iter()
+        .map(|p| p.value.max(p.upper))
+        .fold(0.0, f64::max)
+        * 1.1
+        + 1e-9;
+    let lo = points
+        .iter()
+        .map(|p| p.value.min(p.lower))
+        .fold(0.0, f64::min);
+    let mut chart = ChartBuilder::on(&area)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..(n - 1).max(1) as f64, lo..hi)
+        .map_err(err)?;
+    let step = (n / 12).max(1);
+    chart
+        .configure_mesh()
+        .x_labels(n.min(13))
+        .x_label_formatter(&|x| {
+            let i = x.round() as usize;
+            if (x - x.round()).abs() < 1e-6 && i.is_multiple_of(step) {
+                points.get(i).map(|p| p.label.clone()).unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc(y_desc)
+        .label_style(text_style(12))
+        .axis_desc_style(text_style(14))
+        .light_line_style(NHS_PALE_GREY)
+        .draw()
+        .map_err(err)?;
+    let line = |f: fn(&SpcPoint) -> f64| {
+        points
+            .iter()
+            .enumerate()
+            .map(move |(i, p)| (i as f64, f(p)))
+    };
+    chart
+        .draw_series(LineSeries::new(
+            line(|p| p.upper),
+            NHS_DARK_GREY.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label("process limits")
+        .legend(|(x, y)| {
+            PathElement::new(vec![(x, y), (x + 16, y)], NHS_DARK_GREY.stroke_width(2))
+        });
+    chart
+        .draw_series(LineSeries::new(
+            line(|p| p.lower),
+            NHS_DARK_GREY.stroke_width(2),
+        ))
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(
+            line(|p| p.mean),
+            NHS_MID_GREY.stroke_width(1),
+        ))
+        .map_err(err)?
+        .label("mean")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], NHS_MID_GREY.stroke_width(1)));
+    chart
+        .draw_series(LineSeries::new(
+            line(|p| p.value),
+            NHS_MID_GREY.stroke_width(2),
+        ))
+        .map_err(err)?;
+    chart
+        .draw_series(points.iter().enumerate().map(|(i, p)| {
+            let colour = match p.variation.as_str() {
+                "special cause concern" => NHS_ORANGE,
+                "special cause improvement" => NHS_BLUE,
+                _ => NHS_MID_GREY,
+            };
+            Circle::new((i as f64, p.value), 5, colour.filled())
+        }))
+        .map_err(err)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(NHS_PALE_GREY)
+        .label_font(text_style(13))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// A unit of a funnel plot.
+#[derive(Debug, Clone)]
+pub struct FunnelUnit {
+    pub label: String,
+    pub denominator: f64,
+    pub proportion: f64,
+    /// Outside the 99.8% limits (labelled on the chart) or the 95% limits.
+    pub outside998: bool,
+    pub outside95: bool,
+}
+
+/// The limit curves: (denominator, lower95, upper95, lower998, upper998).
+pub type Curve = Vec<(f64, f64, f64, f64, f64)>;
+
+/// A funnel plot: units as points, the average, 95% and 99.8% limits; units outside
+/// the 99.8% limits labelled.
+pub fn funnel(
+    stem: &Path,
+    units: &[FunnelUnit],
+    curve: &Curve,
+    average: f64,
+    f: &Frame,
+) -> Result<()> {
+    render!(stem, |area| draw_funnel(&area, units, curve, average, f))
+}
+
+fn draw_funnel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    units: &[FunnelUnit],
+    curve: &Curve,
+    average: f64,
+    f: &Frame,
+) -> Result<()> {
+    let area = frame(root, f)?;
+    let max_n = units.iter().map(|u| u.denominator).fold(1.0, f64::max) * 1.05;
+    let mut chart = ChartBuilder::on(&area)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..max_n, 0f64..100f64)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("Cases (denominator)")
+        .y_desc("Cases with the theme (%)")
+        .y_label_formatter(&|v| format!("{v:.0}%"))
+        .label_style(text_style(13))
+        .axis_desc_style(text_style(14))
+        .light_line_style(NHS_PALE_GREY)
+        .draw()
+        .map_err(err)?;
+    let pct = |v: f64| v * 100.0;
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, pct(average)), (max_n, pct(average))],
+            NHS_DARK_BLUE.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label("average")
+        .legend(|(x, y)| {
+            PathElement::new(vec![(x, y), (x + 16, y)], NHS_DARK_BLUE.stroke_width(2))
+        });
+    for (idx, name, colour) in [
+        (1usize, "95% limits", NHS_MID_GREY),
+        (3, "99.8% limits", NHS_DARK_GREY),
+    ] {
+        let pick = move |c: &(f64, f64, f64, f64, f64), lower: bool| match (idx, lower) {
+            (1, true) => c.1,
+            (1, false) => c.2,
+            (_, true) => c.3,
+            (_, false) => c.4,
+        };
+        chart
+            .draw_series(LineSeries::new(
+                curve.iter().map(|c| (c.0, pct(pick(c, false)))),
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(LineSeries::new(
+                curve.iter().map(|c| (c.0, pct(pick(c, true)))),
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?;
+    }
+    chart
+        .draw_series(units.iter().map(|u| {
+            let colour = if u.outside998 {
+                NHS_ORANGE
+            } else if u.outside95 {
+                NHS_WARM_YELLOW
+            } else {
+                NHS_BLUE
+            };
+            Circle::new((u.denominator, pct(u.proportion)), 5, colour.filled())
+        }))
+        .map_err(err)?;
+    chart
+        .draw_series(units.iter().filter(|u| u.outside998).map(|u| {
+            Text::new(
+                u.label.clone(),
+                (u.denominator, pct(u.proportion) + 3.0),
+                text_style(12),
+            )
+        }))
+        .map_err(err)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(NHS_PALE_GREY)
+        .label_font(text_style(13))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}

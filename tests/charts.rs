@@ -1,0 +1,70 @@
+//! Charts: every chart renders as a PNG that is not blank and an SVG that parses.
+
+mod common;
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+
+use common::*;
+
+/// (width, height, distinct colours) of a PNG, decoded with the png crate.
+fn png_facts(path: &Path) -> (u32, u32, usize) {
+    let decoder = png::Decoder::new(fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let bytes = info.color_type.samples();
+    let colours: HashSet<&[u8]> = buf[..info.buffer_size()].chunks(bytes).collect();
+    (info.width, info.height, colours.len())
+}
+
+#[test]
+fn every_chart_renders_as_png_and_svg() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(
+        casework(tmp.path(), &["ingest", EXAMPLE, "-q"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let charts: &[(&str, Option<&str>)] = &[
+        ("prevalence", None),
+        ("cooccurrence", None),
+        ("delays", None),
+        ("spc", Some("delay")),
+        ("funnel", Some("unfollowed_alert")),
+        ("stage", None),
+        ("service", None),
+        ("compliance", None),
+    ];
+    for (name, theme) in charts {
+        let stem = format!("figs/{name}");
+        let mut args = vec!["chart", name, "--out", stem.as_str()];
+        if let Some(t) = theme {
+            args.extend(["--theme", t]);
+        }
+        fs::create_dir_all(tmp.path().join("figs")).unwrap();
+        let out = casework(tmp.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        let (w, h, colours) = png_facts(&tmp.path().join(format!("figs/{name}.png")));
+        assert_eq!((w, h), (960, 560), "{name}");
+        // White, the NHS blue and dark blue of the title, greys of axes and text, and
+        // anti-aliased edges: a drawn chart has many colours, a blank one has one.
+        assert!(colours >= 8, "{name}: only {colours} colours");
+        let svg = fs::read_to_string(tmp.path().join(format!("figs/{name}.svg"))).unwrap();
+        let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{name}.svg: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        assert!(
+            svg.contains("Source: casework warehouse v000001"),
+            "{name}: source line"
+        );
+        assert!(
+            svg.contains("#005EB8") || svg.contains("#005eb8") || svg.contains("rgb(0,94,184)"),
+            "{name}: NHS blue"
+        );
+    }
+    let out = casework(tmp.path(), &["chart", "pie"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unknown chart \"pie\"; the charts are: prevalence, "));
+}
