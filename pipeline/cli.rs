@@ -11,6 +11,7 @@ use casework::engine::{self, DateField, Scope};
 use casework::ingest::{self, Options, Summary};
 use casework::measure::{self, Output};
 use casework::oversight;
+use casework::report;
 use casework::spec::{CodeList, RecordType, Thresholds};
 use casework::warehouse::Warehouse;
 use chrono::NaiveDate;
@@ -44,6 +45,65 @@ enum Command {
     Query(QueryArgs),
     /// Draw one chart as SVG and PNG.
     Chart(ChartArgs),
+    /// Write the oversight report (HTML, Markdown, figures, tables, workbook, summary).
+    Report(ReportArgs),
+    /// The whole batch job: validate, ingest, measure, chart, report. Without BUNDLE it
+    /// runs on the example bundle built into the binary.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct ReportOpts {
+    /// The report's title.
+    #[arg(long, default_value = "Failings in imaging: what the case data shows")]
+    title: String,
+    /// Prepare for publication: NHS disclosure control on every count.
+    #[arg(long)]
+    publish: bool,
+    /// Committee comparison: the baseline period, YYYY-MM-DD..YYYY-MM-DD.
+    #[arg(long, value_name = "FROM..TO", requires = "current")]
+    baseline: Option<String>,
+    /// Committee comparison: the current period.
+    #[arg(long, value_name = "FROM..TO", requires = "baseline")]
+    current: Option<String>,
+    /// A recommendations tracker CSV (number, text, owner, due_date, status, evidence);
+    /// default: the founding report's seven recommendations.
+    #[arg(long, value_name = "FILE")]
+    tracker: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The folder to write.
+    #[arg(long, default_value = "reports/out", value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    report: ReportOpts,
+    #[command(flatten)]
+    session: SessionArgs,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The bundle folder (default: the example built into the binary).
+    bundle: Option<PathBuf>,
+    /// The folder to write (default: reports/phso-imaging-2021 for the example,
+    /// reports/out/NAME for a bundle).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The warehouse folder (default: a temporary one for the example).
+    #[arg(long, value_name = "DIR")]
+    warehouse: Option<PathBuf>,
+    #[command(flatten)]
+    report: ReportOpts,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The date overdue recommendations are counted on (default: today).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    as_of: Option<NaiveDate>,
+    /// No progress lines.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -298,6 +358,8 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Measure(args) => runtime()?.block_on(measure_command(args)),
         Command::Query(args) => runtime()?.block_on(query_command(args)),
         Command::Chart(args) => runtime()?.block_on(chart_command(args)),
+        Command::Report(args) => runtime()?.block_on(report_command(args)),
+        Command::Run(args) => runtime()?.block_on(run_command(args)),
     }
 }
 
@@ -479,6 +541,151 @@ async fn chart_command(args: ChartArgs) -> Result<i32, Error> {
         stem.with_extension("svg").display(),
         stem.with_extension("png").display()
     );
+    Ok(0)
+}
+
+fn report_options(r: &ReportOpts, out: PathBuf) -> Result<report::Options, Error> {
+    let period = |p: &Option<String>| -> Result<Option<report::Period>, Error> {
+        p.as_deref()
+            .map(report::Period::parse)
+            .transpose()
+            .map_err(Error::Usage)
+    };
+    let comparison = match (period(&r.baseline)?, period(&r.current)?) {
+        (Some(b), Some(c)) => Some((b, c)),
+        _ => None,
+    };
+    Ok(report::Options {
+        out,
+        title: r.title.clone(),
+        publish: r.publish,
+        comparison,
+        tracker: r.tracker.clone(),
+    })
+}
+
+async fn report_command(args: ReportArgs) -> Result<i32, Error> {
+    let s = open_session(&args.session).await?;
+    let options = report_options(&args.report, args.out.clone())?;
+    let warehouse = Warehouse::new(&args.session.warehouse);
+    let written = report::build(
+        &report::Inputs {
+            warehouse: &warehouse,
+            codes: &s.codes,
+            thresholds: &s.thresholds,
+            scope: &s.scope,
+            as_of: s.as_of,
+        },
+        &options,
+    )
+    .await?;
+    println!("Report written: {}", written.index.display());
+    Ok(0)
+}
+
+/// The example bundle, built into the binary so that `casework run` needs no files.
+const EXAMPLE_FILES: [(&str, &str); 4] = [
+    (
+        "cases.csv",
+        include_str!("../data/examples/phso-imaging-2021/cases.csv"),
+    ),
+    (
+        "findings.csv",
+        include_str!("../data/examples/phso-imaging-2021/findings.csv"),
+    ),
+    (
+        "events.csv",
+        include_str!("../data/examples/phso-imaging-2021/events.csv"),
+    ),
+    (
+        "recommendations.csv",
+        include_str!("../data/examples/phso-imaging-2021/recommendations.csv"),
+    ),
+];
+
+async fn run_command(args: RunArgs) -> Result<i32, Error> {
+    let stage = |n: u32, text: &str| {
+        if !args.quiet {
+            eprintln!("[{n}/3] {text}");
+        }
+    };
+    let scratch = std::env::temp_dir().join(format!("casework-run-{}", std::process::id()));
+    let (bundle, out, warehouse) = match &args.bundle {
+        Some(b) => {
+            let name = b
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| "bundle".into());
+            (
+                b.clone(),
+                args.out
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("reports/out").join(&name)),
+                args.warehouse
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("warehouse")),
+            )
+        }
+        None => {
+            let dir = scratch.join("phso-imaging-2021");
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            for (name, text) in EXAMPLE_FILES {
+                let path = dir.join(name);
+                std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+            }
+            (
+                dir,
+                args.out
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("reports/phso-imaging-2021")),
+                args.warehouse
+                    .clone()
+                    .unwrap_or_else(|| scratch.join("warehouse")),
+            )
+        }
+    };
+    let result = run_job(&args, &bundle, &out, &warehouse, &stage).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+async fn run_job(
+    args: &RunArgs,
+    bundle: &Path,
+    out: &Path,
+    warehouse: &Path,
+    stage: &dyn Fn(u32, &str),
+) -> Result<i32, Error> {
+    stage(1, &format!("validating and ingesting {}", bundle.display()));
+    let mut options = Options::new(Some(warehouse.to_path_buf()));
+    (options.codes, options.thresholds) = args.config.load()?;
+    options.rejects_file = Some(PathBuf::from("casework-rejects.csv"));
+    let codes = options.codes.clone();
+    let thresholds = options.thresholds.clone();
+    let summary = ingest::run(bundle, options)?;
+    if !summary.committed {
+        print_summary(&summary, Format::Text, "ingest");
+        return Ok(2);
+    }
+    stage(2, "measuring and drawing charts");
+    let scope = Scope::default();
+    let as_of = args
+        .as_of
+        .unwrap_or_else(|| chrono::Local::now().date_naive());
+    let wh = Warehouse::new(warehouse);
+    stage(3, &format!("writing the report to {}", out.display()));
+    let written = report::build(
+        &report::Inputs {
+            warehouse: &wh,
+            codes: &codes,
+            thresholds: &thresholds,
+            scope: &scope,
+            as_of,
+        },
+        &report_options(&args.report, out.to_path_buf())?,
+    )
+    .await?;
+    println!("Report written: {}", written.index.display());
     Ok(0)
 }
 

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod measure;
 pub mod oversight;
 pub mod reject;
+pub mod report;
 pub mod spec;
 pub mod stats;
 pub mod validate;

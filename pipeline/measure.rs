@@ -98,6 +98,7 @@ impl Output {
 }
 
 /// What a measure run needs besides the session.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub scope: &'a Scope,
     pub codes: &'a CodeList,

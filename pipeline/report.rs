@@ -1,0 +1,575 @@
+//! The oversight report: every measure, every chart, headline sentences, the methods
+//! and the data's provenance, as `index.html` (self-contained), `report.md`,
+//! `figures/`, `tables/`, `summary.json` and `workbook.xlsx`.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use minijinja::{Environment, Value as JinjaValue, context};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::engine::{self, Scope};
+use crate::error::{Error, Result};
+use crate::figures::{self, Figures};
+use crate::measure::{self, Context, Output};
+use crate::oversight;
+use crate::spec::{CodeList, Thresholds};
+use crate::stats::{self, DISCLOSURE_RULE};
+use crate::warehouse::Warehouse;
+
+const HTML_TEMPLATE: &str = include_str!("../reports/templates/report.html");
+const MD_TEMPLATE: &str = include_str!("../reports/templates/report.md");
+/// The founding report's seven recommendations, owners and deadline (status for the user).
+pub const DEFAULT_TRACKER: &str = include_str!("../data/recommendations-tracker.csv");
+
+/// A period `FROM..TO` for committee comparisons.
+#[derive(Debug, Clone, Copy)]
+pub struct Period {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Period {
+    pub fn parse(text: &str) -> std::result::Result<Period, String> {
+        let (a, b) = text
+            .split_once("..")
+            .ok_or_else(|| format!("{text:?}: write a period as YYYY-MM-DD..YYYY-MM-DD"))?;
+        let d = |s: &str| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))
+        };
+        Ok(Period {
+            from: d(a)?,
+            to: d(b)?,
+        })
+    }
+}
+
+/// How to build a report.
+pub struct Options {
+    pub out: PathBuf,
+    pub title: String,
+    pub publish: bool,
+    pub comparison: Option<(Period, Period)>,
+    /// A tracker CSV (number, text, owner, due_date, status, evidence); `None` uses the
+    /// shipped one.
+    pub tracker: Option<PathBuf>,
+}
+
+/// What `build` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub index: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+/// Everything the report is built from.
+pub struct Inputs<'a> {
+    pub warehouse: &'a Warehouse,
+    pub codes: &'a CodeList,
+    pub thresholds: &'a Thresholds,
+    pub scope: &'a Scope,
+    pub as_of: NaiveDate,
+}
+
+fn pct(p: f64) -> String {
+    stats::percent(p)
+}
+
+fn count_text(n: u64, publish: bool) -> String {
+    if publish {
+        stats::publish_count(n).to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+fn u64_of(row: &Map<String, Value>, key: &str) -> u64 {
+    row.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// One theme's headline figures as the report states them.
+#[derive(Debug, Clone, Serialize)]
+struct Headline {
+    theme: String,
+    label: String,
+    cases: String,
+    cases_with_theme: String,
+    percent: Option<String>,
+    ci95_low: Option<String>,
+    ci95_high: Option<String>,
+    phrase: Option<String>,
+    sentence: String,
+}
+
+fn headline(theme: &str, x: u64, n: u64, publish: bool) -> Headline {
+    let label = figures::label(theme);
+    let (xs, ns) = (count_text(x, publish), count_text(n, publish));
+    let (px, pn) = if publish {
+        (
+            stats::publish_count(x).value(),
+            stats::publish_count(n).value(),
+        )
+    } else {
+        (Some(x), Some(n))
+    };
+    match (px, pn) {
+        (Some(x), Some(n)) if n > 0 => {
+            let p = x as f64 / n as f64;
+            let ci = stats::wilson(x, n, 0.95);
+            let (lo, hi) = ci.map_or((String::new(), String::new()), |c| {
+                (pct(c.low), pct(c.high))
+            });
+            let phrase = stats::phrase(p);
+            Headline {
+                sentence: format!(
+                    "In {xs} of {ns} cases ({}, 95% CI {lo} to {hi}), {phrase}, the coded findings include the theme {}.",
+                    pct(p),
+                    label.to_lowercase()
+                ),
+                theme: theme.into(),
+                label,
+                cases: ns,
+                cases_with_theme: xs,
+                percent: Some(pct(p)),
+                ci95_low: Some(lo),
+                ci95_high: Some(hi),
+                phrase: Some(phrase),
+            }
+        }
+        _ => Headline {
+            sentence: format!(
+                "{label}: the number of cases is too small to publish (disclosure control); of {ns} cases."
+            ),
+            theme: theme.into(),
+            label,
+            cases: ns,
+            cases_with_theme: xs,
+            percent: None,
+            ci95_low: None,
+            ci95_high: None,
+            phrase: None,
+        },
+    }
+}
+
+/// The change in one theme between two periods, in words.
+fn comparison_sentence(
+    label: &str,
+    base: (u64, u64),
+    cur: (u64, u64),
+    periods: &(Period, Period),
+) -> (String, Value) {
+    let (b, c) = (
+        base.0 as f64 / base.1.max(1) as f64,
+        cur.0 as f64 / cur.1.max(1) as f64,
+    );
+    let diff = ((c - b) * 100.0).round() as i64;
+    let ci = stats::newcombe(cur.0, cur.1, base.0, base.1, 0.95);
+    let ci_text = ci.map_or(String::new(), |i| {
+        format!(
+            " (95% CI {} to {} percentage points)",
+            (i.low * 100.0).round() as i64,
+            (i.high * 100.0).round() as i64
+        )
+    });
+    let words = match diff.signum() {
+        -1 => format!(
+            "fell from {} to {}, a fall of {} percentage points",
+            pct(b),
+            pct(c),
+            -diff
+        ),
+        1 => format!(
+            "rose from {} to {}, a rise of {} percentage points",
+            pct(b),
+            pct(c),
+            diff
+        ),
+        _ => format!(
+            "was {} in both periods, no change in percentage points",
+            pct(c)
+        ),
+    };
+    let sentence = format!(
+        "{label} {words}{ci_text}, between {}–{} and {}–{}.",
+        periods.0.from, periods.0.to, periods.1.from, periods.1.to
+    );
+    let value = json!({
+        "baseline_percent": pct(b), "current_percent": pct(c),
+        "change_points": diff,
+        "ci95_low_points": ci.map(|i| (i.low * 100.0).round() as i64),
+        "ci95_high_points": ci.map(|i| (i.high * 100.0).round() as i64),
+    });
+    (sentence, value)
+}
+
+/// A table for the templates: column names and rows of text.
+#[derive(Debug, Clone, Serialize)]
+struct Table {
+    name: String,
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(0.0);
+            format!("{f:.4}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn table(out: &Output) -> Table {
+    let columns: Vec<String> = out
+        .rows
+        .first()
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default();
+    let rows = out
+        .rows
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| r.get(c).map(cell).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    Table {
+        name: out.measure.clone(),
+        columns,
+        rows,
+    }
+}
+
+fn write(path: &Path, bytes: impl AsRef<[u8]>, files: &mut Vec<PathBuf>) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))?;
+    files.push(path.to_path_buf());
+    Ok(())
+}
+
+fn csv_text(t: &Table) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(&t.columns);
+    for r in &t.rows {
+        let _ = w.write_record(r);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+fn workbook(path: &Path, tables: &[Table]) -> Result<()> {
+    let xerr = |e: rust_xlsxwriter::XlsxError| Error::Chart(format!("workbook: {e}"));
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    for t in tables {
+        let ws = wb.add_worksheet();
+        let name: String = t.name.chars().take(31).collect();
+        ws.set_name(name).map_err(xerr)?;
+        for (c, h) in t.columns.iter().enumerate() {
+            ws.write_string(0, c as u16, h).map_err(xerr)?;
+        }
+        for (r, row) in t.rows.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                let (rr, cc) = (r as u32 + 1, c as u16);
+                match v.parse::<f64>() {
+                    Ok(n) if !v.is_empty() => ws.write_number(rr, cc, n).map_err(xerr)?,
+                    _ => ws.write_string(rr, cc, v).map_err(xerr)?,
+                };
+            }
+        }
+    }
+    wb.save(path).map_err(xerr)
+}
+
+fn tracker_rows(path: Option<&Path>) -> Result<Vec<Map<String, Value>>> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+        None => DEFAULT_TRACKER.to_string(),
+    };
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::Usage(format!("recommendations tracker: {e}")))?
+        .clone();
+    let mut rows = Vec::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| Error::Usage(format!("recommendations tracker: {e}")))?;
+        rows.push(
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), Value::from(v)))
+                .collect(),
+        );
+    }
+    Ok(rows)
+}
+
+/// Builds the report into `options.out`.
+pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
+    let out = &options.out;
+    let figures_dir = out.join("figures");
+    let tables_dir = out.join("tables");
+    for d in [out, &figures_dir, &tables_dir] {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    let manifest = inputs
+        .warehouse
+        .manifest()?
+        .ok_or_else(|| Error::Warehouse {
+            path: inputs.warehouse.root.clone(),
+            message: "holds no data yet: run `casework ingest BUNDLE` first".into(),
+        })?;
+    let ctx = engine::session(&engine::Inputs {
+        warehouse: inputs.warehouse,
+        codes: inputs.codes,
+        thresholds: inputs.thresholds,
+        scope: inputs.scope,
+        as_of: inputs.as_of,
+    })
+    .await?;
+    let context = Context {
+        scope: inputs.scope,
+        codes: inputs.codes,
+        thresholds: inputs.thresholds,
+        as_of: inputs.as_of,
+        queries: None,
+    };
+    let data_date = manifest
+        .ingests
+        .last()
+        .map(|i| i.time.get(0..10).unwrap_or("").to_string())
+        .unwrap_or_default();
+    let source = format!(
+        "Source: casework warehouse {}, data of {data_date}; code list {}",
+        manifest.version,
+        inputs.codes.source.name.trim_start_matches("embedded:")
+    );
+    let mut files = Vec::new();
+
+    // Measures, published if asked, as tables.
+    let mut outputs = Vec::new();
+    for m in measure::MEASURES {
+        let mut o = measure::run(&ctx, m, &context).await?;
+        if options.publish {
+            oversight::publish(&mut o);
+        }
+        outputs.push(o);
+    }
+    let tables: Vec<Table> = outputs.iter().map(table).collect();
+    for t in &tables {
+        write(
+            &tables_dir.join(format!("{}.csv", t.name)),
+            csv_text(t),
+            &mut files,
+        )?;
+    }
+    let xlsx = out.join("workbook.xlsx");
+    workbook(&xlsx, &tables)?;
+    files.push(xlsx);
+
+    // Figures.
+    let figs = Figures {
+        ctx: &ctx,
+        context: &context,
+        source: source.clone(),
+        publish: options.publish,
+    };
+    let (drawn, skipped) = figs.draw_all(&figures_dir).await?;
+    for stem in &drawn {
+        files.push(stem.with_extension("svg"));
+        files.push(stem.with_extension("png"));
+    }
+    let svg = |name: &str| -> Option<String> {
+        let path = figures_dir.join(format!("{name}.svg"));
+        std::fs::read_to_string(path).ok().map(|s| {
+            // Inline: drop any XML prolog, and give the figure a viewBox so that it
+            // scales to the page width.
+            let s = match s.find("<svg") {
+                Some(i) => s[i..].to_string(),
+                None => s,
+            };
+            if s.contains("viewBox") {
+                s
+            } else {
+                let (w, h) = crate::chart::SIZE;
+                s.replacen("<svg ", &format!("<svg viewBox=\"0 0 {w} {h}\" "), 1)
+            }
+        })
+    };
+
+    // Headlines per theme (from the unpublished counts, published in the text).
+    let prevalence = measure::run(&ctx, measure::find("theme_prevalence")?, &context).await?;
+    let mut headlines = Vec::new();
+    for row in &prevalence.rows {
+        let theme = row.get("theme").and_then(Value::as_str).unwrap_or("");
+        headlines.push(headline(
+            theme,
+            u64_of(row, "cases_with_theme"),
+            u64_of(row, "cases"),
+            options.publish,
+        ));
+    }
+
+    // Committee comparison between two periods.
+    let mut comparisons: Vec<(String, Value)> = Vec::new();
+    if let Some(periods) = &options.comparison {
+        let mut per_period = Vec::new();
+        for p in [periods.0, periods.1] {
+            let scope = Scope {
+                from: Some(p.from),
+                to: Some(p.to),
+                ..inputs.scope.clone()
+            };
+            let c = engine::session(&engine::Inputs {
+                warehouse: inputs.warehouse,
+                codes: inputs.codes,
+                thresholds: inputs.thresholds,
+                scope: &scope,
+                as_of: inputs.as_of,
+            })
+            .await?;
+            let cx = Context {
+                scope: &scope,
+                ..context
+            };
+            per_period.push(measure::run(&c, measure::find("theme_prevalence")?, &cx).await?);
+        }
+        for (b, c) in per_period[0].rows.iter().zip(&per_period[1].rows) {
+            let theme = b.get("theme").and_then(Value::as_str).unwrap_or("");
+            let counts = |r: &Map<String, Value>| {
+                let (x, n) = (u64_of(r, "cases_with_theme"), u64_of(r, "cases"));
+                if options.publish {
+                    (
+                        stats::publish_count(x).value().unwrap_or(0),
+                        stats::publish_count(n).value().unwrap_or(0),
+                    )
+                } else {
+                    (x, n)
+                }
+            };
+            let (s, mut v) =
+                comparison_sentence(&figures::label(theme), counts(b), counts(c), periods);
+            v["theme"] = Value::from(theme);
+            comparisons.push((s, v));
+        }
+    }
+
+    let tracker = tracker_rows(options.tracker.as_deref())?;
+    let theme_sections: Vec<JinjaValue> = headlines
+        .iter()
+        .map(|h| {
+            context! {
+                h => h,
+                spc => svg(&format!("spc-{}", h.theme)).map(JinjaValue::from_safe_string),
+                funnel => svg(&format!("funnel-{}", h.theme)).map(JinjaValue::from_safe_string),
+            }
+        })
+        .collect();
+    let general: Vec<JinjaValue> = [
+        ("prevalence", "Cases with each theme"),
+        ("cooccurrence", "Themes together"),
+        ("delays", "Measured delays"),
+        ("stage", "Failings by stage"),
+        ("service", "Failings by service"),
+        ("compliance", "Recommendations"),
+    ]
+    .iter()
+    .filter_map(|(name, title)| {
+        svg(name).map(
+            |s| context! { name => name, title => title, svg => JinjaValue::from_safe_string(s) },
+        )
+    })
+    .collect();
+    let methods = vec![
+        "A case has a theme when at least one of its findings has a code that the code list maps to the theme; the denominator is every case in scope.".to_string(),
+        "Confidence intervals are Wilson score intervals without continuity correction (PHEindicatormethods phe_proportion), at 95% (and 99.8% in the tables).".into(),
+        "Plain-English phrases name the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds, three-quarters, four-fifths and nine-tenths: within one percentage point its name, below it \"nearly\", above it \"more than\".".into(),
+        "Changes between periods are differences in percentage points with Newcombe's hybrid score interval (method 10).".into(),
+        "Funnel plots use PHEindicatormethods' limits for proportions; SPC charts follow NHS England's Making Data Count (XmR, four rules; a rise in a failure theme is concern).".into(),
+        "Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".into(),
+    ];
+    let thresholds: Vec<JinjaValue> = inputs
+        .thresholds
+        .intervals
+        .iter()
+        .map(|t| {
+            context! {
+                from => t.from.replace('_', " "), to => t.to.replace('_', " "),
+                urgency => t.urgency.join(", "),
+                threshold => match (t.days, t.hours) {
+                    (Some(d), _) => format!("{d} days"),
+                    (None, Some(h)) => format!("{h} hours"),
+                    _ => String::new(),
+                },
+                basis => t.basis.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    let provenance: Vec<JinjaValue> = manifest
+        .ingests
+        .iter()
+        .map(|i| {
+            let counts: Vec<String> = i
+                .counts
+                .iter()
+                .map(|(t, c)| format!("{t} {} stored", count_text(c.stored, options.publish)))
+                .collect();
+            let inputs: Vec<String> = i.inputs.iter().map(|f| format!("{} (SHA-256 {})", f.file, f.sha256)).collect();
+            context! { number => i.number, time => i.time.clone(), counts => counts.join(", "), inputs => inputs, version => i.casework_version.clone() }
+        })
+        .collect();
+    let ctx_values = context! {
+        title => options.title.clone(),
+        source => source.clone(),
+        generated => inputs.as_of.to_string(),
+        disclosure => options.publish.then_some(DISCLOSURE_RULE),
+        themes => theme_sections,
+        figures => general,
+        comparisons => comparisons.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
+        tables => tables.clone(),
+        methods => methods,
+        thresholds => thresholds,
+        codes => inputs.codes.codes.clone(),
+        code_list => inputs.codes.source.name.clone(),
+        provenance => provenance,
+        tracker => tracker,
+        skipped => skipped,
+        scope => serde_json::to_string(inputs.scope).unwrap_or_default(),
+    };
+    let mut env = Environment::new();
+    env.add_template("report.html", HTML_TEMPLATE)
+        .map_err(|e| Error::Chart(format!("report template: {e}")))?;
+    env.add_template("report.md", MD_TEMPLATE)
+        .map_err(|e| Error::Chart(format!("report template: {e}")))?;
+    let render = |name: &str| {
+        env.get_template(name)
+            .and_then(|t| t.render(&ctx_values))
+            .map_err(|e| Error::Chart(format!("{name}: {e}")))
+    };
+    let index = out.join("index.html");
+    write(&index, render("report.html")?, &mut files)?;
+    write(&out.join("report.md"), render("report.md")?, &mut files)?;
+
+    let summary = json!({
+        "title": options.title,
+        "source": source,
+        "disclosure": options.publish.then_some(DISCLOSURE_RULE),
+        "themes": headlines,
+        "comparisons": comparisons.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+    });
+    write(
+        &out.join("summary.json"),
+        serde_json::to_string_pretty(&summary).unwrap_or_default(),
+        &mut files,
+    )?;
+    Ok(Written { index, files })
+}
