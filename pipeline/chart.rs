@@ -156,13 +156,20 @@ fn draw_prevalence<DB: DrawingBackend>(
         .light_line_style(NHS_PALE_GREY)
         .draw()
         .map_err(err)?;
+    // Bars as rectangles in order (plotters' Histogram draws in hash order, which
+    // would make the SVG differ from run to run).
     chart
-        .draw_series(
-            Histogram::horizontal(&chart)
-                .style(NHS_BLUE.filled())
-                .margin(14)
-                .data(bars.iter().enumerate().map(|(i, b)| (i, b.value * 100.0))),
-        )
+        .draw_series(bars.iter().enumerate().map(|(i, b)| {
+            let mut bar = Rectangle::new(
+                [
+                    (0.0, SegmentValue::Exact(i)),
+                    (b.value * 100.0, SegmentValue::Exact(i + 1)),
+                ],
+                NHS_BLUE.filled(),
+            );
+            bar.set_margin(14, 14, 0, 0);
+            bar
+        }))
         .map_err(err)?;
     chart
         .draw_series(bars.iter().enumerate().filter_map(|(i, b)| {

@@ -673,6 +673,12 @@ async fn run_job(
         .as_of
         .unwrap_or_else(|| chrono::Local::now().date_naive());
     let wh = Warehouse::new(warehouse);
+    let mut report_options = report_options(&args.report, out.to_path_buf())?;
+    // A bundle may carry its own recommendations tracker.
+    let bundled_tracker = bundle.join("recommendations-tracker.csv");
+    if report_options.tracker.is_none() && bundled_tracker.is_file() {
+        report_options.tracker = Some(bundled_tracker);
+    }
     stage(3, &format!("writing the report to {}", out.display()));
     let written = report::build(
         &report::Inputs {
@@ -682,7 +688,7 @@ async fn run_job(
             scope: &scope,
             as_of,
         },
-        &report_options(&args.report, out.to_path_buf())?,
+        &report_options,
     )
     .await?;
     println!("Report written: {}", written.index.display());

@@ -266,9 +266,17 @@ fn csv_text(t: &Table) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-fn workbook(path: &Path, tables: &[Table]) -> Result<()> {
+fn workbook(path: &Path, tables: &[Table], date: NaiveDate) -> Result<()> {
     let xerr = |e: rust_xlsxwriter::XlsxError| Error::Chart(format!("workbook: {e}"));
     let mut wb = rust_xlsxwriter::Workbook::new();
+    // A fixed creation date (the report's date), so that the same data gives the same file.
+    let created = rust_xlsxwriter::ExcelDateTime::from_ymd(
+        u16::try_from(chrono::Datelike::year(&date)).unwrap_or(2000),
+        chrono::Datelike::month(&date) as u8,
+        chrono::Datelike::day(&date) as u8,
+    )
+    .map_err(xerr)?;
+    wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
     for t in tables {
         let ws = wb.add_worksheet();
         let name: String = t.name.chars().take(31).collect();
@@ -373,7 +381,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         )?;
     }
     let xlsx = out.join("workbook.xlsx");
-    workbook(&xlsx, &tables)?;
+    workbook(&xlsx, &tables, inputs.as_of)?;
     files.push(xlsx);
 
     // Figures.
@@ -524,7 +532,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
                 .map(|(t, c)| format!("{t} {} stored", count_text(c.stored, options.publish)))
                 .collect();
             let inputs: Vec<String> = i.inputs.iter().map(|f| format!("{} (SHA-256 {})", f.file, f.sha256)).collect();
-            context! { number => i.number, time => i.time.clone(), counts => counts.join(", "), inputs => inputs, version => i.casework_version.clone() }
+            context! { number => i.number, time => i.time.get(0..10).unwrap_or("").to_string(), counts => counts.join(", "), inputs => inputs, version => i.casework_version.clone() }
         })
         .collect();
     let ctx_values = context! {

@@ -28,14 +28,18 @@ unreported AS (
     HAVING SUM(CASE WHEN CAST(event AS VARCHAR) = 'performed' THEN 1 ELSE 0 END) > 0
        AND SUM(CASE WHEN CAST(event AS VARCHAR) = 'reported' THEN 1 ELSE 0 END) = 0
 )
-SELECT 'cases_in_scope' AS measure, (SELECT COUNT(*) FROM cases) AS cases
+SELECT measure, cases
+FROM (
+SELECT 1 AS position, 'cases_in_scope' AS measure, (SELECT COUNT(*) FROM cases) AS cases
 UNION ALL
-SELECT 'cases_with_measured_delay', (SELECT COUNT(*) FROM delayed)
+SELECT 2 AS position, 'cases_with_measured_delay', (SELECT COUNT(*) FROM delayed)
 UNION ALL
-SELECT 'cases_coded_delay', (SELECT COUNT(*) FROM coded)
+SELECT 3 AS position, 'cases_coded_delay', (SELECT COUNT(*) FROM coded)
 UNION ALL
-SELECT 'measured_not_coded', (SELECT COUNT(*) FROM delayed d WHERE d.case_id NOT IN (SELECT case_id FROM coded))
+SELECT 4 AS position, 'measured_not_coded', (SELECT COUNT(*) FROM delayed d WHERE d.case_id NOT IN (SELECT case_id FROM coded))
 UNION ALL
-SELECT 'coded_not_measurable', (SELECT COUNT(*) FROM coded c WHERE c.case_id NOT IN (SELECT case_id FROM measurable))
+SELECT 5 AS position, 'coded_not_measurable', (SELECT COUNT(*) FROM coded c WHERE c.case_id NOT IN (SELECT case_id FROM measurable))
 UNION ALL
-SELECT 'episodes_performed_not_reported', (SELECT COUNT(*) FROM unreported)
+SELECT 6 AS position, 'episodes_performed_not_reported', (SELECT COUNT(*) FROM unreported)
+) numbered
+ORDER BY position

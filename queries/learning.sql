@@ -33,12 +33,16 @@ repeats AS (
     HAVING SUM(CASE WHEN CAST(code AS VARCHAR) = 'LL4' THEN 1 ELSE 0 END) > 0
         OR COUNT(*) > COUNT(DISTINCT CAST(code AS VARCHAR))
 )
-SELECT 'cases_in_scope' AS measure, CAST((SELECT COUNT(*) FROM cases) AS DOUBLE) AS value
+SELECT measure, value
+FROM (
+SELECT 1 AS position, 'cases_in_scope' AS measure, CAST((SELECT COUNT(*) FROM cases) AS DOUBLE) AS value
 UNION ALL
-SELECT 'cases_with_learning_review', CAST((SELECT COUNT(*) FROM reviews) AS DOUBLE)
+SELECT 2 AS position, 'cases_with_learning_review', CAST((SELECT COUNT(*) FROM reviews) AS DOUBLE)
 UNION ALL
-SELECT 'median_days_decision_to_review', (SELECT median(days) FROM review_days)
+SELECT 3 AS position, 'median_days_decision_to_review', (SELECT median(days) FROM review_days)
 UNION ALL
-SELECT 'max_days_decision_to_review', (SELECT MAX(days) FROM review_days)
+SELECT 4 AS position, 'max_days_decision_to_review', (SELECT MAX(days) FROM review_days)
 UNION ALL
-SELECT 'repeat_failures', CAST((SELECT COUNT(*) FROM repeats) AS DOUBLE)
+SELECT 5 AS position, 'repeat_failures', CAST((SELECT COUNT(*) FROM repeats) AS DOUBLE)
+) numbered
+ORDER BY position

@@ -9,6 +9,8 @@
 -- Shared views: themes, case_themes (queries/shared/).
 -- Parameters: the scope; `parameters.date_field`.
 -- Portability: date_trunc('month', d) is DataFusion's, DuckDB's and Spark's.
+-- Ordering: the month is sorted as text (ISO dates, "|| ''") because DataFusion 55 otherwise
+-- drops t.theme_order from this ORDER BY.
 WITH case_months AS (
     SELECT k.case_id,
            CAST(date_trunc('month', CASE WHEN p.date_field = 'closed_date' THEN k.closed_date
@@ -31,4 +33,4 @@ CROSS JOIN themes t
 JOIN case_months cm ON cm.month = m.month
 LEFT JOIN case_themes ct ON ct.case_id = cm.case_id AND ct.theme = t.theme
 GROUP BY m.month, t.theme, t.theme_order, m.cases
-ORDER BY m.month, t.theme_order
+ORDER BY CAST(m.month AS VARCHAR) || '', t.theme_order

@@ -5,6 +5,8 @@
 -- Denominator: the organisation's cases in scope.
 -- Shared views: themes, case_themes (queries/shared/).
 -- Parameters:  the scope.
+-- Ordering: "|| ''" works around DataFusion 55 dropping t.theme_order from this ORDER
+-- BY (it takes theme_order to depend on organisation_code across the cross join).
 WITH organisations AS (
     SELECT organisation_code,
            MAX(organisation_name) AS organisation_name,
@@ -24,4 +26,4 @@ CROSS JOIN themes t
 JOIN cases k ON k.organisation_code = o.organisation_code
 LEFT JOIN case_themes ct ON ct.case_id = k.case_id AND ct.theme = t.theme
 GROUP BY o.organisation_code, o.organisation_name, o.region, t.theme, t.theme_order, o.cases
-ORDER BY o.organisation_code, t.theme_order
+ORDER BY o.organisation_code || '', t.theme_order

@@ -92,6 +92,29 @@ fn run_writes_the_whole_report_from_the_built_in_example() {
 }
 
 #[test]
+fn the_same_data_gives_the_same_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    for out in ["a", "b"] {
+        let o = casework(
+            tmp.path(),
+            &["run", "--out", out, "--as-of", "2021-07-07", "-q"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let a = all_files(&tmp.path().join("a"));
+    assert!(a.len() > 40);
+    for f in a {
+        let rel = f.strip_prefix(tmp.path().join("a")).unwrap();
+        let other = tmp.path().join("b").join(rel);
+        assert!(
+            fs::read(&f).unwrap() == fs::read(&other).unwrap(),
+            "{} differs",
+            rel.display()
+        );
+    }
+}
+
+#[test]
 fn published_reports_hold_no_small_count_and_nothing_identifiable() {
     let tmp = tempfile::tempdir().unwrap();
     let out = casework(tmp.path(), &["run", "--publish", "--out", "pub", "-q"]);
