@@ -235,6 +235,7 @@ fn the_report_loads_in_a_real_browser_without_errors_or_requests() {
     let index = tmp.path().join("reports/phso-imaging-2021/index.html");
     let shot = tmp.path().join("screenshot.png");
     let profile = tmp.path().join("profile");
+    let netlog = tmp.path().join("netlog.json");
     let out = Command::new(browser)
         .args([
             "--headless",
@@ -248,6 +249,7 @@ fn the_report_loads_in_a_real_browser_without_errors_or_requests() {
             "--enable-logging=stderr",
             "--v=1",
             &format!("--user-data-dir={}", profile.display()),
+            &format!("--log-net-log={}", netlog.display()),
             "--window-size=1200,2400",
             &format!("--screenshot={}", shot.display()),
             &format!("file://{}", index.display()),
