@@ -120,7 +120,8 @@ macro_rules! render {
 #[derive(Debug, Clone)]
 pub struct Bar {
     pub label: String,
-    pub value: f64,
+    /// `None`: suppressed for publication (no bar, shown as `*`).
+    pub value: Option<f64>,
     pub low: Option<f64>,
     pub high: Option<f64>,
 }
@@ -163,7 +164,7 @@ fn draw_prevalence<DB: DrawingBackend>(
             let mut bar = Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(i)),
-                    (b.value * 100.0, SegmentValue::Exact(i + 1)),
+                    (b.value.unwrap_or(0.0) * 100.0, SegmentValue::Exact(i + 1)),
                 ],
                 NHS_BLUE.filled(),
             );
@@ -173,11 +174,11 @@ fn draw_prevalence<DB: DrawingBackend>(
         .map_err(err)?;
     chart
         .draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
-            let (lo, hi) = (b.low?, b.high?);
+            let (lo, hi, v) = (b.low?, b.high?, b.value?);
             Some(ErrorBar::new_horizontal(
                 SegmentValue::CenterOf(i),
                 lo * 100.0,
-                b.value * 100.0,
+                v * 100.0,
                 hi * 100.0,
                 NHS_DARK_GREY.stroke_width(2),
                 12,
@@ -187,9 +188,9 @@ fn draw_prevalence<DB: DrawingBackend>(
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
             Text::new(
-                format!("{:.0}%", b.value * 100.0),
+                b.value.map_or("*".to_string(), crate::stats::percent),
                 (
-                    b.high.unwrap_or(b.value) * 100.0 + 1.5,
+                    b.high.or(b.value).unwrap_or(0.0) * 100.0 + 1.5,
                     SegmentValue::CenterOf(i),
                 ),
                 text_style(14),

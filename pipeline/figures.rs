@@ -60,6 +60,26 @@ impl Figures<'_> {
         Ok(out)
     }
 
+    /// The number of cases in scope, as a chart states it (published if asked).
+    async fn cases_in_scope(&self) -> Result<String> {
+        let batches = measure::sql_batches(
+            self.ctx,
+            "SELECT COUNT(*) AS n FROM cases",
+            Path::new("cases in scope"),
+            Vec::new(),
+        )
+        .await?;
+        let n = measure::to_rows(&batches)?
+            .first()
+            .and_then(|r| r.get("n").and_then(Value::as_u64))
+            .unwrap_or(0);
+        Ok(if self.publish {
+            show_count(n)
+        } else {
+            n.to_string()
+        })
+    }
+
     fn frame(&self, title: String, subtitle: String) -> Frame {
         Frame {
             title,
@@ -126,7 +146,7 @@ impl Figures<'_> {
             .rev()
             .map(|r| Bar {
                 label: label(str_of(r, "theme")),
-                value: f64_of(r, "proportion").unwrap_or(0.0),
+                value: f64_of(r, "proportion"),
                 low: f64_of(r, "ci95_low"),
                 high: f64_of(r, "ci95_high"),
             })
@@ -161,7 +181,10 @@ impl Figures<'_> {
         let labels: Vec<String> = themes.iter().map(|t| label(t)).collect();
         let f = self.frame(
             "Which failure themes occur together".into(),
-            "Cases per combination of themes (each case counted once)".into(),
+            format!(
+                "Cases per combination of themes, each case counted once (n = {})",
+                self.cases_in_scope().await?
+            ),
         );
         chart::upset(stem, &labels, &combos, &f)
     }
@@ -329,7 +352,13 @@ impl Figures<'_> {
                 "service of the finding (else of the case)",
             ),
         };
-        let f = self.frame(title.into(), format!("Cases with each theme, by {what}"));
+        let f = self.frame(
+            title.into(),
+            format!(
+                "Cases with each theme, by {what} (n = {} cases)",
+                self.cases_in_scope().await?
+            ),
+        );
         chart::grouped(stem, &g, &f)
     }
 
@@ -356,8 +385,13 @@ impl Figures<'_> {
         let f = self.frame(
             "Recommendations and compliance".into(),
             format!(
-                "Recommendations by kind and status, as of {}",
-                self.context.as_of
+                "Recommendations by kind and status, as of {} (n = {})",
+                self.context.as_of,
+                out.rows
+                    .iter()
+                    .find(|r| str_of(r, "kind") == "all")
+                    .and_then(|r| r.get("recommendations"))
+                    .map_or("0".to_string(), cell_text)
             ),
         );
         chart::grouped(stem, &g, &f)
@@ -373,6 +407,13 @@ fn show(v: Option<Value>) -> String {
         Some(Value::String(s)) => s,
         Some(other) => other.to_string(),
         None => "0".into(),
+    }
+}
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
