@@ -94,6 +94,21 @@ fn text_style(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().color(&NHS_DARK_GREY)
 }
 
+/// Draws the series legend in the house style.
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(NHS_PALE_GREY)
+        .label_font(text_style(13))
+        .position(position)
+        .draw()
+        .map_err(err)
+}
+
 /// Renders a chart to `stem.svg` and `stem.png`.
 macro_rules! render {
     ($stem:expr, |$area:ident| $draw:expr) => {{
@@ -268,14 +283,7 @@ fn draw_grouped<DB: DrawingBackend>(
             .label(name.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(NHS_PALE_GREY)
-        .label_font(text_style(13))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 
@@ -569,14 +577,7 @@ fn draw_spc<DB: DrawingBackend>(
             Circle::new((i as f64, p.value), 5, colour.filled())
         }))
         .map_err(err)?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(NHS_PALE_GREY)
-        .label_font(text_style(13))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 
@@ -689,13 +690,6 @@ fn draw_funnel<DB: DrawingBackend>(
             )
         }))
         .map_err(err)?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(NHS_PALE_GREY)
-        .label_font(text_style(13))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }

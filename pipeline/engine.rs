@@ -102,6 +102,7 @@ fn date32(d: NaiveDate) -> ScalarValue {
 }
 
 /// Everything a session is built from.
+#[derive(Clone, Copy)]
 pub struct Inputs<'a> {
     pub warehouse: &'a Warehouse,
     pub codes: &'a CodeList,

@@ -14,9 +14,7 @@ use crate::error::{Error, Result};
 use crate::figures::{self, Figures};
 use crate::measure::{self, Context, Output};
 use crate::oversight;
-use crate::spec::{CodeList, Thresholds};
 use crate::stats::{self, DISCLOSURE_RULE};
-use crate::warehouse::Warehouse;
 
 const HTML_TEMPLATE: &str = include_str!("../reports/templates/report.html");
 const MD_TEMPLATE: &str = include_str!("../reports/templates/report.md");
@@ -64,14 +62,8 @@ pub struct Written {
     pub files: Vec<PathBuf>,
 }
 
-/// Everything the report is built from.
-pub struct Inputs<'a> {
-    pub warehouse: &'a Warehouse,
-    pub codes: &'a CodeList,
-    pub thresholds: &'a Thresholds,
-    pub scope: &'a Scope,
-    pub as_of: NaiveDate,
-}
+/// Everything the report is built from: the same as a session's.
+pub use crate::engine::Inputs;
 
 fn pct(p: f64) -> String {
     stats::percent(p)
@@ -336,14 +328,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
             path: inputs.warehouse.root.clone(),
             message: "holds no data yet: run `casework ingest BUNDLE` first".into(),
         })?;
-    let ctx = engine::session(&engine::Inputs {
-        warehouse: inputs.warehouse,
-        codes: inputs.codes,
-        thresholds: inputs.thresholds,
-        scope: inputs.scope,
-        as_of: inputs.as_of,
-    })
-    .await?;
+    let ctx = engine::session(inputs).await?;
     let context = Context {
         scope: inputs.scope,
         codes: inputs.codes,
@@ -438,11 +423,8 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
                 ..inputs.scope.clone()
             };
             let c = engine::session(&engine::Inputs {
-                warehouse: inputs.warehouse,
-                codes: inputs.codes,
-                thresholds: inputs.thresholds,
                 scope: &scope,
-                as_of: inputs.as_of,
+                ..*inputs
             })
             .await?;
             let cx = Context {

@@ -16,15 +16,6 @@ fn example_warehouse(dir: &Path) {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
-fn measure_json(dir: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["measure"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--format", "json"]);
-    let out = casework(dir, &all);
-    assert_eq!(out.status.code(), Some(0), "{:?}: {}", args, stderr(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn rows(v: &Value) -> &Vec<Value> {
     v["rows"].as_array().unwrap()
 }

@@ -7,7 +7,6 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
-use serde_json::Value;
 
 /// A small deterministic generator (64-bit LCG, Knuth's constants), so that the planted
 /// data is the same on every run.
@@ -21,15 +20,6 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
-}
-
-fn json(dir: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["measure"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--format", "json"]);
-    let out = casework(dir, &all);
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// 40 organisations of 200 cases over 36 months (2019-01 to 2021-12). Delay is planted
@@ -82,7 +72,7 @@ fn funnel_flags_the_planted_organisations_and_spc_the_planted_step() {
         Some(0)
     );
 
-    let f = json(tmp.path(), &["funnel", "--theme", "delay"]);
+    let f = measure_json(tmp.path(), &["funnel", "--theme", "delay"]);
     assert_eq!(f["rows"].as_array().unwrap().len(), 40);
     let sig = |org: &str| {
         f["rows"]
@@ -118,7 +108,7 @@ fn funnel_flags_the_planted_organisations_and_spc_the_planted_step() {
     let av = f["average"].as_f64().unwrap();
     assert!((0.19..0.25).contains(&av), "{av}");
     // By region: four regions of ten organisations.
-    let r = json(
+    let r = measure_json(
         tmp.path(),
         &["funnel", "--theme", "delay", "--by", "region"],
     );
@@ -126,7 +116,7 @@ fn funnel_flags_the_planted_organisations_and_spc_the_planted_step() {
     assert_eq!(r["rows"][0]["denominator"], 2000);
 
     // The step: unfollowed alerts in about 10% of each month's 222 cases, then 30%.
-    let s = json(tmp.path(), &["spc", "--theme", "unfollowed_alert"]);
+    let s = measure_json(tmp.path(), &["spc", "--theme", "unfollowed_alert"]);
     let rows = s["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 36);
     assert_eq!(s["improvement"], "decrease");
@@ -146,7 +136,7 @@ fn funnel_flags_the_planted_organisations_and_spc_the_planted_step() {
             .all(|r| r["variation"] == "special cause improvement")
     );
     // Rebased at the step, each half is in control.
-    let s = json(
+    let s = measure_json(
         tmp.path(),
         &[
             "spc",
@@ -168,7 +158,7 @@ fn funnel_flags_the_planted_organisations_and_spc_the_planted_step() {
         "{special} special-cause points after rebasing"
     );
     // Quarters and proportions.
-    let q = json(
+    let q = measure_json(
         tmp.path(),
         &[
             "spc",
@@ -193,7 +183,7 @@ fn publish_applies_disclosure_control_to_every_count() {
             .code(),
         Some(0)
     );
-    let v = json(tmp.path(), &["theme_prevalence", "--publish"]);
+    let v = measure_json(tmp.path(), &["theme_prevalence", "--publish"]);
     assert!(
         v["disclosure"]
             .as_str()
@@ -227,7 +217,7 @@ fn publish_applies_disclosure_control_to_every_count() {
         .code(),
         Some(0)
     );
-    let v = json(
+    let v = measure_json(
         tmp.path(),
         &["theme_prevalence", "--publish", "--warehouse", "p"],
     );
@@ -240,7 +230,7 @@ fn publish_applies_disclosure_control_to_every_count() {
     let x = delay["cases_with_theme"].as_u64().unwrap();
     assert_eq!(x % 5, 0);
     assert_eq!(delay["proportion"].as_f64().unwrap(), x as f64 / 8000.0);
-    let f = json(
+    let f = measure_json(
         tmp.path(),
         &[
             "funnel",

@@ -170,3 +170,13 @@ pub fn rejects(path: &Path) -> Vec<BTreeMap<String, String>> {
         })
         .collect()
 }
+
+/// Runs `casework measure ARGS --format json` in `dir`, expecting success.
+pub fn measure_json(dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["measure"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    let out = casework(dir, &all);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
