@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod chart;
 pub mod engine;
 pub mod error;
+pub mod example;
 pub mod figures;
 pub mod ingest;
 pub mod measure;

@@ -7,8 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use casework::Error;
+
+mod output;
 use casework::engine::{self, DateField, Scope};
-use casework::ingest::{self, Options, Summary};
+use casework::ingest::{self, Options};
 use casework::measure::{self, Output};
 use casework::oversight;
 use casework::report;
@@ -16,7 +18,8 @@ use casework::spec::{CodeList, RecordType, Thresholds};
 use casework::warehouse::Warehouse;
 use chrono::NaiveDate;
 use datafusion::scalar::ScalarValue;
-use serde_json::{Map, Value};
+use output::{csv_text, json, print_summary, print_table};
+use serde_json::Map;
 
 /// The example bundle the commands use when none is given.
 const EXAMPLE_BUNDLE: &str = "data/examples/phso-imaging-2021";
@@ -583,26 +586,6 @@ async fn report_command(args: ReportArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// The example bundle, built into the binary so that `casework run` needs no files.
-const EXAMPLE_FILES: [(&str, &str); 4] = [
-    (
-        "cases.csv",
-        include_str!("../data/examples/phso-imaging-2021/cases.csv"),
-    ),
-    (
-        "findings.csv",
-        include_str!("../data/examples/phso-imaging-2021/findings.csv"),
-    ),
-    (
-        "events.csv",
-        include_str!("../data/examples/phso-imaging-2021/events.csv"),
-    ),
-    (
-        "recommendations.csv",
-        include_str!("../data/examples/phso-imaging-2021/recommendations.csv"),
-    ),
-];
-
 async fn run_command(args: RunArgs) -> Result<i32, Error> {
     let stage = |n: u32, text: &str| {
         if !args.quiet {
@@ -629,10 +612,7 @@ async fn run_command(args: RunArgs) -> Result<i32, Error> {
         None => {
             let dir = scratch.join("phso-imaging-2021");
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            for (name, text) in EXAMPLE_FILES {
-                let path = dir.join(name);
-                std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
-            }
+            casework::example::write(&dir)?;
             (
                 dir,
                 args.out
@@ -756,81 +736,6 @@ async fn query_command(args: QueryArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string_pretty(value).expect("output serialises")
-}
-
-fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Rows as CSV, columns in the order of the first row.
-fn csv_text(rows: &[Map<String, Value>]) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    if let Some(first) = rows.first() {
-        let _ = w.write_record(first.keys());
-        for r in rows {
-            let _ = w.write_record(first.keys().map(|k| r.get(k).map(cell).unwrap_or_default()));
-        }
-    }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
-}
-
-/// A measure as an aligned text table; fractions to four places.
-fn print_table(o: &Output) {
-    println!("{}", o.measure);
-    if let Some(rule) = &o.disclosure {
-        println!("  {rule}");
-    }
-    let Some(first) = o.rows.first() else {
-        println!("  (no rows)\n");
-        return;
-    };
-    let keys: Vec<&String> = first.keys().collect();
-    let show = |v: &Value| match v {
-        Value::Number(n) if n.is_f64() => format!("{:.4}", n.as_f64().unwrap_or(0.0)),
-        other => cell(other),
-    };
-    let cells: Vec<Vec<String>> = o
-        .rows
-        .iter()
-        .map(|r| {
-            keys.iter()
-                .map(|k| r.get(*k).map(show).unwrap_or_default())
-                .collect()
-        })
-        .collect();
-    let widths: Vec<usize> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            cells
-                .iter()
-                .map(|c| c[i].chars().count())
-                .chain([k.len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |values: Vec<&str>| {
-        let parts: Vec<String> = values
-            .iter()
-            .zip(&widths)
-            .map(|(v, w)| format!("{v:<w$}"))
-            .collect();
-        println!("  {}", parts.join("  ").trim_end());
-    };
-    line(keys.iter().map(|k| k.as_str()).collect());
-    for c in &cells {
-        line(c.iter().map(String::as_str).collect());
-    }
-    println!();
-}
-
 fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Options, Error> {
     let mut options = Options::new(warehouse);
     (options.codes, options.thresholds) = args.config.load()?;
@@ -847,88 +752,4 @@ fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Options, Erro
         });
     }
     Ok(options)
-}
-
-fn print_summary(summary: &Summary, format: Format, verb: &str) {
-    if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(summary).expect("summary serialises")
-        );
-        return;
-    }
-    println!("casework {verb}: {}", summary.bundle);
-    for (t, c) in &summary.counts {
-        let files: Vec<String> = summary
-            .inputs
-            .iter()
-            .filter(|i| {
-                i.record_type == t.name() || (i.sheet.is_some() && i.record_type == t.name())
-            })
-            .map(|i| i.file.clone())
-            .collect();
-        println!(
-            "  {:<16} {:>9} read {:>9} {} {:>9} rejected  {}",
-            t.name(),
-            c.read,
-            c.stored,
-            if verb == "validate" {
-                "valid "
-            } else {
-                "stored"
-            },
-            c.rejected,
-            files.join(", ")
-        );
-    }
-    if summary.pseudonymised {
-        println!("  patient_ref: stored as HMAC-SHA-256 under the key given.");
-    } else if summary.patient_ref_values_seen > 0 {
-        println!(
-            "  patient_ref: not stored ({} values dropped; give --key-file to keep a keyed hash for linkage).",
-            summary.patient_ref_values_seen
-        );
-    }
-    if !summary.file_problems.is_empty() {
-        println!("\nFiles that could not be read:");
-        for p in &summary.file_problems {
-            println!("  [{}] {p}", p.rule);
-        }
-    }
-    if summary.rejected_rows > 0 {
-        println!(
-            "\nRejected rows: {}. Problems by rule:",
-            summary.rejected_rows
-        );
-        for r in summary.rules.iter().filter(|r| !r.rule.is_file_rule()) {
-            println!("  {} ({})", r.rule, r.count);
-            for e in &r.examples {
-                let value = e
-                    .value
-                    .as_deref()
-                    .map(|v| format!(" [value: {v:?}]"))
-                    .unwrap_or_default();
-                println!("    {e}{value}");
-            }
-        }
-    }
-    if let Some(path) = &summary.rejects_file {
-        println!("\nEvery problem, one per line: {}", show(Path::new(path)));
-    }
-    match (&summary.warehouse, summary.committed) {
-        (Some(w), true) => println!(
-            "\nCommitted to {w} as {} ({} cases replaced).",
-            summary.version.as_deref().unwrap_or("?"),
-            summary.replaced_cases
-        ),
-        (Some(w), false) => println!(
-            "\nNothing was committed: the warehouse {w} is unchanged. Fix the problems above and ingest again, or use --accept-partial to store the valid rows."
-        ),
-        (None, _) if summary.clean() => println!("\nValid: every row can be stored."),
-        (None, _) => println!("\nNot valid: fix the problems above."),
-    }
-}
-
-fn show(p: &Path) -> String {
-    p.display().to_string()
 }
