@@ -94,6 +94,21 @@ fn text_style(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().color(&NHS_DARK_GREY)
 }
 
+/// The house style of axes: label sizes, colours and a pale grid.
+trait HouseStyle {
+    fn house_style(&mut self, label_size: u32) -> &mut Self;
+}
+
+impl<X: Ranged, Y: Ranged, DB: DrawingBackend> HouseStyle
+    for plotters::chart::MeshStyle<'_, '_, X, Y, DB>
+{
+    fn house_style(&mut self, label_size: u32) -> &mut Self {
+        self.label_style(text_style(label_size))
+            .axis_desc_style(text_style(14))
+            .light_line_style(NHS_PALE_GREY)
+    }
+}
+
 /// Draws the series legend in the house style.
 fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
@@ -167,9 +182,7 @@ fn draw_prevalence<DB: DrawingBackend>(
             SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.label.clone()).unwrap_or_default(),
             _ => String::new(),
         })
-        .label_style(text_style(14))
-        .axis_desc_style(text_style(14))
-        .light_line_style(NHS_PALE_GREY)
+        .house_style(14)
         .draw()
         .map_err(err)?;
     // Bars as rectangles in order (plotters' Histogram draws in hash order, which
@@ -266,9 +279,7 @@ fn draw_grouped<DB: DrawingBackend>(
         })
         .y_desc(g.y_desc.as_str())
         .y_label_formatter(&whole)
-        .label_style(text_style(13))
-        .axis_desc_style(text_style(14))
-        .light_line_style(NHS_PALE_GREY)
+        .house_style(13)
         .draw()
         .map_err(err)?;
     for (s, name) in g.series.iter().enumerate() {
@@ -324,9 +335,7 @@ fn draw_upset<DB: DrawingBackend>(
         .x_labels(0)
         .y_desc("Cases")
         .y_label_formatter(&whole)
-        .label_style(text_style(13))
-        .axis_desc_style(text_style(14))
-        .light_line_style(NHS_PALE_GREY)
+        .house_style(13)
         .draw()
         .map_err(err)?;
     bars.draw_series(combos.iter().enumerate().map(|(i, c)| {
@@ -441,9 +450,7 @@ fn draw_delays<DB: DrawingBackend>(
             }
             _ => String::new(),
         })
-        .label_style(text_style(13))
-        .axis_desc_style(text_style(14))
-        .light_line_style(NHS_PALE_GREY)
+        .house_style(13)
         .draw()
         .map_err(err)?;
     for (i, s) in series.iter().enumerate() {
@@ -526,9 +533,7 @@ fn draw_spc<DB: DrawingBackend>(
             }
         })
         .y_desc(y_desc)
-        .label_style(text_style(12))
-        .axis_desc_style(text_style(14))
-        .light_line_style(NHS_PALE_GREY)
+        .house_style(12)
         .draw()
         .map_err(err)?;
     let line = |f: fn(&SpcPoint) -> f64| {
@@ -626,9 +631,7 @@ fn draw_funnel<DB: DrawingBackend>(
         .x_desc("Cases (denominator)")
         .y_desc("Cases with the theme (%)")
         .y_label_formatter(&|v| format!("{v:.0}%"))
-        .label_style(text_style(13))
-        .axis_desc_style(text_style(14))
-        .light_line_style(NHS_PALE_GREY)
+        .house_style(13)
         .draw()
         .map_err(err)?;
     let pct = |v: f64| v * 100.0;
