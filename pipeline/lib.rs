@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod example;
 pub mod figures;
+pub mod generate;
 pub mod ingest;
 pub mod measure;
 pub mod oversight;

@@ -53,6 +53,24 @@ enum Command {
     /// The whole batch job: validate, ingest, measure, chart, report. Without BUNDLE it
     /// runs on the example bundle built into the binary.
     Run(RunArgs),
+    /// Write a synthetic bundle with planted truth (truth.json beside it).
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// How many cases.
+    #[arg(long)]
+    cases: u64,
+    /// The seed: the same seed gives the same bundle.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The folder to write.
+    #[arg(long, default_value = "generated-bundle", value_name = "DIR")]
+    out: PathBuf,
+    /// Add this many malformed rows of each reject kind.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    bad: u64,
 }
 
 #[derive(Args)]
@@ -363,6 +381,23 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Chart(args) => runtime()?.block_on(chart_command(args)),
         Command::Report(args) => runtime()?.block_on(report_command(args)),
         Command::Run(args) => runtime()?.block_on(run_command(args)),
+        Command::Generate(args) => {
+            let truth = casework::generate::generate(
+                &args.out,
+                &casework::generate::Plan {
+                    cases: args.cases,
+                    seed: args.seed,
+                    bad: args.bad,
+                },
+            )?;
+            println!(
+                "Wrote {} cases to {} (planted counts in truth.json: {:?})",
+                truth.cases,
+                args.out.display(),
+                truth.themes
+            );
+            Ok(0)
+        }
     }
 }
 

@@ -1,0 +1,294 @@
+//! Synthetic case bundles with planted truth: organisations of Zipf-like sizes, one to
+//! three imaging episodes per case with event timelines, planted theme rates, planted
+//! outlier organisations (funnel plots), a planted step change (SPC) and, on request,
+//! malformed rows of the reject kinds. Deterministic per seed; `truth.json` records
+//! every planted count.
+//!
+//! The random numbers come from SplitMix64, written here rather than taken from a crate
+//! so that a seed gives the same bundle whatever crate versions are in use.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use chrono::{Datelike, Duration, NaiveDate};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// SplitMix64 (Steele, Lea and Flood, 2014).
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub cases: u64,
+    pub seed: u64,
+    /// Malformed rows of each kind to add.
+    pub bad: u64,
+}
+
+/// Planted theme rates (share of cases).
+pub const RATES: [(&str, f64); 4] = [
+    ("unreported_finding", 0.30),
+    ("unfollowed_alert", 0.20),
+    ("delay", 0.20),
+    ("unlearned_lesson", 0.15),
+];
+/// Delay rate of the planted outlier organisations.
+pub const OUTLIER_DELAY_RATE: f64 = 0.45;
+/// From this month on, unfollowed alerts are planted at twice their rate.
+pub const STEP_MONTH: (i32, u32) = (2022, 1);
+const ORGANISATIONS: u64 = 300;
+const REGIONS: [&str; 7] = [
+    "London",
+    "South East",
+    "South West",
+    "Midlands",
+    "East of England",
+    "North West",
+    "North East and Yorkshire",
+];
+const CODES: [(&str, [&str; 2]); 4] = [
+    ("unreported_finding", ["UF1", "UF2"]),
+    ("unfollowed_alert", ["FA1", "FA3"]),
+    ("delay", ["DL2", "DL3"]),
+    ("unlearned_lesson", ["LL1", "LL5"]),
+];
+
+/// Every planted count, written as `truth.json`.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Truth {
+    pub seed: u64,
+    pub cases: u64,
+    pub organisations: u64,
+    /// Cases with each theme, among the valid cases.
+    pub themes: BTreeMap<String, u64>,
+    /// Organisations planted with a delay rate of 45%.
+    pub outlier_organisations: Vec<String>,
+    /// The first month of the doubled unfollowed-alert rate.
+    pub step_month: String,
+    /// Cases with unfollowed_alert before and from the step month.
+    pub unfollowed_alert_before_step: u64,
+    pub unfollowed_alert_from_step: u64,
+    /// Valid rows written per record type.
+    pub rows: BTreeMap<String, u64>,
+    /// Malformed rows written, by the rule they break.
+    pub bad_rows: BTreeMap<String, u64>,
+}
+
+fn writer(dir: &Path, name: &str, header: &str) -> Result<BufWriter<File>> {
+    let path = dir.join(name);
+    let mut w = BufWriter::new(File::create(&path).map_err(|e| Error::io(&path, e))?);
+    writeln!(w, "{header}").map_err(|e| Error::io(&path, e))?;
+    Ok(w)
+}
+
+/// Writes a bundle (CSV) and `truth.json` into `dir`.
+pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let io = |e: std::io::Error| Error::io(dir, e);
+    let mut rng = Rng(plan.seed);
+    let mut cases = writer(
+        dir,
+        "cases.csv",
+        "case_id,source,organisation_code,organisation_name,organisation_type,region,opened_date,closed_date,decision,modality,harm,patient_ref",
+    )?;
+    let mut findings = writer(dir, "findings.csv", "case_id,code,stage")?;
+    let mut events = writer(
+        dir,
+        "events.csv",
+        "case_id,episode,event,occurred_at,urgency",
+    )?;
+    let mut recs = writer(
+        dir,
+        "recommendations.csv",
+        "case_id,kind,amount_gbp,made_date,due_date,status",
+    )?;
+    // Zipf-like organisation sizes: weight of organisation i is 1 / (i + 1)^0.8.
+    let weights: Vec<f64> = (0..ORGANISATIONS)
+        .map(|i| 1.0 / ((i + 1) as f64).powf(0.8))
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let mut cumulative = Vec::with_capacity(weights.len());
+    let mut acc = 0.0;
+    for w in &weights {
+        acc += w / total;
+        cumulative.push(acc);
+    }
+    let outliers = [1u64, 3, 5];
+    let mut truth = Truth {
+        seed: plan.seed,
+        cases: plan.cases,
+        organisations: ORGANISATIONS,
+        outlier_organisations: outliers.iter().map(|o| format!("G{o:03}")).collect(),
+        step_month: format!("{}-{:02}", STEP_MONTH.0, STEP_MONTH.1),
+        ..Truth::default()
+    };
+    let start = NaiveDate::from_ymd_opt(2019, 1, 1).expect("valid date");
+    let days = 5 * 365;
+    let step = NaiveDate::from_ymd_opt(STEP_MONTH.0, STEP_MONTH.1, 1).expect("valid date");
+    let (mut n_findings, mut n_events, mut n_recs) = (0u64, 0u64, 0u64);
+    for i in 0..plan.cases {
+        let u = rng.unit();
+        let org = cumulative
+            .partition_point(|c| *c < u)
+            .min(ORGANISATIONS as usize - 1) as u64;
+        let id = format!("g{i:09}");
+        let opened = start + Duration::days(rng.below(days) as i64);
+        let closed = opened + Duration::days(60 + rng.below(300) as i64);
+        let region = REGIONS[(org % REGIONS.len() as u64) as usize];
+        writeln!(
+            cases,
+            "{id},ombudsman_complaint,G{org:03},Organisation {org},acute_trust,{region},{opened},{closed},upheld,ct,moderate,PT-{i}"
+        )
+        .map_err(io)?;
+        for (theme, codes) in CODES {
+            let mut rate = RATES.iter().find(|r| r.0 == theme).map_or(0.0, |r| r.1);
+            if theme == "delay" && outliers.contains(&org) {
+                rate = OUTLIER_DELAY_RATE;
+            }
+            if theme == "unfollowed_alert" && opened >= step {
+                rate *= 2.0;
+            }
+            if rng.chance(rate) {
+                *truth.themes.entry(theme.to_string()).or_insert(0) += 1;
+                if theme == "unfollowed_alert" {
+                    if opened >= step {
+                        truth.unfollowed_alert_from_step += 1;
+                    } else {
+                        truth.unfollowed_alert_before_step += 1;
+                    }
+                }
+                let k = 1 + rng.below(2) as usize;
+                for code in &codes[..k] {
+                    writeln!(findings, "{id},{code},reporting").map_err(io)?;
+                    n_findings += 1;
+                }
+            }
+        }
+        let episodes = 1 + rng.below(3);
+        for e in 1..=episodes {
+            let urgency =
+                ["critical", "urgent", "significant", "routine", ""][rng.below(5) as usize];
+            let mut t = opened - Duration::days(200 - 40 * e as i64);
+            for step_name in ["requested", "performed", "reported", "acted_on"] {
+                writeln!(events, "{id},{e},{step_name},{t},{urgency}").map_err(io)?;
+                n_events += 1;
+                t += Duration::days(rng.below(30) as i64);
+            }
+        }
+        if rng.chance(0.3) {
+            writeln!(
+                recs,
+                "{id},apology,,{closed},{},pending",
+                closed + Duration::days(30)
+            )
+            .map_err(io)?;
+            n_recs += 1;
+        }
+        if rng.chance(0.1) {
+            let amount = 250 * (1 + rng.below(40));
+            writeln!(recs, "{id},financial_remedy,{amount}.00,{closed},,complied").map_err(io)?;
+            n_recs += 1;
+        }
+    }
+    truth.rows = BTreeMap::from([
+        ("cases".to_string(), plan.cases),
+        ("findings".to_string(), n_findings),
+        ("events".to_string(), n_events),
+        ("recommendations".to_string(), n_recs),
+    ]);
+    for theme in RATES.map(|r| r.0) {
+        truth.themes.entry(theme.to_string()).or_insert(0);
+    }
+    // Malformed rows, `bad` of each kind, after the valid ones.
+    let first_year = start.year();
+    let mut files = [cases, findings, events, recs];
+    let (cases, findings, recs) = (0, 1, 3);
+    for k in 0..plan.bad {
+        let b = format!("bad{k:06}");
+        let rows: [(usize, String, &str); 8] = [
+            (
+                cases,
+                format!("{b}a,,G000,x,acute_trust,London,{first_year}-02-01,,,,,"),
+                "required",
+            ),
+            (
+                cases,
+                format!("{b}b,tweet,G000,x,acute_trust,London,{first_year}-02-01,,,,,"),
+                "allowed_values",
+            ),
+            (
+                cases,
+                format!(
+                    "{b}c,ombudsman_complaint,G000,x,acute_trust,London,{first_year}-13-01,,,,,"
+                ),
+                "format",
+            ),
+            (
+                cases,
+                format!(
+                    "{b}d,ombudsman_complaint,G000,x,acute_trust,London,{first_year}-05-01,{first_year}-04-01,,,,"
+                ),
+                "date_order",
+            ),
+            (
+                cases,
+                format!(
+                    "g{k:09},ombudsman_complaint,G000,x,acute_trust,London,{first_year}-05-01,,,,,"
+                ),
+                "duplicate_case_id",
+            ),
+            (
+                findings,
+                format!("g{:09},ZZ9,reporting", k % plan.cases.max(1)),
+                "unknown_code",
+            ),
+            (findings, format!("{b}-none,UF1,reporting"), "unknown_case"),
+            (
+                recs,
+                format!(
+                    "g{:09},apology,10.00,2020-01-01,,pending",
+                    k % plan.cases.max(1)
+                ),
+                "amount_kind",
+            ),
+        ];
+        for (w, line, rule) in rows {
+            writeln!(files[w], "{line}").map_err(io)?;
+            *truth.bad_rows.entry(rule.to_string()).or_insert(0) += 1;
+        }
+    }
+    for w in &mut files {
+        w.flush().map_err(io)?;
+    }
+    let path = dir.join("truth.json");
+    let text = serde_json::to_string_pretty(&truth).expect("truth serialises");
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    Ok(truth)
+}
