@@ -26,6 +26,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{Expr, JoinType, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
@@ -101,6 +103,9 @@ fn date32(d: NaiveDate) -> ScalarValue {
     ScalarValue::Date32(Some((d - epoch).num_days() as i32))
 }
 
+/// The default memory bound of a session: 1 GiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
+
 /// Everything a session is built from.
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {
@@ -109,6 +114,33 @@ pub struct Inputs<'a> {
     pub thresholds: &'a Thresholds,
     pub scope: &'a Scope,
     pub as_of: NaiveDate,
+    /// Bytes the query engine may hold before it spills to disk (a fair spill pool:
+    /// each spilling operator gets an equal share).
+    pub memory_limit: usize,
+}
+
+/// Parses a memory size: bytes, or a number with KiB, MiB, GiB (or K, M, G).
+pub fn parse_memory(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: write a size such as 512MiB or 2GiB"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    Ok((n * factor) as usize)
 }
 
 /// Builds the session over the committed warehouse. Errors when it holds nothing yet.
@@ -123,7 +155,10 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .with_information_schema(true);
-    let ctx = SessionContext::new_with_config(config);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(inputs.memory_limit)))
+        .build_arc()?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
     for t in RecordType::ALL {
         let stored = format!("stored_{t}");
         register_stored(&ctx, inputs.warehouse, &manifest, t, &stored).await?;
@@ -296,4 +331,19 @@ fn parameters_batch(inputs: &Inputs<'_>) -> Result<RecordBatch> {
             Arc::new(StringArray::from(vec![inputs.scope.date_field.column()])),
         ),
     ])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_memory("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_memory("1.5g"), Ok(3 << 29));
+        assert_eq!(parse_memory("4096"), Ok(4096));
+        assert!(parse_memory("lots").is_err());
+        assert!(parse_memory("3TB").is_err());
+    }
 }

@@ -12,13 +12,28 @@ fn generated_bundles_are_deterministic_and_their_planted_truth_is_found() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     for out in ["a", "b"] {
-        let o = casework(d, &["generate", "--cases", "12000", "--seed", "7", "--out", out, "--bad", "2"]);
+        let o = casework(
+            d,
+            &[
+                "generate", "--cases", "12000", "--seed", "7", "--out", out, "--bad", "2",
+            ],
+        );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     }
-    for f in ["cases.csv", "findings.csv", "events.csv", "recommendations.csv", "truth.json"] {
-        assert!(fs::read(d.join("a").join(f)).unwrap() == fs::read(d.join("b").join(f)).unwrap(), "{f} differs");
+    for f in [
+        "cases.csv",
+        "findings.csv",
+        "events.csv",
+        "recommendations.csv",
+        "truth.json",
+    ] {
+        assert!(
+            fs::read(d.join("a").join(f)).unwrap() == fs::read(d.join("b").join(f)).unwrap(),
+            "{f} differs"
+        );
     }
-    let truth: Value = serde_json::from_str(&fs::read_to_string(d.join("a/truth.json")).unwrap()).unwrap();
+    let truth: Value =
+        serde_json::from_str(&fs::read_to_string(d.join("a/truth.json")).unwrap()).unwrap();
 
     // All or nothing: every malformed row is rejected, by its rule.
     let out = casework(d, &["validate", "a", "--format", "json"]);
@@ -26,7 +41,10 @@ fn generated_bundles_are_deterministic_and_their_planted_truth_is_found() {
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut by_rule = std::collections::BTreeMap::new();
     for r in summary["rules"].as_array().unwrap() {
-        by_rule.insert(r["rule"].as_str().unwrap().to_string(), r["count"].as_u64().unwrap());
+        by_rule.insert(
+            r["rule"].as_str().unwrap().to_string(),
+            r["count"].as_u64().unwrap(),
+        );
     }
     for (rule, n) in truth["bad_rows"].as_object().unwrap() {
         assert_eq!(by_rule.get(rule), n.as_u64().as_ref(), "{rule}");
@@ -48,13 +66,33 @@ fn generated_bundles_are_deterministic_and_their_planted_truth_is_found() {
     // The planted outliers (delay at 45% against about 20%) are flagged high.
     let f = measure_json(d, &["funnel", "--theme", "delay"]);
     for org in truth["outlier_organisations"].as_array().unwrap() {
-        let row = f["rows"].as_array().unwrap().iter().find(|r| &r["label"] == org).unwrap();
-        assert!(row["significance"].as_str().unwrap().starts_with("high"), "{org}: {row}");
+        let row = f["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| &r["label"] == org)
+            .unwrap();
+        assert!(
+            row["significance"].as_str().unwrap().starts_with("high"),
+            "{org}: {row}"
+        );
     }
     // The planted step: unfollowed alerts double from January 2022, so the months after
     // it are special cause concern (tolerance: at least 20 of the 24 months).
     let s = measure_json(d, &["spc", "--theme", "unfollowed_alert"]);
-    let after: Vec<&Value> = s["rows"].as_array().unwrap().iter().filter(|r| r["period"].as_str().unwrap() >= "2022-01-01").collect();
-    let concern = after.iter().filter(|r| r["variation"] == "special cause concern").count();
-    assert!(after.len() >= 24 && concern >= 20, "{concern} of {} months flagged", after.len());
+    let after: Vec<&Value> = s["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["period"].as_str().unwrap() >= "2022-01-01")
+        .collect();
+    let concern = after
+        .iter()
+        .filter(|r| r["variation"] == "special cause concern")
+        .count();
+    assert!(
+        after.len() >= 24 && concern >= 20,
+        "{concern} of {} months flagged",
+        after.len()
+    );
 }

@@ -495,3 +495,47 @@ fn measure_errors_are_clear() {
         "{e}"
     );
 }
+
+#[test]
+fn scoped_queries_push_the_filter_and_projection_into_the_parquet_scan() {
+    let tmp = tempfile::tempdir().unwrap();
+    example_warehouse(tmp.path());
+    let out = casework(
+        tmp.path(),
+        &[
+            "query",
+            "EXPLAIN SELECT COUNT(*) AS n FROM findings",
+            "--organisation",
+            "ORG-03",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = stdout(&out);
+    // The cases scan reads two columns and prunes by organisation_code statistics.
+    assert!(
+        plan.contains("projection=[case_id, organisation_code]"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("predicate=organisation_code@2 = ORG-03"),
+        "{plan}"
+    );
+    assert!(plan.contains("pruning_predicate="), "{plan}");
+    let out = casework(
+        tmp.path(),
+        &["measure", "learning", "--memory-limit", "lots"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("write a size such as 512MiB or 2GiB"),
+        "{}",
+        stderr(&out)
+    );
+    let out = casework(
+        tmp.path(),
+        &["measure", "learning", "--memory-limit", "64MiB"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -184,6 +184,9 @@ struct SessionArgs {
     /// Output: a table, JSON, or CSV.
     #[arg(long, value_enum, default_value_t = OutFormat::Table)]
     format: OutFormat,
+    /// Memory the query engine may use before spilling to disk (e.g. 512MiB, 2GiB).
+    #[arg(long, default_value = "1GiB", value_parser = engine::parse_memory)]
+    memory_limit: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -438,6 +441,7 @@ async fn open_session(args: &SessionArgs) -> Result<Session, Error> {
         thresholds: &thresholds,
         scope: &scope,
         as_of,
+        memory_limit: args.memory_limit,
     })
     .await?;
     Ok(Session {
@@ -613,6 +617,7 @@ async fn report_command(args: ReportArgs) -> Result<i32, Error> {
             thresholds: &s.thresholds,
             scope: &s.scope,
             as_of: s.as_of,
+            memory_limit: args.session.memory_limit,
         },
         &options,
     )
@@ -702,6 +707,7 @@ async fn run_job(
             thresholds: &thresholds,
             scope: &scope,
             as_of,
+            memory_limit: engine::DEFAULT_MEMORY_LIMIT,
         },
         &report_options,
     )
