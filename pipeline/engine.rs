@@ -145,13 +145,7 @@ pub fn parse_memory(text: &str) -> std::result::Result<usize, String> {
 
 /// Builds the session over the committed warehouse. Errors when it holds nothing yet.
 pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
-    let manifest = inputs
-        .warehouse
-        .manifest()?
-        .ok_or_else(|| Error::Warehouse {
-            path: inputs.warehouse.root.clone(),
-            message: "holds no data yet: run `casework ingest BUNDLE` first".into(),
-        })?;
+    let manifest = inputs.warehouse.committed()?;
     let config = SessionConfig::new()
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .with_information_schema(true);

@@ -10,8 +10,9 @@ use crate::chart::{self, Bar, Combination, DelaySeries, Frame, FunnelUnit, Group
 use crate::error::{Error, Result};
 use crate::measure::{self, Context, Output};
 use crate::oversight::{self, By, Period, Plotted};
-use crate::spec::STAGES;
+use crate::spec::{CodeList, STAGES};
 use crate::stats::SpcOptions;
+use crate::warehouse::Manifest;
 
 /// The charts `casework chart` draws; `spc` and `funnel` take a theme.
 pub const CHARTS: &[&str] = &[
@@ -40,6 +41,21 @@ fn f64_of(row: &Map<String, Value>, key: &str) -> Option<f64> {
 
 fn str_of<'a>(row: &'a Map<String, Value>, key: &str) -> &'a str {
     row.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The source line under every chart and at the head of the report: the committed
+/// warehouse version, the date of its last ingest, and the code list.
+pub fn source_line(manifest: &Manifest, codes: &CodeList) -> String {
+    let date = manifest
+        .ingests
+        .last()
+        .and_then(|i| i.time.get(0..10))
+        .unwrap_or("");
+    format!(
+        "Source: casework warehouse {}, data of {date}; code list {}",
+        manifest.version,
+        codes.source.name.trim_start_matches("embedded:")
+    )
 }
 
 /// Turns `theme_name` into "Theme name" for labels.

@@ -321,13 +321,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     for d in [out, &figures_dir, &tables_dir] {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
-    let manifest = inputs
-        .warehouse
-        .manifest()?
-        .ok_or_else(|| Error::Warehouse {
-            path: inputs.warehouse.root.clone(),
-            message: "holds no data yet: run `casework ingest BUNDLE` first".into(),
-        })?;
+    let manifest = inputs.warehouse.committed()?;
     let ctx = engine::session(inputs).await?;
     let context = Context {
         scope: inputs.scope,
@@ -336,16 +330,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         as_of: inputs.as_of,
         queries: None,
     };
-    let data_date = manifest
-        .ingests
-        .last()
-        .map(|i| i.time.get(0..10).unwrap_or("").to_string())
-        .unwrap_or_default();
-    let source = format!(
-        "Source: casework warehouse {}, data of {data_date}; code list {}",
-        manifest.version,
-        inputs.codes.source.name.trim_start_matches("embedded:")
-    );
+    let source = figures::source_line(&manifest, inputs.codes);
     let mut files = Vec::new();
 
     // Measures, published if asked, as tables.

@@ -1,7 +1,6 @@
 //! The case bundle, version 1: record types, columns, allowed values, the code list and
 //! the delay thresholds. Names and values here are the contract of `bundle-v1.md`.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -432,20 +431,6 @@ fn read_config(path: &Path) -> Result<String> {
         file: path.to_path_buf(),
         message: format!("cannot read: {e}"),
     })
-}
-
-/// Column names of a record type, for messages.
-pub fn column_names(t: RecordType) -> Vec<&'static str> {
-    t.columns().iter().map(|c| c.name).collect()
-}
-
-/// Required columns of a record type.
-pub fn required_columns(t: RecordType) -> BTreeMap<&'static str, ()> {
-    t.columns()
-        .iter()
-        .filter(|c| c.required)
-        .map(|c| (c.name, ()))
-        .collect()
 }
 
 #[cfg(test)]

@@ -145,10 +145,6 @@ impl Validator {
         self.cases.keys()
     }
 
-    pub fn case_count(&self) -> usize {
-        self.cases.len()
-    }
-
     /// Types and checks one row. `Err` holds every problem found with it.
     pub fn check(
         &mut self,

@@ -130,6 +130,14 @@ impl Warehouse {
         Ok(Some(manifest))
     }
 
+    /// The committed manifest; an error for a warehouse that holds nothing yet.
+    pub fn committed(&self) -> Result<Manifest> {
+        self.manifest()?.ok_or_else(|| Error::Warehouse {
+            path: self.root.clone(),
+            message: "holds no data yet: run `casework ingest BUNDLE` first".into(),
+        })
+    }
+
     /// The committed files of a table, as absolute paths.
     pub fn files(&self, manifest: &Manifest, table: &str) -> Vec<PathBuf> {
         manifest
@@ -137,21 +145,6 @@ impl Warehouse {
             .get(table)
             .map(|t| t.files.iter().map(|f| self.root.join(f)).collect())
             .unwrap_or_default()
-    }
-
-    /// Reads a whole table of the committed state (for tests and small tables).
-    pub fn read_table(&self, table: &str) -> Result<Vec<RecordBatch>> {
-        let Some(manifest) = self.manifest()? else {
-            return Ok(Vec::new());
-        };
-        let mut batches = Vec::new();
-        for path in self.files(&manifest, table) {
-            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            for batch in ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
-                batches.push(batch?);
-            }
-        }
-        Ok(batches)
     }
 
     /// Starts a new version beside the committed one. Holds the warehouse's lock until

@@ -147,14 +147,8 @@ struct ChartArgs {
 
 #[derive(Args)]
 struct SessionArgs {
-    /// The warehouse folder.
-    #[arg(
-        long,
-        env = "CASEWORK_WAREHOUSE",
-        default_value = "warehouse",
-        value_name = "DIR"
-    )]
-    warehouse: PathBuf,
+    #[command(flatten)]
+    warehouse: WarehouseArg,
     #[command(flatten)]
     config: ConfigArgs,
     /// The date overdue recommendations are counted on (default: today).
@@ -294,6 +288,19 @@ struct CheckArgs {
     quiet: bool,
 }
 
+/// The warehouse folder.
+#[derive(Args)]
+struct WarehouseArg {
+    /// The warehouse folder.
+    #[arg(
+        long,
+        env = "CASEWORK_WAREHOUSE",
+        default_value = "warehouse",
+        value_name = "DIR"
+    )]
+    warehouse: PathBuf,
+}
+
 /// The code list and thresholds in force.
 #[derive(Args)]
 struct ConfigArgs {
@@ -318,14 +325,8 @@ impl ConfigArgs {
 struct IngestArgs {
     #[command(flatten)]
     check: CheckArgs,
-    /// The warehouse folder.
-    #[arg(
-        long,
-        env = "CASEWORK_WAREHOUSE",
-        default_value = "warehouse",
-        value_name = "DIR"
-    )]
-    warehouse: PathBuf,
+    #[command(flatten)]
+    warehouse: WarehouseArg,
     /// Commit the valid rows even when others are rejected (rejects are kept in the
     /// warehouse's `rejects` table).
     #[arg(long)]
@@ -369,7 +370,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             Ok(if summary.clean() { 0 } else { 2 })
         }
         Command::Ingest(args) => {
-            let mut options = options(&args.check, Some(args.warehouse.clone()))?;
+            let mut options = options(&args.check, Some(args.warehouse.warehouse.clone()))?;
             options.accept_partial = args.accept_partial;
             options.key = match &args.key_file {
                 Some(path) => Some(ingest::read_key(path)?),
@@ -408,49 +409,63 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Runtime::new().map_err(|e| Error::io("tokio runtime", e))
 }
 
-/// The parts of a session that the measure and query commands share.
+/// What the measure, query, chart and report commands run over.
 struct Session {
-    ctx: datafusion::prelude::SessionContext,
+    warehouse: Warehouse,
     scope: Scope,
     codes: CodeList,
     thresholds: Thresholds,
     as_of: NaiveDate,
+    memory_limit: usize,
 }
 
-async fn open_session(args: &SessionArgs) -> Result<Session, Error> {
-    let (codes, thresholds) = args.config.load()?;
-    let scope = Scope {
-        from: args.from,
-        to: args.to,
-        date_field: match args.date_field {
-            DateFieldArg::OpenedDate => DateField::OpenedDate,
-            DateFieldArg::ClosedDate => DateField::ClosedDate,
-        },
-        organisation: args.organisation.clone(),
-        region: args.region.clone(),
-        source: args.source.clone(),
-        decision: args.decision.clone(),
-    };
-    let as_of = args
-        .as_of
-        .unwrap_or_else(|| chrono::Local::now().date_naive());
-    let warehouse = Warehouse::new(&args.warehouse);
-    let ctx = engine::session(&engine::Inputs {
-        warehouse: &warehouse,
-        codes: &codes,
-        thresholds: &thresholds,
-        scope: &scope,
-        as_of,
-        memory_limit: args.memory_limit,
-    })
-    .await?;
-    Ok(Session {
-        ctx,
-        scope,
-        codes,
-        thresholds,
-        as_of,
-    })
+impl Session {
+    fn from_args(args: &SessionArgs) -> Result<Session, Error> {
+        let (codes, thresholds) = args.config.load()?;
+        let scope = Scope {
+            from: args.from,
+            to: args.to,
+            date_field: match args.date_field {
+                DateFieldArg::OpenedDate => DateField::OpenedDate,
+                DateFieldArg::ClosedDate => DateField::ClosedDate,
+            },
+            organisation: args.organisation.clone(),
+            region: args.region.clone(),
+            source: args.source.clone(),
+            decision: args.decision.clone(),
+        };
+        Ok(Session {
+            warehouse: Warehouse::new(&args.warehouse.warehouse),
+            scope,
+            codes,
+            thresholds,
+            as_of: args
+                .as_of
+                .unwrap_or_else(|| chrono::Local::now().date_naive()),
+            memory_limit: args.memory_limit,
+        })
+    }
+
+    fn inputs(&self) -> engine::Inputs<'_> {
+        engine::Inputs {
+            warehouse: &self.warehouse,
+            codes: &self.codes,
+            thresholds: &self.thresholds,
+            scope: &self.scope,
+            as_of: self.as_of,
+            memory_limit: self.memory_limit,
+        }
+    }
+
+    fn context<'a>(&'a self, queries: Option<&'a Path>) -> measure::Context<'a> {
+        measure::Context {
+            scope: &self.scope,
+            codes: &self.codes,
+            thresholds: &self.thresholds,
+            as_of: self.as_of,
+            queries,
+        }
+    }
 }
 
 async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
@@ -474,14 +489,9 @@ async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
             measure::find(n)?;
         }
     }
-    let s = open_session(&args.session).await?;
-    let context = measure::Context {
-        scope: &s.scope,
-        codes: &s.codes,
-        thresholds: &s.thresholds,
-        as_of: s.as_of,
-        queries: args.queries.as_deref(),
-    };
+    let s = Session::from_args(&args.session)?;
+    let ctx = engine::session(&s.inputs()).await?;
+    let context = s.context(args.queries.as_deref());
     let theme = || {
         args.theme
             .as_deref()
@@ -495,7 +505,7 @@ async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                     ByArg::Organisation => oversight::By::Organisation,
                     ByArg::Region => oversight::By::Region,
                 };
-                oversight::funnel(&s.ctx, &context, theme()?, by).await?
+                oversight::funnel(&ctx, &context, theme()?, by).await?
             }
             "spc" => {
                 let period = match args.period {
@@ -511,7 +521,7 @@ async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                     ..Default::default()
                 };
                 oversight::spc(
-                    &s.ctx,
+                    &ctx,
                     &context,
                     theme()?,
                     period,
@@ -521,7 +531,7 @@ async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                 )
                 .await?
             }
-            other => measure::run(&s.ctx, measure::find(other)?, &context).await?,
+            other => measure::run(&ctx, measure::find(other)?, &context).await?,
         };
         if args.publish {
             oversight::publish(&mut out);
@@ -556,18 +566,13 @@ async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
 }
 
 async fn chart_command(args: ChartArgs) -> Result<i32, Error> {
-    let s = open_session(&args.session).await?;
-    let context = measure::Context {
-        scope: &s.scope,
-        codes: &s.codes,
-        thresholds: &s.thresholds,
-        as_of: s.as_of,
-        queries: None,
-    };
+    let s = Session::from_args(&args.session)?;
+    let ctx = engine::session(&s.inputs()).await?;
+    let context = s.context(None);
     let figures = casework::figures::Figures {
-        ctx: &s.ctx,
+        ctx: &ctx,
         context: &context,
-        source: source_line(&args.session.warehouse, &s.codes)?,
+        source: casework::figures::source_line(&s.warehouse.committed()?, &s.codes),
         publish: args.publish,
     };
     let stem = args
@@ -607,21 +612,9 @@ fn report_options(r: &ReportOpts, out: PathBuf) -> Result<report::Options, Error
 }
 
 async fn report_command(args: ReportArgs) -> Result<i32, Error> {
-    let s = open_session(&args.session).await?;
+    let s = Session::from_args(&args.session)?;
     let options = report_options(&args.report, args.out.clone())?;
-    let warehouse = Warehouse::new(&args.session.warehouse);
-    let written = report::build(
-        &report::Inputs {
-            warehouse: &warehouse,
-            codes: &s.codes,
-            thresholds: &s.thresholds,
-            scope: &s.scope,
-            as_of: s.as_of,
-            memory_limit: args.session.memory_limit,
-        },
-        &options,
-    )
-    .await?;
+    let written = report::build(&s.inputs(), &options).await?;
     println!("Report written: {}", written.index.display());
     Ok(0)
 }
@@ -716,25 +709,6 @@ async fn run_job(
     Ok(0)
 }
 
-/// The source line under every chart: the warehouse version and its last ingest.
-fn source_line(warehouse: &Path, codes: &CodeList) -> Result<String, Error> {
-    let manifest = Warehouse::new(warehouse).manifest()?;
-    let (version, time) = manifest
-        .as_ref()
-        .map(|m| {
-            (
-                m.version.clone(),
-                m.ingests.last().map(|i| i.time.clone()).unwrap_or_default(),
-            )
-        })
-        .unwrap_or_default();
-    let date = time.get(0..10).unwrap_or("");
-    Ok(format!(
-        "Source: casework warehouse {version}, data of {date}; code list {}",
-        codes.source.name.trim_start_matches("embedded:")
-    ))
-}
-
 async fn query_command(args: QueryArgs) -> Result<i32, Error> {
     let (sql, file) = match (&args.sql, &args.file) {
         (_, Some(path)) => (
@@ -756,8 +730,9 @@ async fn query_command(args: QueryArgs) -> Result<i32, Error> {
             ScalarValue::Utf8(Some(value.to_string())),
         ));
     }
-    let s = open_session(&args.session).await?;
-    let batches = measure::sql_batches(&s.ctx, &sql, &file, params).await?;
+    let s = Session::from_args(&args.session)?;
+    let ctx = engine::session(&s.inputs()).await?;
+    let batches = measure::sql_batches(&ctx, &sql, &file, params).await?;
     let rows = measure::to_rows(&batches)?;
     let output = Output {
         measure: file.display().to_string(),
