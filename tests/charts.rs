@@ -22,12 +22,7 @@ fn png_facts(path: &Path) -> (u32, u32, usize) {
 #[test]
 fn every_chart_renders_as_png_and_svg() {
     let tmp = tempfile::tempdir().unwrap();
-    assert_eq!(
-        casework(tmp.path(), &["ingest", EXAMPLE, "-q"])
-            .status
-            .code(),
-        Some(0)
-    );
+    example_warehouse(tmp.path());
     let charts: &[(&str, Option<&str>)] = &[
         ("prevalence", None),
         ("cooccurrence", None),

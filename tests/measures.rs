@@ -10,12 +10,6 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 
-/// Ingests the example into `dir/warehouse`.
-fn example_warehouse(dir: &Path) {
-    let out = casework(dir, &["ingest", EXAMPLE, "-q"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-}
-
 fn rows(v: &Value) -> &Vec<Value> {
     v["rows"].as_array().unwrap()
 }

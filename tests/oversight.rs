@@ -177,12 +177,7 @@ fn funnel_flags_the_planted_organisations_and_spc_the_planted_step() {
 #[test]
 fn publish_applies_disclosure_control_to_every_count() {
     let tmp = tempfile::tempdir().unwrap();
-    assert_eq!(
-        casework(tmp.path(), &["ingest", EXAMPLE, "-q"])
-            .status
-            .code(),
-        Some(0)
-    );
+    example_warehouse(tmp.path());
     let v = measure_json(tmp.path(), &["theme_prevalence", "--publish"]);
     assert!(
         v["disclosure"]
@@ -256,12 +251,7 @@ fn publish_applies_disclosure_control_to_every_count() {
 #[test]
 fn spc_and_funnel_errors_are_clear() {
     let tmp = tempfile::tempdir().unwrap();
-    assert_eq!(
-        casework(tmp.path(), &["ingest", EXAMPLE, "-q"])
-            .status
-            .code(),
-        Some(0)
-    );
+    example_warehouse(tmp.path());
     let out = casework(
         tmp.path(),
         &["measure", "spc", "--theme", "delay", "--from", "2019-01-01"],

@@ -183,12 +183,7 @@ fn published_reports_hold_no_small_count_and_nothing_identifiable() {
 #[test]
 fn committee_comparison_states_the_change_with_newcombe_intervals() {
     let tmp = tempfile::tempdir().unwrap();
-    assert_eq!(
-        casework(tmp.path(), &["ingest", EXAMPLE, "-q"])
-            .status
-            .code(),
-        Some(0)
-    );
+    example_warehouse(tmp.path());
     let out = casework(
         tmp.path(),
         &[

@@ -180,3 +180,9 @@ pub fn measure_json(dir: &Path, args: &[&str]) -> Value {
     assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Ingests the example bundle into `dir/warehouse`, expecting success.
+pub fn example_warehouse(dir: &Path) {
+    let out = casework(dir, &["ingest", EXAMPLE, "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
