@@ -1,7 +1,9 @@
 //! The report's figures: runs the measures a chart needs and hands their rows to
 //! `chart`. With `publish`, counts pass disclosure control before they reach a chart.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use datafusion::prelude::SessionContext;
 use serde_json::{Map, Value};
@@ -33,6 +35,8 @@ pub struct Figures<'a> {
     /// The source line under every chart.
     pub source: String,
     pub publish: bool,
+    /// Measures already run, unpublished, by name.
+    runs: Mutex<HashMap<String, Output>>,
 }
 
 fn f64_of(row: &Map<String, Value>, key: &str) -> Option<f64> {
@@ -67,9 +71,38 @@ pub fn label(theme: &str) -> String {
     s
 }
 
-impl Figures<'_> {
+impl<'a> Figures<'a> {
+    pub fn new(
+        ctx: &'a SessionContext,
+        context: &'a Context<'a>,
+        source: String,
+        publish: bool,
+    ) -> Figures<'a> {
+        Figures {
+            ctx,
+            context,
+            source,
+            publish,
+            runs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A measure's output, unpublished, run once however many charts (or report
+    /// tables) use it.
+    pub async fn raw(&self, name: &str) -> Result<Output> {
+        if let Some(out) = self.runs.lock().ok().and_then(|r| r.get(name).cloned()) {
+            return Ok(out);
+        }
+        let out = measure::run(self.ctx, measure::find(name)?, self.context).await?;
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.insert(name.to_string(), out.clone());
+        }
+        Ok(out)
+    }
+
+    /// A measure's output as the charts show it: published if asked.
     async fn measure(&self, name: &str) -> Result<Output> {
-        let mut out = measure::run(self.ctx, measure::find(name)?, self.context).await?;
+        let mut out = self.raw(name).await?;
         if self.publish {
             oversight::publish(&mut out);
         }
@@ -78,16 +111,11 @@ impl Figures<'_> {
 
     /// The number of cases in scope, as a chart states it (published if asked).
     async fn cases_in_scope(&self) -> Result<String> {
-        let batches = measure::sql_batches(
-            self.ctx,
-            "SELECT COUNT(*) AS n FROM cases",
-            Path::new("cases in scope"),
-            Vec::new(),
-        )
-        .await?;
-        let n = measure::to_rows(&batches)?
+        let prevalence = self.raw("theme_prevalence").await?;
+        let n = prevalence
+            .rows
             .first()
-            .and_then(|r| r.get("n").and_then(Value::as_u64))
+            .and_then(|r| r.get("cases").and_then(Value::as_u64))
             .unwrap_or(0);
         Ok(if self.publish {
             show_count(n)
@@ -241,16 +269,16 @@ impl Figures<'_> {
     }
 
     async fn spc(&self, theme: &str, stem: &Path) -> Result<()> {
-        let out = oversight::spc(
-            self.ctx,
+        let series = self.raw("monthly_series").await?;
+        let out = oversight::spc_from(
+            &series,
             self.context,
             theme,
             Period::Month,
             Plotted::Count,
             &SpcOptions::default(),
             None,
-        )
-        .await?;
+        )?;
         let points: Vec<SpcPoint> = out
             .rows
             .iter()
@@ -272,7 +300,8 @@ impl Figures<'_> {
     }
 
     async fn funnel(&self, theme: &str, stem: &Path) -> Result<()> {
-        let out = oversight::funnel(self.ctx, self.context, theme, By::Organisation).await?;
+        let profile = self.raw("organisation_profile").await?;
+        let out = oversight::funnel_from(&profile, self.context, theme, By::Organisation)?;
         let units: Vec<FunnelUnit> = out
             .rows
             .iter()

@@ -69,6 +69,12 @@ fn to_map(value: impl serde::Serialize) -> Map<String, Value> {
 pub async fn funnel(ctx: &SessionContext, c: &Context<'_>, theme: &str, by: By) -> Result<Output> {
     check_theme(c, theme)?;
     let profile = measure::run(ctx, measure::find("organisation_profile")?, c).await?;
+    funnel_from(&profile, c, theme, by)
+}
+
+/// `funnel` from an `organisation_profile` output already run.
+pub fn funnel_from(profile: &Output, c: &Context<'_>, theme: &str, by: By) -> Result<Output> {
+    check_theme(c, theme)?;
     let mut units: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for row in profile
         .rows
@@ -130,6 +136,20 @@ pub async fn spc(
 ) -> Result<Output> {
     check_theme(c, theme)?;
     let series = measure::run(ctx, measure::find("monthly_series")?, c).await?;
+    spc_from(&series, c, theme, period, plotted, options, rebase)
+}
+
+/// `spc` from a `monthly_series` output already run.
+pub fn spc_from(
+    series: &Output,
+    c: &Context<'_>,
+    theme: &str,
+    period: Period,
+    plotted: Plotted,
+    options: &SpcOptions,
+    rebase: Option<NaiveDate>,
+) -> Result<Output> {
+    check_theme(c, theme)?;
     let mut periods: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
     for row in series
         .rows

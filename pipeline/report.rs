@@ -334,9 +334,10 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     let mut files = Vec::new();
 
     // Measures, published if asked, as tables.
+    let figs = Figures::new(&ctx, &context, source.clone(), options.publish);
     let mut outputs = Vec::new();
     for m in measure::MEASURES {
-        let mut o = measure::run(&ctx, m, &context).await?;
+        let mut o = figs.raw(m.name).await?;
         if options.publish {
             oversight::publish(&mut o);
         }
@@ -355,12 +356,6 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     files.push(xlsx);
 
     // Figures.
-    let figs = Figures {
-        ctx: &ctx,
-        context: &context,
-        source: source.clone(),
-        publish: options.publish,
-    };
     let (drawn, skipped) = figs.draw_all(&figures_dir).await?;
     for stem in &drawn {
         files.push(stem.with_extension("svg"));
@@ -385,7 +380,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     };
 
     // Headlines per theme (from the unpublished counts, published in the text).
-    let prevalence = measure::run(&ctx, measure::find("theme_prevalence")?, &context).await?;
+    let prevalence = figs.raw("theme_prevalence").await?;
     let mut headlines = Vec::new();
     for row in &prevalence.rows {
         let theme = row.get("theme").and_then(Value::as_str).unwrap_or("");

@@ -569,12 +569,12 @@ async fn chart_command(args: ChartArgs) -> Result<i32, Error> {
     let s = Session::from_args(&args.session)?;
     let ctx = engine::session(&s.inputs()).await?;
     let context = s.context(None);
-    let figures = casework::figures::Figures {
-        ctx: &ctx,
-        context: &context,
-        source: casework::figures::source_line(&s.warehouse.committed()?, &s.codes),
-        publish: args.publish,
-    };
+    let figures = casework::figures::Figures::new(
+        &ctx,
+        &context,
+        casework::figures::source_line(&s.warehouse.committed()?, &s.codes),
+        args.publish,
+    );
     let stem = args
         .out
         .clone()
