@@ -21,9 +21,7 @@ pub(super) fn print_summary(summary: &Summary, format: Format, verb: &str) {
         let files: Vec<String> = summary
             .inputs
             .iter()
-            .filter(|i| {
-                i.record_type == t.name() || (i.sheet.is_some() && i.record_type == t.name())
-            })
+            .filter(|i| i.record_type == t.name())
             .map(|i| i.file.clone())
             .collect();
         println!(
