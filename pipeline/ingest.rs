@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::bundle::{self, Bundle, Item};
 use crate::error::{Error, Result};
+use crate::mapping::Mapping;
 use crate::reject::{Reject, Rule};
 use crate::spec::{CodeList, RecordType, Thresholds};
 use crate::validate::{self, BatchBuilder, Validator};
@@ -37,6 +38,11 @@ pub struct Options {
     pub rejects_file: Option<PathBuf>,
     /// Called after each batch of rows with the rows read so far.
     pub progress: Box<dyn FnMut(RecordType, u64)>,
+    /// Read the input as an export through this mapping (the path is then the export
+    /// file, not a bundle folder).
+    pub mapping: Option<Mapping>,
+    /// Caps on input sizes.
+    pub limits: crate::limits::Limits,
 }
 
 impl Options {
@@ -49,6 +55,8 @@ impl Options {
             thresholds: Thresholds::spec_default(),
             rejects_file: None,
             progress: Box::new(|_, _| {}),
+            mapping: None,
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -87,6 +95,13 @@ pub struct Summary {
     pub patient_ref_values_seen: u64,
     pub code_list: String,
     pub thresholds: String,
+    /// For a mapped export: the mapping file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<String>,
+    /// For a mapped export: export rows that gave no row of some record type, by reason
+    /// (not rejects: the mapping says these make no row).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_mapped: BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -230,7 +245,13 @@ impl RejectTable {
 /// `accept_partial`, the valid rows are committed and the rejects kept in the
 /// warehouse's `rejects` table; file problems still stop the commit.
 pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
-    let (bundle, file_problems) = Bundle::locate(bundle_dir)?;
+    let (mut bundle, file_problems) = match options.mapping.take() {
+        Some(mapping) => (mapping.bind(bundle_dir)?, Vec::new()),
+        None => Bundle::locate(bundle_dir)?,
+    };
+    for source in &mut bundle.sources {
+        source.limits = options.limits;
+    }
     let warehouse = options.warehouse.as_ref().map(Warehouse::new);
     let old = match &warehouse {
         Some(w) => w.manifest()?,
@@ -258,11 +279,16 @@ pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
             return Err(e);
         }
     };
-    if let (Some(staging), Some(w)) = (staging, &warehouse) {
+    if let (Some(mut staging), Some(w)) = (staging, &warehouse) {
         let commit = summary.file_problems.is_empty()
             && (summary.rejected_rows == 0 || options.accept_partial);
         summary.warehouse = Some(w.root.display().to_string());
         if commit {
+            staging.put_config(crate::warehouse::CODES_FILE, &options.codes.source.text)?;
+            staging.put_config(
+                crate::warehouse::THRESHOLDS_FILE,
+                &options.thresholds.source.text,
+            )?;
             let manifest = staging.commit(old, record)?;
             summary.committed = true;
             summary.version = Some(manifest.version);
@@ -343,7 +369,15 @@ fn ingest_into(
                     if t == RecordType::Cases && row.values[patient_ref_index].is_some() {
                         patient_refs += 1;
                     }
-                    validator.check(t, row)
+                    let origin = row.origin.clone();
+                    validator.check(t, row).map_err(|mut rejects| {
+                        if let Some(origin) = origin {
+                            for r in &mut rejects {
+                                name_export_column(t, &origin, r);
+                            }
+                        }
+                        rejects
+                    })
                 }
             };
             match outcome {
@@ -452,8 +486,33 @@ fn ingest_into(
         patient_ref_values_seen: patient_refs,
         code_list: options.codes.source.name.clone(),
         thresholds: options.thresholds.source.name.clone(),
+        mapping: bundle
+            .sources
+            .iter()
+            .find_map(|s| s.mapping.as_ref())
+            .map(|m| m.source.name.clone()),
+        not_mapped: bundle
+            .sources
+            .iter()
+            .find_map(|s| s.mapping.as_ref())
+            .map(|m| m.skipped())
+            .unwrap_or_default(),
     };
     Ok((summary, record))
+}
+
+/// Names a mapped row's reject by the export's own column.
+fn name_export_column(t: RecordType, origin: &[Option<String>], r: &mut Reject) {
+    let Some(column) = r.column.clone() else {
+        return;
+    };
+    let Some(index) = t.columns().iter().position(|c| c.name == column) else {
+        return;
+    };
+    if let Some(Some(label)) = origin.get(index) {
+        r.message = format!("{column} (from export column {label:?}): {}", r.message);
+        r.column = Some(label.clone());
+    }
 }
 
 fn flush(
@@ -482,7 +541,34 @@ pub fn year_of(days: i32) -> i32 {
 }
 
 /// Reads a pseudonymisation key: at least 32 bytes.
+///
+/// On Unix the file must be a regular file that only its owner can read or write (mode
+/// 600 or 400): a key others can read is no secret, and the ingest refuses it rather
+/// than warn. The key's bytes are never printed or logged.
 pub fn read_key(path: &Path) -> Result<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| Error::Config {
+            file: path.to_path_buf(),
+            message: format!("cannot read the key file: {e}"),
+        })?;
+        if !meta.is_file() {
+            return Err(Error::Config {
+                file: path.to_path_buf(),
+                message: "the key file is not a regular file".into(),
+            });
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Config {
+                file: path.to_path_buf(),
+                message: format!(
+                    "the key file can be read or written by others (mode {mode:03o}); make it private with chmod 600"
+                ),
+            });
+        }
+    }
     let key = std::fs::read(path).map_err(|e| Error::Config {
         file: path.to_path_buf(),
         message: format!("cannot read the key file: {e}"),

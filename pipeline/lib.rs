@@ -11,6 +11,8 @@ pub mod example;
 pub mod figures;
 pub mod generate;
 pub mod ingest;
+pub mod limits;
+pub mod mapping;
 pub mod measure;
 pub mod oversight;
 pub mod reject;

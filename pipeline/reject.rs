@@ -94,6 +94,8 @@ pub enum Rule {
     DuplicateCaseId,
     UnknownCase,
     AmountKind,
+    /// A mapped export value that the mapping's value map does not cover.
+    UnmappedValue,
     // Rows that could not be read as rows.
     FieldCount,
     UnbalancedQuote,
@@ -122,6 +124,7 @@ impl Rule {
             Rule::DuplicateCaseId => "duplicate_case_id",
             Rule::UnknownCase => "unknown_case",
             Rule::AmountKind => "amount_kind",
+            Rule::UnmappedValue => "unmapped_value",
             Rule::FieldCount => "field_count",
             Rule::UnbalancedQuote => "unbalanced_quote",
             Rule::InvalidUtf8 => "invalid_utf8",

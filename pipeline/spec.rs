@@ -232,13 +232,17 @@ pub struct ConfigSource {
     /// `embedded:data/codes/imaging-themes.csv`, or the file's path.
     pub name: String,
     pub sha256: String,
+    /// The text itself (kept in the warehouse beside the data it coded; not in JSON).
+    #[serde(skip)]
+    pub text: String,
 }
 
 impl ConfigSource {
-    fn of(name: String, text: &str) -> ConfigSource {
+    pub(crate) fn of(name: String, text: &str) -> ConfigSource {
         ConfigSource {
             name,
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            text: text.to_string(),
         }
     }
 }

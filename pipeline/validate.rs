@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, StringBuilder,
-    StringDictionaryBuilder, TimestampSecondBuilder,
+    StringDictionaryBuilder, TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -49,7 +49,7 @@ pub fn schema(t: RecordType) -> SchemaRef {
             Kind::DateTime => {
                 fields.push(Field::new(
                     c.name,
-                    DataType::Timestamp(TimeUnit::Second, None),
+                    DataType::Timestamp(TimeUnit::Millisecond, None),
                     nullable,
                 ));
                 fields.push(Field::new(
@@ -477,7 +477,7 @@ enum ColumnBuilder {
     Text(StringBuilder),
     Dict(StringDictionaryBuilder<Int32Type>),
     Date(Date32Builder),
-    DateTime(TimestampSecondBuilder, BooleanBuilder),
+    DateTime(TimestampMillisecondBuilder, BooleanBuilder),
     Bool(BooleanBuilder),
     Amount(Decimal128Builder),
 }
@@ -493,9 +493,10 @@ impl BatchBuilder {
                 }
                 Kind::Enum(_) | Kind::Code => ColumnBuilder::Dict(StringDictionaryBuilder::new()),
                 Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
-                Kind::DateTime => {
-                    ColumnBuilder::DateTime(TimestampSecondBuilder::new(), BooleanBuilder::new())
-                }
+                Kind::DateTime => ColumnBuilder::DateTime(
+                    TimestampMillisecondBuilder::new(),
+                    BooleanBuilder::new(),
+                ),
                 Kind::Boolean => ColumnBuilder::Bool(BooleanBuilder::new()),
                 Kind::Amount => ColumnBuilder::Amount(
                     Decimal128Builder::new()
@@ -527,7 +528,7 @@ impl BatchBuilder {
                 (ColumnBuilder::Date(b), Value::Date(d)) => b.append_value(*d),
                 (ColumnBuilder::Date(b), _) => b.append_null(),
                 (ColumnBuilder::DateTime(ts, has), Value::DateTime { seconds, has_time }) => {
-                    ts.append_value(*seconds);
+                    ts.append_value(*seconds * 1000);
                     has.append_value(*has_time);
                 }
                 (ColumnBuilder::DateTime(ts, has), _) => {

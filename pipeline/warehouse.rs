@@ -27,13 +27,17 @@ use arrow::compute::filter_record_batch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::spec::ConfigSource;
+use crate::spec::{CodeList, ConfigSource, Thresholds};
 
 pub const MANIFEST: &str = "manifest.json";
+/// The code list and thresholds an ingest used, kept in its version folder.
+pub const CODES_FILE: &str = "codes.csv";
+pub const THRESHOLDS_FILE: &str = "thresholds.toml";
 pub const FORMAT: &str = "casework-warehouse/1";
 /// Tables a warehouse may hold, in manifest order.
 pub const TABLES: [&str; 5] = ["cases", "findings", "events", "recommendations", "rejects"];
@@ -104,6 +108,38 @@ pub struct Warehouse {
 impl Warehouse {
     pub fn new(root: impl Into<PathBuf>) -> Warehouse {
         Warehouse { root: root.into() }
+    }
+
+    /// The code list and thresholds the latest ingest used, as kept in the warehouse
+    /// (`None` for each that is the embedded default or was not kept).
+    pub fn stored_config(&self) -> Result<(Option<CodeList>, Option<Thresholds>)> {
+        let Some(m) = self.manifest()? else {
+            return Ok((None, None));
+        };
+        let Some(last) = m.ingests.last() else {
+            return Ok((None, None));
+        };
+        let read = |file: &str| -> Result<Option<String>> {
+            let path = self.root.join(&m.version).join(file);
+            match fs::read_to_string(&path) {
+                Ok(t) => Ok(Some(t)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(path, e)),
+            }
+        };
+        let codes = match read(CODES_FILE)? {
+            Some(t) if !last.code_list.name.starts_with("embedded:") => {
+                Some(CodeList::parse(&t, last.code_list.name.clone())?)
+            }
+            _ => None,
+        };
+        let thresholds = match read(THRESHOLDS_FILE)? {
+            Some(t) if !last.thresholds.name.starts_with("embedded:") => {
+                Some(Thresholds::parse(&t, last.thresholds.name.clone())?)
+            }
+            _ => None,
+        };
+        Ok((codes, thresholds))
     }
 
     /// The committed manifest, or `None` for a warehouse that holds nothing yet.
@@ -194,15 +230,27 @@ impl Warehouse {
 }
 
 /// Writer settings for every warehouse file: zstd, page-level statistics, dictionary
-/// encoding, row groups sized for scans.
-pub fn writer_properties() -> WriterProperties {
+/// encoding, row groups sized for scans. `sort_column` is the leaf index of `case_id`
+/// for tables that have it: every row group is sorted by it (see [`Staging::write`]) and
+/// says so in its `sorting_columns` metadata.
+pub fn writer_properties(sort_column: Option<usize>) -> WriterProperties {
+    let sorting = sort_column.map(|i| {
+        vec![SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: false,
+        }]
+    });
     WriterProperties::builder()
+        .set_sorting_columns(sorting)
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_dictionary_enabled(true)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        // Row groups are cut by `Staging`, which gathers ROW_GROUP_ROWS rows plus at most
+        // one batch: the writer's own cap is only a backstop.
+        .set_max_row_group_row_count(Some(2 * ROW_GROUP_ROWS))
         .set_created_by(format!("casework {}", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -212,6 +260,48 @@ struct OpenFile {
     file: File,
     writer: ArrowWriter<File>,
     rows: u64,
+    /// Batches of the row group being gathered, and their rows.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    sort_column: Option<usize>,
+}
+
+impl OpenFile {
+    /// Writes the gathered batches as one row group, sorted by `case_id` (stable, so
+    /// rows of one case keep their input order).
+    fn write_row_group(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let schema = self.pending[0].schema();
+        let mut batch = arrow::compute::concat_batches(&schema, &self.pending)?;
+        self.pending.clear();
+        self.pending_rows = 0;
+        if let Some(i) = self.sort_column {
+            let options = arrow::compute::SortOptions {
+                descending: false,
+                nulls_first: false,
+            };
+            let order = arrow::compute::lexsort_to_indices(
+                &[arrow::compute::SortColumn {
+                    values: batch.column(i).clone(),
+                    options: Some(options),
+                }],
+                None,
+            )?;
+            let sorted_in_place = order
+                .values()
+                .iter()
+                .enumerate()
+                .all(|(n, &v)| n == v as usize);
+            if !sorted_in_place {
+                batch = arrow::compute::take_record_batch(&batch, &order)?;
+            }
+        }
+        self.writer.write(&batch)?;
+        self.writer.flush()?;
+        Ok(())
+    }
 }
 
 /// A version being written. Nothing in it is visible until `commit`.
@@ -226,7 +316,9 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// Appends a batch to a table; `partition` is the cases' opened year.
+    /// Appends a batch to a table; `partition` is the cases' opened year. Batches are
+    /// gathered into row groups of [`ROW_GROUP_ROWS`] rows, each sorted by `case_id`, so
+    /// row-group statistics on `case_id` are tight and a case's rows sit together.
     pub fn write(
         &mut self,
         table: &str,
@@ -254,7 +346,9 @@ impl Staging {
             }
             let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
             let handle = file.try_clone().map_err(|e| Error::io(&path, e))?;
-            let writer = ArrowWriter::try_new(handle, batch.schema(), Some(writer_properties()))?;
+            let sort_column = batch.schema().index_of("case_id").ok();
+            let writer =
+                ArrowWriter::try_new(handle, batch.schema(), Some(writer_properties(sort_column)))?;
             self.writers.insert(
                 rel.clone(),
                 OpenFile {
@@ -262,13 +356,20 @@ impl Staging {
                     file,
                     writer,
                     rows: 0,
+                    pending: Vec::new(),
+                    pending_rows: 0,
+                    sort_column,
                 },
             );
             crash_point("file-opened");
         }
         let open = self.writers.get_mut(&rel).expect("inserted above");
-        open.writer.write(batch)?;
+        open.pending.push(batch.clone());
+        open.pending_rows += batch.num_rows();
         open.rows += batch.num_rows() as u64;
+        if open.pending_rows >= ROW_GROUP_ROWS {
+            open.write_row_group()?;
+        }
         Ok(())
     }
 
@@ -365,10 +466,26 @@ impl Staging {
         }
     }
 
+    /// Writes a configuration file (the code list or thresholds the ingest used) into
+    /// the version, so that later measures read the data with the list it was coded
+    /// against.
+    pub fn put_config(&mut self, name: &str, text: &str) -> Result<()> {
+        let path = self.root.join(&self.version).join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let mut f = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        use std::io::Write;
+        f.write_all(text.as_bytes())
+            .map_err(|e| Error::io(&path, e))?;
+        f.sync_all().map_err(|e| Error::io(&path, e))
+    }
+
     /// Finishes every file, writes the new manifest aside and renames it over the old
     /// one (the commit), then removes the versions it replaced.
     pub fn commit(mut self, old: Option<Manifest>, record: IngestRecord) -> Result<Manifest> {
-        for (rel, open) in std::mem::take(&mut self.writers) {
+        for (rel, mut open) in std::mem::take(&mut self.writers) {
+            open.write_row_group()?;
             open.writer.close()?;
             open.file
                 .sync_all()

@@ -732,6 +732,31 @@ fn patient_ref_is_never_stored_in_clear() {
     // With a key: the HMAC-SHA-256, computed here with the hmac crate.
     let key = b"0123456789abcdef0123456789abcdef-test-key";
     fs::write(tmp.path().join("key"), key).unwrap();
+    // A key others can read is refused, naming its mode; made private, it is used.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(tmp.path().join("key"), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let out = casework(
+        tmp.path(),
+        &[
+            "ingest",
+            EXAMPLE,
+            "--warehouse",
+            "keyed",
+            "--key-file",
+            "key",
+            "-q",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the key file can be read or written by others (mode 644); make it private with chmod 600"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!tmp.path().join("keyed/manifest.json").exists());
+    private(&tmp.path().join("key"));
     let out = casework(
         tmp.path(),
         &[
@@ -772,6 +797,7 @@ fn patient_ref_is_never_stored_in_clear() {
     }
     // A short key is refused.
     fs::write(tmp.path().join("short"), b"too short").unwrap();
+    private(&tmp.path().join("short"));
     let out = casework(
         tmp.path(),
         &["ingest", EXAMPLE, "--key-file", "short", "-q"],
@@ -783,4 +809,10 @@ fn patient_ref_is_never_stored_in_clear() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Makes a file readable and writable by its owner only (mode 600).
+fn private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
 }

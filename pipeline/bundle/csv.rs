@@ -1,7 +1,7 @@
 //! CSV (RFC 4180, UTF-8, optional byte-order mark), read record by record.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 
 use super::{Item, RawRow, Rows, Source, field, map_header};
 use crate::error::{Error, Result};
@@ -12,14 +12,25 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
     let path = &source.path;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    // An export may have lines before its header (a mapping's skip_rows).
+    let skip = source.skip_rows();
+    let mut input = BufReader::with_capacity(1 << 16, file);
+    let mut skipped_bytes = 0u64;
+    for _ in 0..skip {
+        let mut line = Vec::new();
+        skipped_bytes += input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io(path, e))? as u64;
+    }
+    let input = crate::limits::LineLimit::new(input, source.limits.max_line_bytes, 1 + skip);
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 16, file));
-    let header_pos = Position::line(&source.file, 1);
+        .from_reader(input);
+    let header_pos = Position::line(&source.file, 1 + skip);
     let header = match reader.byte_headers() {
         Ok(h) => h.clone(),
-        Err(e) => return Err(Error::io(path, std::io::Error::other(e.to_string()))),
+        Err(e) => return Err(read_error(path, &e)),
     };
     if header.is_empty() || (header.len() == 1 && header[0].iter().all(|b| b.is_ascii_whitespace()))
     {
@@ -57,7 +68,7 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         Ok(m) => m,
         Err(problems) => return Ok(Err(problems)),
     };
-    let width = t.columns().len();
+    let width = source.width();
     let file_name = source.file.clone();
     let path = path.clone();
     let mut record = ::csv::ByteRecord::new();
@@ -65,10 +76,10 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         loop {
             match reader.read_byte_record(&mut record) {
                 Ok(false) => return None,
-                Err(e) => return Some(Err(Error::io(&path, std::io::Error::other(e.to_string())))),
+                Err(e) => return Some(Err(read_error(&path, &e))),
                 Ok(true) => {}
             }
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let line = record.position().map(|p| p.line()).unwrap_or(0) + skip;
             let position = Position::line(&file_name, line);
             if record
                 .iter()
@@ -78,7 +89,7 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
             }
             if record.len() != names.len() {
                 let multi_line = record.iter().any(|f| f.contains(&b'\n'));
-                let at_end = reader.position().byte() >= file_len;
+                let at_end = reader.position().byte() + skipped_bytes >= file_len;
                 let (rule, hint) = if multi_line && at_end {
                     (
                         Rule::UnbalancedQuote,
@@ -125,8 +136,24 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
                     }
                 }
             }
-            return Some(Ok(Item::Row(RawRow { position, values })));
+            return Some(Ok(Item::Row(RawRow {
+                position,
+                values,
+                origin: None,
+            })));
         }
     });
     Ok(Ok(Box::new(rows)))
+}
+
+/// A read error: a line over the limit is a problem of the input (exit code 2), any
+/// other an I/O failure.
+fn read_error(path: &std::path::Path, e: &::csv::Error) -> Error {
+    match e.kind() {
+        ::csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => Error::Bundle {
+            path: path.to_path_buf(),
+            message: io.to_string(),
+        },
+        _ => Error::io(path, std::io::Error::other(e.to_string())),
+    }
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::reject::{Position, Reject, Rule};
 use crate::spec::RecordType;
 
@@ -38,6 +39,27 @@ pub struct Source {
     pub file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sheet: Option<String>,
+    /// For an export read through a mapping: the mapping (rows are the export's).
+    #[serde(skip)]
+    pub mapping: Option<std::sync::Arc<crate::mapping::Mapping>>,
+    /// Caps on lines, fields, rows and workbook size.
+    #[serde(skip)]
+    pub limits: Limits,
+}
+
+impl Source {
+    /// Lines (CSV) or rows (XLSX) before the header.
+    pub(crate) fn skip_rows(&self) -> u64 {
+        self.mapping.as_ref().map_or(0, |m| m.skip_rows)
+    }
+
+    /// Fields per raw row: the spec's columns, or the columns a mapping reads.
+    pub(crate) fn width(&self) -> usize {
+        match &self.mapping {
+            Some(m) => m.columns.len(),
+            None => self.record_type.columns().len(),
+        }
+    }
 }
 
 /// A row read from a source, its fields aligned with the record type's spec columns
@@ -46,6 +68,9 @@ pub struct Source {
 pub struct RawRow {
     pub position: Position,
     pub values: Vec<Option<String>>,
+    /// For a mapped row: per spec column, the export column it came from (rejects name
+    /// that column).
+    pub origin: Option<std::sync::Arc<Vec<Option<String>>>>,
 }
 
 /// What a reader yields per input row: the row's text, or why it could not be read.
@@ -124,6 +149,8 @@ impl Bundle {
                         path,
                         file,
                         sheet: None,
+                        mapping: None,
+                        limits: Limits::default(),
                     });
                 }
             }
@@ -134,6 +161,8 @@ impl Bundle {
                     path: workbook.clone(),
                     file: "bundle.xlsx".into(),
                     sheet: Some(sheet.clone()),
+                    mapping: None,
+                    limits: Limits::default(),
                 });
             }
             match found.len() {
@@ -182,11 +211,73 @@ fn describe(s: &Source) -> String {
 /// Opens a source for reading. A problem with the file as a whole (empty, a required
 /// column missing, a column named twice) comes back as `Err` file rejects.
 pub fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
-    match source.format {
-        Format::Csv => csv::open(source),
-        Format::Ndjson => ndjson::open(source),
-        Format::Xlsx => xlsx::open(source),
-    }
+    let rows = match source.format {
+        Format::Csv => csv::open(source)?,
+        Format::Ndjson => ndjson::open(source)?,
+        Format::Xlsx => xlsx::open(source)?,
+    };
+    let rows = match rows {
+        Ok(rows) => limited(source, rows),
+        Err(problems) => return Ok(Err(problems)),
+    };
+    Ok(Ok(match &source.mapping {
+        Some(m) => m.clone().rows(source.record_type, rows),
+        None => rows,
+    }))
+}
+
+/// Applies the field and row caps to a reader's rows: a field over the cap rejects its
+/// row (it is not stored cut short); a file over the row cap stops the ingest.
+fn limited(source: &Source, rows: Rows) -> Rows {
+    let limits = source.limits;
+    let names: Vec<String> = match &source.mapping {
+        Some(m) => m.columns.clone(),
+        None => source
+            .record_type
+            .columns()
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect(),
+    };
+    let path = source.path.clone();
+    let t = source.record_type;
+    let mut count = 0u64;
+    Box::new(rows.map(move |item| {
+        let Ok(Item::Row(row)) = item else {
+            return item;
+        };
+        count += 1;
+        if count > limits.max_rows {
+            return Err(Error::Bundle {
+                path: path.clone(),
+                message: crate::limits::rows_message(&limits),
+            });
+        }
+        let long = row
+            .values
+            .iter()
+            .position(|v| v.as_ref().is_some_and(|v| v.len() > limits.max_field_bytes));
+        Ok(match long {
+            Some(i) => {
+                let bytes = row.values[i].as_ref().map_or(0, String::len);
+                Item::Unreadable(
+                    Reject::new(
+                        t,
+                        row.position.clone(),
+                        Rule::TooLong,
+                        crate::limits::field_message(bytes, &limits),
+                    )
+                    .column(&names[i]),
+                )
+            }
+            None => Item::Row(row),
+        })
+    }))
+}
+
+/// The sheet names of a workbook.
+pub fn xlsx_sheet_names(path: &Path) -> std::result::Result<Vec<String>, String> {
+    xlsx::sheet_names(path)
 }
 
 /// Maps a header (column names as found) to the record type's spec columns. Returns for
@@ -198,6 +289,9 @@ pub(crate) fn map_header(
     names: &[String],
 ) -> std::result::Result<Vec<Option<usize>>, Vec<Reject>> {
     let t = source.record_type;
+    if let Some(m) = &source.mapping {
+        return m.header(t, position, names);
+    }
     let columns = t.columns();
     let mut problems = Vec::new();
     let mut mapping = Vec::with_capacity(names.len());

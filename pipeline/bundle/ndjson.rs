@@ -22,6 +22,7 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         )]));
     }
     let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let file = crate::limits::LineLimit::new(file, source.limits.max_line_bytes, 1);
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let columns = t.columns();
     let file_name = source.file.clone();
@@ -33,6 +34,12 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
             match reader.read_until(b'\n', &mut buf) {
                 Ok(0) => return None,
                 Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Some(Err(Error::Bundle {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    }));
+                }
                 Err(e) => return Some(Err(Error::io(&path, e))),
             }
             line_no += 1;
@@ -114,7 +121,11 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
                     }
                 };
             }
-            return Some(Ok(Item::Row(RawRow { position, values })));
+            return Some(Ok(Item::Row(RawRow {
+                position,
+                values,
+                origin: None,
+            })));
         }
     });
     Ok(Ok(Box::new(rows)))

@@ -7,9 +7,11 @@ use calamine::{Data, Reader, Xlsx, open_workbook};
 
 use super::{Item, RawRow, Rows, Source, field, map_header};
 use crate::error::Result;
+use crate::limits::Limits;
 use crate::reject::{Position, Reject, Rule};
 
 pub(super) fn sheet_names(path: &Path) -> std::result::Result<Vec<String>, String> {
+    check_size(path, Limits::default().max_xlsx_bytes)?;
     let workbook: Xlsx<_> =
         open_workbook(path).map_err(|e| format!("cannot read the workbook: {e}"))?;
     Ok(workbook.sheet_names().to_vec())
@@ -30,6 +32,9 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
             message,
         )]))
     };
+    if let Err(message) = check_size(&source.path, source.limits.max_xlsx_bytes) {
+        return unreadable(message);
+    }
     let mut workbook: Xlsx<_> = match open_workbook(&source.path) {
         Ok(w) => w,
         Err(e) => return unreadable(format!("cannot read the workbook: {e}")),
@@ -46,9 +51,11 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
             "the sheet is empty: expected a header row naming the columns",
         )]));
     };
-    let mut rows = range.rows();
+    let skip = source.skip_rows();
+    let first_row = u64::from(first_row) + skip;
+    let mut rows = range.rows().skip(skip as usize);
     let header_row = rows.next().unwrap_or(&[]);
-    let header_pos = Position::cell(&source.file, &sheet, u64::from(first_row) + 1);
+    let header_pos = Position::cell(&source.file, &sheet, first_row + 1);
     let names: Vec<String> = header_row
         .iter()
         .map(|c| cell_text(c).ok().flatten().unwrap_or_default())
@@ -57,10 +64,10 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         Ok(m) => m,
         Err(problems) => return Ok(Err(problems)),
     };
-    let width = t.columns().len();
+    let width = source.width();
     let mut items = Vec::new();
     for (i, cells) in rows.enumerate() {
-        let position = header_pos.at(u64::from(first_row) + 2 + i as u64);
+        let position = header_pos.at(first_row + 2 + i as u64);
         if cells.iter().all(|c| matches!(c, Data::Empty)) {
             continue; // a row with no values holds no data
         }
@@ -82,10 +89,35 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         }
         items.push(Ok(match bad {
             Some(reject) => Item::Unreadable(reject),
-            None => Item::Row(RawRow { position, values }),
+            None => Item::Row(RawRow {
+                position,
+                values,
+                origin: None,
+            }),
         }));
     }
     Ok(Ok(Box::new(items.into_iter())))
+}
+
+/// Refuses a workbook whose parts expand to more than `max` bytes, reading only the zip
+/// central directory (before calamine decompresses anything).
+fn check_size(path: &Path, max: u64) -> std::result::Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the workbook: {e}"))?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| format!("cannot read the workbook: {e}"))?;
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let part = archive
+            .by_index_raw(i)
+            .map_err(|e| format!("cannot read the workbook: {e}"))?;
+        total = total.saturating_add(part.size());
+    }
+    if total > max {
+        return Err(format!(
+            "the workbook expands to {total} bytes, more than the --max-xlsx-bytes limit of {max}: save large data as CSV"
+        ));
+    }
+    Ok(())
 }
 
 /// A cell's value as the text the validator reads. Date cells become ISO dates (with the

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use casework::Error;
+use casework::limits::Limits;
 
 mod output;
 use casework::engine::{self, DateField, Scope};
@@ -272,9 +273,14 @@ struct QueryArgs {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// The bundle folder (cases, findings, events, recommendations).
+    /// The bundle folder (cases, findings, events, recommendations), or with --mapping
+    /// the export file (.csv or .xlsx).
     #[arg(default_value = EXAMPLE_BUNDLE)]
     bundle: PathBuf,
+    /// Read the input as an export described by this mapping file (TOML; see
+    /// docs/bring-your-own-export.md and data/mappings/).
+    #[arg(long, value_name = "MAPPING.toml")]
+    mapping: Option<PathBuf>,
     #[command(flatten)]
     config: ConfigArgs,
     /// Where to write every rejected row, as CSV.
@@ -286,6 +292,18 @@ struct CheckArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Refuse a file with a line longer than this many bytes (CSV, NDJSON).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_line_bytes)]
+    max_line_bytes: usize,
+    /// Reject a row with a field longer than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_field_bytes)]
+    max_field_bytes: usize,
+    /// Refuse a file or sheet with more data rows than this.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_rows)]
+    max_rows: u64,
+    /// Refuse a workbook that expands to more than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_xlsx_bytes)]
+    max_xlsx_bytes: u64,
 }
 
 /// The warehouse folder.
@@ -421,7 +439,17 @@ struct Session {
 
 impl Session {
     fn from_args(args: &SessionArgs) -> Result<Session, Error> {
-        let (codes, thresholds) = args.config.load()?;
+        let (mut codes, mut thresholds) = args.config.load()?;
+        // Without --codes or --thresholds, the warehouse's data is read with the code
+        // list and thresholds it was ingested with.
+        let warehouse = Warehouse::new(&args.warehouse.warehouse);
+        let (stored_codes, stored_thresholds) = warehouse.stored_config()?;
+        if let (None, Some(c)) = (&args.config.codes, stored_codes) {
+            codes = c;
+        }
+        if let (None, Some(t)) = (&args.config.thresholds, stored_thresholds) {
+            thresholds = t;
+        }
         let scope = Scope {
             from: args.from,
             to: args.to,
@@ -435,7 +463,7 @@ impl Session {
             decision: args.decision.clone(),
         };
         Ok(Session {
-            warehouse: Warehouse::new(&args.warehouse.warehouse),
+            warehouse,
             scope,
             codes,
             thresholds,
@@ -755,7 +783,25 @@ async fn query_command(args: QueryArgs) -> Result<i32, Error> {
 fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Options, Error> {
     let mut options = Options::new(warehouse);
     (options.codes, options.thresholds) = args.config.load()?;
+    if let Some(path) = &args.mapping {
+        let mapping = casework::mapping::Mapping::load(path)?;
+        // The mapping may name the code list and thresholds its export is coded against;
+        // --codes and --thresholds still win.
+        if let (None, Some(codes)) = (&args.config.codes, &mapping.codes) {
+            options.codes = CodeList::load(Some(codes))?;
+        }
+        if let (None, Some(t)) = (&args.config.thresholds, &mapping.thresholds) {
+            options.thresholds = Thresholds::load(Some(t))?;
+        }
+        options.mapping = Some(mapping);
+    }
     options.rejects_file = Some(args.rejects.clone());
+    options.limits = Limits {
+        max_line_bytes: args.max_line_bytes,
+        max_field_bytes: args.max_field_bytes,
+        max_rows: args.max_rows,
+        max_xlsx_bytes: args.max_xlsx_bytes,
+    };
     if !args.quiet && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();
         bar.set_style(

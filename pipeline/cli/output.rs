@@ -46,6 +46,12 @@ pub(super) fn print_summary(summary: &Summary, format: Format, verb: &str) {
             summary.patient_ref_values_seen
         );
     }
+    if let Some(m) = &summary.mapping {
+        println!("  read through the mapping {m}");
+        for (reason, n) in &summary.not_mapped {
+            println!("    no row made ({n}): {reason}");
+        }
+    }
     if !summary.file_problems.is_empty() {
         println!("\nFiles that could not be read:");
         for p in &summary.file_problems {

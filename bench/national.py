@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""National-scale benchmark: casework against DuckDB on the same files, in one run.
+
+usage: bench/national.py [--cases N ...] [--profile release|dev] [--memory-limit 1GiB]
+                         [--keep DIR] [--skip-duckdb]
+       (CASEWORK_BIN=path skips the cargo build and times that binary)
+
+For each N (default 100000 and 1000000; add 10000000 on request) it generates one bundle
+with `casework generate --seed 1`, then times, each as its own process under
+/usr/bin/time (wall seconds and peak RSS):
+
+  casework ingest      CSV bundle -> validated Parquet warehouse
+  casework measure     all ten measures of queries/ over that warehouse
+  casework report      the full report (HTML, Markdown, figures, tables, workbook)
+  duckdb ingest        the same four CSV files -> Parquet (zstd), types auto-detected
+  duckdb measures      the same ten queries/*.sql over casework's Parquet
+
+and prints a Markdown table with the ratios casework / DuckDB. DuckDB is Python's
+`duckdb` from PyPI (`pip install duckdb`); it uses all cores, as casework does.
+
+What the two ingests do is not the same work: casework checks every rule of the
+bundle spec (types, enumerations, codes, references between files, duplicates) and
+writes a versioned warehouse with a manifest; DuckDB only parses and converts. The
+measure comparison is like for like: the same SQL text over the same Parquet files,
+with the code list, thresholds and parameters tables that casework builds dumped to
+CSV through `casework query` and loaded into DuckDB.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TABLES = ["cases", "findings", "events", "recommendations"]
+AS_OF = "2025-06-30"
+
+
+def timed(cmd, env=None, stdout=subprocess.DEVNULL):
+    """Runs cmd under /usr/bin/time; returns (wall seconds, peak RSS in MiB)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        full = ["/usr/bin/time", "-f", "%e %M", "-o", t.name] + cmd
+        p = subprocess.run(full, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0:
+            sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
+        wall, kib = t.read().split()[-2:]
+        return float(wall), int(kib) / 1024.0
+
+
+DUCKDB_INGEST = r"""
+import duckdb, sys
+bundle, out = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+for t in ["cases", "findings", "events", "recommendations"]:
+    con.execute(f"COPY (SELECT * FROM read_csv('{bundle}/{t}.csv', header=true)) "
+                f"TO '{out}/{t}.parquet' (FORMAT parquet, COMPRESSION zstd)")
+"""
+
+DUCKDB_MEASURES = r"""
+import duckdb, json, os, sys, time
+root, wh, aux, queries = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+con = duckdb.connect()
+cur = os.path.join(wh, "current")
+con.execute(f"CREATE VIEW cases AS SELECT * FROM read_parquet('{cur}/cases/*/*.parquet', hive_partitioning=true)")
+for t in ["findings", "events", "recommendations"]:
+    con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{cur}/{t}/*.parquet')")
+for t in ["codes", "thresholds", "parameters"]:
+    con.execute(f"CREATE TABLE {t} AS SELECT * FROM read_csv('{aux}/{t}.csv', header=true)")
+for name in ["themes", "case_themes", "episode_intervals"]:
+    sql = open(os.path.join(root, "queries", "shared", name + ".sql")).read()
+    con.execute(f"CREATE VIEW {name} AS {sql}")
+rows = {}
+for q in queries:
+    sql = open(os.path.join(root, "queries", q + ".sql")).read()
+    rows[q] = len(con.execute(sql).fetchall())
+print(json.dumps(rows))
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--profile", default="release", choices=["release", "dev"])
+    ap.add_argument("--memory-limit", default="1GiB")
+    ap.add_argument("--keep", help="work in this folder and keep it")
+    ap.add_argument("--skip-duckdb", action="store_true")
+    args = ap.parse_args()
+
+    binary = os.environ.get("CASEWORK_BIN")
+    if not binary:
+        target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+        subprocess.run(["cargo", "build", "--locked", "--quiet", "--profile", args.profile],
+                       cwd=ROOT, check=True)
+        binary = os.path.join(target, "debug" if args.profile == "dev" else args.profile,
+                              "casework")
+    work = args.keep or tempfile.mkdtemp(prefix="casework-bench-")
+    os.makedirs(work, exist_ok=True)
+    queries = sorted(f[:-4] for f in os.listdir(os.path.join(ROOT, "queries")) if f.endswith(".sql"))
+    results = []
+    try:
+        for n in args.cases:
+            d = os.path.join(work, f"n{n}")
+            shutil.rmtree(d, ignore_errors=True)
+            os.makedirs(d)
+            bundle, wh = os.path.join(d, "bundle"), os.path.join(d, "warehouse")
+            r = {"cases": n}
+            r["generate"], _ = timed([binary, "generate", "--cases", str(n), "--seed", "1",
+                                      "--out", bundle])
+            r["csv_mib"] = sum(os.path.getsize(os.path.join(bundle, f"{t}.csv"))
+                               for t in TABLES) / 2**20
+            with open(os.path.join(bundle, "truth.json")) as f:
+                r["events"] = json.load(f)["rows"]["events"]
+            mem = ["--memory-limit", args.memory_limit]
+            r["cw_ingest"], r["cw_ingest_rss"] = timed(
+                [binary, "ingest", bundle, "--warehouse", wh, "-q"])
+            r["parquet_mib"] = sum(os.path.getsize(os.path.join(p, f))
+                                   for p, _, fs in os.walk(os.path.join(wh, "current/"))
+                                   for f in fs) / 2**20
+            r["cw_measures"], r["cw_measures_rss"] = timed(
+                [binary, "measure", "--warehouse", wh, "--as-of", AS_OF, "--format", "csv"]
+                + mem)
+            r["cw_report"], r["cw_report_rss"] = timed(
+                [binary, "report", "--warehouse", wh, "--as-of", AS_OF, "--out",
+                 os.path.join(d, "report"), "--format", "json"] + mem)
+            if not args.skip_duckdb:
+                pq = os.path.join(d, "duckdb-parquet")
+                os.makedirs(pq)
+                r["db_ingest"], r["db_ingest_rss"] = timed(
+                    [sys.executable, "-c", DUCKDB_INGEST, bundle, pq])
+                aux = os.path.join(d, "aux")
+                os.makedirs(aux)
+                for t in ["codes", "thresholds", "parameters"]:
+                    with open(os.path.join(aux, f"{t}.csv"), "w") as out:
+                        subprocess.run([binary, "query", "--warehouse", wh, "--as-of", AS_OF,
+                                        "--format", "csv", f"SELECT * FROM {t}"],
+                                       stdout=out, check=True)
+                r["db_measures"], r["db_measures_rss"] = timed(
+                    [sys.executable, "-c", DUCKDB_MEASURES, ROOT, wh, aux, ",".join(queries)])
+                r["ingest_ratio"] = r["cw_ingest"] / r["db_ingest"]
+                r["measures_ratio"] = r["cw_measures"] / r["db_measures"]
+            results.append(r)
+            print(json.dumps(r), file=sys.stderr, flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\ncasework {args.profile} build, --memory-limit {args.memory_limit}, "
+          f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
+    print("| cases | events | CSV MiB | Parquet MiB | step | casework s | casework peak RSS MiB "
+          "| DuckDB s | DuckDB peak RSS MiB | casework / DuckDB |")
+    print("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        head = f"| {r['cases']:,} | {r['events']:,} | {r['csv_mib']:.0f} | {r['parquet_mib']:.0f} "
+        for step, cw, db in [("ingest", "cw_ingest", "db_ingest"),
+                             ("all measures", "cw_measures", "db_measures"),
+                             ("full report", "cw_report", None)]:
+            if db and db in r:
+                tail = f"{r[db]:.1f} | {r[db + '_rss']:.0f} | **{r[cw] / r[db]:.2f}x** |"
+            else:
+                tail = "– | – | – |"
+            print(f"{head}| {step} | {r[cw]:.1f} | {r[cw + '_rss']:.0f} | {tail}")
+            head = "| | | | "
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+//! Confidentiality audit: every command that writes outputs is run (with `--publish`
+//! where it has it) on a bundle whose `patient_ref` and `note` values are recognisable,
+//! including rejected rows; then every byte of every output, console text and rejects
+//! file is searched for them. `patient_ref` must not be in the warehouse either, unless
+//! as a keyed hash.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+
+const PATIENT: &str = "SECRETPATIENT";
+const NOTE: &str = "SECRETNOTE";
+
+/// The example bundle with every patient_ref and note made recognisable, plus a
+/// rejected case (bad date) and a rejected finding (unknown code) carrying them too.
+fn seeded_bundle(dir: &Path) -> std::path::PathBuf {
+    let b = copy_example(dir, "seeded");
+    for (file, column, marker) in [
+        ("cases.csv", "patient_ref", PATIENT),
+        ("findings.csv", "note", NOTE),
+    ] {
+        let mut reader = csv::Reader::from_path(b.join(file)).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let index = header.iter().position(|h| h == column).unwrap();
+        let mut out = csv::Writer::from_path(b.join(format!("{file}.new"))).unwrap();
+        out.write_record(&header).unwrap();
+        for (i, r) in reader.records().enumerate() {
+            let r = r.unwrap();
+            let fields: Vec<String> = r
+                .iter()
+                .enumerate()
+                .map(|(j, f)| {
+                    if j == index {
+                        format!("{marker}-{i:03} with, commas and \"quotes\"")
+                    } else {
+                        f.to_string()
+                    }
+                })
+                .collect();
+            out.write_record(&fields).unwrap();
+        }
+        let last: Vec<String> = match file {
+            "cases.csv" => header
+                .iter()
+                .map(|h| match h {
+                    "case_id" => "bad-case".into(),
+                    "source" => "ombudsman_complaint".into(),
+                    "organisation_code" => "ORG-X".into(),
+                    "opened_date" => "31/02/2020".into(),
+                    "patient_ref" => format!("{PATIENT}-rejected"),
+                    _ => String::new(),
+                })
+                .collect(),
+            _ => header
+                .iter()
+                .map(|h| match h {
+                    "case_id" => "phso-01".into(),
+                    "code" => "NOPE".into(),
+                    "note" => format!("{NOTE}-rejected"),
+                    _ => String::new(),
+                })
+                .collect(),
+        };
+        out.write_record(&last).unwrap();
+        out.flush().unwrap();
+        fs::rename(b.join(format!("{file}.new")), b.join(file)).unwrap();
+    }
+    b
+}
+
+fn assert_clean(what: &str, bytes: &[u8]) {
+    for marker in [PATIENT, NOTE] {
+        assert!(!contains(bytes, marker.as_bytes()), "{what} holds {marker}");
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn no_patient_ref_or_note_reaches_any_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let b = seeded_bundle(d);
+    let bundle = b.to_str().unwrap();
+    let key = d.join("key");
+    fs::write(&key, b"an audit key of at least thirty-two bytes long").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let runs: Vec<(Vec<&str>, Option<i32>)> = vec![
+        (
+            vec!["validate", bundle, "--rejects", "rej-validate.csv"],
+            Some(2),
+        ),
+        (
+            vec![
+                "validate",
+                bundle,
+                "--format",
+                "json",
+                "--rejects",
+                "rej-validate2.csv",
+            ],
+            Some(2),
+        ),
+        (
+            vec!["ingest", bundle, "--rejects", "rej-strict.csv"],
+            Some(2),
+        ),
+        (
+            vec![
+                "ingest",
+                bundle,
+                "--accept-partial",
+                "--rejects",
+                "rej-partial.csv",
+                "--format",
+                "json",
+            ],
+            Some(0),
+        ),
+        (
+            vec![
+                "ingest",
+                bundle,
+                "--accept-partial",
+                "--warehouse",
+                "keyed",
+                "--key-file",
+                "key",
+                "--rejects",
+                "rej-keyed.csv",
+            ],
+            Some(0),
+        ),
+        (vec!["measure", "--publish"], Some(0)),
+        (vec!["measure", "--publish", "--format", "json"], Some(0)),
+        (vec!["measure", "--publish", "--out", "measures"], Some(0)),
+        (
+            vec![
+                "measure",
+                "funnel",
+                "--theme",
+                "delay",
+                "--publish",
+                "--format",
+                "json",
+            ],
+            Some(0),
+        ),
+        (
+            vec![
+                "measure",
+                "spc",
+                "--theme",
+                "delay",
+                "--publish",
+                "--format",
+                "json",
+            ],
+            Some(0),
+        ),
+        (
+            vec![
+                "chart",
+                "prevalence",
+                "--publish",
+                "--out",
+                "charts/prevalence.svg",
+            ],
+            Some(0),
+        ),
+        (
+            vec!["chart", "stage", "--publish", "--out", "charts/stage.svg"],
+            Some(0),
+        ),
+        (vec!["report", "--publish", "--out", "report"], Some(0)),
+        (vec!["report", "--out", "report-unpublished"], Some(0)),
+        (
+            vec![
+                "run",
+                bundle,
+                "--warehouse",
+                "run-wh",
+                "--out",
+                "run-report",
+            ],
+            Some(2),
+        ),
+    ];
+    for (args, code) in &runs {
+        let out = casework(d, args);
+        assert_eq!(out.status.code(), *code, "{args:?}: {}", stderr(&out));
+        assert_clean(&format!("stdout of {args:?}"), &out.stdout);
+        assert_clean(&format!("stderr of {args:?}"), &out.stderr);
+    }
+    // Every file written outside the warehouses: rejects files, measures, charts, reports.
+    let mut checked = 0;
+    for f in all_files(d) {
+        let rel = f.strip_prefix(d).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .to_string();
+        if ["seeded", "key", "warehouse", "keyed", "run-wh"].contains(&top.as_str()) {
+            continue;
+        }
+        assert_clean(&rel.display().to_string(), &fs::read(&f).unwrap());
+        checked += 1;
+    }
+    assert!(checked > 20, "only {checked} output files were checked");
+    assert!(d.join("rej-partial.csv").is_file() && d.join("report/index.html").is_file());
+    // The warehouses keep notes (they never leave it) but no patient_ref in clear.
+    for wh in ["warehouse", "keyed"] {
+        for f in all_files(&d.join(wh)) {
+            assert!(
+                !contains(&fs::read(&f).unwrap(), PATIENT.as_bytes()),
+                "{} holds a patient_ref",
+                f.display()
+            );
+        }
+    }
+}

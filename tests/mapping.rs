@@ -1,0 +1,500 @@
+//! Bring your own export: the shipped mappings ingest the real public datasets in
+//! `../shared/datasets`, and the results match counts computed here from the raw files
+//! with the csv crate alone. Each kind of malformed mapping gives its message and line.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use common::*;
+use serde_json::Value;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A shared dataset's folder, or `None` (the test then skips, saying so).
+fn dataset(name: &str) -> Option<PathBuf> {
+    let dir = Path::new(ROOT).join("../shared/datasets").join(name);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent (tests of real datasets need ../shared)",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn mapping(name: &str) -> String {
+    format!("{ROOT}/data/mappings/{name}")
+}
+
+fn records(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    r.deserialize().map(|x| x.unwrap()).collect()
+}
+
+fn ingest_json(dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["ingest"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json", "-q"]);
+    let out = casework(dir, &all);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn count(summary: &Value, t: &str, what: &str) -> u64 {
+    summary["counts"][t][what].as_u64().unwrap()
+}
+
+fn row<'a>(rows: &'a Value, key: &str, value: &str) -> &'a Value {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[key] == value)
+        .unwrap_or_else(|| panic!("no row with {key} = {value}"))
+}
+
+fn iso(d: &str, format: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(d, format).ok()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[test]
+fn cfpb_complaints_ingest_through_the_shipped_mapping() {
+    let Some(dir) = dataset("cfpb-complaints-sample") else {
+        return;
+    };
+    let export = dir.join("complaints_sample.csv");
+    let rows = records(&export);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let s = ingest_json(
+        d,
+        &[
+            "--mapping",
+            &mapping("cfpb-complaints.toml"),
+            export.to_str().unwrap(),
+        ],
+    );
+    // Independent counts from the raw file.
+    let untimely = rows
+        .iter()
+        .filter(|r| r["Timely response?"] == "No")
+        .count() as u64;
+    let sent = rows
+        .iter()
+        .filter(|r| !r["Date sent to company"].is_empty())
+        .count() as u64;
+    let late = rows
+        .iter()
+        .filter(|r| {
+            let a = iso(&r["Date received"], "%Y-%m-%d").unwrap();
+            iso(&r["Date sent to company"], "%Y-%m-%d").is_some_and(|b| (b - a).num_days() > 14)
+        })
+        .count() as u64;
+    assert_eq!(rows.len(), 6623);
+    assert_eq!(untimely, 94);
+    assert_eq!(count(&s, "cases", "stored"), rows.len() as u64);
+    assert_eq!(
+        count(&s, "findings", "stored"),
+        rows.len() as u64 + untimely
+    );
+    assert_eq!(count(&s, "events", "stored"), rows.len() as u64 + sent);
+    assert_eq!(s["rejected_rows"], 0);
+    assert_eq!(
+        s["code_list"],
+        format!("{ROOT}/data/mappings/../codes/cfpb-complaint-themes.csv")
+    );
+
+    // Measures read the warehouse with the code list it was ingested with.
+    let v = measure_json(d, &["theme_prevalence"]);
+    assert_eq!(
+        row(&v["rows"], "theme", "untimely_response")["cases_with_theme"],
+        untimely
+    );
+    let themes: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["theme"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        themes,
+        [
+            "credit_report_errors",
+            "debt_collection_conduct",
+            "account_and_payment_handling",
+            "lending_and_hardship",
+            "untimely_response",
+            "other"
+        ]
+    );
+    // Every complaint has exactly one Issue finding: the themes other than
+    // untimely_response partition the cases.
+    let issue_cases: u64 = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["theme"] != "untimely_response")
+        .map(|r| r["cases_with_theme"].as_u64().unwrap())
+        .sum();
+    assert_eq!(issue_cases, rows.len() as u64);
+    // Received to sent to company, against the mapping's 14-day threshold.
+    let v = measure_json(d, &["delay_intervals"]);
+    let r = row(&v["rows"], "to_event", "reviewed");
+    assert_eq!(r["episodes"], sent);
+    assert_eq!(r["over_threshold"], late);
+    assert_eq!(late, 139);
+}
+
+#[test]
+fn fda_maude_reports_ingest_through_the_shipped_mapping() {
+    let Some(dir) = dataset("fda-maude-aiml-devices") else {
+        return;
+    };
+    let export = dir.join("mdr_reports_943.csv");
+    let rows = records(&export);
+    let devices: BTreeMap<String, BTreeMap<String, String>> =
+        records(&dir.join("aiml_devices_823.csv"))
+            .into_iter()
+            .map(|r| (r["idnumber"].clone(), r))
+            .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let s = ingest_json(
+        d,
+        &[
+            "--mapping",
+            &mapping("fda-maude.toml"),
+            export.to_str().unwrap(),
+        ],
+    );
+    let present = |c: &str| rows.iter().filter(|r| !r[c].is_empty()).count() as u64;
+    let dates = [
+        "date_of_event",
+        "date_manufacturer_received",
+        "date_report",
+        "date_received",
+    ];
+    assert_eq!(count(&s, "cases", "stored"), 943);
+    assert_eq!(
+        count(&s, "events", "stored"),
+        dates.iter().map(|c| present(c)).sum::<u64>()
+    );
+    let flags = rows
+        .iter()
+        .filter(|r| r["product_problem_flag"] == "Y")
+        .count()
+        + rows
+            .iter()
+            .filter(|r| r["adverse_event_flag"] == "Y")
+            .count()
+        + rows
+            .iter()
+            .filter(|r| !r["remedial_action"].is_empty())
+            .count();
+    assert_eq!(count(&s, "findings", "stored"), flags as u64);
+    assert_eq!(s["rejected_rows"], 0);
+    // Missing dates make no event, and the summary says how many for each.
+    let not_mapped = s["not_mapped"].as_object().unwrap();
+    for (n, c) in dates.iter().enumerate() {
+        let label = format!("events[{}]: no row where {c} is empty", n + 1);
+        let missing = rows.len() as u64 - present(c);
+        assert_eq!(
+            not_mapped.get(&label).and_then(Value::as_u64).unwrap_or(0),
+            missing,
+            "{label}"
+        );
+    }
+    assert_eq!(rows.len() as u64 - present("date_of_event"), 298);
+
+    // Radiology devices, through the device file.
+    let radiology = rows
+        .iter()
+        .filter(|r| devices[&r["idnumber"]]["classadvisecomm"] == "RA")
+        .count();
+    assert_eq!(radiology, 118);
+    let out = casework(
+        d,
+        &[
+            "query",
+            "--format",
+            "json",
+            "SELECT COUNT(*) AS n FROM cases WHERE service = 'radiology'",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rows"][0]["n"], radiology as u64);
+
+    // Days from the event to FDA's receipt: the median over reports with both dates in
+    // order, and the reports whose manufacturer-aware date falls after FDA's receipt.
+    let mdy = |s: &str| iso(s, "%m/%d/%Y");
+    let days: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((mdy(&r["date_received"])? - mdy(&r["date_of_event"])?).num_days() as f64)
+        })
+        .filter(|d| *d >= 0.0)
+        .collect();
+    let out_of_order = rows
+        .iter()
+        .filter(|r| matches!((mdy(&r["date_manufacturer_received"]), mdy(&r["date_received"])), (Some(a), Some(b)) if b < a))
+        .count() as u64;
+    assert!(out_of_order > 0, "the dataset has out-of-order dates");
+    let v = measure_json(d, &["delay_intervals"]);
+    let event_to_fda = row(&v["rows"], "from_event", "performed");
+    assert_eq!(event_to_fda["episodes"], days.len() as u64);
+    assert!((event_to_fda["median_days"].as_f64().unwrap() - median(days.clone())).abs() < 1e-9);
+    assert_eq!(median(days), 29.0);
+    let aware_to_fda = row(&v["rows"], "from_event", "alert_raised");
+    assert_eq!(aware_to_fda["out_of_order"], out_of_order);
+}
+
+/// A Datix-style export: a line before the header, day-first dates, Y/N, local codes,
+/// one row per finding with the case columns repeated, and two code columns.
+const LOCAL_EXPORT: &str = "\
+Exported from the incident system on 01/03/2024
+Ref,Trust,Opened,Status,Died,Code A,Code B,Scan date,Report date
+INC-1,RX1,03/02/2023,Closed - upheld,N,missed finding,,01/02/2023,20/02/2023
+INC-1,RX1,03/02/2023,Closed - upheld,N,late report,,01/02/2023,20/02/2023
+INC-2,RX2,15/03/2023,Open,Y,alert ignored,no learning,10/03/2023,
+";
+
+const LOCAL_MAPPING: &str = r#"[export]
+skip_rows = 1
+
+[all]
+case_id = "Ref"
+
+[cases]
+source = { value = "patient_safety_incident" }
+organisation_code = "Trust"
+opened_date = { column = "Opened", date = "%d/%m/%Y" }
+decision = { column = "Status", map = { "Closed - upheld" = "upheld", "Open" = "open" } }
+avoidable_death = { column = "Died", map = { "Y" = "true", "N" = "false" } }
+
+[findings]
+code = { columns = ["Code A", "Code B"], map = "local_codes" }
+
+[[events]]
+episode = { value = "1" }
+event = { value = "performed" }
+occurred_at = { column = "Scan date", date = "%d/%m/%Y" }
+require = "occurred_at"
+
+[[events]]
+episode = { value = "1" }
+event = { value = "reported" }
+occurred_at = { column = "Report date", date = "%d/%m/%Y" }
+require = "occurred_at"
+
+[maps.local_codes]
+"missed finding" = "UF1"
+"late report" = "DL3"
+"alert ignored" = "FA1"
+"no learning" = "LL1"
+"#;
+
+fn write_local(d: &Path, mapping_text: &str, export_text: &str) -> (String, String) {
+    fs::write(d.join("local.toml"), mapping_text).unwrap();
+    fs::write(d.join("export.csv"), export_text).unwrap();
+    (
+        d.join("local.toml").display().to_string(),
+        d.join("export.csv").display().to_string(),
+    )
+}
+
+#[test]
+fn a_local_export_maps_rows_codes_dates_and_repeated_cases() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (m, e) = write_local(d, LOCAL_MAPPING, LOCAL_EXPORT);
+    let s = ingest_json(d, &["--mapping", &m, &e]);
+    assert_eq!(count(&s, "cases", "stored"), 2);
+    assert_eq!(count(&s, "findings", "stored"), 4);
+    assert_eq!(count(&s, "events", "stored"), 5);
+    let wh = d.join("warehouse");
+    let cases = table_rows(&wh, "cases");
+    assert!(
+        cases[0].contains("case_id=INC-1")
+            && cases[0].contains("opened_date=2023-02-03")
+            && cases[0].contains("decision=upheld")
+            && cases[0].contains("avoidable_death=false"),
+        "{cases:?}"
+    );
+    assert!(cases[1].contains("avoidable_death=true") && cases[1].contains("decision=open"));
+    let findings: Vec<String> = table_rows(&wh, "findings")
+        .iter()
+        .map(|r| r.split('|').take(2).collect::<Vec<_>>().join("|"))
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            "case_id=INC-1|code=DL3",
+            "case_id=INC-1|code=UF1",
+            "case_id=INC-2|code=FA1",
+            "case_id=INC-2|code=LL1"
+        ]
+    );
+    let events = table_rows(&wh, "events");
+    assert!(events.iter().any(|r| r.contains("case_id=INC-1")
+        && r.contains("event=reported")
+        && r.contains("2023-02-20")));
+    // One row per finding repeats the case: the later row gives no second case.
+    let nm = s["not_mapped"].as_object().unwrap();
+    assert_eq!(
+        nm["cases: later export rows of a case already given (their case columns are not compared)"],
+        1
+    );
+    assert_eq!(nm["events[2]: no row where Report date is empty"], 1);
+}
+
+/// Runs validate with a mapping; returns (exit code, stdout + stderr).
+fn validate(d: &Path, mapping_text: &str, export_text: &str) -> (Option<i32>, String) {
+    let (m, e) = write_local(d, mapping_text, export_text);
+    let out = casework(d, &["validate", "--mapping", &m, &e]);
+    (
+        out.status.code(),
+        format!("{}{}", stdout(&out), stderr(&out)),
+    )
+}
+
+#[test]
+fn a_malformed_mapping_is_named_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let line_of =
+        |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+
+    // Unknown column: the export has no "Opened on".
+    let m = LOCAL_MAPPING.replace("column = \"Opened\"", "column = \"Opened on\"");
+    let (code, msg) = validate(d, &m, LOCAL_EXPORT);
+    assert_eq!(code, Some(2), "{msg}");
+    let line = line_of(&m, "Opened on");
+    assert!(
+        msg.contains(&format!(
+            "unknown column \"Opened on\": the mapping ({}/local.toml line {line}) reads it",
+            d.display()
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("export.csv line 2"), "{msg}");
+
+    // Unknown target field.
+    let m = LOCAL_MAPPING.replace(
+        "organisation_code = \"Trust\"",
+        "organisation_code = \"Trust\"\ntrust_name = \"Trust\"",
+    );
+    let (code, msg) = validate(d, &m, LOCAL_EXPORT);
+    assert_eq!(code, Some(1), "{msg}");
+    let line = line_of(&m, "trust_name");
+    assert!(
+        msg.contains(&format!(
+            "line {line}: unknown target field \"trust_name\" for cases"
+        )),
+        "{msg}"
+    );
+
+    // Unmapped value: a local code the map does not cover rejects its row, at the
+    // export's line and column, naming the map's line.
+    let export = LOCAL_EXPORT.replace("no learning", "wrong patient");
+    let (code, msg) = validate(d, LOCAL_MAPPING, &export);
+    assert_eq!(code, Some(2), "{msg}");
+    let line = line_of(LOCAL_MAPPING, "[maps.local_codes]");
+    assert!(msg.contains("unmapped_value (1)"), "{msg}");
+    assert!(msg.contains(&format!("export.csv line 5, column Code B: value \"wrong patient\" is not in the value map local_codes ({}/local.toml line {line})", d.display())), "{msg}");
+
+    // Bad date format string.
+    let m = LOCAL_MAPPING.replace(
+        "date = \"%d/%m/%Y\" }\ndecision",
+        "date = \"%d/%m/%Y %\" }\ndecision",
+    );
+    assert_ne!(m, LOCAL_MAPPING);
+    let (code, msg) = validate(d, &m, LOCAL_EXPORT);
+    assert_eq!(code, Some(1), "{msg}");
+    let line = line_of(&m, "%Y %");
+    assert!(
+        msg.contains(&format!(
+            "line {line}: date format \"%d/%m/%Y %\" is not a usable strftime pattern"
+        )),
+        "{msg}"
+    );
+
+    // A value that does not match a good format is a row reject at the export's column.
+    let export = LOCAL_EXPORT.replace("15/03/2023", "2023/03/15");
+    let (code, msg) = validate(d, LOCAL_MAPPING, &export);
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("export.csv line 5, column Opened: \"2023/03/15\" does not match the date format \"%d/%m/%Y\""), "{msg}");
+}
+
+#[test]
+fn the_report_renders_on_a_custom_code_list() {
+    let Some(dir) = dataset("cfpb-complaints-sample") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let export = dir.join("complaints_sample.csv");
+    ingest_json(
+        d,
+        &[
+            "--mapping",
+            &mapping("cfpb-complaints.toml"),
+            export.to_str().unwrap(),
+        ],
+    );
+    let out = casework(
+        d,
+        &[
+            "report",
+            "--out",
+            "r",
+            "--as-of",
+            "2020-06-30",
+            "--title",
+            "Consumer complaints",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = fs::read_to_string(d.join("r/index.html")).unwrap();
+    assert!(
+        html.contains("cfpb-complaint-themes.csv"),
+        "the report names its code list"
+    );
+    for theme in [
+        "credit_report_errors",
+        "debt_collection_conduct",
+        "untimely_response",
+    ] {
+        assert!(html.contains(theme), "{theme} in the report");
+    }
+    for imaging in ["unreported_finding", "unfollowed_alert", "unlearned_lesson"] {
+        assert!(
+            !html.contains(imaging),
+            "{imaging} is not a theme of this code list"
+        );
+    }
+    let summary: Value =
+        serde_json::from_str(&fs::read_to_string(d.join("r/summary.json")).unwrap()).unwrap();
+    let text = summary.to_string();
+    assert!(text.contains("untimely_response"));
+}
