@@ -328,12 +328,13 @@ fn ingest_into(
         .iter()
         .position(|c| c.name == "patient_ref")
         .expect("cases have patient_ref");
-    let mut hashed_workbook = false;
+    // A workbook, or an export read through a mapping, is one file behind several
+    // record types: it is hashed and listed once.
+    let mut hashed: HashSet<std::path::PathBuf> = HashSet::new();
     for source in &bundle.sources {
         let t = source.record_type;
-        if source.format != bundle::Format::Xlsx || !hashed_workbook {
+        if hashed.insert(source.path.clone()) {
             let (sha256, bytes) = bundle::sha256_file(&source.path)?;
-            hashed_workbook |= source.format == bundle::Format::Xlsx;
             inputs.push(InputFile {
                 record_type: t.name().to_string(),
                 file: source.file.clone(),

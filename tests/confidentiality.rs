@@ -219,6 +219,10 @@ fn no_patient_ref_or_note_reaches_any_output() {
     }
     assert!(checked > 20, "only {checked} output files were checked");
     assert!(d.join("rej-partial.csv").is_file() && d.join("report/index.html").is_file());
+    // Control: the markers are really in the warehouse, and the search finds them where
+    // they are printed on purpose (query is the analyst's tool inside the warehouse).
+    let out = casework(d, &["query", "SELECT note FROM findings"]);
+    assert!(contains(&out.stdout, NOTE.as_bytes()), "{}", stdout(&out));
     // The warehouses keep notes (they never leave it) but no patient_ref in clear.
     for wh in ["warehouse", "keyed"] {
         for f in all_files(&d.join(wh)) {

@@ -104,7 +104,7 @@ fn example_bundle_is_stored_whole_with_the_spec_types() {
             .field_with_name("occurred_at")
             .unwrap()
             .data_type(),
-        &DataType::Timestamp(TimeUnit::Second, None)
+        &DataType::Timestamp(TimeUnit::Millisecond, None)
     );
     let recs = &read_parquet(&table_files(&wh, "recommendations")[0])[0];
     assert_eq!(

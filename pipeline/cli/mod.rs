@@ -608,6 +608,9 @@ async fn chart_command(args: ChartArgs) -> Result<i32, Error> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(&args.name))
         .with_extension("");
+    if let Some(parent) = stem.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
     figures
         .draw(&args.name, args.theme.as_deref(), &stem)
         .await?;
