@@ -835,12 +835,11 @@ impl Mapping {
                         };
                         let mut r =
                             Reject::new(t, row.position.clone(), rule, message).column(&column);
-                        if let Some(s) = shown {
-                            if !crate::reject::CONFIDENTIAL_COLUMNS
+                        if let Some(s) = shown
+                            && !crate::reject::CONFIDENTIAL_COLUMNS
                                 .contains(&columns[f.target].name)
-                            {
-                                r = r.value(&column, &s);
-                            }
+                        {
+                            r = r.value(&column, &s);
                         }
                         problem.get_or_insert(r);
                     }
