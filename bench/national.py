@@ -76,7 +76,10 @@ for name in ["themes", "case_themes", "episode_intervals"]:
 rows = {}
 for q in queries:
     sql = open(os.path.join(root, "queries", q + ".sql")).read()
-    rows[q] = len(con.execute(sql).fetchall())
+    result = con.execute(sql).fetchall()
+    rows[q] = len(result)
+    if q == "theme_prevalence":
+        rows["theme_counts"] = {r[0]: r[2] for r in result}
 print(json.dumps(rows))
 """
 
@@ -138,8 +141,21 @@ def main():
                         subprocess.run([binary, "query", "--warehouse", wh, "--as-of", AS_OF,
                                         "--format", "csv", f"SELECT * FROM {t}"],
                                        stdout=out, check=True)
-                r["db_measures"], r["db_measures_rss"] = timed(
-                    [sys.executable, "-c", DUCKDB_MEASURES, ROOT, wh, aux, ",".join(queries)])
+                answers = os.path.join(d, "duckdb-answers.json")
+                with open(answers, "w") as out:
+                    r["db_measures"], r["db_measures_rss"] = timed(
+                        [sys.executable, "-c", DUCKDB_MEASURES, ROOT, wh, aux,
+                         ",".join(queries)], stdout=out)
+                # The two engines must agree before their times are compared.
+                with open(answers) as f:
+                    duck = json.load(f)
+                mine = json.loads(subprocess.run(
+                    [binary, "measure", "theme_prevalence", "--warehouse", wh, "--format",
+                     "json"], check=True, capture_output=True, text=True).stdout)
+                cw_counts = {x["theme"]: x["cases_with_theme"] for x in mine["rows"]}
+                if cw_counts != duck["theme_counts"]:
+                    sys.exit(f"DuckDB and casework disagree: {duck['theme_counts']} vs {cw_counts}")
+                r["answers_agree"] = True
                 r["ingest_ratio"] = r["cw_ingest"] / r["db_ingest"]
                 r["measures_ratio"] = r["cw_measures"] / r["db_measures"]
             results.append(r)
