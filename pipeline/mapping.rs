@@ -385,11 +385,13 @@ impl Mapping {
         };
         let relative = |p: String| -> PathBuf {
             let p = PathBuf::from(p);
-            if p.is_absolute() {
+            let p = if p.is_absolute() {
                 p
             } else {
                 path.parent().unwrap_or(Path::new(".")).join(p)
-            }
+            };
+            // `data/mappings/../codes/x.csv` is named as the file it is.
+            std::fs::canonicalize(&p).unwrap_or(p)
         };
 
         // [export]

@@ -107,8 +107,12 @@ struct ReportArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The bundle folder (default: the example built into the binary).
+    /// The bundle folder (default: the example built into the binary), or with --mapping
+    /// the export file.
     bundle: Option<PathBuf>,
+    /// Read the input as an export described by this mapping file.
+    #[arg(long, value_name = "MAPPING.toml", requires = "bundle")]
+    mapping: Option<PathBuf>,
     /// The folder to write (default: reports/phso-imaging-2021 for the example,
     /// reports/out/NAME for a bundle).
     #[arg(long, value_name = "DIR")]
@@ -660,7 +664,7 @@ async fn run_command(args: RunArgs) -> Result<i32, Error> {
     let (bundle, out, warehouse) = match &args.bundle {
         Some(b) => {
             let name = b
-                .file_name()
+                .file_stem()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_else(|| "bundle".into());
             (
@@ -703,6 +707,7 @@ async fn run_job(
     stage(1, &format!("validating and ingesting {}", bundle.display()));
     let mut options = Options::new(Some(warehouse.to_path_buf()));
     (options.codes, options.thresholds) = args.config.load()?;
+    use_mapping(&mut options, args.mapping.as_deref(), &args.config)?;
     options.rejects_file = Some(PathBuf::from("casework-rejects.csv"));
     let codes = options.codes.clone();
     let thresholds = options.thresholds.clone();
@@ -783,21 +788,29 @@ async fn query_command(args: QueryArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
+/// Reads the input through a mapping, with the code list and thresholds the mapping
+/// names unless --codes and --thresholds say otherwise.
+fn use_mapping(
+    options: &mut Options,
+    mapping: Option<&Path>,
+    config: &ConfigArgs,
+) -> Result<(), Error> {
+    let Some(path) = mapping else { return Ok(()) };
+    let mapping = casework::mapping::Mapping::load(path)?;
+    if let (None, Some(codes)) = (&config.codes, &mapping.codes) {
+        options.codes = CodeList::load(Some(codes))?;
+    }
+    if let (None, Some(t)) = (&config.thresholds, &mapping.thresholds) {
+        options.thresholds = Thresholds::load(Some(t))?;
+    }
+    options.mapping = Some(mapping);
+    Ok(())
+}
+
 fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Options, Error> {
     let mut options = Options::new(warehouse);
     (options.codes, options.thresholds) = args.config.load()?;
-    if let Some(path) = &args.mapping {
-        let mapping = casework::mapping::Mapping::load(path)?;
-        // The mapping may name the code list and thresholds its export is coded against;
-        // --codes and --thresholds still win.
-        if let (None, Some(codes)) = (&args.config.codes, &mapping.codes) {
-            options.codes = CodeList::load(Some(codes))?;
-        }
-        if let (None, Some(t)) = (&args.config.thresholds, &mapping.thresholds) {
-            options.thresholds = Thresholds::load(Some(t))?;
-        }
-        options.mapping = Some(mapping);
-    }
+    use_mapping(&mut options, args.mapping.as_deref(), &args.config)?;
     options.rejects_file = Some(args.rejects.clone());
     options.limits = Limits {
         max_line_bytes: args.max_line_bytes,
