@@ -26,12 +26,17 @@ review_days AS (
     JOIN cases k ON k.case_id = r.case_id
     WHERE k.closed_date IS NOT NULL
 ),
-repeats AS (
-    SELECT case_id
+per_code AS (
+    -- Findings per case and code (one grouped pass; a COUNT(DISTINCT) per case held a
+    -- set per case in memory).
+    SELECT case_id, CAST(code AS VARCHAR) AS code, COUNT(*) AS n
     FROM findings
-    GROUP BY case_id
-    HAVING SUM(CASE WHEN CAST(code AS VARCHAR) = 'LL4' THEN 1 ELSE 0 END) > 0
-        OR COUNT(*) > COUNT(DISTINCT CAST(code AS VARCHAR))
+    GROUP BY case_id, CAST(code AS VARCHAR)
+),
+repeats AS (
+    SELECT DISTINCT case_id
+    FROM per_code
+    WHERE code = 'LL4' OR n > 1
 )
 SELECT measure, value
 FROM (

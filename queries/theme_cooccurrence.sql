@@ -8,20 +8,38 @@
 -- Denominator: every case in scope (the sum of `cases`).
 -- Shared views: case_themes (queries/shared/).
 -- Parameters:  the scope.
+-- Method: each case's set of themes is a bit mask (theme n of the code list is bit
+-- n - 1), so cases are grouped by a number, not by a string built per case; the few
+-- distinct masks are then named. A code list may hold up to 62 themes.
 -- Portability: string_agg(... ORDER BY ...) is DataFusion's and DuckDB's; Spark SQL
--- writes concat_ws(' + ', array_sort(collect_list(theme))) instead.
+-- writes concat_ws(' + ', array_sort(collect_list(theme))) instead; `&` on integers
+-- is DataFusion's and DuckDB's (Spark: the same operator).
 WITH per_case AS (
     SELECT k.case_id,
            COUNT(ct.theme) AS themes,
-           CASE WHEN COUNT(ct.theme) = 0 THEN 'none'
-                ELSE string_agg(ct.theme, ' + ' ORDER BY ct.theme_order) END AS combination
+           COALESCE(SUM(CAST(power(2, ct.theme_order - 1) AS BIGINT)), 0) AS mask
     FROM cases k
     LEFT JOIN case_themes ct ON ct.case_id = k.case_id
     GROUP BY k.case_id
+),
+combinations AS (
+    SELECT mask, themes, COUNT(*) AS cases
+    FROM per_case
+    GROUP BY mask, themes
+),
+named AS (
+    SELECT c.mask,
+           c.themes,
+           c.cases,
+           CASE WHEN c.themes = 0 THEN 'none'
+                ELSE string_agg(t.theme, ' + ' ORDER BY t.theme_order) END AS combination
+    FROM combinations c
+    LEFT JOIN themes t
+      ON (c.mask & CAST(power(2, t.theme_order - 1) AS BIGINT)) <> 0
+    GROUP BY c.mask, c.themes, c.cases
 )
 SELECT combination,
        themes,
-       COUNT(*) AS cases
-FROM per_case
-GROUP BY combination, themes
+       cases
+FROM named
 ORDER BY themes DESC, cases DESC, combination

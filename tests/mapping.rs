@@ -122,7 +122,10 @@ fn cfpb_complaints_ingest_through_the_shipped_mapping() {
     assert_eq!(s["rejected_rows"], 0);
     assert_eq!(
         s["code_list"],
-        format!("{ROOT}/data/mappings/../codes/cfpb-complaint-themes.csv")
+        fs::canonicalize(format!("{ROOT}/data/codes/cfpb-complaint-themes.csv"))
+            .unwrap()
+            .display()
+            .to_string()
     );
 
     // Measures read the warehouse with the code list it was ingested with.
