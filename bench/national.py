@@ -55,6 +55,7 @@ DUCKDB_INGEST = r"""
 import duckdb, sys
 bundle, out = sys.argv[1], sys.argv[2]
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 for t in ["cases", "findings", "events", "recommendations"]:
     con.execute(f"COPY (SELECT * FROM read_csv('{bundle}/{t}.csv', header=true)) "
                 f"TO '{out}/{t}.parquet' (FORMAT parquet, COMPRESSION zstd)")
@@ -64,6 +65,7 @@ DUCKDB_MEASURES = r"""
 import duckdb, json, os, sys, time
 root, wh, aux, queries = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 cur = os.path.join(wh, "current")
 con.execute(f"CREATE VIEW cases AS SELECT * FROM read_parquet('{cur}/cases/*/*.parquet', hive_partitioning=true)")
 for t in ["findings", "events", "recommendations"]:

@@ -12,14 +12,24 @@
 --                               "reported" step
 -- Shared views: episode_intervals, case_themes (queries/shared/).
 -- Parameters: the scope; the thresholds in force.
-WITH measurable AS (
-    SELECT DISTINCT case_id FROM episode_intervals WHERE days >= 0
-),
-delayed AS (
-    SELECT DISTINCT case_id FROM episode_intervals WHERE days >= 0 AND over_threshold
+WITH per_case AS (
+    -- One pass over the intervals: every case with a measurable interval, and whether
+    -- any of them is over its threshold.
+    SELECT case_id,
+           MAX(CASE WHEN over_threshold THEN 1 ELSE 0 END) AS delayed
+    FROM episode_intervals
+    WHERE days >= 0
+    GROUP BY case_id
 ),
 coded AS (
     SELECT case_id FROM case_themes WHERE theme = 'delay'
+),
+both_sides AS (
+    SELECT p.case_id IS NOT NULL AS measurable,
+           COALESCE(p.delayed, 0) = 1 AS delayed,
+           c.case_id IS NOT NULL AS coded
+    FROM per_case p
+    FULL OUTER JOIN coded c ON c.case_id = p.case_id
 ),
 unreported AS (
     SELECT case_id, episode
@@ -27,19 +37,32 @@ unreported AS (
     GROUP BY case_id, episode
     HAVING SUM(CASE WHEN CAST(event AS VARCHAR) = 'performed' THEN 1 ELSE 0 END) > 0
        AND SUM(CASE WHEN CAST(event AS VARCHAR) = 'reported' THEN 1 ELSE 0 END) = 0
+),
+totals AS (
+    SELECT (SELECT COUNT(*) FROM cases) AS cases_in_scope,
+           SUM(CASE WHEN delayed THEN 1 ELSE 0 END) AS delayed,
+           SUM(CASE WHEN coded THEN 1 ELSE 0 END) AS coded,
+           SUM(CASE WHEN delayed AND NOT coded THEN 1 ELSE 0 END) AS measured_not_coded,
+           SUM(CASE WHEN coded AND NOT measurable THEN 1 ELSE 0 END) AS coded_not_measurable,
+           (SELECT COUNT(*) FROM unreported) AS unreported
+    FROM both_sides
 )
-SELECT measure, cases
-FROM (
-SELECT 1 AS position, 'cases_in_scope' AS measure, (SELECT COUNT(*) FROM cases) AS cases
-UNION ALL
-SELECT 2 AS position, 'cases_with_measured_delay', (SELECT COUNT(*) FROM delayed)
-UNION ALL
-SELECT 3 AS position, 'cases_coded_delay', (SELECT COUNT(*) FROM coded)
-UNION ALL
-SELECT 4 AS position, 'measured_not_coded', (SELECT COUNT(*) FROM delayed d WHERE d.case_id NOT IN (SELECT case_id FROM coded))
-UNION ALL
-SELECT 5 AS position, 'coded_not_measurable', (SELECT COUNT(*) FROM coded c WHERE c.case_id NOT IN (SELECT case_id FROM measurable))
-UNION ALL
-SELECT 6 AS position, 'episodes_performed_not_reported', (SELECT COUNT(*) FROM unreported)
-) numbered
-ORDER BY position
+-- One row per figure, from the single row of totals (a CTE named several times would
+-- be computed several times).
+SELECT m.measure,
+       CAST(CASE m.position
+                WHEN 1 THEN t.cases_in_scope
+                WHEN 2 THEN t.delayed
+                WHEN 3 THEN t.coded
+                WHEN 4 THEN t.measured_not_coded
+                WHEN 5 THEN t.coded_not_measurable
+                WHEN 6 THEN t.unreported
+            END AS BIGINT) AS cases
+FROM totals t
+CROSS JOIN (VALUES (1, 'cases_in_scope'),
+                   (2, 'cases_with_measured_delay'),
+                   (3, 'cases_coded_delay'),
+                   (4, 'measured_not_coded'),
+                   (5, 'coded_not_measurable'),
+                   (6, 'episodes_performed_not_reported')) AS m(position, measure)
+ORDER BY m.position

@@ -23,14 +23,21 @@ months AS (
     FROM case_months
     WHERE month IS NOT NULL
     GROUP BY month
+),
+theme_months AS (
+    -- Cases with each theme per month, from the (case, theme) pairs that exist; the
+    -- month x theme grid is filled in below.
+    SELECT cm.month, ct.theme, COUNT(*) AS cases_with_theme
+    FROM case_themes ct
+    JOIN case_months cm ON cm.case_id = ct.case_id
+    WHERE cm.month IS NOT NULL
+    GROUP BY cm.month, ct.theme
 )
 SELECT m.month,
        t.theme,
        m.cases,
-       COUNT(ct.case_id) AS cases_with_theme
+       COALESCE(tm.cases_with_theme, 0) AS cases_with_theme
 FROM months m
 CROSS JOIN themes t
-JOIN case_months cm ON cm.month = m.month
-LEFT JOIN case_themes ct ON ct.case_id = cm.case_id AND ct.theme = t.theme
-GROUP BY m.month, t.theme, t.theme_order, m.cases
+LEFT JOIN theme_months tm ON tm.month = m.month AND tm.theme = t.theme
 ORDER BY CAST(m.month AS VARCHAR) || '', t.theme_order

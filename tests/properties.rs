@@ -10,7 +10,12 @@ use casework::ingest::{self, Options};
 use common::*;
 use proptest::prelude::*;
 
-const SOURCES: &[&str] = &["ombudsman_complaint", "local_complaint", "patient_safety_incident", "serious_incident"];
+const SOURCES: &[&str] = &[
+    "ombudsman_complaint",
+    "local_complaint",
+    "patient_safety_incident",
+    "serious_incident",
+];
 const HARMS: &[&str] = &["none", "low", "moderate", "severe", "death"];
 const CODES: &[&str] = &["UF1", "UF2", "FA1", "DL1", "DL3", "LL1", "LL4"];
 
@@ -27,7 +32,9 @@ struct Case {
 
 fn text() -> impl Strategy<Value = String> {
     // Commas, quotes, spaces inside, non-ASCII: what CSV quoting must carry.
-    "[A-Za-z0-9 ,\"'éß&()-]{1,20}".prop_map(|s| s.trim().to_string()).prop_filter("not blank", |s| !s.is_empty())
+    "[A-Za-z0-9 ,\"'éß&()-]{1,20}"
+        .prop_map(|s| s.trim().to_string())
+        .prop_filter("not blank", |s| !s.is_empty())
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -40,13 +47,30 @@ fn case() -> impl Strategy<Value = Case> {
         proptest::option::of(any::<bool>()),
         proptest::collection::vec(proptest::sample::select(CODES), 0..4),
     )
-        .prop_map(|(org, region, source, opened, harm, death, codes)| Case { org, region, source, opened, harm, death, codes })
+        .prop_map(|(org, region, source, opened, harm, death, codes)| Case {
+            org,
+            region,
+            source,
+            opened,
+            harm,
+            death,
+            codes,
+        })
 }
 
 fn write_bundle(dir: &std::path::Path, cases: &[Case]) {
     fs::create_dir_all(dir).unwrap();
     let mut c = csv::Writer::from_path(dir.join("cases.csv")).unwrap();
-    c.write_record(["case_id", "source", "organisation_code", "region", "opened_date", "harm", "avoidable_death"]).unwrap();
+    c.write_record([
+        "case_id",
+        "source",
+        "organisation_code",
+        "region",
+        "opened_date",
+        "harm",
+        "avoidable_death",
+    ])
+    .unwrap();
     let mut f = csv::Writer::from_path(dir.join("findings.csv")).unwrap();
     f.write_record(["case_id", "code"]).unwrap();
     for (i, k) in cases.iter().enumerate() {
@@ -92,7 +116,10 @@ fn expected_cases(cases: &[Case]) -> Vec<String> {
                 format!("modality={none}"),
                 format!("condition_group={none}"),
                 format!("harm={}", k.harm.unwrap_or("∅")),
-                format!("avoidable_death={}", k.death.map(|b| b.to_string()).unwrap_or(none.clone())),
+                format!(
+                    "avoidable_death={}",
+                    k.death.map(|b| b.to_string()).unwrap_or(none.clone())
+                ),
                 format!("patient_ref={none}"),
                 format!("opened_year={y}"),
             ]
