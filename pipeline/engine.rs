@@ -146,7 +146,9 @@ pub fn parse_memory(text: &str) -> std::result::Result<usize, String> {
 /// Builds the session over the committed warehouse. Errors when it holds nothing yet.
 pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     let manifest = inputs.warehouse.committed()?;
-    let config = SessionConfig::new()
+    // DATAFUSION_* environment variables set any DataFusion option (for example
+    // DATAFUSION_OPTIMIZER_PREFER_HASH_JOIN=false for joins that spill; docs/scaling.md).
+    let config = SessionConfig::from_env()?
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .with_information_schema(true);
     let runtime = RuntimeEnvBuilder::new()
