@@ -14,18 +14,19 @@ use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// A shared dataset's folder, or `None` (the test then skips, saying so).
+/// A real public dataset: the copy in `tests/data/` (from `../shared/datasets/`, with
+/// its SOURCE.txt), or `None` when neither is there (the test then skips, saying so).
 fn dataset(name: &str) -> Option<PathBuf> {
-    let dir = Path::new(ROOT).join("../shared/datasets").join(name);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (tests of real datasets need ../shared)",
-            dir.display()
-        );
-        None
+    for dir in [
+        Path::new(ROOT).join("tests/data").join(name),
+        Path::new(ROOT).join("../shared/datasets").join(name),
+    ] {
+        if dir.is_dir() {
+            return Some(dir);
+        }
     }
+    eprintln!("SKIPPED: dataset {name} is in neither tests/data nor ../shared/datasets");
+    None
 }
 
 fn mapping(name: &str) -> String {
