@@ -471,6 +471,7 @@ fn ingest_into(
         code_list: options.codes.source.clone(),
         thresholds: options.thresholds.source.clone(),
     };
+    let mapping = bundle.sources.iter().find_map(|s| s.mapping.as_ref());
     let summary = Summary {
         bundle: bundle.dir.display().to_string(),
         inputs,
@@ -487,17 +488,8 @@ fn ingest_into(
         patient_ref_values_seen: patient_refs,
         code_list: options.codes.source.name.clone(),
         thresholds: options.thresholds.source.name.clone(),
-        mapping: bundle
-            .sources
-            .iter()
-            .find_map(|s| s.mapping.as_ref())
-            .map(|m| m.source.name.clone()),
-        not_mapped: bundle
-            .sources
-            .iter()
-            .find_map(|s| s.mapping.as_ref())
-            .map(|m| m.skipped())
-            .unwrap_or_default(),
+        mapping: mapping.map(|m| m.source.name.clone()),
+        not_mapped: mapping.map(|m| m.skipped()).unwrap_or_default(),
     };
     Ok((summary, record))
 }

@@ -293,23 +293,11 @@ pub(crate) fn map_header(
         return m.header(t, position, names);
     }
     let columns = t.columns();
-    let mut problems = Vec::new();
-    let mut mapping = Vec::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        let name = name.trim();
-        if !name.is_empty() && names[..i].iter().any(|n| n.trim() == name) {
-            problems.push(
-                Reject::new(
-                    t,
-                    position.clone(),
-                    Rule::DuplicateColumn,
-                    format!("column {name:?} appears more than once in the header"),
-                )
-                .column(name),
-            );
-        }
-        mapping.push(columns.iter().position(|c| c.name == name));
-    }
+    let mut problems = duplicate_columns(t, position, names, |_| true);
+    let mapping: Vec<Option<usize>> = names
+        .iter()
+        .map(|name| columns.iter().position(|c| c.name == name.trim()))
+        .collect();
     for (index, column) in columns.iter().enumerate() {
         if column.required && !mapping.contains(&Some(index)) {
             problems.push(
@@ -332,6 +320,32 @@ pub(crate) fn map_header(
     } else {
         Err(problems)
     }
+}
+
+/// A reject for each header column named a second time, among the columns `read`
+/// says matter (names compared trimmed; blank names are not columns).
+pub(crate) fn duplicate_columns(
+    t: RecordType,
+    position: &Position,
+    names: &[String],
+    read: impl Fn(&str) -> bool,
+) -> Vec<Reject> {
+    let mut problems = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let name = name.trim();
+        if !name.is_empty() && read(name) && names[..i].iter().any(|n| n.trim() == name) {
+            problems.push(
+                Reject::new(
+                    t,
+                    position.clone(),
+                    Rule::DuplicateColumn,
+                    format!("column {name:?} appears more than once in the header"),
+                )
+                .column(name),
+            );
+        }
+    }
+    problems
 }
 
 /// Turns a field as read into a value: surrounding spaces trimmed, empty is missing.
