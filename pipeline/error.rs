@@ -38,16 +38,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[cfg(feature = "engine")]
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
 
     #[error("arrow: {0}")]
-    Arrow(#[from] arrow::error::ArrowError),
+    Arrow(#[from] arrow_schema::ArrowError),
 
     /// A chart could not be drawn.
     #[error("chart: {0}")]
     Chart(String),
 
+    #[cfg(feature = "engine")]
     #[error("datafusion: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
 }
@@ -66,12 +68,9 @@ impl Error {
         match self {
             Error::Config { .. } | Error::Usage(_) | Error::Query { .. } => 1,
             Error::Bundle { .. } | Error::Rejected(_) => 2,
-            Error::Warehouse { .. }
-            | Error::Io { .. }
-            | Error::Parquet(_)
-            | Error::Arrow(_)
-            | Error::DataFusion(_)
-            | Error::Chart(_) => 3,
+            Error::Warehouse { .. } | Error::Io { .. } | Error::Arrow(_) | Error::Chart(_) => 3,
+            #[cfg(feature = "engine")]
+            Error::Parquet(_) | Error::DataFusion(_) => 3,
         }
     }
 }

@@ -6,12 +6,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, StringBuilder,
-    StringDictionaryBuilder, TimestampMillisecondBuilder,
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Decimal128Builder, StringBuilder, StringDictionaryBuilder,
+    TimestampMillisecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
-use arrow::record_batch::RecordBatch;
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

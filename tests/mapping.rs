@@ -443,6 +443,20 @@ fn a_malformed_mapping_is_named_with_its_line() {
         "{msg}"
     );
 
+    // A lookup file is a file name beside the export, never a path elsewhere.
+    let m = format!(
+        "{LOCAL_MAPPING}\n[lookups.trusts]\nfile = \"../../etc/trusts.csv\"\nkey = \"code\"\non = \"Trust\"\n"
+    );
+    let (code, msg) = validate(d, &m, LOCAL_EXPORT);
+    assert_eq!(code, Some(1), "{msg}");
+    let line = line_of(&m, "etc/trusts.csv");
+    assert!(
+        msg.contains(&format!(
+            "line {line}: lookup file \"../../etc/trusts.csv\" must be a file name beside the export, not a path"
+        )),
+        "{msg}"
+    );
+
     // A value that does not match a good format is a row reject at the export's column.
     let export = LOCAL_EXPORT.replace("15/03/2023", "2023/03/15");
     let (code, msg) = validate(d, LOCAL_MAPPING, &export);

@@ -349,7 +349,7 @@ pub(crate) fn duplicate_columns(
 }
 
 /// Turns a field as read into a value: surrounding spaces trimmed, empty is missing.
-pub(crate) fn field(text: &str) -> Option<String> {
+pub fn field(text: &str) -> Option<String> {
     let t = text.trim();
     if t.is_empty() {
         None

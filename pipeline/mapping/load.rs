@@ -383,11 +383,24 @@ impl Mapping {
                         "a lookup needs file, key (its column) and on (the export's column)",
                     ));
                 };
+                let file_span = file.span();
                 let (file, k, on) = (
                     loader.string(file, "file")?,
                     loader.string(k, "key")?,
                     loader.string(on, "on")?,
                 );
+                // A lookup file sits beside the export: a mapping never reaches elsewhere.
+                let plain = Path::new(&file)
+                    .file_name()
+                    .is_some_and(|n| n.to_str() == Some(file.as_str()));
+                if !plain {
+                    return Err(loader.err(
+                        file_span,
+                        format!(
+                            "lookup file {file:?} must be a file name beside the export, not a path"
+                        ),
+                    ));
+                }
                 let on = loader.column(&on, line);
                 loader.lookups.push(Lookup {
                     name: key.get_ref().to_string(),

@@ -15,6 +15,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::bundle::{self, Bundle, Format, Item, RawRow, Rows, Source};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::reject::{Reject, Rule};
 use crate::spec::{ConfigSource, RecordType};
 
@@ -163,7 +164,7 @@ impl Mapping {
                     file: file.clone(),
                     sheet: sheet.clone(),
                     mapping: Some(mapping.clone()),
-                    limits: crate::limits::Limits::default(),
+                    limits: Limits::default(),
                 });
             }
         }
@@ -458,8 +459,11 @@ fn load_lookup(lookup: &mut Lookup, dir: &Path, mapping: &Path) -> Result<()> {
         file: mapping.to_path_buf(),
         message: format!("line {}: lookup {}: {message}", lookup.line, lookup.name),
     };
-    let mut reader = csv::Reader::from_path(&path)
+    // The same line cap as an export's, so a lookup file cannot be buffered whole.
+    let file = std::fs::File::open(&path)
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let file = crate::limits::LineLimit::new(file, Limits::default().max_line_bytes, 1);
+    let mut reader = csv::Reader::from_reader(file);
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| bad(format!("{}: {e}", path.display())))?

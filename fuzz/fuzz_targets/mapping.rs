@@ -1,0 +1,47 @@
+//! Mappings: the TOML loader (every error names a line of the mapping), binding to an
+//! export with lookup files, the mapped rows (columns, splits, value maps, dates,
+//! lookups, `skip_if`, `require`) and the validator after them.
+//!
+//! The input is the mapping, then the export after `==== export.csv` (or
+//! `==== export.xlsx`), then any lookup files and `codes.csv`, each after `==== NAME`.
+//! Runs stay inside their folder: the loader refuses a lookup file that is not a plain
+//! name beside the export, and the code list and thresholds it names are not read here.
+#![no_main]
+
+use casework::error::Error;
+use casework::mapping::Mapping;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let dir = casework_fuzz::scratch();
+    casework_fuzz::write(&dir, &casework_fuzz::files(data, "mapping.toml"));
+    let path = dir.join("mapping.toml");
+    let mapping = match Mapping::load(&path) {
+        Ok(m) => m,
+        Err(Error::Config { file, message }) => {
+            assert_eq!(file, path, "a mapping error names the mapping");
+            assert!(
+                message.starts_with("line "),
+                "a mapping error names the line: {message}"
+            );
+            return;
+        }
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    let Some(export) = ["export.csv", "export.xlsx"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+    else {
+        return;
+    };
+    match mapping.bind(&export) {
+        Ok(bundle) => {
+            casework_fuzz::read_bundle(&bundle, casework_fuzz::codes(&dir));
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+});
