@@ -15,20 +15,26 @@
 //!
 //! Scope values reach DataFusion as typed literals in the logical plan (the DataFrame
 //! filter API), never as SQL text.
+//!
+//! Every table is one that a logical plan can carry to another process (Parquet listing
+//! tables, views, `VALUES` for the code list, thresholds and parameters, empty tables),
+//! so the same session runs on Ballista (`Engine::Ballista`, cargo feature `ballista`).
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
-use datafusion::datasource::MemTable;
+use datafusion::catalog::TableProvider;
+use datafusion::catalog::view::ViewTable;
+use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::{Expr, JoinType, col, lit};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
@@ -106,6 +112,18 @@ fn date32(d: NaiveDate) -> ScalarValue {
 /// The default memory bound of a session: 1 GiB.
 pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
+/// Where the queries run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// DataFusion in this process, under the memory limit.
+    #[default]
+    Local,
+    /// Apache DataFusion Ballista: with no scheduler URL, a scheduler and an executor
+    /// start in this process (standalone); with one (`df://host:50050`), the queries run
+    /// on that cluster, whose executors must reach the warehouse at the same path.
+    Ballista { scheduler: Option<String> },
+}
+
 /// Everything a session is built from.
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {
@@ -117,6 +135,7 @@ pub struct Inputs<'a> {
     /// Bytes the query engine may hold before it spills to disk (a fair spill pool:
     /// each spilling operator gets an equal share).
     pub memory_limit: usize,
+    pub engine: &'a Engine,
 }
 
 /// Parses a memory size: bytes, or a number with KiB, MiB, GiB (or K, M, G).
@@ -154,7 +173,7 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(inputs.memory_limit)))
         .build_arc()?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let ctx = context(inputs.engine, config, runtime).await?;
     for t in RecordType::ALL {
         let stored = format!("stored_{t}");
         register_stored(&ctx, inputs.warehouse, &manifest, t, &stored).await?;
@@ -171,6 +190,42 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
         ctx.register_table(*name, view.into_view())?;
     }
     Ok(ctx)
+}
+
+async fn context(
+    engine: &Engine,
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+) -> Result<SessionContext> {
+    match engine {
+        Engine::Local => Ok(SessionContext::new_with_config_rt(config, runtime)),
+        #[cfg(feature = "ballista")]
+        Engine::Ballista { scheduler } => {
+            use ballista::prelude::{SessionConfigExt, SessionContextExt};
+            use datafusion::execution::SessionStateBuilder;
+            // Ballista's defaults first, then ours (its defaults would replace them).
+            let partitions = config.target_partitions();
+            let config = config
+                .upgrade_for_ballista()
+                .with_target_partitions(partitions)
+                .with_information_schema(true);
+            let state = SessionStateBuilder::new()
+                .with_config(config)
+                .with_runtime_env(runtime)
+                .with_default_features()
+                .build();
+            Ok(match scheduler {
+                None => SessionContext::standalone_with_state(state).await?,
+                Some(url) => SessionContext::remote_with_state(url, state).await?,
+            })
+        }
+        #[cfg(not(feature = "ballista"))]
+        Engine::Ballista { .. } => Err(Error::Usage(
+            "--engine ballista needs a casework built with the ballista feature \
+             (cargo install --path . --features ballista)"
+                .into(),
+        )),
+    }
 }
 
 /// Views every measure may use, defined once (in this order: later ones may use
@@ -211,8 +266,7 @@ async fn register_stored(
         .get(t.name())
         .is_some_and(|f| !f.files.is_empty());
     if !has_files {
-        let empty = MemTable::try_new(table_schema(t), vec![vec![]])?;
-        ctx.register_table(name, Arc::new(empty))?;
+        ctx.register_table(name, Arc::new(EmptyTable::new(table_schema(t))))?;
         return Ok(());
     }
     let dir = warehouse.root.join(&manifest.version).join(t.name());
@@ -266,9 +320,31 @@ async fn register_scoped(ctx: &SessionContext, scope: &Scope) -> Result<()> {
     Ok(())
 }
 
+/// Registers a small table given as a batch: a view over `VALUES` of typed literals
+/// (no SQL text), or an empty table when it has no rows.
 fn register_memory(ctx: &SessionContext, name: &str, batch: RecordBatch) -> Result<()> {
-    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-    ctx.register_table(name, Arc::new(table))?;
+    let schema = batch.schema();
+    let table: Arc<dyn TableProvider> = if batch.num_rows() == 0 {
+        Arc::new(EmptyTable::new(schema))
+    } else {
+        let mut rows = Vec::with_capacity(batch.num_rows());
+        for r in 0..batch.num_rows() {
+            let row = batch
+                .columns()
+                .iter()
+                .map(|c| ScalarValue::try_from_array(c, r).map(lit))
+                .collect::<datafusion::error::Result<Vec<Expr>>>()?;
+            rows.push(row);
+        }
+        let names = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| col(format!("column{}", i + 1)).alias(f.name()));
+        let plan = LogicalPlanBuilder::values(rows)?.project(names)?.build()?;
+        Arc::new(ViewTable::new(plan, None))
+    };
+    ctx.register_table(name, table)?;
     Ok(())
 }
 

@@ -10,5 +10,8 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // calamine panics on some malformed workbooks; the reader catches those and reports
+    // the file as unreadable, so they print nothing here.
+    casework::bundle::quiet_caught_reader_panics();
     std::process::exit(cli::main());
 }

@@ -159,3 +159,156 @@ fn a_workbook_that_expands_past_the_cap_is_refused_before_it_is_read() {
     let out = casework(d, &["validate", "b", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// A minimal workbook with one sheet `cases` holding `sheet_data` (the XML inside
+/// `<sheetData>`), zipped without compression.
+fn workbook(sheet_data: &str) -> Vec<u8> {
+    use std::io::Write;
+    let ns = "http://schemas.openxmlformats.org";
+    let parts = [
+        (
+            "[Content_Types].xml",
+            format!(
+                r#"<Types xmlns="{ns}/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#
+            ),
+        ),
+        (
+            "_rels/.rels",
+            format!(
+                r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#
+            ),
+        ),
+        (
+            "xl/workbook.xml",
+            format!(
+                r#"<workbook xmlns="{ns}/spreadsheetml/2006/main" xmlns:r="{ns}/officeDocument/2006/relationships"><sheets><sheet name="cases" sheetId="1" r:id="rId1"/></sheets></workbook>"#
+            ),
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            format!(
+                r#"<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="rId1" Type="{ns}/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#
+            ),
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            format!(
+                r#"<worksheet xmlns="{ns}/spreadsheetml/2006/main"><sheetData>{sheet_data}</sheetData></worksheet>"#
+            ),
+        ),
+    ];
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, text) in parts {
+        zip.start_file(name, stored).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// The example's cases as inline-string rows 1, 2, …
+fn cases_rows() -> String {
+    let text = example_csv("cases.csv");
+    let mut out = String::new();
+    for (i, record) in csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .enumerate()
+        .map(|(i, r)| (i + 2, r.unwrap()))
+        .chain(std::iter::once((
+            1,
+            csv::Reader::from_reader(text.as_bytes())
+                .headers()
+                .unwrap()
+                .clone(),
+        )))
+    {
+        out += &format!("<row r=\"{i}\">");
+        for (j, v) in record.iter().enumerate() {
+            let col = (b'A' + j as u8) as char;
+            let v = v
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
+            out += &format!(r#"<c r="{col}{i}" t="inlineStr"><is><t>{v}</t></is></c>"#);
+        }
+        out += "</row>";
+    }
+    out
+}
+
+/// Regression (found by fuzz/xlsx): a workbook is read cell by cell, so one legal cell at
+/// Excel's last position (XFD1048576) is one more row to check, not a 550 GB rectangle
+/// that aborts the process; a cell reference no sheet can have (calamine overflows on
+/// it) makes the workbook unreadable, reported as such, with no panic message.
+#[test]
+fn xlsx_far_and_impossible_cells_are_reported_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let rows = cases_rows();
+    assert!(
+        rows.contains("A1") && rows.contains("A15"),
+        "header and 14 cases"
+    );
+
+    let far = format!(
+        r#"{rows}<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>"#
+    );
+    let b = bundle(d, "far", &[("bundle.xlsx", &workbook(&far))]);
+    let out = casework(d, &["validate", b.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    // The 14 cases are valid; the far row is one rejected row (no case_id, …).
+    assert!(
+        text.contains("cases                   15 read        14 valid          1 rejected"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bundle.xlsx sheet cases row 1048576, column case_id: case_id is required"),
+        "{text}"
+    );
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+
+    let impossible = format!(
+        r#"{rows}<row r="20"><c r="AAAAAAAAAAAA20" t="inlineStr"><is><t>x</t></is></c></row>"#
+    );
+    let b = bundle(d, "impossible", &[("bundle.xlsx", &workbook(&impossible))]);
+    let out = casework(d, &["validate", b.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("a cell reference is out of range (the workbook is malformed)"),
+        "{all}"
+    );
+    assert!(!all.contains("panicked"), "{all}");
+
+    // A reference past Excel's last column that calamine reads without overflow.
+    let past =
+        format!(r#"{rows}<row r="20"><c r="XFE20" t="inlineStr"><is><t>x</t></is></c></row>"#);
+    let b = bundle(d, "past", &[("bundle.xlsx", &workbook(&past))]);
+    let out = casework(d, &["validate", b.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("a cell at row 20, column 16385 is beyond Excel's last cell (XFD1048576)"),
+        "{all}"
+    );
+}

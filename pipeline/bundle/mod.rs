@@ -275,6 +275,19 @@ fn limited(source: &Source, rows: Rows) -> Rows {
     }))
 }
 
+/// Installs a panic hook that stays silent for panics inside calamine, which the XLSX
+/// reader catches and reports as an unreadable workbook, and hands every other panic to
+/// the hook that was in place. For programs (the CLI, the fuzz targets), not for the
+/// library to call.
+pub fn quiet_caught_reader_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !xlsx::caught_panic(info) {
+            previous(info);
+        }
+    }));
+}
+
 /// The sheet names of a workbook.
 pub fn xlsx_sheet_names(path: &Path) -> std::result::Result<Vec<String>, String> {
     xlsx::sheet_names(path)

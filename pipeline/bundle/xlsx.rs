@@ -12,9 +12,14 @@ use crate::reject::{Position, Reject, Rule};
 
 pub(super) fn sheet_names(path: &Path) -> std::result::Result<Vec<String>, String> {
     check_size(path, Limits::default().max_xlsx_bytes)?;
-    let workbook: Xlsx<_> =
-        open_workbook(path).map_err(|e| format!("cannot read the workbook: {e}"))?;
-    Ok(workbook.sheet_names().to_vec())
+    let names = || -> std::result::Result<Vec<String>, String> {
+        let workbook: Xlsx<_> =
+            open_workbook(path).map_err(|e| format!("cannot read the workbook: {e}"))?;
+        Ok(workbook.sheet_names().to_vec())
+    };
+    // A panic in calamine on a malformed workbook is an unreadable file (see read_cells).
+    std::panic::catch_unwind(names)
+        .unwrap_or_else(|_| Err("cannot read the workbook: it is malformed".into()))
 }
 
 pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
@@ -35,15 +40,11 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
     if let Err(message) = check_size(&source.path, source.limits.max_xlsx_bytes) {
         return unreadable(message);
     }
-    let mut workbook: Xlsx<_> = match open_workbook(&source.path) {
-        Ok(w) => w,
-        Err(e) => return unreadable(format!("cannot read the workbook: {e}")),
+    let cells = match read_cells(&source.path, &sheet) {
+        Ok(cells) => cells,
+        Err(message) => return unreadable(message),
     };
-    let range = match workbook.worksheet_range(&sheet) {
-        Ok(r) => r,
-        Err(e) => return unreadable(format!("cannot read the sheet: {e}")),
-    };
-    let Some((first_row, _)) = range.start() else {
+    let Some(first_row) = cells.keys().next().copied() else {
         return Ok(Err(vec![Reject::new(
             t,
             sheet_pos,
@@ -51,29 +52,39 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
             "the sheet is empty: expected a header row naming the columns",
         )]));
     };
-    let skip = source.skip_rows();
-    let first_row = u64::from(first_row) + skip;
-    let mut rows = range.rows().skip(skip as usize);
-    let header_row = rows.next().unwrap_or(&[]);
-    let header_pos = Position::cell(&source.file, &sheet, first_row + 1);
-    let names: Vec<String> = header_row
-        .iter()
-        .map(|c| cell_text(c).ok().flatten().unwrap_or_default())
-        .collect();
+    // Columns count from the sheet's first used column, as in a range.
+    let first_col = cells
+        .values()
+        .flat_map(|row| row.iter().map(|(c, _)| *c))
+        .min()
+        .unwrap_or(0);
+    let header_row = u64::from(first_row) + source.skip_rows();
+    let header_pos = Position::cell(&source.file, &sheet, header_row + 1);
+    let mut names: Vec<String> = Vec::new();
+    if let Some(header) = u32::try_from(header_row).ok().and_then(|r| cells.get(&r)) {
+        for (c, cell) in header {
+            let j = (c - first_col) as usize;
+            if names.len() <= j {
+                names.resize(j + 1, String::new());
+            }
+            names[j] = cell_text(cell).ok().flatten().unwrap_or_default();
+        }
+    }
     let mapping = match map_header(source, &header_pos, &names) {
         Ok(m) => m,
         Err(problems) => return Ok(Err(problems)),
     };
     let width = source.width();
     let mut items = Vec::new();
-    for (i, cells) in rows.enumerate() {
-        let position = header_pos.at(first_row + 2 + i as u64);
-        if cells.iter().all(|c| matches!(c, Data::Empty)) {
-            continue; // a row with no values holds no data
+    for (row, row_cells) in &cells {
+        if u64::from(*row) <= header_row {
+            continue;
         }
+        let position = header_pos.at(u64::from(*row) + 1);
         let mut values = vec![None; width];
         let mut bad = None;
-        for (j, cell) in cells.iter().enumerate() {
+        for (c, cell) in row_cells {
+            let j = (c - first_col) as usize;
             let Some(index) = mapping.get(j).copied().flatten() else {
                 continue;
             };
@@ -97,6 +108,70 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         }));
     }
     Ok(Ok(Box::new(items.into_iter())))
+}
+
+/// Whether a panic is one `read_cells` and `sheet_names` catch: raised inside calamine.
+pub(super) fn caught_panic(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    info.location()
+        .is_some_and(|l| l.file().replace('\\', "/").contains("/calamine-"))
+}
+
+/// Excel's last row and column (1,048,576 rows, 16,384 columns: XFD).
+const EXCEL_ROWS: u32 = 1 << 20;
+const EXCEL_COLUMNS: u32 = 1 << 14;
+
+/// A sheet's non-empty cells by row (0-based row, then 0-based column and value).
+type SheetCells = std::collections::BTreeMap<u32, Vec<(u32, Data)>>;
+
+/// Reads a sheet's cells one by one (calamine's cell reader), keeping only those with a
+/// value. Not calamine's `worksheet_range`: that allocates the whole rectangle the sheet
+/// spans, so one cell at XFD1048576 asks for 550 GB and aborts the process.
+///
+/// calamine 0.38 overflows on cell references beyond any real sheet (`AAAAAAAAAAA1`):
+/// with overflow checks (debug builds, and calamine in casework's release profile) that
+/// is a panic, which is caught here and reported as an unreadable workbook.
+fn read_cells(path: &Path, sheet: &str) -> std::result::Result<SheetCells, String> {
+    let read = || -> std::result::Result<SheetCells, String> {
+        let mut workbook: Xlsx<_> =
+            open_workbook(path).map_err(|e| format!("cannot read the workbook: {e}"))?;
+        let mut reader = workbook
+            .worksheet_cells_reader(sheet)
+            .map_err(|e| format!("cannot read the sheet: {e}"))?;
+        let mut cells = SheetCells::new();
+        while let Some(cell) = reader
+            .next_cell()
+            .map_err(|e| format!("cannot read the sheet: {e}"))?
+        {
+            let (row, col) = cell.get_position();
+            if row >= EXCEL_ROWS || col >= EXCEL_COLUMNS {
+                return Err(format!(
+                    "a cell at row {}, column {} is beyond Excel's last cell (XFD1048576): the workbook is malformed",
+                    u64::from(row) + 1,
+                    u64::from(col) + 1
+                ));
+            }
+            let value = Data::from(cell.get_value().clone());
+            if !matches!(value, Data::Empty) {
+                cells.entry(row).or_default().push((col, value));
+            }
+        }
+        for row in cells.values_mut() {
+            // A cell given twice keeps its last value, as in a range.
+            row.sort_by_key(|(c, _)| *c);
+            let mut deduped: Vec<(u32, Data)> = Vec::with_capacity(row.len());
+            for (c, v) in row.drain(..) {
+                match deduped.last_mut() {
+                    Some(last) if last.0 == c => last.1 = v,
+                    _ => deduped.push((c, v)),
+                }
+            }
+            *row = deduped;
+        }
+        Ok(cells)
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
+        Err("cannot read the workbook: a cell reference is out of range (the workbook is malformed)".into())
+    })
 }
 
 /// Refuses a workbook whose parts expand to more than `max` bytes, reading only the zip

@@ -10,7 +10,7 @@ use casework::Error;
 use casework::limits::Limits;
 
 mod output;
-use casework::engine::{self, DateField, Scope};
+use casework::engine::{self, DateField, Engine, Scope};
 use casework::ingest::{self, Options};
 use casework::measure::{self, Output};
 use casework::oversight;
@@ -186,6 +186,19 @@ struct SessionArgs {
     /// Memory the query engine may use before spilling to disk (e.g. 512MiB, 2GiB).
     #[arg(long, default_value = "1GiB", value_parser = engine::parse_memory)]
     memory_limit: usize,
+    /// Where the queries run: DataFusion here, or Apache DataFusion Ballista (needs a
+    /// build with the `ballista` feature; standalone in this process unless --scheduler).
+    #[arg(long, value_enum, default_value_t = EngineArg::Local)]
+    engine: EngineArg,
+    /// The Ballista scheduler to run on, e.g. df://scheduler:50050 (with --engine ballista).
+    #[arg(long, value_name = "URL", requires = "engine")]
+    scheduler: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EngineArg {
+    Local,
+    Ballista,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -439,6 +452,7 @@ struct Session {
     thresholds: Thresholds,
     as_of: NaiveDate,
     memory_limit: usize,
+    engine: Engine,
 }
 
 impl Session {
@@ -475,6 +489,15 @@ impl Session {
                 .as_of
                 .unwrap_or_else(|| chrono::Local::now().date_naive()),
             memory_limit: args.memory_limit,
+            engine: match (args.engine, &args.scheduler) {
+                (EngineArg::Local, None) => Engine::Local,
+                (EngineArg::Local, Some(_)) => {
+                    return Err(Error::Usage("--scheduler is for --engine ballista".into()));
+                }
+                (EngineArg::Ballista, scheduler) => Engine::Ballista {
+                    scheduler: scheduler.clone(),
+                },
+            },
         })
     }
 
@@ -486,6 +509,7 @@ impl Session {
             scope: &self.scope,
             as_of: self.as_of,
             memory_limit: self.memory_limit,
+            engine: &self.engine,
         }
     }
 
@@ -737,6 +761,7 @@ async fn run_job(
             scope: &scope,
             as_of,
             memory_limit: engine::DEFAULT_MEMORY_LIMIT,
+            engine: &Engine::Local,
         },
         &report_options,
     )

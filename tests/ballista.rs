@@ -1,0 +1,90 @@
+//! `--engine ballista` (cargo feature `ballista`): the same measures on Apache DataFusion
+//! Ballista, standalone (scheduler and executor in this process), give the same answers
+//! as the local engine, and the planted truth of a generated bundle.
+//!
+//! Not in the default build: `bench/ballista.sh` builds the feature and runs this file.
+#![cfg(feature = "ballista")]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// Every measure's rows under both engines, over the same warehouse.
+fn both(d: &std::path::Path, measure: &str) -> (Value, Value) {
+    let local = measure_json(d, &[measure, "--as-of", "2024-01-01"]);
+    let ballista = measure_json(
+        d,
+        &[measure, "--as-of", "2024-01-01", "--engine", "ballista"],
+    );
+    (local["rows"].clone(), ballista["rows"].clone())
+}
+
+#[test]
+fn ballista_standalone_gives_the_local_answers_and_the_planted_truth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(
+        d,
+        &["generate", "--cases", "3000", "--seed", "11", "--out", "g"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = casework(d, &["ingest", "g", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("g/truth.json")).unwrap()).unwrap();
+
+    // The theme measures, row for row.
+    for measure in [
+        "theme_prevalence",
+        "theme_breakdown",
+        "theme_cooccurrence",
+        "monthly_series",
+    ] {
+        let (local, ballista) = both(d, measure);
+        assert!(!local.as_array().unwrap().is_empty(), "{measure}");
+        assert_eq!(local, ballista, "{measure}");
+    }
+    // And the planted counts, from Ballista alone.
+    let v = measure_json(d, &["theme_prevalence", "--engine", "ballista"]);
+    for r in v["rows"].as_array().unwrap() {
+        let theme = r["theme"].as_str().unwrap();
+        assert_eq!(r["cases"], truth["cases"]);
+        assert_eq!(r["cases_with_theme"], truth["themes"][theme], "{theme}");
+    }
+    // A scope is applied on Ballista too (typed filters in the shipped plan).
+    let scoped = |engine: &str| {
+        measure_json(
+            d,
+            &[
+                "theme_prevalence",
+                "--from",
+                "2022-01-01",
+                "--to",
+                "2022-12-31",
+                "--engine",
+                engine,
+            ],
+        )["rows"]
+            .clone()
+    };
+    assert_eq!(scoped("local"), scoped("ballista"));
+}
+
+#[test]
+fn every_measure_runs_on_ballista_with_the_local_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    example_warehouse(d);
+    for measure in [
+        "delay_coded_vs_measured",
+        "delay_intervals",
+        "financial_remedies",
+        "learning",
+        "organisation_profile",
+        "recommendations",
+    ] {
+        let (local, ballista) = both(d, measure);
+        assert_eq!(local, ballista, "{measure}");
+    }
+}
