@@ -7,4 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/casework-target}"
-cargo test --locked --features ballista --test ballista "$@"
+# A Ballista plan that never finishes (see queries/learning.sql) must fail, not hang.
+timeout 1800 cargo test --locked --features ballista --test ballista "$@"

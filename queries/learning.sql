@@ -37,17 +37,35 @@ repeats AS (
     SELECT DISTINCT case_id
     FROM per_code
     WHERE code = 'LL4' OR n > 1
+),
+-- Each input is read once: one row of totals, then one output row per measure (a
+-- scalar subquery per measure read the reviews twice, and Ballista 55 never finishes a
+-- plan that shuffles the same empty input twice).
+totals AS (
+    SELECT c.n AS cases_in_scope,
+           r.n AS cases_with_learning_review,
+           d.median_days,
+           d.max_days,
+           p.n AS repeat_failures
+    FROM (SELECT COUNT(*) AS n FROM cases) c
+    CROSS JOIN (SELECT COUNT(*) AS n FROM reviews) r
+    CROSS JOIN (SELECT median(days) AS median_days, MAX(days) AS max_days FROM review_days) d
+    CROSS JOIN (SELECT COUNT(*) AS n FROM repeats) p
 )
-SELECT measure, value
-FROM (
-SELECT 1 AS position, 'cases_in_scope' AS measure, CAST((SELECT COUNT(*) FROM cases) AS DOUBLE) AS value
-UNION ALL
-SELECT 2 AS position, 'cases_with_learning_review', CAST((SELECT COUNT(*) FROM reviews) AS DOUBLE)
-UNION ALL
-SELECT 3 AS position, 'median_days_decision_to_review', (SELECT median(days) FROM review_days)
-UNION ALL
-SELECT 4 AS position, 'max_days_decision_to_review', (SELECT MAX(days) FROM review_days)
-UNION ALL
-SELECT 5 AS position, 'repeat_failures', CAST((SELECT COUNT(*) FROM repeats) AS DOUBLE)
-) numbered
-ORDER BY position
+SELECT m.measure,
+       CASE m.position
+           WHEN 1 THEN CAST(t.cases_in_scope AS DOUBLE)
+           WHEN 2 THEN CAST(t.cases_with_learning_review AS DOUBLE)
+           WHEN 3 THEN t.median_days
+           WHEN 4 THEN t.max_days
+           ELSE CAST(t.repeat_failures AS DOUBLE)
+       END AS value
+FROM totals t
+CROSS JOIN (VALUES
+    (1, 'cases_in_scope'),
+    (2, 'cases_with_learning_review'),
+    (3, 'median_days_decision_to_review'),
+    (4, 'max_days_decision_to_review'),
+    (5, 'repeat_failures')
+) AS m(position, measure)
+ORDER BY m.position

@@ -10,6 +10,20 @@ mod common;
 use common::*;
 use serde_json::Value;
 
+/// The shipped measures (`casework measure --list`).
+const MEASURES: [&str; 10] = [
+    "theme_prevalence",
+    "theme_cooccurrence",
+    "theme_breakdown",
+    "delay_intervals",
+    "delay_coded_vs_measured",
+    "recommendations",
+    "financial_remedies",
+    "learning",
+    "organisation_profile",
+    "monthly_series",
+];
+
 /// Every measure's rows under both engines, over the same warehouse.
 fn both(d: &std::path::Path, measure: &str) -> (Value, Value) {
     let local = measure_json(d, &[measure, "--as-of", "2024-01-01"]);
@@ -34,15 +48,9 @@ fn ballista_standalone_gives_the_local_answers_and_the_planted_truth() {
     let truth: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("g/truth.json")).unwrap()).unwrap();
 
-    // The theme measures, row for row.
-    for measure in [
-        "theme_prevalence",
-        "theme_breakdown",
-        "theme_cooccurrence",
-        "monthly_series",
-    ] {
+    // Every measure, row for row.
+    for measure in MEASURES {
         let (local, ballista) = both(d, measure);
-        assert!(!local.as_array().unwrap().is_empty(), "{measure}");
         assert_eq!(local, ballista, "{measure}");
     }
     // And the planted counts, from Ballista alone.
@@ -71,19 +79,14 @@ fn ballista_standalone_gives_the_local_answers_and_the_planted_truth() {
     assert_eq!(scoped("local"), scoped("ballista"));
 }
 
+/// The example: small, and some inputs empty (no learning reviews), which is where
+/// Ballista once hung (see queries/learning.sql).
 #[test]
 fn every_measure_runs_on_ballista_with_the_local_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     example_warehouse(d);
-    for measure in [
-        "delay_coded_vs_measured",
-        "delay_intervals",
-        "financial_remedies",
-        "learning",
-        "organisation_profile",
-        "recommendations",
-    ] {
+    for measure in MEASURES {
         let (local, ballista) = both(d, measure);
         assert_eq!(local, ballista, "{measure}");
     }
