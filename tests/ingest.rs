@@ -443,6 +443,13 @@ fn malformed_csv_rows_are_rejected_at_their_line() {
             one("cases.csv", "3", "", "unbalanced_quote", "expected 4 fields as in the header, found 2; a quoted field opened here runs to the end of the file: check for an unbalanced quote"),
         ),
         (
+            // A stray quote joins lines up to the next quote in the same column: the
+            // record has the right field count, but its field holds a whole row (c3).
+            "swallowed",
+            format!("{CASES_HEADER}{CASE_OK}c2,ombudsman_complaint,\"RJ1,2019-01-01\nc3,ombudsman_complaint,RJ1,2019-01-01\nc4,ombudsman_complaint,\"RJ1\",2019-01-01\n").into_bytes(),
+            one("cases.csv", "3", "organisation_code", "unbalanced_quote", "a quoted field here runs over 3 lines and holds the commas of a whole row: check for an unbalanced quote"),
+        ),
+        (
             "fields",
             format!("{CASES_HEADER}{CASE_OK}c2,ombudsman_complaint,RJ1\n").into_bytes(),
             one("cases.csv", "3", "", "field_count", "expected 4 fields as in the header, found 3"),

@@ -69,6 +69,7 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         Err(problems) => return Ok(Err(problems)),
     };
     let width = source.width();
+    let mapped = source.mapping.is_some();
     let file_name = source.file.clone();
     let path = path.clone();
     let mut record = ::csv::ByteRecord::new();
@@ -114,6 +115,22 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
                     ),
                 ))));
             }
+            // A stray quote can join the lines up to the next quote in the same column
+            // into one field of a record with the right field count: rows would vanish
+            // into a text field.
+            if let Some((i, lines)) = swallowed_rows(&record, &names).filter(|_| !mapped) {
+                return Some(Ok(Item::Unreadable(
+                    Reject::new(
+                        t,
+                        position,
+                        Rule::UnbalancedQuote,
+                        format!(
+                            "a quoted field here runs over {lines} lines and holds the commas of a whole row: check for an unbalanced quote"
+                        ),
+                    )
+                    .column(&names[i]),
+                )));
+            }
             let mut values = vec![None; width];
             for (i, raw) in record.iter().enumerate() {
                 let Some(index) = mapping[i] else { continue };
@@ -144,6 +161,25 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         }
     });
     Ok(Ok(Box::new(rows)))
+}
+
+/// The first field that holds rows of the file swallowed by a stray quote, and the lines
+/// it spans: a field of a structured column (any bundle column but `note`) that runs over
+/// several lines and holds a whole record's commas (`width - 1`), the delimiters between
+/// a stray quote and the next quote in the same column of a later line. Free text may
+/// run over lines with any number of commas (real complaint narratives do), so `note`
+/// and the columns of a mapped export, whose free text casework cannot tell, are not
+/// checked: there a stray quote that keeps the field count is not caught.
+fn swallowed_rows(record: &::csv::ByteRecord, names: &[String]) -> Option<(usize, usize)> {
+    let width = names.len();
+    if width < 2 {
+        return None;
+    }
+    record.iter().enumerate().find_map(|(i, f)| {
+        let lines = f.iter().filter(|&&b| b == b'\n').count() + 1;
+        let commas = f.iter().filter(|&&b| b == b',').count();
+        (lines > 1 && commas >= width - 1 && names[i] != "note").then_some((i, lines))
+    })
 }
 
 /// A read error: a line over the limit is a problem of the input (exit code 2), any
