@@ -173,6 +173,9 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(inputs.memory_limit)))
         .build_arc()?;
+    if let Some(remote) = &inputs.warehouse.remote {
+        runtime.register_object_store(&remote.url, remote.store.clone());
+    }
     let ctx = context(inputs.engine, config, runtime).await?;
     for t in RecordType::ALL {
         let stored = format!("stored_{t}");
@@ -269,9 +272,16 @@ async fn register_stored(
         ctx.register_table(name, Arc::new(EmptyTable::new(table_schema(t))))?;
         return Ok(());
     }
-    let dir = warehouse.root.join(&manifest.version).join(t.name());
-    let dir = std::path::absolute(&dir).map_err(|e| Error::io(&dir, e))?;
-    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let url = match &warehouse.remote {
+        Some(remote) => {
+            ListingTableUrl::parse(format!("{}{}/{}/", remote.url, manifest.version, t))?
+        }
+        None => {
+            let dir = warehouse.root.join(&manifest.version).join(t.name());
+            let dir = std::path::absolute(&dir).map_err(|e| Error::io(&dir, e))?;
+            ListingTableUrl::parse(format!("{}/", dir.display()))?
+        }
+    };
     let mut options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     if t == RecordType::Cases {

@@ -21,9 +21,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
@@ -99,15 +101,114 @@ pub struct IngestRecord {
     pub thresholds: ConfigSource,
 }
 
-/// A warehouse folder.
+/// A warehouse folder, or a warehouse given as a URL and read through object_store.
 #[derive(Debug, Clone)]
 pub struct Warehouse {
+    /// The folder; for a URL, the URL as given (for messages).
     pub root: PathBuf,
+    pub remote: Option<Remote>,
+}
+
+/// Where a warehouse given as a URL is read from.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The warehouse's URL, ending in `/`.
+    pub url: url::Url,
+    pub store: Arc<dyn ObjectStore>,
+    /// The warehouse's path within the store.
+    prefix: object_store::path::Path,
 }
 
 impl Warehouse {
     pub fn new(root: impl Into<PathBuf>) -> Warehouse {
-        Warehouse { root: root.into() }
+        Warehouse {
+            root: root.into(),
+            remote: None,
+        }
+    }
+
+    /// A warehouse to read: a folder, or a URL (`file:///srv/warehouse`) read through
+    /// object_store. Object-store options come from the environment (`AWS_*`, `AZURE_*`)
+    /// for stores that need them; this build has the local-file store only.
+    pub fn locate(location: &Path) -> Result<Warehouse> {
+        let text = location.to_string_lossy().to_string();
+        if !text.contains("://") {
+            return Ok(Warehouse::new(location));
+        }
+        let bad = |message: String| Error::Warehouse {
+            path: location.to_path_buf(),
+            message,
+        };
+        let mut url = url::Url::parse(&text).map_err(|e| bad(format!("not a URL: {e}")))?;
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        let options = std::env::vars()
+            .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("AZURE_"))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v));
+        let (store, prefix) = object_store::parse_url_opts(&url, options).map_err(|e| {
+            bad(format!(
+                "{e}: this casework reads file:// warehouse URLs (s3:// and az:// need a build with object_store's aws or azure feature)"
+            ))
+        })?;
+        Ok(Warehouse {
+            root: PathBuf::from(text),
+            remote: Some(Remote {
+                url,
+                store: Arc::from(store),
+                prefix,
+            }),
+        })
+    }
+
+    /// A file of the warehouse as text; `None` when there is no such file.
+    fn read_text(&self, relative: &str) -> Result<Option<String>> {
+        let path = self.root.join(relative);
+        let Some(remote) = &self.remote else {
+            return match fs::read_to_string(&path) {
+                Ok(t) => Ok(Some(t)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(path, e)),
+            };
+        };
+        let location = object_store::path::Path::from(format!("{}/{relative}", remote.prefix));
+        let store = remote.store.clone();
+        // object_store is async; this runs it to completion on a thread of its own, so
+        // it works inside or outside the caller's runtime.
+        let got = std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::io("tokio runtime", e))?;
+                Ok(rt.block_on(async {
+                    match store.get(&location).await {
+                        Ok(r) => r.bytes().await.map(Some),
+                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }))
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Error::Warehouse {
+                    path: path.clone(),
+                    message: "the object store reader failed".into(),
+                })
+            })
+        })?;
+        let bytes = got.map_err(|e| Error::Warehouse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        bytes
+            .map(|b| {
+                String::from_utf8(b.to_vec()).map_err(|_| Error::Warehouse {
+                    path: path.clone(),
+                    message: "not UTF-8 text".into(),
+                })
+            })
+            .transpose()
     }
 
     /// The code list and thresholds the latest ingest used, as kept in the warehouse
@@ -119,14 +220,7 @@ impl Warehouse {
         let Some(last) = m.ingests.last() else {
             return Ok((None, None));
         };
-        let read = |file: &str| -> Result<Option<String>> {
-            let path = self.root.join(&m.version).join(file);
-            match fs::read_to_string(&path) {
-                Ok(t) => Ok(Some(t)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(Error::io(path, e)),
-            }
-        };
+        let read = |file: &str| self.read_text(&format!("{}/{file}", m.version));
         let codes = match read(CODES_FILE)? {
             Some(t) if !last.code_list.name.starts_with("embedded:") => {
                 Some(CodeList::parse(&t, last.code_list.name.clone())?)
@@ -145,10 +239,8 @@ impl Warehouse {
     /// The committed manifest, or `None` for a warehouse that holds nothing yet.
     pub fn manifest(&self) -> Result<Option<Manifest>> {
         let path = self.root.join(MANIFEST);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(path, e)),
+        let Some(text) = self.read_text(MANIFEST)? else {
+            return Ok(None);
         };
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::Warehouse {
             path: path.clone(),
@@ -186,6 +278,12 @@ impl Warehouse {
     /// Starts a new version beside the committed one. Holds the warehouse's lock until
     /// the staging is committed or dropped, so that two ingests never interleave.
     pub fn begin(&self, ingest: u32) -> Result<Staging> {
+        if self.remote.is_some() || self.root.to_string_lossy().contains("://") {
+            return Err(Error::Usage(format!(
+                "{}: a warehouse URL is read only; ingest writes to a local folder",
+                self.root.display()
+            )));
+        }
         fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let lock_path = self.root.join(".lock");
         let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;

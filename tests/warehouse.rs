@@ -423,3 +423,37 @@ fn row_groups_are_sorted_by_case_id_whatever_the_input_order() {
     let generated = fs::read_to_string(d.join("g/cases.csv")).unwrap();
     assert_ne!(first.lines().nth(1), generated.lines().nth(1));
 }
+
+/// A warehouse given as a `file://` URL is read through object_store (manifest, kept
+/// code list, Parquet) with the same answers as its folder; a URL is read only; a store
+/// this build does not have is named in the error.
+#[test]
+fn a_warehouse_url_is_read_through_object_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    example_warehouse(d);
+    let url = format!("file://{}", d.join("warehouse").display());
+    let by_path = measure_json(d, &["--as-of", "2024-01-01"]);
+    let by_url = measure_json(d, &["--as-of", "2024-01-01", "--warehouse", &url]);
+    assert!(
+        by_path.as_array().is_some_and(|a| a.len() == 10),
+        "{by_path}"
+    );
+    assert_eq!(by_path, by_url);
+
+    let out = casework(d, &["ingest", EXAMPLE, "--warehouse", &url, "-q"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a warehouse URL is read only; ingest writes to a local folder"),
+        "{}",
+        stderr(&out)
+    );
+    let out = casework(d, &["measure", "--warehouse", "s3://bucket/warehouse"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("s3:// and az:// need a build with object_store's aws or azure feature"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -460,7 +460,7 @@ impl Session {
         let (mut codes, mut thresholds) = args.config.load()?;
         // Without --codes or --thresholds, the warehouse's data is read with the code
         // list and thresholds it was ingested with.
-        let warehouse = Warehouse::new(&args.warehouse.warehouse);
+        let warehouse = Warehouse::locate(&args.warehouse.warehouse)?;
         let (stored_codes, stored_thresholds) = warehouse.stored_config()?;
         if let (None, Some(c)) = (&args.config.codes, stored_codes) {
             codes = c;
