@@ -127,9 +127,9 @@ impl Warehouse {
         }
     }
 
-    /// A warehouse to read: a folder, or a URL (`file:///srv/warehouse`) read through
-    /// object_store. Object-store options come from the environment (`AWS_*`, `AZURE_*`)
-    /// for stores that need them; this build has the local-file store only.
+    /// A warehouse to read: a folder, or a URL read through object_store: `file://`, and
+    /// `s3://` or `az://` with the `cloud` feature. Store options come from the
+    /// environment (`AWS_*`, `AZURE_*`).
     pub fn locate(location: &Path) -> Result<Warehouse> {
         let text = location.to_string_lossy().to_string();
         if !text.contains("://") {
@@ -148,7 +148,7 @@ impl Warehouse {
             .map(|(k, v)| (k.to_ascii_lowercase(), v));
         let (store, prefix) = object_store::parse_url_opts(&url, options).map_err(|e| {
             bad(format!(
-                "{e}: this casework reads file:// warehouse URLs (s3:// and az:// need a build with object_store's aws or azure feature)"
+                "{e}: this casework reads file:// warehouse URLs (s3:// and az:// need a build with --features cloud)"
             ))
         })?;
         Ok(Warehouse {

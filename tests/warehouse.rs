@@ -451,8 +451,7 @@ fn a_warehouse_url_is_read_through_object_store() {
     let out = casework(d, &["measure", "--warehouse", "s3://bucket/warehouse"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
-        stderr(&out)
-            .contains("s3:// and az:// need a build with object_store's aws or azure feature"),
+        stderr(&out).contains("s3:// and az:// need a build with --features cloud"),
         "{}",
         stderr(&out)
     );
