@@ -33,50 +33,48 @@ cd "$work"
 "$bin" ingest bundle -q
 export AWS_ENDPOINT="http://127.0.0.1:$port" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=casework AWS_SECRET_ACCESS_KEY=casework
-# Upload the warehouse as it is on disk (the `current` link is a convenience; skipped).
-"$venv/bin/python" - <<'PY'
-import os, time, boto3
-s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT"])
-for _ in range(50):
-    try:
-        s3.create_bucket(Bucket="casework")
-        break
-    except Exception:
-        time.sleep(0.2)
-n = 0
-for folder, _, files in os.walk("warehouse"):
-    for f in files:
-        path = os.path.join(folder, f)
-        if os.path.islink(path) or f == ".lock":
-            continue
-        s3.upload_file(path, "casework", "national/" + os.path.relpath(path, "warehouse"))
-        n += 1
-print(f"uploaded {n} files to s3://casework/national")
-PY
-# The same files into Azurite's development account (its well-known key).
+# Upload the warehouse as it is on disk (the `current` link is a convenience; skipped)
+# to S3, and to Azurite's development account (its well-known key).
 export AZURE_STORAGE_USE_EMULATOR=true AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$azport"
 "$venv/bin/python" - <<'PY'
 import os, time
+import boto3
 from azure.storage.blob import BlobServiceClient
+
+def retry(make):
+    """The servers take a moment to start: try for up to ten seconds."""
+    for _ in range(50):
+        try:
+            return make()
+        except Exception:
+            time.sleep(0.2)
+    return make()
+
+def upload(put, name):
+    n = 0
+    for folder, _, files in os.walk("warehouse"):
+        for f in files:
+            path = os.path.join(folder, f)
+            if os.path.islink(path) or f == ".lock":
+                continue
+            put(path, "national/" + os.path.relpath(path, "warehouse"))
+            n += 1
+    print(f"uploaded {n} files to {name}")
+
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT"])
+retry(lambda: s3.create_bucket(Bucket="casework"))
+upload(lambda path, key: s3.upload_file(path, "casework", key), "s3://casework/national")
+
 key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 url = os.environ["AZURITE_BLOB_STORAGE_URL"]
 conn = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={url}/devstoreaccount1;"
-for _ in range(50):
-    try:
-        container = BlobServiceClient.from_connection_string(conn).create_container("casework")
-        break
-    except Exception:
-        time.sleep(0.2)
-n = 0
-for folder, _, files in os.walk("warehouse"):
-    for f in files:
-        path = os.path.join(folder, f)
-        if os.path.islink(path) or f == ".lock":
-            continue
-        with open(path, "rb") as data:
-            container.upload_blob("national/" + os.path.relpath(path, "warehouse"), data)
-        n += 1
-print(f"uploaded {n} files to az://casework/national")
+container = retry(lambda: BlobServiceClient.from_connection_string(conn).create_container("casework"))
+
+def put_blob(path, name):
+    with open(path, "rb") as data:
+        container.upload_blob(name, data)
+
+upload(put_blob, "az://casework/national")
 PY
 "$bin" measure --as-of 2024-01-01 --format json --warehouse warehouse >local.json
 "$bin" measure --as-of 2024-01-01 --format json --warehouse s3://casework/national >s3.json

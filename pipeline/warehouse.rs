@@ -117,6 +117,9 @@ pub struct Remote {
     pub store: Arc<dyn ObjectStore>,
     /// The warehouse's path within the store.
     prefix: object_store::path::Path,
+    /// Files already fetched: a URL warehouse is read only, and one command reads its
+    /// manifest several times (kept configuration, session, source line).
+    fetched: Arc<std::sync::Mutex<BTreeMap<String, Option<String>>>>,
 }
 
 impl Warehouse {
@@ -157,6 +160,7 @@ impl Warehouse {
                 url,
                 store: Arc::from(store),
                 prefix,
+                fetched: Arc::default(),
             }),
         })
     }
@@ -171,6 +175,14 @@ impl Warehouse {
                 Err(e) => Err(Error::io(path, e)),
             };
         };
+        if let Some(text) = remote
+            .fetched
+            .lock()
+            .ok()
+            .and_then(|f| f.get(relative).cloned())
+        {
+            return Ok(text);
+        }
         let location = object_store::path::Path::from(format!("{}/{relative}", remote.prefix));
         let store = remote.store.clone();
         // object_store is async; this runs it to completion on a thread of its own, so
@@ -201,14 +213,18 @@ impl Warehouse {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        bytes
+        let text = bytes
             .map(|b| {
                 String::from_utf8(b.to_vec()).map_err(|_| Error::Warehouse {
                     path: path.clone(),
                     message: "not UTF-8 text".into(),
                 })
             })
-            .transpose()
+            .transpose()?;
+        if let Ok(mut fetched) = remote.fetched.lock() {
+            fetched.insert(relative.to_string(), text.clone());
+        }
+        Ok(text)
     }
 
     /// The code list and thresholds the latest ingest used, as kept in the warehouse

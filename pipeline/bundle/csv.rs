@@ -118,7 +118,7 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
             // A stray quote can join the lines up to the next quote in the same column
             // into one field of a record with the right field count: rows would vanish
             // into a text field.
-            if let Some((i, lines)) = swallowed_rows(&record, &names).filter(|_| !mapped) {
+            if let Some((i, lines)) = (!mapped).then(|| swallowed_rows(&record, &names)).flatten() {
                 return Some(Ok(Item::Unreadable(
                     Reject::new(
                         t,
@@ -175,10 +175,14 @@ fn swallowed_rows(record: &::csv::ByteRecord, names: &[String]) -> Option<(usize
     if width < 2 {
         return None;
     }
+    // Most fields hold no line break: that test comes first, and commas are counted only
+    // in a field that runs over lines.
     record.iter().enumerate().find_map(|(i, f)| {
-        let lines = f.iter().filter(|&&b| b == b'\n').count() + 1;
-        let commas = f.iter().filter(|&&b| b == b',').count();
-        (lines > 1 && commas >= width - 1 && names[i] != "note").then_some((i, lines))
+        if !f.contains(&b'\n') || names[i] == "note" {
+            return None;
+        }
+        let count = |byte: u8| f.iter().filter(|&&b| b == byte).count();
+        (count(b',') >= width - 1).then(|| (i, count(b'\n') + 1))
     })
 }
 

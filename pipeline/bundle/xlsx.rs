@@ -1,6 +1,7 @@
 //! Sheets of `bundle.xlsx`, read with calamine. The first non-empty row of a sheet is
 //! its header; positions are the row numbers Excel shows.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
@@ -55,7 +56,7 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
     // Columns count from the sheet's first used column, as in a range.
     let first_col = cells
         .values()
-        .flat_map(|row| row.iter().map(|(c, _)| *c))
+        .filter_map(|row| row.keys().next().copied())
         .min()
         .unwrap_or(0);
     let header_row = u64::from(first_row) + source.skip_rows();
@@ -120,8 +121,8 @@ pub(super) fn caught_panic(info: &std::panic::PanicHookInfo<'_>) -> bool {
 const EXCEL_ROWS: u32 = 1 << 20;
 const EXCEL_COLUMNS: u32 = 1 << 14;
 
-/// A sheet's non-empty cells by row (0-based row, then 0-based column and value).
-type SheetCells = std::collections::BTreeMap<u32, Vec<(u32, Data)>>;
+/// A sheet's non-empty cells: 0-based row, then 0-based column, to value.
+type SheetCells = BTreeMap<u32, BTreeMap<u32, Data>>;
 
 /// Reads a sheet's cells one by one (calamine's cell reader), keeping only those with a
 /// value. Not calamine's `worksheet_range`: that allocates the whole rectangle the sheet
@@ -152,20 +153,9 @@ fn read_cells(path: &Path, sheet: &str) -> std::result::Result<SheetCells, Strin
             }
             let value = Data::from(cell.get_value().clone());
             if !matches!(value, Data::Empty) {
-                cells.entry(row).or_default().push((col, value));
+                // A cell given twice keeps its last value, as in a range.
+                cells.entry(row).or_default().insert(col, value);
             }
-        }
-        for row in cells.values_mut() {
-            // A cell given twice keeps its last value, as in a range.
-            row.sort_by_key(|(c, _)| *c);
-            let mut deduped: Vec<(u32, Data)> = Vec::with_capacity(row.len());
-            for (c, v) in row.drain(..) {
-                match deduped.last_mut() {
-                    Some(last) if last.0 == c => last.1 = v,
-                    _ => deduped.push((c, v)),
-                }
-            }
-            *row = deduped;
         }
         Ok(cells)
     };
