@@ -61,29 +61,87 @@ for t in ["cases", "findings", "events", "recommendations"]:
                 f"TO '{out}/{t}.parquet' (FORMAT parquet, COMPRESSION zstd)")
 """
 
-DUCKDB_MEASURES = r"""
-import duckdb, json, os, sys, time
-root, wh, aux, queries = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
-con = duckdb.connect()
-con.execute("SET enable_progress_bar = false")
-cur = os.path.join(wh, "current")
-con.execute(f"CREATE VIEW cases AS SELECT * FROM read_parquet('{cur}/cases/*/*.parquet', hive_partitioning=true)")
-for t in ["findings", "events", "recommendations"]:
-    con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{cur}/{t}/*.parquet')")
-for t in ["codes", "thresholds", "parameters"]:
-    con.execute(f"CREATE TABLE {t} AS SELECT * FROM read_csv('{aux}/{t}.csv', header=true)")
-for name in ["themes", "case_themes", "episode_intervals"]:
-    sql = open(os.path.join(root, "queries", "shared", name + ".sql")).read()
-    con.execute(f"CREATE VIEW {name} AS {sql}")
-rows = {}
-for q in queries:
-    sql = open(os.path.join(root, "queries", q + ".sql")).read()
-    result = con.execute(sql).fetchall()
-    rows[q] = len(result)
-    if q == "theme_prevalence":
-        rows["theme_counts"] = {r[0]: r[2] for r in result}
-print(json.dumps(rows))
-"""
+# DuckDB's measures: the same reference the differential test uses (tests/order.rs).
+DUCKDB_MEASURES = os.path.join(ROOT, "tests", "reference", "duckdb_measures.py")
+
+
+def shuffle_bundle(bundle, seed):
+    """Rewrites each CSV of the bundle with its rows in a random order (the header
+    first), each record type with its own seed: real exports are seldom in case order
+    (issue 13)."""
+    import random
+    for k, t in enumerate(TABLES):
+        path = os.path.join(bundle, f"{t}.csv")
+        with open(path) as f:
+            header = f.readline()
+            rows = f.readlines()
+        random.Random(seed * 10 + k).shuffle(rows)
+        with open(path, "w") as f:
+            f.write(header)
+            f.writelines(rows)
+
+
+def canon(v):
+    """A value in a form in which the two engines' answers compare (as tests/order.rs)."""
+    if v is None:
+        return "∅"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float)):
+        return "0" if v == 0 else f"{float(v):.9e}"
+    if isinstance(v, str) and v and all(c.isdigit() or c in ".-eE+" for c in v):
+        try:
+            return canon(float(v))
+        except ValueError:
+            pass
+    return str(v)
+
+
+def compare(name, mine, columns, theirs):
+    """casework's rows against DuckDB's, as multisets over DuckDB's columns; casework's
+    added rows (all-themes combination, empty months) must have every count zero."""
+    from collections import Counter
+    want = Counter(" | ".join(canon(v) for v in r) for r in theirs)
+    problems = []
+    for r in mine:
+        missing = [c for c in columns if c not in r]
+        if missing:
+            return [f"{name}: casework has no column {missing}"]
+        key = " | ".join(canon(r[c]) for c in columns)
+        if want[key] > 0:
+            want[key] -= 1
+            continue
+        zero = all(v == 0 for k, v in r.items() if k.startswith("cases") or k == "count")
+        if not (name in ("theme_cooccurrence", "monthly_series") and zero):
+            problems.append(f"{name}: casework row not in DuckDB's answer: {key}")
+    problems += [f"{name}: DuckDB row missing from casework: {k}" for k, n in want.items() if n > 0]
+    return problems
+
+
+def check_truth(mine, truth):
+    """The planted counts: cases with each theme (prevalence and summed over the months)
+    and the unfollowed-alert step."""
+    problems = []
+    for r in mine["theme_prevalence"]:
+        want = truth["themes"][r["theme"]]
+        if r["cases_with_theme"] != want or r["cases"] != truth["cases"]:
+            problems.append(f"theme_prevalence {r['theme']}: {r['cases_with_theme']} of "
+                            f"{r['cases']}, planted {want} of {truth['cases']}")
+    months, before, after = {}, 0, 0
+    for r in mine["monthly_series"]:
+        months[r["theme"]] = months.get(r["theme"], 0) + r["cases_with_theme"]
+        if r["theme"] == "unfollowed_alert":
+            if r["month"] < truth["step_month"]:
+                before += r["cases_with_theme"]
+            else:
+                after += r["cases_with_theme"]
+    for theme, n in months.items():
+        if n != truth["themes"][theme]:
+            problems.append(f"monthly_series {theme}: {n} over the months")
+    if (before, after) != (truth["unfollowed_alert_before_step"],
+                           truth["unfollowed_alert_from_step"]):
+        problems.append(f"monthly_series: unfollowed_alert {before} before, {after} from step")
+    return problems
 
 
 def main():
@@ -93,6 +151,8 @@ def main():
     ap.add_argument("--memory-limit", default="1GiB")
     ap.add_argument("--keep", help="work in this folder and keep it")
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--in-case-order", action="store_true",
+                    help="keep the generator's case order (default: every file shuffled)")
     args = ap.parse_args()
 
     binary = os.environ.get("CASEWORK_BIN")
@@ -104,7 +164,6 @@ def main():
                               "casework")
     work = args.keep or tempfile.mkdtemp(prefix="casework-bench-")
     os.makedirs(work, exist_ok=True)
-    queries = sorted(f[:-4] for f in os.listdir(os.path.join(ROOT, "queries")) if f.endswith(".sql"))
     results = []
     try:
         for n in args.cases:
@@ -115,6 +174,9 @@ def main():
             r = {"cases": n}
             r["generate"], _ = timed([binary, "generate", "--cases", str(n), "--seed", "1",
                                       "--out", bundle])
+            if not args.in_case_order:
+                shuffle_bundle(bundle, n)
+            r["order"] = "generated" if args.in_case_order else "shuffled"
             r["csv_mib"] = sum(os.path.getsize(os.path.join(bundle, f"{t}.csv"))
                                for t in TABLES) / 2**20
             with open(os.path.join(bundle, "truth.json")) as f:
@@ -144,19 +206,28 @@ def main():
                                         "--format", "csv", f"SELECT * FROM {t}"],
                                        stdout=out, check=True)
                 answers = os.path.join(d, "duckdb-answers.json")
-                with open(answers, "w") as out:
-                    r["db_measures"], r["db_measures_rss"] = timed(
-                        [sys.executable, "-c", DUCKDB_MEASURES, ROOT, wh, aux,
-                         ",".join(queries)], stdout=out)
-                # The two engines must agree before their times are compared.
+                r["db_measures"], r["db_measures_rss"] = timed(
+                    [sys.executable, DUCKDB_MEASURES, ROOT, wh, aux, answers])
+                # The two engines must agree, row for row on every measure, and with the
+                # planted truth, before their times are compared.
                 with open(answers) as f:
                     duck = json.load(f)
-                mine = json.loads(subprocess.run(
-                    [binary, "measure", "theme_prevalence", "--warehouse", wh, "--format",
-                     "json"], check=True, capture_output=True, text=True).stdout)
-                cw_counts = {x["theme"]: x["cases_with_theme"] for x in mine["rows"]}
-                if cw_counts != duck["theme_counts"]:
-                    sys.exit(f"DuckDB and casework disagree: {duck['theme_counts']} vs {cw_counts}")
+                outputs = json.loads(subprocess.run(
+                    [binary, "measure", "--warehouse", wh, "--as-of", AS_OF, "--format",
+                     "json"] + mem, check=True, capture_output=True, text=True).stdout)
+                mine = {o["measure"]: o["rows"] for o in outputs}
+                with open(os.path.join(bundle, "truth.json")) as f:
+                    truth = json.load(f)
+                problems = check_truth(mine, truth)
+                if sorted(mine) != sorted(duck):
+                    problems.append(f"measures differ: {sorted(mine)} vs {sorted(duck)}")
+                for q in sorted(duck):
+                    problems += compare(q, mine.get(q, []), duck[q]["columns"], duck[q]["rows"])
+                if problems:
+                    sys.exit(f"{len(problems)} differences at {n} cases:\n" +
+                             "\n".join(problems[:40]))
+                r["measures_compared"] = len(duck)
+                r["rows_compared"] = sum(len(duck[q]["rows"]) for q in duck)
                 r["answers_agree"] = True
                 r["ingest_ratio"] = r["cw_ingest"] / r["db_ingest"]
                 r["measures_ratio"] = r["cw_measures"] / r["db_measures"]

@@ -167,9 +167,21 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     let manifest = inputs.warehouse.committed()?;
     // DATAFUSION_* environment variables set any DataFusion option (for example
     // DATAFUSION_OPTIMIZER_PREFER_HASH_JOIN=false for joins that spill; docs/scaling.md).
-    let config = SessionConfig::from_env()?
+    let mut config = SessionConfig::from_env()?
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .with_information_schema(true);
+    if manifest.order_claims_untrusted() {
+        // Files written before issue 13's fix declare a `case_id` order they do not have.
+        // DataFusion 55 takes a file's order from its metadata only while it collects
+        // statistics (ListingTable::list_files_for_scan), so without statistics no order
+        // is taken: slower plans, right answers. The next ingest rewrites the files.
+        config.options_mut().execution.collect_statistics = false;
+        eprintln!(
+            "casework: {}: written by an older casework whose files claim a row order they \
+             do not have; their metadata is not used (slower). The next ingest rewrites them.",
+            inputs.warehouse.root.display()
+        );
+    }
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(inputs.memory_limit)))
         .build_arc()?;

@@ -393,7 +393,7 @@ fn ingest_into(
                     };
                     let builder = builders.entry(year).or_insert_with(|| BatchBuilder::new(t));
                     builder.push(&typed);
-                    if builder.len() >= BATCH_ROWS {
+                    if builder.len() >= BATCH_ROWS.min(crate::warehouse::row_group_rows()) {
                         flush(&mut staging, t, year, builder)?;
                     }
                 }

@@ -29,7 +29,6 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +44,20 @@ pub const FORMAT: &str = "casework-warehouse/1";
 pub const TABLES: [&str; 5] = ["cases", "findings", "events", "recommendations", "rejects"];
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// A test-only setting: rows per row group (and at most that many rows per batch handed
+/// to the warehouse), so that the tests' small bundles are written as many row groups,
+/// the layout real exports get at ROW_GROUP_ROWS. Not for production use: small row
+/// groups only make files larger and scans slower.
+pub const TEST_ROW_GROUP_ROWS_VAR: &str = "CASEWORK_TEST_ROW_GROUP_ROWS";
+
+/// Rows per row group: [`ROW_GROUP_ROWS`], or the test-only setting when it is set.
+pub fn row_group_rows() -> usize {
+    std::env::var(TEST_ROW_GROUP_ROWS_VAR)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(ROW_GROUP_ROWS)
+}
 
 /// The committed state, as written to `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -54,6 +67,26 @@ pub struct Manifest {
     pub version: String,
     pub tables: BTreeMap<String, TableFiles>,
     pub ingests: Vec<IngestRecord>,
+    /// Whether the committed files may carry an order claim (`sorting_columns`) in their
+    /// Parquet metadata. Warehouses written before this field existed (it is absent, so it
+    /// reads as true) declared `case_id` order on every row group, though row groups were
+    /// sorted only within themselves: DataFusion took that as the whole file's order and
+    /// miscounted (issue 13). Readers do not trust such files ([`Manifest::order_claims_untrusted`]);
+    /// the next ingest rewrites them without the claim. casework now writes `false`.
+    #[serde(default = "legacy_order_claims")]
+    pub files_may_claim_order: bool,
+}
+
+fn legacy_order_claims() -> bool {
+    true
+}
+
+impl Manifest {
+    /// True when the files may declare an order they do not have: the engine must not
+    /// take any order, or anything else, from their metadata.
+    pub fn order_claims_untrusted(&self) -> bool {
+        self.files_may_claim_order
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -344,19 +377,13 @@ impl Warehouse {
 }
 
 /// Writer settings for every warehouse file: zstd, page-level statistics, dictionary
-/// encoding, row groups sized for scans. `sort_column` is the leaf index of `case_id`
-/// for tables that have it: every row group is sorted by it (see [`Staging::write`]) and
-/// says so in its `sorting_columns` metadata.
-pub fn writer_properties(sort_column: Option<usize>) -> WriterProperties {
-    let sorting = sort_column.map(|i| {
-        vec![SortingColumn {
-            column_idx: i as i32,
-            descending: false,
-            nulls_first: false,
-        }]
-    });
+/// encoding, row groups sized for scans. No row order is declared (`sorting_columns`
+/// stays unset): each row group is sorted by `case_id` for tight statistics, but the row
+/// groups of a file are not in order across it, and DataFusion acts on a declared order
+/// as the whole file's (issue 13; docs/measures.md, "What the engine trusts").
+pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_sorting_columns(sorting)
+        .set_sorting_columns(None)
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
@@ -364,7 +391,7 @@ pub fn writer_properties(sort_column: Option<usize>) -> WriterProperties {
         .set_dictionary_enabled(true)
         // Row groups are cut by `Staging`, which gathers ROW_GROUP_ROWS rows plus at most
         // one batch: the writer's own cap is only a backstop.
-        .set_max_row_group_row_count(Some(2 * ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(2 * row_group_rows()))
         .set_created_by(format!("casework {}", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -382,7 +409,8 @@ struct OpenFile {
 
 impl OpenFile {
     /// Writes the gathered batches as one row group, sorted by `case_id` (stable, so
-    /// rows of one case keep their input order).
+    /// rows of one case keep their input order). The sort is within the row group only
+    /// and is not declared in the file's metadata.
     fn write_row_group(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
@@ -462,7 +490,7 @@ impl Staging {
             let handle = file.try_clone().map_err(|e| Error::io(&path, e))?;
             let sort_column = batch.schema().index_of("case_id").ok();
             let writer =
-                ArrowWriter::try_new(handle, batch.schema(), Some(writer_properties(sort_column)))?;
+                ArrowWriter::try_new(handle, batch.schema(), Some(writer_properties()))?;
             self.writers.insert(
                 rel.clone(),
                 OpenFile {
@@ -481,7 +509,7 @@ impl Staging {
         open.pending.push(batch.clone());
         open.pending_rows += batch.num_rows();
         open.rows += batch.num_rows() as u64;
-        if open.pending_rows >= ROW_GROUP_ROWS {
+        if open.pending_rows >= row_group_rows() {
             open.write_row_group()?;
         }
         Ok(())
@@ -489,8 +517,9 @@ impl Staging {
 
     /// Brings the committed tables into this version, less every row of the `replaced`
     /// cases. A file with none of them is hard-linked (copied where links are not
-    /// possible); a file with some is rewritten without them. Returns the rows dropped
-    /// per table.
+    /// possible); a file with some is rewritten without them, and so is every file of a
+    /// warehouse whose files may claim an order (written before issue 13's fix): this
+    /// ingest migrates it. Returns the rows dropped per table.
     pub fn carry_over(
         &mut self,
         old: &Manifest,
@@ -509,7 +538,10 @@ impl Staging {
                         });
                     }
                 };
-                let (rows, keep) = self.rows_to_keep(&path, replaced)?;
+                let (rows, mut keep) = self.rows_to_keep(&path, replaced)?;
+                if keep.is_none() && old.files_may_claim_order {
+                    keep = Some(BooleanArray::from(vec![true; rows as usize]));
+                }
                 let kept = keep.as_ref().map_or(rows, |k| k.true_count() as u64);
                 *dropped.entry(table.clone()).or_insert(0) += rows - kept;
                 match keep {
@@ -628,6 +660,7 @@ impl Staging {
             version: self.version.clone(),
             tables,
             ingests,
+            files_may_claim_order: false,
         };
         let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
         let tmp = self.root.join("manifest.json.tmp");

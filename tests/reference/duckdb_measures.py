@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""DuckDB runs casework's measures: the independent reference for the differential tests.
+
+usage: duckdb_measures.py REPO WAREHOUSE AUX_DIR OUT.json
+
+Reads exactly the Parquet files that WAREHOUSE/manifest.json names (cases with their
+`opened_year=` hive partition), loads the session tables that casework builds (`codes`,
+`thresholds`, `parameters`) from AUX_DIR/NAME.csv (written by `casework query --format
+csv "SELECT * FROM NAME"`), defines the shared views from REPO/queries/shared/ and runs
+every REPO/queries/*.sql as it is. Writes {measure: {"columns": [...], "rows": [[...]]}}
+with dates as ISO text and decimals as floats, for the caller to compare row for row.
+
+DuckDB reads the files itself and ignores their `sorting_columns` metadata, so it gives
+the right answer whatever order the rows are in (issue 13). Needs Python's `duckdb`
+(`.ci/tools.txt` pins it; `.ci/run` installs it).
+"""
+import datetime
+import decimal
+import json
+import os
+import sys
+
+import duckdb
+
+
+def plain(v):
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, (datetime.datetime, datetime.date)):
+        return v.isoformat()
+    if isinstance(v, datetime.timedelta):
+        return v.total_seconds()
+    return v
+
+
+def main():
+    repo, warehouse, aux, out = sys.argv[1:5]
+    with open(os.path.join(warehouse, "manifest.json")) as f:
+        manifest = json.load(f)
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET threads = 2")
+    # Column types as casework stores them, for tables with no files.
+    for table, files in manifest["tables"].items():
+        paths = [os.path.join(warehouse, p) for p in files["files"]]
+        if not paths:
+            continue
+        hive = "true" if table == "cases" else "false"
+        con.execute(
+            f"CREATE VIEW stored_{table} AS SELECT * FROM read_parquet({paths!r}, "
+            f"hive_partitioning = {hive})"
+        )
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM stored_{table}")
+    for t in ["codes", "thresholds", "parameters"]:
+        con.execute(
+            f"CREATE TABLE {t} AS SELECT * FROM read_csv('{aux}/{t}.csv', header = true)"
+        )
+    for name in ["themes", "case_themes", "episode_intervals"]:
+        with open(os.path.join(repo, "queries", "shared", name + ".sql")) as f:
+            con.execute(f"CREATE VIEW {name} AS {f.read()}")
+    result = {}
+    qdir = os.path.join(repo, "queries")
+    for file in sorted(os.listdir(qdir)):
+        if not file.endswith(".sql"):
+            continue
+        with open(os.path.join(qdir, file)) as f:
+            cur = con.execute(f.read())
+        columns = [d[0] for d in cur.description]
+        rows = [[plain(v) for v in row] for row in cur.fetchall()]
+        result[file[:-4]] = {"columns": columns, "rows": rows}
+    with open(out, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()
