@@ -1,38 +1,57 @@
 //! casework: an analytics pipeline for ombudsman, complaint and patient-safety incident
-//! case data. Data flows one way: `bundle` (read) → `validate` (type and check) →
-//! `warehouse` (Parquet, manifest, atomic commit) → `engine` (DataFusion session) →
-//! `measure` (queries/*.sql) → `stats` (published methods); `ingest` runs the first part.
+//! case data. One folder per stage; data flows one way, and nothing in a stage imports a
+//! stage after it:
 //!
-//! Without the default `engine` feature only the reading and checking modules are built
-//! (`bundle`, `mapping`, `limits`, `reject`, `spec`, `validate`): the fuzz targets use that.
+//! ```text
+//! spec ─► input ─► mapping ─► check ─► warehouse ─► ingest
+//!                                          │
+//!                                          ▼
+//!                     engine ─► measures ─► stats / oversight ─► report ─► (cli)
+//! ```
+//!
+//! - `spec`: the bundle contract (record types, columns, code lists, thresholds, the
+//!   reject rules and positions, date formats). No I/O beyond reading its own files.
+//! - `input`: locating a bundle and reading CSV, NDJSON and XLSX into raw rows, under the
+//!   input limits. A mapped export plugs in through [`input::Layout`].
+//! - `mapping`: the mapping TOML (load and check it) and the transform of export rows
+//!   into bundle rows; it implements [`input::Layout`].
+//! - `check`: the validator: typed values, the spec's rules, Arrow record batches.
+//! - `warehouse`: Parquet files, manifest, lock, staging and atomic commit; URL reads.
+//! - `ingest`: the job read → check → stage → commit, and its summary.
+//! - `engine`: the one place a DataFusion session is built (memory pool, tables, scope,
+//!   local or Ballista).
+//! - `measures`: the registry of `queries/*.sql`, the runner, the rows.
+//! - `stats`: pure statistics with published test vectors (no I/O, no engine).
+//! - `oversight`: funnel and SPC outputs and publication, built on measure rows.
+//! - `report`: figures (rows → chart data), charts (plotters), the report's
+//!   composition, templates and workbook.
+//! - `demo`: the embedded example bundle and the synthetic generator.
+//!
+//! The command line is the binary's (`cli/`), not the library's.
+//!
+//! Without the default `engine` feature only `spec`, `input`, `mapping` and `check` are
+//! built (with arrow's two core crates): the fuzz targets use that.
 
-pub mod bundle;
+pub mod check;
+pub mod error;
+pub mod input;
+pub mod mapping;
+pub mod spec;
+
 #[cfg(feature = "engine")]
-pub mod chart;
+pub mod demo;
 #[cfg(feature = "engine")]
 pub mod engine;
-pub mod error;
-#[cfg(feature = "engine")]
-pub mod example;
-#[cfg(feature = "engine")]
-pub mod figures;
-#[cfg(feature = "engine")]
-pub mod generate;
 #[cfg(feature = "engine")]
 pub mod ingest;
-pub mod limits;
-pub mod mapping;
 #[cfg(feature = "engine")]
-pub mod measure;
+pub mod measures;
 #[cfg(feature = "engine")]
 pub mod oversight;
-pub mod reject;
 #[cfg(feature = "engine")]
 pub mod report;
-pub mod spec;
 #[cfg(feature = "engine")]
 pub mod stats;
-pub mod validate;
 #[cfg(feature = "engine")]
 pub mod warehouse;
 

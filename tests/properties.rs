@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 
 use casework::ingest::{self, Options};
-use casework::reject::Rule;
+use casework::spec::reject::Rule;
 use common::*;
 use proptest::prelude::*;
 

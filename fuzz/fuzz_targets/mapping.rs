@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     match mapping.bind(&export) {
-        Ok(bundle) => {
+        Ok((bundle, _)) => {
             casework_fuzz::read_bundle(&bundle, casework_fuzz::codes(&dir));
         }
         Err(e) => assert!(!e.to_string().is_empty()),

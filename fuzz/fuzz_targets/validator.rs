@@ -6,10 +6,10 @@
 //! separated by tabs (missing fields are empty).
 #![no_main]
 
-use casework::bundle::{RawRow, field};
-use casework::reject::Position;
+use casework::input::{RawRow, field};
+use casework::spec::reject::Position;
 use casework::spec::{CodeList, RecordType};
-use casework::validate::{BatchBuilder, Validator};
+use casework::check::{BatchBuilder, Validator};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

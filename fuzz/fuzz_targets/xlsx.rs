@@ -15,7 +15,7 @@ fuzz_target!(init: {
     // Panics inside calamine (overflow on impossible cell references) unwind to the
     // reader, which must catch them and report the workbook as unreadable; any other
     // panic still reaches libFuzzer as a crash.
-    casework::bundle::quiet_caught_reader_panics();
+    casework::input::quiet_caught_reader_panics();
 }, |data: &[u8]| {
     let workbook = if data.starts_with(b"PK") {
         data.to_vec()

@@ -15,11 +15,11 @@
 
 use std::path::{Path, PathBuf};
 
-use casework::bundle::{self, Bundle, Item};
-use casework::limits::Limits;
-use casework::reject::{CONFIDENTIAL_COLUMNS, Reject};
+use casework::input::{self, Bundle, Item};
+use casework::input::limits::Limits;
+use casework::spec::reject::{CONFIDENTIAL_COLUMNS, Reject};
 use casework::spec::CodeList;
-use casework::validate::{BatchBuilder, Validator};
+use casework::check::{BatchBuilder, Validator};
 
 /// Caps small enough that fuzz inputs reach every limit's code path.
 pub const LIMITS: Limits = Limits {
@@ -129,7 +129,7 @@ pub fn read_bundle(bundle: &Bundle, codes: CodeList) -> u64 {
         let mut source = source.clone();
         source.limits = LIMITS;
         let t = source.record_type;
-        let rows = match bundle::open(&source) {
+        let rows = match input::open(&source) {
             Ok(Ok(rows)) => rows,
             Ok(Err(file_rejects)) => {
                 assert!(!file_rejects.is_empty(), "a refused file says why");

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-use crate::bundle::{self, Bundle, Format, Item, RawRow, Rows, Source};
+use crate::input::{self, Bundle, Format, Item, Layout, RawRow, Rows, Source};
 use crate::error::{Error, Result};
-use crate::limits::Limits;
-use crate::reject::{Reject, Rule};
+use crate::input::limits::Limits;
+use crate::spec::reject::{Reject, Rule};
 use crate::spec::{ConfigSource, RecordType};
 
 /// A loaded mapping file.
@@ -111,10 +111,33 @@ struct Lookup {
 
 mod load;
 
+impl Layout for Mapping {
+    fn skip_rows(&self) -> u64 {
+        self.skip_rows
+    }
+
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    fn header(
+        &self,
+        t: RecordType,
+        position: &crate::spec::reject::Position,
+        names: &[String],
+    ) -> std::result::Result<Vec<Option<usize>>, Vec<Reject>> {
+        self.check_header(t, position, names)
+    }
+
+    fn rows(self: Arc<Self>, t: RecordType, raw: Rows) -> Rows {
+        self.bundle_rows(t, raw)
+    }
+}
+
 impl Mapping {
     /// Binds the mapping to an export file: loads its lookup files (found beside the
     /// export) and gives the bundle to ingest, one source per record type mapped.
-    pub fn bind(mut self, export: &Path) -> Result<Bundle> {
+    pub fn bind(mut self, export: &Path) -> Result<(Bundle, Arc<Mapping>)> {
         let format = match export
             .extension()
             .and_then(|e| e.to_str())
@@ -140,7 +163,7 @@ impl Mapping {
             load_lookup(lookup, dir, &self.path)?;
         }
         let sheet = match (format, &self.sheet) {
-            (Format::Xlsx, None) => bundle::xlsx_sheet_names(export)
+            (Format::Xlsx, None) => input::xlsx_sheet_names(export)
                 .map_err(|message| Error::Bundle {
                     path: export.to_path_buf(),
                     message,
@@ -163,15 +186,16 @@ impl Mapping {
                     path: export.to_path_buf(),
                     file: file.clone(),
                     sheet: sheet.clone(),
-                    mapping: Some(mapping.clone()),
+                    layout: Some(mapping.clone() as Arc<dyn Layout>),
                     limits: Limits::default(),
                 });
             }
         }
-        Ok(Bundle {
+        let bundle = Bundle {
             dir: export.to_path_buf(),
             sources,
-        })
+        };
+        Ok((bundle, mapping))
     }
 
     /// Rows the mapping made nothing of, by reason.
@@ -188,13 +212,13 @@ impl Mapping {
     /// Checks an export's header against the columns the mapping reads: for each header
     /// column its index in [`Mapping::columns`], or the file rejects for columns the
     /// mapping names that the export lacks.
-    pub(crate) fn header(
+    fn check_header(
         &self,
         t: RecordType,
-        position: &crate::reject::Position,
+        position: &crate::spec::reject::Position,
         names: &[String],
     ) -> std::result::Result<Vec<Option<usize>>, Vec<Reject>> {
-        let mut problems = bundle::duplicate_columns(t, position, names, |name| {
+        let mut problems = input::duplicate_columns(t, position, names, |name| {
             self.columns.iter().any(|c| c == name)
         });
         for (column, line) in self.columns.iter().zip(&self.column_lines) {
@@ -224,7 +248,7 @@ impl Mapping {
     }
 
     /// The bundle rows of record type `t` that the export's rows give.
-    pub(crate) fn rows(self: Arc<Self>, t: RecordType, raw: Rows) -> Rows {
+    fn bundle_rows(self: Arc<Self>, t: RecordType, raw: Rows) -> Rows {
         let mut seen_cases: HashSet<String> = HashSet::new();
         let rows = raw.flat_map(move |item| {
             let mut out = Vec::new();
@@ -332,7 +356,7 @@ impl Mapping {
                         let mut r =
                             Reject::new(t, row.position.clone(), rule, message).column(&column);
                         if let Some(s) = shown
-                            && !crate::reject::CONFIDENTIAL_COLUMNS
+                            && !crate::spec::reject::CONFIDENTIAL_COLUMNS
                                 .contains(&columns[f.target].name)
                         {
                             r = r.value(&column, &s);
@@ -421,7 +445,7 @@ impl Mapping {
 /// A date in the export's format as the spec's ISO text. A value already in ISO form
 /// (an XLSX date cell) is taken as it is.
 fn convert_date(format: &DateFormat, text: &str) -> Option<String> {
-    if crate::validate::parse_date(text).is_some() {
+    if crate::check::parse_date(text).is_some() {
         return Some(text.to_string());
     }
     match format {
@@ -462,7 +486,7 @@ fn load_lookup(lookup: &mut Lookup, dir: &Path, mapping: &Path) -> Result<()> {
     // The same line cap as an export's, so a lookup file cannot be buffered whole.
     let file = std::fs::File::open(&path)
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
-    let file = crate::limits::LineLimit::new(file, Limits::default().max_line_bytes, 1);
+    let file = crate::input::limits::LineLimit::new(file, Limits::default().max_line_bytes, 1);
     let mut reader = csv::Reader::from_reader(file);
     let header: Vec<String> = reader
         .headers()
@@ -490,7 +514,7 @@ fn load_lookup(lookup: &mut Lookup, dir: &Path, mapping: &Path) -> Result<()> {
         let k = record.get(key).unwrap_or("").trim().to_string();
         let values = wanted
             .iter()
-            .map(|&i| record.get(i).and_then(bundle::field))
+            .map(|&i| record.get(i).and_then(input::field))
             .collect();
         if lookup.rows.insert(k.clone(), values).is_some() {
             return Err(bad(format!(

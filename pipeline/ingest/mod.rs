@@ -11,12 +11,12 @@ use arrow::datatypes::Int32Type;
 use serde::Serialize;
 use std::sync::Arc;
 
-use crate::bundle::{self, Bundle, Item};
+use crate::input::{self, Bundle, Item};
 use crate::error::{Error, Result};
 use crate::mapping::Mapping;
-use crate::reject::{Reject, Rule};
+use crate::spec::reject::{Reject, Rule};
 use crate::spec::{CodeList, RecordType, Thresholds};
-use crate::validate::{self, BatchBuilder, Validator};
+use crate::check::{self, BatchBuilder, Validator};
 use crate::warehouse::{Counts, IngestRecord, InputFile, Manifest, Staging, Warehouse};
 
 /// Rows per Arrow batch handed to the Parquet writer: the unit that bounds memory.
@@ -42,7 +42,7 @@ pub struct Options {
     /// file, not a bundle folder).
     pub mapping: Option<Mapping>,
     /// Caps on input sizes.
-    pub limits: crate::limits::Limits,
+    pub limits: crate::input::limits::Limits,
 }
 
 impl Options {
@@ -56,7 +56,7 @@ impl Options {
             rejects_file: None,
             progress: Box::new(|_, _| {}),
             mapping: None,
-            limits: crate::limits::Limits::default(),
+            limits: crate::input::limits::Limits::default(),
         }
     }
 }
@@ -234,7 +234,7 @@ impl RejectTable {
             Arc::new(self.message.finish()),
         ];
         self.len = 0;
-        Ok(RecordBatch::try_new(validate::rejects_schema(), arrays)?)
+        Ok(RecordBatch::try_new(check::rejects_schema(), arrays)?)
     }
 }
 
@@ -245,9 +245,15 @@ impl RejectTable {
 /// `accept_partial`, the valid rows are committed and the rejects kept in the
 /// warehouse's `rejects` table; file problems still stop the commit.
 pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
-    let (mut bundle, file_problems) = match options.mapping.take() {
-        Some(mapping) => (mapping.bind(bundle_dir)?, Vec::new()),
-        None => Bundle::locate(bundle_dir)?,
+    let (mut bundle, file_problems, mapping) = match options.mapping.take() {
+        Some(mapping) => {
+            let (bundle, mapping) = mapping.bind(bundle_dir)?;
+            (bundle, Vec::new(), Some(mapping))
+        }
+        None => {
+            let (bundle, problems) = Bundle::locate(bundle_dir)?;
+            (bundle, problems, None)
+        }
     };
     for source in &mut bundle.sources {
         source.limits = options.limits;
@@ -264,6 +270,7 @@ pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
     };
     let result = ingest_into(
         &bundle,
+        mapping.as_deref(),
         file_problems,
         &mut options,
         old.as_ref(),
@@ -301,6 +308,7 @@ pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
 
 fn ingest_into(
     bundle: &Bundle,
+    mapping: Option<&Mapping>,
     file_problems: Vec<Reject>,
     options: &mut Options,
     old: Option<&Manifest>,
@@ -334,7 +342,7 @@ fn ingest_into(
     for source in &bundle.sources {
         let t = source.record_type;
         if hashed.insert(source.path.clone()) {
-            let (sha256, bytes) = bundle::sha256_file(&source.path)?;
+            let (sha256, bytes) = input::sha256_file(&source.path)?;
             inputs.push(InputFile {
                 record_type: t.name().to_string(),
                 file: source.file.clone(),
@@ -344,7 +352,7 @@ fn ingest_into(
                 sha256,
             });
         }
-        let rows = match bundle::open(source)? {
+        let rows = match input::open(source)? {
             Ok(rows) => rows,
             Err(file_rejects) => {
                 for p in file_rejects {
@@ -386,7 +394,7 @@ fn ingest_into(
                     count.stored += 1;
                     let year = match t {
                         RecordType::Cases => match typed.values[opened] {
-                            validate::Value::Date(d) => year_of(d),
+                            check::Value::Date(d) => year_of(d),
                             _ => 0,
                         },
                         _ => 0,
@@ -419,7 +427,7 @@ fn ingest_into(
         if t == RecordType::Cases && count.read == 0 {
             let p = Reject::new(
                 t,
-                crate::reject::Position::file(&source.file),
+                crate::spec::reject::Position::file(&source.file),
                 Rule::EmptyFile,
                 format!(
                     "{} has a header but no rows: a bundle needs at least one case",
@@ -471,7 +479,6 @@ fn ingest_into(
         code_list: options.codes.source.clone(),
         thresholds: options.thresholds.source.clone(),
     };
-    let mapping = bundle.sources.iter().find_map(|s| s.mapping.as_ref());
     let summary = Summary {
         bundle: bundle.dir.display().to_string(),
         inputs,

@@ -9,7 +9,7 @@ use datafusion::prelude::SessionContext;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::measure::{self, Context, Output};
+use crate::measures::{self, Context, Output};
 use crate::stats::{self, SpcOptions};
 
 /// What a funnel compares.
@@ -68,7 +68,7 @@ fn to_map(value: impl serde::Serialize) -> Map<String, Value> {
 /// spanning the data) come beside them.
 pub async fn funnel(ctx: &SessionContext, c: &Context<'_>, theme: &str, by: By) -> Result<Output> {
     check_theme(c, theme)?;
-    let profile = measure::run(ctx, measure::find("organisation_profile")?, c).await?;
+    let profile = measures::run(ctx, measures::find("organisation_profile")?, c).await?;
     funnel_from(&profile, c, theme, by)
 }
 
@@ -135,7 +135,7 @@ pub async fn spc(
     rebase: Option<NaiveDate>,
 ) -> Result<Output> {
     check_theme(c, theme)?;
-    let series = measure::run(ctx, measure::find("monthly_series")?, c).await?;
+    let series = measures::run(ctx, measures::find("monthly_series")?, c).await?;
     spc_from(&series, c, theme, period, plotted, options, rebase)
 }
 

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use datafusion::prelude::SessionContext;
 use serde_json::{Map, Value};
 
-use crate::chart::{self, Bar, Combination, DelaySeries, Frame, FunnelUnit, Groups, SpcPoint};
+use crate::report::chart::{self, Bar, Combination, DelaySeries, Frame, FunnelUnit, Groups, SpcPoint};
 use crate::error::{Error, Result};
-use crate::measure::{self, Context, Output};
+use crate::measures::{self, Context, Output};
 use crate::oversight::{self, By, Period, Plotted};
 use crate::spec::{CodeList, STAGES};
 use crate::stats::SpcOptions;
@@ -93,7 +93,7 @@ impl<'a> Figures<'a> {
         if let Some(out) = self.runs.lock().ok().and_then(|r| r.get(name).cloned()) {
             return Ok(out);
         }
-        let out = measure::run(self.ctx, measure::find(name)?, self.context).await?;
+        let out = measures::run(self.ctx, measures::find(name)?, self.context).await?;
         if let Ok(mut runs) = self.runs.lock() {
             runs.insert(name.to_string(), out.clone());
         }
@@ -246,8 +246,8 @@ impl<'a> Figures<'a> {
                             CAST(round(log10(days + 0.01) * 50) AS BIGINT) \
                    ORDER BY interval_no, urgency, lo";
         let batches =
-            measure::sql_batches(self.ctx, sql, Path::new("delays chart"), Vec::new()).await?;
-        let rows = measure::to_rows(&batches)?;
+            measures::sql_batches(self.ctx, sql, Path::new("delays chart"), Vec::new()).await?;
+        let rows = measures::to_rows(&batches)?;
         let mut series: Vec<DelaySeries> = Vec::new();
         let mut episodes = 0u64;
         for r in &rows {

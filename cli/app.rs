@@ -7,19 +7,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use casework::Error;
-use casework::limits::Limits;
+use casework::input::limits::Limits;
 
-mod output;
 use casework::engine::{self, DateField, Engine, Scope};
 use casework::ingest::{self, Options};
-use casework::measure::{self, Output};
+use casework::measures::{self, Output};
 use casework::oversight;
 use casework::report;
 use casework::spec::{CodeList, RecordType, Thresholds};
 use casework::warehouse::Warehouse;
 use chrono::NaiveDate;
 use datafusion::scalar::ScalarValue;
-use output::{csv_text, json, print_summary, print_table};
+use crate::output::{csv_text, json, print_summary, print_table};
 use serde_json::Map;
 
 /// The example bundle the commands use when none is given.
@@ -373,7 +372,7 @@ struct IngestArgs {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
@@ -421,9 +420,9 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Report(args) => runtime()?.block_on(report_command(args)),
         Command::Run(args) => runtime()?.block_on(run_command(args)),
         Command::Generate(args) => {
-            let truth = casework::generate::generate(
+            let truth = casework::demo::generate::generate(
                 &args.out,
-                &casework::generate::Plan {
+                &casework::demo::generate::Plan {
                     cases: args.cases,
                     seed: args.seed,
                     bad: args.bad,
@@ -513,8 +512,8 @@ impl Session {
         }
     }
 
-    fn context<'a>(&'a self, queries: Option<&'a Path>) -> measure::Context<'a> {
-        measure::Context {
+    fn context<'a>(&'a self, queries: Option<&'a Path>) -> measures::Context<'a> {
+        measures::Context {
             scope: &self.scope,
             codes: &self.codes,
             thresholds: &self.thresholds,
@@ -526,14 +525,14 @@ impl Session {
 
 async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
     if args.list {
-        for m in measure::MEASURES {
+        for m in measures::MEASURES {
             println!("{}", m.name);
         }
         println!("funnel (with --theme)\nspc (with --theme)");
         return Ok(0);
     }
     let names: Vec<String> = if args.names.is_empty() {
-        measure::MEASURES
+        measures::MEASURES
             .iter()
             .map(|m| m.name.to_string())
             .collect()
@@ -542,7 +541,7 @@ async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
     };
     for n in &names {
         if n != "funnel" && n != "spc" {
-            measure::find(n)?;
+            measures::find(n)?;
         }
     }
     let s = Session::from_args(&args.session)?;
@@ -587,7 +586,7 @@ async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                 )
                 .await?
             }
-            other => measure::run(&ctx, measure::find(other)?, &context).await?,
+            other => measures::run(&ctx, measures::find(other)?, &context).await?,
         };
         if args.publish {
             oversight::publish(&mut out);
@@ -625,10 +624,10 @@ async fn chart_command(args: ChartArgs) -> Result<i32, Error> {
     let s = Session::from_args(&args.session)?;
     let ctx = engine::session(&s.inputs()).await?;
     let context = s.context(None);
-    let figures = casework::figures::Figures::new(
+    let figures = casework::report::figures::Figures::new(
         &ctx,
         &context,
-        casework::figures::source_line(&s.warehouse.committed()?, &s.codes),
+        casework::report::figures::source_line(&s.warehouse.committed()?, &s.codes),
         args.publish,
     );
     let stem = args
@@ -704,7 +703,7 @@ async fn run_command(args: RunArgs) -> Result<i32, Error> {
         None => {
             let dir = scratch.join("phso-imaging-2021");
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            casework::example::write(&dir)?;
+            casework::demo::example::write(&dir)?;
             (
                 dir,
                 args.out
@@ -793,8 +792,8 @@ async fn query_command(args: QueryArgs) -> Result<i32, Error> {
     }
     let s = Session::from_args(&args.session)?;
     let ctx = engine::session(&s.inputs()).await?;
-    let batches = measure::sql_batches(&ctx, &sql, &file, params).await?;
-    let rows = measure::to_rows(&batches)?;
+    let batches = measures::sql_batches(&ctx, &sql, &file, params).await?;
+    let rows = measures::to_rows(&batches)?;
     let output = Output {
         measure: file.display().to_string(),
         scope: s.scope.clone(),

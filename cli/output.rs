@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use casework::ingest::Summary;
-use casework::measure::Output;
+use casework::measures::Output;
 use serde_json::{Map, Value};
 
-use super::Format;
+use crate::app::Format;
 
 pub(super) fn print_summary(summary: &Summary, format: Format, verb: &str) {
     if format == Format::Json {

@@ -2,6 +2,9 @@
 //! and the data's provenance, as `index.html` (self-contained), `report.md`,
 //! `figures/`, `tables/`, `summary.json` and `workbook.xlsx`.
 
+pub mod chart;
+pub mod figures;
+
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -11,15 +14,15 @@ use serde_json::{Map, Value, json};
 
 use crate::engine::{self, Scope};
 use crate::error::{Error, Result};
-use crate::figures::{self, Figures};
-use crate::measure::{self, Context, Output};
+use figures::Figures;
+use crate::measures::{self, Context, Output};
 use crate::oversight;
 use crate::stats::{self, DISCLOSURE_RULE};
 
-const HTML_TEMPLATE: &str = include_str!("../reports/templates/report.html");
-const MD_TEMPLATE: &str = include_str!("../reports/templates/report.md");
+const HTML_TEMPLATE: &str = include_str!("../../reports/templates/report.html");
+const MD_TEMPLATE: &str = include_str!("../../reports/templates/report.md");
 /// The founding report's seven recommendations, owners and deadline (status for the user).
-pub const DEFAULT_TRACKER: &str = include_str!("../data/recommendations-tracker.csv");
+pub const DEFAULT_TRACKER: &str = include_str!("../../data/recommendations-tracker.csv");
 
 /// A period `FROM..TO` for committee comparisons.
 #[derive(Debug, Clone, Copy)]
@@ -336,7 +339,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     // Measures, published if asked, as tables.
     let figs = Figures::new(&ctx, &context, source.clone(), options.publish);
     let mut outputs = Vec::new();
-    for m in measure::MEASURES {
+    for m in measures::MEASURES {
         let mut o = figs.raw(m.name).await?;
         if options.publish {
             oversight::publish(&mut o);
@@ -373,7 +376,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
             if s.contains("viewBox") {
                 s
             } else {
-                let (w, h) = crate::chart::SIZE;
+                let (w, h) = crate::report::chart::SIZE;
                 s.replacen("<svg ", &format!("<svg viewBox=\"0 0 {w} {h}\" "), 1)
             }
         })
@@ -411,7 +414,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
                 scope: &scope,
                 ..context
             };
-            per_period.push(measure::run(&c, measure::find("theme_prevalence")?, &cx).await?);
+            per_period.push(measures::run(&c, measures::find("theme_prevalence")?, &cx).await?);
         }
         for (b, c) in per_period[0].rows.iter().zip(&per_period[1].rows) {
             let theme = b.get("theme").and_then(Value::as_str).unwrap_or("");

@@ -1,6 +1,7 @@
 //! The `casework` command: parses arguments, calls the library, prints, sets the exit code.
 
-mod cli;
+mod app;
+mod output;
 
 fn main() {
     // Rust ignores SIGPIPE, which turns a closed pipe (`casework … | head`) into a panic
@@ -12,6 +13,6 @@ fn main() {
     }
     // calamine panics on some malformed workbooks; the reader catches those and reports
     // the file as unreadable, so they print nothing here.
-    casework::bundle::quiet_caught_reader_panics();
-    std::process::exit(cli::main());
+    casework::input::quiet_caught_reader_panics();
+    std::process::exit(app::main());
 }

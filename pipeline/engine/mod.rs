@@ -40,7 +40,7 @@ use datafusion::scalar::ScalarValue;
 
 use crate::error::{Error, Result};
 use crate::spec::{CodeList, RecordType, Thresholds};
-use crate::validate;
+use crate::check;
 use crate::warehouse::{Manifest, Warehouse};
 
 /// Which date `--from`/`--to` and the monthly series use.
@@ -246,20 +246,20 @@ async fn context(
 /// Views every measure may use, defined once (in this order: later ones may use
 /// earlier ones).
 pub const SHARED_VIEWS: &[(&str, &str)] = &[
-    ("themes", include_str!("../queries/shared/themes.sql")),
+    ("themes", include_str!("../../queries/shared/themes.sql")),
     (
         "case_themes",
-        include_str!("../queries/shared/case_themes.sql"),
+        include_str!("../../queries/shared/case_themes.sql"),
     ),
     (
         "episode_intervals",
-        include_str!("../queries/shared/episode_intervals.sql"),
+        include_str!("../../queries/shared/episode_intervals.sql"),
     ),
 ];
 
 /// The stored schema of a table as DataFusion sees it: cases gain `opened_year`.
 pub fn table_schema(t: RecordType) -> SchemaRef {
-    let schema = validate::schema(t);
+    let schema = check::schema(t);
     if t == RecordType::Cases {
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new("opened_year", DataType::Int32, false));
@@ -302,7 +302,7 @@ async fn register_stored(
     }
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(validate::schema(t));
+        .with_schema(check::schema(t));
     let table = ListingTable::try_new(config)?;
     ctx.register_table(name, Arc::new(table))?;
     Ok(())

@@ -1,6 +1,8 @@
 //! The case bundle, version 1: record types, columns, allowed values, the code list and
 //! the delay thresholds. Names and values here are the contract of `bundle-v1.md`.
 
+pub mod reject;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -262,8 +264,8 @@ pub struct CodeList {
     pub source: ConfigSource,
 }
 
-const DEFAULT_CODES: &str = include_str!("../data/codes/imaging-themes.csv");
-const DEFAULT_THRESHOLDS: &str = include_str!("../data/thresholds.toml");
+const DEFAULT_CODES: &str = include_str!("../../data/codes/imaging-themes.csv");
+const DEFAULT_THRESHOLDS: &str = include_str!("../../data/thresholds.toml");
 
 impl CodeList {
     /// The spec's code list (the four imaging themes), embedded in the binary.

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{Item, RawRow, Rows, Source, field};
 use crate::error::{Error, Result};
-use crate::reject::{Position, Reject, Rule};
+use crate::spec::reject::{Position, Reject, Rule};
 
 pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
     let t = source.record_type;
@@ -22,7 +22,7 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         )]));
     }
     let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let file = crate::limits::LineLimit::new(file, source.limits.max_line_bytes, 1);
+    let file = crate::input::limits::LineLimit::new(file, source.limits.max_line_bytes, 1);
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let columns = t.columns();
     let file_name = source.file.clone();

@@ -17,9 +17,9 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::bundle::RawRow;
+use crate::input::RawRow;
 use crate::error::Result;
-use crate::reject::{Reject, Rule};
+use crate::spec::reject::{Reject, Rule};
 use crate::spec::{CodeList, Column, ID_MAX_CHARS, Kind, RecordType};
 
 /// Precision and scale of stored amounts: Decimal128(12, 2).

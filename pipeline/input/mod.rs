@@ -1,8 +1,9 @@
 //! Reading a case bundle: finding its files, and reading each record type's rows as
 //! text, with their position, in CSV, NDJSON or XLSX. Typing and the spec's rules are
-//! `validate`'s job; this module only turns bytes into named text fields.
+//! `check`'s job; this module only turns bytes into named text fields.
 
 mod csv;
+pub mod limits;
 mod ndjson;
 mod xlsx;
 
@@ -14,8 +15,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::limits::Limits;
-use crate::reject::{Position, Reject, Rule};
+use crate::input::limits::Limits;
+use crate::spec::reject::{Position, Reject, Rule};
 use crate::spec::RecordType;
 
 /// The encoding of one record type's file.
@@ -39,9 +40,10 @@ pub struct Source {
     pub file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sheet: Option<String>,
-    /// For an export read through a mapping: the mapping (rows are the export's).
+    /// For an export in its own layout: how to read it (rows are the export's until
+    /// the layout turns them into bundle rows). `None` for a bundle file.
     #[serde(skip)]
-    pub mapping: Option<std::sync::Arc<crate::mapping::Mapping>>,
+    pub layout: Option<std::sync::Arc<dyn Layout>>,
     /// Caps on lines, fields, rows and workbook size.
     #[serde(skip)]
     pub limits: Limits,
@@ -50,16 +52,34 @@ pub struct Source {
 impl Source {
     /// Lines (CSV) or rows (XLSX) before the header.
     pub(crate) fn skip_rows(&self) -> u64 {
-        self.mapping.as_ref().map_or(0, |m| m.skip_rows)
+        self.layout.as_ref().map_or(0, |m| m.skip_rows())
     }
 
     /// Fields per raw row: the spec's columns, or the columns a mapping reads.
     pub(crate) fn width(&self) -> usize {
-        match &self.mapping {
-            Some(m) => m.columns.len(),
+        match &self.layout {
+            Some(m) => m.columns().len(),
             None => self.record_type.columns().len(),
         }
     }
+}
+
+/// How an export in its own layout is read: what the readers need to know of a mapping
+/// (the `mapping` stage implements it; the readers know nothing else of mappings).
+pub trait Layout: std::fmt::Debug + Send + Sync {
+    /// Lines (CSV) or rows (XLSX) before the header.
+    fn skip_rows(&self) -> u64;
+    /// The export columns that are read, in the order of a raw row's fields.
+    fn columns(&self) -> &[String];
+    /// For each header column its index in [`Layout::columns`], or the file's rejects.
+    fn header(
+        &self,
+        t: RecordType,
+        position: &Position,
+        names: &[String],
+    ) -> std::result::Result<Vec<Option<usize>>, Vec<Reject>>;
+    /// The bundle rows of record type `t` that the export's raw rows give.
+    fn rows(self: std::sync::Arc<Self>, t: RecordType, raw: Rows) -> Rows;
 }
 
 /// A row read from a source, its fields aligned with the record type's spec columns
@@ -149,7 +169,7 @@ impl Bundle {
                         path,
                         file,
                         sheet: None,
-                        mapping: None,
+                        layout: None,
                         limits: Limits::default(),
                     });
                 }
@@ -161,7 +181,7 @@ impl Bundle {
                     path: workbook.clone(),
                     file: "bundle.xlsx".into(),
                     sheet: Some(sheet.clone()),
-                    mapping: None,
+                    layout: None,
                     limits: Limits::default(),
                 });
             }
@@ -220,7 +240,7 @@ pub fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
         Ok(rows) => limited(source, rows),
         Err(problems) => return Ok(Err(problems)),
     };
-    Ok(Ok(match &source.mapping {
+    Ok(Ok(match &source.layout {
         Some(m) => m.clone().rows(source.record_type, rows),
         None => rows,
     }))
@@ -230,8 +250,8 @@ pub fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
 /// row (it is not stored cut short); a file over the row cap stops the ingest.
 fn limited(source: &Source, rows: Rows) -> Rows {
     let limits = source.limits;
-    let names: Vec<String> = match &source.mapping {
-        Some(m) => m.columns.clone(),
+    let names: Vec<String> = match &source.layout {
+        Some(m) => m.columns().to_vec(),
         None => source
             .record_type
             .columns()
@@ -250,7 +270,7 @@ fn limited(source: &Source, rows: Rows) -> Rows {
         if count > limits.max_rows {
             return Err(Error::Bundle {
                 path: path.clone(),
-                message: crate::limits::rows_message(&limits),
+                message: crate::input::limits::rows_message(&limits),
             });
         }
         let long = row
@@ -265,7 +285,7 @@ fn limited(source: &Source, rows: Rows) -> Rows {
                         t,
                         row.position.clone(),
                         Rule::TooLong,
-                        crate::limits::field_message(bytes, &limits),
+                        crate::input::limits::field_message(bytes, &limits),
                     )
                     .column(&names[i]),
                 )
@@ -302,7 +322,7 @@ pub(crate) fn map_header(
     names: &[String],
 ) -> std::result::Result<Vec<Option<usize>>, Vec<Reject>> {
     let t = source.record_type;
-    if let Some(m) = &source.mapping {
+    if let Some(m) = &source.layout {
         return m.header(t, position, names);
     }
     let columns = t.columns();

@@ -8,8 +8,8 @@ use calamine::{Data, Reader, Xlsx, open_workbook};
 
 use super::{Item, RawRow, Rows, Source, field, map_header};
 use crate::error::Result;
-use crate::limits::Limits;
-use crate::reject::{Position, Reject, Rule};
+use crate::input::limits::Limits;
+use crate::spec::reject::{Position, Reject, Rule};
 
 pub(super) fn sheet_names(path: &Path) -> std::result::Result<Vec<String>, String> {
     check_size(path, Limits::default().max_xlsx_bytes)?;

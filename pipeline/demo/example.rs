@@ -9,19 +9,19 @@ use crate::error::{Error, Result};
 pub const FILES: [(&str, &str); 4] = [
     (
         "cases.csv",
-        include_str!("../data/examples/phso-imaging-2021/cases.csv"),
+        include_str!("../../data/examples/phso-imaging-2021/cases.csv"),
     ),
     (
         "findings.csv",
-        include_str!("../data/examples/phso-imaging-2021/findings.csv"),
+        include_str!("../../data/examples/phso-imaging-2021/findings.csv"),
     ),
     (
         "events.csv",
-        include_str!("../data/examples/phso-imaging-2021/events.csv"),
+        include_str!("../../data/examples/phso-imaging-2021/events.csv"),
     ),
     (
         "recommendations.csv",
-        include_str!("../data/examples/phso-imaging-2021/recommendations.csv"),
+        include_str!("../../data/examples/phso-imaging-2021/recommendations.csv"),
     ),
 ];
 

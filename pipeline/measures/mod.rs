@@ -31,7 +31,7 @@ macro_rules! measure {
     ($name:literal, $thresholds:literal, $as_of:literal) => {
         Measure {
             name: $name,
-            sql: include_str!(concat!("../queries/", $name, ".sql")),
+            sql: include_str!(concat!("../../queries/", $name, ".sql")),
             uses_thresholds: $thresholds,
             uses_as_of: $as_of,
         }

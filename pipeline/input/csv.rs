@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 
 use super::{Item, RawRow, Rows, Source, field, map_header};
 use crate::error::{Error, Result};
-use crate::reject::{Position, Reject, Rule};
+use crate::spec::reject::{Position, Reject, Rule};
 
 pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
     let t = source.record_type;
@@ -22,7 +22,7 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
             .read_until(b'\n', &mut line)
             .map_err(|e| Error::io(path, e))? as u64;
     }
-    let input = crate::limits::LineLimit::new(input, source.limits.max_line_bytes, 1 + skip);
+    let input = crate::input::limits::LineLimit::new(input, source.limits.max_line_bytes, 1 + skip);
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -69,7 +69,7 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         Err(problems) => return Ok(Err(problems)),
     };
     let width = source.width();
-    let mapped = source.mapping.is_some();
+    let mapped = source.layout.is_some();
     let file_name = source.file.clone();
     let path = path.clone();
     let mut record = ::csv::ByteRecord::new();
