@@ -389,7 +389,7 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("casework: error: {e}");
+            eprintln!("casework: error: {}", e.chain());
             e.exit_code()
         }
     }
@@ -440,7 +440,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Runtime::new().map_err(|e| Error::io("tokio runtime", e))
+    tokio::runtime::Runtime::new().map_err(Error::Runtime)
 }
 
 /// What the measure, query, chart and report commands run over.

@@ -1,5 +1,8 @@
-//! The library's error type. Each variant says where the problem is (file, and line or
-//! position where there is one); the CLI maps variants to exit codes.
+//! The library's error type. Each variant means one thing and says where the problem is
+//! (file, and line or position where there is one); an error from another library is
+//! kept as the `source`, not flattened into text, so the chain can be printed. The CLI
+//! prints the chain once (`casework: error: outer: inner: …`, see [`Error::chain`]) and
+//! maps variants to exit codes.
 
 use std::path::PathBuf;
 
@@ -7,7 +10,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A configuration file (code list, thresholds, key file) is unreadable or wrong.
+    /// A configuration file (code list, thresholds, key file, tracker) is unreadable or
+    /// wrong.
     #[error("{}: {message}", file.display())]
     Config { file: PathBuf, message: String },
 
@@ -15,42 +19,67 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    /// SQL that failed to plan or run, with DataFusion's message.
-    #[error("{}: {message}", file.display())]
-    Query { file: PathBuf, message: String },
+    /// A chart that the data cannot support (an SPC chart with too few points): the
+    /// report says why and goes on.
+    #[error("{0}")]
+    NotDrawn(String),
+
+    /// SQL that failed to plan or run.
+    #[cfg(feature = "engine")]
+    #[error("{}", file.display())]
+    Query {
+        file: PathBuf,
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
 
     /// The bundle as a whole cannot be read (not a folder, no cases, ...).
     #[error("bundle {}: {message}", path.display())]
     Bundle { path: PathBuf, message: String },
 
-    /// Some input could not be stored; the summary says what and where.
-    #[error("{0}")]
-    Rejected(String),
-
     /// The warehouse is missing, unreadable or in an unexpected state.
     #[error("warehouse {}: {message}", path.display())]
     Warehouse { path: PathBuf, message: String },
 
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file or folder failed.
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
 
+    /// The asynchronous runtime the query engine runs on could not be started.
+    #[error("the query engine's runtime could not start")]
+    Runtime(#[source] std::io::Error),
+
     #[cfg(feature = "engine")]
-    #[error("parquet: {0}")]
+    #[error("parquet")]
     Parquet(#[from] parquet::errors::ParquetError),
 
-    #[error("arrow: {0}")]
+    #[error("arrow")]
     Arrow(#[from] arrow_schema::ArrowError),
 
-    /// A chart could not be drawn.
+    /// A chart could not be drawn by plotters.
     #[error("chart: {0}")]
     Chart(String),
 
+    /// The report's workbook could not be written.
     #[cfg(feature = "engine")]
-    #[error("datafusion: {0}")]
+    #[error("workbook")]
+    Workbook(#[from] rust_xlsxwriter::XlsxError),
+
+    /// A report template could not be loaded or rendered.
+    #[cfg(feature = "engine")]
+    #[error("report template {name}")]
+    Template {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+
+    #[cfg(feature = "engine")]
+    #[error("datafusion")]
     DataFusion(#[from] datafusion::error::DataFusionError),
 }
 
@@ -62,15 +91,37 @@ impl Error {
         }
     }
 
+    /// The error and every source below it, joined by `: `, for printing once at the
+    /// edge.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+
     /// The process exit code for this error: 1 configuration or usage, 2 input
-    /// rejected, 3 internal (see README, "Exit codes").
+    /// rejected, 3 internal or environment (see README, "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::Usage(_) | Error::Query { .. } => 1,
-            Error::Bundle { .. } | Error::Rejected(_) => 2,
-            Error::Warehouse { .. } | Error::Io { .. } | Error::Arrow(_) | Error::Chart(_) => 3,
+            Error::Config { .. } | Error::Usage(_) | Error::NotDrawn(_) => 1,
+            Error::Bundle { .. } => 2,
+            Error::Warehouse { .. }
+            | Error::Io { .. }
+            | Error::Runtime(_)
+            | Error::Arrow(_)
+            | Error::Chart(_) => 3,
             #[cfg(feature = "engine")]
-            Error::Parquet(_) | Error::DataFusion(_) => 3,
+            Error::Query { .. } => 1,
+            #[cfg(feature = "engine")]
+            Error::Parquet(_)
+            | Error::DataFusion(_)
+            | Error::Workbook(_)
+            | Error::Template { .. } => 3,
         }
     }
 }

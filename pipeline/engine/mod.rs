@@ -198,9 +198,9 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     register_memory(&ctx, "thresholds", thresholds_batch(inputs.thresholds)?)?;
     register_memory(&ctx, "parameters", parameters_batch(inputs)?)?;
     for (name, sql) in SHARED_VIEWS {
-        let view = ctx.sql(sql).await.map_err(|e| Error::Query {
+        let view = ctx.sql(sql).await.map_err(|source| Error::Query {
             file: format!("queries/shared/{name}.sql").into(),
-            message: e.to_string(),
+            source,
         })?;
         ctx.register_table(*name, view.into_view())?;
     }

@@ -146,9 +146,9 @@ pub async fn sql_batches(
     file: &Path,
     params: Vec<(String, ScalarValue)>,
 ) -> Result<Vec<RecordBatch>> {
-    let failed = |e: datafusion::error::DataFusionError| Error::Query {
+    let failed = |source: datafusion::error::DataFusionError| Error::Query {
         file: file.to_path_buf(),
-        message: e.to_string(),
+        source,
     };
     let mut df = ctx.sql(sql).await.map_err(failed)?;
     if !params.is_empty() {

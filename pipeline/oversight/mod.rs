@@ -186,7 +186,7 @@ pub fn spc_from(
         }
     }
     let chart = stats::spc(&values, &options).map_err(|e| {
-        Error::Usage(format!(
+        Error::NotDrawn(format!(
             "spc for {theme}: {e} (widen the scope, or use --period month)"
         ))
     })?;

@@ -169,7 +169,7 @@ impl<'a> Figures<'a> {
                 };
                 match self.draw(name, theme.as_deref(), &stem).await {
                     Ok(()) => drawn.push(stem),
-                    Err(Error::Usage(why)) => skipped.push(why),
+                    Err(Error::NotDrawn(why)) => skipped.push(why),
                     Err(e) => return Err(e),
                 }
             }

@@ -262,7 +262,6 @@ fn csv_text(t: &Table) -> String {
 }
 
 fn workbook(path: &Path, tables: &[Table], date: NaiveDate) -> Result<()> {
-    let xerr = |e: rust_xlsxwriter::XlsxError| Error::Chart(format!("workbook: {e}"));
     let mut wb = rust_xlsxwriter::Workbook::new();
     // A fixed creation date (the report's date), so that the same data gives the same file.
     let created = rust_xlsxwriter::ExcelDateTime::from_ymd(
@@ -270,26 +269,26 @@ fn workbook(path: &Path, tables: &[Table], date: NaiveDate) -> Result<()> {
         chrono::Datelike::month(&date) as u8,
         chrono::Datelike::day(&date) as u8,
     )
-    .map_err(xerr)?;
+    ?;
     wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
     for t in tables {
         let ws = wb.add_worksheet();
         let name: String = t.name.chars().take(31).collect();
-        ws.set_name(name).map_err(xerr)?;
+        ws.set_name(name)?;
         for (c, h) in t.columns.iter().enumerate() {
-            ws.write_string(0, c as u16, h).map_err(xerr)?;
+            ws.write_string(0, c as u16, h)?;
         }
         for (r, row) in t.rows.iter().enumerate() {
             for (c, v) in row.iter().enumerate() {
                 let (rr, cc) = (r as u32 + 1, c as u16);
                 match v.parse::<f64>() {
-                    Ok(n) if !v.is_empty() => ws.write_number(rr, cc, n).map_err(xerr)?,
-                    _ => ws.write_string(rr, cc, v).map_err(xerr)?,
+                    Ok(n) if !v.is_empty() => ws.write_number(rr, cc, n)?,
+                    _ => ws.write_string(rr, cc, v)?,
                 };
             }
         }
     }
-    wb.save(path).map_err(xerr)
+    Ok(wb.save(path)?)
 }
 
 fn tracker_rows(path: Option<&Path>) -> Result<Vec<Map<String, Value>>> {
@@ -297,14 +296,19 @@ fn tracker_rows(path: Option<&Path>) -> Result<Vec<Map<String, Value>>> {
         Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
         None => DEFAULT_TRACKER.to_string(),
     };
+    let file = path.map_or_else(
+        || PathBuf::from("data/recommendations-tracker.csv"),
+        Path::to_path_buf,
+    );
+    let bad = |e: csv::Error| Error::Config {
+        file: file.clone(),
+        message: format!("recommendations tracker: {e}"),
+    };
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| Error::Usage(format!("recommendations tracker: {e}")))?
-        .clone();
+    let headers = reader.headers().map_err(bad)?.clone();
     let mut rows = Vec::new();
     for rec in reader.records() {
-        let rec = rec.map_err(|e| Error::Usage(format!("recommendations tracker: {e}")))?;
+        let rec = rec.map_err(bad)?;
         rows.push(
             headers
                 .iter()
@@ -520,13 +524,22 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     };
     let mut env = Environment::new();
     env.add_template("report.html", HTML_TEMPLATE)
-        .map_err(|e| Error::Chart(format!("report template: {e}")))?;
+        .map_err(|source| Error::Template {
+            name: "report.html".into(),
+            source,
+        })?;
     env.add_template("report.md", MD_TEMPLATE)
-        .map_err(|e| Error::Chart(format!("report template: {e}")))?;
+        .map_err(|source| Error::Template {
+            name: "report.md".into(),
+            source,
+        })?;
     let render = |name: &str| {
         env.get_template(name)
             .and_then(|t| t.render(&ctx_values))
-            .map_err(|e| Error::Chart(format!("{name}: {e}")))
+            .map_err(|source| Error::Template {
+                name: name.to_string(),
+                source,
+            })
     };
     let index = out.join("index.html");
     write(&index, render("report.html")?, &mut files)?;

@@ -225,7 +225,7 @@ impl Warehouse {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| Error::io("tokio runtime", e))?;
+                    .map_err(Error::Runtime)?;
                 Ok(rt.block_on(async {
                     match store.get(&location).await {
                         Ok(r) => r.bytes().await.map(Some),
