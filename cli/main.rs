@@ -1,7 +1,13 @@
-//! The `casework` command: parses arguments, calls the library, prints, sets the exit code.
+//! The `casework` command: parses arguments, calls the library, prints, sets the exit
+//! code. `args` holds the argument types, `session` resolves them into the library's
+//! inputs, `commands` has one module per command, `output` prints.
 
-mod app;
+mod args;
+mod commands;
 mod output;
+mod session;
+
+use clap::Parser;
 
 fn main() {
     // Rust ignores SIGPIPE, which turns a closed pipe (`casework … | head`) into a panic
@@ -14,5 +20,20 @@ fn main() {
     // calamine panics on some malformed workbooks; the reader catches those and reports
     // the file as unreadable, so they print nothing here.
     casework::input::quiet_caught_reader_panics();
-    std::process::exit(app::main());
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("casework: error: {}", e.chain());
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
 }

@@ -6,7 +6,7 @@ use casework::ingest::Summary;
 use casework::measures::Output;
 use serde_json::{Map, Value};
 
-use crate::app::Format;
+use crate::args::Format;
 
 pub(super) fn print_summary(summary: &Summary, format: Format, verb: &str) {
     if format == Format::Json {

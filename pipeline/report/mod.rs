@@ -4,6 +4,7 @@
 
 pub mod chart;
 pub mod figures;
+pub mod job;
 
 use std::path::{Path, PathBuf};
 

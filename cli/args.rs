@@ -1,0 +1,366 @@
+//! The command line's arguments (clap), one struct per command and the option groups
+//! they share. Nothing here does any work: `session` resolves them, `commands` run them.
+
+use std::path::PathBuf;
+
+use casework::Error;
+use casework::engine;
+use casework::input::limits::Limits;
+use casework::spec::{CodeList, Thresholds};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub(crate) const EXAMPLE_BUNDLE: &str = "data/examples/phso-imaging-2021";
+
+#[derive(Parser)]
+#[command(
+    name = "casework",
+    version,
+    about = "Ingest, measure and report coded ombudsman, complaint and incident case data",
+    after_help = "Exit codes: 0 success; 1 usage or configuration error; 2 input rejected; 3 internal error."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Check a case bundle and store it in the Parquet warehouse.
+    Ingest(IngestArgs),
+    /// Check a case bundle against the spec; write nothing but the rejects file.
+    Validate(CheckArgs),
+    /// Run measures (all, or those named) over the warehouse.
+    Measure(MeasureArgs),
+    /// Run any SQL over the warehouse tables.
+    Query(QueryArgs),
+    /// Draw one chart as SVG and PNG.
+    Chart(ChartArgs),
+    /// Write the oversight report (HTML, Markdown, figures, tables, workbook, summary).
+    Report(ReportArgs),
+    /// The whole batch job: validate, ingest, measure, chart, report. Without BUNDLE it
+    /// runs on the example bundle built into the binary.
+    Run(RunArgs),
+    /// Write a synthetic bundle with planted truth (truth.json beside it).
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct GenerateArgs {
+    /// How many cases.
+    #[arg(long)]
+    pub(crate) cases: u64,
+    /// The seed: the same seed gives the same bundle.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// The folder to write.
+    #[arg(long, default_value = "generated-bundle", value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// Add this many malformed rows of each reject kind.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub(crate) bad: u64,
+}
+
+#[derive(Args)]
+pub(crate) struct ReportOpts {
+    /// The report's title.
+    #[arg(long, default_value = "Failings in imaging: what the case data shows")]
+    pub(crate) title: String,
+    /// Prepare for publication: NHS disclosure control on every count.
+    #[arg(long)]
+    pub(crate) publish: bool,
+    /// Committee comparison: the baseline period, YYYY-MM-DD..YYYY-MM-DD.
+    #[arg(long, value_name = "FROM..TO", requires = "current")]
+    pub(crate) baseline: Option<String>,
+    /// Committee comparison: the current period.
+    #[arg(long, value_name = "FROM..TO", requires = "baseline")]
+    pub(crate) current: Option<String>,
+    /// A recommendations tracker CSV (number, text, owner, due_date, status, evidence);
+    /// default: the founding report's seven recommendations.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tracker: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct ReportArgs {
+    /// The folder to write.
+    #[arg(long, default_value = "reports/out", value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    #[command(flatten)]
+    pub(crate) report: ReportOpts,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// The bundle folder (default: the example built into the binary), or with --mapping
+    /// the export file.
+    pub(crate) bundle: Option<PathBuf>,
+    /// Read the input as an export described by this mapping file.
+    #[arg(long, value_name = "MAPPING.toml", requires = "bundle")]
+    pub(crate) mapping: Option<PathBuf>,
+    /// The folder to write (default: reports/phso-imaging-2021 for the example,
+    /// reports/out/NAME for a bundle).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// The warehouse folder (default: a temporary one for the example).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) warehouse: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) report: ReportOpts,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The date overdue recommendations are counted on (default: today).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub(crate) as_of: Option<NaiveDate>,
+    /// No progress lines.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct ChartArgs {
+    /// The chart: prevalence, cooccurrence, delays, spc, funnel, stage, service, compliance.
+    pub(crate) name: String,
+    /// spc, funnel: the theme.
+    #[arg(long)]
+    pub(crate) theme: Option<String>,
+    /// Where to write: FILE.svg and FILE.png are both written (default: NAME in the
+    /// current folder).
+    #[arg(long, value_name = "FILE.svg|.png")]
+    pub(crate) out: Option<PathBuf>,
+    /// Prepare for publication: disclosure control on every count shown.
+    #[arg(long)]
+    pub(crate) publish: bool,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct SessionArgs {
+    #[command(flatten)]
+    pub(crate) warehouse: WarehouseArg,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The date overdue recommendations are counted on (default: today).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub(crate) as_of: Option<NaiveDate>,
+    /// Cases whose --date-field is on or after this date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub(crate) from: Option<NaiveDate>,
+    /// Cases whose --date-field is on or before this date.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub(crate) to: Option<NaiveDate>,
+    /// The date --from/--to and the monthly series use.
+    #[arg(long, value_enum, default_value_t = DateFieldArg::OpenedDate)]
+    pub(crate) date_field: DateFieldArg,
+    /// Only cases of this organisation (organisation_code).
+    #[arg(long)]
+    pub(crate) organisation: Option<String>,
+    /// Only cases of this region.
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// Only cases of this source.
+    #[arg(long)]
+    pub(crate) source: Option<String>,
+    /// Only cases with this decision.
+    #[arg(long)]
+    pub(crate) decision: Option<String>,
+    /// Output: a table, JSON, or CSV.
+    #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+    pub(crate) format: OutFormat,
+    /// Memory the query engine may use before spilling to disk (e.g. 512MiB, 2GiB).
+    #[arg(long, default_value = "1GiB", value_parser = engine::parse_memory)]
+    pub(crate) memory_limit: usize,
+    /// Where the queries run: DataFusion here, or Apache DataFusion Ballista (needs a
+    /// build with the `ballista` feature; standalone in this process unless --scheduler).
+    #[arg(long, value_enum, default_value_t = EngineArg::Local)]
+    pub(crate) engine: EngineArg,
+    /// The Ballista scheduler to run on, e.g. df://scheduler:50050 (with --engine ballista).
+    #[arg(long, value_name = "URL", requires = "engine")]
+    pub(crate) scheduler: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EngineArg {
+    Local,
+    Ballista,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DateFieldArg {
+    #[value(name = "opened_date")]
+    OpenedDate,
+    #[value(name = "closed_date")]
+    ClosedDate,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Args)]
+pub(crate) struct MeasureArgs {
+    /// Measures to run (default: all). `casework measure --list` names them.
+    pub(crate) names: Vec<String>,
+    /// List the measures and stop.
+    #[arg(long)]
+    pub(crate) list: bool,
+    /// Write one CSV per measure into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Run the .sql files of this folder instead of the built-in queries.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) queries: Option<PathBuf>,
+    /// funnel, spc: the theme to chart.
+    #[arg(long)]
+    pub(crate) theme: Option<String>,
+    /// funnel: compare organisations or regions.
+    #[arg(long, value_enum, default_value_t = ByArg::Organisation)]
+    pub(crate) by: ByArg,
+    /// spc: one point per month or per quarter.
+    #[arg(long, value_enum, default_value_t = PeriodArg::Month)]
+    pub(crate) period: PeriodArg,
+    /// spc: plot the count of cases with the theme, or their proportion of cases.
+    #[arg(long, value_enum, default_value_t = ValueArg::Count)]
+    pub(crate) value: ValueArg,
+    /// spc: screen out moving ranges of 3.267 times the mean or more (off by default,
+    /// as in the Making Data Count tool).
+    #[arg(long)]
+    pub(crate) screen: bool,
+    /// spc: recompute the limits from the period holding this date on.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub(crate) rebase: Option<NaiveDate>,
+    /// Prepare for publication: NHS disclosure control on every count.
+    #[arg(long)]
+    pub(crate) publish: bool,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ByArg {
+    Organisation,
+    Region,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PeriodArg {
+    Month,
+    Quarter,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ValueArg {
+    Count,
+    Proportion,
+}
+
+#[derive(Args)]
+pub(crate) struct QueryArgs {
+    /// The SQL to run.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub(crate) sql: Option<String>,
+    /// Run the SQL in this file.
+    #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
+    pub(crate) file: Option<PathBuf>,
+    /// A value for a named placeholder: `--param org=RJ1` binds `$org` (as text).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub(crate) params: Vec<String>,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct CheckArgs {
+    /// The bundle folder (cases, findings, events, recommendations), or with --mapping
+    /// the export file (.csv or .xlsx).
+    #[arg(default_value = EXAMPLE_BUNDLE)]
+    pub(crate) bundle: PathBuf,
+    /// Read the input as an export described by this mapping file (TOML; see
+    /// docs/bring-your-own-export.md and data/mappings/).
+    #[arg(long, value_name = "MAPPING.toml")]
+    pub(crate) mapping: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Where to write every rejected row, as CSV.
+    #[arg(long, value_name = "FILE", default_value = "casework-rejects.csv")]
+    pub(crate) rejects: PathBuf,
+    /// Output: a readable summary, or JSON.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub(crate) format: Format,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+    /// Refuse a file with a line longer than this many bytes (CSV, NDJSON).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_line_bytes)]
+    pub(crate) max_line_bytes: usize,
+    /// Reject a row with a field longer than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_field_bytes)]
+    pub(crate) max_field_bytes: usize,
+    /// Refuse a file or sheet with more data rows than this.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_rows)]
+    pub(crate) max_rows: u64,
+    /// Refuse a workbook that expands to more than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_xlsx_bytes)]
+    pub(crate) max_xlsx_bytes: u64,
+}
+
+/// The warehouse folder.
+#[derive(Args)]
+pub(crate) struct WarehouseArg {
+    /// The warehouse folder.
+    #[arg(
+        long,
+        env = "CASEWORK_WAREHOUSE",
+        default_value = "warehouse",
+        value_name = "DIR"
+    )]
+    pub(crate) warehouse: PathBuf,
+}
+
+/// The code list and thresholds in force.
+#[derive(Args)]
+pub(crate) struct ConfigArgs {
+    /// A code list CSV (code, theme, meaning) to use instead of the imaging themes.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) codes: Option<PathBuf>,
+    /// A thresholds TOML to use instead of the spec's delay thresholds.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) thresholds: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    pub(crate) fn load(&self) -> Result<(CodeList, Thresholds), Error> {
+        Ok((
+            CodeList::load(self.codes.as_deref())?,
+            Thresholds::load(self.thresholds.as_deref())?,
+        ))
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct IngestArgs {
+    #[command(flatten)]
+    pub(crate) check: CheckArgs,
+    #[command(flatten)]
+    pub(crate) warehouse: WarehouseArg,
+    /// Commit the valid rows even when others are rejected (rejects are kept in the
+    /// warehouse's `rejects` table).
+    #[arg(long)]
+    pub(crate) accept_partial: bool,
+    /// A key of at least 32 bytes: patient_ref is stored as its HMAC-SHA-256. Without
+    /// it, patient_ref is not stored at all.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Text,
+    Json,
+}

@@ -1,0 +1,38 @@
+//! `casework chart`: one chart as SVG and PNG.
+
+use std::path::PathBuf;
+
+use casework::Error;
+use casework::engine::{self};
+
+use crate::args::*;
+use crate::session::Session;
+
+pub(crate) async fn chart_command(args: ChartArgs) -> Result<i32, Error> {
+    let s = Session::from_args(&args.session)?;
+    let ctx = engine::session(&s.inputs()).await?;
+    let context = s.context(None);
+    let figures = casework::report::figures::Figures::new(
+        &ctx,
+        &context,
+        casework::report::figures::source_line(&s.warehouse.committed()?, &s.codes),
+        args.publish,
+    );
+    let stem = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name))
+        .with_extension("");
+    if let Some(parent) = stem.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    figures
+        .draw(&args.name, args.theme.as_deref(), &stem)
+        .await?;
+    println!(
+        "{}\n{}",
+        stem.with_extension("svg").display(),
+        stem.with_extension("png").display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,108 @@
+//! `casework measure`: the measures (and funnel and SPC) over the warehouse.
+
+
+use casework::Error;
+use casework::engine::{self};
+use casework::measures::{self};
+use casework::oversight;
+
+use crate::args::*;
+use crate::output::{csv_text, json, print_table};
+use crate::session::Session;
+
+pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
+    if args.list {
+        for m in measures::MEASURES {
+            println!("{}", m.name);
+        }
+        println!("funnel (with --theme)\nspc (with --theme)");
+        return Ok(0);
+    }
+    let names: Vec<String> = if args.names.is_empty() {
+        measures::MEASURES
+            .iter()
+            .map(|m| m.name.to_string())
+            .collect()
+    } else {
+        args.names.clone()
+    };
+    for n in &names {
+        if n != "funnel" && n != "spc" {
+            measures::find(n)?;
+        }
+    }
+    let s = Session::from_args(&args.session)?;
+    let ctx = engine::session(&s.inputs()).await?;
+    let context = s.context(args.queries.as_deref());
+    let theme = || {
+        args.theme
+            .as_deref()
+            .ok_or_else(|| Error::Usage("funnel and spc need --theme THEME".into()))
+    };
+    let mut outputs = Vec::new();
+    for name in &names {
+        let mut out = match name.as_str() {
+            "funnel" => {
+                let by = match args.by {
+                    ByArg::Organisation => oversight::By::Organisation,
+                    ByArg::Region => oversight::By::Region,
+                };
+                oversight::funnel(&ctx, &context, theme()?, by).await?
+            }
+            "spc" => {
+                let period = match args.period {
+                    PeriodArg::Month => oversight::Period::Month,
+                    PeriodArg::Quarter => oversight::Period::Quarter,
+                };
+                let plotted = match args.value {
+                    ValueArg::Count => oversight::Plotted::Count,
+                    ValueArg::Proportion => oversight::Plotted::Proportion,
+                };
+                let options = casework::stats::SpcOptions {
+                    screen: args.screen,
+                    ..Default::default()
+                };
+                oversight::spc(
+                    &ctx,
+                    &context,
+                    theme()?,
+                    period,
+                    plotted,
+                    &options,
+                    args.rebase,
+                )
+                .await?
+            }
+            other => measures::run(&ctx, measures::find(other)?, &context).await?,
+        };
+        if args.publish {
+            oversight::publish(&mut out);
+        }
+        outputs.push(out);
+    }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for o in &outputs {
+            let path = dir.join(format!("{}.csv", o.measure));
+            std::fs::write(&path, csv_text(&o.rows)).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    match args.session.format {
+        OutFormat::Json if outputs.len() == 1 => println!("{}", json(&outputs[0])),
+        OutFormat::Json => println!("{}", json(&outputs)),
+        OutFormat::Csv => {
+            for o in &outputs {
+                if outputs.len() > 1 {
+                    println!("# {}", o.measure);
+                }
+                print!("{}", csv_text(&o.rows));
+            }
+        }
+        OutFormat::Table => {
+            for o in &outputs {
+                print_table(o);
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,27 @@
+//! One module per command; `run` dispatches a parsed command line to it.
+
+mod chart;
+mod generate;
+mod ingest;
+mod measure;
+mod query;
+mod report;
+
+use casework::Error;
+
+use crate::args::{Cli, Command};
+use crate::session::runtime;
+
+/// Runs the command; returns the process exit code (README, "Exit codes").
+pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
+    match cli.command {
+        Command::Validate(args) => ingest::validate(&args),
+        Command::Ingest(args) => ingest::ingest(&args),
+        Command::Measure(args) => runtime()?.block_on(measure::measure_command(args)),
+        Command::Query(args) => runtime()?.block_on(query::query_command(args)),
+        Command::Chart(args) => runtime()?.block_on(chart::chart_command(args)),
+        Command::Report(args) => runtime()?.block_on(report::report_command(args)),
+        Command::Run(args) => runtime()?.block_on(report::run_command(args)),
+        Command::Generate(args) => generate::generate(&args),
+    }
+}

@@ -1,0 +1,165 @@
+//! The resolved session: arguments turned into what the library takes (the warehouse,
+//! the code list and thresholds in force, the scope, the engine, ingest options).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use casework::Error;
+use casework::engine::{self, DateField, Engine, Scope};
+use casework::ingest::Options;
+use casework::input::limits::Limits;
+use casework::measures;
+use casework::report;
+use casework::spec::{CodeList, RecordType, Thresholds};
+use casework::warehouse::Warehouse;
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::args::{CheckArgs, ConfigArgs, DateFieldArg, EngineArg, ReportOpts, SessionArgs};
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Runtime::new().map_err(Error::Runtime)
+}
+
+/// What the measure, query, chart and report commands run over.
+pub(crate) struct Session {
+    pub(crate) warehouse: Warehouse,
+    pub(crate) scope: Scope,
+    pub(crate) codes: CodeList,
+    pub(crate) thresholds: Thresholds,
+    pub(crate) as_of: NaiveDate,
+    pub(crate) memory_limit: usize,
+    pub(crate) engine: Engine,
+}
+
+impl Session {
+    pub(crate) fn from_args(args: &SessionArgs) -> Result<Session, Error> {
+        let (mut codes, mut thresholds) = args.config.load()?;
+        // Without --codes or --thresholds, the warehouse's data is read with the code
+        // list and thresholds it was ingested with.
+        let warehouse = Warehouse::locate(&args.warehouse.warehouse)?;
+        let (stored_codes, stored_thresholds) = warehouse.stored_config()?;
+        if let (None, Some(c)) = (&args.config.codes, stored_codes) {
+            codes = c;
+        }
+        if let (None, Some(t)) = (&args.config.thresholds, stored_thresholds) {
+            thresholds = t;
+        }
+        let scope = Scope {
+            from: args.from,
+            to: args.to,
+            date_field: match args.date_field {
+                DateFieldArg::OpenedDate => DateField::OpenedDate,
+                DateFieldArg::ClosedDate => DateField::ClosedDate,
+            },
+            organisation: args.organisation.clone(),
+            region: args.region.clone(),
+            source: args.source.clone(),
+            decision: args.decision.clone(),
+        };
+        Ok(Session {
+            warehouse,
+            scope,
+            codes,
+            thresholds,
+            as_of: args
+                .as_of
+                .unwrap_or_else(|| chrono::Local::now().date_naive()),
+            memory_limit: args.memory_limit,
+            engine: match (args.engine, &args.scheduler) {
+                (EngineArg::Local, None) => Engine::Local,
+                (EngineArg::Local, Some(_)) => {
+                    return Err(Error::Usage("--scheduler is for --engine ballista".into()));
+                }
+                (EngineArg::Ballista, scheduler) => Engine::Ballista {
+                    scheduler: scheduler.clone(),
+                },
+            },
+        })
+    }
+
+    pub(crate) fn inputs(&self) -> engine::Inputs<'_> {
+        engine::Inputs {
+            warehouse: &self.warehouse,
+            codes: &self.codes,
+            thresholds: &self.thresholds,
+            scope: &self.scope,
+            as_of: self.as_of,
+            memory_limit: self.memory_limit,
+            engine: &self.engine,
+        }
+    }
+
+    pub(crate) fn context<'a>(&'a self, queries: Option<&'a Path>) -> measures::Context<'a> {
+        measures::Context {
+            scope: &self.scope,
+            codes: &self.codes,
+            thresholds: &self.thresholds,
+            as_of: self.as_of,
+            queries,
+        }
+    }
+}
+
+pub(crate) fn report_options(r: &ReportOpts, out: PathBuf) -> Result<report::Options, Error> {
+    let period = |p: &Option<String>| -> Result<Option<report::Period>, Error> {
+        p.as_deref()
+            .map(report::Period::parse)
+            .transpose()
+            .map_err(Error::Usage)
+    };
+    let comparison = match (period(&r.baseline)?, period(&r.current)?) {
+        (Some(b), Some(c)) => Some((b, c)),
+        _ => None,
+    };
+    Ok(report::Options {
+        out,
+        title: r.title.clone(),
+        publish: r.publish,
+        comparison,
+        tracker: r.tracker.clone(),
+    })
+}
+
+pub(crate) fn use_mapping(
+    options: &mut Options,
+    mapping: Option<&Path>,
+    config: &ConfigArgs,
+) -> Result<(), Error> {
+    let Some(path) = mapping else { return Ok(()) };
+    let mapping = casework::mapping::Mapping::load(path)?;
+    if let (None, Some(codes)) = (&config.codes, &mapping.codes) {
+        options.codes = CodeList::load(Some(codes))?;
+    }
+    if let (None, Some(t)) = (&config.thresholds, &mapping.thresholds) {
+        options.thresholds = Thresholds::load(Some(t))?;
+    }
+    options.mapping = Some(mapping);
+    Ok(())
+}
+
+pub(crate) fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Options, Error> {
+    let mut options = Options::new(warehouse);
+    (options.codes, options.thresholds) = args.config.load()?;
+    use_mapping(&mut options, args.mapping.as_deref(), &args.config)?;
+    options.rejects_file = Some(args.rejects.clone());
+    options.limits = Limits {
+        max_line_bytes: args.max_line_bytes,
+        max_field_bytes: args.max_field_bytes,
+        max_rows: args.max_rows,
+        max_xlsx_bytes: args.max_xlsx_bytes,
+    };
+    if !args.quiet && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        options.progress = Box::new(move |t: RecordType, rows: u64| {
+            bar.set_message(format!("{t}: {rows} rows read"));
+            bar.tick();
+        });
+    }
+    Ok(options)
+}
+
