@@ -61,7 +61,7 @@ for t in ["cases", "findings", "events", "recommendations"]:
                 f"TO '{out}/{t}.parquet' (FORMAT parquet, COMPRESSION zstd)")
 """
 
-# DuckDB's measures: the same reference the differential test uses (tests/order.rs).
+# DuckDB's measures: the same reference the differential test uses (tests/it/order.rs).
 DUCKDB_MEASURES = os.path.join(ROOT, "tests", "reference", "duckdb_measures.py")
 
 
@@ -82,7 +82,7 @@ def shuffle_bundle(bundle, seed):
 
 
 def canon(v):
-    """A value in a form in which the two engines' answers compare (as tests/order.rs)."""
+    """A value in a form in which the two engines' answers compare (as tests/it/order.rs)."""
     if v is None:
         return "∅"
     if isinstance(v, bool):

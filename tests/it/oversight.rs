@@ -1,12 +1,10 @@
 //! Funnel plots, SPC charts and disclosure control through the real binary, on bundles
 //! with planted outliers and a planted step change.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// A small deterministic generator (64-bit LCG, Knuth's constants), so that the planted
 /// data is the same on every run.

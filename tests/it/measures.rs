@@ -2,12 +2,10 @@
 //! from the report's passages (data/examples/phso-imaging-2021/README.md); on the
 //! generated bundle they are the planted counts.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn rows(v: &Value) -> &Vec<Value> {

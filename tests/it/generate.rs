@@ -1,10 +1,8 @@
 //! The generator: deterministic per seed, and what it plants is what casework finds.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[test]

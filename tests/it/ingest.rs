@@ -1,13 +1,11 @@
 //! Ingest: the example bundle, every rule of the spec, malformed files, partial commits,
 //! re-ingest, pseudonymisation. Expected values are hand counts of the input files.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
 use arrow::datatypes::{DataType, TimeUnit};
-use common::*;
+use crate::common::*;
 use parquet::basic::Compression;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 

@@ -5,9 +5,7 @@
 //! Not in the default build: `bench/ballista.sh` builds the feature and runs this file.
 #![cfg(feature = "ballista")]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The shipped measures (`casework measure --list`).

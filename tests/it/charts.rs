@@ -1,12 +1,10 @@
 //! Charts: every chart renders as a PNG that is not blank and an SVG that parses.
 
-mod common;
-
 use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// (width, height, distinct colours) of a PNG, decoded with the png crate.
 fn png_facts(path: &Path) -> (u32, u32, usize) {

@@ -4,12 +4,10 @@
 //! file is searched for them. `patient_ref` must not be in the warehouse either, unless
 //! as a keyed hash.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 const PATIENT: &str = "SECRETPATIENT";
 const NOTE: &str = "SECRETNOTE";

@@ -1,11 +1,9 @@
 //! Resource limits: a hostile file is refused or its rows rejected with a clear message,
 //! never read whole into memory. Each test lowers the cap so a small file exceeds it.
 
-mod common;
-
 use std::fs;
 
-use common::*;
+use crate::common::*;
 
 fn example_csv(name: &str) -> String {
     fs::read_to_string(format!("{EXAMPLE}/{name}")).unwrap()

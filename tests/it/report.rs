@@ -1,13 +1,11 @@
 //! The report: `casework run` on a clean folder, its files, publication, committee
 //! comparisons, and the HTML in a real browser.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Every number in a JSON value, as the text the report shows ("43%", "14", "-71").

@@ -2,14 +2,12 @@
 //! `../shared/datasets`, and the results match counts computed here from the raw files
 //! with the csv crate alone. Each kind of malformed mapping gives its message and line.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");

@@ -16,14 +16,12 @@
 //! Needs Python with `duckdb` (`.ci/run` installs it from `.ci/tools.txt`); the test fails,
 //! and says so, when it is missing. `CASEWORK_PYTHON` names another interpreter.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::Value;
 

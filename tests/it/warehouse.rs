@@ -1,13 +1,11 @@
 //! The warehouse: the three encodings of a bundle give the same contents, and an ingest
 //! interrupted at any moment leaves the previous warehouse whole and readable.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
 const DATE_COLUMNS: &[&str] = &[
@@ -355,7 +353,7 @@ fn an_ingest_killed_at_any_moment_leaves_the_old_or_the_new_warehouse() {
 }
 
 /// Rows arrive in any order; every stored row group is sorted by case_id, declares no
-/// order in its metadata (a row group's order is not the file's: issue 13, tests/order.rs),
+/// order in its metadata (a row group's order is not the file's: issue 13, tests/it/order.rs),
 /// and holds the same rows as an ingest of the rows in their generated order.
 #[test]
 fn row_groups_are_sorted_by_case_id_whatever_the_input_order() {

@@ -8,16 +8,14 @@
 //! the temporary folder, today's date and casework's version.
 //!
 //! When an output is meant to change, write the new expectation with
-//! `CASEWORK_GOLDEN=update cargo test --locked --test golden` and review the diff of
+//! `CASEWORK_GOLDEN=update cargo test --locked --test it golden` and review the diff of
 //! `tests/golden/` before committing it: the test then still fails once, saying that it
 //! wrote the files, so that an update never passes by itself.
-
-mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 const AS_OF: &str = "2025-06-30";
 

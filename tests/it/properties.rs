@@ -2,13 +2,11 @@
 //! same values, and any byte-level corruption of a valid CSV is either read or rejected
 //! with counts that reconcile, never a panic.
 
-mod common;
-
 use std::fs;
 
 use casework::ingest::{self, Options};
 use casework::spec::reject::Rule;
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 
 const SOURCES: &[&str] = &[

@@ -1,0 +1,21 @@
+//! casework's integration tests: one test binary (so DataFusion is linked once), one
+//! module per area. Every test runs the real `casework` binary in a temporary folder
+//! (`common`) and checks outcomes against hand counts, published vectors, planted truth
+//! or an independent engine (DuckDB, `tests/reference/`).
+
+mod common;
+
+mod ballista;
+mod charts;
+mod confidentiality;
+mod generate;
+mod golden;
+mod ingest;
+mod limits;
+mod mapping;
+mod measures;
+mod order;
+mod oversight;
+mod properties;
+mod report;
+mod warehouse;
