@@ -2,7 +2,8 @@
 //! that a change meant to change no output (a refactor) is seen to change none.
 //!
 //! For the example bundle and a generated bundle (fixed seed): every measure's JSON,
-//! the report's `summary.json`, `report.md` and `tables/*.csv`; for a generated bundle
+//! funnel and SPC outputs, the report's `summary.json`, `report.md` and `tables/*.csv`,
+//! each also as published (`--publish`); for a generated bundle
 //! with every kind of bad row: the rejects file and the validation summary (JSON). The
 //! expected files are in `tests/golden/`. Only what changes from run to run is masked:
 //! the temporary folder, today's date and casework's version.
@@ -55,25 +56,52 @@ fn capture_bundle(dir: &Path, bundle: &str) -> Vec<(String, String)> {
         &["measure", "--warehouse", wh, "--as-of", AS_OF, "--format", "json"],
     );
     files.push(("measures.json".to_string(), stdout(&m)));
-    let report = dir.join("report");
-    ok(
+    let m = ok(
         dir,
-        &[
+        &["measure", "--warehouse", wh, "--as-of", AS_OF, "--format", "json", "--publish"],
+    );
+    files.push(("published/measures.json".to_string(), stdout(&m)));
+    for (theme, publish) in [("delay", false), ("delay", true), ("unfollowed_alert", false)] {
+        for what in ["funnel", "spc"] {
+            let mut args = vec![
+                "measure", what, "--theme", theme, "--warehouse", wh, "--as-of", AS_OF,
+                "--format", "json",
+            ];
+            if publish {
+                args.push("--publish");
+            }
+            let out = casework(dir, &args);
+            let stem = if publish { "published/" } else { "" };
+            let text = match out.status.code() {
+                Some(0) => stdout(&out),
+                code => format!("exit {code:?}: {}", stderr(&out)),
+            };
+            files.push((format!("{stem}{what}-{theme}.json"), text));
+        }
+    }
+    for (folder, publish) in [("", false), ("published/", true)] {
+        let report = dir.join(format!("report{}", folder.trim_end_matches('/')));
+        let mut args = vec![
             "report", "--warehouse", wh, "--as-of", AS_OF, "--out", report.to_str().unwrap(),
             "--format", "json",
-        ],
-    );
-    for name in ["summary.json", "report.md"] {
-        files.push((name.to_string(), fs::read_to_string(report.join(name)).unwrap()));
-    }
-    let mut tables: Vec<PathBuf> = fs::read_dir(report.join("tables"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    tables.sort();
-    for t in tables {
-        let name = format!("tables/{}", t.file_name().unwrap().to_string_lossy());
-        files.push((name, fs::read_to_string(&t).unwrap()));
+        ];
+        if publish {
+            args.push("--publish");
+        }
+        ok(dir, &args);
+        for name in ["summary.json", "report.md"] {
+            let text = fs::read_to_string(report.join(name)).unwrap();
+            files.push((format!("{folder}{name}"), text));
+        }
+        let mut tables: Vec<PathBuf> = fs::read_dir(report.join("tables"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        tables.sort();
+        for t in tables {
+            let name = format!("{folder}tables/{}", t.file_name().unwrap().to_string_lossy());
+            files.push((name, fs::read_to_string(&t).unwrap()));
+        }
     }
     files
 }
