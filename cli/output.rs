@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use casework::ingest::Summary;
-use casework::measures::Output;
+use casework::measures::{Form, Output, QueryOutput};
 use serde_json::{Map, Value};
 
 use crate::args::Format;
@@ -116,8 +116,37 @@ pub(super) fn csv_text(rows: &[Map<String, Value>]) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
+/// An output as printed: its JSON (fields in their order), and its rows for tables and
+/// CSV. Made at the edge from a measure's typed output, raw or published.
+pub(crate) struct Printed {
+    pub measure: String,
+    pub disclosure: Option<String>,
+    pub json: Value,
+    pub rows: Vec<Map<String, Value>>,
+}
+
+impl Printed {
+    pub(crate) fn of<F: Form>(o: &Output<F>) -> Printed {
+        Printed {
+            measure: o.measure.clone(),
+            disclosure: o.disclosure.clone(),
+            json: serde_json::to_value(o).expect("output serialises"),
+            rows: o.rows.to_maps(),
+        }
+    }
+
+    pub(crate) fn of_query(o: &QueryOutput) -> Printed {
+        Printed {
+            measure: o.measure.clone(),
+            disclosure: None,
+            json: serde_json::to_value(o).expect("output serialises"),
+            rows: o.rows.clone(),
+        }
+    }
+}
+
 /// A measure as an aligned text table; fractions to four places.
-pub(super) fn print_table(o: &Output) {
+pub(super) fn print_table(o: &Printed) {
     println!("{}", o.measure);
     if let Some(rule) = &o.disclosure {
         println!("  {rule}");

@@ -33,6 +33,11 @@ pub enum Error {
         source: datafusion::error::DataFusionError,
     },
 
+    /// A measure's SQL (an edited copy, `--queries DIR`) returns rows that do not fit
+    /// the measure's row type.
+    #[error("{}: {message}", file.display())]
+    Columns { file: PathBuf, message: String },
+
     /// The bundle as a whole cannot be read (not a folder, no cases, ...).
     #[error("bundle {}: {message}", path.display())]
     Bundle { path: PathBuf, message: String },
@@ -108,7 +113,9 @@ impl Error {
     /// rejected, 3 internal or environment (see README, "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::Usage(_) | Error::NotDrawn(_) => 1,
+            Error::Config { .. } | Error::Usage(_) | Error::NotDrawn(_) | Error::Columns { .. } => {
+                1
+            }
             Error::Bundle { .. } => 2,
             Error::Warehouse { .. }
             | Error::Io { .. }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use casework::Error;
-use casework::engine::{self};
+use casework::engine;
 
 use crate::args::*;
 use crate::session::Session;

@@ -2,12 +2,12 @@
 
 
 use casework::Error;
-use casework::engine::{self};
-use casework::measures::{self};
+use casework::engine;
+use casework::measures;
 use casework::oversight;
 
 use crate::args::*;
-use crate::output::{csv_text, json, print_table};
+use crate::output::{Printed, csv_text, json, print_table};
 use crate::session::Session;
 
 pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
@@ -41,13 +41,13 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
     };
     let mut outputs = Vec::new();
     for name in &names {
-        let mut out = match name.as_str() {
+        let out = match name.as_str() {
             "funnel" => {
                 let by = match args.by {
                     ByArg::Organisation => oversight::By::Organisation,
                     ByArg::Region => oversight::By::Region,
                 };
-                oversight::funnel(&ctx, &context, theme()?, by).await?
+                oversight::funnel(&ctx, &context, theme()?, by).await?.output
             }
             "spc" => {
                 let period = match args.period {
@@ -75,10 +75,11 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
             }
             other => measures::run(&ctx, measures::find(other)?, &context).await?,
         };
-        if args.publish {
-            oversight::publish(&mut out);
-        }
-        outputs.push(out);
+        outputs.push(if args.publish {
+            Printed::of(&out.publish())
+        } else {
+            Printed::of(&out)
+        });
     }
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -88,8 +89,11 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
         }
     }
     match args.session.format {
-        OutFormat::Json if outputs.len() == 1 => println!("{}", json(&outputs[0])),
-        OutFormat::Json => println!("{}", json(&outputs)),
+        OutFormat::Json if outputs.len() == 1 => println!("{}", json(&outputs[0].json)),
+        OutFormat::Json => {
+            let all: Vec<&serde_json::Value> = outputs.iter().map(|o| &o.json).collect();
+            println!("{}", json(&all));
+        }
         OutFormat::Csv => {
             for o in &outputs {
                 if outputs.len() > 1 {

@@ -3,13 +3,12 @@
 use std::path::PathBuf;
 
 use casework::Error;
-use casework::engine::{self};
-use casework::measures::{self, Output};
+use casework::engine;
+use casework::measures::{self, QueryOutput};
 use datafusion::scalar::ScalarValue;
-use serde_json::Map;
 
 use crate::args::*;
-use crate::output::{csv_text, json, print_table};
+use crate::output::{Printed, csv_text, json, print_table};
 use crate::session::Session;
 
 pub(crate) async fn query_command(args: QueryArgs) -> Result<i32, Error> {
@@ -37,20 +36,16 @@ pub(crate) async fn query_command(args: QueryArgs) -> Result<i32, Error> {
     let ctx = engine::session(&s.inputs()).await?;
     let batches = measures::sql_batches(&ctx, &sql, &file, params).await?;
     let rows = measures::to_rows(&batches)?;
-    let output = Output {
+    let output = QueryOutput {
         measure: file.display().to_string(),
         scope: s.scope.clone(),
         code_list: s.codes.source.name.clone(),
-        thresholds: None,
-        as_of: None,
-        disclosure: None,
-        extra: Map::new(),
         rows,
     };
     match args.session.format {
         OutFormat::Json => println!("{}", json(&output)),
         OutFormat::Csv => print!("{}", csv_text(&output.rows)),
-        OutFormat::Table => print_table(&output),
+        OutFormat::Table => print_table(&Printed::of_query(&output)),
     }
     Ok(0)
 }

@@ -11,6 +11,14 @@ use datafusion::scalar::ScalarValue;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub mod rows;
+
+pub use rows::{
+    Breakdown, Cooccurrence, Count, CountLike, DelayInterval, FigureLike, Form, Learning,
+    MonthTheme, NamedCount, OrganisationTheme, Prevalence, Public, Raw, Recommendation, Remedies,
+    Table,
+};
+
 use crate::engine::Scope;
 use crate::error::{Error, Result};
 use crate::spec::{CodeList, Interval, Thresholds};
@@ -62,9 +70,11 @@ pub fn find(name: &str) -> Result<&'static Measure> {
     })
 }
 
-/// A measure's result, as its JSON is written.
+/// A measure's result, as its JSON is written: `Output<Raw>` as computed,
+/// `Output<Public>` after disclosure control ([`Output::publish`]).
 #[derive(Debug, Clone, Serialize)]
-pub struct Output {
+#[serde(bound(serialize = ""))]
+pub struct Output<F: Form = Raw> {
     pub measure: String,
     pub scope: Scope,
     pub code_list: String,
@@ -78,12 +88,12 @@ pub struct Output {
     /// Measure-specific fields beside the rows (a funnel's average and curve, ...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
-    pub rows: Vec<Map<String, Value>>,
+    pub rows: Table<F>,
 }
 
-impl Output {
-    /// An empty output of the named measure under the run's scope.
-    pub fn new(measure: &str, c: &Context<'_>) -> Output {
+impl Output<Raw> {
+    /// An output of the named measure under the run's scope, with its rows.
+    pub fn new(measure: &str, c: &Context<'_>, rows: Table) -> Output {
         Output {
             measure: measure.to_string(),
             scope: c.scope.clone(),
@@ -92,9 +102,32 @@ impl Output {
             as_of: None,
             disclosure: None,
             extra: Map::new(),
-            rows: Vec::new(),
+            rows,
         }
     }
+
+    /// The output under disclosure control (see [`Table::publish`]), stating the rule.
+    pub fn publish(&self) -> Output<Public> {
+        Output {
+            measure: self.measure.clone(),
+            scope: self.scope.clone(),
+            code_list: self.code_list.clone(),
+            thresholds: self.thresholds.clone(),
+            as_of: self.as_of.clone(),
+            disclosure: Some(stats::DISCLOSURE_RULE.to_string()),
+            extra: self.extra.clone(),
+            rows: self.rows.publish(),
+        }
+    }
+}
+
+/// The result of free SQL (`casework query`): rows of named values, not a measure's.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryOutput {
+    pub measure: String,
+    pub scope: Scope,
+    pub code_list: String,
+    pub rows: Vec<Map<String, Value>>,
 }
 
 /// What a measure run needs besides the session.
@@ -122,20 +155,64 @@ pub async fn run(ctx: &SessionContext, measure: &Measure, c: &Context<'_>) -> Re
         ),
     };
     let batches = sql_batches(ctx, &sql, &file, Vec::new()).await?;
-    let mut rows = to_rows(&batches)?;
-    match measure.name {
-        "theme_prevalence" => add_intervals(&mut rows),
-        "theme_cooccurrence" => add_all_themes_row(&mut rows, c.codes),
-        "monthly_series" => fill_months(&mut rows, c.codes),
-        _ => {}
-    }
-    let mut out = Output::new(measure.name, c);
+    let rows = typed(measure.name, to_rows(&batches)?, &file, c.codes)?;
+    let mut out = Output::new(measure.name, c, rows);
     out.thresholds = measure
         .uses_thresholds
         .then(|| c.thresholds.intervals.clone());
     out.as_of = measure.uses_as_of.then(|| c.as_of.to_string());
-    out.rows = rows;
     Ok(out)
+}
+
+/// Reads a measure's rows into its row type, then adds what casework computes beside the
+/// SQL (intervals, the all-themes combination, empty months).
+fn typed(name: &str, rows: Vec<Map<String, Value>>, file: &Path, codes: &CodeList) -> Result<Table> {
+    fn read<R: serde::de::DeserializeOwned>(
+        rows: Vec<Map<String, Value>>,
+        name: &str,
+        file: &Path,
+    ) -> Result<Vec<R>> {
+        rows.into_iter()
+            .map(|m| {
+                serde_json::from_value(Value::Object(m)).map_err(|e| Error::Columns {
+                    file: file.to_path_buf(),
+                    message: format!(
+                        "its rows do not have the columns of measure {name} ({e}); \
+                         keep the measure's columns (queries/README.md), or run other SQL \
+                         with `casework query -f`"
+                    ),
+                })
+            })
+            .collect()
+    }
+    Ok(match name {
+        "theme_prevalence" => Table::ThemePrevalence(
+            read::<Prevalence>(rows, name, file)?
+                .into_iter()
+                .map(Prevalence::with_intervals)
+                .collect(),
+        ),
+        "theme_cooccurrence" => {
+            let mut r = read(rows, name, file)?;
+            add_all_themes_row(&mut r, codes);
+            Table::ThemeCooccurrence(r)
+        }
+        "theme_breakdown" => Table::ThemeBreakdown(read(rows, name, file)?),
+        "delay_intervals" => Table::DelayIntervals(read(rows, name, file)?),
+        "delay_coded_vs_measured" => Table::DelayCodedVsMeasured(read(rows, name, file)?),
+        "recommendations" => Table::Recommendations(read(rows, name, file)?),
+        "financial_remedies" => Table::FinancialRemedies(read(rows, name, file)?),
+        "learning" => Table::Learning(read(rows, name, file)?),
+        "organisation_profile" => Table::OrganisationProfile(read(rows, name, file)?),
+        "monthly_series" => {
+            let mut r = read(rows, name, file)?;
+            fill_months(&mut r, codes);
+            Table::MonthlySeries(r)
+        }
+        other => {
+            return Err(Error::Usage(format!("{other}: no row type for this measure")));
+        }
+    })
 }
 
 /// Plans and runs SQL, binding named placeholders (`$name`) to `params`. `file` names
@@ -197,56 +274,25 @@ fn complete(map: Map<String, Value>, batches: &[RecordBatch]) -> Map<String, Val
     out
 }
 
-fn number(row: &Map<String, Value>, key: &str) -> u64 {
-    row.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-/// theme_prevalence: proportion, Wilson 95% and 99.8% intervals, phrase.
-fn add_intervals(rows: &mut [Map<String, Value>]) {
-    for row in rows {
-        let (n, x) = (number(row, "cases"), number(row, "cases_with_theme"));
-        let p = if n > 0 {
-            Value::from(x as f64 / n as f64)
-        } else {
-            Value::Null
-        };
-        let phrase = p.as_f64().map(stats::phrase);
-        row.insert("proportion".into(), p);
-        for (level, low, high) in [
-            (0.95, "ci95_low", "ci95_high"),
-            (0.998, "ci998_low", "ci998_high"),
-        ] {
-            let ci = stats::wilson(x, n, level);
-            row.insert(low.into(), ci.map_or(Value::Null, |c| Value::from(c.low)));
-            row.insert(high.into(), ci.map_or(Value::Null, |c| Value::from(c.high)));
-        }
-        row.insert("phrase".into(), phrase.map_or(Value::Null, Value::from));
-    }
-}
-
 /// theme_cooccurrence: the row of all themes together is always present.
-fn add_all_themes_row(rows: &mut Vec<Map<String, Value>>, codes: &CodeList) {
+fn add_all_themes_row(rows: &mut Vec<Cooccurrence>, codes: &CodeList) {
     let themes = codes.themes();
     let all = themes.join(" + ");
-    if !rows
-        .iter()
-        .any(|r| r.get("combination").and_then(Value::as_str) == Some(all.as_str()))
-    {
-        let mut row = Map::new();
-        row.insert("combination".into(), Value::from(all));
-        row.insert("themes".into(), Value::from(themes.len()));
-        row.insert("cases".into(), Value::from(0));
-        rows.insert(0, row);
+    if !rows.iter().any(|r| r.combination == all) {
+        rows.insert(
+            0,
+            Cooccurrence {
+                combination: all,
+                themes: themes.len() as u64,
+                cases: Count(0),
+            },
+        );
     }
 }
 
 /// monthly_series: months without cases between the first and the last, with zeros.
-fn fill_months(rows: &mut Vec<Map<String, Value>>, codes: &CodeList) {
-    let month_of = |r: &Map<String, Value>| {
-        r.get("month")
-            .and_then(Value::as_str)
-            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-    };
+fn fill_months(rows: &mut Vec<MonthTheme>, codes: &CodeList) {
+    let month_of = |r: &MonthTheme| NaiveDate::parse_from_str(&r.month, "%Y-%m-%d").ok();
     let (Some(first), Some(last)) = (
         rows.iter().filter_map(month_of).min(),
         rows.iter().filter_map(month_of).max(),
@@ -256,16 +302,16 @@ fn fill_months(rows: &mut Vec<Map<String, Value>>, codes: &CodeList) {
     let mut filled = Vec::new();
     let mut month = first;
     while month <= last {
-        let present: Vec<&Map<String, Value>> =
+        let present: Vec<&MonthTheme> =
             rows.iter().filter(|r| month_of(r) == Some(month)).collect();
         if present.is_empty() {
             for theme in codes.themes() {
-                let mut row = Map::new();
-                row.insert("month".into(), Value::from(month.to_string()));
-                row.insert("theme".into(), Value::from(theme));
-                row.insert("cases".into(), Value::from(0));
-                row.insert("cases_with_theme".into(), Value::from(0));
-                filled.push(row);
+                filled.push(MonthTheme {
+                    month: month.to_string(),
+                    theme,
+                    cases: Count(0),
+                    cases_with_theme: Count(0),
+                });
             }
         } else {
             filled.extend(present.into_iter().cloned());

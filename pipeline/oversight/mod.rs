@@ -1,15 +1,17 @@
 //! Oversight measures built on the SQL measures and `stats`: funnel plots across
 //! organisations or regions (from `organisation_profile`), SPC charts of a theme over
-//! time (from `monthly_series`), and disclosure control of published outputs.
+//! time (from `monthly_series`). Disclosure control is the rows' own
+//! (`measures::rows`, `Output::publish`).
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
 use datafusion::prelude::SessionContext;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::measures::{self, Context, Output};
+use crate::measures::rows::{FunnelRow, SpcRow};
+use crate::measures::{self, Context, Count, Output, Table};
 use crate::stats::{self, SpcOptions};
 
 /// What a funnel compares.
@@ -47,50 +49,45 @@ fn check_theme(c: &Context<'_>, theme: &str) -> Result<()> {
     }
 }
 
-fn get_u64(row: &Map<String, Value>, key: &str) -> u64 {
-    row.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn get_str<'a>(row: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    row.get(key).and_then(Value::as_str)
-}
-
-fn to_map(value: impl serde::Serialize) -> Map<String, Value> {
-    match serde_json::to_value(value) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
-}
-
 /// The funnel plot of one theme's proportion across organisations or regions. Rows are
 /// the units (label, numerator, denominator, proportion, limits at their denominator,
 /// significance); `average` and `curve` (the limit curves on a grid of denominators
 /// spanning the data) come beside them.
-pub async fn funnel(ctx: &SessionContext, c: &Context<'_>, theme: &str, by: By) -> Result<Output> {
+pub async fn funnel(ctx: &SessionContext, c: &Context<'_>, theme: &str, by: By) -> Result<Funnel> {
     check_theme(c, theme)?;
     let profile = measures::run(ctx, measures::find("organisation_profile")?, c).await?;
     funnel_from(&profile, c, theme, by)
 }
 
+/// A funnel plot: the output (rows are the units; `average` and `curve` are also in its
+/// JSON) and, typed, the average and the limit curves.
+#[derive(Debug, Clone)]
+pub struct Funnel {
+    pub output: Output,
+    pub average: Option<f64>,
+    pub curve: Vec<stats::CurvePoint>,
+}
+
 /// `funnel` from an `organisation_profile` output already run.
-pub fn funnel_from(profile: &Output, c: &Context<'_>, theme: &str, by: By) -> Result<Output> {
+pub fn funnel_from(profile: &Output, c: &Context<'_>, theme: &str, by: By) -> Result<Funnel> {
     check_theme(c, theme)?;
     let mut units: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for row in profile
         .rows
+        .organisation_profile()
         .iter()
-        .filter(|r| get_str(r, "theme") == Some(theme))
+        .filter(|r| r.theme == theme)
     {
         let label = match by {
-            By::Organisation => get_str(row, "organisation_code").unwrap_or("(missing)"),
-            By::Region => get_str(row, "region").unwrap_or("(missing)"),
+            By::Organisation => row.organisation_code.as_deref(),
+            By::Region => row.region.as_deref(),
         };
-        let unit = units.entry(label.to_string()).or_default();
-        unit.0 += get_u64(row, "cases_with_theme");
-        unit.1 += get_u64(row, "cases");
+        let unit = units.entry(label.unwrap_or("(missing)").to_string()).or_default();
+        unit.0 += row.cases_with_theme.0;
+        unit.1 += row.cases.0;
     }
     let units: Vec<(String, u64, u64)> = units.into_iter().map(|(k, (x, n))| (k, x, n)).collect();
-    let mut out = Output::new("funnel", c);
+    let mut out = Output::new("funnel", c, Table::Funnel(Vec::new()));
     out.extra.insert("theme".into(), Value::from(theme));
     out.extra.insert(
         "by".into(),
@@ -103,15 +100,38 @@ pub fn funnel_from(profile: &Output, c: &Context<'_>, theme: &str, by: By) -> Re
         "method".into(),
         Value::from("PHEindicatormethods funnel limits for proportions: av ± z·√(av(1−av)/n), z the normal quantiles of 0.975 and 0.999; limits capped to [0, 1]; significance against the uncapped limits"),
     );
+    let mut average = None;
+    let mut curve = Vec::new();
     if let Some(f) = stats::funnel(&units) {
+        average = Some(f.average);
+        curve = f.curve.clone();
         out.extra.insert("average".into(), Value::from(f.average));
         out.extra.insert(
             "curve".into(),
             serde_json::to_value(&f.curve).unwrap_or_default(),
         );
-        out.rows = f.points.iter().map(to_map).collect();
+        out.rows = Table::Funnel(
+            f.points
+                .into_iter()
+                .map(|p| FunnelRow {
+                    label: p.label,
+                    numerator: Count(p.numerator),
+                    denominator: Count(p.denominator),
+                    proportion: Some(p.proportion),
+                    lower95: p.lower95,
+                    upper95: p.upper95,
+                    lower998: p.lower998,
+                    upper998: p.upper998,
+                    significance: p.significance,
+                })
+                .collect(),
+        );
     }
-    Ok(out)
+    Ok(Funnel {
+        output: out,
+        average,
+        curve,
+    })
 }
 
 /// The first day of the period holding `d`.
@@ -153,17 +173,16 @@ pub fn spc_from(
     let mut periods: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
     for row in series
         .rows
+        .monthly_series()
         .iter()
-        .filter(|r| get_str(r, "theme") == Some(theme))
+        .filter(|r| r.theme == theme)
     {
-        let Some(month) =
-            get_str(row, "month").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        else {
+        let Ok(month) = NaiveDate::parse_from_str(&row.month, "%Y-%m-%d") else {
             continue;
         };
         let p = periods.entry(period_start(month, period)).or_default();
-        p.0 += get_u64(row, "cases_with_theme");
-        p.1 += get_u64(row, "cases");
+        p.0 += row.cases_with_theme.0;
+        p.1 += row.cases.0;
     }
     // Proportions need cases: periods without any are left out of a proportion chart.
     let kept: Vec<(NaiveDate, u64, u64)> = periods
@@ -190,7 +209,7 @@ pub fn spc_from(
             "spc for {theme}: {e} (widen the scope, or use --period month)"
         ))
     })?;
-    let mut out = Output::new("spc", c);
+    let mut out = Output::new("spc", c, Table::Spc(Vec::new()));
     out.extra.insert("theme".into(), Value::from(theme));
     out.extra.insert(
         "period".into(),
@@ -212,120 +231,28 @@ pub fn spc_from(
     );
     out.extra
         .insert("screened".into(), Value::from(chart.screened));
-    out.rows = kept
-        .iter()
-        .zip(&chart.points)
-        .map(|((d, x, n), p)| {
-            let mut row = Map::new();
-            row.insert("period".into(), Value::from(d.to_string()));
-            row.insert("cases".into(), Value::from(*n));
-            row.insert("cases_with_theme".into(), Value::from(*x));
-            row.extend(to_map(p));
-            row
-        })
-        .collect();
+    out.rows = Table::Spc(
+        kept.iter()
+            .zip(&chart.points)
+            .map(|((d, x, n), p)| SpcRow {
+                counted: plotted == Plotted::Count,
+                period: d.to_string(),
+                cases: Count(*n),
+                cases_with_theme: Count(*x),
+                value: Some(p.value),
+                segment: p.segment,
+                mean: p.mean,
+                lower_limit: p.lower_limit,
+                upper_limit: p.upper_limit,
+                lower_two_sigma: p.lower_two_sigma,
+                upper_two_sigma: p.upper_two_sigma,
+                outside_limits: p.outside_limits,
+                trend: p.trend,
+                two_of_three: p.two_of_three,
+                shift: p.shift,
+                variation: p.variation,
+            })
+            .collect(),
+    );
     Ok(out)
-}
-
-/// Keys of measure rows that hold counts of cases, episodes or recommendations.
-const COUNT_KEYS: &[&str] = &[
-    "cases",
-    "cases_with_theme",
-    "episodes",
-    "over_threshold",
-    "out_of_order",
-    "recommendations",
-    "complied",
-    "not_complied",
-    "pending",
-    "overdue",
-    "remedies",
-    "numerator",
-    "denominator",
-];
-
-/// Applies disclosure control to an output for publication: every count published by
-/// the rule; proportions, shares, rates and intervals recomputed from the published
-/// counts, or suppressed with them; other figures of a row with a suppressed count
-/// (medians, maxima, SPC values) suppressed. The rule is stated in the output.
-pub fn publish(out: &mut Output) {
-    for row in &mut out.rows {
-        let mut suppressed = false;
-        for key in COUNT_KEYS {
-            if let Some(n) = row.get(*key).and_then(Value::as_u64) {
-                let p = stats::publish_count(n);
-                suppressed |= p.value().is_none();
-                row.insert(key.to_string(), serde_json::to_value(p).unwrap_or_default());
-            }
-        }
-        // learning's count rows (its `value` column also holds days).
-        let counted = get_str(row, "measure")
-            .is_some_and(|m| m.starts_with("cases") || m == "repeat_failures");
-        if counted && let Some(v) = row.get("value").and_then(Value::as_f64) {
-            let p = stats::publish_count(v as u64);
-            row.insert("value".into(), serde_json::to_value(p).unwrap_or_default());
-        }
-        let num = |row: &Map<String, Value>, k: &str| row.get(k).and_then(Value::as_u64);
-        let ratio = |x: Option<u64>, n: Option<u64>| match (x, n) {
-            (Some(x), Some(n)) if n > 0 => Some(x as f64 / n as f64),
-            _ => None,
-        };
-        let pairs = [
-            ("proportion", "cases_with_theme", "cases"),
-            ("share_over", "over_threshold", "episodes"),
-            ("compliance_rate", "complied", "recommendations"),
-            ("proportion", "numerator", "denominator"),
-        ];
-        for (key, x, n) in pairs {
-            if row.contains_key(key) && row.contains_key(x) {
-                let r = ratio(num(row, x), num(row, n));
-                row.insert(key.into(), r.map_or(Value::from("*"), Value::from));
-                if key == "proportion" && row.contains_key("ci95_low") {
-                    let (x, n) = (num(row, x), num(row, n));
-                    for (level, low, high) in [
-                        (0.95, "ci95_low", "ci95_high"),
-                        (0.998, "ci998_low", "ci998_high"),
-                    ] {
-                        let ci = match (x, n) {
-                            (Some(x), Some(n)) => stats::wilson(x, n, level),
-                            _ => None,
-                        };
-                        row.insert(
-                            low.into(),
-                            ci.map_or(Value::from("*"), |c| Value::from(c.low)),
-                        );
-                        row.insert(
-                            high.into(),
-                            ci.map_or(Value::from("*"), |c| Value::from(c.high)),
-                        );
-                    }
-                    row.insert(
-                        "phrase".into(),
-                        r.map_or(Value::from("*"), |p| Value::from(stats::phrase(p))),
-                    );
-                }
-            }
-        }
-        if suppressed {
-            for key in [
-                "median_days",
-                "p90_days",
-                "max_days",
-                "total_gbp",
-                "median_gbp",
-                "value",
-            ] {
-                if row.contains_key(key) && !row.get(key).is_some_and(Value::is_string) {
-                    row.insert(key.into(), Value::from("*"));
-                }
-            }
-        }
-    }
-    if out.measure == "spc" && out.extra.get("value").and_then(Value::as_str) == Some("count") {
-        for row in &mut out.rows {
-            let published = row.get("cases_with_theme").cloned().unwrap_or(Value::Null);
-            row.insert("value".into(), published);
-        }
-    }
-    out.disclosure = Some(stats::DISCLOSURE_RULE.to_string());
 }

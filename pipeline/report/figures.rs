@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use datafusion::prelude::SessionContext;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::report::chart::{self, Bar, Combination, DelaySeries, Frame, FunnelUnit, Groups, SpcPoint};
 use crate::error::{Error, Result};
-use crate::measures::{self, Context, Output};
+use crate::measures::{self, Breakdown, Context, CountLike, FigureLike, Form, Output};
+use crate::stats::Significance;
 use crate::oversight::{self, By, Period, Plotted};
 use crate::spec::{CodeList, STAGES};
 use crate::stats::SpcOptions;
@@ -28,6 +29,21 @@ pub const CHARTS: &[&str] = &[
     "compliance",
 ];
 
+/// Runs `$body` with `$o` bound to the output as the charts show it: published when the
+/// figures are for publication, else as computed. (The body is compiled for both forms.)
+macro_rules! shown {
+    ($self:ident, $out:expr, |$o:ident| $body:expr) => {
+        if $self.publish {
+            let published = $out.publish();
+            let $o = &published;
+            $body
+        } else {
+            let $o = &$out;
+            $body
+        }
+    };
+}
+
 /// What a figure run needs.
 pub struct Figures<'a> {
     pub ctx: &'a SessionContext,
@@ -39,12 +55,16 @@ pub struct Figures<'a> {
     runs: Mutex<HashMap<String, Output>>,
 }
 
-fn f64_of(row: &Map<String, Value>, key: &str) -> Option<f64> {
-    row.get(key).and_then(Value::as_f64)
-}
-
-fn str_of<'a>(row: &'a Map<String, Value>, key: &str) -> &'a str {
-    row.get(key).and_then(Value::as_str).unwrap_or("")
+/// A bucket of measured intervals for the delays chart (its own SQL, below).
+#[derive(Debug, serde::Deserialize)]
+struct DelayBucket {
+    from_event: Option<String>,
+    to_event: Option<String>,
+    urgency: Option<String>,
+    threshold_days: Option<f64>,
+    lo: Option<f64>,
+    hi: Option<f64>,
+    n: u64,
 }
 
 /// The source line under every chart and at the head of the report: the committed
@@ -100,23 +120,14 @@ impl<'a> Figures<'a> {
         Ok(out)
     }
 
-    /// A measure's output as the charts show it: published if asked.
-    async fn measure(&self, name: &str) -> Result<Output> {
-        let mut out = self.raw(name).await?;
-        if self.publish {
-            oversight::publish(&mut out);
-        }
-        Ok(out)
-    }
-
     /// The number of cases in scope, as a chart states it (published if asked).
     async fn cases_in_scope(&self) -> Result<String> {
         let prevalence = self.raw("theme_prevalence").await?;
         let n = prevalence
             .rows
+            .theme_prevalence()
             .first()
-            .and_then(|r| r.get("cases").and_then(Value::as_u64))
-            .unwrap_or(0);
+            .map_or(0, |r| r.cases.0);
         Ok(if self.publish {
             show_count(n)
         } else {
@@ -178,50 +189,50 @@ impl<'a> Figures<'a> {
     }
 
     async fn prevalence(&self, stem: &Path) -> Result<()> {
-        let out = self.measure("theme_prevalence").await?;
-        let n = out
-            .rows
-            .first()
-            .map(|r| r.get("cases").cloned().unwrap_or_default());
-        // Drawn bottom to top: reversed, so the first theme is at the top.
-        let bars: Vec<Bar> = out
-            .rows
-            .iter()
-            .rev()
-            .map(|r| Bar {
-                label: label(str_of(r, "theme")),
-                value: f64_of(r, "proportion"),
-                low: f64_of(r, "ci95_low"),
-                high: f64_of(r, "ci95_high"),
-            })
-            .collect();
+        let raw = self.raw("theme_prevalence").await?;
+        let (n, bars) = shown!(self, raw, |out| {
+            let rows = out.rows.theme_prevalence();
+            let n = rows.first().map_or("0".to_string(), |r| r.cases.text());
+            // Drawn bottom to top: reversed, so the first theme is at the top.
+            let bars: Vec<Bar> = rows
+                .iter()
+                .rev()
+                .map(|r| Bar {
+                    label: label(&r.theme),
+                    value: r.proportion.value(),
+                    low: r.ci95_low.value(),
+                    high: r.ci95_high.value(),
+                })
+                .collect();
+            (n, bars)
+        });
         let f = self.frame(
             "Cases with each failure theme".into(),
             format!(
-                "Share of cases in scope (n = {}), with 95% Wilson intervals",
-                show(n)
+                "Share of cases in scope (n = {n}), with 95% Wilson intervals"
             ),
         );
         chart::prevalence(stem, &bars, &f)
     }
 
     async fn cooccurrence(&self, stem: &Path) -> Result<()> {
-        let out = self.measure("theme_cooccurrence").await?;
+        let raw = self.raw("theme_cooccurrence").await?;
         let themes = self.context.codes.themes();
-        let combos: Vec<Combination> = out
-            .rows
-            .iter()
-            .filter(|r| str_of(r, "combination") != "none")
-            .map(|r| {
-                let parts: Vec<&str> = str_of(r, "combination").split(" + ").collect();
-                let cases = r.get("cases").and_then(Value::as_u64);
-                Combination {
-                    members: themes.iter().map(|t| parts.contains(&t.as_str())).collect(),
-                    cases: cases.unwrap_or(0),
-                    label: cases.map_or("*".to_string(), |c| c.to_string()),
-                }
-            })
-            .collect();
+        let combos: Vec<Combination> = shown!(self, raw, |out| {
+            out.rows
+                .theme_cooccurrence()
+                .iter()
+                .filter(|r| r.combination != "none")
+                .map(|r| {
+                    let parts: Vec<&str> = r.combination.split(" + ").collect();
+                    Combination {
+                        members: themes.iter().map(|t| parts.contains(&t.as_str())).collect(),
+                        cases: r.cases.number().unwrap_or(0),
+                        label: r.cases.text(),
+                    }
+                })
+                .collect()
+        });
         let labels: Vec<String> = themes.iter().map(|t| label(t)).collect();
         let f = self.frame(
             "Which failure themes occur together".into(),
@@ -247,28 +258,29 @@ impl<'a> Figures<'a> {
                    ORDER BY interval_no, urgency, lo";
         let batches =
             measures::sql_batches(self.ctx, sql, Path::new("delays chart"), Vec::new()).await?;
-        let rows = measures::to_rows(&batches)?;
+        let rows: Vec<DelayBucket> = measures::to_rows(&batches)?
+            .into_iter()
+            .map(|m| serde_json::from_value(Value::Object(m)))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Usage(format!("delays chart: {e}")))?;
         let mut series: Vec<DelaySeries> = Vec::new();
         let mut episodes = 0u64;
         for r in &rows {
             let name = format!(
                 "{} → {} ({})",
-                str_of(r, "from_event").replace('_', " "),
-                str_of(r, "to_event").replace('_', " "),
-                str_of(r, "urgency")
+                r.from_event.as_deref().unwrap_or("").replace('_', " "),
+                r.to_event.as_deref().unwrap_or("").replace('_', " "),
+                r.urgency.as_deref().unwrap_or("")
             );
-            episodes += r.get("n").and_then(|v| v.as_u64()).unwrap_or(0);
-            let (lo, hi) = (
-                f64_of(r, "lo").unwrap_or(0.0),
-                f64_of(r, "hi").unwrap_or(0.0),
-            );
+            episodes += r.n;
+            let (lo, hi) = (r.lo.unwrap_or(0.0), r.hi.unwrap_or(0.0));
             let points: &[f64] = if lo == hi { &[lo] } else { &[lo, hi] };
             match series.iter_mut().find(|s| s.label == name) {
                 Some(s) => s.days.extend_from_slice(points),
                 None => series.push(DelaySeries {
                     label: name,
                     days: points.to_vec(),
-                    threshold_days: f64_of(r, "threshold_days").unwrap_or(0.0),
+                    threshold_days: r.threshold_days.unwrap_or(0.0),
                 }),
             }
         }
@@ -295,14 +307,15 @@ impl<'a> Figures<'a> {
         )?;
         let points: Vec<SpcPoint> = out
             .rows
+            .spc()
             .iter()
             .map(|r| SpcPoint {
-                label: str_of(r, "period").get(0..7).unwrap_or("").to_string(),
-                value: f64_of(r, "value").unwrap_or(0.0),
-                mean: f64_of(r, "mean").unwrap_or(0.0),
-                lower: f64_of(r, "lower_limit").unwrap_or(0.0),
-                upper: f64_of(r, "upper_limit").unwrap_or(0.0),
-                variation: str_of(r, "variation").to_string(),
+                label: r.period.get(0..7).unwrap_or("").to_string(),
+                value: r.value.unwrap_or(0.0),
+                mean: r.mean,
+                lower: r.lower_limit,
+                upper: r.upper_limit,
+                variation: serde_text(&r.variation),
             })
             .collect();
         let f = self.frame(
@@ -315,44 +328,32 @@ impl<'a> Figures<'a> {
 
     async fn funnel(&self, theme: &str, stem: &Path) -> Result<()> {
         let profile = self.raw("organisation_profile").await?;
-        let out = oversight::funnel_from(&profile, self.context, theme, By::Organisation)?;
+        let funnel = oversight::funnel_from(&profile, self.context, theme, By::Organisation)?;
+        let out = &funnel.output;
         let units: Vec<FunnelUnit> = out
             .rows
+            .funnel()
             .iter()
-            .map(|r| {
-                let s = str_of(r, "significance");
-                FunnelUnit {
-                    label: str_of(r, "label").to_string(),
-                    denominator: f64_of(r, "denominator").unwrap_or(0.0),
-                    proportion: f64_of(r, "proportion").unwrap_or(0.0),
-                    outside998: s.ends_with("(0.001)"),
-                    outside95: s.ends_with("(0.025)"),
-                }
+            .map(|r| FunnelUnit {
+                label: r.label.clone(),
+                denominator: r.denominator.0 as f64,
+                proportion: r.proportion.unwrap_or(0.0),
+                outside998: matches!(
+                    r.significance,
+                    Significance::Low0001 | Significance::High0001
+                ),
+                outside95: matches!(
+                    r.significance,
+                    Significance::Low0025 | Significance::High0025
+                ),
             })
             .collect();
-        let curve: chart::Curve = out
-            .extra
-            .get("curve")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| {
-                        Some((
-                            c.get("denominator")?.as_f64()?,
-                            c.get("lower95")?.as_f64()?,
-                            c.get("upper95")?.as_f64()?,
-                            c.get("lower998")?.as_f64()?,
-                            c.get("upper998")?.as_f64()?,
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let average = out
-            .extra
-            .get("average")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
+        let curve: chart::Curve = funnel
+            .curve
+            .iter()
+            .map(|c| (c.denominator, c.lower95, c.upper95, c.lower998, c.upper998))
+            .collect();
+        let average = funnel.average.unwrap_or(0.0);
         let f = self.frame(
             format!("{}: organisations compared", label(theme)),
             format!(
@@ -364,37 +365,43 @@ impl<'a> Figures<'a> {
     }
 
     async fn breakdown(&self, dimension: &str, stem: &Path) -> Result<()> {
-        let out = self.measure("theme_breakdown").await?;
+        let raw = self.raw("theme_breakdown").await?;
         let themes = self.context.codes.themes();
-        let rows: Vec<&Map<String, Value>> = out
-            .rows
-            .iter()
-            .filter(|r| str_of(r, "dimension") == dimension)
-            .collect();
-        let mut categories: Vec<String> = Vec::new();
-        for r in &rows {
-            let v = str_of(r, "value").to_string();
-            if !categories.contains(&v) {
-                categories.push(v);
+        let (categories, values) = shown!(self, raw, |out| {
+            let rows: Vec<_> = out
+                .rows
+                .theme_breakdown()
+                .iter()
+                .filter(|r| r.dimension == dimension)
+                .collect();
+            let value_of = |r: &&_| -> String { text_of(&r_value(*r)) };
+            let mut categories: Vec<String> = Vec::new();
+            for r in &rows {
+                let v = value_of(r);
+                if !categories.contains(&v) {
+                    categories.push(v);
+                }
             }
-        }
-        if dimension == "stage" {
-            categories.sort_by_key(|c| STAGES.iter().position(|s| s == c).unwrap_or(STAGES.len()));
-        }
-        let values = themes
-            .iter()
-            .map(|t| {
+            if dimension == "stage" {
                 categories
-                    .iter()
-                    .map(|c| {
-                        rows.iter()
-                            .find(|r| str_of(r, "theme") == t && str_of(r, "value") == c)
-                            .and_then(|r| f64_of(r, "cases_with_theme"))
-                            .unwrap_or(0.0)
-                    })
-                    .collect()
-            })
-            .collect();
+                    .sort_by_key(|c| STAGES.iter().position(|s| s == c).unwrap_or(STAGES.len()));
+            }
+            let values: Vec<Vec<f64>> = themes
+                .iter()
+                .map(|t| {
+                    categories
+                        .iter()
+                        .map(|c| {
+                            rows.iter()
+                                .find(|r| &r.theme == t && value_of(r) == *c)
+                                .and_then(|r| r.cases_with_theme.number())
+                                .map_or(0.0, |n| n as f64)
+                        })
+                        .collect()
+                })
+                .collect();
+            (categories, values)
+        });
         let g = Groups {
             categories: categories.iter().map(|c| c.replace('_', " ")).collect(),
             series: themes.iter().map(|t| label(t)).collect(),
@@ -422,35 +429,34 @@ impl<'a> Figures<'a> {
     }
 
     async fn compliance(&self, stem: &Path) -> Result<()> {
-        let out = self.measure("recommendations").await?;
-        let rows: Vec<&Map<String, Value>> = out
-            .rows
-            .iter()
-            .filter(|r| str_of(r, "kind") != "all")
-            .collect();
+        let raw = self.raw("recommendations").await?;
         let series = ["complied", "not_complied", "pending"];
+        let (categories, values, total) = shown!(self, raw, |out| {
+            let all = out.rows.recommendations();
+            let rows: Vec<_> = all.iter().filter(|r| r.kind != "all").collect();
+            let values: Vec<Vec<f64>> = vec![
+                rows.iter().map(|r| count_f64(&r.complied)).collect(),
+                rows.iter().map(|r| count_f64(&r.not_complied)).collect(),
+                rows.iter().map(|r| count_f64(&r.pending)).collect(),
+            ];
+            let categories: Vec<String> = rows.iter().map(|r| r.kind.replace('_', " ")).collect();
+            let total = all
+                .iter()
+                .find(|r| r.kind == "all")
+                .map_or("0".to_string(), |r| r.recommendations.text());
+            (categories, values, total)
+        });
         let g = Groups {
-            categories: rows
-                .iter()
-                .map(|r| str_of(r, "kind").replace('_', " "))
-                .collect(),
+            categories,
             series: series.iter().map(|s| label(s)).collect(),
-            values: series
-                .iter()
-                .map(|s| rows.iter().map(|r| f64_of(r, s).unwrap_or(0.0)).collect())
-                .collect(),
+            values,
             y_desc: "Recommendations".into(),
         };
         let f = self.frame(
             "Recommendations and compliance".into(),
             format!(
-                "Recommendations by kind and status, as of {} (n = {})",
-                self.context.as_of,
-                out.rows
-                    .iter()
-                    .find(|r| str_of(r, "kind") == "all")
-                    .and_then(|r| r.get("recommendations"))
-                    .map_or("0".to_string(), cell_text)
+                "Recommendations by kind and status, as of {} (n = {total})",
+                self.context.as_of
             ),
         );
         chart::grouped(stem, &g, &f)
@@ -461,19 +467,26 @@ fn need_theme(theme: Option<&str>) -> Result<&str> {
     theme.ok_or_else(|| Error::Usage("spc and funnel charts need --theme THEME".into()))
 }
 
-fn show(v: Option<Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s,
-        Some(other) => other.to_string(),
-        None => "0".into(),
+/// An enumeration as its serde name ("common cause", …).
+fn serde_text(v: &impl serde::Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
     }
 }
 
-fn cell_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// A count as a chart's value (0 when suppressed).
+fn count_f64<C: CountLike>(c: &C) -> f64 {
+    c.number().map_or(0.0, |n| n as f64)
+}
+
+fn r_value<F: Form>(r: &Breakdown<F>) -> Option<String> {
+    r.value.clone()
+}
+
+fn text_of(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
 }
 
 fn show_count(n: u64) -> String {

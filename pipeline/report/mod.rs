@@ -16,8 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::engine::{self, Scope};
 use crate::error::{Error, Result};
 use figures::Figures;
-use crate::measures::{self, Context, Output};
-use crate::oversight;
+use crate::measures::{self, Context};
 use crate::stats::{self, DISCLOSURE_RULE};
 
 const HTML_TEMPLATE: &str = include_str!("../../reports/templates/report.html");
@@ -79,10 +78,6 @@ fn count_text(n: u64, publish: bool) -> String {
     } else {
         n.to_string()
     }
-}
-
-fn u64_of(row: &Map<String, Value>, key: &str) -> u64 {
-    row.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// One theme's headline figures as the report states them.
@@ -224,14 +219,12 @@ fn cell(v: &Value) -> String {
     }
 }
 
-fn table(out: &Output) -> Table {
-    let columns: Vec<String> = out
-        .rows
+fn table(name: &str, maps: &[Map<String, Value>]) -> Table {
+    let columns: Vec<String> = maps
         .first()
         .map(|r| r.keys().cloned().collect())
         .unwrap_or_default();
-    let rows = out
-        .rows
+    let rows = maps
         .iter()
         .map(|r| {
             columns
@@ -241,7 +234,7 @@ fn table(out: &Output) -> Table {
         })
         .collect();
     Table {
-        name: out.measure.clone(),
+        name: name.to_string(),
         columns,
         rows,
     }
@@ -343,15 +336,16 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
 
     // Measures, published if asked, as tables.
     let figs = Figures::new(&ctx, &context, source.clone(), options.publish);
-    let mut outputs = Vec::new();
+    let mut tables = Vec::new();
     for m in measures::MEASURES {
-        let mut o = figs.raw(m.name).await?;
-        if options.publish {
-            oversight::publish(&mut o);
-        }
-        outputs.push(o);
+        let o = figs.raw(m.name).await?;
+        let maps = if options.publish {
+            o.publish().rows.to_maps()
+        } else {
+            o.rows.to_maps()
+        };
+        tables.push(table(m.name, &maps));
     }
-    let tables: Vec<Table> = outputs.iter().map(table).collect();
     for t in &tables {
         write(
             &tables_dir.join(format!("{}.csv", t.name)),
@@ -390,12 +384,11 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     // Headlines per theme (from the unpublished counts, published in the text).
     let prevalence = figs.raw("theme_prevalence").await?;
     let mut headlines = Vec::new();
-    for row in &prevalence.rows {
-        let theme = row.get("theme").and_then(Value::as_str).unwrap_or("");
+    for row in prevalence.rows.theme_prevalence() {
         headlines.push(headline(
-            theme,
-            u64_of(row, "cases_with_theme"),
-            u64_of(row, "cases"),
+            &row.theme,
+            row.cases_with_theme.0,
+            row.cases.0,
             options.publish,
         ));
     }
@@ -421,10 +414,14 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
             };
             per_period.push(measures::run(&c, measures::find("theme_prevalence")?, &cx).await?);
         }
-        for (b, c) in per_period[0].rows.iter().zip(&per_period[1].rows) {
-            let theme = b.get("theme").and_then(Value::as_str).unwrap_or("");
-            let counts = |r: &Map<String, Value>| {
-                let (x, n) = (u64_of(r, "cases_with_theme"), u64_of(r, "cases"));
+        let (before, after) = (
+            per_period[0].rows.theme_prevalence(),
+            per_period[1].rows.theme_prevalence(),
+        );
+        for (b, c) in before.iter().zip(after) {
+            let theme = b.theme.as_str();
+            let counts = |r: &measures::Prevalence| {
+                let (x, n) = (r.cases_with_theme.0, r.cases.0);
                 if options.publish {
                     (
                         stats::publish_count(x).value().unwrap_or(0),

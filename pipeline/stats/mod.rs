@@ -6,7 +6,7 @@ mod funnel;
 mod spc;
 
 pub use disclosure::{DISCLOSURE_RULE, Published, publish_count};
-pub use funnel::{FunnelPoint, FunnelResult, Significance, funnel};
+pub use funnel::{CurvePoint, FunnelPoint, FunnelResult, Significance, funnel};
 pub use spc::{Direction, SpcOptions, SpcPoint, SpcResult, Variation, spc};
 
 use serde::Serialize;

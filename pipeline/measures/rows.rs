@@ -1,0 +1,731 @@
+//! Typed measure rows. Each measure's SQL result is read once into the row struct of that
+//! measure; figures, the report and oversight read fields, and JSON is written only at
+//! the output edge (field names and order as the SQL gives them).
+//!
+//! A row is generic over its [`Form`]: [`Raw`] as computed, or [`Public`] after
+//! disclosure control. In the public form every count has the type
+//! [`stats::Published`] and every figure derived from counts the type [`Shown`], so a row
+//! cannot be published with a raw count left in it: `publish` has to produce each field,
+//! and the compiler refuses a raw [`Count`] where a published one is due.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::stats::{self, Published, Significance, Variation};
+
+/// A number of cases, episodes, recommendations or remedies: the one type a count has in
+/// a measure row.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Count(pub u64);
+
+impl Count {
+    pub fn published(self) -> Published {
+        stats::publish_count(self.0)
+    }
+}
+
+/// A figure as published: the figure (a number, text or nothing), or suppressed (`*`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Shown<T> {
+    Value(T),
+    #[serde(serialize_with = "star")]
+    Suppressed,
+}
+
+fn star<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("*")
+}
+
+/// A value column that holds counts in some rows and other figures (days) in others
+/// (`learning`, an SPC chart's `value`): as published, a count follows the rule and
+/// another figure is kept or suppressed with its row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Amount {
+    Count(Published),
+    Figure(Shown<Option<f64>>),
+}
+
+/// What a count reads as, in either form.
+pub trait CountLike: Clone + std::fmt::Debug + Serialize {
+    /// The number, or `None` when suppressed.
+    fn number(&self) -> Option<u64>;
+    /// As written in a table or sentence (`*` when suppressed).
+    fn text(&self) -> String {
+        self.number().map_or("*".to_string(), |n| n.to_string())
+    }
+}
+
+impl CountLike for Count {
+    fn number(&self) -> Option<u64> {
+        Some(self.0)
+    }
+}
+
+impl CountLike for Published {
+    fn number(&self) -> Option<u64> {
+        self.value()
+    }
+}
+
+/// What a figure reads as, in either form: `None` when missing or suppressed.
+pub trait FigureLike: Clone + std::fmt::Debug + Serialize {
+    fn value(&self) -> Option<f64>;
+}
+
+impl FigureLike for Option<f64> {
+    fn value(&self) -> Option<f64> {
+        *self
+    }
+}
+
+impl FigureLike for Shown<Option<f64>> {
+    fn value(&self) -> Option<f64> {
+        match self {
+            Shown::Value(v) => *v,
+            Shown::Suppressed => None,
+        }
+    }
+}
+
+impl FigureLike for Amount {
+    fn value(&self) -> Option<f64> {
+        match self {
+            Amount::Count(p) => p.value().map(|n| n as f64),
+            Amount::Figure(f) => f.value(),
+        }
+    }
+}
+
+/// The form of a row: the types its counts and derived figures have.
+pub trait Form: Clone + std::fmt::Debug + 'static {
+    type Count: CountLike;
+    type Figure: FigureLike;
+    /// A plain-English phrase for a proportion.
+    type Phrase: Clone + std::fmt::Debug + Serialize;
+    /// A column of counts or other figures (see [`Amount`]).
+    type Amount: FigureLike;
+}
+
+/// Rows as computed.
+#[derive(Debug, Clone)]
+pub struct Raw;
+
+impl Form for Raw {
+    type Count = Count;
+    type Figure = Option<f64>;
+    type Phrase = Option<String>;
+    type Amount = Option<f64>;
+}
+
+/// Rows after disclosure control (NHS rule, `stats::disclosure`).
+#[derive(Debug, Clone)]
+pub struct Public;
+
+impl Form for Public {
+    type Count = Published;
+    type Figure = Shown<Option<f64>>;
+    type Phrase = Shown<Option<String>>;
+    type Amount = Amount;
+}
+
+/// A rate from published counts: `x / n`, or suppressed when either is suppressed or
+/// `n` is 0.
+fn published_ratio(x: Published, n: Published) -> Shown<Option<f64>> {
+    match (x.value(), n.value()) {
+        (Some(x), Some(n)) if n > 0 => Shown::Value(Some(x as f64 / n as f64)),
+        _ => Shown::Suppressed,
+    }
+}
+
+/// A figure of a row kept as it is, or suppressed when a count of the row is.
+fn kept(v: Option<f64>, suppressed: bool) -> Shown<Option<f64>> {
+    if suppressed {
+        Shown::Suppressed
+    } else {
+        Shown::Value(v)
+    }
+}
+
+fn any_suppressed(counts: &[Published]) -> bool {
+    counts.iter().any(|p| p.value().is_none())
+}
+
+macro_rules! row {
+    ($(#[$m:meta])* pub struct $name:ident<F> { $($body:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[serde(bound(
+            serialize = "",
+            deserialize = "F::Count: DeserializeOwned, F::Figure: DeserializeOwned + Default, \
+                           F::Phrase: DeserializeOwned + Default, F::Amount: DeserializeOwned"
+        ))]
+        pub struct $name<F: Form = Raw> { $($body)* }
+    };
+}
+
+row! {
+    /// `theme_prevalence`: one row per theme.
+    pub struct Prevalence<F> {
+        pub theme: String,
+        pub cases: F::Count,
+        pub cases_with_theme: F::Count,
+        #[serde(default = "none")]
+        pub proportion: F::Figure,
+        #[serde(default = "none")]
+        pub ci95_low: F::Figure,
+        #[serde(default = "none")]
+        pub ci95_high: F::Figure,
+        #[serde(default = "none")]
+        pub ci998_low: F::Figure,
+        #[serde(default = "none")]
+        pub ci998_high: F::Figure,
+        #[serde(default = "none")]
+        pub phrase: F::Phrase,
+    }
+}
+
+fn none<T: Default>() -> T {
+    T::default()
+}
+
+impl Prevalence<Raw> {
+    /// Adds the proportion, its Wilson 95% and 99.8% intervals and the phrase.
+    pub fn with_intervals(mut self) -> Self {
+        let (x, n) = (self.cases_with_theme.0, self.cases.0);
+        let p = (n > 0).then(|| x as f64 / n as f64);
+        self.proportion = p;
+        let ci95 = stats::wilson(x, n, 0.95);
+        let ci998 = stats::wilson(x, n, 0.998);
+        self.ci95_low = ci95.map(|c| c.low);
+        self.ci95_high = ci95.map(|c| c.high);
+        self.ci998_low = ci998.map(|c| c.low);
+        self.ci998_high = ci998.map(|c| c.high);
+        self.phrase = p.map(stats::phrase);
+        self
+    }
+
+    pub fn publish(&self) -> Prevalence<Public> {
+        let (x, n) = (self.cases_with_theme.published(), self.cases.published());
+        let interval = |level: f64| match (x.value(), n.value()) {
+            (Some(x), Some(n)) => stats::wilson(x, n, level),
+            _ => None,
+        };
+        let bound = |c: Option<stats::Interval>, low: bool| {
+            c.map_or(Shown::Suppressed, |c| {
+                Shown::Value(Some(if low { c.low } else { c.high }))
+            })
+        };
+        let proportion = published_ratio(x, n);
+        let phrase = match proportion.value() {
+            Some(p) => Shown::Value(Some(stats::phrase(p))),
+            None => Shown::Suppressed,
+        };
+        let (ci95, ci998) = (interval(0.95), interval(0.998));
+        Prevalence {
+            theme: self.theme.clone(),
+            cases: n,
+            cases_with_theme: x,
+            proportion,
+            ci95_low: bound(ci95, true),
+            ci95_high: bound(ci95, false),
+            ci998_low: bound(ci998, true),
+            ci998_high: bound(ci998, false),
+            phrase,
+        }
+    }
+}
+
+row! {
+    /// `theme_cooccurrence`: one row per combination of themes found.
+    pub struct Cooccurrence<F> {
+        pub combination: String,
+        pub themes: u64,
+        pub cases: F::Count,
+    }
+}
+
+impl Cooccurrence<Raw> {
+    pub fn publish(&self) -> Cooccurrence<Public> {
+        Cooccurrence {
+            combination: self.combination.clone(),
+            themes: self.themes,
+            cases: self.cases.published(),
+        }
+    }
+}
+
+row! {
+    /// `theme_breakdown`: per dimension, value and theme.
+    pub struct Breakdown<F> {
+        pub dimension: String,
+        pub value: Option<String>,
+        pub theme: String,
+        pub cases: F::Count,
+        pub cases_with_theme: F::Count,
+        pub proportion: F::Figure,
+    }
+}
+
+impl Breakdown<Raw> {
+    pub fn publish(&self) -> Breakdown<Public> {
+        let (x, n) = (self.cases_with_theme.published(), self.cases.published());
+        Breakdown {
+            dimension: self.dimension.clone(),
+            value: self.value.clone(),
+            theme: self.theme.clone(),
+            cases: n,
+            cases_with_theme: x,
+            proportion: published_ratio(x, n),
+        }
+    }
+}
+
+row! {
+    /// `delay_intervals`: per interval of the journey and urgency.
+    pub struct DelayInterval<F> {
+        pub interval_no: i64,
+        pub from_event: Option<String>,
+        pub to_event: Option<String>,
+        pub urgency: Option<String>,
+        pub threshold_days: Option<f64>,
+        pub episodes: F::Count,
+        pub median_days: F::Figure,
+        pub p90_days: F::Figure,
+        pub max_days: F::Figure,
+        pub over_threshold: F::Count,
+        pub share_over: F::Figure,
+        pub out_of_order: F::Count,
+    }
+}
+
+impl DelayInterval<Raw> {
+    pub fn publish(&self) -> DelayInterval<Public> {
+        let episodes = self.episodes.published();
+        let over = self.over_threshold.published();
+        let out_of_order = self.out_of_order.published();
+        let hidden = any_suppressed(&[episodes, over, out_of_order]);
+        DelayInterval {
+            interval_no: self.interval_no,
+            from_event: self.from_event.clone(),
+            to_event: self.to_event.clone(),
+            urgency: self.urgency.clone(),
+            threshold_days: self.threshold_days,
+            episodes,
+            median_days: kept(self.median_days, hidden),
+            p90_days: kept(self.p90_days, hidden),
+            max_days: kept(self.max_days, hidden),
+            over_threshold: over,
+            share_over: published_ratio(over, episodes),
+            out_of_order,
+        }
+    }
+}
+
+row! {
+    /// `delay_coded_vs_measured`: one count per named group of cases.
+    pub struct NamedCount<F> {
+        pub measure: String,
+        pub cases: F::Count,
+    }
+}
+
+impl NamedCount<Raw> {
+    pub fn publish(&self) -> NamedCount<Public> {
+        NamedCount {
+            measure: self.measure.clone(),
+            cases: self.cases.published(),
+        }
+    }
+}
+
+row! {
+    /// `recommendations`: per kind, and `all`.
+    pub struct Recommendation<F> {
+        pub kind: String,
+        pub recommendations: F::Count,
+        pub complied: F::Count,
+        pub not_complied: F::Count,
+        pub pending: F::Count,
+        pub compliance_rate: F::Figure,
+        pub overdue: F::Count,
+    }
+}
+
+impl Recommendation<Raw> {
+    pub fn publish(&self) -> Recommendation<Public> {
+        let (all, complied) = (self.recommendations.published(), self.complied.published());
+        Recommendation {
+            kind: self.kind.clone(),
+            recommendations: all,
+            complied,
+            not_complied: self.not_complied.published(),
+            pending: self.pending.published(),
+            compliance_rate: published_ratio(complied, all),
+            overdue: self.overdue.published(),
+        }
+    }
+}
+
+row! {
+    /// `financial_remedies`: one row.
+    pub struct Remedies<F> {
+        pub remedies: F::Count,
+        pub cases: F::Count,
+        pub total_gbp: F::Figure,
+        pub median_gbp: F::Figure,
+    }
+}
+
+impl Remedies<Raw> {
+    pub fn publish(&self) -> Remedies<Public> {
+        let (remedies, cases) = (self.remedies.published(), self.cases.published());
+        let hidden = any_suppressed(&[remedies, cases]);
+        Remedies {
+            remedies,
+            cases,
+            total_gbp: kept(self.total_gbp, hidden),
+            median_gbp: kept(self.median_gbp, hidden),
+        }
+    }
+}
+
+row! {
+    /// `learning`: named figures, some counts of cases and some numbers of days.
+    pub struct Learning<F> {
+        pub measure: String,
+        pub value: F::Amount,
+    }
+}
+
+impl Learning<Raw> {
+    /// Whether the row's value is a count (of cases or repeated failings).
+    pub fn is_count(&self) -> bool {
+        self.measure.starts_with("cases") || self.measure == "repeat_failures"
+    }
+
+    pub fn publish(&self) -> Learning<Public> {
+        let value = match (self.is_count(), self.value) {
+            (true, Some(v)) => Amount::Count(Count(v as u64).published()),
+            (_, v) => Amount::Figure(Shown::Value(v)),
+        };
+        Learning {
+            measure: self.measure.clone(),
+            value,
+        }
+    }
+}
+
+row! {
+    /// `organisation_profile`: per organisation and theme.
+    pub struct OrganisationTheme<F> {
+        pub organisation_code: Option<String>,
+        pub organisation_name: Option<String>,
+        pub region: Option<String>,
+        pub theme: String,
+        pub cases: F::Count,
+        pub cases_with_theme: F::Count,
+    }
+}
+
+impl OrganisationTheme<Raw> {
+    pub fn publish(&self) -> OrganisationTheme<Public> {
+        OrganisationTheme {
+            organisation_code: self.organisation_code.clone(),
+            organisation_name: self.organisation_name.clone(),
+            region: self.region.clone(),
+            theme: self.theme.clone(),
+            cases: self.cases.published(),
+            cases_with_theme: self.cases_with_theme.published(),
+        }
+    }
+}
+
+row! {
+    /// `monthly_series`: per month and theme.
+    pub struct MonthTheme<F> {
+        pub month: String,
+        pub theme: String,
+        pub cases: F::Count,
+        pub cases_with_theme: F::Count,
+    }
+}
+
+impl MonthTheme<Raw> {
+    pub fn publish(&self) -> MonthTheme<Public> {
+        MonthTheme {
+            month: self.month.clone(),
+            theme: self.theme.clone(),
+            cases: self.cases.published(),
+            cases_with_theme: self.cases_with_theme.published(),
+        }
+    }
+}
+
+/// A funnel plot's unit (oversight::funnel). The limits are at the unit's raw
+/// denominator in both forms (issue 17 asks for limits from published denominators).
+#[derive(Debug, Clone, Serialize)]
+#[serde(bound(serialize = ""))]
+pub struct FunnelRow<F: Form = Raw> {
+    pub label: String,
+    pub numerator: F::Count,
+    pub denominator: F::Count,
+    pub proportion: F::Figure,
+    pub lower95: f64,
+    pub upper95: f64,
+    pub lower998: f64,
+    pub upper998: f64,
+    pub significance: Significance,
+}
+
+impl FunnelRow<Raw> {
+    pub fn publish(&self) -> FunnelRow<Public> {
+        let (x, n) = (self.numerator.published(), self.denominator.published());
+        FunnelRow {
+            label: self.label.clone(),
+            numerator: x,
+            denominator: n,
+            proportion: published_ratio(x, n),
+            lower95: self.lower95,
+            upper95: self.upper95,
+            lower998: self.lower998,
+            upper998: self.upper998,
+            significance: self.significance,
+        }
+    }
+}
+
+/// A period of an SPC chart (oversight::spc): its counts, the plotted value and the
+/// chart's mean, limits, rule flags and variation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(bound(serialize = ""))]
+pub struct SpcRow<F: Form = Raw> {
+    /// Whether `value` is the count of cases with the theme (a count chart), which is
+    /// then published as that count; else a proportion.
+    #[serde(skip)]
+    pub counted: bool,
+    pub period: String,
+    pub cases: F::Count,
+    pub cases_with_theme: F::Count,
+    pub value: F::Amount,
+    pub segment: usize,
+    pub mean: f64,
+    pub lower_limit: f64,
+    pub upper_limit: f64,
+    pub lower_two_sigma: f64,
+    pub upper_two_sigma: f64,
+    pub outside_limits: bool,
+    pub trend: bool,
+    pub two_of_three: bool,
+    pub shift: bool,
+    pub variation: Variation,
+}
+
+impl SpcRow<Raw> {
+    pub fn publish(&self) -> SpcRow<Public> {
+        let (n, x) = (self.cases.published(), self.cases_with_theme.published());
+        let value = if self.counted {
+            Amount::Count(x)
+        } else {
+            Amount::Figure(kept(self.value, any_suppressed(&[n, x])))
+        };
+        SpcRow {
+            counted: self.counted,
+            period: self.period.clone(),
+            cases: n,
+            cases_with_theme: x,
+            value,
+            segment: self.segment,
+            mean: self.mean,
+            lower_limit: self.lower_limit,
+            upper_limit: self.upper_limit,
+            lower_two_sigma: self.lower_two_sigma,
+            upper_two_sigma: self.upper_two_sigma,
+            outside_limits: self.outside_limits,
+            trend: self.trend,
+            two_of_three: self.two_of_three,
+            shift: self.shift,
+            variation: self.variation,
+        }
+    }
+}
+
+/// A measure's rows, typed by measure.
+#[derive(Debug, Clone)]
+pub enum Table<F: Form = Raw> {
+    ThemePrevalence(Vec<Prevalence<F>>),
+    ThemeCooccurrence(Vec<Cooccurrence<F>>),
+    ThemeBreakdown(Vec<Breakdown<F>>),
+    DelayIntervals(Vec<DelayInterval<F>>),
+    DelayCodedVsMeasured(Vec<NamedCount<F>>),
+    Recommendations(Vec<Recommendation<F>>),
+    FinancialRemedies(Vec<Remedies<F>>),
+    Learning(Vec<Learning<F>>),
+    OrganisationProfile(Vec<OrganisationTheme<F>>),
+    MonthlySeries(Vec<MonthTheme<F>>),
+    Funnel(Vec<FunnelRow<F>>),
+    Spc(Vec<SpcRow<F>>),
+}
+
+macro_rules! each_table {
+    ($t:expr, $rows:ident => $e:expr) => {
+        match $t {
+            Table::ThemePrevalence($rows) => $e,
+            Table::ThemeCooccurrence($rows) => $e,
+            Table::ThemeBreakdown($rows) => $e,
+            Table::DelayIntervals($rows) => $e,
+            Table::DelayCodedVsMeasured($rows) => $e,
+            Table::Recommendations($rows) => $e,
+            Table::FinancialRemedies($rows) => $e,
+            Table::Learning($rows) => $e,
+            Table::OrganisationProfile($rows) => $e,
+            Table::MonthlySeries($rows) => $e,
+            Table::Funnel($rows) => $e,
+            Table::Spc($rows) => $e,
+        }
+    };
+}
+
+impl<F: Form> Serialize for Table<F> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        each_table!(self, rows => rows.serialize(s))
+    }
+}
+
+macro_rules! accessor {
+    ($fn:ident, $variant:ident, $row:ident) => {
+        /// The rows, when the table is of this measure (else none).
+        pub fn $fn(&self) -> &[$row<F>] {
+            match self {
+                Table::$variant(rows) => rows,
+                _ => &[],
+            }
+        }
+    };
+}
+
+impl<F: Form> Table<F> {
+    pub fn len(&self) -> usize {
+        each_table!(self, rows => rows.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows as JSON objects (field order as the SQL's columns), for the output edge:
+    /// tables, CSV, the workbook.
+    pub fn to_maps(&self) -> Vec<Map<String, Value>> {
+        match serde_json::to_value(self) {
+            Ok(Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|v| match v {
+                    Value::Object(m) => Some(m),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    accessor!(theme_prevalence, ThemePrevalence, Prevalence);
+    accessor!(theme_cooccurrence, ThemeCooccurrence, Cooccurrence);
+    accessor!(theme_breakdown, ThemeBreakdown, Breakdown);
+    accessor!(delay_intervals, DelayIntervals, DelayInterval);
+    accessor!(delay_coded_vs_measured, DelayCodedVsMeasured, NamedCount);
+    accessor!(recommendations, Recommendations, Recommendation);
+    accessor!(financial_remedies, FinancialRemedies, Remedies);
+    accessor!(learning, Learning, Learning);
+    accessor!(organisation_profile, OrganisationProfile, OrganisationTheme);
+    accessor!(monthly_series, MonthlySeries, MonthTheme);
+    accessor!(funnel, Funnel, FunnelRow);
+    accessor!(spc, Spc, SpcRow);
+}
+
+impl Table<Raw> {
+    /// The table under disclosure control: every count published, rates and intervals
+    /// recomputed from the published counts, other figures of a row with a suppressed
+    /// count suppressed.
+    pub fn publish(&self) -> Table<Public> {
+        fn all<R, P>(rows: &[R], f: impl Fn(&R) -> P) -> Vec<P> {
+            rows.iter().map(f).collect()
+        }
+        match self {
+            Table::ThemePrevalence(r) => Table::ThemePrevalence(all(r, Prevalence::publish)),
+            Table::ThemeCooccurrence(r) => {
+                Table::ThemeCooccurrence(all(r, Cooccurrence::publish))
+            }
+            Table::ThemeBreakdown(r) => Table::ThemeBreakdown(all(r, Breakdown::publish)),
+            Table::DelayIntervals(r) => Table::DelayIntervals(all(r, DelayInterval::publish)),
+            Table::DelayCodedVsMeasured(r) => {
+                Table::DelayCodedVsMeasured(all(r, NamedCount::publish))
+            }
+            Table::Recommendations(r) => {
+                Table::Recommendations(all(r, Recommendation::publish))
+            }
+            Table::FinancialRemedies(r) => Table::FinancialRemedies(all(r, Remedies::publish)),
+            Table::Learning(r) => Table::Learning(all(r, Learning::publish)),
+            Table::OrganisationProfile(r) => {
+                Table::OrganisationProfile(all(r, OrganisationTheme::publish))
+            }
+            Table::MonthlySeries(r) => Table::MonthlySeries(all(r, MonthTheme::publish)),
+            Table::Funnel(r) => Table::Funnel(all(r, FunnelRow::publish)),
+            Table::Spc(r) => Table::Spc(all(r, SpcRow::publish)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prevalence(x: u64, n: u64) -> Prevalence {
+        Prevalence {
+            theme: "delay".into(),
+            cases: Count(n),
+            cases_with_theme: Count(x),
+            proportion: None,
+            ci95_low: None,
+            ci95_high: None,
+            ci998_low: None,
+            ci998_high: None,
+            phrase: None,
+        }
+        .with_intervals()
+    }
+
+    #[test]
+    fn a_small_count_is_suppressed_with_every_figure_derived_from_it() {
+        let published = serde_json::to_value(prevalence(5, 140).publish()).unwrap();
+        assert_eq!(published["cases"], 140);
+        for key in ["cases_with_theme", "proportion", "ci95_low", "ci95_high", "phrase"] {
+            assert_eq!(published[key], "*", "{key}");
+        }
+    }
+
+    #[test]
+    fn rates_are_recomputed_from_the_published_counts() {
+        // 16 of 57: published 15 of 55, so the proportion is 15/55, not 16/57.
+        let published = prevalence(16, 57).publish();
+        assert_eq!(published.cases.value(), Some(55));
+        assert_eq!(published.cases_with_theme.value(), Some(15));
+        assert_eq!(published.proportion.value(), Some(15.0 / 55.0));
+        let ci = stats::wilson(15, 55, 0.95).unwrap();
+        assert_eq!(published.ci95_low.value(), Some(ci.low));
+    }
+
+    #[test]
+    fn rows_with_a_column_the_measure_does_not_have_are_refused() {
+        let row = serde_json::json!({"measure": "x", "cases": 3, "extra": 1});
+        assert!(serde_json::from_value::<NamedCount>(row).is_err());
+        let row = serde_json::json!({"measure": "x", "cases": 3});
+        let ok: NamedCount = serde_json::from_value(row).unwrap();
+        assert_eq!(ok.cases, Count(3));
+    }
+}
