@@ -162,4 +162,3 @@ pub(crate) fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Op
     }
     Ok(options)
 }
-

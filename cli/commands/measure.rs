@@ -1,6 +1,5 @@
 //! `casework measure`: the measures (and funnel and SPC) over the warehouse.
 
-
 use casework::Error;
 use casework::engine;
 use casework::measures;
@@ -47,7 +46,9 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                     ByArg::Organisation => oversight::By::Organisation,
                     ByArg::Region => oversight::By::Region,
                 };
-                oversight::funnel(&ctx, &context, theme()?, by).await?.output
+                oversight::funnel(&ctx, &context, theme()?, by)
+                    .await?
+                    .output
             }
             "spc" => {
                 let period = match args.period {

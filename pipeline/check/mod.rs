@@ -13,12 +13,14 @@ use arrow_array::builder::{
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{NaiveDateTime, NaiveTime};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::input::RawRow;
 use crate::error::Result;
+use crate::input::RawRow;
+use crate::spec::dates::EPOCH;
+pub use crate::spec::dates::parse_date;
 use crate::spec::reject::{Reject, Rule};
 use crate::spec::{CodeList, Column, ID_MAX_CHARS, Kind, RecordType};
 
@@ -369,18 +371,6 @@ pub fn pseudonymise(key: &[u8], value: &str) -> String {
         <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(value.as_bytes());
     hex::encode(mac.finalize().into_bytes())
-}
-
-const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-
-/// `YYYY-MM-DD` → days since 1970-01-01.
-pub fn parse_date(text: &str) -> Option<i32> {
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let d = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    Some((d - EPOCH).num_days() as i32)
 }
 
 fn show_date(days: i32) -> String {

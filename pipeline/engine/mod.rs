@@ -38,9 +38,9 @@ use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
+use crate::check;
 use crate::error::{Error, Result};
 use crate::spec::{CodeList, RecordType, Thresholds};
-use crate::check;
 use crate::warehouse::{Manifest, Warehouse};
 
 /// Which date `--from`/`--to` and the monthly series use.

@@ -11,12 +11,12 @@ use arrow::datatypes::Int32Type;
 use serde::Serialize;
 use std::sync::Arc;
 
-use crate::input::{self, Bundle, Item};
+use crate::check::{self, BatchBuilder, Validator};
 use crate::error::{Error, Result};
+use crate::input::{self, Bundle, Item};
 use crate::mapping::Mapping;
 use crate::spec::reject::{Reject, Rule};
 use crate::spec::{CodeList, RecordType, Thresholds};
-use crate::check::{self, BatchBuilder, Validator};
 use crate::warehouse::{Counts, IngestRecord, InputFile, Manifest, Staging, Warehouse};
 
 /// Rows per Arrow batch handed to the Parquet writer: the unit that bounds memory.

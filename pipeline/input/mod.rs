@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::input::limits::Limits;
-use crate::spec::reject::{Position, Reject, Rule};
 use crate::spec::RecordType;
+use crate::spec::reject::{Position, Reject, Rule};
 
 /// The encoding of one record type's file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

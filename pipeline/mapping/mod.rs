@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-use crate::input::{self, Bundle, Format, Item, Layout, RawRow, Rows, Source};
 use crate::error::{Error, Result};
 use crate::input::limits::Limits;
+use crate::input::{self, Bundle, Format, Item, Layout, RawRow, Rows, Source};
 use crate::spec::reject::{Reject, Rule};
 use crate::spec::{ConfigSource, RecordType};
 
@@ -445,7 +445,7 @@ impl Mapping {
 /// A date in the export's format as the spec's ISO text. A value already in ISO form
 /// (an XLSX date cell) is taken as it is.
 fn convert_date(format: &DateFormat, text: &str) -> Option<String> {
-    if crate::check::parse_date(text).is_some() {
+    if crate::spec::dates::parse_date(text).is_some() {
         return Some(text.to_string());
     }
     match format {

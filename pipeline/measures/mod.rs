@@ -166,7 +166,12 @@ pub async fn run(ctx: &SessionContext, measure: &Measure, c: &Context<'_>) -> Re
 
 /// Reads a measure's rows into its row type, then adds what casework computes beside the
 /// SQL (intervals, the all-themes combination, empty months).
-fn typed(name: &str, rows: Vec<Map<String, Value>>, file: &Path, codes: &CodeList) -> Result<Table> {
+fn typed(
+    name: &str,
+    rows: Vec<Map<String, Value>>,
+    file: &Path,
+    codes: &CodeList,
+) -> Result<Table> {
     fn read<R: serde::de::DeserializeOwned>(
         rows: Vec<Map<String, Value>>,
         name: &str,
@@ -210,7 +215,9 @@ fn typed(name: &str, rows: Vec<Map<String, Value>>, file: &Path, codes: &CodeLis
             Table::MonthlySeries(r)
         }
         other => {
-            return Err(Error::Usage(format!("{other}: no row type for this measure")));
+            return Err(Error::Usage(format!(
+                "{other}: no row type for this measure"
+            )));
         }
     })
 }

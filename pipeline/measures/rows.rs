@@ -658,17 +658,13 @@ impl Table<Raw> {
         }
         match self {
             Table::ThemePrevalence(r) => Table::ThemePrevalence(all(r, Prevalence::publish)),
-            Table::ThemeCooccurrence(r) => {
-                Table::ThemeCooccurrence(all(r, Cooccurrence::publish))
-            }
+            Table::ThemeCooccurrence(r) => Table::ThemeCooccurrence(all(r, Cooccurrence::publish)),
             Table::ThemeBreakdown(r) => Table::ThemeBreakdown(all(r, Breakdown::publish)),
             Table::DelayIntervals(r) => Table::DelayIntervals(all(r, DelayInterval::publish)),
             Table::DelayCodedVsMeasured(r) => {
                 Table::DelayCodedVsMeasured(all(r, NamedCount::publish))
             }
-            Table::Recommendations(r) => {
-                Table::Recommendations(all(r, Recommendation::publish))
-            }
+            Table::Recommendations(r) => Table::Recommendations(all(r, Recommendation::publish)),
             Table::FinancialRemedies(r) => Table::FinancialRemedies(all(r, Remedies::publish)),
             Table::Learning(r) => Table::Learning(all(r, Learning::publish)),
             Table::OrganisationProfile(r) => {
@@ -704,7 +700,13 @@ mod tests {
     fn a_small_count_is_suppressed_with_every_figure_derived_from_it() {
         let published = serde_json::to_value(prevalence(5, 140).publish()).unwrap();
         assert_eq!(published["cases"], 140);
-        for key in ["cases_with_theme", "proportion", "ci95_low", "ci95_high", "phrase"] {
+        for key in [
+            "cases_with_theme",
+            "proportion",
+            "ci95_low",
+            "ci95_high",
+            "phrase",
+        ] {
             assert_eq!(published[key], "*", "{key}");
         }
     }

@@ -82,7 +82,9 @@ pub fn funnel_from(profile: &Output, c: &Context<'_>, theme: &str, by: By) -> Re
             By::Organisation => row.organisation_code.as_deref(),
             By::Region => row.region.as_deref(),
         };
-        let unit = units.entry(label.unwrap_or("(missing)").to_string()).or_default();
+        let unit = units
+            .entry(label.unwrap_or("(missing)").to_string())
+            .or_default();
         unit.0 += row.cases_with_theme.0;
         unit.1 += row.cases.0;
     }

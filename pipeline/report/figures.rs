@@ -8,12 +8,14 @@ use std::sync::Mutex;
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
-use crate::report::chart::{self, Bar, Combination, DelaySeries, Frame, FunnelUnit, Groups, SpcPoint};
 use crate::error::{Error, Result};
 use crate::measures::{self, Breakdown, Context, CountLike, FigureLike, Form, Output};
-use crate::stats::Significance;
 use crate::oversight::{self, By, Period, Plotted};
+use crate::report::chart::{
+    self, Bar, Combination, DelaySeries, Frame, FunnelUnit, Groups, SpcPoint,
+};
 use crate::spec::{CodeList, STAGES};
+use crate::stats::Significance;
 use crate::stats::SpcOptions;
 use crate::warehouse::Manifest;
 
@@ -208,9 +210,7 @@ impl<'a> Figures<'a> {
         });
         let f = self.frame(
             "Cases with each failure theme".into(),
-            format!(
-                "Share of cases in scope (n = {n}), with 95% Wilson intervals"
-            ),
+            format!("Share of cases in scope (n = {n}), with 95% Wilson intervals"),
         );
         chart::prevalence(stem, &bars, &f)
     }

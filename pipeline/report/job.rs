@@ -27,13 +27,16 @@ pub struct Job {
 /// How the job ended.
 pub enum Outcome {
     /// Rows or files were rejected: nothing was committed and no report written.
-    Rejected(Summary),
+    Rejected(Box<Summary>),
     Written(Written),
 }
 
 /// Runs the job; `stage(n, text)` is told as each of its three stages starts.
 pub async fn run(job: Job, stage: &dyn Fn(u32, &str)) -> Result<Outcome> {
-    stage(1, &format!("validating and ingesting {}", job.bundle.display()));
+    stage(
+        1,
+        &format!("validating and ingesting {}", job.bundle.display()),
+    );
     let mut report = job.report;
     // A bundle may carry its own recommendations tracker.
     let bundled_tracker = job.bundle.join("recommendations-tracker.csv");
@@ -44,7 +47,7 @@ pub async fn run(job: Job, stage: &dyn Fn(u32, &str)) -> Result<Outcome> {
     let thresholds = job.ingest.thresholds.clone();
     let summary = ingest::run(&job.bundle, job.ingest)?;
     if !summary.committed {
-        return Ok(Outcome::Rejected(summary));
+        return Ok(Outcome::Rejected(Box::new(summary)));
     }
     stage(2, "measuring and drawing charts");
     let warehouse = Warehouse::new(&job.warehouse);
@@ -57,6 +60,9 @@ pub async fn run(job: Job, stage: &dyn Fn(u32, &str)) -> Result<Outcome> {
         memory_limit: engine::DEFAULT_MEMORY_LIMIT,
         engine: &Engine::Local,
     };
-    stage(3, &format!("writing the report to {}", report.out.display()));
+    stage(
+        3,
+        &format!("writing the report to {}", report.out.display()),
+    );
     Ok(Outcome::Written(build(&inputs, &report).await?))
 }

@@ -15,9 +15,9 @@ use serde_json::{Map, Value, json};
 
 use crate::engine::{self, Scope};
 use crate::error::{Error, Result};
-use figures::Figures;
 use crate::measures::{self, Context};
 use crate::stats::{self, DISCLOSURE_RULE};
+use figures::Figures;
 
 const HTML_TEMPLATE: &str = include_str!("../../reports/templates/report.html");
 const MD_TEMPLATE: &str = include_str!("../../reports/templates/report.md");
@@ -262,8 +262,7 @@ fn workbook(path: &Path, tables: &[Table], date: NaiveDate) -> Result<()> {
         u16::try_from(chrono::Datelike::year(&date)).unwrap_or(2000),
         chrono::Datelike::month(&date) as u8,
         chrono::Datelike::day(&date) as u8,
-    )
-    ?;
+    )?;
     wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
     for t in tables {
         let ws = wb.add_worksheet();

@@ -1,6 +1,7 @@
 //! The case bundle, version 1: record types, columns, allowed values, the code list and
 //! the delay thresholds. Names and values here are the contract of `bundle-v1.md`.
 
+pub mod dates;
 pub mod reject;
 
 use std::fmt;

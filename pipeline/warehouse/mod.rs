@@ -489,8 +489,7 @@ impl Staging {
             let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
             let handle = file.try_clone().map_err(|e| Error::io(&path, e))?;
             let sort_column = batch.schema().index_of("case_id").ok();
-            let writer =
-                ArrowWriter::try_new(handle, batch.schema(), Some(writer_properties()))?;
+            let writer = ArrowWriter::try_new(handle, batch.schema(), Some(writer_properties()))?;
             self.writers.insert(
                 rel.clone(),
                 OpenFile {

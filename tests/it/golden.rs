@@ -32,7 +32,10 @@ fn mask(text: &str, tmp: &Path, started: &str) -> String {
     text.replace(&tmp, "<tmp>")
         .replace(started, "<today>")
         .replace(&today, "<today>")
-        .replace(concat!("casework ", env!("CARGO_PKG_VERSION")), "casework <version>")
+        .replace(
+            concat!("casework ", env!("CARGO_PKG_VERSION")),
+            "casework <version>",
+        )
         .replace(
             concat!("\"casework_version\": \"", env!("CARGO_PKG_VERSION"), "\""),
             "\"casework_version\": \"<version>\"",
@@ -41,7 +44,12 @@ fn mask(text: &str, tmp: &Path, started: &str) -> String {
 
 fn ok(dir: &Path, args: &[&str]) -> std::process::Output {
     let out = casework(dir, args);
-    assert_eq!(out.status.code(), Some(0), "casework {args:?}: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "casework {args:?}: {}",
+        stderr(&out)
+    );
     out
 }
 
@@ -53,19 +61,48 @@ fn capture_bundle(dir: &Path, bundle: &str) -> Vec<(String, String)> {
     let mut files = Vec::new();
     let m = ok(
         dir,
-        &["measure", "--warehouse", wh, "--as-of", AS_OF, "--format", "json"],
+        &[
+            "measure",
+            "--warehouse",
+            wh,
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+        ],
     );
     files.push(("measures.json".to_string(), stdout(&m)));
     let m = ok(
         dir,
-        &["measure", "--warehouse", wh, "--as-of", AS_OF, "--format", "json", "--publish"],
+        &[
+            "measure",
+            "--warehouse",
+            wh,
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+            "--publish",
+        ],
     );
     files.push(("published/measures.json".to_string(), stdout(&m)));
-    for (theme, publish) in [("delay", false), ("delay", true), ("unfollowed_alert", false)] {
+    for (theme, publish) in [
+        ("delay", false),
+        ("delay", true),
+        ("unfollowed_alert", false),
+    ] {
         for what in ["funnel", "spc"] {
             let mut args = vec![
-                "measure", what, "--theme", theme, "--warehouse", wh, "--as-of", AS_OF,
-                "--format", "json",
+                "measure",
+                what,
+                "--theme",
+                theme,
+                "--warehouse",
+                wh,
+                "--as-of",
+                AS_OF,
+                "--format",
+                "json",
             ];
             if publish {
                 args.push("--publish");
@@ -82,8 +119,15 @@ fn capture_bundle(dir: &Path, bundle: &str) -> Vec<(String, String)> {
     for (folder, publish) in [("", false), ("published/", true)] {
         let report = dir.join(format!("report{}", folder.trim_end_matches('/')));
         let mut args = vec![
-            "report", "--warehouse", wh, "--as-of", AS_OF, "--out", report.to_str().unwrap(),
-            "--format", "json",
+            "report",
+            "--warehouse",
+            wh,
+            "--as-of",
+            AS_OF,
+            "--out",
+            report.to_str().unwrap(),
+            "--format",
+            "json",
         ];
         if publish {
             args.push("--publish");
@@ -99,7 +143,10 @@ fn capture_bundle(dir: &Path, bundle: &str) -> Vec<(String, String)> {
             .collect();
         tables.sort();
         for t in tables {
-            let name = format!("{folder}tables/{}", t.file_name().unwrap().to_string_lossy());
+            let name = format!(
+                "{folder}tables/{}",
+                t.file_name().unwrap().to_string_lossy()
+            );
             files.push((name, fs::read_to_string(&t).unwrap()));
         }
     }
@@ -109,11 +156,20 @@ fn capture_bundle(dir: &Path, bundle: &str) -> Vec<(String, String)> {
 fn capture_rejects(dir: &Path) -> Vec<(String, String)> {
     ok(
         dir,
-        &["generate", "--cases", "300", "--seed", "3", "--bad", "2", "--out", "bad"],
+        &[
+            "generate", "--cases", "300", "--seed", "3", "--bad", "2", "--out", "bad",
+        ],
     );
     let out = casework(
         dir,
-        &["validate", "bad", "--rejects", "rejects.csv", "--format", "json"],
+        &[
+            "validate",
+            "bad",
+            "--rejects",
+            "rejects.csv",
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     vec![
@@ -130,7 +186,11 @@ fn outputs_equal_the_golden_capture() {
     let update = std::env::var("CASEWORK_GOLDEN").is_ok_and(|v| v == "update");
     let mut captured: Vec<(String, String)> = Vec::new();
     let started = chrono::Utc::now().date_naive().to_string();
-    for (case, how) in [("example", "example"), ("generated", "generated"), ("rejects", "rejects")] {
+    for (case, how) in [
+        ("example", "example"),
+        ("generated", "generated"),
+        ("rejects", "rejects"),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         let files = match how {
@@ -171,7 +231,7 @@ fn outputs_equal_the_golden_capture() {
                     .lines()
                     .zip(text.lines())
                     .position(|(a, b)| a != b)
-                    .map_or_else(|| want.lines().count().min(text.lines().count()), |n| n);
+                    .unwrap_or_else(|| want.lines().count().min(text.lines().count()));
                 differ.push(format!(
                     "{name}: differs from line {}\n  golden: {}\n  now:    {}",
                     line + 1,
@@ -188,7 +248,12 @@ fn outputs_equal_the_golden_capture() {
             differ.push(format!("{name}: golden file no longer produced"));
         }
     }
-    assert!(differ.is_empty(), "{} outputs differ:\n{}", differ.len(), differ.join("\n"));
+    assert!(
+        differ.is_empty(),
+        "{} outputs differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
 }
 
 /// Files under `root`, relative, with `/`.

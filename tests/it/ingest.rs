@@ -4,8 +4,8 @@
 use std::fs;
 use std::path::Path;
 
-use arrow::datatypes::{DataType, TimeUnit};
 use crate::common::*;
+use arrow::datatypes::{DataType, TimeUnit};
 use parquet::basic::Compression;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 

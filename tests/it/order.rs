@@ -118,7 +118,14 @@ fn duckdb_answers(dir: &Path, warehouse: &Path) -> BTreeMap<String, (Vec<String>
     for t in ["codes", "thresholds", "parameters"] {
         let sql = format!("SELECT * FROM {t}");
         let args = [
-            "query", "--warehouse", wh, "--as-of", AS_OF, "--format", "csv", &sql,
+            "query",
+            "--warehouse",
+            wh,
+            "--as-of",
+            AS_OF,
+            "--format",
+            "csv",
+            &sql,
         ];
         let out = run(dir, &args, &[]);
         fs::write(aux.join(format!("{t}.csv")), &out.stdout).unwrap();
@@ -217,12 +224,16 @@ fn compare(name: &str, mine: &Value, columns: &[String], theirs: &[Value]) -> Ve
             .filter(|(k, _)| k.starts_with("cases") || k.as_str() == "count")
             .all(|(_, v)| v.as_f64() == Some(0.0));
         if !(added_rows_allowed && zero) {
-            problems.push(format!("{name}: casework row not in DuckDB's answer: {key}"));
+            problems.push(format!(
+                "{name}: casework row not in DuckDB's answer: {key}"
+            ));
         }
     }
     for (key, n) in want {
         if n > 0 {
-            problems.push(format!("{name}: DuckDB row missing from casework ({n}×): {key}"));
+            problems.push(format!(
+                "{name}: DuckDB row missing from casework ({n}×): {key}"
+            ));
         }
     }
     problems
@@ -237,7 +248,15 @@ fn measures_and_differences(
     let wh = warehouse.to_str().unwrap();
     let out = run(
         dir,
-        &["measure", "--warehouse", wh, "--as-of", AS_OF, "--format", "json"],
+        &[
+            "measure",
+            "--warehouse",
+            wh,
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+        ],
         &[],
     );
     let outputs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -271,7 +290,9 @@ fn check_truth(all: &BTreeMap<String, Value>, truth: &Value) -> Vec<String> {
         let theme = r["theme"].as_str().unwrap();
         let want = truth["themes"][theme].as_u64().unwrap();
         if r["cases_with_theme"].as_u64() != Some(want) || r["cases"].as_u64() != Some(cases) {
-            problems.push(format!("theme_prevalence {theme}: {r} (planted {want} of {cases})"));
+            problems.push(format!(
+                "theme_prevalence {theme}: {r} (planted {want} of {cases})"
+            ));
         }
     }
     // Cases with each theme, summed over the months: the same planted counts; and the
@@ -299,7 +320,9 @@ fn check_truth(all: &BTreeMap<String, Value>, truth: &Value) -> Vec<String> {
     if before != truth["unfollowed_alert_before_step"].as_u64().unwrap()
         || from != truth["unfollowed_alert_from_step"].as_u64().unwrap()
     {
-        problems.push(format!("monthly_series: unfollowed_alert {before} before and {from} from {step}"));
+        problems.push(format!(
+            "monthly_series: unfollowed_alert {before} before and {from} from {step}"
+        ));
     }
     // Every case, finding and recommendation is in the organisation profile and the
     // remedies; the all-themes row of the co-occurrence counts the cases with none.
@@ -309,7 +332,9 @@ fn check_truth(all: &BTreeMap<String, Value>, truth: &Value) -> Vec<String> {
         .map(|r| r["cases"].as_u64().unwrap())
         .sum();
     if profile_cases != cases {
-        problems.push(format!("organisation_profile: {profile_cases} cases, planted {cases}"));
+        problems.push(format!(
+            "organisation_profile: {profile_cases} cases, planted {cases}"
+        ));
     }
     problems
 }
@@ -321,7 +346,15 @@ fn every_measure_agrees_with_duckdb_and_the_planted_truth_whatever_the_row_order
     let generated = dir.join("generated");
     run(
         dir,
-        &["generate", "--cases", "24000", "--seed", "13", "--out", generated.to_str().unwrap()],
+        &[
+            "generate",
+            "--cases",
+            "24000",
+            "--seed",
+            "13",
+            "--out",
+            generated.to_str().unwrap(),
+        ],
         &[],
     );
     let truth: Value =
@@ -334,17 +367,32 @@ fn every_measure_agrees_with_duckdb_and_the_planted_truth_whatever_the_row_order
         (
             "shuffled",
             1,
-            [Order::Shuffled(1), Order::Shuffled(2), Order::Shuffled(3), Order::Shuffled(4)],
+            [
+                Order::Shuffled(1),
+                Order::Shuffled(2),
+                Order::Shuffled(3),
+                Order::Shuffled(4),
+            ],
         ),
         (
             "mixed",
             1,
-            [Order::Shuffled(5), Order::Reversed, Order::Shuffled(6), Order::AsGenerated],
+            [
+                Order::Shuffled(5),
+                Order::Reversed,
+                Order::Shuffled(6),
+                Order::AsGenerated,
+            ],
         ),
         (
             "three ingests",
             3,
-            [Order::Shuffled(7), Order::Shuffled(8), Order::Reversed, Order::Shuffled(9)],
+            [
+                Order::Shuffled(7),
+                Order::Shuffled(8),
+                Order::Reversed,
+                Order::Shuffled(9),
+            ],
         ),
     ];
     let mut problems = Vec::new();
@@ -363,16 +411,28 @@ fn every_measure_agrees_with_duckdb_and_the_planted_truth_whatever_the_row_order
         // The layout the test is about: several files per table, many row groups each,
         // and no file claiming an order.
         let findings = table_files(&warehouse, "findings");
-        assert_eq!(findings.len(), ingests, "{label}: one findings file per ingest");
+        assert_eq!(
+            findings.len(),
+            ingests,
+            "{label}: one findings file per ingest"
+        );
         for f in table_files(&warehouse, "findings")
             .iter()
             .chain(&table_files(&warehouse, "events"))
         {
             let reader = SerializedFileReader::new(fs::File::open(f).unwrap()).unwrap();
             let groups = reader.metadata().row_groups();
-            assert!(groups.len() >= 4, "{label}: {} has {} row groups", f.display(), groups.len());
+            assert!(
+                groups.len() >= 4,
+                "{label}: {} has {} row groups",
+                f.display(),
+                groups.len()
+            );
             if groups.iter().any(|g| g.sorting_columns().is_some()) {
-                problems.push(format!("{label}: sorting_columns: {} declares an order", f.display()));
+                problems.push(format!(
+                    "{label}: sorting_columns: {} declares an order",
+                    f.display()
+                ));
             }
         }
         let (mine, differences, _) = measures_and_differences(&vdir, &warehouse);
@@ -388,15 +448,29 @@ fn every_measure_agrees_with_duckdb_and_the_planted_truth_whatever_the_row_order
     for p in &problems {
         let mut words = p.splitn(3, ": ");
         let variant = words.next().unwrap_or_default();
-        let what = words.next().unwrap_or_default().split(' ').next().unwrap_or_default();
+        let what = words
+            .next()
+            .unwrap_or_default()
+            .split(' ')
+            .next()
+            .unwrap_or_default();
         *summary.entry(format!("{variant}: {what}")).or_default() += 1;
     }
     assert!(
         problems.is_empty(),
         "{} differences\n{}\n\n{}",
         problems.len(),
-        summary.iter().map(|(k, n)| format!("{n:6}  {k}")).collect::<Vec<_>>().join("\n"),
-        problems.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        summary
+            .iter()
+            .map(|(k, n)| format!("{n:6}  {k}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        problems
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -429,13 +503,20 @@ fn copy_dir(from: &Path, to: &Path) {
 fn a_warehouse_written_before_the_fix_reads_correctly_and_the_next_ingest_migrates_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/warehouse-0.1-order-claims");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/warehouse-0.1-order-claims");
     let warehouse = dir.join("warehouse");
     copy_dir(&fixture, &warehouse);
     let before = manifest(&warehouse);
-    assert!(before.get("files_may_claim_order").is_none(), "an old manifest");
+    assert!(
+        before.get("files_may_claim_order").is_none(),
+        "an old manifest"
+    );
     let events = table_files(&warehouse, "events");
-    assert!(declares_order(&events[0]), "the fixture's files claim an order");
+    assert!(
+        declares_order(&events[0]),
+        "the fixture's files claim an order"
+    );
 
     let (mine, differences, note) = measures_and_differences(dir, &warehouse);
     assert!(differences.is_empty(), "{}", differences.join("\n"));
@@ -443,7 +524,10 @@ fn a_warehouse_written_before_the_fix_reads_correctly_and_the_next_ingest_migrat
         serde_json::from_str(&fs::read_to_string(fixture.join("truth.json")).unwrap()).unwrap();
     let planted = check_truth(&mine, &truth);
     assert!(planted.is_empty(), "{}", planted.join("\n"));
-    assert!(note.contains("older casework"), "the reader says why it is slower: {note}");
+    assert!(
+        note.contains("older casework"),
+        "the reader says why it is slower: {note}"
+    );
     // The fixture's answer that the old code got wrong (README): critical episodes
     // measured from request to scan.
     let critical = rows(&mine, "delay_intervals")
@@ -456,7 +540,17 @@ fn a_warehouse_written_before_the_fix_reads_correctly_and_the_next_ingest_migrat
     // example's own rows, from a warehouse of its own.
     let wh = warehouse.to_str().unwrap();
     let alone = dir.join("example-alone");
-    run(dir, &["ingest", EXAMPLE, "--warehouse", alone.to_str().unwrap(), "-q"], &[]);
+    run(
+        dir,
+        &[
+            "ingest",
+            EXAMPLE,
+            "--warehouse",
+            alone.to_str().unwrap(),
+            "-q",
+        ],
+        &[],
+    );
     let example = manifest(&alone);
     run(dir, &["ingest", EXAMPLE, "--warehouse", wh, "-q"], &[]);
     let after = manifest(&warehouse);

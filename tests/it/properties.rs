@@ -4,9 +4,9 @@
 
 use std::fs;
 
+use crate::common::*;
 use casework::ingest::{self, Options};
 use casework::spec::reject::Rule;
-use crate::common::*;
 use proptest::prelude::*;
 
 const SOURCES: &[&str] = &[
