@@ -258,8 +258,236 @@ const TOP_KEYS: &[&str] = &[
     "recommendations",
 ];
 
+/// What `[export]` says.
+#[derive(Default)]
+struct ExportTable {
+    sheet: Option<String>,
+    skip_rows: u64,
+    codes: Option<PathBuf>,
+    thresholds: Option<PathBuf>,
+    skip_if: Vec<Filter>,
+}
+
+type Entry<'t, 'i> = (
+    &'t Spanned<toml::de::DeString<'i>>,
+    &'t Spanned<DeValue<'i>>,
+);
+
+impl Loader<'_> {
+    /// `[export]`: the sheet, lines before the header, the code list and thresholds the
+    /// export is coded against (relative to the mapping), and rows to skip.
+    fn export_table(
+        &mut self,
+        e: &Spanned<DeValue<'_>>,
+        relative: &dyn Fn(String) -> PathBuf,
+    ) -> Result<ExportTable> {
+        let mut out = ExportTable::default();
+        let table = self.table(e, "[export]")?;
+        self.check_keys(
+            table,
+            &["sheet", "skip_rows", "codes", "thresholds", "skip_if"],
+            "[export]",
+        )?;
+        for (key, v) in table {
+            match key.get_ref().as_ref() {
+                "sheet" => out.sheet = Some(self.string(v, "sheet")?),
+                "skip_rows" => {
+                    out.skip_rows = match v.get_ref() {
+                        DeValue::Integer(i) => i.as_str().parse::<u64>().ok(),
+                        _ => None,
+                    }
+                    .ok_or_else(|| self.err(v.span(), "skip_rows must be a whole number ≥ 0"))?
+                }
+                "codes" => out.codes = Some(relative(self.string(v, "codes")?)),
+                "thresholds" => out.thresholds = Some(relative(self.string(v, "thresholds")?)),
+                "skip_if" => out.skip_if = self.skip_if(v)?,
+                _ => unreachable!("keys checked"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `skip_if = [{ column, values }, …]`.
+    fn skip_if(&mut self, v: &Spanned<DeValue<'_>>) -> Result<Vec<Filter>> {
+        let Some(list) = v.get_ref().as_array() else {
+            return Err(self.err(
+                v.span(),
+                "skip_if must be a list of { column, values } tables",
+            ));
+        };
+        let mut filters = Vec::new();
+        for item in list.iter() {
+            let t = self.table(item, "a skip_if entry")?;
+            self.check_keys(t, &["column", "values"], "a skip_if entry")?;
+            let line = line_of(self.text, item.span().start);
+            let column = t.iter().find(|(k, _)| k.get_ref() == "column");
+            let values = t.iter().find(|(k, _)| k.get_ref() == "values");
+            let (Some((_, c)), Some((_, vs))) = (column, values) else {
+                return Err(self.err(item.span(), "a skip_if entry needs column and values"));
+            };
+            let column = self.string(c, "column")?;
+            let column = self.column(&column, line);
+            let mut values = Vec::new();
+            for x in vs
+                .get_ref()
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_else(Vec::new)
+            {
+                values.push(self.string(x, "a value")?);
+            }
+            filters.push(Filter {
+                column,
+                values,
+                line,
+            });
+        }
+        Ok(filters)
+    }
+
+    /// `[maps.NAME]`: value maps, by name.
+    fn maps_table(&mut self, m: &Spanned<DeValue<'_>>) -> Result<BTreeMap<String, usize>> {
+        let mut names = BTreeMap::new();
+        for (key, v) in self.table(m, "[maps]")? {
+            let index = self.value_map(key.get_ref(), v)?;
+            names.insert(key.get_ref().to_string(), index);
+        }
+        Ok(names)
+    }
+
+    /// `[lookups.NAME]`: files beside the export that give more columns by a key.
+    fn lookups_table(&mut self, l: &Spanned<DeValue<'_>>) -> Result<()> {
+        for (key, v) in self.table(l, "[lookups]")? {
+            let t = self.table(v, "a lookup")?;
+            self.check_keys(t, &["file", "key", "on"], "a lookup")?;
+            let line = line_of(self.text, key.span().start);
+            let field = |k: &str| t.iter().find(|(x, _)| x.get_ref() == k).map(|(_, v)| v);
+            let (Some(file), Some(k), Some(on)) = (field("file"), field("key"), field("on")) else {
+                return Err(self.err(
+                    key.span(),
+                    "a lookup needs file, key (its column) and on (the export's column)",
+                ));
+            };
+            let file_span = file.span();
+            let (file, k, on) = (
+                self.string(file, "file")?,
+                self.string(k, "key")?,
+                self.string(on, "on")?,
+            );
+            // A lookup file sits beside the export: a mapping never reaches elsewhere.
+            let plain = Path::new(&file)
+                .file_name()
+                .is_some_and(|n| n.to_str() == Some(file.as_str()));
+            if !plain {
+                return Err(self.err(
+                    file_span,
+                    format!(
+                        "lookup file {file:?} must be a file name beside the export, not a path"
+                    ),
+                ));
+            }
+            let on = self.column(&on, line);
+            self.lookups.push(Lookup {
+                name: key.get_ref().to_string(),
+                file,
+                key: k,
+                on,
+                columns: Vec::new(),
+                line,
+                rows: HashMap::new(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `[cases]`, `[findings]`, `[[events]]`, …: the record types the export gives, each
+    /// with its fields (and the `[all]` fields it does not set itself).
+    fn record_tables(
+        &mut self,
+        t: RecordType,
+        v: &Spanned<DeValue<'_>>,
+        all: &[Entry<'_, '_>],
+        map_names: &BTreeMap<String, usize>,
+    ) -> Result<Vec<Target>> {
+        let tables: Vec<&Spanned<DeValue>> = match v.get_ref() {
+            DeValue::Table(_) => vec![v],
+            DeValue::Array(a) => a.iter().collect(),
+            _ => {
+                return Err(self.err(
+                    v.span(),
+                    format!("[{t}] must be a table, or [[{t}]] tables"),
+                ));
+            }
+        };
+        let mut targets = Vec::new();
+        for (n, table_value) in tables.iter().enumerate() {
+            let label = if tables.len() == 1 {
+                t.name().to_string()
+            } else {
+                format!("{t}[{}]", n + 1)
+            };
+            let table = self.table(table_value, &label)?;
+            let mut fields: Vec<Field> = Vec::new();
+            let mut require = None;
+            for (key, value) in table {
+                if key.get_ref() == "require" {
+                    let name = self.string(value, "require")?;
+                    require = Some(t.columns().iter().position(|c| c.name == name).ok_or_else(
+                        || {
+                            self.err(
+                                value.span(),
+                                format!("require names {name:?}, which is not a {t} column"),
+                            )
+                        },
+                    )?);
+                    continue;
+                }
+                fields.push(self.field(t, key, value, map_names)?);
+            }
+            for (key, value) in all {
+                let defined = fields
+                    .iter()
+                    .any(|f| t.columns()[f.target].name == key.get_ref().as_ref());
+                if !defined && t.columns().iter().any(|c| c.name == key.get_ref().as_ref()) {
+                    fields.push(self.field(t, key, value, map_names)?);
+                }
+            }
+            let expanding = fields
+                .iter()
+                .filter(|f| matches!(f.from, From::Columns(_) | From::Split(..)))
+                .count();
+            if expanding > 1 {
+                return Err(self.err(
+                    table_value.span(),
+                    format!("{label}: only one field may use columns or split"),
+                ));
+            }
+            for c in t.columns().iter().filter(|c| c.required) {
+                if !fields.iter().any(|f| t.columns()[f.target].name == c.name) {
+                    return Err(self.err(
+                        table_value.span(),
+                        format!(
+                            "{label} does not say where the required field {} comes from",
+                            c.name
+                        ),
+                    ));
+                }
+            }
+            targets.push(Target {
+                record_type: t,
+                label,
+                fields,
+                require,
+            });
+        }
+        Ok(targets)
+    }
+}
+
 impl Mapping {
     /// Reads and checks a mapping file. Every problem names the mapping file's line.
+    /// One method of the loader per TOML table: `[export]`, `[maps]`, `[lookups]`, and
+    /// the record types' tables.
     pub fn load(path: &Path) -> Result<Mapping> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let doc = DeTable::parse(&text).map_err(|e| Error::Config {
@@ -295,206 +523,26 @@ impl Mapping {
             // `data/mappings/../codes/x.csv` is named as the file it is.
             std::fs::canonicalize(&p).unwrap_or(p)
         };
-
-        // [export]
-        let (mut sheet, mut skip_rows, mut codes, mut thresholds) = (None, 0, None, None);
-        let mut skip_if = Vec::new();
-        if let Some(e) = get("export") {
-            let table = loader.table(e, "[export]")?;
-            loader.check_keys(
-                table,
-                &["sheet", "skip_rows", "codes", "thresholds", "skip_if"],
-                "[export]",
-            )?;
-            for (key, v) in table {
-                match key.get_ref().as_ref() {
-                    "sheet" => sheet = Some(loader.string(v, "sheet")?),
-                    "skip_rows" => {
-                        skip_rows = match v.get_ref() {
-                            DeValue::Integer(i) => i.as_str().parse::<u64>().ok(),
-                            _ => None,
-                        }
-                        .ok_or_else(|| {
-                            loader.err(v.span(), "skip_rows must be a whole number ≥ 0")
-                        })?
-                    }
-                    "codes" => codes = Some(relative(loader.string(v, "codes")?)),
-                    "thresholds" => thresholds = Some(relative(loader.string(v, "thresholds")?)),
-                    "skip_if" => {
-                        let Some(list) = v.get_ref().as_array() else {
-                            return Err(loader.err(
-                                v.span(),
-                                "skip_if must be a list of { column, values } tables",
-                            ));
-                        };
-                        for item in list.iter() {
-                            let t = loader.table(item, "a skip_if entry")?;
-                            loader.check_keys(t, &["column", "values"], "a skip_if entry")?;
-                            let line = line_of(&text, item.span().start);
-                            let column = t.iter().find(|(k, _)| k.get_ref() == "column");
-                            let values = t.iter().find(|(k, _)| k.get_ref() == "values");
-                            let (Some((_, c)), Some((_, vs))) = (column, values) else {
-                                return Err(loader
-                                    .err(item.span(), "a skip_if entry needs column and values"));
-                            };
-                            let column = loader.string(c, "column")?;
-                            let column = loader.column(&column, line);
-                            let mut list = Vec::new();
-                            for x in vs
-                                .get_ref()
-                                .as_array()
-                                .map(|a| a.iter().collect())
-                                .unwrap_or_else(Vec::new)
-                            {
-                                list.push(loader.string(x, "a value")?);
-                            }
-                            skip_if.push(Filter {
-                                column,
-                                values: list,
-                                line,
-                            });
-                        }
-                    }
-                    _ => unreachable!("keys checked"),
-                }
-            }
-        }
-
-        // [maps.NAME]
-        let mut map_names = BTreeMap::new();
-        if let Some(m) = get("maps") {
-            for (key, v) in loader.table(m, "[maps]")? {
-                let index = loader.value_map(key.get_ref(), v)?;
-                map_names.insert(key.get_ref().to_string(), index);
-            }
-        }
-
-        // [lookups.NAME]
+        let export = match get("export") {
+            Some(e) => loader.export_table(e, &relative)?,
+            None => ExportTable::default(),
+        };
+        let map_names = match get("maps") {
+            Some(m) => loader.maps_table(m)?,
+            None => BTreeMap::new(),
+        };
         if let Some(l) = get("lookups") {
-            for (key, v) in loader.table(l, "[lookups]")? {
-                let t = loader.table(v, "a lookup")?;
-                loader.check_keys(t, &["file", "key", "on"], "a lookup")?;
-                let line = line_of(&text, key.span().start);
-                let field = |k: &str| t.iter().find(|(x, _)| x.get_ref() == k).map(|(_, v)| v);
-                let (Some(file), Some(k), Some(on)) = (field("file"), field("key"), field("on"))
-                else {
-                    return Err(loader.err(
-                        key.span(),
-                        "a lookup needs file, key (its column) and on (the export's column)",
-                    ));
-                };
-                let file_span = file.span();
-                let (file, k, on) = (
-                    loader.string(file, "file")?,
-                    loader.string(k, "key")?,
-                    loader.string(on, "on")?,
-                );
-                // A lookup file sits beside the export: a mapping never reaches elsewhere.
-                let plain = Path::new(&file)
-                    .file_name()
-                    .is_some_and(|n| n.to_str() == Some(file.as_str()));
-                if !plain {
-                    return Err(loader.err(
-                        file_span,
-                        format!(
-                            "lookup file {file:?} must be a file name beside the export, not a path"
-                        ),
-                    ));
-                }
-                let on = loader.column(&on, line);
-                loader.lookups.push(Lookup {
-                    name: key.get_ref().to_string(),
-                    file,
-                    key: k,
-                    on,
-                    columns: Vec::new(),
-                    line,
-                    rows: HashMap::new(),
-                });
-            }
+            loader.lookups_table(l)?;
         }
-
         // [all]: fields every target gets unless it sets them itself.
-        let all: Vec<(&Spanned<toml::de::DeString>, &Spanned<DeValue>)> = match get("all") {
+        let all: Vec<Entry> = match get("all") {
             Some(a) => loader.table(a, "[all]")?.iter().collect(),
             None => Vec::new(),
         };
-
         let mut targets = Vec::new();
         for t in RecordType::ALL {
-            let Some(v) = get(t.name()) else { continue };
-            let tables: Vec<&Spanned<DeValue>> = match v.get_ref() {
-                DeValue::Table(_) => vec![v],
-                DeValue::Array(a) => a.iter().collect(),
-                _ => {
-                    return Err(loader.err(
-                        v.span(),
-                        format!("[{t}] must be a table, or [[{t}]] tables"),
-                    ));
-                }
-            };
-            for (n, table_value) in tables.iter().enumerate() {
-                let label = if tables.len() == 1 {
-                    t.name().to_string()
-                } else {
-                    format!("{t}[{}]", n + 1)
-                };
-                let table = loader.table(table_value, &label)?;
-                let mut fields: Vec<Field> = Vec::new();
-                let mut require = None;
-                for (key, value) in table {
-                    if key.get_ref() == "require" {
-                        let name = loader.string(value, "require")?;
-                        require =
-                            Some(t.columns().iter().position(|c| c.name == name).ok_or_else(
-                                || {
-                                    loader.err(
-                                        value.span(),
-                                        format!(
-                                            "require names {name:?}, which is not a {t} column"
-                                        ),
-                                    )
-                                },
-                            )?);
-                        continue;
-                    }
-                    fields.push(loader.field(t, key, value, &map_names)?);
-                }
-                for (key, value) in &all {
-                    let defined = fields
-                        .iter()
-                        .any(|f| t.columns()[f.target].name == key.get_ref().as_ref());
-                    if !defined && t.columns().iter().any(|c| c.name == key.get_ref().as_ref()) {
-                        fields.push(loader.field(t, key, value, &map_names)?);
-                    }
-                }
-                let expanding = fields
-                    .iter()
-                    .filter(|f| matches!(f.from, From::Columns(_) | From::Split(..)))
-                    .count();
-                if expanding > 1 {
-                    return Err(loader.err(
-                        table_value.span(),
-                        format!("{label}: only one field may use columns or split"),
-                    ));
-                }
-                for c in t.columns().iter().filter(|c| c.required) {
-                    if !fields.iter().any(|f| t.columns()[f.target].name == c.name) {
-                        return Err(loader.err(
-                            table_value.span(),
-                            format!(
-                                "{label} does not say where the required field {} comes from",
-                                c.name
-                            ),
-                        ));
-                    }
-                }
-                targets.push(Target {
-                    record_type: t,
-                    label,
-                    fields,
-                    require,
-                });
+            if let Some(v) = get(t.name()) {
+                targets.extend(loader.record_tables(t, v, &all, &map_names)?);
             }
         }
         if !targets.iter().any(|t| t.record_type == RecordType::Cases) {
@@ -508,15 +556,15 @@ impl Mapping {
         Ok(Mapping {
             path: path.to_path_buf(),
             source: ConfigSource::of(path.display().to_string(), &text),
-            sheet,
-            skip_rows,
-            codes,
-            thresholds,
+            sheet: export.sheet,
+            skip_rows: export.skip_rows,
+            codes: export.codes,
+            thresholds: export.thresholds,
             columns: loader.columns,
             column_lines: loader.column_lines,
             targets,
             maps: loader.maps,
-            skip_if,
+            skip_if: export.skip_if,
             lookups: loader.lookups,
             skipped: Mutex::new(BTreeMap::new()),
         })

@@ -313,7 +313,17 @@ fn tracker_rows(path: Option<&Path>) -> Result<Vec<Map<String, Value>>> {
     Ok(rows)
 }
 
-/// Builds the report into `options.out`.
+/// What the report says, gathered from the warehouse before anything is composed.
+struct Collected {
+    /// Every measure as a table (published if asked).
+    tables: Vec<Table>,
+    headlines: Vec<Headline>,
+    /// The committee comparison: a sentence and its figures per theme.
+    comparisons: Vec<(String, Value)>,
+}
+
+/// Builds the report into `options.out`: collect the measures, draw the figures,
+/// compose the page's values, render the templates, write the files.
 pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     let out = &options.out;
     let figures_dir = out.join("figures");
@@ -332,9 +342,66 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     };
     let source = figures::source_line(&manifest, inputs.codes);
     let mut files = Vec::new();
-
-    // Measures, published if asked, as tables.
     let figs = Figures::new(&ctx, &context, source.clone(), options.publish);
+
+    let collected = collect(&figs, inputs, &context, options).await?;
+    for t in &collected.tables {
+        write(
+            &tables_dir.join(format!("{}.csv", t.name)),
+            csv_text(t),
+            &mut files,
+        )?;
+    }
+    let xlsx = out.join("workbook.xlsx");
+    workbook(&xlsx, &collected.tables, inputs.as_of)?;
+    files.push(xlsx);
+
+    let (drawn, skipped) = figs.draw_all(&figures_dir).await?;
+    for stem in &drawn {
+        files.push(stem.with_extension("svg"));
+        files.push(stem.with_extension("png"));
+    }
+
+    let tracker = tracker_rows(options.tracker.as_deref())?;
+    let page = compose(
+        &collected,
+        &figures_dir,
+        inputs,
+        options,
+        &manifest,
+        &source,
+        tracker,
+        skipped,
+    );
+    let (html, markdown) = render(&page)?;
+    let index = out.join("index.html");
+    write(&index, html, &mut files)?;
+    write(&out.join("report.md"), markdown, &mut files)?;
+
+    let summary = json!({
+        "title": options.title,
+        "source": source,
+        "disclosure": options.publish.then_some(DISCLOSURE_RULE),
+        "themes": collected.headlines,
+        "comparisons": collected.comparisons.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+    });
+    write(
+        &out.join("summary.json"),
+        serde_json::to_string_pretty(&summary).unwrap_or_default(),
+        &mut files,
+    )?;
+    Ok(Written { index, files })
+}
+
+/// Runs the measures (each once) and gathers the tables, the headline per theme and the
+/// committee comparison.
+async fn collect(
+    figs: &Figures<'_>,
+    inputs: &Inputs<'_>,
+    context: &Context<'_>,
+    options: &Options,
+) -> Result<Collected> {
+    // Measures, published if asked, as tables.
     let mut tables = Vec::new();
     for m in measures::MEASURES {
         let o = figs.raw(m.name).await?;
@@ -345,40 +412,6 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         };
         tables.push(table(m.name, &maps));
     }
-    for t in &tables {
-        write(
-            &tables_dir.join(format!("{}.csv", t.name)),
-            csv_text(t),
-            &mut files,
-        )?;
-    }
-    let xlsx = out.join("workbook.xlsx");
-    workbook(&xlsx, &tables, inputs.as_of)?;
-    files.push(xlsx);
-
-    // Figures.
-    let (drawn, skipped) = figs.draw_all(&figures_dir).await?;
-    for stem in &drawn {
-        files.push(stem.with_extension("svg"));
-        files.push(stem.with_extension("png"));
-    }
-    let svg = |name: &str| -> Option<String> {
-        let path = figures_dir.join(format!("{name}.svg"));
-        std::fs::read_to_string(path).ok().map(|s| {
-            // Inline: drop any XML prolog, and give the figure a viewBox so that it
-            // scales to the page width.
-            let s = match s.find("<svg") {
-                Some(i) => s[i..].to_string(),
-                None => s,
-            };
-            if s.contains("viewBox") {
-                s
-            } else {
-                let (w, h) = crate::report::chart::SIZE;
-                s.replacen("<svg ", &format!("<svg viewBox=\"0 0 {w} {h}\" "), 1)
-            }
-        })
-    };
 
     // Headlines per theme (from the unpublished counts, published in the text).
     let prevalence = figs.raw("theme_prevalence").await?;
@@ -409,7 +442,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
             .await?;
             let cx = Context {
                 scope: &scope,
-                ..context
+                ..*context
             };
             per_period.push(measures::run(&c, measures::find("theme_prevalence")?, &cx).await?);
         }
@@ -436,8 +469,49 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
             comparisons.push((s, v));
         }
     }
+    Ok(Collected {
+        tables,
+        headlines,
+        comparisons,
+    })
+}
 
-    let tracker = tracker_rows(options.tracker.as_deref())?;
+/// A figure drawn into `dir`, inlined: without an XML prolog, with a viewBox so that it
+/// scales to the page width.
+fn inline_svg(dir: &Path, name: &str) -> Option<String> {
+    let path = dir.join(format!("{name}.svg"));
+    std::fs::read_to_string(path).ok().map(|s| {
+        let s = match s.find("<svg") {
+            Some(i) => s[i..].to_string(),
+            None => s,
+        };
+        if s.contains("viewBox") {
+            s
+        } else {
+            let (w, h) = crate::report::chart::SIZE;
+            s.replacen("<svg ", &format!("<svg viewBox=\"0 0 {w} {h}\" "), 1)
+        }
+    })
+}
+
+/// The values the templates are rendered with.
+#[allow(clippy::too_many_arguments)]
+fn compose(
+    collected: &Collected,
+    figures_dir: &Path,
+    inputs: &Inputs<'_>,
+    options: &Options,
+    manifest: &crate::warehouse::Manifest,
+    source: &str,
+    tracker: Vec<Map<String, Value>>,
+    skipped: Vec<String>,
+) -> JinjaValue {
+    let svg = |name: &str| inline_svg(figures_dir, name);
+    let (tables, headlines, comparisons) = (
+        &collected.tables,
+        &collected.headlines,
+        &collected.comparisons,
+    );
     let theme_sections: Vec<JinjaValue> = headlines
         .iter()
         .map(|h| {
@@ -501,9 +575,9 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
             context! { number => i.number, time => i.time.get(0..10).unwrap_or("").to_string(), counts => counts.join(", "), inputs => inputs, version => i.casework_version.clone() }
         })
         .collect();
-    let ctx_values = context! {
+    context! {
         title => options.title.clone(),
-        source => source.clone(),
+        source => source,
         generated => inputs.as_of.to_string(),
         disclosure => options.publish.then_some(DISCLOSURE_RULE),
         themes => theme_sections,
@@ -518,7 +592,11 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         tracker => tracker,
         skipped => skipped,
         scope => serde_json::to_string(inputs.scope).unwrap_or_default(),
-    };
+    }
+}
+
+/// The HTML page and the Markdown report.
+fn render(page: &JinjaValue) -> Result<(String, String)> {
     let mut env = Environment::new();
     env.add_template("report.html", HTML_TEMPLATE)
         .map_err(|source| Error::Template {
@@ -532,27 +610,11 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         })?;
     let render = |name: &str| {
         env.get_template(name)
-            .and_then(|t| t.render(&ctx_values))
+            .and_then(|t| t.render(page))
             .map_err(|source| Error::Template {
                 name: name.to_string(),
                 source,
             })
     };
-    let index = out.join("index.html");
-    write(&index, render("report.html")?, &mut files)?;
-    write(&out.join("report.md"), render("report.md")?, &mut files)?;
-
-    let summary = json!({
-        "title": options.title,
-        "source": source,
-        "disclosure": options.publish.then_some(DISCLOSURE_RULE),
-        "themes": headlines,
-        "comparisons": comparisons.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
-    });
-    write(
-        &out.join("summary.json"),
-        serde_json::to_string_pretty(&summary).unwrap_or_default(),
-        &mut files,
-    )?;
-    Ok(Written { index, files })
+    Ok((render("report.html")?, render("report.md")?))
 }
