@@ -306,80 +306,125 @@ pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
     Ok(summary)
 }
 
-fn ingest_into(
-    bundle: &Bundle,
-    mapping: Option<&Mapping>,
-    file_problems: Vec<Reject>,
-    options: &mut Options,
-    old: Option<&Manifest>,
-    mut staging: Option<&mut Staging>,
-    ingest_no: u32,
-) -> Result<(Summary, IngestRecord)> {
-    let mut log = RejectLog {
-        per_rule: BTreeMap::new(),
-        csv: None,
-        csv_path: options.rejects_file.clone(),
-        table: RejectTable::new(ingest_no),
-    };
-    let mut problems = Vec::new();
-    for p in file_problems {
-        problems.push(p.clone());
-        log.add(p)?;
-    }
-    let mut validator = Validator::new(options.codes.clone(), options.key.clone());
-    let mut counts: BTreeMap<RecordType, Counts> = BTreeMap::new();
-    let mut inputs = Vec::new();
-    let mut rejected_rows = 0u64;
-    let mut patient_refs = 0u64;
-    let patient_ref_index = RecordType::Cases
-        .columns()
-        .iter()
-        .position(|c| c.name == "patient_ref")
-        .expect("cases have patient_ref");
-    // A workbook, or an export read through a mapping, is one file behind several
-    // record types: it is hashed and listed once.
-    let mut hashed: HashSet<std::path::PathBuf> = HashSet::new();
-    for source in &bundle.sources {
-        let t = source.record_type;
-        if hashed.insert(source.path.clone()) {
-            let (sha256, bytes) = input::sha256_file(&source.path)?;
-            inputs.push(InputFile {
-                record_type: t.name().to_string(),
-                file: source.file.clone(),
-                sheet: source.sheet.clone(),
-                format: format!("{:?}", source.format).to_lowercase(),
-                bytes,
-                sha256,
-            });
+/// One ingest's pass over the bundle: the checker, the counts, the reject log and the
+/// staging version stored rows go to (none for `validate`).
+struct Pass<'s> {
+    validator: Validator,
+    log: RejectLog,
+    problems: Vec<Reject>,
+    counts: BTreeMap<RecordType, Counts>,
+    rejected_rows: u64,
+    patient_refs: u64,
+    staging: Option<&'s mut Staging>,
+}
+
+/// Stored rows gathered into batches per partition (cases by opened year; other types
+/// in one) and handed to the staging version as each fills.
+struct PartitionWriter {
+    t: RecordType,
+    builders: BTreeMap<i32, BatchBuilder>,
+}
+
+impl PartitionWriter {
+    fn new(t: RecordType) -> PartitionWriter {
+        PartitionWriter {
+            t,
+            builders: BTreeMap::new(),
         }
-        let rows = match input::open(source)? {
-            Ok(rows) => rows,
-            Err(file_rejects) => {
-                for p in file_rejects {
-                    problems.push(p.clone());
-                    log.add(p)?;
-                }
-                continue;
-            }
-        };
-        let count = counts.entry(t).or_default();
-        // Cases are split by opened year (the partition); other types need one builder.
-        let mut builders: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
+    }
+
+    fn push(&mut self, staging: &mut Option<&mut Staging>, typed: &check::TypedRow) -> Result<()> {
         let opened = RecordType::Cases
             .columns()
             .iter()
             .position(|c| c.name == "opened_date")
             .expect("cases have opened_date");
+        let year = match self.t {
+            RecordType::Cases => match typed.values[opened] {
+                check::Value::Date(d) => year_of(d),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let t = self.t;
+        let builder = self
+            .builders
+            .entry(year)
+            .or_insert_with(|| BatchBuilder::new(t));
+        builder.push(typed);
+        if builder.len() >= BATCH_ROWS.min(crate::warehouse::row_group_rows()) {
+            flush(staging, t, year, builder)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, staging: &mut Option<&mut Staging>) -> Result<()> {
+        for (year, builder) in &mut self.builders {
+            flush(staging, self.t, *year, builder)?;
+        }
+        Ok(())
+    }
+}
+
+impl Pass<'_> {
+    /// A problem with a whole file: listed, and logged.
+    fn file_problem(&mut self, p: Reject) -> Result<()> {
+        self.problems.push(p.clone());
+        self.log.add(p)
+    }
+
+    /// A rejected row: counted, its problems logged, the rejects table flushed when full.
+    fn reject_row(&mut self, t: RecordType, rejects: Vec<Reject>) -> Result<()> {
+        let count = self.counts.entry(t).or_default();
+        count.rejected += 1;
+        self.rejected_rows += 1;
+        for r in rejects {
+            self.log.add(r)?;
+        }
+        if self.log.table.len >= BATCH_ROWS {
+            let batch = self.log.table.finish()?;
+            if let Some(s) = self.staging.as_deref_mut() {
+                s.write("rejects", None, &batch)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one source row by row: every row is checked, then stored or rejected.
+    fn read_source(
+        &mut self,
+        source: &crate::input::Source,
+        progress: &mut dyn FnMut(RecordType, u64),
+    ) -> Result<()> {
+        let t = source.record_type;
+        let rows = match input::open(source)? {
+            Ok(rows) => rows,
+            Err(file_rejects) => {
+                for p in file_rejects {
+                    self.file_problem(p)?;
+                }
+                return Ok(());
+            }
+        };
+        let patient_ref_index = RecordType::Cases
+            .columns()
+            .iter()
+            .position(|c| c.name == "patient_ref")
+            .expect("cases have patient_ref");
+        self.counts.entry(t).or_default();
+        let mut writer = PartitionWriter::new(t);
+        let mut read = 0u64;
         for item in rows {
-            count.read += 1;
+            read += 1;
+            self.counts.entry(t).or_default().read += 1;
             let outcome = match item? {
                 Item::Unreadable(reject) => Err(vec![reject]),
                 Item::Row(row) => {
                     if t == RecordType::Cases && row.values[patient_ref_index].is_some() {
-                        patient_refs += 1;
+                        self.patient_refs += 1;
                     }
                     let origin = row.origin.clone();
-                    validator.check(t, row).map_err(|mut rejects| {
+                    self.validator.check(t, row).map_err(|mut rejects| {
                         if let Some(origin) = origin {
                             for r in &mut rejects {
                                 name_export_column(t, &origin, r);
@@ -391,41 +436,18 @@ fn ingest_into(
             };
             match outcome {
                 Ok(typed) => {
-                    count.stored += 1;
-                    let year = match t {
-                        RecordType::Cases => match typed.values[opened] {
-                            check::Value::Date(d) => year_of(d),
-                            _ => 0,
-                        },
-                        _ => 0,
-                    };
-                    let builder = builders.entry(year).or_insert_with(|| BatchBuilder::new(t));
-                    builder.push(&typed);
-                    if builder.len() >= BATCH_ROWS.min(crate::warehouse::row_group_rows()) {
-                        flush(&mut staging, t, year, builder)?;
-                    }
+                    self.counts.entry(t).or_default().stored += 1;
+                    writer.push(&mut self.staging, &typed)?;
                 }
-                Err(rejects) => {
-                    count.rejected += 1;
-                    rejected_rows += 1;
-                    for r in rejects {
-                        log.add(r)?;
-                    }
-                    if log.table.len >= BATCH_ROWS {
-                        let batch = log.table.finish()?;
-                        if let Some(s) = staging.as_deref_mut() {
-                            s.write("rejects", None, &batch)?;
-                        }
-                    }
-                }
+                Err(rejects) => self.reject_row(t, rejects)?,
             }
-            if count.read.is_multiple_of(BATCH_ROWS as u64) {
-                (options.progress)(t, count.read);
+            if read.is_multiple_of(BATCH_ROWS as u64) {
+                progress(t, read);
             }
         }
-        (options.progress)(t, count.read);
-        if t == RecordType::Cases && count.read == 0 {
-            let p = Reject::new(
+        progress(t, read);
+        if t == RecordType::Cases && read == 0 {
+            self.file_problem(Reject::new(
                 t,
                 crate::spec::reject::Position::file(&source.file),
                 Rule::EmptyFile,
@@ -433,31 +455,81 @@ fn ingest_into(
                     "{} has a header but no rows: a bundle needs at least one case",
                     source.file
                 ),
-            );
-            problems.push(p.clone());
-            log.add(p)?;
+            ))?;
         }
-        for (year, builder) in &mut builders {
-            flush(&mut staging, t, *year, builder)?;
+        writer.finish(&mut self.staging)
+    }
+}
+
+/// The input files, each hashed once (a workbook, or an export read through a mapping,
+/// is one file behind several record types).
+fn input_files(bundle: &Bundle) -> Result<Vec<InputFile>> {
+    let mut inputs = Vec::new();
+    let mut hashed: HashSet<std::path::PathBuf> = HashSet::new();
+    for source in &bundle.sources {
+        if hashed.insert(source.path.clone()) {
+            let (sha256, bytes) = input::sha256_file(&source.path)?;
+            inputs.push(InputFile {
+                record_type: source.record_type.name().to_string(),
+                file: source.file.clone(),
+                sheet: source.sheet.clone(),
+                format: format!("{:?}", source.format).to_lowercase(),
+                bytes,
+                sha256,
+            });
         }
     }
-    log.finish()?;
+    Ok(inputs)
+}
+
+fn ingest_into(
+    bundle: &Bundle,
+    mapping: Option<&Mapping>,
+    file_problems: Vec<Reject>,
+    options: &mut Options,
+    old: Option<&Manifest>,
+    staging: Option<&mut Staging>,
+    ingest_no: u32,
+) -> Result<(Summary, IngestRecord)> {
+    let mut pass = Pass {
+        validator: Validator::new(options.codes.clone(), options.key.clone()),
+        log: RejectLog {
+            per_rule: BTreeMap::new(),
+            csv: None,
+            csv_path: options.rejects_file.clone(),
+            table: RejectTable::new(ingest_no),
+        },
+        problems: Vec::new(),
+        counts: BTreeMap::new(),
+        rejected_rows: 0,
+        patient_refs: 0,
+        staging,
+    };
+    for p in file_problems {
+        pass.file_problem(p)?;
+    }
+    let inputs = input_files(bundle)?;
+    for source in &bundle.sources {
+        pass.read_source(source, &mut *options.progress)?;
+    }
+    pass.log.finish()?;
     let mut replaced_cases = 0;
-    if let Some(s) = staging {
-        if log.table.len > 0 {
-            let batch = log.table.finish()?;
+    if let Some(s) = pass.staging {
+        if pass.log.table.len > 0 {
+            let batch = pass.log.table.finish()?;
             s.write("rejects", None, &batch)?;
         }
         if let Some(old) = old {
-            let ids: HashSet<String> = validator.case_ids().cloned().collect();
+            let ids: HashSet<String> = pass.validator.case_ids().cloned().collect();
             let dropped = s.carry_over(old, &ids)?;
             replaced_cases = dropped.get("cases").copied().unwrap_or(0);
         }
     }
+    let mut counts = pass.counts;
     for t in RecordType::ALL {
         counts.entry(t).or_default();
     }
-    let mut rules: Vec<RuleSummary> = log.per_rule.into_values().collect();
+    let mut rules: Vec<RuleSummary> = pass.log.per_rule.into_values().collect();
     rules.sort_by(|a, b| b.count.cmp(&a.count).then(a.rule.cmp(&b.rule)));
     let record = IngestRecord {
         number: ingest_no,
@@ -483,16 +555,16 @@ fn ingest_into(
         bundle: bundle.dir.display().to_string(),
         inputs,
         counts,
-        file_problems: problems,
+        file_problems: pass.problems,
         rules,
-        rejected_rows,
+        rejected_rows: pass.rejected_rows,
         committed: false,
         warehouse: None,
         version: None,
-        rejects_file: log.csv.as_ref().map(|(p, _)| p.display().to_string()),
+        rejects_file: pass.log.csv.as_ref().map(|(p, _)| p.display().to_string()),
         replaced_cases,
         pseudonymised: options.key.is_some(),
-        patient_ref_values_seen: patient_refs,
+        patient_ref_values_seen: pass.patient_refs,
         code_list: options.codes.source.name.clone(),
         thresholds: options.thresholds.source.name.clone(),
         mapping: mapping.map(|m| m.source.name.clone()),
