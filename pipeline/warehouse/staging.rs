@@ -1,0 +1,369 @@
+//! A version being written: Parquet files (row groups gathered, each sorted by
+//! `case_id` within itself), the committed tables carried over, the configuration kept,
+//! then the atomic commit (the manifest renamed over the old one) and the `current` link.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::{
+    FORMAT, IngestRecord, MANIFEST, Manifest, TABLES, TableFiles, Warehouse, row_group_rows,
+};
+use crate::error::{Error, Result};
+
+/// Writer settings for every warehouse file: zstd, page-level statistics, dictionary
+/// encoding, row groups sized for scans. No row order is declared (`sorting_columns`
+/// stays unset): each row group is sorted by `case_id` for tight statistics, but the row
+/// groups of a file are not in order across it, and DataFusion acts on a declared order
+/// as the whole file's (issue 13; docs/measures.md, "What the engine trusts").
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_sorting_columns(None)
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_dictionary_enabled(true)
+        // Row groups are cut by `Staging`, which gathers ROW_GROUP_ROWS rows plus at most
+        // one batch: the writer's own cap is only a backstop.
+        .set_max_row_group_row_count(Some(2 * row_group_rows()))
+        .set_created_by(format!("casework {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+struct OpenFile {
+    table: String,
+    file: File,
+    writer: ArrowWriter<File>,
+    rows: u64,
+    /// Batches of the row group being gathered, and their rows.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    sort_column: Option<usize>,
+}
+
+impl OpenFile {
+    /// Writes the gathered batches as one row group, sorted by `case_id` (stable, so
+    /// rows of one case keep their input order). The sort is within the row group only
+    /// and is not declared in the file's metadata.
+    fn write_row_group(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let schema = self.pending[0].schema();
+        let mut batch = arrow::compute::concat_batches(&schema, &self.pending)?;
+        self.pending.clear();
+        self.pending_rows = 0;
+        if let Some(i) = self.sort_column {
+            let options = arrow::compute::SortOptions {
+                descending: false,
+                nulls_first: false,
+            };
+            let order = arrow::compute::lexsort_to_indices(
+                &[arrow::compute::SortColumn {
+                    values: batch.column(i).clone(),
+                    options: Some(options),
+                }],
+                None,
+            )?;
+            let sorted_in_place = order
+                .values()
+                .iter()
+                .enumerate()
+                .all(|(n, &v)| n == v as usize);
+            if !sorted_in_place {
+                batch = arrow::compute::take_record_batch(&batch, &order)?;
+            }
+        }
+        self.writer.write(&batch)?;
+        self.writer.flush()?;
+        Ok(())
+    }
+}
+
+/// A version being written. Nothing in it is visible until `commit`.
+pub struct Staging {
+    root: PathBuf,
+    version: String,
+    writers: BTreeMap<String, OpenFile>,
+    /// Finished files per table: relative path → rows.
+    done: BTreeMap<String, BTreeMap<String, u64>>,
+    ingest: u32,
+    _lock: File,
+}
+
+impl Staging {
+    /// A new version `version` of the warehouse at `root`, written while `lock` is held.
+    pub(super) fn new(root: PathBuf, version: String, ingest: u32, lock: File) -> Staging {
+        Staging {
+            root,
+            version,
+            writers: BTreeMap::new(),
+            done: BTreeMap::new(),
+            ingest,
+            _lock: lock,
+        }
+    }
+
+    /// Appends a batch to a table; `partition` is the cases' opened year. Batches are
+    /// gathered into row groups of [`ROW_GROUP_ROWS`] rows, each sorted by `case_id`, so
+    /// row-group statistics on `case_id` are tight and a case's rows sit together.
+    pub fn write(
+        &mut self,
+        table: &str,
+        partition: Option<i32>,
+        batch: &RecordBatch,
+    ) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let rel = match partition {
+            Some(year) => format!(
+                "{}/{table}/opened_year={year}/part-{:06}.parquet",
+                self.version, self.ingest
+            ),
+            None => format!("{}/{table}/part-{:06}.parquet", self.version, self.ingest),
+        };
+        self.append(table, rel, batch)
+    }
+
+    fn append(&mut self, table: &str, rel: String, batch: &RecordBatch) -> Result<()> {
+        if !self.writers.contains_key(&rel) {
+            let path = self.root.join(&rel);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+            let handle = file.try_clone().map_err(|e| Error::io(&path, e))?;
+            let sort_column = batch.schema().index_of("case_id").ok();
+            let writer = ArrowWriter::try_new(handle, batch.schema(), Some(writer_properties()))?;
+            self.writers.insert(
+                rel.clone(),
+                OpenFile {
+                    table: table.to_string(),
+                    file,
+                    writer,
+                    rows: 0,
+                    pending: Vec::new(),
+                    pending_rows: 0,
+                    sort_column,
+                },
+            );
+            crash_point("file-opened");
+        }
+        let open = self.writers.get_mut(&rel).expect("inserted above");
+        open.pending.push(batch.clone());
+        open.pending_rows += batch.num_rows();
+        open.rows += batch.num_rows() as u64;
+        if open.pending_rows >= row_group_rows() {
+            open.write_row_group()?;
+        }
+        Ok(())
+    }
+
+    /// Brings the committed tables into this version, less every row of the `replaced`
+    /// cases. A file with none of them is hard-linked (copied where links are not
+    /// possible); a file with some is rewritten without them, and so is every file of a
+    /// warehouse whose files may claim an order (written before issue 13's fix): this
+    /// ingest migrates it. Returns the rows dropped per table.
+    pub fn carry_over(
+        &mut self,
+        old: &Manifest,
+        replaced: &HashSet<String>,
+    ) -> Result<BTreeMap<String, u64>> {
+        let mut dropped = BTreeMap::new();
+        for (table, files) in &old.tables {
+            for rel in &files.files {
+                let path = self.root.join(rel);
+                let new_rel = match rel.split_once('/') {
+                    Some((_, rest)) => format!("{}/{rest}", self.version),
+                    None => {
+                        return Err(Error::Warehouse {
+                            path: self.root.clone(),
+                            message: format!("manifest names a file outside a version: {rel}"),
+                        });
+                    }
+                };
+                let (rows, mut keep) = self.rows_to_keep(&path, replaced)?;
+                if keep.is_none() && old.files_may_claim_order {
+                    keep = Some(BooleanArray::from(vec![true; rows as usize]));
+                }
+                let kept = keep.as_ref().map_or(rows, |k| k.true_count() as u64);
+                *dropped.entry(table.clone()).or_insert(0) += rows - kept;
+                match keep {
+                    None => {
+                        let target = self.root.join(&new_rel);
+                        if let Some(parent) = target.parent() {
+                            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                        }
+                        if fs::hard_link(&path, &target).is_err() {
+                            fs::copy(&path, &target).map_err(|e| Error::io(&target, e))?;
+                        }
+                        self.done
+                            .entry(table.clone())
+                            .or_default()
+                            .insert(new_rel, rows);
+                    }
+                    Some(_) if kept == 0 => {}
+                    Some(mask) => {
+                        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+                        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+                        let mut offset = 0;
+                        for batch in reader {
+                            let batch = batch?;
+                            let part = mask.slice(offset, batch.num_rows());
+                            offset += batch.num_rows();
+                            let kept = filter_record_batch(&batch, &part)?;
+                            self.append(table, new_rel.clone(), &kept)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// (rows in the file, `Some(mask of rows to keep)` when any row is of a replaced
+    /// case, else `None`).
+    fn rows_to_keep(
+        &self,
+        path: &Path,
+        replaced: &HashSet<String>,
+    ) -> Result<(u64, Option<BooleanArray>)> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let rows = builder.metadata().file_metadata().num_rows() as u64;
+        let Some(index) = builder
+            .schema()
+            .fields()
+            .iter()
+            .position(|f| f.name() == "case_id")
+        else {
+            return Ok((rows, None));
+        };
+        if replaced.is_empty() {
+            return Ok((rows, None));
+        }
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+        let mut keep = Vec::with_capacity(rows as usize);
+        for batch in builder.with_projection(mask).build()? {
+            let batch = batch?;
+            let ids = batch.column(0).as_string::<i32>();
+            keep.extend((0..ids.len()).map(|i| !replaced.contains(ids.value(i))));
+        }
+        if keep.iter().all(|k| *k) {
+            Ok((rows, None))
+        } else {
+            Ok((rows, Some(BooleanArray::from(keep))))
+        }
+    }
+
+    /// Writes a configuration file (the code list or thresholds the ingest used) into
+    /// the version, so that later measures read the data with the list it was coded
+    /// against.
+    pub fn put_config(&mut self, name: &str, text: &str) -> Result<()> {
+        let path = self.root.join(&self.version).join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let mut f = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        use std::io::Write;
+        f.write_all(text.as_bytes())
+            .map_err(|e| Error::io(&path, e))?;
+        f.sync_all().map_err(|e| Error::io(&path, e))
+    }
+
+    /// Finishes every file, writes the new manifest aside and renames it over the old
+    /// one (the commit), then removes the versions it replaced.
+    pub fn commit(mut self, old: Option<Manifest>, record: IngestRecord) -> Result<Manifest> {
+        for (rel, mut open) in std::mem::take(&mut self.writers) {
+            open.write_row_group()?;
+            open.writer.close()?;
+            open.file
+                .sync_all()
+                .map_err(|e| Error::io(self.root.join(&rel), e))?;
+            self.done
+                .entry(open.table)
+                .or_default()
+                .insert(rel, open.rows);
+        }
+        let mut tables = BTreeMap::new();
+        for table in TABLES {
+            if let Some(files) = self.done.get(table) {
+                tables.insert(
+                    table.to_string(),
+                    TableFiles {
+                        files: files.keys().cloned().collect(),
+                        rows: files.values().sum(),
+                    },
+                );
+            }
+        }
+        let mut ingests = old.map(|m| m.ingests).unwrap_or_default();
+        ingests.push(record);
+        let manifest = Manifest {
+            format: FORMAT.to_string(),
+            version: self.version.clone(),
+            tables,
+            ingests,
+            files_may_claim_order: false,
+        };
+        let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+        let tmp = self.root.join("manifest.json.tmp");
+        {
+            use std::io::Write;
+            let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(text.as_bytes())
+                .map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
+            f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        }
+        crash_point("before-commit");
+        let target = self.root.join(MANIFEST);
+        fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
+        if let Ok(dir) = File::open(&self.root) {
+            let _ = dir.sync_all();
+        }
+        crash_point("after-commit");
+        self.point_current()?;
+        let warehouse = Warehouse::new(&self.root);
+        warehouse.remove_uncommitted(Some(&self.version))?;
+        Ok(manifest)
+    }
+
+    /// Points the `current` link at the committed version (replaced atomically).
+    fn point_current(&self) -> Result<()> {
+        #[cfg(unix)]
+        {
+            let tmp = self.root.join("current.tmp");
+            let _ = fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(&self.version, &tmp).map_err(|e| Error::io(&tmp, e))?;
+            let link = self.root.join("current");
+            fs::rename(&tmp, &link).map_err(|e| Error::io(&link, e))?;
+        }
+        Ok(())
+    }
+
+    /// Throws the version away; the committed state is untouched.
+    pub fn abort(mut self) -> Result<()> {
+        self.writers.clear();
+        let dir = self.root.join(&self.version);
+        fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))
+    }
+}
+
+/// For tests of crash safety: when `CASEWORK_CRASH_AT` names this point, the process
+/// aborts here, as a kill would stop it.
+fn crash_point(name: &str) {
+    if std::env::var("CASEWORK_CRASH_AT").is_ok_and(|v| v == name) {
+        eprintln!("casework: CASEWORK_CRASH_AT={name}: aborting");
+        std::process::abort();
+    }
+}
