@@ -21,7 +21,8 @@
 //! - `engine`: the one place a DataFusion session is built (memory pool, tables, scope,
 //!   local or Ballista).
 //! - `measures`: the registry of `queries/*.sql`, the runner, the rows.
-//! - `stats`: pure statistics with published test vectors (no I/O, no engine).
+//! - `stats`: pure statistics with published test vectors (no I/O, no engine, no
+//!   imports from any stage): a leaf that `measures` and the stages after it use.
 //! - `oversight`: funnel and SPC outputs and publication, built on measure rows.
 //! - `report`: figures (rows → chart data), charts (plotters), the report's
 //!   composition, templates and workbook.
