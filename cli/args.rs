@@ -357,6 +357,10 @@ pub(crate) struct IngestArgs {
     /// it, patient_ref is not stored at all.
     #[arg(long, value_name = "FILE")]
     pub(crate) key_file: Option<PathBuf>,
+    /// When another casework is writing the warehouse, wait for it (at most SECONDS;
+    /// without a number, as long as it takes) instead of failing at once.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "forever")]
+    pub(crate) wait: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -43,6 +43,8 @@ pub struct Options {
     pub mapping: Option<Mapping>,
     /// Caps on input sizes.
     pub limits: crate::input::limits::Limits,
+    /// Whether to wait for another process writing the warehouse.
+    pub wait: crate::warehouse::LockWait,
 }
 
 impl Options {
@@ -57,6 +59,7 @@ impl Options {
             progress: Box::new(|_, _| {}),
             mapping: None,
             limits: crate::input::limits::Limits::default(),
+            wait: crate::warehouse::LockWait::No,
         }
     }
 }
@@ -259,15 +262,15 @@ pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
         source.limits = options.limits;
     }
     let warehouse = options.warehouse.as_ref().map(Warehouse::new);
-    let old = match &warehouse {
-        Some(w) => w.manifest()?,
-        None => None,
+    // The lock is taken before the committed state is read (Warehouse::begin).
+    let (mut staging, old) = match &warehouse {
+        Some(w) => {
+            let (staging, old) = w.begin(options.wait)?;
+            (Some(staging), old)
+        }
+        None => (None, None),
     };
-    let ingest_no = old.as_ref().map_or(0, |m| m.ingests.len() as u32) + 1;
-    let mut staging = match &warehouse {
-        Some(w) => Some(w.begin(ingest_no)?),
-        None => None,
-    };
+    let ingest_no = staging.as_ref().map_or(1, |s| s.ingest_number());
     let result = ingest_into(
         &bundle,
         mapping.as_deref(),

@@ -248,9 +248,13 @@ impl Warehouse {
             .unwrap_or_default()
     }
 
-    /// Starts a new version beside the committed one. Holds the warehouse's lock until
-    /// the staging is committed or dropped, so that two ingests never interleave.
-    pub fn begin(&self, ingest: u32) -> Result<Staging> {
+    /// Starts a new version beside the committed one, returning it and the committed
+    /// manifest it builds on. The warehouse's lock is taken first (waiting as `wait`
+    /// says), and only then is the manifest read and the new version's number chosen, so
+    /// that two ingests never build on the same state; the lock is held until the staging
+    /// is committed or dropped. The version folder is created new (never an existing
+    /// one), so `abort` removes only what this ingest wrote.
+    pub fn begin(&self, wait: LockWait) -> Result<(Staging, Option<Manifest>)> {
         if self.remote.is_some() || self.root.to_string_lossy().contains("://") {
             return Err(Error::Usage(format!(
                 "{}: a warehouse URL is read only; ingest writes to a local folder",
@@ -260,16 +264,28 @@ impl Warehouse {
         fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let lock_path = self.root.join(".lock");
         let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-        lock.try_lock().map_err(|_| Error::Warehouse {
+        lock_with_wait(&lock, wait).map_err(|message| Error::Warehouse {
             path: self.root.clone(),
-            message: "another casework process is writing this warehouse (.lock is held)".into(),
+            message,
         })?;
-        let committed = self.manifest()?.map(|m| m.version);
-        self.remove_uncommitted(committed.as_deref())?;
+        pause_point("locked");
+        let old = self.manifest()?;
+        self.remove_uncommitted(old.as_ref().map(|m| m.version.as_str()))?;
+        let ingest = old.as_ref().map_or(0, |m| m.ingests.len() as u32) + 1;
         let version = format!("v{ingest:06}");
         let dir = self.root.join(&version);
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(Staging::new(self.root.clone(), version, ingest, lock))
+        if old.as_ref().is_some_and(|m| m.version == version) {
+            return Err(Error::Warehouse {
+                path: self.root.clone(),
+                message: format!(
+                    "the manifest names {version} as committed but lists {} ingests: \
+                     refusing to write over it",
+                    ingest - 1
+                ),
+            });
+        }
+        fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok((Staging::new(self.root.clone(), version, ingest, lock), old))
     }
 
     /// Removes version folders and temporary files that the committed manifest does not
@@ -290,5 +306,53 @@ impl Warehouse {
             }
         }
         Ok(())
+    }
+}
+
+/// How long an ingest waits for another process's lock on the warehouse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockWait {
+    /// Fail at once (the default).
+    No,
+    /// Wait at most this long.
+    For(std::time::Duration),
+    /// Wait as long as it takes.
+    Forever,
+}
+
+fn lock_with_wait(lock: &File, wait: LockWait) -> std::result::Result<(), String> {
+    let held = "another casework process is writing this warehouse (.lock is held)";
+    match wait {
+        LockWait::No => lock
+            .try_lock()
+            .map_err(|_| format!("{held}; give --wait to wait for it")),
+        LockWait::Forever => lock.lock().map_err(|e| format!("{held}: {e}")),
+        LockWait::For(limit) => {
+            let start = std::time::Instant::now();
+            loop {
+                if lock.try_lock().is_ok() {
+                    return Ok(());
+                }
+                if start.elapsed() >= limit {
+                    return Err(format!(
+                        "{held}, and was still held after waiting {} s",
+                        limit.as_secs()
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// For tests of concurrent writers: when `CASEWORK_TEST_PAUSE_AT` names this point, the
+/// process sleeps `CASEWORK_TEST_PAUSE_MS` milliseconds (default 2,000) there.
+fn pause_point(name: &str) {
+    if std::env::var("CASEWORK_TEST_PAUSE_AT").is_ok_and(|v| v == name) {
+        let ms = std::env::var("CASEWORK_TEST_PAUSE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }

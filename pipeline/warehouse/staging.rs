@@ -100,6 +100,11 @@ pub struct Staging {
 }
 
 impl Staging {
+    /// The number of this ingest (1 for the first).
+    pub fn ingest_number(&self) -> u32 {
+        self.ingest
+    }
+
     /// A new version `version` of the warehouse at `root`, written while `lock` is held.
     pub(super) fn new(root: PathBuf, version: String, ingest: u32, lock: File) -> Staging {
         Staging {

@@ -446,3 +446,163 @@ fn a_warehouse_url_is_read_through_object_store() {
         stderr(&out)
     );
 }
+
+fn one_case_bundle(dir: &Path, name: &str, case_id: &str) -> std::path::PathBuf {
+    bundle(
+        dir,
+        name,
+        &[(
+            "cases.csv",
+            format!(
+                "case_id,source,organisation_code,opened_date\n{case_id},ombudsman_complaint,RXX,2020-01-01\n"
+            )
+            .as_bytes(),
+        )],
+    )
+}
+
+fn spawn_ingest(dir: &Path, bundle: &Path, extra: &[&str], pause: bool) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_casework"));
+    cmd.args([
+        "ingest",
+        bundle.to_str().unwrap(),
+        "--warehouse",
+        "wh",
+        "-q",
+    ])
+    .args(extra)
+    .current_dir(dir)
+    .env_remove("CASEWORK_WAREHOUSE")
+    .env_remove("CASEWORK_CRASH_AT")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    if pause {
+        cmd.env("CASEWORK_TEST_PAUSE_AT", "locked")
+            .env("CASEWORK_TEST_PAUSE_MS", "2500");
+    }
+    cmd.spawn().expect("casework starts")
+}
+
+/// Two ingests at the dangerous moment: one holds the lock, paused just after taking it
+/// (where it reads the committed state). The other is refused cleanly without --wait, and
+/// with --wait builds on the first one's commit: both ingests' cases are there, in two
+/// versions, and nothing is truncated or lost.
+#[test]
+fn a_second_writer_is_refused_or_waits_and_builds_on_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let a = one_case_bundle(d, "a", "A001");
+    let b = one_case_bundle(d, "b", "B001");
+    let first = spawn_ingest(d, &a, &[], true);
+    // The first holds the lock for 2.5 s from its start; 0.8 s in, it surely has it.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let refused = casework(
+        d,
+        &["ingest", b.to_str().unwrap(), "--warehouse", "wh", "-q"],
+    );
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("another casework process is writing"),
+        "{}",
+        stderr(&refused)
+    );
+    let waited = casework(
+        d,
+        &[
+            "ingest",
+            b.to_str().unwrap(),
+            "--warehouse",
+            "wh",
+            "-q",
+            "--wait",
+            "60",
+        ],
+    );
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_eq!(waited.status.code(), Some(0), "{}", stderr(&waited));
+    let m = manifest(&d.join("wh"));
+    assert_eq!(m["ingests"].as_array().unwrap().len(), 2, "{m}");
+    assert_eq!(m["version"], "v000002");
+    let ids: Vec<String> = table_rows(&d.join("wh"), "cases")
+        .iter()
+        .map(|r| r.split('|').next().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["case_id=A001", "case_id=B001"]);
+}
+
+/// `--wait` with a limit gives up with a clear error when the lock stays held.
+#[test]
+fn waiting_has_a_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let a = one_case_bundle(d, "a", "A001");
+    let b = one_case_bundle(d, "b", "B001");
+    let first = spawn_ingest(d, &a, &[], true);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let gave_up = casework(
+        d,
+        &[
+            "ingest",
+            b.to_str().unwrap(),
+            "--warehouse",
+            "wh",
+            "-q",
+            "--wait",
+            "0",
+        ],
+    );
+    assert_eq!(gave_up.status.code(), Some(3), "{}", stderr(&gave_up));
+    assert!(
+        stderr(&gave_up).contains("after waiting 0 s"),
+        "{}",
+        stderr(&gave_up)
+    );
+    let bad = casework(
+        d,
+        &[
+            "ingest",
+            b.to_str().unwrap(),
+            "--warehouse",
+            "wh",
+            "--wait",
+            "soon",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    assert!(first.wait_with_output().unwrap().status.success());
+}
+
+/// Fifty ingests of one case each, started together with --wait: every one commits, in
+/// some order, and every case is in the warehouse.
+#[test]
+fn fifty_concurrent_ingests_with_wait_all_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let bundles: Vec<_> = (0..50)
+        .map(|i| one_case_bundle(d, &format!("b{i:02}"), &format!("C{i:03}")))
+        .collect();
+    let children: Vec<_> = bundles
+        .iter()
+        .map(|b| spawn_ingest(d, b, &["--wait", "300"], false))
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let m = manifest(&d.join("wh"));
+    assert_eq!(m["ingests"].as_array().unwrap().len(), 50);
+    assert_eq!(m["tables"]["cases"]["rows"], 50);
+    let mut ids: Vec<String> = table_rows(&d.join("wh"), "cases")
+        .iter()
+        .map(|r| r.split('|').next().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let want: Vec<String> = (0..50).map(|i| format!("case_id=C{i:03}")).collect();
+    assert_eq!(ids, want);
+}
