@@ -56,9 +56,10 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
                     header_pos,
                     Rule::InvalidUtf8,
                     format!(
-                        "the header is not valid UTF-8 (column {}, byte {}): save the file as UTF-8",
+                        "the header is not valid UTF-8 (column {}, byte {}){}: save the file as UTF-8 (Excel: \"CSV UTF-8\")",
                         i + 1,
-                        e.valid_up_to() + 1
+                        e.valid_up_to() + 1,
+                        encoding_hint(raw)
                     ),
                 )]));
             }
@@ -137,19 +138,17 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
                 match std::str::from_utf8(raw) {
                     Ok(s) => values[index] = field(s),
                     Err(e) => {
-                        let column = &names[i];
-                        return Some(Ok(Item::Unreadable(
-                            Reject::new(
-                                t,
-                                position,
-                                Rule::InvalidUtf8,
-                                format!(
-                                    "not valid UTF-8 (byte {} of the field): save the file as UTF-8",
-                                    e.valid_up_to() + 1
-                                ),
-                            )
-                            .column(column),
-                        )));
+                        // An encoding is the file's, not a row's: the file is refused
+                        // once, at its first such byte, rather than row by row.
+                        return Some(Err(Error::Bundle {
+                            path: path.clone(),
+                            message: format!(
+                                "{file_name} line {line}, column {}: not valid UTF-8 (byte {} of the field){}: the whole file must be UTF-8; save it as \"CSV UTF-8\" in Excel, or convert it (iconv -f WINDOWS-1252 -t UTF-8)",
+                                names[i],
+                                e.valid_up_to() + 1,
+                                encoding_hint(raw)
+                            ),
+                        }));
                     }
                 }
             }
@@ -184,6 +183,17 @@ fn swallowed_rows(record: &::csv::ByteRecord, names: &[String]) -> Option<(usize
         let count = |byte: u8| f.iter().filter(|&&b| b == byte).count();
         (count(b',') >= width - 1).then(|| (i, count(b'\n') + 1))
     })
+}
+
+/// What the bytes that are not UTF-8 probably are, for the message.
+fn encoding_hint(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) || bytes.contains(&0) {
+        " (it looks like UTF-16, which Excel's \"Unicode Text\" writes)"
+    } else if bytes.iter().any(|b| *b >= 0x80) {
+        " (it looks like Windows-1252 or Latin-1, which Excel's plain \"CSV\" writes)"
+    } else {
+        ""
+    }
 }
 
 /// A read error: a line over the limit is a problem of the input (exit code 2), any

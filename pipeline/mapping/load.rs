@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use chrono::format::{Item as FormatItem, StrftimeItems};
 use toml::de::{DeTable, DeValue};
 
-use super::{DateFormat, Field, Filter, From, Lookup, Mapping, Target, ValueMap};
+use super::{DateFormat, Epoch, Field, Filter, From, Lookup, Mapping, Target, ValueMap};
 use crate::error::{Error, Result};
 use crate::spec::{ConfigSource, RecordType};
 
@@ -104,7 +104,10 @@ impl Loader<'_> {
     fn date_format(&self, v: &Spanned<DeValue<'_>>) -> Result<DateFormat> {
         let text = self.string(v, "date")?;
         if text == "excel" {
-            return Ok(DateFormat::ExcelSerial);
+            return Ok(DateFormat::ExcelSerial(Epoch::Excel1900));
+        }
+        if text == "excel-1904" {
+            return Ok(DateFormat::ExcelSerial(Epoch::Excel1904));
         }
         let items: Vec<FormatItem> = StrftimeItems::new(&text).collect();
         let bad = items.iter().any(|i| matches!(i, FormatItem::Error));
@@ -115,7 +118,7 @@ impl Loader<'_> {
             return Err(self.err(
                 v.span(),
                 format!(
-                    "date format {text:?} is not a usable strftime pattern: write for example \"%d/%m/%Y\", \"%m/%d/%Y\", \"%Y-%m-%d %H:%M\", or \"excel\" for Excel serial numbers"
+                    "date format {text:?} is not a usable strftime pattern: write for example \"%d/%m/%Y\", \"%m/%d/%Y\", \"%Y-%m-%d %H:%M\", \"excel\" for Excel serial numbers, or \"excel-1904\" for a workbook in the 1904 date system"
                 ),
             ));
         }

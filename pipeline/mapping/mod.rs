@@ -75,10 +75,20 @@ enum From {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Epoch {
+    /// Excel's default (Windows) date system: serial 1 is 1900-01-01, and serial 60 is
+    /// the 29 February 1900 that never was (Lotus 1-2-3's leap-year bug, kept by Excel).
+    Excel1900,
+    /// The 1904 date system (old Mac workbooks, "Use 1904 date system"): serial 0 is
+    /// 1904-01-01.
+    Excel1904,
+}
+
 #[derive(Debug)]
 enum DateFormat {
     Pattern { text: String, with_time: bool },
-    ExcelSerial,
+    ExcelSerial(Epoch),
 }
 
 #[derive(Debug)]
@@ -424,7 +434,8 @@ impl Mapping {
             value = Some(convert_date(d, &v).ok_or_else(|| {
                 let wanted = match d {
                     DateFormat::Pattern { text, .. } => format!("the date format {text:?}"),
-                    DateFormat::ExcelSerial => "an Excel serial date number".into(),
+                    DateFormat::ExcelSerial(Epoch::Excel1900) => "an Excel serial date number (1900 date system; serial 60, the 29 February 1900 that never was, is refused)".into(),
+                    DateFormat::ExcelSerial(Epoch::Excel1904) => "an Excel serial date number (1904 date system)".into(),
                 };
                 (
                     Rule::Format,
@@ -442,13 +453,12 @@ impl Mapping {
     }
 }
 
-/// A date in the export's format as the spec's ISO text. A value already in ISO form
-/// (an XLSX date cell) is taken as it is.
+/// A date in the export's format as the spec's ISO text. The format is tried first; a
+/// value that does not match it but is already ISO (an XLSX date cell, which the reader
+/// gives as ISO) is taken as it is, except under a format that itself begins `%Y-`
+/// (`%Y-%d-%m`), where an ISO-looking value is the format's to read.
 fn convert_date(format: &DateFormat, text: &str) -> Option<String> {
-    if crate::spec::dates::parse_date(text).is_some() {
-        return Some(text.to_string());
-    }
-    match format {
+    let converted = match format {
         DateFormat::Pattern { text: f, with_time } => {
             if *with_time {
                 NaiveDateTime::parse_from_str(text, f)
@@ -460,21 +470,44 @@ fn convert_date(format: &DateFormat, text: &str) -> Option<String> {
                     .map(|d| d.format("%Y-%m-%d").to_string())
             }
         }
-        DateFormat::ExcelSerial => {
-            let serial: f64 = text.parse().ok()?;
-            if !(1.0..2_958_466.0).contains(&serial) {
-                return None;
-            }
-            let base = NaiveDate::from_ymd_opt(1899, 12, 30)?.and_hms_opt(0, 0, 0)?;
-            let seconds = (serial * 86_400.0).round() as i64;
-            let t = base + chrono::Duration::seconds(seconds);
-            Some(if seconds % 86_400 == 0 {
-                t.format("%Y-%m-%d").to_string()
-            } else {
-                t.format("%Y-%m-%dT%H:%M:%S").to_string()
-            })
-        }
+        DateFormat::ExcelSerial(epoch) => excel_serial(text, *epoch),
+    };
+    let iso_like_format =
+        matches!(format, DateFormat::Pattern { text: f, .. } if f.starts_with("%Y-"));
+    converted.or_else(|| {
+        (!iso_like_format && crate::spec::dates::parse_date(text).is_some())
+            .then(|| text.to_string())
+    })
+}
+
+/// An Excel serial number (days, with the time of day as a fraction) as ISO text: a date,
+/// or a date and time when the fraction is not whole seconds of midnight.
+fn excel_serial(text: &str, epoch: Epoch) -> Option<String> {
+    let serial: f64 = text.trim().parse().ok()?;
+    if !serial.is_finite() {
+        return None;
     }
+    let (base, first) = match epoch {
+        // Before the fictional 29 February 1900 (serials 1 to 59) day 1 is 1900-01-01;
+        // from serial 61 on, counting from 1899-12-30 absorbs the extra day.
+        Epoch::Excel1900 if (1.0..60.0).contains(&serial) => {
+            (NaiveDate::from_ymd_opt(1899, 12, 31)?, 1.0)
+        }
+        Epoch::Excel1900 if serial.floor() == 60.0 => return None,
+        Epoch::Excel1900 => (NaiveDate::from_ymd_opt(1899, 12, 30)?, 61.0),
+        Epoch::Excel1904 => (NaiveDate::from_ymd_opt(1904, 1, 1)?, 0.0),
+    };
+    // Up to 9999-12-31, Excel's last date.
+    if !(first..2_958_466.0).contains(&serial) {
+        return None;
+    }
+    let seconds = (serial * 86_400.0).round() as i64;
+    let t = base.and_hms_opt(0, 0, 0)? + chrono::Duration::seconds(seconds);
+    Some(if seconds % 86_400 == 0 {
+        t.format("%Y-%m-%d").to_string()
+    } else {
+        t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    })
 }
 
 fn load_lookup(lookup: &mut Lookup, dir: &Path, mapping: &Path) -> Result<()> {
@@ -524,4 +557,74 @@ fn load_lookup(lookup: &mut Lookup, dir: &Path, mapping: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(f: &str) -> DateFormat {
+        DateFormat::Pattern {
+            text: f.into(),
+            with_time: false,
+        }
+    }
+
+    #[test]
+    fn excel_1900_serials_follow_excel_including_its_leap_year_bug() {
+        // Excel (1900 system) shows 1 as 1900-01-01, 59 as 1900-02-28, 60 as the
+        // fictional 1900-02-29, 61 as 1900-03-01; 45292 is 2024-01-01; 44927.5 is
+        // 2023-01-01 12:00.
+        let e = DateFormat::ExcelSerial(Epoch::Excel1900);
+        assert_eq!(convert_date(&e, "1").as_deref(), Some("1900-01-01"));
+        assert_eq!(convert_date(&e, "59").as_deref(), Some("1900-02-28"));
+        assert_eq!(convert_date(&e, "60"), None);
+        assert_eq!(convert_date(&e, "61").as_deref(), Some("1900-03-01"));
+        assert_eq!(convert_date(&e, "45292").as_deref(), Some("2024-01-01"));
+        assert_eq!(
+            convert_date(&e, "44927.5").as_deref(),
+            Some("2023-01-01T12:00:00")
+        );
+        assert_eq!(convert_date(&e, "0"), None);
+        assert_eq!(convert_date(&e, "2958466"), None);
+        assert_eq!(convert_date(&e, "x"), None);
+    }
+
+    #[test]
+    fn excel_1904_serials_count_from_1904() {
+        // 1904 system: 0 is 1904-01-01; 43830 is 2024-01-01 (45292 − 1462).
+        let e = DateFormat::ExcelSerial(Epoch::Excel1904);
+        assert_eq!(convert_date(&e, "0").as_deref(), Some("1904-01-01"));
+        assert_eq!(convert_date(&e, "43830").as_deref(), Some("2024-01-01"));
+        assert_eq!(
+            convert_date(&e, "43830.25").as_deref(),
+            Some("2024-01-01T06:00:00")
+        );
+    }
+
+    #[test]
+    fn an_iso_looking_value_is_read_by_a_year_day_month_format() {
+        // 2023-05-04 under %Y-%d-%m is 5 April, not 4 May.
+        assert_eq!(
+            convert_date(&pattern("%Y-%d-%m"), "2023-05-04").as_deref(),
+            Some("2023-04-05")
+        );
+        // A value the format cannot read is not taken as ISO either.
+        assert_eq!(convert_date(&pattern("%Y-%d-%m"), "2023-05-31"), None);
+        // Under another format an ISO value (an XLSX date cell) is taken as it is.
+        assert_eq!(
+            convert_date(&pattern("%d/%m/%Y"), "2023-05-04").as_deref(),
+            Some("2023-05-04")
+        );
+        // Days 29 to 31.
+        assert_eq!(
+            convert_date(&pattern("%d/%m/%Y"), "31/01/2024").as_deref(),
+            Some("2024-01-31")
+        );
+        assert_eq!(
+            convert_date(&pattern("%d/%m/%Y"), "29/02/2024").as_deref(),
+            Some("2024-02-29")
+        );
+        assert_eq!(convert_date(&pattern("%d/%m/%Y"), "29/02/2023"), None);
+    }
 }

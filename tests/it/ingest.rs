@@ -452,11 +452,6 @@ fn malformed_csv_rows_are_rejected_at_their_line() {
             format!("{CASES_HEADER}{CASE_OK}c2,ombudsman_complaint,RJ1\n").into_bytes(),
             one("cases.csv", "3", "", "field_count", "expected 4 fields as in the header, found 3"),
         ),
-        (
-            "utf8",
-            [format!("{CASES_HEADER}{CASE_OK}c2,ombudsman_complaint,R").as_bytes(), b"\xff", b"J1,2019-01-01\n"].concat(),
-            one("cases.csv", "3", "organisation_code", "invalid_utf8", "not valid UTF-8 (byte 2 of the field): save the file as UTF-8"),
-        ),
     ];
     for (name, content, want) in cases {
         let dir = tmp.path().join(name);
@@ -820,4 +815,46 @@ fn patient_ref_is_never_stored_in_clear() {
 fn private(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A file in another encoding is refused once, naming the file, the first place and what
+/// the encoding probably is, not rejected row by row (issue 17).
+#[test]
+fn a_file_that_is_not_utf8_is_refused_once_with_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Windows-1252, as Excel's plain "CSV" writes: é is the byte 0xE9.
+    let cp1252 = [
+        CASES_HEADER.as_bytes(),
+        b"c1,ombudsman_complaint,Caf\xe9,2019-01-01\n",
+        b"c2,ombudsman_complaint,Caf\xe9,2019-01-01\n",
+        b"c3,ombudsman_complaint,Caf\xe9,2019-01-01\n",
+    ]
+    .concat();
+    let b = bundle(tmp.path(), "cp1252", &[("cases.csv", &cp1252)]);
+    let out = casework(tmp.path(), &["validate", b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("not valid UTF-8").count(), 1, "{err}");
+    for words in [
+        "cases.csv line 2, column organisation_code",
+        "Windows-1252",
+        "CSV UTF-8",
+    ] {
+        assert!(err.contains(words), "{words}: {err}");
+    }
+    // UTF-16 with its byte-order mark, as Excel's "Unicode Text" writes.
+    let text = format!("{CASES_HEADER}{CASE_OK}");
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in text.encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    let b = bundle(tmp.path(), "utf16", &[("cases.csv", &utf16)]);
+    let out = casework(tmp.path(), &["validate", b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("UTF-16") && said.contains("cases.csv line 1"),
+        "{said}"
+    );
+    assert_eq!(said.matches("invalid_utf8").count(), 1, "{said}");
 }
