@@ -110,6 +110,11 @@ fn writer(dir: &Path, name: &str, header: &str) -> Result<BufWriter<File>> {
 
 /// Writes a bundle (CSV) and `truth.json` into `dir`.
 pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
+    if plan.cases == 0 && plan.bad > 0 {
+        return Err(Error::Usage(
+            "--bad needs at least one case (--cases 1 or more): its rows refer to cases".into(),
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let io = |e: std::io::Error| Error::io(dir, e);
     let mut rng = Rng(plan.seed);
@@ -259,8 +264,10 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
             ),
             (
                 cases,
+                // A case already written: with more bad rows than cases, they cycle.
                 format!(
-                    "g{k:09},ombudsman_complaint,G000,x,acute_trust,London,{first_year}-05-01,,,,,"
+                    "g{:09},ombudsman_complaint,G000,x,acute_trust,London,{first_year}-05-01,,,,,",
+                    k % plan.cases.max(1)
                 ),
                 "duplicate_case_id",
             ),

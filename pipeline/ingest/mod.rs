@@ -248,19 +248,16 @@ impl RejectTable {
 /// `accept_partial`, the valid rows are committed and the rejects kept in the
 /// warehouse's `rejects` table; file problems still stop the commit.
 pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
-    let (mut bundle, file_problems, mapping) = match options.mapping.take() {
+    let (bundle, file_problems, mapping) = match options.mapping.take() {
         Some(mapping) => {
-            let (bundle, mapping) = mapping.bind(bundle_dir)?;
+            let (bundle, mapping) = mapping.bind_with(bundle_dir, options.limits)?;
             (bundle, Vec::new(), Some(mapping))
         }
         None => {
-            let (bundle, problems) = Bundle::locate(bundle_dir)?;
+            let (bundle, problems) = Bundle::locate_with(bundle_dir, options.limits)?;
             (bundle, problems, None)
         }
     };
-    for source in &mut bundle.sources {
-        source.limits = options.limits;
-    }
     let warehouse = options.warehouse.as_ref().map(Warehouse::new);
     // The lock is taken before the committed state is read (Warehouse::begin).
     let (mut staging, old) = match &warehouse {

@@ -113,6 +113,12 @@ impl Bundle {
     /// Finds the bundle's files. Problems with the set of files (no cases, two files for
     /// one type, a sheet that is no record type) come back as file rejects.
     pub fn locate(dir: &Path) -> Result<(Bundle, Vec<Reject>)> {
+        Bundle::locate_with(dir, Limits::default())
+    }
+
+    /// As [`Bundle::locate`], under the given input limits (a workbook's size is checked
+    /// before its sheets are listed).
+    pub fn locate_with(dir: &Path, limits: Limits) -> Result<(Bundle, Vec<Reject>)> {
         if !dir.is_dir() {
             return Err(Error::Bundle {
                 path: dir.to_path_buf(),
@@ -123,7 +129,7 @@ impl Bundle {
         let mut sources = Vec::new();
         let workbook = dir.join("bundle.xlsx");
         let sheets = if workbook.is_file() {
-            match xlsx::sheet_names(&workbook) {
+            match xlsx::sheet_names(&workbook, limits.max_xlsx_bytes) {
                 Ok(names) => names,
                 Err(message) => {
                     problems.push(Reject::new(
@@ -170,7 +176,7 @@ impl Bundle {
                         file,
                         sheet: None,
                         layout: None,
-                        limits: Limits::default(),
+                        limits,
                     });
                 }
             }
@@ -182,7 +188,7 @@ impl Bundle {
                     file: "bundle.xlsx".into(),
                     sheet: Some(sheet.clone()),
                     layout: None,
-                    limits: Limits::default(),
+                    limits,
                 });
             }
             match found.len() {
@@ -309,8 +315,8 @@ pub fn quiet_caught_reader_panics() {
 }
 
 /// The sheet names of a workbook.
-pub fn xlsx_sheet_names(path: &Path) -> std::result::Result<Vec<String>, String> {
-    xlsx::sheet_names(path)
+pub fn xlsx_sheet_names(path: &Path, limits: &Limits) -> std::result::Result<Vec<String>, String> {
+    xlsx::sheet_names(path, limits.max_xlsx_bytes)
 }
 
 /// Maps a header (column names as found) to the record type's spec columns. Returns for

@@ -8,11 +8,13 @@ use calamine::{Data, Reader, Xlsx, open_workbook};
 
 use super::{Item, RawRow, Rows, Source, field, map_header};
 use crate::error::Result;
-use crate::input::limits::Limits;
 use crate::spec::reject::{Position, Reject, Rule};
 
-pub(super) fn sheet_names(path: &Path) -> std::result::Result<Vec<String>, String> {
-    check_size(path, Limits::default().max_xlsx_bytes)?;
+pub(super) fn sheet_names(
+    path: &Path,
+    max_xlsx_bytes: u64,
+) -> std::result::Result<Vec<String>, String> {
+    check_size(path, max_xlsx_bytes)?;
     let names = || -> std::result::Result<Vec<String>, String> {
         let workbook: Xlsx<_> =
             open_workbook(path).map_err(|e| format!("cannot read the workbook: {e}"))?;

@@ -147,7 +147,13 @@ impl Layout for Mapping {
 impl Mapping {
     /// Binds the mapping to an export file: loads its lookup files (found beside the
     /// export) and gives the bundle to ingest, one source per record type mapped.
-    pub fn bind(mut self, export: &Path) -> Result<(Bundle, Arc<Mapping>)> {
+    pub fn bind(self, export: &Path) -> Result<(Bundle, Arc<Mapping>)> {
+        self.bind_with(export, Limits::default())
+    }
+
+    /// As [`Mapping::bind`], under the given input limits (they apply to the lookup files
+    /// and to listing a workbook's sheets as to the export itself).
+    pub fn bind_with(mut self, export: &Path, limits: Limits) -> Result<(Bundle, Arc<Mapping>)> {
         let format = match export
             .extension()
             .and_then(|e| e.to_str())
@@ -170,10 +176,10 @@ impl Mapping {
         }
         let dir = export.parent().unwrap_or(Path::new("."));
         for lookup in &mut self.lookups {
-            load_lookup(lookup, dir, &self.path)?;
+            load_lookup(lookup, dir, &self.path, &limits)?;
         }
         let sheet = match (format, &self.sheet) {
-            (Format::Xlsx, None) => input::xlsx_sheet_names(export)
+            (Format::Xlsx, None) => input::xlsx_sheet_names(export, &limits)
                 .map_err(|message| Error::Bundle {
                     path: export.to_path_buf(),
                     message,
@@ -197,7 +203,7 @@ impl Mapping {
                     file: file.clone(),
                     sheet: sheet.clone(),
                     layout: Some(mapping.clone() as Arc<dyn Layout>),
-                    limits: Limits::default(),
+                    limits,
                 });
             }
         }
@@ -510,7 +516,7 @@ fn excel_serial(text: &str, epoch: Epoch) -> Option<String> {
     })
 }
 
-fn load_lookup(lookup: &mut Lookup, dir: &Path, mapping: &Path) -> Result<()> {
+fn load_lookup(lookup: &mut Lookup, dir: &Path, mapping: &Path, limits: &Limits) -> Result<()> {
     let path = dir.join(&lookup.file);
     let bad = |message: String| Error::Config {
         file: mapping.to_path_buf(),
@@ -519,7 +525,7 @@ fn load_lookup(lookup: &mut Lookup, dir: &Path, mapping: &Path) -> Result<()> {
     // The same line cap as an export's, so a lookup file cannot be buffered whole.
     let file = std::fs::File::open(&path)
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
-    let file = crate::input::limits::LineLimit::new(file, Limits::default().max_line_bytes, 1);
+    let file = crate::input::limits::LineLimit::new(file, limits.max_line_bytes, 1);
     let mut reader = csv::Reader::from_reader(file);
     let header: Vec<String> = reader
         .headers()

@@ -15,12 +15,17 @@ use serde_json::{Map, Value};
 use crate::stats::{self, Published, Significance, Variation};
 
 /// A number of cases, episodes, recommendations or remedies: the one type a count has in
-/// a measure row.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+/// a measure row. SQL's `SUM` over no rows gives null where the count is 0 (a scope with
+/// no events): such a null is read as 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Count(pub u64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Count, D::Error> {
+        Ok(Count(Option::<u64>::deserialize(d)?.unwrap_or(0)))
+    }
+}
 
 impl Count {
     pub fn published(self) -> Published {

@@ -202,6 +202,10 @@ struct Table {
     name: String,
     columns: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// Per cell, whether the measure gave a number (the workbook writes it as one);
+    /// text that looks like a number ("0012", "nan") stays text.
+    #[serde(skip)]
+    numeric: Vec<Vec<bool>>,
 }
 
 fn cell(v: &Value) -> String {
@@ -224,19 +228,20 @@ fn table(name: &str, maps: &[Map<String, Value>]) -> Table {
         .first()
         .map(|r| r.keys().cloned().collect())
         .unwrap_or_default();
+    let value = |r: &Map<String, Value>, c: &String| r.get(c).cloned().unwrap_or(Value::Null);
     let rows = maps
         .iter()
-        .map(|r| {
-            columns
-                .iter()
-                .map(|c| r.get(c).map(cell).unwrap_or_default())
-                .collect()
-        })
+        .map(|r| columns.iter().map(|c| cell(&value(r, c))).collect())
+        .collect();
+    let numeric = maps
+        .iter()
+        .map(|r| columns.iter().map(|c| value(r, c).is_number()).collect())
         .collect();
     Table {
         name: name.to_string(),
         columns,
         rows,
+        numeric,
     }
 }
 
@@ -271,11 +276,11 @@ fn workbook(path: &Path, tables: &[Table], date: NaiveDate) -> Result<()> {
         for (c, h) in t.columns.iter().enumerate() {
             ws.write_string(0, c as u16, h)?;
         }
-        for (r, row) in t.rows.iter().enumerate() {
-            for (c, v) in row.iter().enumerate() {
+        for (r, (row, numeric)) in t.rows.iter().zip(&t.numeric).enumerate() {
+            for (c, (v, is_number)) in row.iter().zip(numeric).enumerate() {
                 let (rr, cc) = (r as u32 + 1, c as u16);
                 match v.parse::<f64>() {
-                    Ok(n) if !v.is_empty() => ws.write_number(rr, cc, n)?,
+                    Ok(n) if *is_number && n.is_finite() => ws.write_number(rr, cc, n)?,
                     _ => ws.write_string(rr, cc, v)?,
                 };
             }

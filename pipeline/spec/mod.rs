@@ -298,25 +298,38 @@ impl CodeList {
             .trim(csv::Trim::All)
             .from_reader(text.as_bytes());
         let mut codes: Vec<Code> = Vec::new();
-        for record in reader.deserialize::<Code>() {
-            let record = record.map_err(|e| {
-                let line = e.position().map(|p| p.line()).unwrap_or(1);
+        let columns = |e: csv::Error| {
+            let line = e.position().map(|p| p.line()).unwrap_or(1);
+            bad(
+                line,
+                format!("expected the columns code, theme, meaning: {e}"),
+            )
+        };
+        let headers = reader.headers().map_err(columns)?.clone();
+        for raw in reader.records() {
+            let raw = raw.map_err(columns)?;
+            // The line the record starts on (blank lines and quoted line breaks count),
+            // not its record number.
+            let line = raw.position().map_or(1, |p| {
+                // The reader's position may be at blank lines before the record.
+                let bytes = text.as_bytes();
+                let mut at = (p.byte() as usize).min(bytes.len());
+                while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
+                    at += 1;
+                }
+                bytes[..at].iter().filter(|b| **b == b'\n').count() as u64 + 1
+            });
+            let record: Code = raw.deserialize(Some(&headers)).map_err(|e| {
                 bad(
                     line,
                     format!("expected the columns code, theme, meaning: {e}"),
                 )
             })?;
             if record.code.is_empty() || record.theme.is_empty() {
-                return Err(bad(
-                    codes.len() as u64 + 2,
-                    "code and theme must not be empty".into(),
-                ));
+                return Err(bad(line, "code and theme must not be empty".into()));
             }
             if codes.iter().any(|c| c.code == record.code) {
-                return Err(bad(
-                    codes.len() as u64 + 2,
-                    format!("code {} is listed twice", record.code),
-                ));
+                return Err(bad(line, format!("code {} is listed twice", record.code)));
             }
             codes.push(record);
         }
@@ -467,6 +480,26 @@ mod tests {
         assert_eq!(t.intervals[0].threshold_hours(), 42.0 * 24.0);
         assert_eq!(t.intervals[4].threshold_hours(), 1.0);
         assert_eq!(t.intervals[7].threshold_hours(), 14.0 * 24.0);
+    }
+
+    #[test]
+    fn code_list_errors_name_the_line_not_the_record() {
+        // A meaning over two lines and a blank line: the duplicate is on line 6, though
+        // it is the fourth record.
+        let text = "code,theme,meaning\nA1,a,\"one\ntwo\"\nB1,b,x\n\nA1,a,again\n";
+        let err = CodeList::parse(text, "f.csv".into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 6") && err.contains("A1 is listed twice"),
+            "{err}"
+        );
+        // With Excel's byte-order mark the header is still read.
+        let bom = "\u{feff}code,theme,meaning\r\nA1,a,x\r\n";
+        assert_eq!(
+            CodeList::parse(bom, "g.csv".into()).unwrap().codes[0].code,
+            "A1"
+        );
     }
 
     #[test]

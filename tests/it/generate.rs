@@ -94,3 +94,35 @@ fn generated_bundles_are_deterministic_and_their_planted_truth_is_found() {
         after.len()
     );
 }
+
+/// More bad rows than cases: every bad row is still exactly one reject of its kind, and
+/// the valid cases are exactly the planted ones (duplicates repeat existing cases).
+#[test]
+fn more_bad_rows_than_cases_still_match_the_truth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(
+        d,
+        &[
+            "generate", "--cases", "3", "--seed", "2", "--bad", "5", "--out", "g",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("g/truth.json")).unwrap()).unwrap();
+    assert_eq!(truth["bad_rows"]["duplicate_case_id"], 5);
+    let out = casework(d, &["validate", "g", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["counts"]["cases"]["stored"], 3, "{s}");
+    let rules = s["rules"].as_array().unwrap();
+    for (rule, n) in truth["bad_rows"].as_object().unwrap() {
+        let got = rules
+            .iter()
+            .find(|r| r["rule"] == rule.as_str())
+            .map(|r| &r["count"]);
+        assert_eq!(got, Some(n), "{rule}: {s}");
+    }
+    let none = casework(d, &["generate", "--cases", "0", "--bad", "1", "--out", "h"]);
+    assert_eq!(none.status.code(), Some(1), "{}", stderr(&none));
+}

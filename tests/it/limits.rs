@@ -149,6 +149,15 @@ fn a_workbook_that_expands_past_the_cap_is_refused_before_it_is_read() {
     );
     assert_eq!(out.status.code(), Some(2));
     let text = stdout(&out);
+    // Refused once, when its sheets are listed, before any sheet is opened.
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let refusals = summary["file_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["file"] == "bundle.xlsx")
+        .count();
+    assert_eq!(refusals, 1, "{text}");
     assert!(text.contains("the workbook expands to"), "{text}");
     assert!(
         text.contains("more than the --max-xlsx-bytes limit of 20000"),

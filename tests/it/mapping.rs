@@ -514,3 +514,103 @@ fn the_report_renders_on_a_custom_code_list() {
     let text = summary.to_string();
     assert!(text.contains("untimely_response"));
 }
+
+const LOOKUP_MAPPING: &str = r#"[cases]
+case_id = "Ref"
+source = { value = "ombudsman_complaint" }
+organisation_code = { lookup = "trusts", column = "code" }
+opened_date = { column = "Opened", date = "%d/%m/%Y" }
+
+[lookups.trusts]
+file = "trusts.csv"
+key = "name"
+on = "Trust"
+"#;
+
+/// Files as Excel saves them ("CSV UTF-8": a byte-order mark and CRLF line ends), for
+/// the export and its lookup file, with dates on the 29th to 31st: read as plain UTF-8.
+#[test]
+fn an_export_and_lookup_saved_by_excel_read_as_plain_utf8() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("m.toml"), LOOKUP_MAPPING).unwrap();
+    fs::write(
+        d.join("export.csv"),
+        "\u{feff}Ref, Trust ,Opened\r\nR1,Alpha Trust,31/01/2024\r\nR2,Beta Trust,29/02/2024\r\nR3,Alpha Trust,30/04/2024\r\n",
+    )
+    .unwrap();
+    fs::write(
+        d.join("trusts.csv"),
+        "\u{feff}name,code\r\nAlpha Trust,RA1\r\nBeta Trust,RB2\r\n",
+    )
+    .unwrap();
+    let out = casework(d, &["ingest", "--mapping", "m.toml", "export.csv", "-q"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let cases: Vec<String> = table_rows(&d.join("warehouse"), "cases")
+        .iter()
+        .map(|r| {
+            r.split('|')
+                .filter(|f| {
+                    f.starts_with("case_id=")
+                        || f.starts_with("organisation_code=")
+                        || f.starts_with("opened_date=")
+                })
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            "case_id=R1|organisation_code=RA1|opened_date=2024-01-31",
+            "case_id=R2|organisation_code=RB2|opened_date=2024-02-29",
+            "case_id=R3|organisation_code=RA1|opened_date=2024-04-30",
+        ]
+    );
+}
+
+/// `--max-line-bytes` applies to a mapping's lookup files as to the export.
+#[test]
+fn lookup_files_are_read_under_the_line_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("m.toml"), LOOKUP_MAPPING).unwrap();
+    fs::write(
+        d.join("export.csv"),
+        "Ref,Trust,Opened\nR1,Alpha Trust,31/01/2024\n",
+    )
+    .unwrap();
+    let long = "x".repeat(300);
+    fs::write(
+        d.join("trusts.csv"),
+        format!("name,code\nAlpha Trust,RA1\n{long},RB2\n"),
+    )
+    .unwrap();
+    let ok = casework(d, &["validate", "--mapping", "m.toml", "export.csv"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let out = casework(
+        d,
+        &[
+            "validate",
+            "--mapping",
+            "m.toml",
+            "export.csv",
+            "--max-line-bytes",
+            "200",
+        ],
+    );
+    // A configuration problem (the mapping's lookup), exit code 1, naming the lookup,
+    // the file's line and the limit.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("lookup trusts") && err.contains("200"),
+        "{err}"
+    );
+}

@@ -409,3 +409,119 @@ fn page_requests(netlog: &Path) -> Vec<String> {
     urls.dedup();
     urls
 }
+
+/// Text that looks like a number stays text in the workbook (an organisation code
+/// "0012" is not the number 12); the measures' numbers are numbers.
+#[test]
+fn the_workbook_keeps_number_like_text_as_text() {
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = "case_id,source,organisation_code,organisation_name,opened_date\n\
+                 c1,ombudsman_complaint,0012,nan,2020-01-31\n\
+                 c2,ombudsman_complaint,0012,nan,2020-02-29\n";
+    let b = bundle(tmp.path(), "b", &[("cases.csv", cases.as_bytes())]);
+    let o = casework(
+        tmp.path(),
+        &["ingest", b.to_str().unwrap(), "--warehouse", "wh", "-q"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = casework(
+        tmp.path(),
+        &[
+            "report",
+            "--warehouse",
+            "wh",
+            "--out",
+            "r",
+            "--as-of",
+            "2021-01-01",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut wb: Xlsx<_> = open_workbook(tmp.path().join("r/workbook.xlsx")).unwrap();
+    let sheet = wb.worksheet_range("organisation_profile").unwrap();
+    let header: Vec<String> = sheet
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let row = sheet.rows().nth(1).unwrap();
+    assert_eq!(row[at("organisation_code")], Data::String("0012".into()));
+    assert_eq!(row[at("organisation_name")], Data::String("nan".into()));
+    assert_eq!(row[at("cases")], Data::Float(2.0));
+}
+
+/// A report over a scope with no cases, and over data where no theme has a case, is
+/// written (every chart drawn or its absence explained), never a crash; a warehouse of
+/// another format is refused with a clear message.
+#[test]
+fn reports_over_zero_cases_and_themes_with_no_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let cases = "case_id,source,organisation_code,opened_date\n\
+                 c1,ombudsman_complaint,R1,2020-01-31\n";
+    let b = bundle(d, "b", &[("cases.csv", cases.as_bytes())]);
+    let o = casework(
+        d,
+        &["ingest", b.to_str().unwrap(), "--warehouse", "wh", "-q"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for (out, scope) in [("themes-empty", None), ("no-cases", Some("2030-01-01"))] {
+        let mut args = vec![
+            "report",
+            "--warehouse",
+            "wh",
+            "--out",
+            out,
+            "--as-of",
+            "2021-01-01",
+        ];
+        if let Some(from) = scope {
+            args.extend(["--from", from]);
+        }
+        let o = casework(d, &args);
+        assert_eq!(o.status.code(), Some(0), "{out}: {}", stderr(&o));
+        let summary: Value =
+            serde_json::from_str(&fs::read_to_string(d.join(out).join("summary.json")).unwrap())
+                .unwrap();
+        let want = if scope.is_some() { "0" } else { "1" };
+        for t in summary["themes"].as_array().unwrap() {
+            assert_eq!(t["cases"], want, "{out}: {t}");
+            assert_eq!(t["cases_with_theme"], "0", "{out}: {t}");
+        }
+        let o = casework(d, &["measure", "--warehouse", "wh", "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let o = casework(
+        d,
+        &[
+            "chart",
+            "prevalence",
+            "--warehouse",
+            "wh",
+            "--from",
+            "2030-01-01",
+            "--out",
+            "p",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Another format version is refused, naming what was found.
+    let manifest = d.join("wh/manifest.json");
+    let text = fs::read_to_string(&manifest).unwrap();
+    fs::write(
+        &manifest,
+        text.replace("casework-warehouse/1", "casework-warehouse/0"),
+    )
+    .unwrap();
+    let o = casework(d, &["measure", "--warehouse", "wh"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("casework-warehouse/0"),
+        "{}",
+        stderr(&o)
+    );
+}
