@@ -46,7 +46,7 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                     ByArg::Organisation => oversight::By::Organisation,
                     ByArg::Region => oversight::By::Region,
                 };
-                oversight::funnel(&ctx, &context, theme()?, by)
+                oversight::funnel(&ctx, &context, theme()?, by, args.publish)
                     .await?
                     .output
             }
@@ -71,6 +71,7 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                     plotted,
                     &options,
                     args.rebase,
+                    args.publish,
                 )
                 .await?
             }

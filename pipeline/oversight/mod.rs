@@ -53,10 +53,21 @@ fn check_theme(c: &Context<'_>, theme: &str) -> Result<()> {
 /// the units (label, numerator, denominator, proportion, limits at their denominator,
 /// significance); `average` and `curve` (the limit curves on a grid of denominators
 /// spanning the data) come beside them.
-pub async fn funnel(ctx: &SessionContext, c: &Context<'_>, theme: &str, by: By) -> Result<Funnel> {
+///
+/// For publication (`publish`), every unit's counts are published first (NHS rule) and
+/// the funnel is computed from those: the average from the published totals, each limit
+/// at the unit's published denominator. Units with a suppressed count (1 to 7) cannot be
+/// placed and are left out; `not_shown` says how many.
+pub async fn funnel(
+    ctx: &SessionContext,
+    c: &Context<'_>,
+    theme: &str,
+    by: By,
+    publish: bool,
+) -> Result<Funnel> {
     check_theme(c, theme)?;
     let profile = measures::run(ctx, measures::find("organisation_profile")?, c).await?;
-    funnel_from(&profile, c, theme, by)
+    funnel_from(&profile, c, theme, by, publish)
 }
 
 /// A funnel plot: the output (rows are the units; `average` and `curve` are also in its
@@ -66,10 +77,18 @@ pub struct Funnel {
     pub output: Output,
     pub average: Option<f64>,
     pub curve: Vec<stats::CurvePoint>,
+    /// Units left out because a count of theirs is suppressed (publication only).
+    pub not_shown: usize,
 }
 
 /// `funnel` from an `organisation_profile` output already run.
-pub fn funnel_from(profile: &Output, c: &Context<'_>, theme: &str, by: By) -> Result<Funnel> {
+pub fn funnel_from(
+    profile: &Output,
+    c: &Context<'_>,
+    theme: &str,
+    by: By,
+    publish: bool,
+) -> Result<Funnel> {
     check_theme(c, theme)?;
     let mut units: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for row in profile
@@ -88,8 +107,26 @@ pub fn funnel_from(profile: &Output, c: &Context<'_>, theme: &str, by: By) -> Re
         unit.0 += row.cases_with_theme.0;
         unit.1 += row.cases.0;
     }
-    let units: Vec<(String, u64, u64)> = units.into_iter().map(|(k, (x, n))| (k, x, n)).collect();
+    let mut not_shown = 0;
+    let units: Vec<(String, u64, u64)> = units
+        .into_iter()
+        .filter_map(|(k, (x, n))| {
+            if !publish {
+                return Some((k, x, n));
+            }
+            match (Count(x).published().value(), Count(n).published().value()) {
+                (Some(x), Some(n)) => Some((k, x, n)),
+                _ => {
+                    not_shown += 1;
+                    None
+                }
+            }
+        })
+        .collect();
     let mut out = Output::new("funnel", c, Table::Funnel(Vec::new()));
+    if publish {
+        out.extra.insert("not_shown".into(), Value::from(not_shown));
+    }
     out.extra.insert("theme".into(), Value::from(theme));
     out.extra.insert(
         "by".into(),
@@ -133,6 +170,7 @@ pub fn funnel_from(profile: &Output, c: &Context<'_>, theme: &str, by: By) -> Re
         output: out,
         average,
         curve,
+        not_shown,
     })
 }
 
@@ -147,6 +185,7 @@ fn period_start(d: NaiveDate, period: Period) -> NaiveDate {
 
 /// The SPC chart of one theme over months or quarters of the date field. Rows are the
 /// periods with their value and the chart's mean, limits, rule flags and variation.
+#[allow(clippy::too_many_arguments)]
 pub async fn spc(
     ctx: &SessionContext,
     c: &Context<'_>,
@@ -155,13 +194,18 @@ pub async fn spc(
     plotted: Plotted,
     options: &SpcOptions,
     rebase: Option<NaiveDate>,
+    publish: bool,
 ) -> Result<Output> {
     check_theme(c, theme)?;
     let series = measures::run(ctx, measures::find("monthly_series")?, c).await?;
-    spc_from(&series, c, theme, period, plotted, options, rebase)
+    spc_from(&series, c, theme, period, plotted, options, rebase, publish)
 }
 
-/// `spc` from a `monthly_series` output already run.
+/// `spc` from a `monthly_series` output already run. For publication (`publish`) the
+/// chart is computed from the published counts of each period; when any period's count is
+/// suppressed (1 to 7) no chart is published ([`Error::NotDrawn`] says why), since its
+/// points would give the count away.
+#[allow(clippy::too_many_arguments)]
 pub fn spc_from(
     series: &Output,
     c: &Context<'_>,
@@ -170,6 +214,7 @@ pub fn spc_from(
     plotted: Plotted,
     options: &SpcOptions,
     rebase: Option<NaiveDate>,
+    publish: bool,
 ) -> Result<Output> {
     check_theme(c, theme)?;
     let mut periods: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
@@ -185,6 +230,25 @@ pub fn spc_from(
         let p = periods.entry(period_start(month, period)).or_default();
         p.0 += row.cases_with_theme.0;
         p.1 += row.cases.0;
+    }
+    if publish {
+        let hidden = periods
+            .values()
+            .filter(|(x, n)| {
+                Count(*x).published().value().is_none() || Count(*n).published().value().is_none()
+            })
+            .count();
+        if hidden > 0 {
+            return Err(Error::NotDrawn(format!(
+                "spc for {theme}: not published: {hidden} of its {} periods hold a count of 1 to 7, \
+                 which disclosure control suppresses and the chart's points would show",
+                periods.len()
+            )));
+        }
+        for (x, n) in periods.values_mut() {
+            *x = Count(*x).published().value().unwrap_or(0);
+            *n = Count(*n).published().value().unwrap_or(0);
+        }
     }
     // Proportions need cases: periods without any are left out of a proportion chart.
     let kept: Vec<(NaiveDate, u64, u64)> = periods

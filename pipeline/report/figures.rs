@@ -304,6 +304,7 @@ impl<'a> Figures<'a> {
             Plotted::Count,
             &SpcOptions::default(),
             None,
+            self.publish,
         )?;
         let points: Vec<SpcPoint> = out
             .rows
@@ -328,7 +329,13 @@ impl<'a> Figures<'a> {
 
     async fn funnel(&self, theme: &str, stem: &Path) -> Result<()> {
         let profile = self.raw("organisation_profile").await?;
-        let funnel = oversight::funnel_from(&profile, self.context, theme, By::Organisation)?;
+        let funnel = oversight::funnel_from(
+            &profile,
+            self.context,
+            theme,
+            By::Organisation,
+            self.publish,
+        )?;
         let out = &funnel.output;
         let units: Vec<FunnelUnit> = out
             .rows
@@ -348,6 +355,15 @@ impl<'a> Figures<'a> {
                 ),
             })
             .collect();
+        if units.is_empty() {
+            return Err(Error::NotDrawn(if funnel.not_shown > 0 {
+                format!(
+                    "funnel for {theme}: not published: every organisation's count is 1 to 7, which disclosure control suppresses"
+                )
+            } else {
+                format!("funnel for {theme}: no organisation has cases in scope")
+            }));
+        }
         let curve: chart::Curve = funnel
             .curve
             .iter()
@@ -356,10 +372,18 @@ impl<'a> Figures<'a> {
         let average = funnel.average.unwrap_or(0.0);
         let f = self.frame(
             format!("{}: organisations compared", label(theme)),
-            format!(
-                "Funnel plot, {} organisations; labelled: outside the 99.8% limits",
-                units.len()
-            ),
+            if funnel.not_shown > 0 {
+                format!(
+                    "Funnel plot of published counts, {} organisations ({} with a count of 1 to 7 not shown); labelled: outside the 99.8% limits",
+                    units.len(),
+                    funnel.not_shown
+                )
+            } else {
+                format!(
+                    "Funnel plot, {} organisations; labelled: outside the 99.8% limits",
+                    units.len()
+                )
+            },
         );
         chart::funnel(stem, &units, &curve, average, &f)
     }

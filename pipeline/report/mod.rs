@@ -457,19 +457,32 @@ async fn collect(
         );
         for (b, c) in before.iter().zip(after) {
             let theme = b.theme.as_str();
+            // As published: a suppressed count (1 to 7) is not a number to compare.
             let counts = |r: &measures::Prevalence| {
                 let (x, n) = (r.cases_with_theme.0, r.cases.0);
                 if options.publish {
-                    (
-                        stats::publish_count(x).value().unwrap_or(0),
-                        stats::publish_count(n).value().unwrap_or(0),
-                    )
+                    match (
+                        stats::publish_count(x).value(),
+                        stats::publish_count(n).value(),
+                    ) {
+                        (Some(x), Some(n)) => Some((x, n)),
+                        _ => None,
+                    }
                 } else {
-                    (x, n)
+                    Some((x, n))
                 }
             };
-            let (s, mut v) =
-                comparison_sentence(&figures::label(theme), counts(b), counts(c), periods);
+            let label = figures::label(theme);
+            let (s, mut v) = match (counts(b), counts(c)) {
+                (Some(before), Some(now)) => comparison_sentence(&label, before, now, periods),
+                _ => (
+                    format!(
+                        "{label}: the change between {}–{} and {}–{} cannot be published: a count in one of the periods is 1 to 7, which disclosure control suppresses.",
+                        periods.0.from, periods.0.to, periods.1.from, periods.1.to
+                    ),
+                    json!({ "suppressed": true }),
+                ),
+            };
             v["theme"] = Value::from(theme);
             comparisons.push((s, v));
         }
@@ -542,7 +555,7 @@ fn compose(
         )
     })
     .collect();
-    let methods = vec![
+    let mut methods = vec![
         "A case has a theme when at least one of its findings has a code that the code list maps to the theme; the denominator is every case in scope.".to_string(),
         "Confidence intervals are Wilson score intervals without continuity correction (PHEindicatormethods phe_proportion), at 95% (and 99.8% in the tables).".into(),
         "Plain-English phrases name the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds, three-quarters, four-fifths and nine-tenths: within one percentage point its name, below it \"nearly\", above it \"more than\".".into(),
@@ -550,6 +563,9 @@ fn compose(
         "Funnel plots use PHEindicatormethods' limits for proportions; SPC charts follow NHS England's Making Data Count (XmR, four rules; a rise in a failure theme is concern).".into(),
         "Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".into(),
     ];
+    if options.publish {
+        methods.push("Prepared for publication: every count, table, sentence and chart uses the published counts; funnel plots are computed from published numerators and denominators and leave out organisations with a suppressed count; an SPC chart with a suppressed count in any period is not published; a change between periods that rests on a suppressed count is not stated.".into());
+    }
     let thresholds: Vec<JinjaValue> = inputs
         .thresholds
         .intervals
