@@ -8,6 +8,7 @@ mod common;
 mod ballista;
 mod charts;
 mod confidentiality;
+mod disclosure;
 mod generate;
 mod golden;
 mod ingest;
