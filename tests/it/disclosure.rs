@@ -31,7 +31,7 @@ const COUNT_COLUMNS: &[&str] = &[
 ];
 
 fn published(n: u64) -> bool {
-    n == 0 || (n >= 10 && n % 5 == 0)
+    n == 0 || (n >= 10 && n.is_multiple_of(5))
 }
 
 /// A count as written: a published number, `*`, or nothing.
@@ -134,8 +134,13 @@ fn check_prose(place: &str, text: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// The SVG's text elements (x, y, text-anchor, content) and circles (cx, cy, r).
-fn svg_parts(svg: &str) -> (Vec<(f64, f64, String, String)>, Vec<(f64, f64, f64)>) {
+/// A text element: x, y, text-anchor, content.
+type SvgText = (f64, f64, String, String);
+/// A circle: cx, cy, r.
+type SvgCircle = (f64, f64, f64);
+
+/// The SVG's text elements and circles.
+fn svg_parts(svg: &str) -> (Vec<SvgText>, Vec<SvgCircle>) {
     let doc = roxmltree::Document::parse(svg).unwrap();
     let num = |n: &roxmltree::Node, a: &str| n.attribute(a).and_then(|v| v.parse::<f64>().ok());
     let mut texts = Vec::new();
