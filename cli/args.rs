@@ -308,6 +308,11 @@ pub(crate) struct CheckArgs {
     /// Refuse a workbook that expands to more than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_xlsx_bytes)]
     pub(crate) max_xlsx_bytes: u64,
+    /// Read date-times written without an offset as local times of this zone (an IANA
+    /// name such as Europe/London), so that intervals across a change of the clocks are
+    /// the time that passed. Without it they are taken as UTC.
+    #[arg(long, value_name = "ZONE")]
+    pub(crate) time_zone: Option<String>,
 }
 
 /// The warehouse folder.

@@ -46,6 +46,12 @@ pub(super) fn print_summary(summary: &Summary, format: Format, verb: &str) {
             summary.patient_ref_values_seen
         );
     }
+    if let Some(z) = &summary.time_zone {
+        println!("  times without an offset read as local times of {z}");
+    }
+    for note in &summary.notes {
+        println!("  note: {note}");
+    }
     if let Some(m) = &summary.mapping {
         println!("  read through the mapping {m}");
         for (reason, n) in &summary.not_mapped {

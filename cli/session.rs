@@ -149,6 +149,14 @@ pub(crate) fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Op
         max_rows: args.max_rows,
         max_xlsx_bytes: args.max_xlsx_bytes,
     };
+    options.time_zone = match &args.time_zone {
+        None => None,
+        Some(name) => Some(name.parse::<chrono_tz::Tz>().map_err(|_| {
+            Error::Usage(format!(
+                "--time-zone {name:?}: not a time zone name; write an IANA name such as Europe/London or UTC"
+            ))
+        })?),
+    };
     if !args.quiet && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();
         bar.set_style(

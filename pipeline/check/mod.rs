@@ -127,6 +127,11 @@ impl TypedRow {
 pub struct Validator {
     codes: CodeList,
     key: Option<Vec<u8>>,
+    /// The zone of date-times written without an offset (`--time-zone`); without one
+    /// they are taken as UTC.
+    time_zone: Option<chrono_tz::Tz>,
+    /// Date-times read with a time of day: (with an offset, without one).
+    times_seen: std::cell::Cell<(u64, u64)>,
     /// Stored case_id → the line or row it came from.
     cases: HashMap<String, u64>,
     /// Rejected case_id → the line or row it came from.
@@ -138,9 +143,23 @@ impl Validator {
         Validator {
             codes,
             key,
+            time_zone: None,
+            times_seen: std::cell::Cell::new((0, 0)),
             cases: HashMap::new(),
             rejected_cases: HashMap::new(),
         }
+    }
+
+    /// Date-times without an offset are read as local times of this zone (converted to
+    /// UTC, so intervals across a change of the clocks are the time that passed).
+    pub fn with_time_zone(mut self, zone: Option<chrono_tz::Tz>) -> Validator {
+        self.time_zone = zone;
+        self
+    }
+
+    /// Date-times with a time of day read so far: (with an offset, without one).
+    pub fn times_seen(&self) -> (u64, u64) {
+        self.times_seen.get()
     }
 
     /// The case_ids of the cases that passed.
@@ -273,7 +292,10 @@ impl Validator {
                 } else {
                     Err((
                         Rule::UnknownCode,
-                        format!("code {text} is not in the code list ({})", self.codes.source.name),
+                        format!(
+                            "code {text} is not in the code list ({})",
+                            self.codes.source.name
+                        ),
                     ))
                 }
             }
@@ -283,25 +305,41 @@ impl Validator {
                     format!("{name} must be a date written YYYY-MM-DD"),
                 )
             }),
-            Kind::DateTime => parse_date_time(text)
-                .map(|(seconds, has_time)| Value::DateTime { seconds, has_time })
-                .ok_or_else(|| {
+            Kind::DateTime => {
+                let (seconds, has_time) = parse_date_time(text).ok_or_else(|| {
                     (
                         Rule::Format,
                         format!(
                             "{name} must be a date YYYY-MM-DD or a date-time YYYY-MM-DDTHH:MM[:SS], optionally ending in Z or an offset such as +01:00"
                         ),
                     )
-                }),
+                })?;
+                if !has_time {
+                    return Ok(Value::DateTime { seconds, has_time });
+                }
+                let zoned = has_offset(text);
+                let (with, without) = self.times_seen.get();
+                self.times_seen.set(if zoned {
+                    (with + 1, without)
+                } else {
+                    (with, without + 1)
+                });
+                let seconds = match (zoned, self.time_zone) {
+                    (false, Some(zone)) => local_to_utc(seconds, zone)
+                        .map_err(|why| (Rule::Format, format!("{name} {text}: {why}")))?,
+                    _ => seconds,
+                };
+                Ok(Value::DateTime { seconds, has_time })
+            }
             Kind::Boolean => parse_bool(text).map(Value::Bool).ok_or_else(|| {
                 (
                     Rule::Format,
                     format!("{name} must be true or false (or yes/no, 1/0)"),
                 )
             }),
-            Kind::Amount => parse_amount(text).map(Value::Amount).map_err(|why| {
-                (Rule::Format, format!("{name} must be {why}"))
-            }),
+            Kind::Amount => parse_amount(text)
+                .map(Value::Amount)
+                .map_err(|why| (Rule::Format, format!("{name} must be {why}"))),
             Kind::Secret => Ok(match &self.key {
                 Some(key) => Value::Text(pseudonymise(key, text)),
                 None => Value::Null,
@@ -416,6 +454,30 @@ pub fn parse_date_time(text: &str) -> Option<(i64, bool)> {
     let local = NaiveDateTime::new(EPOCH + chrono::Duration::days(i64::from(days)), time);
     let seconds = (local - NaiveDateTime::new(EPOCH, NaiveTime::MIN)).num_seconds();
     Some((seconds - offset_seconds, true))
+}
+
+/// Whether a date-time text ends in its own offset (`Z`, `+01:00`, `-0500`).
+fn has_offset(text: &str) -> bool {
+    text.len() > 10 && (text.ends_with('Z') || text[10..].contains(['+', '-']))
+}
+
+/// A local wall-clock time (seconds since 1970-01-01T00:00 as written) in `zone` → UTC
+/// seconds. A time the clocks skipped, or one they passed twice, is refused: only an
+/// offset can say which instant it was.
+fn local_to_utc(seconds: i64, zone: chrono_tz::Tz) -> std::result::Result<i64, String> {
+    use chrono::TimeZone;
+    let local = NaiveDateTime::new(EPOCH, NaiveTime::MIN) + chrono::Duration::seconds(seconds);
+    match zone.from_local_datetime(&local) {
+        chrono::LocalResult::Single(t) => Ok(t.timestamp()),
+        chrono::LocalResult::Ambiguous(a, b) => Err(format!(
+            "happened twice in {zone} (the clocks went back): write the offset, {} or {}",
+            a.format("%:z"),
+            b.format("%:z")
+        )),
+        chrono::LocalResult::None => Err(format!(
+            "did not happen in {zone} (the clocks went forward past it): check the time, or write its offset"
+        )),
+    }
 }
 
 pub fn parse_bool(text: &str) -> Option<bool> {
@@ -569,6 +631,38 @@ mod tests {
         assert_eq!(parse_date("2019-02-29"), None);
         assert_eq!(parse_date("2019-2-28"), None);
         assert_eq!(parse_date("28/02/2019"), None);
+    }
+
+    #[test]
+    fn local_times_in_a_zone_are_converted_to_utc_across_a_change_of_the_clocks() {
+        let london: chrono_tz::Tz = "Europe/London".parse().unwrap();
+        let utc = |text: &str| {
+            let (s, _) = parse_date_time(text).unwrap();
+            local_to_utc(s, london)
+        };
+        // 31 March 2024: the clocks went forward at 01:00 GMT. 00:30 local is 00:30Z;
+        // 02:10 local (BST) is 01:10Z: 40 minutes later, not 100.
+        let before = utc("2024-03-31T00:30").unwrap();
+        let after = utc("2024-03-31T02:10").unwrap();
+        assert_eq!(after - before, 40 * 60);
+        assert!(
+            utc("2024-03-31T01:30")
+                .unwrap_err()
+                .contains("did not happen")
+        );
+        // 27 October 2024: 01:30 happened twice.
+        let twice = utc("2024-10-27T01:30").unwrap_err();
+        assert!(
+            twice.contains("+01:00") && twice.contains("+00:00"),
+            "{twice}"
+        );
+        // In winter London is UTC.
+        assert_eq!(
+            utc("2024-01-15T12:00").unwrap(),
+            parse_date_time("2024-01-15T12:00Z").unwrap().0
+        );
+        assert!(has_offset("2024-01-15T12:00Z") && has_offset("2024-01-15T12:00-05:00"));
+        assert!(!has_offset("2024-01-15T12:00") && !has_offset("2024-01-15"));
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct Options {
     pub limits: crate::input::limits::Limits,
     /// Whether to wait for another process writing the warehouse.
     pub wait: crate::warehouse::LockWait,
+    /// The zone of date-times written without an offset (`--time-zone`); `None`: UTC.
+    pub time_zone: Option<chrono_tz::Tz>,
 }
 
 impl Options {
@@ -60,6 +62,7 @@ impl Options {
             mapping: None,
             limits: crate::input::limits::Limits::default(),
             wait: crate::warehouse::LockWait::No,
+            time_zone: None,
         }
     }
 }
@@ -105,6 +108,13 @@ pub struct Summary {
     /// (not rejects: the mapping says these make no row).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub not_mapped: BTreeMap<String, u64>,
+    /// Date-times written without an offset were read in this zone (`--time-zone`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// What the analyst should know that is not a rejected row (times with and without
+    /// an offset mixed with no `--time-zone`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Summary {
@@ -492,7 +502,8 @@ fn ingest_into(
     ingest_no: u32,
 ) -> Result<(Summary, IngestRecord)> {
     let mut pass = Pass {
-        validator: Validator::new(options.codes.clone(), options.key.clone()),
+        validator: Validator::new(options.codes.clone(), options.key.clone())
+            .with_time_zone(options.time_zone),
         log: RejectLog {
             per_rule: BTreeMap::new(),
             csv: None,
@@ -551,7 +562,16 @@ fn ingest_into(
         code_list: options.codes.source.clone(),
         thresholds: options.thresholds.source.clone(),
     };
+    let mut notes = Vec::new();
+    let (zoned, local) = pass.validator.times_seen();
+    if zoned > 0 && local > 0 && options.time_zone.is_none() {
+        notes.push(format!(
+            "{zoned} times have an offset (Z, +01:00) and {local} have none; those without are read as UTC, so an interval between the two kinds can be an hour out in summer: give --time-zone (for example Europe/London) to read them as local times"
+        ));
+    }
     let summary = Summary {
+        time_zone: options.time_zone.map(|z| z.name().to_string()),
+        notes,
         bundle: bundle.dir.display().to_string(),
         inputs,
         counts,

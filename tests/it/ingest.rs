@@ -858,3 +858,100 @@ fn a_file_that_is_not_utf8_is_refused_once_with_what_to_do() {
     );
     assert_eq!(said.matches("invalid_utf8").count(), 1, "{said}");
 }
+
+/// Events across the change of the clocks (31 March 2024, 01:00 GMT) against the one-hour
+/// critical-alert threshold: an alert raised at 00:30 and acknowledged at 02:10 local time
+/// took 40 minutes. Read as local times of Europe/London, both episodes (one written
+/// with offsets, one without) are within the hour; without --time-zone the local one is
+/// read as UTC (100 minutes, a delay) and the summary says that times with and without an
+/// offset were mixed. A local time the clocks skipped is rejected.
+#[test]
+fn intervals_across_a_change_of_the_clocks_follow_the_time_zone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let cases = "case_id,source,organisation_code,opened_date\n\
+                 c1,ombudsman_complaint,R1,2024-04-01\n\
+                 c2,ombudsman_complaint,R1,2024-04-01\n";
+    let events = "case_id,episode,event,occurred_at,urgency\n\
+                  c1,1,alert_raised,2024-03-31T00:30,critical\n\
+                  c1,1,alert_acknowledged,2024-03-31T02:10,critical\n\
+                  c2,1,alert_raised,2024-03-31T00:30Z,critical\n\
+                  c2,1,alert_acknowledged,2024-03-31T02:10+01:00,critical\n";
+    let b = bundle(
+        d,
+        "b",
+        &[
+            ("cases.csv", cases.as_bytes()),
+            ("events.csv", events.as_bytes()),
+        ],
+    );
+    let over = |wh: &str, extra: &[&str]| -> (u64, u64, String) {
+        let mut args = vec!["ingest", b.to_str().unwrap(), "--warehouse", wh];
+        args.extend_from_slice(extra);
+        let o = casework(d, &args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let m = measure_json(d, &["delay_intervals", "--warehouse", wh]);
+        let row = m["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["from_event"] == "alert_raised" && r["urgency"] == "critical")
+            .unwrap()
+            .clone();
+        (
+            row["episodes"].as_u64().unwrap(),
+            row["over_threshold"].as_u64().unwrap(),
+            stdout(&o),
+        )
+    };
+    let (episodes, delayed, said) = over("wh-london", &["--time-zone", "Europe/London"]);
+    assert_eq!((episodes, delayed), (2, 0), "{said}");
+    assert!(said.contains("local times of Europe/London"), "{said}");
+    assert!(!said.contains("note:"), "{said}");
+    let (episodes, delayed, said) = over("wh-utc", &[]);
+    assert_eq!((episodes, delayed), (2, 1), "{said}");
+    assert!(
+        said.contains("2 times have an offset") && said.contains("--time-zone"),
+        "{said}"
+    );
+    // 01:30 on that day did not happen in London.
+    let skipped = "case_id,episode,event,occurred_at,urgency\n\
+                   c1,1,alert_raised,2024-03-31T01:30,critical\n";
+    let b2 = bundle(
+        d,
+        "b2",
+        &[
+            ("cases.csv", cases.as_bytes()),
+            ("events.csv", skipped.as_bytes()),
+        ],
+    );
+    let (code, got) = {
+        let o = casework(
+            d,
+            &[
+                "validate",
+                b2.to_str().unwrap(),
+                "--time-zone",
+                "Europe/London",
+                "--rejects",
+                "r.csv",
+            ],
+        );
+        (
+            o.status.code(),
+            fs::read_to_string(d.join("r.csv")).unwrap(),
+        )
+    };
+    assert_eq!(code, Some(2));
+    assert!(got.contains("did not happen in Europe/London"), "{got}");
+    let bad = casework(
+        d,
+        &[
+            "validate",
+            b.to_str().unwrap(),
+            "--time-zone",
+            "Mars/Olympus",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+}

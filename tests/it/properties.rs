@@ -41,7 +41,10 @@ fn case() -> impl Strategy<Value = Case> {
         text(),
         proptest::option::of(text()),
         proptest::sample::select(SOURCES),
-        (2000i32..2030, 1u32..13, 1u32..29),
+        // Every real day of a month, 29 to 31 included (leap years too).
+        (2000i32..2030, 1u32..13, 1u32..32).prop_filter("a real date", |(y, m, d)| {
+            chrono::NaiveDate::from_ymd_opt(*y, *m, *d).is_some()
+        }),
         proptest::option::of(proptest::sample::select(HARMS)),
         proptest::option::of(any::<bool>()),
         proptest::collection::vec(proptest::sample::select(CODES), 0..4),

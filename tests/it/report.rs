@@ -525,3 +525,46 @@ fn reports_over_zero_cases_and_themes_with_no_case() {
         stderr(&o)
     );
 }
+
+/// A recommendations tracker saved by Excel ("CSV UTF-8": byte-order mark, CRLF) reads
+/// as plain UTF-8: its first column is still `number`, and every row is shown.
+#[test]
+fn a_tracker_saved_by_excel_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(d, &["ingest", EXAMPLE, "--warehouse", "wh", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    fs::write(
+        d.join("tracker.csv"),
+        "\u{feff}number,text,owner,due_date,status,evidence\r\n\
+         1,Report every scan within the standard,Trust boards,2026-03-31,open,\r\n\
+         2,\"Act on alerts, same day\",Radiology,2026-06-30,met,audit 2025\r\n",
+    )
+    .unwrap();
+    let o = casework(
+        d,
+        &[
+            "report",
+            "--warehouse",
+            "wh",
+            "--out",
+            "r",
+            "--as-of",
+            "2026-01-01",
+            "--tracker",
+            "tracker.csv",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let md = fs::read_to_string(d.join("r/report.md")).unwrap();
+    assert!(
+        md.contains(
+            "| 1 | Report every scan within the standard | Trust boards | 2026-03-31 | open |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 2 | Act on alerts, same day | Radiology | 2026-06-30 | met | audit 2025 |"),
+        "{md}"
+    );
+}
