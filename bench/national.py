@@ -200,7 +200,7 @@ def main():
                     [sys.executable, "-c", DUCKDB_INGEST, bundle, pq])
                 aux = os.path.join(d, "aux")
                 os.makedirs(aux)
-                for t in ["codes", "thresholds", "parameters"]:
+                for t in ["codes", "thresholds", "parameters", "study", "repeat_codes"]:
                     with open(os.path.join(aux, f"{t}.csv"), "w") as out:
                         subprocess.run([binary, "query", "--warehouse", wh, "--as-of", AS_OF,
                                         "--format", "csv", f"SELECT * FROM {t}"],

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use casework::Error;
 use casework::engine;
 use casework::input::limits::Limits;
+use casework::spec::study::{Study, StudyFile};
 use casework::spec::{CodeList, Thresholds};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -43,6 +44,21 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Write a synthetic bundle with planted truth (truth.json beside it).
     Generate(GenerateArgs),
+    /// Studies (docs/studies.md): `casework study check DIR` checks a study folder.
+    #[command(subcommand)]
+    Study(StudyCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum StudyCommand {
+    /// Check a study (a folder holding study.toml, or a shipped study's name): its
+    /// TOML, its code list and thresholds, and every theme and code it names.
+    Check {
+        /// The study folder (or study.toml, or a shipped study's name).
+        study: String,
+    },
+    /// List the shipped studies.
+    List,
 }
 
 #[derive(Args)]
@@ -63,9 +79,9 @@ pub(crate) struct GenerateArgs {
 
 #[derive(Args)]
 pub(crate) struct ReportOpts {
-    /// The report's title.
-    #[arg(long, default_value = "Failings in imaging: what the case data shows")]
-    pub(crate) title: String,
+    /// The report's title (default: the study's).
+    #[arg(long)]
+    pub(crate) title: Option<String>,
     /// Prepare for publication: NHS disclosure control on every count.
     #[arg(long)]
     pub(crate) publish: bool,
@@ -331,6 +347,11 @@ pub(crate) struct WarehouseArg {
 /// The code list and thresholds in force.
 #[derive(Args)]
 pub(crate) struct ConfigArgs {
+    /// The study: a shipped one (phso-imaging-2021, cfpb-complaints, fda-maude) or a
+    /// folder holding study.toml (docs/studies.md). It names the code list, thresholds,
+    /// delay theme and repeat codes; --codes and --thresholds replace its files.
+    #[arg(long, value_name = "NAME|DIR")]
+    pub(crate) study: Option<String>,
     /// A code list CSV (code, theme, meaning) to use instead of the imaging themes.
     #[arg(long, value_name = "FILE")]
     pub(crate) codes: Option<PathBuf>,
@@ -340,11 +361,31 @@ pub(crate) struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    pub(crate) fn load(&self) -> Result<(CodeList, Thresholds), Error> {
-        Ok((
-            CodeList::load(self.codes.as_deref())?,
-            Thresholds::load(self.thresholds.as_deref())?,
-        ))
+    /// The code list, thresholds and study in force: the study's files unless --codes or
+    /// --thresholds replace them; without --study, the study of the code list.
+    pub(crate) fn load(&self) -> Result<(CodeList, Thresholds, StudyFile), Error> {
+        let Some(name) = &self.study else {
+            let codes = CodeList::load(self.codes.as_deref())?;
+            let study = StudyFile::for_code_list(&codes);
+            return Ok((codes, Thresholds::load(self.thresholds.as_deref())?, study));
+        };
+        let study = Study::load(Some(name))?;
+        let codes = match &self.codes {
+            Some(p) => CodeList::load(Some(p))?,
+            None => study.codes.clone(),
+        };
+        let thresholds = match &self.thresholds {
+            Some(p) => Thresholds::load(Some(p))?,
+            None => study.thresholds.clone(),
+        };
+        study
+            .file
+            .check(&codes, &study.source.text)
+            .map_err(|message| Error::Config {
+                file: study.name.clone().into(),
+                message,
+            })?;
+        Ok((codes, thresholds, study.file))
     }
 }
 

@@ -10,6 +10,7 @@ use casework::ingest::Options;
 use casework::input::limits::Limits;
 use casework::measures;
 use casework::report;
+use casework::spec::study::StudyFile;
 use casework::spec::{CodeList, RecordType, Thresholds};
 use casework::warehouse::Warehouse;
 use chrono::NaiveDate;
@@ -30,20 +31,28 @@ pub(crate) struct Session {
     pub(crate) as_of: NaiveDate,
     pub(crate) memory_limit: usize,
     pub(crate) engine: Engine,
+    pub(crate) study: StudyFile,
 }
 
 impl Session {
     pub(crate) fn from_args(args: &SessionArgs) -> Result<Session, Error> {
-        let (mut codes, mut thresholds) = args.config.load()?;
-        // Without --codes or --thresholds, the warehouse's data is read with the code
-        // list and thresholds it was ingested with.
+        let (mut codes, mut thresholds, mut study) = args.config.load()?;
+        // Without --study, --codes or --thresholds, the warehouse's data is read with the
+        // code list, thresholds and study it was ingested with.
         let warehouse = Warehouse::locate(&args.warehouse.warehouse)?;
         let (stored_codes, stored_thresholds) = warehouse.stored_config()?;
-        if let (None, Some(c)) = (&args.config.codes, stored_codes) {
+        let chosen = args.config.study.is_some();
+        if let (None, false, Some(c)) = (&args.config.codes, chosen, stored_codes) {
             codes = c;
         }
-        if let (None, Some(t)) = (&args.config.thresholds, stored_thresholds) {
+        if let (None, false, Some(t)) = (&args.config.thresholds, chosen, stored_thresholds) {
             thresholds = t;
+        }
+        if !chosen {
+            study = match warehouse.stored_study(&codes)? {
+                Some(s) => s,
+                None => StudyFile::for_code_list(&codes),
+            };
         }
         let scope = Scope {
             from: args.from,
@@ -66,6 +75,7 @@ impl Session {
                 .as_of
                 .unwrap_or_else(|| chrono::Local::now().date_naive()),
             memory_limit: args.memory_limit,
+            study,
             engine: match (args.engine, &args.scheduler) {
                 (EngineArg::Local, None) => Engine::Local,
                 (EngineArg::Local, Some(_)) => {
@@ -87,6 +97,7 @@ impl Session {
             as_of: self.as_of,
             memory_limit: self.memory_limit,
             engine: &self.engine,
+            study: &self.study,
         }
     }
 
@@ -101,7 +112,11 @@ impl Session {
     }
 }
 
-pub(crate) fn report_options(r: &ReportOpts, out: PathBuf) -> Result<report::Options, Error> {
+pub(crate) fn report_options(
+    r: &ReportOpts,
+    out: PathBuf,
+    study: &StudyFile,
+) -> Result<report::Options, Error> {
     let period = |p: &Option<String>| -> Result<Option<report::Period>, Error> {
         p.as_deref()
             .map(report::Period::parse)
@@ -114,7 +129,7 @@ pub(crate) fn report_options(r: &ReportOpts, out: PathBuf) -> Result<report::Opt
     };
     Ok(report::Options {
         out,
-        title: r.title.clone(),
+        title: r.title.clone().unwrap_or_else(|| study.title.clone()),
         publish: r.publish,
         comparison,
         tracker: r.tracker.clone(),
@@ -128,10 +143,11 @@ pub(crate) fn use_mapping(
 ) -> Result<(), Error> {
     let Some(path) = mapping else { return Ok(()) };
     let mapping = casework::mapping::Mapping::load(path)?;
-    if let (None, Some(codes)) = (&config.codes, &mapping.codes) {
+    if let (None, None, Some(codes)) = (&config.codes, &config.study, &mapping.codes) {
         options.codes = CodeList::load(Some(codes))?;
+        options.study = StudyFile::for_code_list(&options.codes);
     }
-    if let (None, Some(t)) = (&config.thresholds, &mapping.thresholds) {
+    if let (None, None, Some(t)) = (&config.thresholds, &config.study, &mapping.thresholds) {
         options.thresholds = Thresholds::load(Some(t))?;
     }
     options.mapping = Some(mapping);
@@ -140,7 +156,7 @@ pub(crate) fn use_mapping(
 
 pub(crate) fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Options, Error> {
     let mut options = Options::new(warehouse);
-    (options.codes, options.thresholds) = args.config.load()?;
+    (options.codes, options.thresholds, options.study) = args.config.load()?;
     use_mapping(&mut options, args.mapping.as_deref(), &args.config)?;
     options.rejects_file = Some(args.rejects.clone());
     options.limits = Limits {

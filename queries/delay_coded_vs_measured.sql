@@ -4,14 +4,16 @@
 -- Rows (measure, cases):
 --   cases_in_scope              every case in scope (the denominator of each row)
 --   cases_with_measured_delay   cases with at least one interval over its threshold
---   cases_coded_delay           cases with a finding of theme "delay" (DL codes)
+--   cases_coded_delay           cases with a finding of the study's delay theme
 --   measured_not_coded          measured delay, no delay finding
 --   coded_not_measurable        delay finding, but no event interval to measure
 --   episodes_performed_not_reported
 --                               episodes (not cases) with a "performed" step and no
 --                               "reported" step
 -- Shared views: episode_intervals, case_themes (queries/shared/).
--- Parameters: the scope; the thresholds in force.
+-- Parameters: the scope; the thresholds in force; the study's delay theme
+-- (study.delay_theme). A study with no delay theme gives no rows: the comparison is
+-- absent, not zero.
 WITH per_case AS (
     -- One pass over the intervals: every case with a measurable interval, and whether
     -- any of them is over its threshold.
@@ -22,7 +24,7 @@ WITH per_case AS (
     GROUP BY case_id
 ),
 coded AS (
-    SELECT case_id FROM case_themes WHERE theme = 'delay'
+    SELECT case_id FROM case_themes WHERE theme = (SELECT delay_theme FROM study)
 ),
 both_sides AS (
     SELECT p.case_id IS NOT NULL AS measurable,
@@ -65,4 +67,6 @@ CROSS JOIN (VALUES (1, 'cases_in_scope'),
                    (4, 'measured_not_coded'),
                    (5, 'coded_not_measurable'),
                    (6, 'episodes_performed_not_reported')) AS m(position, measure)
+CROSS JOIN study s
+WHERE s.delay_theme IS NOT NULL
 ORDER BY m.position

@@ -7,12 +7,14 @@
 --   median_days_decision_to_review, max_days_decision_to_review
 --                           days from the decision (closed_date) to the first
 --                           learning_review event, over cases with both
---   repeat_failures         cases with a repeated failure: a finding coded LL4 (the
---                           same failure repeated for the same patient), or the same
---                           code recorded in two or more findings of the case
---                           (bundle v1 findings carry no episode, so repetition across
---                           episodes can only be seen through codes)
--- Parameters: the scope.
+--   repeat_failures         cases with a repeated failing as the study defines it: a
+--                           finding with one of the study's repeat codes (repeat_codes;
+--                           LL4 in the imaging study), or, where the study says so
+--                           (study.repeat_when_a_code_recurs), the same code recorded in
+--                           two or more findings of the case (bundle v1 findings carry
+--                           no episode, so repetition across episodes can only be seen
+--                           through codes). A study with neither gives no such row.
+-- Parameters: the scope; the study.
 WITH reviews AS (
     SELECT e.case_id,
            MIN(CAST(e.occurred_at AS DATE)) AS reviewed_on
@@ -34,9 +36,11 @@ per_code AS (
     GROUP BY case_id, CAST(code AS VARCHAR)
 ),
 repeats AS (
-    SELECT DISTINCT case_id
-    FROM per_code
-    WHERE code = 'LL4' OR n > 1
+    SELECT DISTINCT p.case_id
+    FROM per_code p
+    CROSS JOIN study s
+    WHERE p.code IN (SELECT code FROM repeat_codes)
+       OR (s.repeat_when_a_code_recurs AND p.n > 1)
 ),
 -- Each input is read once: one row of totals, then one output row per measure (a
 -- scalar subquery per measure read the reviews twice, and Ballista 55 never finishes a
@@ -61,6 +65,7 @@ SELECT m.measure,
            ELSE CAST(t.repeat_failures AS DOUBLE)
        END AS value
 FROM totals t
+CROSS JOIN study s
 CROSS JOIN (VALUES
     (1, 'cases_in_scope'),
     (2, 'cases_with_learning_review'),
@@ -68,4 +73,5 @@ CROSS JOIN (VALUES
     (4, 'max_days_decision_to_review'),
     (5, 'repeat_failures')
 ) AS m(position, measure)
+WHERE m.position < 5 OR s.has_repeat_rule
 ORDER BY m.position

@@ -9,7 +9,7 @@ mod report;
 
 use casework::Error;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, StudyCommand};
 use crate::session::runtime;
 
 /// Runs the command; returns the process exit code (README, "Exit codes").
@@ -23,5 +23,28 @@ pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
         Command::Report(args) => runtime()?.block_on(report::report_command(args)),
         Command::Run(args) => runtime()?.block_on(report::run_command(args)),
         Command::Generate(args) => generate::generate(&args),
+        Command::Study(StudyCommand::List) => {
+            for (name, _) in casework::spec::study::SHIPPED {
+                println!("{name}");
+            }
+            Ok(0)
+        }
+        Command::Study(StudyCommand::Check { study }) => {
+            let s = casework::spec::study::Study::load(Some(&study))?;
+            println!(
+                "{}: {} ({} codes, {} themes; delay theme: {}; repeat codes: {})",
+                s.name,
+                s.file.title,
+                s.codes.codes.len(),
+                s.codes.themes().len(),
+                s.file.delay_theme.as_deref().unwrap_or("none"),
+                if s.file.repeat_codes.is_empty() {
+                    "none".to_string()
+                } else {
+                    s.file.repeat_codes.join(", ")
+                }
+            );
+            Ok(0)
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::session::{Session, report_options, use_mapping};
 
 pub(crate) async fn report_command(args: ReportArgs) -> Result<i32, Error> {
     let s = Session::from_args(&args.session)?;
-    let options = report_options(&args.report, args.out.clone())?;
+    let options = report_options(&args.report, args.out.clone(), &s.study)?;
     let written = report::build(&s.inputs(), &options).await?;
     println!("Report written: {}", written.index.display());
     Ok(0)
@@ -63,14 +63,15 @@ pub(crate) async fn run_command(args: RunArgs) -> Result<i32, Error> {
         }
     };
     let mut ingest = Options::new(Some(warehouse.clone()));
-    (ingest.codes, ingest.thresholds) = args.config.load()?;
+    (ingest.codes, ingest.thresholds, ingest.study) = args.config.load()?;
     use_mapping(&mut ingest, args.mapping.as_deref(), &args.config)?;
     ingest.rejects_file = Some(PathBuf::from("casework-rejects.csv"));
+    let report = report_options(&args.report, out, &ingest.study)?;
     let job = job::Job {
         bundle,
         warehouse,
         ingest,
-        report: report_options(&args.report, out)?,
+        report,
         as_of: args
             .as_of
             .unwrap_or_else(|| chrono::Local::now().date_naive()),

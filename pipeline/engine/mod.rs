@@ -10,6 +10,8 @@
 //! | `codes` | the code list: `code`, `theme`, `meaning`, `theme_order` (1, 2, … by first appearance) |
 //! | `thresholds` | one row per interval and urgency: `interval_no`, `from_event`, `to_event`, `urgency` (`any`, `missing` or a value), `threshold_hours`, `date_only_hours` |
 //! | `parameters` | one row: `as_of` (date), `date_field` (`opened_date` or `closed_date`) |
+//! | `study` | one row: `delay_theme` (null when the study has none), `repeat_when_a_code_recurs`, `has_repeat_rule` |
+//! | `repeat_codes` | the study's codes that mean a repeated failing: `code` |
 //! | `stored_cases`, … | the committed tables without the scope |
 //! | `themes`, `case_themes`, `episode_intervals` | shared views, defined in `queries/shared/` |
 //!
@@ -22,7 +24,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
+use arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
 use datafusion::catalog::TableProvider;
@@ -40,6 +44,7 @@ use datafusion::scalar::ScalarValue;
 
 use crate::check;
 use crate::error::{Error, Result};
+use crate::spec::study::StudyFile;
 use crate::spec::{CodeList, RecordType, Thresholds};
 use crate::warehouse::{Manifest, Warehouse};
 
@@ -136,6 +141,8 @@ pub struct Inputs<'a> {
     /// each spilling operator gets an equal share).
     pub memory_limit: usize,
     pub engine: &'a Engine,
+    /// The study: which theme is the delay theme, which codes mean a repeated failing.
+    pub study: &'a StudyFile,
 }
 
 /// Parses a memory size: bytes, or a number with KiB, MiB, GiB (or K, M, G).
@@ -197,6 +204,8 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     register_memory(&ctx, "codes", codes_batch(inputs.codes)?)?;
     register_memory(&ctx, "thresholds", thresholds_batch(inputs.thresholds)?)?;
     register_memory(&ctx, "parameters", parameters_batch(inputs)?)?;
+    register_memory(&ctx, "study", study_batch(inputs.study)?)?;
+    register_memory(&ctx, "repeat_codes", repeat_codes_batch(inputs.study)?)?;
     for (name, sql) in SHARED_VIEWS {
         let view = ctx.sql(sql).await.map_err(|source| Error::Query {
             file: format!("queries/shared/{name}.sql").into(),
@@ -409,6 +418,32 @@ fn thresholds_batch(thresholds: &Thresholds) -> Result<RecordBatch> {
         ("threshold_hours", Arc::new(Float64Array::from(hours))),
         ("date_only_hours", Arc::new(Float64Array::from(date_only))),
     ])?)
+}
+
+/// The study's settings the SQL reads: one row.
+fn study_batch(study: &StudyFile) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("delay_theme", DataType::Utf8, true),
+            Field::new("repeat_when_a_code_recurs", DataType::Boolean, false),
+            Field::new("has_repeat_rule", DataType::Boolean, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(vec![study.delay_theme.clone()])) as ArrayRef,
+            Arc::new(BooleanArray::from(vec![study.repeat_when_a_code_recurs])),
+            Arc::new(BooleanArray::from(vec![
+                study.repeat_when_a_code_recurs || !study.repeat_codes.is_empty(),
+            ])),
+        ],
+    )?)
+}
+
+/// The codes that mean a repeated failing, one row each (none: no such code).
+fn repeat_codes_batch(study: &StudyFile) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("code", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(study.repeat_codes.clone())) as ArrayRef],
+    )?)
 }
 
 fn parameters_batch(inputs: &Inputs<'_>) -> Result<RecordBatch> {

@@ -47,6 +47,8 @@ pub struct Options {
     pub wait: crate::warehouse::LockWait,
     /// The zone of date-times written without an offset (`--time-zone`); `None`: UTC.
     pub time_zone: Option<chrono_tz::Tz>,
+    /// The study in force, kept in the warehouse with the code list and thresholds.
+    pub study: crate::spec::study::StudyFile,
 }
 
 impl Options {
@@ -63,6 +65,7 @@ impl Options {
             limits: crate::input::limits::Limits::default(),
             wait: crate::warehouse::LockWait::No,
             time_zone: None,
+            study: crate::spec::study::StudyFile::for_code_list(&CodeList::imaging_default()),
         }
     }
 }
@@ -306,6 +309,7 @@ pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
                 crate::warehouse::THRESHOLDS_FILE,
                 &options.thresholds.source.text,
             )?;
+            staging.put_config(crate::warehouse::STUDY_FILE, &options.study.to_toml())?;
             let manifest = staging.commit(old, record)?;
             summary.committed = true;
             summary.version = Some(manifest.version);

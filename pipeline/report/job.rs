@@ -45,6 +45,7 @@ pub async fn run(job: Job, stage: &dyn Fn(u32, &str)) -> Result<Outcome> {
     }
     let codes = job.ingest.codes.clone();
     let thresholds = job.ingest.thresholds.clone();
+    let study = job.ingest.study.clone();
     let summary = ingest::run(&job.bundle, job.ingest)?;
     if !summary.committed {
         return Ok(Outcome::Rejected(Box::new(summary)));
@@ -59,6 +60,7 @@ pub async fn run(job: Job, stage: &dyn Fn(u32, &str)) -> Result<Outcome> {
         as_of: job.as_of,
         memory_limit: engine::DEFAULT_MEMORY_LIMIT,
         engine: &Engine::Local,
+        study: &study,
     };
     stage(
         3,

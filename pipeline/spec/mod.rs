@@ -3,6 +3,7 @@
 
 pub mod dates;
 pub mod reject;
+pub mod study;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -267,6 +268,46 @@ pub struct CodeList {
 
 const DEFAULT_CODES: &str = include_str!("../../data/codes/imaging-themes.csv");
 const DEFAULT_THRESHOLDS: &str = include_str!("../../data/thresholds.toml");
+/// The shipped code lists, built into the binary for the shipped studies.
+const SHIPPED_CODES: &[(&str, &str)] = &[
+    ("data/codes/imaging-themes.csv", DEFAULT_CODES),
+    (
+        "data/codes/cfpb-complaint-themes.csv",
+        include_str!("../../data/codes/cfpb-complaint-themes.csv"),
+    ),
+    (
+        "data/codes/device-report-themes.csv",
+        include_str!("../../data/codes/device-report-themes.csv"),
+    ),
+];
+/// The shipped delay thresholds, likewise.
+const SHIPPED_THRESHOLDS: &[(&str, &str)] = &[
+    ("data/thresholds.toml", DEFAULT_THRESHOLDS),
+    (
+        "data/mappings/cfpb-thresholds.toml",
+        include_str!("../../data/mappings/cfpb-thresholds.toml"),
+    ),
+    (
+        "data/mappings/fda-maude-thresholds.toml",
+        include_str!("../../data/mappings/fda-maude-thresholds.toml"),
+    ),
+];
+
+/// `path` (relative to a shipped study's folder, `data/studies/NAME/`) as a path from the
+/// repository's root, `..` resolved.
+fn from_study_folder(path: &str) -> String {
+    let mut parts: Vec<&str> = vec!["data", "studies", "_"];
+    for p in path.split('/') {
+        match p {
+            ".." => {
+                parts.pop();
+            }
+            "." | "" => {}
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
 
 impl CodeList {
     /// The spec's code list (the four imaging themes), embedded in the binary.
@@ -276,6 +317,18 @@ impl CodeList {
             "embedded:data/codes/imaging-themes.csv".into(),
         )
         .expect("the embedded code list is valid")
+    }
+
+    /// A shipped code list, named as a shipped study names it (relative to its folder).
+    pub fn embedded(relative: &str) -> Option<CodeList> {
+        let path = from_study_folder(relative);
+        SHIPPED_CODES
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(p, text)| {
+                CodeList::parse(text, format!("embedded:{p}"))
+                    .expect("shipped code lists are valid")
+            })
     }
 
     pub fn load(path: Option<&Path>) -> Result<CodeList> {
@@ -399,6 +452,18 @@ impl Thresholds {
     pub fn spec_default() -> Thresholds {
         Thresholds::parse(DEFAULT_THRESHOLDS, "embedded:data/thresholds.toml".into())
             .expect("the embedded thresholds are valid")
+    }
+
+    /// Shipped thresholds, named as a shipped study names them (relative to its folder).
+    pub fn embedded(relative: &str) -> Option<Thresholds> {
+        let path = from_study_folder(relative);
+        SHIPPED_THRESHOLDS
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(p, text)| {
+                Thresholds::parse(text, format!("embedded:{p}"))
+                    .expect("shipped thresholds are valid")
+            })
     }
 
     pub fn load(path: Option<&Path>) -> Result<Thresholds> {

@@ -38,6 +38,8 @@ pub const MANIFEST: &str = "manifest.json";
 /// The code list and thresholds an ingest used, kept in its version folder.
 pub const CODES_FILE: &str = "codes.csv";
 pub const THRESHOLDS_FILE: &str = "thresholds.toml";
+/// The study an ingest used (docs/studies.md), kept likewise.
+pub const STUDY_FILE: &str = "study.toml";
 pub const FORMAT: &str = "casework-warehouse/1";
 /// Tables a warehouse may hold, in manifest order.
 pub const TABLES: [&str; 5] = ["cases", "findings", "events", "recommendations", "rejects"];
@@ -207,6 +209,21 @@ impl Warehouse {
             _ => None,
         };
         Ok((codes, thresholds))
+    }
+
+    /// The study kept by the last ingest, checked against `codes` (the code list in
+    /// force); `None` for a warehouse written before studies were kept.
+    pub fn stored_study(&self, codes: &CodeList) -> Result<Option<crate::spec::study::StudyFile>> {
+        let Some(m) = self.manifest()? else {
+            return Ok(None);
+        };
+        let name = format!("{}/{STUDY_FILE}", m.version);
+        match self.read_text(&name)? {
+            Some(text) => Ok(Some(crate::spec::study::StudyFile::parse_stored(
+                &text, &name, codes,
+            )?)),
+            None => Ok(None),
+        }
     }
 
     /// The committed manifest, or `None` for a warehouse that holds nothing yet.

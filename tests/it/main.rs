@@ -19,4 +19,5 @@ mod order;
 mod oversight;
 mod properties;
 mod report;
+mod studies;
 mod warehouse;

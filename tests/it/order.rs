@@ -115,7 +115,7 @@ fn duckdb_answers(dir: &Path, warehouse: &Path) -> BTreeMap<String, (Vec<String>
     let aux = dir.join("aux");
     fs::create_dir_all(&aux).unwrap();
     let wh = warehouse.to_str().unwrap();
-    for t in ["codes", "thresholds", "parameters"] {
+    for t in ["codes", "thresholds", "parameters", "study", "repeat_codes"] {
         let sql = format!("SELECT * FROM {t}");
         let args = [
             "query",

@@ -51,7 +51,7 @@ def main():
             f"hive_partitioning = {hive})"
         )
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM stored_{table}")
-    for t in ["codes", "thresholds", "parameters"]:
+    for t in ["codes", "thresholds", "parameters", "study", "repeat_codes"]:
         con.execute(
             f"CREATE TABLE {t} AS SELECT * FROM read_csv('{aux}/{t}.csv', header = true)"
         )

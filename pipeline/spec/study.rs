@@ -1,0 +1,348 @@
+//! Studies: what an analysis is about, in one file an analyst writes without Rust
+//! (`data/studies/NAME/study.toml`, see docs/studies.md). A study names its code list
+//! and delay thresholds (files beside it), its title and the noun for a case, which theme
+//! (if any) is measured against the delay thresholds, which codes mean a repeated
+//! failing, and a label per theme. The measures read these through the session's `study`
+//! and `repeat_codes` tables (engine), never from literals in the SQL.
+//!
+//! Shipped: `phso-imaging-2021` (the default), `cfpb-complaints`, `fda-maude`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::spec::{CodeList, ConfigSource, Thresholds};
+
+/// The shipped studies, built into the binary: (name, study.toml).
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "phso-imaging-2021",
+        include_str!("../../data/studies/phso-imaging-2021/study.toml"),
+    ),
+    (
+        "cfpb-complaints",
+        include_str!("../../data/studies/cfpb-complaints/study.toml"),
+    ),
+    (
+        "fda-maude",
+        include_str!("../../data/studies/fda-maude/study.toml"),
+    ),
+];
+
+/// The study used when none is named.
+pub const DEFAULT: &str = "phso-imaging-2021";
+
+/// What a theme is, for wording and colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ThemeKind {
+    /// Something that went wrong (the founding report's themes).
+    #[default]
+    Failing,
+    /// An outcome of the case (a decision, a remedy).
+    Outcome,
+    /// Neither good nor bad in itself.
+    Neutral,
+}
+
+/// Which direction of a theme's rate is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Better {
+    #[default]
+    Lower,
+    Higher,
+    Neither,
+}
+
+/// One theme as the study describes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeSpec {
+    /// The theme's name in the code list.
+    pub theme: String,
+    /// How the report names it ("Unreported findings").
+    pub label: String,
+    #[serde(default)]
+    pub kind: ThemeKind,
+    #[serde(default)]
+    pub better: Better,
+}
+
+/// A study, as read from its `study.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyFile {
+    /// The report's title.
+    pub title: String,
+    /// The noun for one case ("complaint", "decision", "report").
+    #[serde(default = "default_noun")]
+    pub case_noun: String,
+    /// The code list (CSV), relative to the study's folder.
+    pub codes: String,
+    /// The delay thresholds (TOML), relative to the study's folder; none: the spec's.
+    #[serde(default)]
+    pub thresholds: Option<String>,
+    /// The theme measured against the delay thresholds (`delay_coded_vs_measured`);
+    /// none: the study has no delay theme, and delay comparisons are left out.
+    #[serde(default)]
+    pub delay_theme: Option<String>,
+    /// Codes that mean a repeated failing (`learning`'s `repeat_failures`).
+    #[serde(default)]
+    pub repeat_codes: Vec<String>,
+    /// Whether one code recorded twice in a case also counts as a repeated failing.
+    #[serde(default)]
+    pub repeat_when_a_code_recurs: bool,
+    /// Per theme: label, kind and better direction.
+    #[serde(default, rename = "theme")]
+    pub themes: Vec<ThemeSpec>,
+}
+
+fn default_noun() -> String {
+    "case".into()
+}
+
+/// A study with its code list and thresholds loaded and checked against each other.
+#[derive(Debug, Clone)]
+pub struct Study {
+    pub name: String,
+    pub file: StudyFile,
+    pub codes: CodeList,
+    pub thresholds: Thresholds,
+    /// The study.toml as read, for the warehouse to keep.
+    pub source: ConfigSource,
+}
+
+impl Study {
+    /// A shipped study by name, or a folder holding `study.toml` (or the file itself).
+    pub fn load(name_or_path: Option<&str>) -> Result<Study> {
+        let name = name_or_path.unwrap_or(DEFAULT);
+        if let Some((_, text)) = SHIPPED.iter().find(|(n, _)| *n == name) {
+            let folder = PathBuf::from("data/studies").join(name);
+            return Study::parse(
+                text,
+                &format!("embedded:data/studies/{name}/study.toml"),
+                &folder,
+                true,
+            );
+        }
+        let path = Path::new(name);
+        let file = if path.is_dir() {
+            path.join("study.toml")
+        } else {
+            path.to_path_buf()
+        };
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::Config {
+            file: file.clone(),
+            message: format!(
+                "cannot read the study ({e}); give a folder holding study.toml, or one of: {}",
+                SHIPPED
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
+        let folder = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Study::parse(&text, &file.display().to_string(), &folder, false)
+    }
+
+    /// Reads a study's text; `folder` is where its code list and thresholds are.
+    /// `embedded`: a shipped study, whose files are built into the binary too.
+    pub fn parse(text: &str, name: &str, folder: &Path, embedded: bool) -> Result<Study> {
+        let bad = |message: String| Error::Config {
+            file: PathBuf::from(name),
+            message,
+        };
+        let file: StudyFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            });
+            bad(format!("line {line}: {}", e.message()))
+        })?;
+        let codes = if embedded {
+            CodeList::embedded(&file.codes).ok_or_else(|| {
+                bad(format!(
+                    "the code list {} is not built into casework",
+                    file.codes
+                ))
+            })?
+        } else {
+            CodeList::load(Some(&folder.join(&file.codes)))?
+        };
+        let thresholds = match (&file.thresholds, embedded) {
+            (None, _) => Thresholds::load(None)?,
+            (Some(t), true) => Thresholds::embedded(t)
+                .ok_or_else(|| bad(format!("the thresholds {t} are not built into casework")))?,
+            (Some(t), false) => Thresholds::load(Some(&folder.join(t)))?,
+        };
+        file.check(&codes, text).map_err(bad)?;
+        Ok(Study {
+            name: name.to_string(),
+            file,
+            codes,
+            thresholds,
+            source: ConfigSource::of(name.to_string(), text),
+        })
+    }
+}
+
+impl StudyFile {
+    /// The study of a code list that has none: its themes as the code list names them,
+    /// no delay theme and no repeated-failing rule (so those measures are absent, not
+    /// zero). The founding imaging code list gets the founding study.
+    pub fn for_code_list(codes: &CodeList) -> StudyFile {
+        if codes.source.name == CodeList::imaging_default().source.name {
+            return Study::load(None).expect("the default study loads").file;
+        }
+        StudyFile {
+            title: "What the case data shows".into(),
+            case_noun: default_noun(),
+            codes: codes.source.name.clone(),
+            thresholds: None,
+            delay_theme: None,
+            repeat_codes: Vec::new(),
+            repeat_when_a_code_recurs: false,
+            themes: Vec::new(),
+        }
+    }
+
+    /// A study kept in a warehouse (its `study.toml`), checked against the code list
+    /// kept with it.
+    pub fn parse_stored(text: &str, name: &str, codes: &CodeList) -> Result<StudyFile> {
+        let bad = |message: String| Error::Config {
+            file: PathBuf::from(name),
+            message,
+        };
+        let file: StudyFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        file.check(codes, text).map_err(bad)?;
+        Ok(file)
+    }
+
+    /// The study as TOML, to keep in a warehouse.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a study serialises")
+    }
+
+    /// The study against a code list: every theme and code it names exists there.
+    pub fn check(&self, codes: &CodeList, text: &str) -> std::result::Result<(), String> {
+        let themes = codes.themes();
+        let line_of = |needle: &str| {
+            text.lines()
+                .position(|l| l.contains(needle))
+                .map_or(1, |i| i + 1)
+        };
+        if let Some(t) = &self.delay_theme
+            && !themes.contains(t)
+        {
+            return Err(format!(
+                "line {}: delay_theme {t:?} is not a theme of the code list {} (its themes: {})",
+                line_of("delay_theme"),
+                codes.source.name,
+                themes.join(", ")
+            ));
+        }
+        for c in &self.repeat_codes {
+            if !codes.contains(c) {
+                return Err(format!(
+                    "line {}: repeat code {c:?} is not in the code list {}",
+                    line_of("repeat_codes"),
+                    codes.source.name
+                ));
+            }
+        }
+        for (i, t) in self.themes.iter().enumerate() {
+            if !themes.contains(&t.theme) {
+                return Err(format!(
+                    "line {}: [[theme]] {} names {:?}, which is not a theme of the code list (its themes: {})",
+                    line_of(&format!("\"{}\"", t.theme)),
+                    i + 1,
+                    t.theme,
+                    themes.join(", ")
+                ));
+            }
+            if self.themes[..i].iter().any(|o| o.theme == t.theme) {
+                return Err(format!(
+                    "line {}: theme {:?} is described twice",
+                    line_of(&format!("\"{}\"", t.theme)),
+                    t.theme
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The label of a theme: the study's, else the theme's name made readable.
+    pub fn label(&self, theme: &str) -> String {
+        self.themes
+            .iter()
+            .find(|t| t.theme == theme)
+            .map(|t| t.label.clone())
+            .unwrap_or_else(|| {
+                let mut s = theme.replace('_', " ");
+                if let Some(first) = s.get(0..1) {
+                    s.replace_range(0..1, &first.to_uppercase());
+                }
+                s
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_studies_load_against_their_code_lists() {
+        for (name, _) in SHIPPED {
+            let s = Study::load(Some(name)).unwrap();
+            assert!(!s.codes.codes.is_empty(), "{name}");
+        }
+        let imaging = Study::load(None).unwrap();
+        assert_eq!(imaging.file.delay_theme.as_deref(), Some("delay"));
+        assert_eq!(imaging.file.repeat_codes, ["LL4"]);
+        assert_eq!(
+            Study::load(Some("cfpb-complaints"))
+                .unwrap()
+                .file
+                .delay_theme,
+            None
+        );
+    }
+
+    #[test]
+    fn a_study_naming_what_its_code_list_lacks_is_refused_with_the_line() {
+        let dir = tempfile_dir();
+        std::fs::write(
+            dir.join("codes.csv"),
+            "code,theme,meaning\nA1,late,x\nB1,rude,y\n",
+        )
+        .unwrap();
+        let load = |text: &str| {
+            std::fs::write(dir.join("study.toml"), text).unwrap();
+            Study::load(Some(dir.to_str().unwrap())).map(|_| ())
+        };
+        let write = |text: &str| load(text).unwrap_err().to_string();
+        let err = write("title = \"T\"\ncodes = \"codes.csv\"\ndelay_theme = \"delay\"\n");
+        assert!(
+            err.contains("line 3") && err.contains("late, rude"),
+            "{err}"
+        );
+        let err = write("title = \"T\"\ncodes = \"codes.csv\"\nrepeat_codes = [\"Z9\"]\n");
+        assert!(err.contains("line 3") && err.contains("Z9"), "{err}");
+        let err = write("title = \"T\"\ncodes = \"codes.csv\"\ncolour = \"red\"\n");
+        assert!(err.contains("line 3") && err.contains("colour"), "{err}");
+        let err = write(
+            "title = \"T\"\ncodes = \"codes.csv\"\n\n[[theme]]\ntheme = \"slow\"\nlabel = \"Slow\"\n",
+        );
+        assert!(err.contains("line 5") && err.contains("slow"), "{err}");
+        load("title = \"T\"\ncodes = \"codes.csv\"\ndelay_theme = \"late\"\n").unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("casework-study-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}

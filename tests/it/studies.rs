@@ -1,0 +1,156 @@
+//! Studies (issue 15): the delay theme and the repeat codes come from the study, not from
+//! literals in the SQL. On a code list with no delay theme the delay comparison is absent
+//! (not zero); a study's own delay theme and repeat codes are counted; the study kept in
+//! the warehouse is used when none is named.
+
+use std::fs;
+
+use crate::common::*;
+use serde_json::Value;
+
+const CODES: &str = "code,theme,meaning\nL1,late,decided late\nL2,late,told late\nR1,rude,rude\nR2,rude,rude again to the same person\n";
+
+/// Cases c1..c5 with findings: c1 L1; c2 L1 and L2; c3 R2; c4 R1 twice; c5 none.
+const FINDINGS: &str = "case_id,code\nc1,L1\nc2,L1\nc2,L2\nc3,R2\nc4,R1\nc4,R1\n";
+
+fn cases() -> String {
+    let mut s = String::from("case_id,source,organisation_code,opened_date\n");
+    for i in 1..=5 {
+        s.push_str(&format!("c{i},ombudsman_complaint,R1,2024-01-0{i}\n"));
+    }
+    s
+}
+
+fn rows(v: &Value) -> &Vec<Value> {
+    v["rows"].as_array().unwrap()
+}
+
+fn value(v: &Value, measure: &str, column: &str) -> Option<u64> {
+    rows(v)
+        .iter()
+        .find(|r| r["measure"] == measure)
+        .map(|r| r[column].as_f64().unwrap() as u64)
+}
+
+#[test]
+fn the_delay_theme_and_repeat_codes_come_from_the_study() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let b = bundle(
+        d,
+        "b",
+        &[
+            ("cases.csv", cases().as_bytes()),
+            ("findings.csv", FINDINGS.as_bytes()),
+        ],
+    );
+    let study = d.join("study");
+    fs::create_dir(&study).unwrap();
+    fs::write(study.join("codes.csv"), CODES).unwrap();
+    fs::write(
+        study.join("study.toml"),
+        "title = \"Housing decisions\"\ncase_noun = \"decision\"\ncodes = \"codes.csv\"\n\
+         delay_theme = \"late\"\nrepeat_codes = [\"R2\"]\n",
+    )
+    .unwrap();
+    let s = study.to_str().unwrap();
+    let o = casework(d, &["ingest", b.to_str().unwrap(), "--study", s, "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // Without --study: the study kept in the warehouse.
+    let coded = measure_json(d, &["delay_coded_vs_measured"]);
+    // Hand count: the theme "late" is in c1 and c2.
+    assert_eq!(
+        value(&coded, "cases_coded_delay", "cases"),
+        Some(2),
+        "{coded}"
+    );
+    assert_eq!(value(&coded, "cases_in_scope", "cases"), Some(5));
+    let learning = measure_json(d, &["learning"]);
+    // Hand count: R2 is in c3 only; c4's R1 twice is not a repeat in this study.
+    assert_eq!(
+        value(&learning, "repeat_failures", "value"),
+        Some(1),
+        "{learning}"
+    );
+
+    // The same data read as a study that counts a recurring code: c3 and c4.
+    fs::write(
+        study.join("study.toml"),
+        "title = \"Housing decisions\"\ncodes = \"codes.csv\"\ndelay_theme = \"late\"\n\
+         repeat_codes = [\"R2\"]\nrepeat_when_a_code_recurs = true\n",
+    )
+    .unwrap();
+    let learning = measure_json(d, &["learning", "--study", s]);
+    assert_eq!(
+        value(&learning, "repeat_failures", "value"),
+        Some(2),
+        "{learning}"
+    );
+
+    // A study with no delay theme and no repeat rule: those figures are absent, not 0.
+    fs::write(
+        study.join("study.toml"),
+        "title = \"Housing decisions\"\ncodes = \"codes.csv\"\n",
+    )
+    .unwrap();
+    let coded = measure_json(d, &["delay_coded_vs_measured", "--study", s]);
+    assert!(rows(&coded).is_empty(), "{coded}");
+    let learning = measure_json(d, &["learning", "--study", s]);
+    assert_eq!(
+        value(&learning, "repeat_failures", "value"),
+        None,
+        "{learning}"
+    );
+    assert_eq!(
+        value(&learning, "cases_in_scope", "value"),
+        Some(5),
+        "{learning}"
+    );
+
+    // A study naming a theme its code list lacks is refused, naming the line.
+    fs::write(
+        study.join("study.toml"),
+        "title = \"T\"\ncodes = \"codes.csv\"\ndelay_theme = \"delay\"\n",
+    )
+    .unwrap();
+    let o = casework(d, &["study", "check", s]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 3") && stderr(&o).contains("late, rude"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A code list of its own, with no study: no imaging theme is assumed.
+#[test]
+fn a_code_list_without_a_study_has_no_delay_comparison() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("codes.csv"), CODES).unwrap();
+    let b = bundle(
+        d,
+        "b",
+        &[
+            ("cases.csv", cases().as_bytes()),
+            ("findings.csv", FINDINGS.as_bytes()),
+        ],
+    );
+    let o = casework(
+        d,
+        &["ingest", b.to_str().unwrap(), "--codes", "codes.csv", "-q"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let coded = measure_json(d, &["delay_coded_vs_measured"]);
+    assert!(rows(&coded).is_empty(), "{coded}");
+    let learning = measure_json(d, &["learning"]);
+    assert_eq!(
+        value(&learning, "repeat_failures", "value"),
+        None,
+        "{learning}"
+    );
+    for shipped in ["phso-imaging-2021", "cfpb-complaints", "fda-maude"] {
+        let o = casework(d, &["study", "check", shipped]);
+        assert_eq!(o.status.code(), Some(0), "{shipped}: {}", stderr(&o));
+    }
+}
