@@ -17,6 +17,7 @@ pub(crate) async fn chart_command(args: ChartArgs) -> Result<i32, Error> {
         &context,
         casework::report::figures::source_line(&s.warehouse.committed()?, &s.codes),
         args.publish,
+        &s.study,
     );
     let stem = args
         .out

@@ -61,6 +61,7 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                 };
                 let options = casework::stats::SpcOptions {
                     screen: args.screen,
+                    improvement: oversight::improvement(&s.study, theme()?),
                     ..Default::default()
                 };
                 oversight::spc(

@@ -530,6 +530,9 @@ pub struct SpcRow<F: Form = Raw> {
     pub two_of_three: bool,
     pub shift: bool,
     pub variation: Variation,
+    /// False for a period at either end of the series with too few cases
+    /// (`oversight::INCOMPLETE_RULE`): drawn hollow, outside the limits and rules.
+    pub complete: bool,
 }
 
 impl SpcRow<Raw> {
@@ -557,6 +560,7 @@ impl SpcRow<Raw> {
             two_of_three: self.two_of_three,
             shift: self.shift,
             variation: self.variation,
+            complete: self.complete,
         }
     }
 }

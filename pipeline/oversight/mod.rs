@@ -174,6 +174,50 @@ pub fn funnel_from(
     })
 }
 
+/// The SPC direction of improvement for a theme, as its study says: lower is better
+/// for a failing, higher for an outcome such as a remedy, neither for a neutral theme.
+pub fn improvement(study: &crate::spec::study::StudyFile, theme: &str) -> stats::Direction {
+    use crate::spec::study::Better;
+    match study.better(theme) {
+        Better::Lower => stats::Direction::Decrease,
+        Better::Higher => stats::Direction::Increase,
+        Better::Neither => stats::Direction::Neither,
+    }
+}
+
+/// Below this share of the median period's cases, a period at either end of an SPC
+/// series is incomplete.
+pub const INCOMPLETE_FRACTION: f64 = 0.5;
+
+/// The rule, as every SPC output states it.
+pub const INCOMPLETE_RULE: &str = "A run of periods at the start or the end of the series with fewer than half the median period's cases is incomplete: drawn hollow, and left out of the mean, the limits and the rules. A low period between complete ones is part of the process and stays in.";
+
+/// Per period, whether it is complete (see [`INCOMPLETE_RULE`]), from each period's cases.
+pub fn complete_periods(cases: &[u64]) -> Vec<bool> {
+    let mut sorted = cases.to_vec();
+    sorted.sort_unstable();
+    let median = match sorted.len() {
+        0 => return Vec::new(),
+        n if n % 2 == 1 => sorted[n / 2] as f64,
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0,
+    };
+    let low = |n: u64| (n as f64) < INCOMPLETE_FRACTION * median;
+    let mut complete = vec![true; cases.len()];
+    for (i, n) in cases.iter().enumerate() {
+        if !low(*n) {
+            break;
+        }
+        complete[i] = false;
+    }
+    for (i, n) in cases.iter().enumerate().rev() {
+        if !low(*n) {
+            break;
+        }
+        complete[i] = false;
+    }
+    complete
+}
+
 /// The first day of the period holding `d`.
 fn period_start(d: NaiveDate, period: Period) -> NaiveDate {
     let month = match period {
@@ -256,23 +300,31 @@ pub fn spc_from(
         .filter(|(_, (_, n))| plotted == Plotted::Count || *n > 0)
         .map(|(d, (x, n))| (d, x, n))
         .collect();
-    let values: Vec<f64> = kept
+    // Incomplete periods: a run of periods at the start or at the end of the series
+    // whose cases are fewer than INCOMPLETE_FRACTION of the median period's (an export
+    // cut in the middle of a month, a system still being filled). They are drawn, but
+    // left out of the mean, the limits and the rules. A low period between complete ones
+    // is part of the process and stays in.
+    let complete = complete_periods(&kept.iter().map(|(_, _, n)| *n).collect::<Vec<_>>());
+    let used: Vec<usize> = (0..kept.len()).filter(|i| complete[*i]).collect();
+    let value_of = |x: u64, n: u64| match plotted {
+        Plotted::Count => x as f64,
+        Plotted::Proportion => x as f64 / n as f64,
+    };
+    let values: Vec<f64> = used
         .iter()
-        .map(|(_, x, n)| match plotted {
-            Plotted::Count => *x as f64,
-            Plotted::Proportion => *x as f64 / *n as f64,
-        })
+        .map(|&i| value_of(kept[i].1, kept[i].2))
         .collect();
     let mut options = options.clone();
     if let Some(date) = rebase {
         let start = period_start(date, period);
-        if let Some(i) = kept.iter().position(|(d, _, _)| *d >= start) {
+        if let Some(i) = used.iter().position(|&i| kept[i].0 >= start) {
             options.rebase.push(i);
         }
     }
     let chart = stats::spc(&values, &options).map_err(|e| {
         Error::NotDrawn(format!(
-            "spc for {theme}: {e} (widen the scope, or use --period month)"
+            "spc for {theme}: {e} among its complete periods (widen the scope, or use --period month)"
         ))
     })?;
     let mut out = Output::new("spc", c, Table::Spc(Vec::new()));
@@ -297,28 +349,71 @@ pub fn spc_from(
     );
     out.extra
         .insert("screened".into(), Value::from(chart.screened));
+    out.extra
+        .insert("incomplete_rule".into(), Value::from(INCOMPLETE_RULE));
+    // Each period with its chart point; an incomplete one shows the nearest complete
+    // point's mean and limits and breaks no rule.
+    let point_for = |i: usize| -> &stats::SpcPoint {
+        let nearest = used
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, j)| j.abs_diff(i))
+            .map_or(0, |(k, _)| k);
+        &chart.points[nearest]
+    };
     out.rows = Table::Spc(
         kept.iter()
-            .zip(&chart.points)
-            .map(|((d, x, n), p)| SpcRow {
-                counted: plotted == Plotted::Count,
-                period: d.to_string(),
-                cases: Count(*n),
-                cases_with_theme: Count(*x),
-                value: Some(p.value),
-                segment: p.segment,
-                mean: p.mean,
-                lower_limit: p.lower_limit,
-                upper_limit: p.upper_limit,
-                lower_two_sigma: p.lower_two_sigma,
-                upper_two_sigma: p.upper_two_sigma,
-                outside_limits: p.outside_limits,
-                trend: p.trend,
-                two_of_three: p.two_of_three,
-                shift: p.shift,
-                variation: p.variation,
+            .enumerate()
+            .map(|(i, (d, x, n))| {
+                let p = point_for(i);
+                let whole = complete[i];
+                SpcRow {
+                    counted: plotted == Plotted::Count,
+                    period: d.to_string(),
+                    cases: Count(*n),
+                    cases_with_theme: Count(*x),
+                    value: Some(value_of(*x, *n)),
+                    segment: p.segment,
+                    mean: p.mean,
+                    lower_limit: p.lower_limit,
+                    upper_limit: p.upper_limit,
+                    lower_two_sigma: p.lower_two_sigma,
+                    upper_two_sigma: p.upper_two_sigma,
+                    outside_limits: whole && p.outside_limits,
+                    trend: whole && p.trend,
+                    two_of_three: whole && p.two_of_three,
+                    shift: whole && p.shift,
+                    variation: if whole {
+                        p.variation
+                    } else {
+                        stats::Variation::CommonCause
+                    },
+                    complete: whole,
+                }
             })
             .collect(),
     );
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_low_periods_at_the_ends_are_incomplete() {
+        // Median 200: a trickle before the series starts (3, 40) and an export cut in
+        // its last months (53, 7, 5) are incomplete; the dip to 60 in the middle is not.
+        let cases = [3, 40, 190, 210, 200, 60, 205, 195, 200, 53, 7, 5];
+        let complete = complete_periods(&cases);
+        assert_eq!(
+            complete,
+            [
+                false, false, true, true, true, true, true, true, true, false, false, false
+            ]
+        );
+        // 100 is exactly half the median: complete.
+        assert_eq!(complete_periods(&[200, 200, 100]), [true, true, true]);
+        assert!(complete_periods(&[]).is_empty());
+    }
 }

@@ -486,8 +486,11 @@ pub struct SpcPoint {
     pub mean: f64,
     pub lower: f64,
     pub upper: f64,
-    /// "common cause", "special cause concern", "special cause improvement".
+    /// "common cause", "special cause concern", "special cause improvement",
+    /// "special cause neither".
     pub variation: String,
+    /// False for an incomplete period: drawn hollow.
+    pub complete: bool,
 }
 
 /// A theme's trend as an SPC chart: the values, the mean and process limits (per
@@ -577,9 +580,16 @@ fn draw_spc<DB: DrawingBackend>(
             let colour = match p.variation.as_str() {
                 "special cause concern" => NHS_ORANGE,
                 "special cause improvement" => NHS_BLUE,
+                "special cause neither" => NHS_PURPLE,
                 _ => NHS_MID_GREY,
             };
-            Circle::new((i as f64, p.value), 5, colour.filled())
+            // An incomplete period is drawn hollow: it is outside the limits and rules.
+            let style = if p.complete {
+                colour.filled()
+            } else {
+                colour.stroke_width(2)
+            };
+            Circle::new((i as f64, p.value), 5, style)
         }))
         .map_err(err)?;
     legend(&mut chart, SeriesLabelPosition::UpperLeft)?;

@@ -53,6 +53,8 @@ pub struct Figures<'a> {
     /// The source line under every chart.
     pub source: String,
     pub publish: bool,
+    /// The study: each theme's better direction (SPC colours).
+    pub study: &'a crate::spec::study::StudyFile,
     /// Measures already run, unpublished, by name.
     runs: Mutex<HashMap<String, Output>>,
 }
@@ -99,12 +101,14 @@ impl<'a> Figures<'a> {
         context: &'a Context<'a>,
         source: String,
         publish: bool,
+        study: &'a crate::spec::study::StudyFile,
     ) -> Figures<'a> {
         Figures {
             ctx,
             context,
             source,
             publish,
+            study,
             runs: Mutex::new(HashMap::new()),
         }
     }
@@ -302,7 +306,10 @@ impl<'a> Figures<'a> {
             theme,
             Period::Month,
             Plotted::Count,
-            &SpcOptions::default(),
+            &SpcOptions {
+                improvement: oversight::improvement(self.study, theme),
+                ..SpcOptions::default()
+            },
             None,
             self.publish,
         )?;
@@ -317,12 +324,17 @@ impl<'a> Figures<'a> {
                 lower: r.lower_limit,
                 upper: r.upper_limit,
                 variation: serde_text(&r.variation),
+                complete: r.complete,
             })
             .collect();
         let f = self.frame(
             format!("{}: cases per month", label(theme)),
-            "XmR chart (Making Data Count); orange: special cause concern, blue: improvement"
-                .into(),
+            if points.iter().any(|p| !p.complete) {
+                "XmR chart (Making Data Count); orange: special cause concern, blue: improvement, purple: neither; hollow: an incomplete period, outside the limits and rules".into()
+            } else {
+                "XmR chart (Making Data Count); orange: special cause concern, blue: improvement"
+                    .into()
+            },
         );
         chart::spc(stem, &points, "Cases with the theme", &f)
     }

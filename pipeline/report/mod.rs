@@ -347,7 +347,13 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     };
     let source = figures::source_line(&manifest, inputs.codes);
     let mut files = Vec::new();
-    let figs = Figures::new(&ctx, &context, source.clone(), options.publish);
+    let figs = Figures::new(
+        &ctx,
+        &context,
+        source.clone(),
+        options.publish,
+        inputs.study,
+    );
 
     let collected = collect(&figs, inputs, &context, options).await?;
     for t in &collected.tables {

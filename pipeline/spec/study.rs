@@ -273,6 +273,14 @@ impl StudyFile {
         Ok(())
     }
 
+    /// Which direction of a theme's rate is better (lower, unless the study says).
+    pub fn better(&self, theme: &str) -> Better {
+        self.themes
+            .iter()
+            .find(|t| t.theme == theme)
+            .map_or(Better::Lower, |t| t.better)
+    }
+
     /// The label of a theme: the study's, else the theme's name made readable.
     pub fn label(&self, theme: &str) -> String {
         self.themes

@@ -34,6 +34,8 @@ pub const MIN_POINTS: usize = 12;
 pub enum Direction {
     Increase,
     Decrease,
+    /// Neither direction is better (a neutral theme): special causes are "neither".
+    Neither,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,6 +46,9 @@ pub enum Variation {
     SpecialCauseConcern,
     #[serde(rename = "special cause improvement")]
     SpecialCauseImprovement,
+    /// A special cause where neither direction is better (Making Data Count's purple).
+    #[serde(rename = "special cause neither")]
+    SpecialCauseNeither,
 }
 
 #[derive(Debug, Clone)]
@@ -236,6 +241,7 @@ fn segment_points(seg: &[f64], segment: usize, options: &SpcOptions) -> Vec<SpcP
     let concern: i8 = match options.improvement {
         Direction::Decrease => 1,
         Direction::Increase => -1,
+        Direction::Neither => 0,
     };
     seg.iter()
         .enumerate()
@@ -251,10 +257,12 @@ fn segment_points(seg: &[f64], segment: usize, options: &SpcOptions) -> Vec<SpcP
             trend: trend[i],
             two_of_three: two[i],
             shift: shift[i],
-            variation: if hits[i].contains(&concern) {
-                Variation::SpecialCauseConcern
-            } else if hits[i].is_empty() {
+            variation: if hits[i].is_empty() {
                 Variation::CommonCause
+            } else if concern == 0 {
+                Variation::SpecialCauseNeither
+            } else if hits[i].contains(&concern) {
+                Variation::SpecialCauseConcern
             } else {
                 Variation::SpecialCauseImprovement
             },

@@ -267,3 +267,121 @@ fn spc_and_funnel_errors_are_clear() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("funnel and spc need --theme THEME"));
 }
+
+/// Keeps one case in twenty of the last two months of a generated bundle (and only
+/// their rows in every file): an export cut short, as the last months of a real one are.
+fn thin_the_last_two_months(dir: &std::path::Path) {
+    use std::collections::HashSet;
+    let cases = fs::read_to_string(dir.join("cases.csv")).unwrap();
+    let mut lines = cases.lines();
+    let header = lines.next().unwrap().to_string();
+    let opened = header.split(',').position(|h| h == "opened_date").unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let month = |r: &str| r.split(',').nth(opened).unwrap()[..7].to_string();
+    let mut months: Vec<String> = rows.iter().map(|r| month(r)).collect();
+    months.sort();
+    months.dedup();
+    let last_two: Vec<String> = months[months.len() - 2..].to_vec();
+    let mut dropped: HashSet<String> = HashSet::new();
+    for (i, r) in rows.iter().enumerate() {
+        if last_two.contains(&month(r)) && i % 20 != 0 {
+            dropped.insert(r.split(',').next().unwrap().to_string());
+        }
+    }
+    for f in [
+        "cases.csv",
+        "findings.csv",
+        "events.csv",
+        "recommendations.csv",
+    ] {
+        let text = fs::read_to_string(dir.join(f)).unwrap();
+        let mut out = String::new();
+        for (n, line) in text.lines().enumerate() {
+            if n == 0 || !dropped.contains(line.split(',').next().unwrap()) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        fs::write(dir.join(f), out).unwrap();
+    }
+}
+
+/// An export whose last two months hold 5% of the usual volume: those months are
+/// incomplete (hollow, outside the rules) and flag no special cause, though their counts
+/// lie far below the lower limit. An outcome theme whose rate rises, in a study that says
+/// higher is better, is coloured as improvement.
+#[test]
+fn spc_leaves_incomplete_months_out_and_follows_the_study_direction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(
+        d,
+        &["generate", "--cases", "6000", "--seed", "4", "--out", "g"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    thin_the_last_two_months(&d.join("g"));
+    let o = casework(d, &["ingest", "g", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let spc = measure_json(d, &["spc", "--theme", "unreported_finding"]);
+    let rows = spc["rows"].as_array().unwrap();
+    let (body, tail) = rows.split_at(rows.len() - 2);
+    for r in tail {
+        assert_eq!(r["complete"], false, "{r}");
+        assert_eq!(r["variation"], "common cause", "{r}");
+        assert!(
+            r["value"].as_f64().unwrap() < r["lower_limit"].as_f64().unwrap(),
+            "{r}"
+        );
+    }
+    assert!(body.iter().all(|r| r["complete"] == true));
+    assert!(
+        spc["incomplete_rule"]
+            .as_str()
+            .unwrap()
+            .contains("half the median")
+    );
+
+    // The planted step doubles unfollowed alerts from January 2022: a rise.
+    let rising = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["spc", "--theme", "unfollowed_alert"];
+        args.extend_from_slice(extra);
+        let spc = measure_json(d, &args);
+        spc["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["period"].as_str().unwrap() >= "2022-06-01" && r["complete"] == true)
+            .map(|r| r["variation"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let failing = rising(&[]);
+    assert!(
+        failing.iter().any(|v| v == "special cause concern"),
+        "{failing:?}"
+    );
+    assert!(
+        !failing.iter().any(|v| v == "special cause improvement"),
+        "{failing:?}"
+    );
+    let study = d.join("study");
+    fs::create_dir(&study).unwrap();
+    fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/codes/imaging-themes.csv"),
+        study.join("codes.csv"),
+    )
+    .unwrap();
+    fs::write(
+        study.join("study.toml"),
+        "title = \"T\"\ncodes = \"codes.csv\"\n\n[[theme]]\ntheme = \"unfollowed_alert\"\nlabel = \"Alerts followed up\"\nkind = \"outcome\"\nbetter = \"higher\"\n",
+    )
+    .unwrap();
+    let outcome = rising(&["--study", study.to_str().unwrap()]);
+    assert!(
+        outcome.iter().any(|v| v == "special cause improvement"),
+        "{outcome:?}"
+    );
+    assert!(
+        !outcome.iter().any(|v| v == "special cause concern"),
+        "{outcome:?}"
+    );
+}
