@@ -521,7 +521,8 @@ fn draw_spc<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(&area)
         .x_label_area_size(50)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..(n - 1).max(1) as f64, lo..hi)
+        // Half a period of margin each side, so the first and last points are whole.
+        .build_cartesian_2d(-0.5f64..(n - 1).max(1) as f64 + 0.5, lo..hi)
         .map_err(err)?;
     let step = (n / 12).max(1);
     chart

@@ -330,7 +330,7 @@ impl<'a> Figures<'a> {
         let f = self.frame(
             format!("{}: cases per month", label(theme)),
             if points.iter().any(|p| !p.complete) {
-                "XmR chart (Making Data Count); orange: special cause concern, blue: improvement, purple: neither; hollow: an incomplete period, outside the limits and rules".into()
+                "XmR chart (Making Data Count); orange: concern, blue: improvement; hollow: incomplete month, not judged".into()
             } else {
                 "XmR chart (Making Data Count); orange: special cause concern, blue: improvement"
                     .into()
