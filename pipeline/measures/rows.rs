@@ -212,7 +212,7 @@ impl Prevalence<Raw> {
         self.ci95_high = ci95.map(|c| c.high);
         self.ci998_low = ci998.map(|c| c.low);
         self.ci998_high = ci998.map(|c| c.high);
-        self.phrase = p.map(stats::phrase);
+        self.phrase = p.and_then(stats::phrase);
         self
     }
 
@@ -229,7 +229,7 @@ impl Prevalence<Raw> {
         };
         let proportion = published_ratio(x, n);
         let phrase = match proportion.value() {
-            Some(p) => Shown::Value(Some(stats::phrase(p))),
+            Some(p) => Shown::Value(stats::phrase(p)),
             None => Shown::Suppressed,
         };
         let (ci95, ci998) = (interval(0.95), interval(0.998));

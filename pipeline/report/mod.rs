@@ -109,24 +109,29 @@ fn headline(theme: &str, x: u64, n: u64, publish: bool) -> Headline {
         (Some(x), Some(n)) if n > 0 => {
             let p = x as f64 / n as f64;
             let ci = stats::wilson(x, n, 0.95);
+            // One decimal where the interval is narrower than two percentage points, so
+            // that it does not read "9% (95% CI 9% to 9%)".
+            let narrow = ci.is_some_and(|c| c.high - c.low < 0.02);
+            let show = |v: f64| if narrow { stats::percent_1dp(v) } else { pct(v) };
             let (lo, hi) = ci.map_or((String::new(), String::new()), |c| {
-                (pct(c.low), pct(c.high))
+                (show(c.low), show(c.high))
             });
             let phrase = stats::phrase(p);
+            let words = phrase.as_ref().map_or(String::new(), |w| format!(" {w},"));
             Headline {
                 sentence: format!(
-                    "In {xs} of {ns} cases ({}, 95% CI {lo} to {hi}), {phrase}, the coded findings include the theme {}.",
-                    pct(p),
+                    "In {xs} of {ns} cases ({}, 95% CI {lo} to {hi}),{words} the coded findings include the theme {}.",
+                    show(p),
                     label.to_lowercase()
                 ),
                 theme: theme.into(),
                 label,
                 cases: ns,
                 cases_with_theme: xs,
-                percent: Some(pct(p)),
+                percent: Some(show(p)),
                 ci95_low: Some(lo),
                 ci95_high: Some(hi),
-                phrase: Some(phrase),
+                phrase,
             }
         }
         _ => Headline {

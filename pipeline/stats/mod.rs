@@ -74,6 +74,10 @@ const FRACTIONS: &[(f64, &str)] = &[
 /// Within this distance of a fraction, a proportion is called by the fraction's name.
 pub const PHRASE_TOLERANCE: f64 = 0.01;
 
+/// Farther than this share of the fraction from the nearest one, no phrase is true
+/// enough to print ("nearly a tenth" for 5.8% is not): the percentage stands alone.
+pub const PHRASE_REACH: f64 = 0.15;
+
 /// A proportion in the words the founding report uses ("half", "nearly half", "more than
 /// half", "nearly a third", "a quarter", "two-thirds"). The convention:
 ///
@@ -81,35 +85,45 @@ pub const PHRASE_TOLERANCE: f64 = 0.01;
 ///   "nearly all";
 /// - otherwise the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds,
 ///   three-quarters, four-fifths, nine-tenths; within 0.01 of it, its name alone;
-///   below it "nearly …", above it "more than …".
+///   below it "nearly …", above it "more than …";
+/// - but no phrase at all (`None`: the percentage stands alone) when the nearest
+///   fraction is farther than 15% of itself away ([`PHRASE_REACH`]): 5.8% is not "nearly
+///   a tenth", and 15% is neither "nearly a fifth" nor "more than a tenth".
 ///
 /// So 6 of 14 (0.43) is "nearly half", 8 of 25 (0.32) "nearly a third", 13 of 25 (0.52)
 /// "more than half" and 1 of 4 "a quarter".
-pub fn phrase(p: f64) -> String {
+pub fn phrase(p: f64) -> Option<String> {
     if p <= 0.0 {
-        return "none".into();
+        return Some("none".into());
     }
     if p >= 1.0 {
-        return "all".into();
+        return Some("all".into());
     }
     if p < 0.05 {
-        return "fewer than one in twenty".into();
+        return Some("fewer than one in twenty".into());
     }
     if p > 0.95 {
-        return "nearly all".into();
+        return Some("nearly all".into());
     }
     let (f, name) = FRACTIONS
         .iter()
         .copied()
         .min_by(|a, b| (a.0 - p).abs().total_cmp(&(b.0 - p).abs()))
         .expect("fractions are listed");
-    if (p - f).abs() <= PHRASE_TOLERANCE {
+    Some(if (p - f).abs() <= PHRASE_TOLERANCE {
         name.to_string()
+    } else if (p - f).abs() > PHRASE_REACH * f {
+        return None;
     } else if p < f {
         format!("nearly {name}")
     } else {
         format!("more than {name}")
-    }
+    })
+}
+
+/// A proportion as a percentage with one decimal: "9.1%" (for narrow intervals).
+pub fn percent_1dp(p: f64) -> String {
+    format!("{:.1}%", (p * 1000.0).round() / 10.0)
 }
 
 /// A proportion as a whole percentage, ONS style: "43%" (no space), rounded half away
@@ -201,7 +215,12 @@ mod tests {
             (0.36, "more than a third"),
         ];
         for (p, want) in cases {
-            assert_eq!(phrase(p), want, "{p}");
+            assert_eq!(phrase(p).as_deref(), Some(want), "{p}");
+        }
+        // Not true enough to say: 5.8% (nearest a tenth), 15% (between a tenth and a
+        // fifth), 58% (more than half by 8 points).
+        for p in [0.058, 0.15, 0.58] {
+            assert_eq!(phrase(p), None, "{p}");
         }
         assert_eq!(percent(6.0 / 14.0), "43%");
         assert_eq!(percent(0.125), "13%");
