@@ -352,7 +352,7 @@ pub(crate) struct ConfigArgs {
     /// delay theme and repeat codes; --codes and --thresholds replace its files.
     #[arg(long, value_name = "NAME|DIR")]
     pub(crate) study: Option<String>,
-    /// A code list CSV (code, theme, meaning) to use instead of the imaging themes.
+    /// A code list CSV (code, theme, meaning) to use instead of the study's.
     #[arg(long, value_name = "FILE")]
     pub(crate) codes: Option<PathBuf>,
     /// A thresholds TOML to use instead of the spec's delay thresholds.

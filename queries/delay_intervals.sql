@@ -1,4 +1,4 @@
--- delay_intervals: measured delays between steps of the imaging journey.
+-- delay_intervals: measured delays between the steps of an episode.
 --
 -- From the shared view episode_intervals (queries/shared/): for every interval of the
 -- threshold table and every episode holding both steps, the days between them and the

@@ -8,8 +8,8 @@
 --                           days from the decision (closed_date) to the first
 --                           learning_review event, over cases with both
 --   repeat_failures         cases with a repeated failing as the study defines it: a
---                           finding with one of the study's repeat codes (repeat_codes;
---                           LL4 in the imaging study), or, where the study says so
+--                           finding with one of the study's repeat codes (repeat_codes),
+--                           or, where the study says so
 --                           (study.repeat_when_a_code_recurs), the same code recorded in
 --                           two or more findings of the case (bundle v1 findings carry
 --                           no episode, so repetition across episodes can only be seen

@@ -204,7 +204,7 @@ impl<'a> Figures<'a> {
                 .iter()
                 .rev()
                 .map(|r| Bar {
-                    label: label(&r.theme),
+                    label: self.study.label(&r.theme),
                     value: r.proportion.value(),
                     low: r.ci95_low.value(),
                     high: r.ci95_high.value(),
@@ -213,7 +213,7 @@ impl<'a> Figures<'a> {
             (n, bars)
         });
         let f = self.frame(
-            "Cases with each failure theme".into(),
+            "Cases with each theme".into(),
             format!("Share of cases in scope (n = {n}), with 95% Wilson intervals"),
         );
         chart::prevalence(stem, &bars, &f)
@@ -237,9 +237,9 @@ impl<'a> Figures<'a> {
                 })
                 .collect()
         });
-        let labels: Vec<String> = themes.iter().map(|t| label(t)).collect();
+        let labels: Vec<String> = themes.iter().map(|t| self.study.label(t)).collect();
         let f = self.frame(
-            "Which failure themes occur together".into(),
+            "Which themes occur together".into(),
             format!(
                 "Cases per combination of themes, each case counted once (n = {})",
                 self.cases_in_scope().await?
@@ -289,7 +289,7 @@ impl<'a> Figures<'a> {
             }
         }
         let f = self.frame(
-            "Measured delays in the imaging journey".into(),
+            "Measured delays between the steps of each episode".into(),
             format!(
                 "Days between steps per episode ({} intervals measured); orange: over the threshold",
                 if self.publish { show_count(episodes) } else { episodes.to_string() }
@@ -328,7 +328,7 @@ impl<'a> Figures<'a> {
             })
             .collect();
         let f = self.frame(
-            format!("{}: cases per month", label(theme)),
+            format!("{}: cases per month", self.study.label(theme)),
             if points.iter().any(|p| !p.complete) {
                 "XmR chart (Making Data Count); orange: concern, blue: improvement; hollow: incomplete month, not judged".into()
             } else {
@@ -383,7 +383,7 @@ impl<'a> Figures<'a> {
             .collect();
         let average = funnel.average.unwrap_or(0.0);
         let f = self.frame(
-            format!("{}: organisations compared", label(theme)),
+            format!("{}: organisations compared", self.study.label(theme)),
             if funnel.not_shown > 0 {
                 format!(
                     "Funnel plot of published counts, {} organisations ({} with a count of 1 to 7 not shown); labelled: outside the 99.8% limits",
@@ -440,17 +440,14 @@ impl<'a> Figures<'a> {
         });
         let g = Groups {
             categories: categories.iter().map(|c| c.replace('_', " ")).collect(),
-            series: themes.iter().map(|t| label(t)).collect(),
+            series: themes.iter().map(|t| self.study.label(t)).collect(),
             values,
-            y_desc: "Cases with a failing of the theme".into(),
+            y_desc: "Cases with the theme".into(),
         };
         let (title, what) = match dimension {
-            "stage" => (
-                "Failings by stage of the imaging journey",
-                "stage of the finding",
-            ),
+            "stage" => ("Findings by stage", "stage of the finding"),
             _ => (
-                "Failings by responsible service",
+                "Findings by responsible service",
                 "service of the finding (else of the case)",
             ),
         };

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::engine::{self, Scope};
 use crate::error::{Error, Result};
 use crate::measures::{self, Context};
+use crate::spec::study::StudyFile;
 use crate::stats::{self, DISCLOSURE_RULE};
 use figures::Figures;
 
@@ -94,8 +95,9 @@ struct Headline {
     sentence: String,
 }
 
-fn headline(theme: &str, x: u64, n: u64, publish: bool) -> Headline {
-    let label = figures::label(theme);
+fn headline(study: &StudyFile, theme: &str, x: u64, n: u64, publish: bool) -> Headline {
+    let label = study.label(theme);
+    let (nouns, words_after) = (study.cases(), study.headline_words(theme));
     let (xs, ns) = (count_text(x, publish), count_text(n, publish));
     let (px, pn) = if publish {
         (
@@ -112,7 +114,13 @@ fn headline(theme: &str, x: u64, n: u64, publish: bool) -> Headline {
             // One decimal where the interval is narrower than two percentage points, so
             // that it does not read "9% (95% CI 9% to 9%)".
             let narrow = ci.is_some_and(|c| c.high - c.low < 0.02);
-            let show = |v: f64| if narrow { stats::percent_1dp(v) } else { pct(v) };
+            let show = |v: f64| {
+                if narrow {
+                    stats::percent_1dp(v)
+                } else {
+                    pct(v)
+                }
+            };
             let (lo, hi) = ci.map_or((String::new(), String::new()), |c| {
                 (show(c.low), show(c.high))
             });
@@ -120,9 +128,8 @@ fn headline(theme: &str, x: u64, n: u64, publish: bool) -> Headline {
             let words = phrase.as_ref().map_or(String::new(), |w| format!(" {w},"));
             Headline {
                 sentence: format!(
-                    "In {xs} of {ns} cases ({}, 95% CI {lo} to {hi}),{words} the coded findings include the theme {}.",
-                    show(p),
-                    label.to_lowercase()
+                    "In {xs} of {ns} {nouns} ({}, 95% CI {lo} to {hi}),{words} {words_after}.",
+                    show(p)
                 ),
                 theme: theme.into(),
                 label,
@@ -136,7 +143,7 @@ fn headline(theme: &str, x: u64, n: u64, publish: bool) -> Headline {
         }
         _ => Headline {
             sentence: format!(
-                "{label}: the number of cases is too small to publish (disclosure control); of {ns} cases."
+                "{label}: the number of {nouns} is too small to publish (disclosure control); of {ns} {nouns}."
             ),
             theme: theme.into(),
             label,
@@ -434,6 +441,7 @@ async fn collect(
     let mut headlines = Vec::new();
     for row in prevalence.rows.theme_prevalence() {
         headlines.push(headline(
+            inputs.study,
             &row.theme,
             row.cases_with_theme.0,
             row.cases.0,
@@ -483,7 +491,7 @@ async fn collect(
                     Some((x, n))
                 }
             };
-            let label = figures::label(theme);
+            let label = inputs.study.label(theme);
             let (s, mut v) = match (counts(b), counts(c)) {
                 (Some(before), Some(now)) => comparison_sentence(&label, before, now, periods),
                 _ => (
@@ -571,7 +579,7 @@ fn compose(
         "Confidence intervals are Wilson score intervals without continuity correction (PHEindicatormethods phe_proportion), at 95% (and 99.8% in the tables).".into(),
         "Plain-English phrases name the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds, three-quarters, four-fifths and nine-tenths: within one percentage point its name, below it \"nearly\", above it \"more than\".".into(),
         "Changes between periods are differences in percentage points with Newcombe's hybrid score interval (method 10).".into(),
-        "Funnel plots use PHEindicatormethods' limits for proportions; SPC charts follow NHS England's Making Data Count (XmR, four rules; a rise in a failure theme is concern).".into(),
+        "Funnel plots use PHEindicatormethods' limits for proportions; SPC charts follow NHS England's Making Data Count (XmR, four rules; whether a rise is concern or improvement follows the study's better direction for the theme, lower by default).".into(),
         "Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".into(),
     ];
     if options.publish {

@@ -310,7 +310,7 @@ fn from_study_folder(path: &str) -> String {
 }
 
 impl CodeList {
-    /// The spec's code list (the four imaging themes), embedded in the binary.
+    /// The bundle spec's default code list (imaging-themes.csv), embedded in the binary.
     pub fn imaging_default() -> CodeList {
         CodeList::parse(
             DEFAULT_CODES,

@@ -68,6 +68,11 @@ pub struct ThemeSpec {
     pub kind: ThemeKind,
     #[serde(default)]
     pub better: Better,
+    /// What the headline says after its figures, in the study's own words: "there were
+    /// delays in reporting the results of scans". Default: "the coded findings include
+    /// the theme …".
+    #[serde(default)]
+    pub headline: Option<String>,
 }
 
 /// A study, as read from its `study.toml`.
@@ -79,6 +84,9 @@ pub struct StudyFile {
     /// The noun for one case ("complaint", "decision", "report").
     #[serde(default = "default_noun")]
     pub case_noun: String,
+    /// Its plural, where adding "s" is wrong ("inquiries").
+    #[serde(default)]
+    pub case_noun_plural: Option<String>,
     /// The code list (CSV), relative to the study's folder.
     pub codes: String,
     /// The delay thresholds (TOML), relative to the study's folder; none: the spec's.
@@ -191,7 +199,7 @@ impl Study {
 impl StudyFile {
     /// The study of a code list that has none: its themes as the code list names them,
     /// no delay theme and no repeated-failing rule (so those measures are absent, not
-    /// zero). The founding imaging code list gets the founding study.
+    /// zero). The founding report's code list (imaging-themes.csv) gets the founding study.
     pub fn for_code_list(codes: &CodeList) -> StudyFile {
         if codes.source.name == CodeList::imaging_default().source.name {
             return Study::load(None).expect("the default study loads").file;
@@ -199,6 +207,7 @@ impl StudyFile {
         StudyFile {
             title: "What the case data shows".into(),
             case_noun: default_noun(),
+            case_noun_plural: None,
             codes: codes.source.name.clone(),
             thresholds: None,
             delay_theme: None,
@@ -271,6 +280,27 @@ impl StudyFile {
             }
         }
         Ok(())
+    }
+
+    /// The plural of the case noun ("cases", "complaints").
+    pub fn cases(&self) -> String {
+        self.case_noun_plural
+            .clone()
+            .unwrap_or_else(|| format!("{}s", self.case_noun))
+    }
+
+    /// What a theme's headline says after its figures.
+    pub fn headline_words(&self, theme: &str) -> String {
+        self.themes
+            .iter()
+            .find(|t| t.theme == theme)
+            .and_then(|t| t.headline.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "the coded findings include the theme {}",
+                    self.label(theme).to_lowercase()
+                )
+            })
     }
 
     /// Which direction of a theme's rate is better (lower, unless the study says).

@@ -55,7 +55,7 @@ pub enum Variation {
 pub struct SpcOptions {
     /// Screen out large moving ranges before computing the limits.
     pub screen: bool,
-    /// The direction of improvement (failure themes: `Decrease`).
+    /// The direction of improvement (a failing, where lower is better: `Decrease`).
     pub improvement: Direction,
     /// Indexes where a new segment starts (rebase points).
     pub rebase: Vec<usize>,
