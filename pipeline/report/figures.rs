@@ -212,6 +212,14 @@ impl<'a> Figures<'a> {
                 .collect();
             (n, bars)
         });
+        if raw
+            .rows
+            .theme_prevalence()
+            .first()
+            .is_none_or(|r| r.cases.0 == 0)
+        {
+            return Err(Error::NotDrawn("prevalence: no case in scope".into()));
+        }
         let f = self.frame(
             "Cases with each theme".into(),
             format!("Share of cases in scope (n = {n}), with 95% Wilson intervals"),
@@ -237,6 +245,11 @@ impl<'a> Figures<'a> {
                 })
                 .collect()
         });
+        if combos.iter().all(|c| c.cases == 0 && c.label == "0") {
+            return Err(Error::NotDrawn(
+                "cooccurrence: no case in scope has a theme".into(),
+            ));
+        }
         let labels: Vec<String> = themes.iter().map(|t| self.study.label(t)).collect();
         let f = self.frame(
             "Which themes occur together".into(),
@@ -267,6 +280,11 @@ impl<'a> Figures<'a> {
             .map(|m| serde_json::from_value(Value::Object(m)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::Usage(format!("delays chart: {e}")))?;
+        if rows.is_empty() {
+            return Err(Error::NotDrawn(
+                "delays: no episode has two dated steps to measure".into(),
+            ));
+        }
         let mut series: Vec<DelaySeries> = Vec::new();
         let mut episodes = 0u64;
         for r in &rows {
@@ -438,6 +456,11 @@ impl<'a> Figures<'a> {
                 .collect();
             (categories, values)
         });
+        if categories.iter().all(|c| c == "(missing)") {
+            return Err(Error::NotDrawn(format!(
+                "{dimension}: no finding in scope has a {dimension}"
+            )));
+        }
         let g = Groups {
             categories: categories.iter().map(|c| c.replace('_', " ")).collect(),
             series: themes.iter().map(|t| self.study.label(t)).collect(),
@@ -479,6 +502,11 @@ impl<'a> Figures<'a> {
                 .map_or("0".to_string(), |r| r.recommendations.text());
             (categories, values, total)
         });
+        if categories.is_empty() {
+            return Err(Error::NotDrawn(
+                "compliance: no recommendation in scope".into(),
+            ));
+        }
         let g = Groups {
             categories,
             series: series.iter().map(|s| label(s)).collect(),

@@ -218,7 +218,16 @@ struct Table {
     /// text that looks like a number ("0012", "nan") stays text.
     #[serde(skip)]
     numeric: Vec<Vec<bool>>,
+    /// The rows the page shows (the first [`PAGE_ROWS`]); all are in `tables/` and the
+    /// workbook.
+    preview: Vec<Vec<String>>,
+    /// Rows not shown on the page.
+    more: usize,
 }
+
+/// Rows of a table shown in the HTML and Markdown report; longer tables say where the
+/// rest is (tables/NAME.csv and the workbook).
+pub const PAGE_ROWS: usize = 50;
 
 fn cell(v: &Value) -> String {
     match v {
@@ -241,7 +250,7 @@ fn table(name: &str, maps: &[Map<String, Value>]) -> Table {
         .map(|r| r.keys().cloned().collect())
         .unwrap_or_default();
     let value = |r: &Map<String, Value>, c: &String| r.get(c).cloned().unwrap_or(Value::Null);
-    let rows = maps
+    let rows: Vec<Vec<String>> = maps
         .iter()
         .map(|r| columns.iter().map(|c| cell(&value(r, c))).collect())
         .collect();
@@ -249,11 +258,15 @@ fn table(name: &str, maps: &[Map<String, Value>]) -> Table {
         .iter()
         .map(|r| columns.iter().map(|c| value(r, c).is_number()).collect())
         .collect();
+    let preview: Vec<Vec<String>> = rows.iter().take(PAGE_ROWS).cloned().collect();
+    let more = rows.len() - preview.len();
     Table {
         name: name.to_string(),
         columns,
         rows,
         numeric,
+        preview,
+        more,
     }
 }
 
@@ -301,10 +314,17 @@ fn workbook(path: &Path, tables: &[Table], date: NaiveDate) -> Result<()> {
     Ok(wb.save(path)?)
 }
 
-fn tracker_rows(path: Option<&Path>) -> Result<Vec<Map<String, Value>>> {
-    let text = match path {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
-        None => DEFAULT_TRACKER.to_string(),
+/// The tracker's rows: `--tracker`, else the study's, else none (no tracker section).
+fn tracker_rows(path: Option<&Path>, study: &StudyFile) -> Result<Vec<Map<String, Value>>> {
+    let text = match (path, &study.tracker) {
+        (Some(p), _) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+        (None, Some(t)) if t == "embedded:data/recommendations-tracker.csv" => {
+            DEFAULT_TRACKER.to_string()
+        }
+        (None, Some(t)) => {
+            std::fs::read_to_string(t).map_err(|e| Error::io(PathBuf::from(t), e))?
+        }
+        (None, None) => return Ok(Vec::new()),
     };
     let file = path.map_or_else(
         || PathBuf::from("data/recommendations-tracker.csv"),
@@ -385,7 +405,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         files.push(stem.with_extension("png"));
     }
 
-    let tracker = tracker_rows(options.tracker.as_deref())?;
+    let tracker = tracker_rows(options.tracker.as_deref(), inputs.study)?;
     let page = compose(
         &collected,
         &figures_dir,

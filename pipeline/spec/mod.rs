@@ -295,7 +295,7 @@ const SHIPPED_THRESHOLDS: &[(&str, &str)] = &[
 
 /// `path` (relative to a shipped study's folder, `data/studies/NAME/`) as a path from the
 /// repository's root, `..` resolved.
-fn from_study_folder(path: &str) -> String {
+pub(crate) fn from_study_folder(path: &str) -> String {
     let mut parts: Vec<&str> = vec!["data", "studies", "_"];
     for p in path.split('/') {
         match p {

@@ -102,6 +102,12 @@ pub struct StudyFile {
     /// Whether one code recorded twice in a case also counts as a repeated failing.
     #[serde(default)]
     pub repeat_when_a_code_recurs: bool,
+    /// A recommendations tracker CSV (number, text, owner, due_date, status, evidence),
+    /// relative to the study's folder; none: the report has no tracker section unless
+    /// `--tracker` gives one. Once loaded, the path as found (`embedded:…` for a shipped
+    /// study).
+    #[serde(default)]
+    pub tracker: Option<String>,
     /// Per theme: label, kind and better direction.
     #[serde(default, rename = "theme")]
     pub themes: Vec<ThemeSpec>,
@@ -186,6 +192,14 @@ impl Study {
             (Some(t), false) => Thresholds::load(Some(&folder.join(t)))?,
         };
         file.check(&codes, text).map_err(bad)?;
+        let mut file = file;
+        file.tracker = file.tracker.map(|t| {
+            if embedded {
+                format!("embedded:{}", crate::spec::from_study_folder(&t))
+            } else {
+                folder.join(t).display().to_string()
+            }
+        });
         Ok(Study {
             name: name.to_string(),
             file,
@@ -213,6 +227,7 @@ impl StudyFile {
             delay_theme: None,
             repeat_codes: Vec::new(),
             repeat_when_a_code_recurs: false,
+            tracker: None,
             themes: Vec::new(),
         }
     }

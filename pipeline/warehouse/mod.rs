@@ -196,17 +196,15 @@ impl Warehouse {
             return Ok((None, None));
         };
         let read = |file: &str| self.read_text(&format!("{}/{file}", m.version));
+        // The kept text under the name it was used by (`embedded:…` for a list built
+        // into casework: the same list, read back).
         let codes = match read(CODES_FILE)? {
-            Some(t) if !last.code_list.name.starts_with("embedded:") => {
-                Some(CodeList::parse(&t, last.code_list.name.clone())?)
-            }
-            _ => None,
+            Some(t) => Some(CodeList::parse(&t, last.code_list.name.clone())?),
+            None => None,
         };
         let thresholds = match read(THRESHOLDS_FILE)? {
-            Some(t) if !last.thresholds.name.starts_with("embedded:") => {
-                Some(Thresholds::parse(&t, last.thresholds.name.clone())?)
-            }
-            _ => None,
+            Some(t) => Some(Thresholds::parse(&t, last.thresholds.name.clone())?),
+            None => None,
         };
         Ok((codes, thresholds))
     }

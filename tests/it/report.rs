@@ -508,7 +508,15 @@ fn reports_over_zero_cases_and_themes_with_no_case() {
             "p",
         ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // No empty chart: it is refused with the reason (exit code 1).
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no case in scope"), "{}", stderr(&o));
+    // And the report over no cases says which charts it left out and why.
+    let md = fs::read_to_string(d.join("no-cases/report.md")).unwrap();
+    assert!(
+        md.contains("Charts not drawn") && md.contains("prevalence: no case in scope"),
+        "{md}"
+    );
     // Another format version is refused, naming what was found.
     let manifest = d.join("wh/manifest.json");
     let text = fs::read_to_string(&manifest).unwrap();
