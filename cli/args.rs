@@ -75,6 +75,14 @@ pub(crate) struct GenerateArgs {
     /// Add this many malformed rows of each reject kind.
     #[arg(long, default_value_t = 0, value_name = "K")]
     pub(crate) bad: u64,
+    /// Themes: without it, the founding report's four; with it, that many generated
+    /// themes, whose code list and study are written beside the bundle (codes.csv,
+    /// study.toml: ingest with --study DIR).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) themes: usize,
+    /// Organisations (Zipf-like sizes).
+    #[arg(long, default_value_t = 300)]
+    pub(crate) organisations: u64,
 }
 
 #[derive(Args)]

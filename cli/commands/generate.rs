@@ -9,9 +9,10 @@ pub(crate) fn generate(args: &GenerateArgs) -> Result<i32, Error> {
     let truth = write_bundle(
         &args.out,
         &Plan {
-            cases: args.cases,
-            seed: args.seed,
             bad: args.bad,
+            themes: args.themes,
+            organisations: args.organisations,
+            ..Plan::new(args.cases, args.seed)
         },
     )?;
     println!(

@@ -50,6 +50,52 @@ pub struct Plan {
     pub seed: u64,
     /// Malformed rows of each kind to add.
     pub bad: u64,
+    /// Themes: 0 for the founding report's four (the imaging code list); more for a
+    /// study of that many themes, `theme_01`… with codes `T01A`, `T01B`…, whose
+    /// `codes.csv` and `study.toml` are written beside the bundle (for charts at real size).
+    pub themes: usize,
+    /// Organisations (Zipf-like sizes).
+    pub organisations: u64,
+}
+
+impl Plan {
+    pub fn new(cases: u64, seed: u64) -> Plan {
+        Plan {
+            cases,
+            seed,
+            bad: 0,
+            themes: 0,
+            organisations: ORGANISATIONS,
+        }
+    }
+}
+
+/// (theme, planted rate, codes) for every theme of the plan, in code-list order. In the
+/// founding report's set the second theme is the one with the planted step and the
+/// third the one with the planted outliers; likewise in a wide set.
+fn theme_table(plan: &Plan) -> Vec<(String, f64, Vec<String>)> {
+    if plan.themes == 0 {
+        return CODES
+            .iter()
+            .map(|(theme, codes)| {
+                let rate = RATES.iter().find(|r| r.0 == *theme).map_or(0.0, |r| r.1);
+                (
+                    theme.to_string(),
+                    rate,
+                    codes.iter().map(|c| c.to_string()).collect(),
+                )
+            })
+            .collect();
+    }
+    (1..=plan.themes)
+        .map(|i| {
+            (
+                format!("theme_{i:02}"),
+                0.3 / (1.0 + 0.2 * (i - 1) as f64),
+                vec![format!("T{i:02}A"), format!("T{i:02}B")],
+            )
+        })
+        .collect()
 }
 
 /// Planted theme rates (share of cases).
@@ -135,7 +181,28 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
         "case_id,kind,amount_gbp,made_date,due_date,status",
     )?;
     // Zipf-like organisation sizes: weight of organisation i is 1 / (i + 1)^0.8.
-    let weights: Vec<f64> = (0..ORGANISATIONS)
+    let organisations = plan.organisations.max(1);
+    let table = theme_table(plan);
+    if plan.themes > 0 {
+        let mut codes = String::from("code,theme,meaning\n");
+        for (theme, _, list) in &table {
+            for c in list {
+                codes.push_str(&format!("{c},{theme},generated code {c}\n"));
+            }
+        }
+        let path = dir.join("codes.csv");
+        std::fs::write(&path, codes).map_err(|e| Error::io(&path, e))?;
+        let path = dir.join("study.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "# Written by casework generate: {} themes, {organisations} organisations.\ntitle = \"A generated study\"\ncodes = \"codes.csv\"\n",
+                plan.themes
+            ),
+        )
+        .map_err(|e| Error::io(&path, e))?;
+    }
+    let weights: Vec<f64> = (0..organisations)
         .map(|i| 1.0 / ((i + 1) as f64).powf(0.8))
         .collect();
     let total: f64 = weights.iter().sum();
@@ -149,7 +216,7 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
     let mut truth = Truth {
         seed: plan.seed,
         cases: plan.cases,
-        organisations: ORGANISATIONS,
+        organisations,
         outlier_organisations: outliers.iter().map(|o| format!("G{o:03}")).collect(),
         step_month: format!("{}-{:02}", STEP_MONTH.0, STEP_MONTH.1),
         ..Truth::default()
@@ -162,7 +229,7 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
         let u = rng.unit();
         let org = cumulative
             .partition_point(|c| *c < u)
-            .min(ORGANISATIONS as usize - 1) as u64;
+            .min(organisations as usize - 1) as u64;
         let id = format!("g{i:09}");
         let opened = start + Duration::days(rng.below(days) as i64);
         let closed = opened + Duration::days(60 + rng.below(300) as i64);
@@ -172,17 +239,17 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
             "{id},ombudsman_complaint,G{org:03},Organisation {org},acute_trust,{region},{opened},{closed},upheld,ct,moderate,PT-{i}"
         )
         .map_err(io)?;
-        for (theme, codes) in CODES {
-            let mut rate = RATES.iter().find(|r| r.0 == theme).map_or(0.0, |r| r.1);
-            if theme == "delay" && outliers.contains(&org) {
+        for (ti, (theme, base_rate, codes)) in table.iter().enumerate() {
+            let mut rate = *base_rate;
+            if ti == 2 && outliers.contains(&org) {
                 rate = OUTLIER_DELAY_RATE;
             }
-            if theme == "unfollowed_alert" && opened >= step {
+            if ti == 1 && opened >= step {
                 rate *= 2.0;
             }
             if rng.chance(rate) {
                 *truth.themes.entry(theme.to_string()).or_insert(0) += 1;
-                if theme == "unfollowed_alert" {
+                if ti == 1 {
                     if opened >= step {
                         truth.unfollowed_alert_from_step += 1;
                     } else {
@@ -228,8 +295,8 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
         ("events".to_string(), n_events),
         ("recommendations".to_string(), n_recs),
     ]);
-    for theme in RATES.map(|r| r.0) {
-        truth.themes.entry(theme.to_string()).or_insert(0);
+    for (theme, _, _) in &table {
+        truth.themes.entry(theme.clone()).or_insert(0);
     }
     // Malformed rows, `bad` of each kind, after the valid ones.
     let first_year = start.year();

@@ -84,10 +84,23 @@ fn frame<DB: DrawingBackend>(
 /// Axis labels of counts: whole numbers only.
 fn whole(v: &f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
-        format!("{v:.0}")
+        thousands(v.round() as i64)
     } else {
         String::new()
     }
+}
+
+/// A whole number with thousands separators: 26,076.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 fn text_style(size: u32) -> TextStyle<'static> {
@@ -126,11 +139,15 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
 
 /// Renders a chart to `stem.svg` and `stem.png`.
 macro_rules! render {
-    ($stem:expr, |$area:ident| $draw:expr) => {{
+    ($stem:expr, |$area:ident| $draw:expr) => {
+        render!($stem, SIZE, |$area| $draw)
+    };
+    ($stem:expr, $size:expr, |$area:ident| $draw:expr) => {{
         let stem: &Path = $stem;
+        let size: (u32, u32) = $size;
         let mut svg = String::new();
         {
-            let $area = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+            let $area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
             $draw?;
             $area.present().map_err(err)?;
         }
@@ -138,7 +155,7 @@ macro_rules! render {
         std::fs::write(&svg_path, svg).map_err(|e| Error::io(&svg_path, e))?;
         let png_path = stem.with_extension("png");
         {
-            let $area = BitMapBackend::new(&png_path, SIZE).into_drawing_area();
+            let $area = BitMapBackend::new(&png_path, size).into_drawing_area();
             $draw?;
             $area.present().map_err(err)?;
         }
@@ -309,8 +326,26 @@ pub struct Combination {
 
 /// Theme co-occurrence, UpSet style: bars of cases per combination over a matrix of
 /// dots showing which themes each combination holds.
+///
+/// Only the themes that some shown combination holds get a row of the matrix, and the
+/// chart grows in height with them (22 pixels a row), so every row is labelled.
 pub fn upset(stem: &Path, themes: &[String], combos: &[Combination], f: &Frame) -> Result<()> {
-    render!(stem, |area| draw_upset(&area, themes, combos, f))
+    let used: Vec<usize> = (0..themes.len())
+        .filter(|j| combos.iter().any(|c| c.members.get(*j) == Some(&true)))
+        .collect();
+    let themes: Vec<String> = used.iter().map(|j| themes[*j].clone()).collect();
+    let combos: Vec<Combination> = combos
+        .iter()
+        .map(|c| Combination {
+            members: used.iter().map(|j| c.members[*j]).collect(),
+            cases: c.cases,
+            label: c.label.clone(),
+        })
+        .collect();
+    let height = SIZE.1.max(330 + 22 * themes.len() as u32);
+    render!(stem, (SIZE.0, height), |area| draw_upset(
+        &area, &themes, &combos, f
+    ))
 }
 
 fn draw_upset<DB: DrawingBackend>(
@@ -321,7 +356,7 @@ fn draw_upset<DB: DrawingBackend>(
 ) -> Result<()> {
     let area = frame(root, f)?;
     let (_, h) = area.dim_in_pixel();
-    let matrix_h = 26 * themes.len() as u32 + 20;
+    let matrix_h = 22 * themes.len() as u32 + 20;
     let (bars_area, matrix_area) = area.split_vertically(h.saturating_sub(matrix_h));
     let n = combos.len().max(1) as f64;
     let top = combos.iter().map(|c| c.cases).max().unwrap_or(1).max(1) as f64 * 1.15;
@@ -362,6 +397,7 @@ fn draw_upset<DB: DrawingBackend>(
         .configure_mesh()
         .disable_mesh()
         .x_labels(0)
+        .y_labels(t + 1)
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => themes.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),
@@ -392,7 +428,7 @@ fn draw_upset<DB: DrawingBackend>(
                 } else {
                     NHS_PALE_GREY.filled()
                 };
-                Circle::new((x, SegmentValue::CenterOf(j)), 7, style)
+                Circle::new((x, SegmentValue::CenterOf(j)), 6, style)
             }))
             .map_err(err)?;
     }

@@ -9,7 +9,7 @@ use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::measures::{self, Breakdown, Context, CountLike, FigureLike, Form, Output};
+use crate::measures::{self, Breakdown, Context, Count, CountLike, FigureLike, Form, Output};
 use crate::oversight::{self, By, Period, Plotted};
 use crate::report::chart::{
     self, Bar, Combination, DelaySeries, Frame, FunnelUnit, Groups, SpcPoint,
@@ -18,6 +18,9 @@ use crate::spec::{CodeList, STAGES};
 use crate::stats::Significance;
 use crate::stats::SpcOptions;
 use crate::warehouse::Manifest;
+
+/// Combinations of themes the co-occurrence chart shows; the rest are one bar.
+pub const COMBINATIONS_SHOWN: usize = 15;
 
 /// The charts `casework chart` draws; `spc` and `funnel` take a theme.
 pub const CHARTS: &[&str] = &[
@@ -137,7 +140,7 @@ impl<'a> Figures<'a> {
         Ok(if self.publish {
             show_count(n)
         } else {
-            n.to_string()
+            chart::thousands(n as i64)
         })
     }
 
@@ -230,21 +233,43 @@ impl<'a> Figures<'a> {
     async fn cooccurrence(&self, stem: &Path) -> Result<()> {
         let raw = self.raw("theme_cooccurrence").await?;
         let themes = self.context.codes.themes();
-        let combos: Vec<Combination> = shown!(self, raw, |out| {
-            out.rows
-                .theme_cooccurrence()
-                .iter()
-                .filter(|r| r.combination != "none")
-                .map(|r| {
-                    let parts: Vec<&str> = r.combination.split(" + ").collect();
-                    Combination {
-                        members: themes.iter().map(|t| parts.contains(&t.as_str())).collect(),
-                        cases: r.cases.number().unwrap_or(0),
-                        label: r.cases.text(),
-                    }
-                })
-                .collect()
-        });
+        // The largest combinations, and the rest as one bar: thirty themes can give
+        // thousands of combinations, which no chart can show.
+        let mut all: Vec<(Vec<bool>, u64)> = raw
+            .rows
+            .theme_cooccurrence()
+            .iter()
+            .filter(|r| r.combination != "none")
+            .map(|r| {
+                let parts: Vec<&str> = r.combination.split(" + ").collect();
+                (
+                    themes.iter().map(|t| parts.contains(&t.as_str())).collect(),
+                    r.cases.0,
+                )
+            })
+            .collect();
+        let total_combinations = all.len();
+        if all.len() > COMBINATIONS_SHOWN + 1 {
+            all.sort_by(|a, b| b.1.cmp(&a.1));
+            let rest: u64 = all[COMBINATIONS_SHOWN..].iter().map(|c| c.1).sum();
+            all.truncate(COMBINATIONS_SHOWN);
+            all.push((vec![false; themes.len()], rest));
+        }
+        let combos: Vec<Combination> = all
+            .into_iter()
+            .map(|(members, n)| {
+                let shown = if self.publish {
+                    Count(n).published().value()
+                } else {
+                    Some(n)
+                };
+                Combination {
+                    members,
+                    cases: shown.unwrap_or(0),
+                    label: shown.map_or("*".to_string(), |n| chart::thousands(n as i64)),
+                }
+            })
+            .collect();
         if combos.iter().all(|c| c.cases == 0 && c.label == "0") {
             return Err(Error::NotDrawn(
                 "cooccurrence: no case in scope has a theme".into(),
@@ -253,10 +278,18 @@ impl<'a> Figures<'a> {
         let labels: Vec<String> = themes.iter().map(|t| self.study.label(t)).collect();
         let f = self.frame(
             "Which themes occur together".into(),
-            format!(
-                "Cases per combination of themes, each case counted once (n = {})",
-                self.cases_in_scope().await?
-            ),
+            if total_combinations > COMBINATIONS_SHOWN + 1 {
+                format!(
+                    "The {COMBINATIONS_SHOWN} largest of {} combinations, and all others as the last bar (n = {})",
+                    chart::thousands(total_combinations as i64),
+                    self.cases_in_scope().await?
+                )
+            } else {
+                format!(
+                    "Cases per combination of themes, each case counted once (n = {})",
+                    self.cases_in_scope().await?
+                )
+            },
         );
         chart::upset(stem, &labels, &combos, &f)
     }
@@ -310,7 +343,7 @@ impl<'a> Figures<'a> {
             "Measured delays between the steps of each episode".into(),
             format!(
                 "Days between steps per episode ({} intervals measured); orange: over the threshold",
-                if self.publish { show_count(episodes) } else { episodes.to_string() }
+                if self.publish { show_count(episodes) } else { chart::thousands(episodes as i64) }
             ),
         );
         chart::delays(stem, &series, &f)
@@ -550,6 +583,10 @@ fn text_of(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
 }
 
+/// A count as a chart writes it under publication: published, with thousands separators.
 fn show_count(n: u64) -> String {
-    crate::stats::publish_count(n).to_string()
+    match crate::stats::publish_count(n).value() {
+        Some(p) => chart::thousands(p as i64),
+        None => "*".into(),
+    }
 }
