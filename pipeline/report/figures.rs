@@ -250,7 +250,7 @@ impl<'a> Figures<'a> {
             .collect();
         let total_combinations = all.len();
         if all.len() > COMBINATIONS_SHOWN + 1 {
-            all.sort_by(|a, b| b.1.cmp(&a.1));
+            all.sort_by_key(|c| std::cmp::Reverse(c.1));
             let rest: u64 = all[COMBINATIONS_SHOWN..].iter().map(|c| c.1).sum();
             all.truncate(COMBINATIONS_SHOWN);
             all.push((vec![false; themes.len()], rest));
