@@ -174,8 +174,14 @@ pub struct Bar {
 }
 
 /// Theme prevalence: horizontal bars with 95% interval whiskers, as percentages.
+///
+/// The chart grows in height with the themes (30 pixels a bar beyond the first dozen),
+/// so that every bar is drawn and every theme labelled, up to 40 themes and beyond.
 pub fn prevalence(stem: &Path, bars: &[Bar], f: &Frame) -> Result<()> {
-    render!(stem, |area| draw_prevalence(&area, bars, f))
+    let height = SIZE.1.max(180 + 30 * bars.len() as u32);
+    render!(stem, (SIZE.0, height), |area| draw_prevalence(
+        &area, bars, f
+    ))
 }
 
 fn draw_prevalence<DB: DrawingBackend>(
@@ -195,6 +201,7 @@ fn draw_prevalence<DB: DrawingBackend>(
         .disable_y_mesh()
         .x_desc("Cases with the theme (%), with 95% confidence interval")
         .x_label_formatter(&|v| format!("{v:.0}%"))
+        .y_labels(n + 1)
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.label.clone()).unwrap_or_default(),
             _ => String::new(),
@@ -213,7 +220,8 @@ fn draw_prevalence<DB: DrawingBackend>(
                 ],
                 NHS_BLUE.filled(),
             );
-            bar.set_margin(14, 14, 0, 0);
+            // A gap between bars of about a third of a bar (30 pixels a bar when tall).
+            bar.set_margin(if n > 8 { 5 } else { 14 }, if n > 8 { 5 } else { 14 }, 0, 0);
             bar
         }))
         .map_err(err)?;

@@ -201,11 +201,14 @@ impl<'a> Figures<'a> {
         let raw = self.raw("theme_prevalence").await?;
         let (n, bars) = shown!(self, raw, |out| {
             let rows = out.rows.theme_prevalence();
-            let n = rows.first().map_or("0".to_string(), |r| r.cases.text());
-            // Drawn bottom to top: reversed, so the first theme is at the top.
-            let bars: Vec<Bar> = rows
+            let n = rows.first().map_or("0".to_string(), |r| {
+                r.cases
+                    .number()
+                    .map_or("*".to_string(), |n| chart::thousands(n as i64))
+            });
+            // Largest first, at the top (drawn bottom to top); a suppressed share last.
+            let mut bars: Vec<Bar> = rows
                 .iter()
-                .rev()
                 .map(|r| Bar {
                     label: self.study.label(&r.theme),
                     value: r.proportion.value(),
@@ -213,6 +216,8 @@ impl<'a> Figures<'a> {
                     high: r.ci95_high.value(),
                 })
                 .collect();
+            bars.sort_by(|a, b| b.value.unwrap_or(-1.0).total_cmp(&a.value.unwrap_or(-1.0)));
+            bars.reverse();
             (n, bars)
         });
         if raw
