@@ -657,6 +657,9 @@ pub type Curve = Vec<(f64, f64, f64, f64, f64)>;
 
 /// A funnel plot: units as points, the average, 95% and 99.8% limits; units outside
 /// the 99.8% limits labelled.
+/// Labels a funnel plot draws at the most (the units farthest outside the limits).
+pub const FUNNEL_LABELS: usize = 10;
+
 pub fn funnel(
     stem: &Path,
     units: &[FunnelUnit],
@@ -685,6 +688,7 @@ fn draw_funnel<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("Cases (denominator)")
         .y_desc("Cases with the theme (%)")
+        .x_label_formatter(&whole)
         .y_label_formatter(&|v| format!("{v:.0}%"))
         .house_style(13)
         .draw()
@@ -727,25 +731,73 @@ fn draw_funnel<DB: DrawingBackend>(
             ))
             .map_err(err)?;
     }
-    chart
-        .draw_series(units.iter().map(|u| {
-            let colour = if u.outside998 {
-                NHS_ORANGE
-            } else if u.outside95 {
-                NHS_WARM_YELLOW
-            } else {
-                NHS_BLUE
-            };
-            Circle::new((u.denominator, pct(u.proportion)), 5, colour.filled())
-        }))
-        .map_err(err)?;
-    chart
-        .draw_series(units.iter().filter(|u| u.outside998).map(|u| {
-            Text::new(
-                u.label.clone(),
-                (u.denominator, pct(u.proportion) + 3.0),
-                text_style(12),
+    // The dots, and what their colours mean, in the legend.
+    for (name, colour, pick) in [
+        ("within the 95% limits", NHS_BLUE, 0u8),
+        ("outside the 95% limits", NHS_WARM_YELLOW, 1),
+        ("outside the 99.8% limits", NHS_ORANGE, 2),
+    ] {
+        let class = |u: &&FunnelUnit| match pick {
+            2 => u.outside998,
+            1 => u.outside95 && !u.outside998,
+            _ => !u.outside95 && !u.outside998,
+        };
+        chart
+            .draw_series(
+                units
+                    .iter()
+                    .filter(class)
+                    .map(|u| Circle::new((u.denominator, pct(u.proportion)), 5, colour.filled())),
             )
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
+    }
+    // Labels: at most FUNNEL_LABELS of the units outside the 99.8% limits, the farthest
+    // from the average first, each placed where it overlaps no other label and stays
+    // inside the plot (tried above, below, left and right of its dot); a unit whose
+    // label finds no place is still listed in the report's table of flagged units.
+    let (plot_x, plot_y) = chart.plotting_area().get_pixel_range();
+    let mut flagged: Vec<&FunnelUnit> = units.iter().filter(|u| u.outside998).collect();
+    flagged.sort_by(|a, b| {
+        (b.proportion - average)
+            .abs()
+            .total_cmp(&(a.proportion - average).abs())
+    });
+    let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
+    let mut labels = Vec::new();
+    for u in flagged.into_iter().take(FUNNEL_LABELS) {
+        let (px, py) = chart.backend_coord(&(u.denominator, pct(u.proportion)));
+        let (w, h) = (7 * u.label.chars().count() as i32 + 4, 14);
+        let spot = [
+            (6, -18),
+            (6, 6),
+            (-w - 6, -18),
+            (-w - 6, 6),
+            (8, -7),
+            (-w - 8, -7),
+        ]
+        .into_iter()
+        .map(|(dx, dy)| (px + dx, py + dy, dx, dy))
+        .find(|(x, y, _, _)| {
+            let inside = *x >= plot_x.start
+                && x + w <= plot_x.end
+                && *y >= plot_y.start
+                && y + h <= plot_y.end;
+            inside
+                && placed.iter().all(|(ox, oy, ow, oh)| {
+                    x + w <= *ox || *x >= ox + ow || y + h <= *oy || *y >= oy + oh
+                })
+        });
+        if let Some((x, y, dx, dy)) = spot {
+            placed.push((x, y, w, h));
+            labels.push((u, dx, dy));
+        }
+    }
+    chart
+        .draw_series(labels.iter().map(|(u, dx, dy)| {
+            EmptyElement::at((u.denominator, pct(u.proportion)))
+                + Text::new(u.label.clone(), (*dx, *dy), text_style(12))
         }))
         .map_err(err)?;
     legend(&mut chart, SeriesLabelPosition::UpperRight)?;

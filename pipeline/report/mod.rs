@@ -357,6 +357,19 @@ struct Collected {
     headlines: Vec<Headline>,
     /// The committee comparison: a sentence and its figures per theme.
     comparisons: Vec<(String, Value)>,
+    /// Per theme, the organisations outside the funnel's 99.8% limits (published if
+    /// asked): every one is listed under the chart, which labels at most ten.
+    flagged: std::collections::BTreeMap<String, Vec<Flagged>>,
+}
+
+/// An organisation outside a funnel's 99.8% limits, as the report lists it.
+#[derive(Debug, Clone, Serialize)]
+struct Flagged {
+    organisation: String,
+    cases_with_theme: String,
+    cases: String,
+    percent: String,
+    side: String,
 }
 
 /// Builds the report into `options.out`: collect the measures, draw the figures,
@@ -526,10 +539,44 @@ async fn collect(
             comparisons.push((s, v));
         }
     }
+    // Every organisation outside each theme's 99.8% limits.
+    let mut flagged = std::collections::BTreeMap::new();
+    let profile = figs.raw("organisation_profile").await?;
+    for theme in inputs.codes.themes() {
+        let funnel = crate::oversight::funnel_from(
+            &profile,
+            context,
+            &theme,
+            crate::oversight::By::Organisation,
+            options.publish,
+        )?;
+        let list: Vec<Flagged> = funnel
+            .output
+            .rows
+            .funnel()
+            .iter()
+            .filter_map(|r| {
+                let side = match r.significance {
+                    stats::Significance::High0001 => "above",
+                    stats::Significance::Low0001 => "below",
+                    _ => return None,
+                };
+                Some(Flagged {
+                    organisation: r.label.clone(),
+                    cases_with_theme: crate::report::chart::thousands(r.numerator.0 as i64),
+                    cases: crate::report::chart::thousands(r.denominator.0 as i64),
+                    percent: pct(r.proportion.unwrap_or(0.0)),
+                    side: side.into(),
+                })
+            })
+            .collect();
+        flagged.insert(theme, list);
+    }
     Ok(Collected {
         tables,
         headlines,
         comparisons,
+        flagged,
     })
 }
 
@@ -576,6 +623,7 @@ fn compose(
                 h => h,
                 spc => svg(&format!("spc-{}", h.theme)).map(JinjaValue::from_safe_string),
                 funnel => svg(&format!("funnel-{}", h.theme)).map(JinjaValue::from_safe_string),
+                flagged => collected.flagged.get(&h.theme).cloned().unwrap_or_default(),
             }
         })
         .collect();

@@ -206,7 +206,8 @@ fn check_funnel_svg(place: &str, svg: &str, problems: &mut Vec<String>) {
         a.abs() < 1.0,
         "{place}: the axis is too coarse to read ({a} per pixel)"
     );
-    for (cx, _, r) in circles.iter().filter(|c| c.2 >= 4.0) {
+    // Data points have a radius of 5; the legend's markers 4.
+    for (cx, _, r) in circles.iter().filter(|c| c.2 >= 4.5) {
         let v = a * cx + b;
         let near_published = (0..=((v / 5.0).ceil() as u64 + 1))
             .map(|k| k * 5)
@@ -233,7 +234,7 @@ fn check_spc_svg(place: &str, svg: &str, problems: &mut Vec<String>) -> usize {
     );
     let points: Vec<f64> = circles
         .iter()
-        .filter(|c| c.2 >= 4.0)
+        .filter(|c| c.2 >= 4.5)
         .map(|(_, cy, _)| a * cy + b)
         .collect();
     for v in &points {
