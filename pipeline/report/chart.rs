@@ -25,13 +25,22 @@ pub const NHS_ORANGE: RGBColor = RGBColor(0xED, 0x8B, 0x00);
 pub const NHS_AQUA_GREEN: RGBColor = RGBColor(0x00, 0xA4, 0x99);
 pub const NHS_PURPLE: RGBColor = RGBColor(0x33, 0x00, 0x72);
 /// Series colours in order (blue, orange, aqua green, purple, yellow, dark blue).
-pub const SERIES: [RGBColor; 6] = [
+/// Twelve distinct colours for series: the NHS identity's six, then six from Okabe and
+/// Ito's and Tol's colour-blind-safe sets. A chart never needs more: past twelve series
+/// it turns its rows into the series' own rows (see `grouped`).
+pub const SERIES: [RGBColor; 12] = [
     NHS_BLUE,
     NHS_ORANGE,
     NHS_AQUA_GREEN,
     NHS_PURPLE,
     NHS_WARM_YELLOW,
     NHS_DARK_BLUE,
+    RGBColor(0xCC, 0x79, 0xA7),
+    RGBColor(0xD5, 0x5E, 0x00),
+    RGBColor(0x56, 0xB4, 0xE9),
+    RGBColor(0x00, 0x9E, 0x73),
+    RGBColor(0x88, 0x22, 0x55),
+    NHS_MID_GREY,
 ];
 
 const FONT: &str = "sans-serif";
@@ -263,9 +272,102 @@ pub struct Groups {
     pub y_desc: String,
 }
 
-/// Grouped bars: failings by stage or service, recommendations by kind and status.
+/// Grouped bars: findings by stage or service, recommendations by kind and status.
+///
+/// Up to twelve series (themes) are bars in columns by category, each series a colour.
+/// With more, each series gets a row of its own (a theme a row, growing in height, every
+/// row labelled) and the categories are the colours: the legend then needs one entry per
+/// category (at most twelve), not per theme.
 pub fn grouped(stem: &Path, g: &Groups, f: &Frame) -> Result<()> {
-    render!(stem, |area| draw_grouped(&area, g, f))
+    if g.series.len() <= SERIES.len() {
+        return render!(stem, |area| draw_grouped(&area, g, f));
+    }
+    let height = SIZE.1.max(200 + 26 * g.series.len() as u32);
+    render!(stem, (SIZE.0, height), |area| draw_grouped_rows(
+        &area, g, f
+    ))
+}
+
+/// A row per series, a bar per category within it (horizontal), the legend in a column
+/// of its own at the right so that it never covers a bar.
+fn draw_grouped_rows<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    g: &Groups,
+    f: &Frame,
+) -> Result<()> {
+    let area = frame(root, f)?;
+    let (w, _) = area.dim_in_pixel();
+    let (plot, key) = area.split_horizontally(w.saturating_sub(210));
+    let rows = g.series.len().max(1);
+    let cats = g.categories.len().clamp(1, SERIES.len());
+    let right = g
+        .values
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0, f64::max)
+        .max(1.0)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&plot)
+        .x_label_area_size(40)
+        .y_label_area_size(170)
+        .build_cartesian_2d(0f64..right, (0..rows - 1).into_segmented())
+        .map_err(err)?;
+    // Drawn bottom to top: reversed, so the first series is at the top.
+    let label_of = |i: usize| g.series.get(rows - 1 - i).cloned().unwrap_or_default();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc(g.y_desc.as_str())
+        .x_label_formatter(&whole)
+        .y_labels(rows + 1)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => label_of(*i),
+            _ => String::new(),
+        })
+        .house_style(13)
+        .draw()
+        .map_err(err)?;
+    // Each row is split into one band per category, with a gap above and below.
+    let (_, ys) = chart.plotting_area().get_pixel_range();
+    let row_px = ((ys.end - ys.start) as f64 / rows as f64).max(1.0);
+    let band_px = row_px * 0.8 / cats as f64;
+    for (c, colour) in SERIES.iter().enumerate().take(cats) {
+        chart
+            .draw_series((0..rows).map(|i| {
+                let s = rows - 1 - i;
+                let v = g
+                    .values
+                    .get(s)
+                    .and_then(|r| r.get(c))
+                    .copied()
+                    .unwrap_or(0.0);
+                let mut bar = Rectangle::new(
+                    [
+                        (0.0, SegmentValue::Exact(i)),
+                        (v, SegmentValue::Exact(i + 1)),
+                    ],
+                    colour.filled(),
+                );
+                let top = row_px * 0.1 + band_px * c as f64;
+                let bottom = row_px - top - band_px;
+                bar.set_margin(top.round() as u32, bottom.max(0.0).round() as u32, 0, 0);
+                bar
+            }))
+            .map_err(err)?;
+    }
+    // The key: one swatch and name per category.
+    for (c, name) in g.categories.iter().take(cats).enumerate() {
+        let y = 20 + 22 * c as i32;
+        key.draw(&Rectangle::new(
+            [(10, y - 6), (22, y + 6)],
+            SERIES[c].filled(),
+        ))
+        .map_err(err)?;
+        key.draw(&Text::new(name.clone(), (30, y - 7), text_style(13)))
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
 fn draw_grouped<DB: DrawingBackend>(
