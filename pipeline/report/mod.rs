@@ -225,6 +225,9 @@ struct Table {
     more: usize,
 }
 
+/// Bytes of figures the HTML page inlines; later figures are linked images (figures/).
+pub const PAGE_FIGURE_BYTES: usize = 1_200_000;
+
 /// Rows of a table shown in the HTML and Markdown report; longer tables say where the
 /// rest is (tables/NAME.csv and the workbook).
 pub const PAGE_ROWS: usize = 50;
@@ -610,7 +613,32 @@ fn compose(
     tracker: Vec<Map<String, Value>>,
     skipped: Vec<String>,
 ) -> JinjaValue {
-    let svg = |name: &str| inline_svg(figures_dir, name);
+    // Figures are inlined (the page is self-contained) until the page's budget is
+    // spent; after that a figure is an image of the file in figures/, so that a report of
+    // many themes and organisations stays a page a browser opens quickly.
+    let inlined = std::cell::Cell::new(0usize);
+    let svg = |name: &str| {
+        let text = inline_svg(figures_dir, name)?;
+        if inlined.get() + text.len() <= PAGE_FIGURE_BYTES {
+            inlined.set(inlined.get() + text.len());
+            Some(text)
+        } else {
+            let attr: String = name
+                .chars()
+                .map(|c| match c {
+                    '&' => "&amp;".to_string(),
+                    '<' => "&lt;".to_string(),
+                    '>' => "&gt;".to_string(),
+                    '"' => "&quot;".to_string(),
+                    '\'' => "&#39;".to_string(),
+                    c => c.to_string(),
+                })
+                .collect();
+            Some(format!(
+                "<img src=\"figures/{attr}.svg\" alt=\"{attr}\" loading=\"lazy\" style=\"width:100%\">"
+            ))
+        }
+    };
     let (tables, headlines, comparisons) = (
         &collected.tables,
         &collected.headlines,

@@ -260,3 +260,97 @@ fn the_cfpb_report_reads_as_its_own_study() {
     // Every chart drawn has data; those left out say why.
     assert!(md.contains("Charts not drawn"), "{md}");
 }
+
+/// A study of thirty themes and six hundred organisations (the generator's wide mode):
+/// every theme is labelled in the prevalence chart as a text element inside the drawing;
+/// each funnel draws at most ten labels, all inside its drawing, and the report lists
+/// every organisation outside the 99.8% limits; the page stays under 2 MB.
+#[test]
+fn charts_and_the_page_hold_at_thirty_themes_and_six_hundred_organisations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(
+        d,
+        &[
+            "generate",
+            "--cases",
+            "12000",
+            "--seed",
+            "8",
+            "--themes",
+            "30",
+            "--organisations",
+            "600",
+            "--out",
+            "g",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = casework(d, &["ingest", "g", "--study", "g", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = casework(d, &["report", "--out", "r", "--as-of", "2025-06-30"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let texts = |name: &str| -> (f64, f64, Vec<(f64, f64, String)>) {
+        let svg = fs::read_to_string(d.join("r/figures").join(name)).unwrap();
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let root = doc.root_element();
+        let dim = |a: &str| root.attribute(a).unwrap().parse::<f64>().unwrap();
+        let list = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .map(|n| {
+                let num = |a: &str| n.attribute(a).unwrap_or("0").parse::<f64>().unwrap();
+                (
+                    num("x"),
+                    num("y"),
+                    n.text().unwrap_or("").trim().to_string(),
+                )
+            })
+            .collect();
+        (dim("width"), dim("height"), list)
+    };
+    let (w, h, list) = texts("prevalence.svg");
+    for i in 1..=30 {
+        let label = format!("Theme {i:02}");
+        let t = list
+            .iter()
+            .find(|t| t.2 == label)
+            .unwrap_or_else(|| panic!("{label} not drawn"));
+        assert!(
+            t.0 > 0.0 && t.0 < w && t.1 > 0.0 && t.1 < h,
+            "{label} at {t:?}"
+        );
+    }
+    let md = fs::read_to_string(d.join("r/report.md")).unwrap();
+    for i in 1..=30 {
+        let theme = format!("theme_{i:02}");
+        let (w, h, list) = texts(&format!("funnel-{theme}.svg"));
+        let labels: Vec<_> = list
+            .iter()
+            .filter(|t| t.2.starts_with('G') && t.2.len() <= 4)
+            .collect();
+        assert!(labels.len() <= 10, "{theme}: {} labels", labels.len());
+        for t in &labels {
+            assert!(
+                t.0 > 0.0 && t.0 < w && t.1 > 0.0 && t.1 < h,
+                "{theme}: {t:?}"
+            );
+        }
+        let f = measure_json(d, &["funnel", "--theme", &theme]);
+        let flagged: Vec<&str> = f["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["significance"].as_str().unwrap().ends_with("(0.001)"))
+            .map(|r| r["label"].as_str().unwrap())
+            .collect();
+        for org in flagged {
+            assert!(
+                md.contains(&format!("| {org} |")),
+                "{theme}: {org} is not listed"
+            );
+        }
+    }
+    let html = fs::metadata(d.join("r/index.html")).unwrap().len();
+    assert!(html < 2_000_000, "index.html is {html} bytes");
+}
