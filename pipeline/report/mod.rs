@@ -73,12 +73,27 @@ fn pct(p: f64) -> String {
     stats::percent(p)
 }
 
+/// A count as the report's prose writes it: published if asked, with thousands
+/// separators (2,000).
 fn count_text(n: u64, publish: bool) -> String {
-    if publish {
-        stats::publish_count(n).to_string()
+    let shown = if publish {
+        stats::publish_count(n).value()
     } else {
-        n.to_string()
-    }
+        Some(n)
+    };
+    shown.map_or("*".to_string(), |n| {
+        crate::report::chart::thousands(n as i64)
+    })
+}
+
+/// A count for summary.json: a number, or `"*"` when suppressed for publication.
+fn count_value(n: u64, publish: bool) -> Value {
+    let shown = if publish {
+        stats::publish_count(n).value()
+    } else {
+        Some(n)
+    };
+    shown.map_or(Value::from("*"), Value::from)
 }
 
 /// One theme's headline figures as the report states them.
@@ -86,8 +101,9 @@ fn count_text(n: u64, publish: bool) -> String {
 struct Headline {
     theme: String,
     label: String,
-    cases: String,
-    cases_with_theme: String,
+    /// Counts as numbers (`"*"` when suppressed for publication).
+    cases: Value,
+    cases_with_theme: Value,
     percent: Option<String>,
     ci95_low: Option<String>,
     ci95_high: Option<String>,
@@ -133,8 +149,8 @@ fn headline(study: &StudyFile, theme: &str, x: u64, n: u64, publish: bool) -> He
                 ),
                 theme: theme.into(),
                 label,
-                cases: ns,
-                cases_with_theme: xs,
+                cases: count_value(n, publish),
+                cases_with_theme: count_value(x, publish),
                 percent: Some(show(p)),
                 ci95_low: Some(lo),
                 ci95_high: Some(hi),
@@ -147,8 +163,8 @@ fn headline(study: &StudyFile, theme: &str, x: u64, n: u64, publish: bool) -> He
             ),
             theme: theme.into(),
             label,
-            cases: ns,
-            cases_with_theme: xs,
+            cases: count_value(n, publish),
+            cases_with_theme: count_value(x, publish),
             percent: None,
             ci95_low: None,
             ci95_high: None,
