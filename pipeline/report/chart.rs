@@ -288,6 +288,16 @@ pub fn grouped(stem: &Path, g: &Groups, f: &Frame) -> Result<()> {
     ))
 }
 
+/// The largest value of grouped bars (at least 1, for an axis).
+fn largest(g: &Groups) -> f64 {
+    g.values
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0, f64::max)
+        .max(1.0)
+}
+
 /// A row per series, a bar per category within it (horizontal), the legend in a column
 /// of its own at the right so that it never covers a bar.
 fn draw_grouped_rows<DB: DrawingBackend>(
@@ -300,14 +310,7 @@ fn draw_grouped_rows<DB: DrawingBackend>(
     let (plot, key) = area.split_horizontally(w.saturating_sub(210));
     let rows = g.series.len().max(1);
     let cats = g.categories.len().clamp(1, SERIES.len());
-    let right = g
-        .values
-        .iter()
-        .flatten()
-        .copied()
-        .fold(0.0, f64::max)
-        .max(1.0)
-        * 1.1;
+    let right = largest(g) * 1.1;
     let mut chart = ChartBuilder::on(&plot)
         .x_label_area_size(40)
         .y_label_area_size(170)
@@ -378,14 +381,7 @@ fn draw_grouped<DB: DrawingBackend>(
     let area = frame(root, f)?;
     let n = g.categories.len().max(1);
     let k = g.series.len().max(1) as f64;
-    let top = g
-        .values
-        .iter()
-        .flatten()
-        .copied()
-        .fold(0.0, f64::max)
-        .max(1.0)
-        * 1.15;
+    let top = largest(g) * 1.15;
     let mut chart = ChartBuilder::on(&area)
         .x_label_area_size(50)
         .y_label_area_size(60)

@@ -186,3 +186,21 @@ pub fn example_warehouse(dir: &Path) {
     let out = casework(dir, &["ingest", EXAMPLE, "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// The count columns of the measures' rows, listed by hand from the SQL headers
+/// (independent of the code's own row types): what disclosure control must publish.
+pub const COUNT_COLUMNS: &[&str] = &[
+    "cases",
+    "cases_with_theme",
+    "episodes",
+    "over_threshold",
+    "out_of_order",
+    "recommendations",
+    "complied",
+    "not_complied",
+    "pending",
+    "overdue",
+    "remedies",
+    "numerator",
+    "denominator",
+];

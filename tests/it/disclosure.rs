@@ -14,22 +14,6 @@ use std::path::Path;
 use crate::common::*;
 use serde_json::Value;
 
-const COUNT_COLUMNS: &[&str] = &[
-    "cases",
-    "cases_with_theme",
-    "episodes",
-    "over_threshold",
-    "out_of_order",
-    "recommendations",
-    "complied",
-    "not_complied",
-    "pending",
-    "overdue",
-    "remedies",
-    "numerator",
-    "denominator",
-];
-
 fn published(n: u64) -> bool {
     n == 0 || (n >= 10 && n.is_multiple_of(5))
 }
