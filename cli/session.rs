@@ -143,6 +143,32 @@ pub(crate) fn use_mapping(
 ) -> Result<(), Error> {
     let Some(path) = mapping else { return Ok(()) };
     let mapping = casework::mapping::Mapping::load(path)?;
+    if let (None, Some(name)) = (&config.study, &mapping.study) {
+        // The study's files, unless the mapping's own or the options replace them.
+        let study = casework::spec::study::Study::load(Some(name))?;
+        if config.codes.is_none() {
+            options.codes = match &mapping.codes {
+                Some(codes) => CodeList::load(Some(codes))?,
+                None => study.codes.clone(),
+            };
+        }
+        if config.thresholds.is_none() {
+            options.thresholds = match &mapping.thresholds {
+                Some(t) => Thresholds::load(Some(t))?,
+                None => study.thresholds.clone(),
+            };
+        }
+        study
+            .file
+            .check(&options.codes, &study.source.text)
+            .map_err(|message| Error::Config {
+                file: study.name.clone().into(),
+                message,
+            })?;
+        options.study = study.file;
+        options.mapping = Some(mapping);
+        return Ok(());
+    }
     if let (None, None, Some(codes)) = (&config.codes, &config.study, &mapping.codes) {
         options.codes = CodeList::load(Some(codes))?;
         options.study = StudyFile::for_code_list(&options.codes);

@@ -268,6 +268,7 @@ struct ExportTable {
     skip_rows: u64,
     codes: Option<PathBuf>,
     thresholds: Option<PathBuf>,
+    study: Option<String>,
     skip_if: Vec<Filter>,
 }
 
@@ -288,7 +289,14 @@ impl Loader<'_> {
         let table = self.table(e, "[export]")?;
         self.check_keys(
             table,
-            &["sheet", "skip_rows", "codes", "thresholds", "skip_if"],
+            &[
+                "sheet",
+                "skip_rows",
+                "codes",
+                "thresholds",
+                "study",
+                "skip_if",
+            ],
             "[export]",
         )?;
         for (key, v) in table {
@@ -303,6 +311,17 @@ impl Loader<'_> {
                 }
                 "codes" => out.codes = Some(relative(self.string(v, "codes")?)),
                 "thresholds" => out.thresholds = Some(relative(self.string(v, "thresholds")?)),
+                "study" => {
+                    // A shipped study's name, or a folder relative to the mapping.
+                    let name = self.string(v, "study")?;
+                    out.study = Some(
+                        if crate::spec::study::SHIPPED.iter().any(|(n, _)| *n == name) {
+                            name
+                        } else {
+                            relative(name).display().to_string()
+                        },
+                    );
+                }
                 "skip_if" => out.skip_if = self.skip_if(v)?,
                 _ => unreachable!("keys checked"),
             }
@@ -563,6 +582,7 @@ impl Mapping {
             skip_rows: export.skip_rows,
             codes: export.codes,
             thresholds: export.thresholds,
+            study: export.study,
             columns: loader.columns,
             column_lines: loader.column_lines,
             targets,

@@ -30,6 +30,9 @@ pub struct Mapping {
     pub codes: Option<PathBuf>,
     /// A thresholds file the mapping names.
     pub thresholds: Option<PathBuf>,
+    /// The study the export is coded against (`[export] study`): a shipped study's name
+    /// or a folder; used unless `--study` names another.
+    pub study: Option<String>,
     /// The export columns the mapping reads: mapped sources' raw rows align with it.
     pub columns: Vec<String>,
     column_lines: Vec<u64>,

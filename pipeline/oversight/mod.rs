@@ -190,7 +190,7 @@ pub fn improvement(study: &crate::spec::study::StudyFile, theme: &str) -> stats:
 pub const INCOMPLETE_FRACTION: f64 = 0.5;
 
 /// The rule, as every SPC output states it.
-pub const INCOMPLETE_RULE: &str = "A run of periods at the start or the end of the series with fewer than half the median period's cases is incomplete: drawn hollow, and left out of the mean, the limits and the rules. A low period between complete ones is part of the process and stays in.";
+pub const INCOMPLETE_RULE: &str = "A run of periods at the start or the end of the series with fewer than half the median period's cases is incomplete: drawn hollow, and left out of the mean, the limits and the rules. A low period between complete ones is part of the process and stays in. A chart needs at least 12 complete periods, and is not drawn when the median complete period has no case with the theme.";
 
 /// Per period, whether it is complete (see [`INCOMPLETE_RULE`]), from each period's cases.
 pub fn complete_periods(cases: &[u64]) -> Vec<bool> {
@@ -327,6 +327,19 @@ pub fn spc_from(
             "spc for {theme}: {e} among its complete periods (widen the scope, or use --period month)"
         ))
     })?;
+    // Too sparse to chart: when the median complete period has no case with the theme,
+    // an XmR chart only shows 0s and 1s against limits no point can cross downwards.
+    let mut counts: Vec<u64> = used.iter().map(|&i| kept[i].1).collect();
+    counts.sort_unstable();
+    if counts.get(counts.len() / 2).is_some_and(|m| *m == 0) {
+        return Err(Error::NotDrawn(format!(
+            "spc for {theme}: too sparse: the median {} has no case with the theme (widen the scope, or use --period quarter)",
+            match period {
+                Period::Month => "month",
+                Period::Quarter => "quarter",
+            }
+        )));
+    }
     let mut out = Output::new("spc", c, Table::Spc(Vec::new()));
     out.extra.insert("theme".into(), Value::from(theme));
     out.extra.insert(

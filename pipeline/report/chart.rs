@@ -656,10 +656,9 @@ fn draw_spc<DB: DrawingBackend>(
         .fold(0.0, f64::max)
         * 1.1
         + 1e-9;
-    let lo = points
-        .iter()
-        .map(|p| p.value.min(p.lower))
-        .fold(0.0, f64::min);
+    // The chart plots counts: nothing below 0, and a lower limit below 0 is drawn at
+    // the axis (no negative ticks).
+    let lo = 0.0;
     let mut chart = ChartBuilder::on(&area)
         .x_label_area_size(50)
         .y_label_area_size(60)
@@ -679,6 +678,7 @@ fn draw_spc<DB: DrawingBackend>(
             }
         })
         .y_desc(y_desc)
+        .y_label_formatter(&whole)
         .house_style(12)
         .draw()
         .map_err(err)?;

@@ -304,18 +304,20 @@ impl StudyFile {
             .unwrap_or_else(|| format!("{}s", self.case_noun))
     }
 
-    /// What a theme's headline says after its figures.
+    /// What a theme's headline says after its figures: the study's words, else words
+    /// for the theme's kind (a failing is found, an outcome is what the case came to, a
+    /// neutral theme is how it was coded).
     pub fn headline_words(&self, theme: &str) -> String {
-        self.themes
-            .iter()
-            .find(|t| t.theme == theme)
-            .and_then(|t| t.headline.clone())
-            .unwrap_or_else(|| {
-                format!(
-                    "the coded findings include the theme {}",
-                    self.label(theme).to_lowercase()
-                )
-            })
+        let spec = self.themes.iter().find(|t| t.theme == theme);
+        if let Some(words) = spec.and_then(|t| t.headline.clone()) {
+            return words;
+        }
+        let label = self.label(theme).to_lowercase();
+        match spec.map_or(ThemeKind::Failing, |t| t.kind) {
+            ThemeKind::Failing => format!("the coded findings include the theme {label}"),
+            ThemeKind::Outcome => format!("the outcome was {label}"),
+            ThemeKind::Neutral => format!("the {} was coded {label}", self.case_noun),
+        }
     }
 
     /// Which direction of a theme's rate is better (lower, unless the study says).

@@ -10,7 +10,7 @@
 //! - Rule 2, trend: seven or more consecutive points each strictly above (or below) the
 //!   one before; a tie breaks the run. Every point of the run is flagged.
 //! - Rule 3, two of three: in any three consecutive points, two or more beyond the
-//!   2-sigma line (mean ± 1.7733 × mean moving range, two-thirds of the way to the
+//!   2-sigma line (mean ± 2/3 × 2.66 = 1.77333… × mean moving range, two-thirds of the way to the
 //!   limits) on the same side of the mean; those points are flagged. Points beyond the
 //!   limits count as beyond the 2-sigma line (casework's reading of the rule).
 //! - Rule 4, shift: seven or more consecutive points on one side of the mean; a point on

@@ -25,7 +25,6 @@ fn every_chart_renders_as_png_and_svg() {
         ("prevalence", None),
         ("cooccurrence", None),
         ("delays", None),
-        ("spc", Some("delay")),
         ("funnel", Some("unfollowed_alert")),
         ("stage", None),
         ("service", None),
@@ -60,4 +59,42 @@ fn every_chart_renders_as_png_and_svg() {
     let out = casework(tmp.path(), &["chart", "pie"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("unknown chart \"pie\"; the charts are: prevalence, "));
+}
+
+/// The SPC chart, on data dense enough for one (the example's months hold 0 or 1 case of
+/// a theme: too sparse, refused with the reason).
+#[test]
+fn the_spc_chart_renders_where_the_data_supports_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    example_warehouse(d);
+    let out = casework(d, &["chart", "spc", "--theme", "delay", "--out", "sparse"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("too sparse"), "{}", stderr(&out));
+    let out = casework(
+        d,
+        &["generate", "--cases", "3000", "--seed", "2", "--out", "g"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = casework(d, &["ingest", "g", "--warehouse", "wg", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = casework(
+        d,
+        &[
+            "chart",
+            "spc",
+            "--theme",
+            "delay",
+            "--warehouse",
+            "wg",
+            "--out",
+            "spc",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (w, h, colours) = png_facts(&d.join("spc.png"));
+    assert_eq!((w, h), (960, 560));
+    assert!(colours >= 8, "only {colours} colours");
+    let svg = fs::read_to_string(d.join("spc.svg")).unwrap();
+    assert!(roxmltree::Document::parse(&svg).is_ok());
 }

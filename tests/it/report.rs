@@ -38,7 +38,6 @@ fn run_writes_the_whole_report_from_the_built_in_example() {
         "workbook.xlsx",
         "tables/theme_prevalence.csv",
         "figures/prevalence.svg",
-        "figures/spc-delay.png",
         "figures/funnel-delay.svg",
     ] {
         assert!(dir.join(f).is_file(), "{f}");
@@ -83,7 +82,13 @@ fn run_writes_the_whole_report_from_the_built_in_example() {
     assert!(md.contains("In 6 of 14 cases (43%, 95% CI 21% to 67%), nearly half"));
     assert!(md.contains("![Cases with each theme](figures/prevalence.png)"));
     // Self-contained: inline SVG and CSS, no script, nothing fetched.
-    assert!(html.matches("<svg").count() >= 14, "inline figures");
+    // Six general figures and four funnels; the example's months are too sparse for SPC
+    // charts, which the page says.
+    assert!(html.matches("<svg").count() >= 10, "inline figures");
+    assert!(
+        html.contains("too sparse"),
+        "the SPC charts left out, and why"
+    );
     assert!(!html.contains("<script"));
     for attr in ["src=\"http", "href=\"http", "url(http", "@import"] {
         assert!(!html.contains(attr), "{attr}");
@@ -125,7 +130,7 @@ fn the_same_data_gives_the_same_report() {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     }
     let a = all_files(&tmp.path().join("a"));
-    assert!(a.len() > 40);
+    assert!(a.len() > 30);
     for f in a {
         let rel = f.strip_prefix(tmp.path().join("a")).unwrap();
         let other = tmp.path().join("b").join(rel);

@@ -234,11 +234,12 @@ fn report_on_shipped_study(
             "--mapping",
             mapping.to_str().unwrap(),
             export.to_str().unwrap(),
-            "--study",
-            study,
             "-q",
         ],
     );
+    // The shipped mapping names its study (`[export] study`): no --study was needed.
+    let stored = fs::read_to_string(d.join("warehouse/current/study.toml")).unwrap();
+    assert!(stored.contains(title), "{study}: {stored}");
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let o = casework(d, &["report", "--out", "r", "--as-of", "2025-06-30"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
