@@ -14,7 +14,7 @@ use crate::oversight::{self, By, Period, Plotted};
 use crate::report::chart::{
     self, Bar, Combination, DelaySeries, Frame, FunnelUnit, Groups, SpcPoint,
 };
-use crate::spec::{CodeList, STAGES};
+use crate::spec::CodeList;
 use crate::stats::Significance;
 use crate::stats::SpcOptions;
 use crate::warehouse::Manifest;
@@ -475,8 +475,7 @@ impl<'a> Figures<'a> {
                 }
             }
             if dimension == "stage" {
-                categories
-                    .sort_by_key(|c| STAGES.iter().position(|s| s == c).unwrap_or(STAGES.len()));
+                categories.sort_by_key(|c| self.study.stage(c).0);
             }
             let values: Vec<Vec<f64>> = themes
                 .iter()
@@ -500,7 +499,16 @@ impl<'a> Figures<'a> {
             )));
         }
         let g = Groups {
-            categories: categories.iter().map(|c| c.replace('_', " ")).collect(),
+            categories: categories
+                .iter()
+                .map(|c| {
+                    if dimension == "stage" {
+                        self.study.stage(c).1
+                    } else {
+                        c.replace('_', " ")
+                    }
+                })
+                .collect(),
             series: themes.iter().map(|t| self.study.label(t)).collect(),
             values,
             y_desc: "Cases with the theme".into(),

@@ -75,6 +75,16 @@ pub struct ThemeSpec {
     pub headline: Option<String>,
 }
 
+/// A stage as the study names it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// The stage's value in the bundle (`reporting`).
+    pub stage: String,
+    /// How the report names it ("Reporting the scan").
+    pub label: String,
+}
+
 /// A study, as read from its `study.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +118,10 @@ pub struct StudyFile {
     /// study).
     #[serde(default)]
     pub tracker: Option<String>,
+    /// The stages of the journey as the study names them, in their order (the stage
+    /// chart's order and labels); none: the bundle spec's stages, named as written.
+    #[serde(default, rename = "stage")]
+    pub stages: Vec<StageSpec>,
     /// Per theme: label, kind and better direction.
     #[serde(default, rename = "theme")]
     pub themes: Vec<ThemeSpec>,
@@ -228,6 +242,7 @@ impl StudyFile {
             repeat_codes: Vec::new(),
             repeat_when_a_code_recurs: false,
             tracker: None,
+            stages: Vec::new(),
             themes: Vec::new(),
         }
     }
@@ -267,6 +282,16 @@ impl StudyFile {
                 themes.join(", ")
             ));
         }
+        for s in &self.stages {
+            if !crate::spec::STAGES.contains(&s.stage.as_str()) {
+                return Err(format!(
+                    "line {}: stage {:?} is not a stage of the bundle (its stages: {})",
+                    line_of(&format!("\"{}\"", s.stage)),
+                    s.stage,
+                    crate::spec::STAGES.join(", ")
+                ));
+            }
+        }
         for c in &self.repeat_codes {
             if !codes.contains(c) {
                 return Err(format!(
@@ -295,6 +320,19 @@ impl StudyFile {
             }
         }
         Ok(())
+    }
+
+    /// A stage's place and label: the study's order and words, else the bundle spec's
+    /// order and the value made readable.
+    pub fn stage(&self, value: &str) -> (usize, String) {
+        if let Some(i) = self.stages.iter().position(|s| s.stage == value) {
+            return (i, self.stages[i].label.clone());
+        }
+        let at = crate::spec::STAGES
+            .iter()
+            .position(|s| *s == value)
+            .unwrap_or(crate::spec::STAGES.len());
+        (self.stages.len() + at, value.replace('_', " "))
     }
 
     /// The plural of the case noun ("cases", "complaints").
@@ -393,6 +431,23 @@ mod tests {
         );
         assert!(err.contains("line 5") && err.contains("slow"), "{err}");
         load("title = \"T\"\ncodes = \"codes.csv\"\ndelay_theme = \"late\"\n").unwrap();
+        // Stages: the study's order and words, checked against the bundle's stages.
+        let err = write(
+            "title = \"T\"\ncodes = \"codes.csv\"\n\n[[stage]]\nstage = \"triage\"\nlabel = \"Triage\"\n",
+        );
+        assert!(err.contains("line 5") && err.contains("triage"), "{err}");
+        std::fs::write(
+            dir.join("study.toml"),
+            "title = \"T\"\ncodes = \"codes.csv\"\n\n[[stage]]\nstage = \"reporting\"\nlabel = \"Reporting the scan\"\n",
+        )
+        .unwrap();
+        let s = Study::load(Some(dir.to_str().unwrap())).unwrap();
+        assert_eq!(
+            s.file.stage("reporting"),
+            (0, "Reporting the scan".to_string())
+        );
+        let (place, label) = s.file.stage("communication");
+        assert!(place > 0 && label == "communication", "{place} {label}");
     }
 
     fn tempfile_dir() -> PathBuf {
