@@ -185,12 +185,42 @@ pub fn improvement(study: &crate::spec::study::StudyFile, theme: &str) -> stats:
     }
 }
 
+/// When the busiest complete month holds more than this many times the cases of the
+/// quietest, the report's SPC charts plot each theme's share of cases, not its count: a
+/// count would mostly follow the volume.
+pub const VOLUME_RATIO: f64 = 1.5;
+
+/// What the report's SPC chart of a theme plots (see [`VOLUME_RATIO`]).
+pub fn plotted_for(series: &Output, theme: &str) -> Plotted {
+    let cases: Vec<u64> = series
+        .rows
+        .monthly_series()
+        .iter()
+        .filter(|r| r.theme == theme)
+        .map(|r| r.cases.0)
+        .collect();
+    let complete = complete_periods(&cases);
+    let used: Vec<u64> = cases
+        .iter()
+        .zip(&complete)
+        .filter(|(_, c)| **c)
+        .map(|(n, _)| *n)
+        .collect();
+    match (used.iter().min(), used.iter().max()) {
+        (Some(&lo), Some(&hi)) if lo > 0 && hi as f64 > VOLUME_RATIO * lo as f64 => {
+            Plotted::Proportion
+        }
+        (Some(0), Some(&hi)) if hi > 0 => Plotted::Proportion,
+        _ => Plotted::Count,
+    }
+}
+
 /// Below this share of the median period's cases, a period at either end of an SPC
 /// series is incomplete.
 pub const INCOMPLETE_FRACTION: f64 = 0.5;
 
 /// The rule, as every SPC output states it.
-pub const INCOMPLETE_RULE: &str = "A run of periods at the start or the end of the series with fewer than half the median period's cases is incomplete: drawn hollow, and left out of the mean, the limits and the rules. A low period between complete ones is part of the process and stays in. A chart needs at least 12 complete periods, and is not drawn when the median complete period has no case with the theme.";
+pub const INCOMPLETE_RULE: &str = "A run of periods at the start or the end of the series with fewer than half the median period's cases is incomplete: drawn hollow, and left out of the mean, the limits and the rules. A low period between complete ones is part of the process and stays in. A chart needs at least 12 complete periods, and is not drawn when the median complete period has no case with the theme. In the report, when the busiest complete month holds more than 1.5 times the cases of the quietest, the chart plots the theme's share of cases instead of its count.";
 
 /// Per period, whether it is complete (see [`INCOMPLETE_RULE`]), from each period's cases.
 pub fn complete_periods(cases: &[u64]) -> Vec<bool> {

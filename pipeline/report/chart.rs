@@ -638,8 +638,20 @@ pub struct SpcPoint {
 /// A theme's trend as an SPC chart: the values, the mean and process limits (per
 /// segment), special-cause points coloured as Making Data Count does (orange concern,
 /// blue improvement, grey common cause).
-pub fn spc(stem: &Path, points: &[SpcPoint], y_desc: &str, f: &Frame) -> Result<()> {
-    render!(stem, |area| draw_spc(&area, points, y_desc, f))
+/// `share`: the values are proportions (0 to 1), drawn as percentages.
+pub fn spc(stem: &Path, points: &[SpcPoint], y_desc: &str, share: bool, f: &Frame) -> Result<()> {
+    let scale = if share { 100.0 } else { 1.0 };
+    let points: Vec<SpcPoint> = points
+        .iter()
+        .map(|p| SpcPoint {
+            value: p.value * scale,
+            mean: p.mean * scale,
+            lower: p.lower * scale,
+            upper: p.upper * scale,
+            ..p.clone()
+        })
+        .collect();
+    render!(stem, |area| draw_spc(&area, &points, y_desc, f))
 }
 
 fn draw_spc<DB: DrawingBackend>(

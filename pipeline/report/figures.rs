@@ -356,12 +356,13 @@ impl<'a> Figures<'a> {
 
     async fn spc(&self, theme: &str, stem: &Path) -> Result<()> {
         let series = self.raw("monthly_series").await?;
+        let plotted = oversight::plotted_for(&series, theme);
         let out = oversight::spc_from(
             &series,
             self.context,
             theme,
             Period::Month,
-            Plotted::Count,
+            plotted,
             &SpcOptions {
                 improvement: oversight::improvement(self.study, theme),
                 ..SpcOptions::default()
@@ -383,8 +384,17 @@ impl<'a> Figures<'a> {
                 complete: r.complete,
             })
             .collect();
+        let share = plotted == Plotted::Proportion;
         let f = self.frame(
-            format!("{}: cases per month", self.study.label(theme)),
+            if share {
+                format!(
+                    "{}: share of {} per month",
+                    self.study.label(theme),
+                    self.study.cases()
+                )
+            } else {
+                format!("{}: {} per month", self.study.label(theme), self.study.cases())
+            },
             if points.iter().any(|p| !p.complete) {
                 "XmR chart (Making Data Count); orange: concern, blue: improvement; hollow: incomplete month, not judged".into()
             } else {
@@ -392,7 +402,11 @@ impl<'a> Figures<'a> {
                     .into()
             },
         );
-        chart::spc(stem, &points, "Cases with the theme", &f)
+        if share {
+            chart::spc(stem, &points, "Share with the theme (%)", true, &f)
+        } else {
+            chart::spc(stem, &points, "Cases with the theme", false, &f)
+        }
     }
 
     async fn funnel(&self, theme: &str, stem: &Path) -> Result<()> {
