@@ -132,6 +132,8 @@ pub struct Validator {
     time_zone: Option<chrono_tz::Tz>,
     /// Date-times read with a time of day: (with an offset, without one).
     times_seen: std::cell::Cell<(u64, u64)>,
+    /// The organisation types allowed, when the study has its own (else the spec's).
+    organisation_types: Option<Vec<String>>,
     /// Stored case_id → the line or row it came from.
     cases: HashMap<String, u64>,
     /// Rejected case_id → the line or row it came from.
@@ -145,6 +147,7 @@ impl Validator {
             key,
             time_zone: None,
             times_seen: std::cell::Cell::new((0, 0)),
+            organisation_types: None,
             cases: HashMap::new(),
             rejected_cases: HashMap::new(),
         }
@@ -154,6 +157,13 @@ impl Validator {
     /// UTC, so intervals across a change of the clocks are the time that passed).
     pub fn with_time_zone(mut self, zone: Option<chrono_tz::Tz>) -> Validator {
         self.time_zone = zone;
+        self
+    }
+
+    /// The organisation types a case may have, when the study names its own (a housing
+    /// study's landlord types); `None` keeps the bundle spec's NHS list.
+    pub fn with_organisation_types(mut self, types: Option<Vec<String>>) -> Validator {
+        self.organisation_types = types;
         self
     }
 
@@ -276,6 +286,17 @@ impl Validator {
                 )),
                 _ => Ok(Value::Text(text.to_string())),
             },
+            Kind::Enum(_) if name == "organisation_type" && self.organisation_types.is_some() => {
+                let allowed = self.organisation_types.as_deref().unwrap_or_default();
+                if allowed.iter().any(|a| a == text) {
+                    Ok(Value::Text(text.to_string()))
+                } else {
+                    Err((
+                        Rule::AllowedValues,
+                        format!("{name} must be one of the study's: {}", allowed.join(", ")),
+                    ))
+                }
+            }
             Kind::Enum(allowed) => {
                 if allowed.contains(&text) {
                     Ok(Value::Text(text.to_string()))

@@ -507,7 +507,11 @@ fn ingest_into(
 ) -> Result<(Summary, IngestRecord)> {
     let mut pass = Pass {
         validator: Validator::new(options.codes.clone(), options.key.clone())
-            .with_time_zone(options.time_zone),
+            .with_time_zone(options.time_zone)
+            .with_organisation_types(
+                (!options.study.organisation_types.is_empty())
+                    .then(|| options.study.organisation_types.clone()),
+            ),
         log: RejectLog {
             per_rule: BTreeMap::new(),
             csv: None,

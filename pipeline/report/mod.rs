@@ -693,6 +693,7 @@ fn compose(
         "Changes between periods are differences in percentage points with Newcombe's hybrid score interval (method 10).".into(),
         "Funnel plots use PHEindicatormethods' limits for proportions; SPC charts follow NHS England's Making Data Count (XmR, four rules; whether a rise is concern or improvement follows the study's better direction for the theme, lower by default).".into(),
         "Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".into(),
+        format!("SPC charts: {}", crate::oversight::INCOMPLETE_RULE),
     ];
     if options.publish {
         methods.push("Prepared for publication: every count, table, sentence and chart uses the published counts; funnel plots are computed from published numerators and denominators and leave out organisations with a suppressed count; an SPC chart with a suppressed count in any period is not published; a change between periods that rests on a suppressed count is not stated.".into());

@@ -118,6 +118,10 @@ pub struct StudyFile {
     /// study).
     #[serde(default)]
     pub tracker: Option<String>,
+    /// The organisation types the study's cases may have (`organisation_type`): a
+    /// landlord's, a firm's; none: the bundle spec's NHS list.
+    #[serde(default)]
+    pub organisation_types: Vec<String>,
     /// The stages of the journey as the study names them, in their order (the stage
     /// chart's order and labels); none: the bundle spec's stages, named as written.
     #[serde(default, rename = "stage")]
@@ -242,6 +246,7 @@ impl StudyFile {
             repeat_codes: Vec::new(),
             repeat_when_a_code_recurs: false,
             tracker: None,
+            organisation_types: Vec::new(),
             stages: Vec::new(),
             themes: Vec::new(),
         }

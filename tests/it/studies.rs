@@ -387,3 +387,47 @@ fn charts_and_the_page_hold_at_thirty_themes_and_six_hundred_organisations() {
     let html = fs::metadata(d.join("r/index.html")).unwrap().len();
     assert!(html < 2_000_000, "index.html is {html} bytes");
 }
+
+/// A study names its own organisation types (a housing study's landlords): those are
+/// accepted, the NHS ones are not; without a study the bundle spec's NHS list holds.
+#[test]
+fn organisation_types_come_from_the_study() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let cases = "case_id,source,organisation_code,organisation_type,opened_date\n\
+                 c1,ombudsman_complaint,L1,housing_association,2024-01-01\n\
+                 c2,ombudsman_complaint,L2,local_authority,2024-01-02\n\
+                 c3,ombudsman_complaint,L3,acute_trust,2024-01-03\n";
+    let b = bundle(d, "b", &[("cases.csv", cases.as_bytes())]);
+    let study = d.join("housing");
+    fs::create_dir(&study).unwrap();
+    fs::write(study.join("codes.csv"), CODES).unwrap();
+    fs::write(
+        study.join("study.toml"),
+        "title = \"Housing\"\ncodes = \"codes.csv\"\norganisation_types = [\"housing_association\", \"local_authority\"]\n",
+    )
+    .unwrap();
+    let out = casework(
+        d,
+        &[
+            "validate",
+            b.to_str().unwrap(),
+            "--study",
+            study.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["counts"]["cases"]["stored"], 2, "{s}");
+    assert!(
+        s.to_string()
+            .contains("must be one of the study's: housing_association, local_authority"),
+        "{s}"
+    );
+    // Without the study: the NHS list, so the two landlord types are the rejects.
+    let out = casework(d, &["validate", b.to_str().unwrap(), "--format", "json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["counts"]["cases"]["stored"], 1, "{s}");
+}
