@@ -239,6 +239,9 @@ struct Table {
     preview: Vec<Vec<String>>,
     /// Rows not shown on the page.
     more: usize,
+    /// The column names as the page shows them (the study's name for `region`); the
+    /// CSV and the workbook keep the data's names.
+    headers: Vec<String>,
 }
 
 /// Bytes of figures the HTML page inlines; later figures are linked images (figures/).
@@ -279,6 +282,7 @@ fn table(name: &str, maps: &[Map<String, Value>]) -> Table {
         .collect();
     let preview: Vec<Vec<String>> = rows.iter().take(PAGE_ROWS).cloned().collect();
     let more = rows.len() - preview.len();
+    let headers = columns.clone();
     Table {
         name: name.to_string(),
         columns,
@@ -286,6 +290,7 @@ fn table(name: &str, maps: &[Map<String, Value>]) -> Table {
         numeric,
         preview,
         more,
+        headers,
     }
 }
 
@@ -485,7 +490,23 @@ async fn collect(
         } else {
             o.rows.to_maps()
         };
-        tables.push(table(m.name, &maps));
+        let mut t = table(m.name, &maps);
+        if let Some(label) = &inputs.study.second_grouping {
+            // The page's names: the column, and the breakdown's dimension value.
+            for h in &mut t.headers {
+                if h == "region" {
+                    *h = label.clone();
+                }
+            }
+            for row in &mut t.preview {
+                for cell in row.iter_mut() {
+                    if cell == "region" && m.name == "theme_breakdown" {
+                        *cell = label.clone();
+                    }
+                }
+            }
+        }
+        tables.push(t);
     }
 
     // Headlines per theme (from the unpublished counts, published in the text).

@@ -118,6 +118,10 @@ pub struct StudyFile {
     /// study).
     #[serde(default)]
     pub tracker: Option<String>,
+    /// What the bundle's second grouping (`region`) is in this study ("Landlord type",
+    /// "Product"): the report's page names it so; the data keeps `region`.
+    #[serde(default)]
+    pub second_grouping: Option<String>,
     /// The organisation types the study's cases may have (`organisation_type`): a
     /// landlord's, a firm's; none: the bundle spec's NHS list.
     #[serde(default)]
@@ -246,6 +250,7 @@ impl StudyFile {
             repeat_codes: Vec::new(),
             repeat_when_a_code_recurs: false,
             tracker: None,
+            second_grouping: None,
             organisation_types: Vec::new(),
             stages: Vec::new(),
             themes: Vec::new(),

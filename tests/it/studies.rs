@@ -271,6 +271,40 @@ fn report_on_shipped_study(
 }
 
 #[test]
+fn the_cfpb_report_names_its_second_grouping() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let export = root.join("tests/data/cfpb-complaints-sample/complaints_sample.csv");
+    let mapping = root.join("data/mappings/cfpb-complaints.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(
+        d,
+        &[
+            "ingest",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            export.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = casework(d, &["report", "--out", "r", "--as-of", "2025-06-30"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let md = fs::read_to_string(d.join("r/report.md")).unwrap();
+    // The page says State where the data says region; the CSV keeps the data's name.
+    assert!(
+        md.contains("| organisation_code | organisation_name | State |"),
+        "{md}"
+    );
+    assert!(md.contains("| State | "), "the breakdown's dimension");
+    let csv = fs::read_to_string(d.join("r/tables/organisation_profile.csv")).unwrap();
+    assert!(
+        csv.starts_with("organisation_code,organisation_name,region,"),
+        "{csv}"
+    );
+}
+
+#[test]
 fn the_cfpb_report_reads_as_its_own_study() {
     report_on_shipped_study(
         "cfpb-complaints-sample/complaints_sample.csv",
