@@ -268,6 +268,52 @@ fn report_on_shipped_study(
     }
     assert!(html.len() < 2_000_000, "index.html is {} bytes", html.len());
     assert!(md.contains("Charts not drawn"), "{md}");
+    // Every theme's label is a text element inside the prevalence chart.
+    let svg = fs::read_to_string(d.join("r/figures/prevalence.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let root = doc.root_element();
+    let dim = |a: &str| root.attribute(a).unwrap().parse::<f64>().unwrap();
+    let (w, h) = (dim("width"), dim("height"));
+    let studied = casework(
+        d,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT DISTINCT theme FROM codes",
+        ],
+    );
+    for theme in stdout(&studied).lines().skip(1) {
+        let label = {
+            let words = fs::read_to_string(
+                root_dir()
+                    .join("data/studies")
+                    .join(study)
+                    .join("study.toml"),
+            )
+            .unwrap();
+            // The study's label where it gives one.
+            words
+                .split("[[theme]]")
+                .find(|t| t.contains(&format!("theme = \"{theme}\"")))
+                .and_then(|t| t.lines().find(|l| l.starts_with("label")))
+                .map(|l| l.split('"').nth(1).unwrap().to_string())
+                .unwrap()
+        };
+        let node = doc
+            .descendants()
+            .find(|n| n.has_tag_name("text") && n.text().map(str::trim) == Some(label.as_str()))
+            .unwrap_or_else(|| panic!("{label} is not drawn"));
+        let at = |a: &str| node.attribute(a).unwrap().parse::<f64>().unwrap();
+        assert!(
+            at("x") > 0.0 && at("x") < w && at("y") > 0.0 && at("y") < h,
+            "{label}"
+        );
+    }
+}
+
+fn root_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
@@ -420,6 +466,9 @@ fn charts_and_the_page_hold_at_thirty_themes_and_six_hundred_organisations() {
     }
     let html = fs::metadata(d.join("r/index.html")).unwrap().len();
     assert!(html < 2_000_000, "index.html is {html} bytes");
+    for words in ["failings in imaging", "imaging journey", "failure theme"] {
+        assert!(!md.to_lowercase().contains(words), "{words} in report.md");
+    }
 }
 
 /// A study names its own organisation types (a housing study's landlords): those are
