@@ -349,14 +349,18 @@ impl Loader<'_> {
             };
             let column = self.string(c, "column")?;
             let column = self.column(&column, line);
+            let Some(list) = vs.get_ref().as_array() else {
+                return Err(self.err(vs.span(), "skip_if values must be a list of strings"));
+            };
             let mut values = Vec::new();
-            for x in vs
-                .get_ref()
-                .as_array()
-                .map(|a| a.iter().collect())
-                .unwrap_or_else(Vec::new)
-            {
+            for x in list.iter() {
                 values.push(self.string(x, "a value")?);
+            }
+            if values.is_empty() {
+                return Err(self.err(
+                    vs.span(),
+                    "skip_if values = [] skips nothing: list the values whose rows to skip (\"\" for an empty cell)",
+                ));
             }
             filters.push(Filter {
                 column,

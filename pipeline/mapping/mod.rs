@@ -278,10 +278,11 @@ impl Mapping {
                     ..r
                 }))),
                 Ok(Item::Row(row)) => {
+                    // A value matches as written (trimmed); "" matches an empty cell, which
+                    // the reader gives as no value.
                     if let Some(f) = self.skip_if.iter().find(|f| {
-                        row.values[f.column]
-                            .as_deref()
-                            .is_some_and(|v| f.values.iter().any(|x| x == v))
+                        let v = row.values[f.column].as_deref().unwrap_or("");
+                        f.values.iter().any(|x| x.trim() == v)
                     }) {
                         if t == RecordType::Cases {
                             self.skip(format!(

@@ -615,3 +615,61 @@ fn lookup_files_are_read_under_the_line_limit() {
         "{err}"
     );
 }
+
+const SKIP_MAPPING: &str = r#"[export]
+skip_if = [{ column = "Status", values = [""] }]
+
+[cases]
+case_id = "Ref"
+source = { value = "ombudsman_complaint" }
+organisation_code = "Org"
+opened_date = "Opened"
+"#;
+
+/// `skip_if` with `""` skips rows whose cell is empty (it used to skip nothing, silently),
+/// and says how many; `values = []` would skip nothing, so it is refused with its line.
+#[test]
+fn skip_if_empty_skips_empty_cells_and_an_empty_list_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("m.toml"), SKIP_MAPPING).unwrap();
+    fs::write(
+        d.join("export.csv"),
+        "Ref,Org,Opened,Status\nR1,O1,2024-01-01,closed\nR2,O1,2024-01-02,\nR3,O2,2024-01-03,  \nR4,O2,2024-01-04,open\n",
+    )
+    .unwrap();
+    let out = casework(
+        d,
+        &[
+            "validate",
+            "--mapping",
+            "m.toml",
+            "export.csv",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Hand count: R2 and R3 have no Status; R1 and R4 are stored.
+    assert_eq!(s["counts"]["cases"]["stored"], 2, "{s}");
+    let skipped: u64 = s["not_mapped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(skipped, 2, "{s}");
+    fs::write(
+        d.join("m2.toml"),
+        SKIP_MAPPING.replace("values = [\"\"]", "values = []"),
+    )
+    .unwrap();
+    let out = casework(d, &["validate", "--mapping", "m2.toml", "export.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 2") && stderr(&out).contains("skips nothing"),
+        "{}",
+        stderr(&out)
+    );
+}
