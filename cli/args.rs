@@ -337,6 +337,10 @@ pub(crate) struct CheckArgs {
     /// the time that passed. Without it they are taken as UTC.
     #[arg(long, value_name = "ZONE")]
     pub(crate) time_zone: Option<String>,
+    /// A dry run's view: print the first N rows of each record type as read (after a
+    /// mapping, before the checks), patient_ref and notes left out.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) show: usize,
 }
 
 /// The warehouse folder.

@@ -46,6 +46,38 @@ pub(super) fn print_summary(summary: &Summary, format: Format, verb: &str) {
             summary.patient_ref_values_seen
         );
     }
+    for (t, shown) in &summary.shown {
+        println!("\n  {t}: the first {} rows as read", shown.rows.len());
+        let widths: Vec<usize> = shown
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                shown
+                    .rows
+                    .iter()
+                    .map(|r| r[i].chars().count().min(40))
+                    .chain([c.len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: Vec<String>| {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(v, w)| {
+                    let v: String = v.chars().take(40).collect();
+                    format!("{v:<w$}")
+                })
+                .collect();
+            println!("    {}", parts.join("  ").trim_end());
+        };
+        line(shown.columns.clone());
+        for r in &shown.rows {
+            line(r.clone());
+        }
+    }
     if let Some(z) = &summary.time_zone {
         println!("  times without an offset read as local times of {z}");
     }

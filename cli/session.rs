@@ -191,6 +191,7 @@ pub(crate) fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Op
         max_rows: args.max_rows,
         max_xlsx_bytes: args.max_xlsx_bytes,
     };
+    options.show = args.show;
     options.time_zone = match &args.time_zone {
         None => None,
         Some(name) => Some(name.parse::<chrono_tz::Tz>().map_err(|_| {

@@ -49,6 +49,8 @@ pub struct Options {
     pub time_zone: Option<chrono_tz::Tz>,
     /// The study in force, kept in the warehouse with the code list and thresholds.
     pub study: crate::spec::study::StudyFile,
+    /// Rows of each record type to show as read (after a mapping), for a dry run.
+    pub show: usize,
 }
 
 impl Options {
@@ -66,6 +68,7 @@ impl Options {
             wait: crate::warehouse::LockWait::No,
             time_zone: None,
             study: crate::spec::study::StudyFile::for_code_list(&CodeList::imaging_default()),
+            show: 0,
         }
     }
 }
@@ -118,6 +121,10 @@ pub struct Summary {
     /// an offset mixed with no `--time-zone`, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The first rows of each record type as read (after a mapping), when asked
+    /// (`--show N`): the columns with a value in any of them, then the rows.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub shown: BTreeMap<String, Shown>,
 }
 
 impl Summary {
@@ -320,6 +327,13 @@ pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
     Ok(summary)
 }
 
+/// Rows as read, for a dry run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Shown {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
 /// One ingest's pass over the bundle: the checker, the counts, the reject log and the
 /// staging version stored rows go to (none for `validate`).
 struct Pass<'s> {
@@ -330,6 +344,9 @@ struct Pass<'s> {
     rejected_rows: u64,
     patient_refs: u64,
     staging: Option<&'s mut Staging>,
+    /// How many rows of each record type to keep for a dry run, and those kept.
+    show: usize,
+    shown: BTreeMap<RecordType, Vec<Vec<Option<String>>>>,
 }
 
 /// Stored rows gathered into batches per partition (cases by opened year; other types
@@ -434,6 +451,10 @@ impl Pass<'_> {
             let outcome = match item? {
                 Item::Unreadable(reject) => Err(vec![reject]),
                 Item::Row(row) => {
+                    let kept = self.shown.entry(t).or_default();
+                    if kept.len() < self.show {
+                        kept.push(row.values.clone());
+                    }
                     if t == RecordType::Cases && row.values[patient_ref_index].is_some() {
                         self.patient_refs += 1;
                     }
@@ -523,6 +544,8 @@ fn ingest_into(
         rejected_rows: 0,
         patient_refs: 0,
         staging,
+        show: options.show,
+        shown: BTreeMap::new(),
     };
     for p in file_problems {
         pass.file_problem(p)?;
@@ -577,7 +600,37 @@ fn ingest_into(
             "{zoned} times have an offset (Z, +01:00) and {local} have none; those without are read as UTC, so an interval between the two kinds can be an hour out in summer: give --time-zone (for example Europe/London) to read them as local times"
         ));
     }
+    let mut shown = BTreeMap::new();
+    for (t, rows) in std::mem::take(&mut pass.shown) {
+        if rows.is_empty() {
+            continue;
+        }
+        // patient_ref and free-text notes are never shown; columns with no value in any
+        // row are left out.
+        let keep: Vec<usize> = (0..t.columns().len())
+            .filter(|&i| !crate::spec::reject::CONFIDENTIAL_COLUMNS.contains(&t.columns()[i].name))
+            .filter(|&i| rows.iter().any(|r| r[i].is_some()))
+            .collect();
+        shown.insert(
+            t.name().to_string(),
+            Shown {
+                columns: keep
+                    .iter()
+                    .map(|&i| t.columns()[i].name.to_string())
+                    .collect(),
+                rows: rows
+                    .iter()
+                    .map(|r| {
+                        keep.iter()
+                            .map(|&i| r[i].clone().unwrap_or_default())
+                            .collect()
+                    })
+                    .collect(),
+            },
+        );
+    }
     let summary = Summary {
+        shown,
         time_zone: options.time_zone.map(|z| z.name().to_string()),
         notes,
         bundle: bundle.dir.display().to_string(),

@@ -673,3 +673,34 @@ fn skip_if_empty_skips_empty_cells_and_an_empty_list_is_refused() {
         stderr(&out)
     );
 }
+
+/// A dry run: `validate --show N` prints the first N rows of each record type as the
+/// mapping makes them, before any ingest.
+#[test]
+fn a_dry_run_shows_the_mapped_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (m, e) = write_local(d, LOCAL_MAPPING, LOCAL_EXPORT);
+    let out = casework(d, &["validate", "--mapping", &m, &e, "--show", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("cases: the first 2 rows as read"), "{text}");
+    assert!(
+        text.contains("findings: the first 2 rows as read"),
+        "{text}"
+    );
+    // The first case as mapped: its id, its date in ISO form, its mapped decision.
+    let first = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("INC-1 "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        first.contains("2023-02-03") && first.contains("upheld"),
+        "{first}"
+    );
+    assert!(!text.contains("patient_ref"), "{text}");
+    assert!(
+        !d.join("warehouse").exists(),
+        "a dry run writes no warehouse"
+    );
+}
