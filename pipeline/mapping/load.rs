@@ -151,6 +151,7 @@ impl Loader<'_> {
             map: None,
             date: None,
             prefix: None,
+            fallbacks: Vec::new(),
         };
         if let Some(column) = v.get_ref().as_str() {
             field.from = From::Column(self.column(column, line));
@@ -160,7 +161,7 @@ impl Loader<'_> {
         self.check_keys(
             table,
             &[
-                "column", "columns", "split", "value", "lookup", "map", "date", "prefix",
+                "column", "columns", "split", "value", "lookup", "map", "date", "prefix", "else",
             ],
             &format!("field {name}"),
         )?;
@@ -245,6 +246,34 @@ impl Loader<'_> {
         }
         if let Some(p) = get("prefix") {
             field.prefix = Some(self.string(p, "prefix")?);
+        }
+        if let Some(e) = get("else") {
+            if !matches!(field.from, From::Column(_)) {
+                return Err(self.err(
+                    e.span(),
+                    format!("field {name}: else follows a single column (column = \"…\")"),
+                ));
+            }
+            let Some(list) = e.get_ref().as_array().filter(|l| !l.is_empty()) else {
+                return Err(self.err(
+                    e.span(),
+                    "else must be a list of { column, date } tables, read in order when the column is empty",
+                ));
+            };
+            for item in list.iter() {
+                let t = self.table(item, "an else entry")?;
+                self.check_keys(t, &["column", "date"], "an else entry")?;
+                let Some((_, c)) = t.iter().find(|(k, _)| k.get_ref() == "column") else {
+                    return Err(self.err(item.span(), "an else entry needs column"));
+                };
+                let column = self.string(c, "column")?;
+                let index = self.column(&column, line_of(self.text, item.span().start));
+                let date = match t.iter().find(|(k, _)| k.get_ref() == "date") {
+                    Some((_, d)) => Some(self.date_format(d)?),
+                    None => None,
+                };
+                field.fallbacks.push((index, date));
+            }
         }
         Ok(field)
     }

@@ -62,6 +62,9 @@ struct Field {
     map: Option<usize>,
     date: Option<DateFormat>,
     prefix: Option<String>,
+    /// Columns to read, in order, when the field's own column is empty (`else`), each
+    /// with its own date format (or the field's).
+    fallbacks: Vec<(usize, Option<DateFormat>)>,
 }
 
 #[derive(Debug)]
@@ -348,7 +351,7 @@ impl Mapping {
             let mut origin = vec![None; columns.len()];
             let mut problem = None;
             for f in &target.fields {
-                let (text, label): (Option<String>, Option<String>) = match &f.from {
+                let (mut text, mut label): (Option<String>, Option<String>) = match &f.from {
                     From::Column(c) => (row.values[*c].clone(), Some(self.columns[*c].clone())),
                     From::Columns(_) | From::Split(..) => match &part {
                         Some((c, v)) => (Some(v.clone()), Some(self.columns[*c].clone())),
@@ -364,13 +367,23 @@ impl Mapping {
                         (value, Some(format!("{}.{}", l.name, l.columns[*column])))
                     }
                 };
+                // The field's column is empty: the first of its `else` columns that is not.
+                let mut date = f.date.as_ref();
+                if text.is_none()
+                    && let Some((c, d)) = f.fallbacks.iter().find(|(c, _)| row.values[*c].is_some())
+                {
+                    text = row.values[*c].clone();
+                    label = Some(self.columns[*c].clone());
+                    date = d.as_ref().or(f.date.as_ref());
+                }
+                let read = text.clone();
                 origin[f.target] = label.clone();
-                match self.convert(f, text) {
+                match self.convert(f, text, date) {
                     Ok(v) => values[f.target] = v,
                     Err((rule, message)) => {
                         let column = label.unwrap_or_else(|| columns[f.target].name.to_string());
                         let shown = match &f.from {
-                            From::Column(c) => row.values[*c].clone(),
+                            From::Column(_) => read.clone(),
                             _ => part.as_ref().map(|p| p.1.clone()),
                         };
                         let mut r =
@@ -421,6 +434,7 @@ impl Mapping {
         &self,
         f: &Field,
         text: Option<String>,
+        date: Option<&DateFormat>,
     ) -> std::result::Result<Option<String>, (Rule, String)> {
         let mut value = text;
         if let (Some(m), Some(v)) = (f.map, value.clone()) {
@@ -440,7 +454,7 @@ impl Mapping {
                 }
             };
         }
-        if let (Some(d), Some(v)) = (&f.date, value.clone()) {
+        if let (Some(d), Some(v)) = (date, value.clone()) {
             value = Some(convert_date(d, &v).ok_or_else(|| {
                 let wanted = match d {
                     DateFormat::Pattern { text, .. } => format!("the date format {text:?}"),

@@ -704,3 +704,81 @@ fn a_dry_run_shows_the_mapped_rows() {
         "a dry run writes no warehouse"
     );
 }
+
+const ELSE_MAPPING: &str = r#"[cases]
+case_id = "Ref"
+source = { value = "ombudsman_complaint" }
+organisation_code = "Org"
+opened_date = { column = "Opened", date = "%Y-%m-%d", else = [{ column = "Received", date = "%d %B %Y" }] }
+"#;
+
+/// `else`: when a field's column is empty, its fallback columns are read in order, each
+/// with its own date format; a row with none of them given is still rejected by name.
+#[test]
+fn else_columns_fill_an_empty_column_in_their_own_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("m.toml"), ELSE_MAPPING).unwrap();
+    fs::write(
+        d.join("export.csv"),
+        "Ref,Org,Opened,Received\n\
+         R1,O1,2024-01-05,13 January 2022\n\
+         R2,O1,,13 January 2022\n\
+         R3,O2,2024-03-01,\n\
+         R4,O2,,2 March 2023\n",
+    )
+    .unwrap();
+    let s = ingest_json(d, &["--mapping", "m.toml", "export.csv"]);
+    assert_eq!(count(&s, "cases", "stored"), 4, "{s}");
+    // Hand-written: R1 and R3 keep Opened; R2 and R4 take Received in its own format.
+    let dates: Vec<String> = table_rows(&d.join("warehouse"), "cases")
+        .iter()
+        .map(|r| {
+            let id = r.split('|').find(|p| p.starts_with("case_id=")).unwrap();
+            let date = r
+                .split('|')
+                .find(|p| p.starts_with("opened_date="))
+                .unwrap();
+            format!("{id} {date}")
+        })
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            "case_id=R1 opened_date=2024-01-05",
+            "case_id=R2 opened_date=2022-01-13",
+            "case_id=R3 opened_date=2024-03-01",
+            "case_id=R4 opened_date=2023-03-02"
+        ]
+    );
+    // A fallback value in neither its format nor ISO form is named with the fallback's
+    // column and format.
+    fs::write(
+        d.join("bad.csv"),
+        "Ref,Org,Opened,Received\nR1,O1,,13/01/2022\n",
+    )
+    .unwrap();
+    let out = casework(d, &["validate", "--mapping", "m.toml", "bad.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("Received") && text.contains("%d %B %Y"),
+        "{text}"
+    );
+    // An empty else list would do nothing: refused with its line.
+    fs::write(
+        d.join("m2.toml"),
+        ELSE_MAPPING.replace(
+            "else = [{ column = \"Received\", date = \"%d %B %Y\" }]",
+            "else = []",
+        ),
+    )
+    .unwrap();
+    let out = casework(d, &["validate", "--mapping", "m2.toml", "export.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 5") && stderr(&out).contains("else"),
+        "{}",
+        stderr(&out)
+    );
+}
