@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use chrono::format::{Item as FormatItem, StrftimeItems};
 use toml::de::{DeTable, DeValue};
 
-use super::{DateFormat, Epoch, Field, Filter, From, Lookup, Mapping, Target, ValueMap};
+use super::{DateFormat, Epoch, Field, Filter, From, Lookup, Mapping, Piece, Target, ValueMap};
 use crate::error::{Error, Result};
 use crate::spec::{ConfigSource, RecordType};
 
@@ -161,7 +161,8 @@ impl Loader<'_> {
         self.check_keys(
             table,
             &[
-                "column", "columns", "split", "value", "lookup", "map", "date", "prefix", "else",
+                "column", "columns", "split", "value", "template", "lookup", "map", "date",
+                "prefix", "else",
             ],
             &format!("field {name}"),
         )?;
@@ -171,7 +172,7 @@ impl Loader<'_> {
                 .find(|(key, _)| key.get_ref() == k)
                 .map(|(_, v)| v)
         };
-        let sources = ["column", "columns", "value"]
+        let sources = ["column", "columns", "value", "template"]
             .iter()
             .filter(|k| get(k).is_some())
             .count();
@@ -179,7 +180,7 @@ impl Loader<'_> {
             return Err(self.err(
                 v.span(),
                 format!(
-                    "field {name} needs exactly one of column, columns or value (with lookup, column names the lookup file's column)"
+                    "field {name} needs exactly one of column, columns, value or template (with lookup, column names the lookup file's column)"
                 ),
             ));
         }
@@ -229,6 +230,19 @@ impl Loader<'_> {
             field.from = From::Columns(indices);
         } else if let Some(c) = get("value") {
             field.from = From::Constant(self.string(c, "value")?);
+        } else if let Some(t) = get("template") {
+            let text = self.string(t, "template")?;
+            let pieces = parse_template(&text)
+                .map_err(|m| self.err(t.span(), format!("field {name}: template {text:?}: {m}")))?;
+            field.from = From::Template(
+                pieces
+                    .into_iter()
+                    .map(|(is_column, p)| match is_column {
+                        true => Piece::Column(self.column(&p, line)),
+                        false => Piece::Text(p),
+                    })
+                    .collect(),
+            );
         }
         if let Some(m) = get("map") {
             field.map = Some(match m.get_ref().as_str() {
@@ -625,4 +639,52 @@ impl Mapping {
             skipped: Mutex::new(BTreeMap::new()),
         })
     }
+}
+
+/// A template's pieces: `(true, column)` for `{column}`, `(false, text)` between them;
+/// `{{` and `}}` are literal braces.
+fn parse_template(text: &str) -> std::result::Result<Vec<(bool, String)>, String> {
+    let mut pieces = Vec::new();
+    let mut literal = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                literal.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                literal.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some('{') | None => {
+                            return Err("a { with no } after its column name".into());
+                        }
+                        Some(c) => name.push(c),
+                    }
+                }
+                if name.is_empty() {
+                    return Err("{} names no column".into());
+                }
+                if !literal.is_empty() {
+                    pieces.push((false, std::mem::take(&mut literal)));
+                }
+                pieces.push((true, name));
+            }
+            '}' => return Err("a } with no { before it (write }} for a brace)".into()),
+            c => literal.push(c),
+        }
+    }
+    if !literal.is_empty() {
+        pieces.push((false, literal));
+    }
+    if !pieces.iter().any(|(is_column, _)| *is_column) {
+        return Err("names no {column} (a constant is value = \"…\")".into());
+    }
+    Ok(pieces)
 }

@@ -79,6 +79,15 @@ enum From {
         lookup: usize,
         column: usize,
     },
+    /// Text made of export columns (`template = "{Category}|{Determination}"`): empty
+    /// when any of its columns is empty.
+    Template(Vec<Piece>),
+}
+
+#[derive(Debug)]
+enum Piece {
+    Text(String),
+    Column(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,6 +367,27 @@ impl Mapping {
                         None => (None, None),
                     },
                     From::Constant(v) => (Some(v.clone()).filter(|v| !v.is_empty()), None),
+                    From::Template(pieces) => {
+                        let mut made = String::new();
+                        let mut whole = true;
+                        for p in pieces {
+                            match p {
+                                Piece::Text(t) => made.push_str(t),
+                                Piece::Column(c) => match &row.values[*c] {
+                                    Some(v) => made.push_str(v),
+                                    None => whole = false,
+                                },
+                            }
+                        }
+                        let names: Vec<&str> = pieces
+                            .iter()
+                            .filter_map(|p| match p {
+                                Piece::Column(c) => Some(self.columns[*c].as_str()),
+                                Piece::Text(_) => None,
+                            })
+                            .collect();
+                        (whole.then_some(made), Some(names.join("+")))
+                    }
                     From::Lookup { lookup, column } => {
                         let l = &self.lookups[*lookup];
                         let value = row.values[l.on]
@@ -383,7 +413,7 @@ impl Mapping {
                     Err((rule, message)) => {
                         let column = label.unwrap_or_else(|| columns[f.target].name.to_string());
                         let shown = match &f.from {
-                            From::Column(_) => read.clone(),
+                            From::Column(_) | From::Template(_) => read.clone(),
                             _ => part.as_ref().map(|p| p.1.clone()),
                         };
                         let mut r =

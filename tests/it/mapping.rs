@@ -782,3 +782,106 @@ fn else_columns_fill_an_empty_column_in_their_own_format() {
         stderr(&out)
     );
 }
+
+const TEMPLATE_MAPPING: &str = r#"[all]
+case_id = "Ref"
+
+[cases]
+source = { value = "ombudsman_complaint" }
+organisation_code = "Landlord"
+opened_date = "Decided"
+
+[findings]
+code = { template = "{Category}|{Determination}", map = "combined" }
+
+[maps.combined]
+"complaint handling|maladministration" = "UF1"
+"complaint handling|service failure" = "DL3"
+"repairs|maladministration" = "FA1"
+"#;
+
+/// A combined code: `template` joins two columns, then a value map names the code, so
+/// "complaint handling found as maladministration" is one code. A row missing either
+/// part has no code (and is rejected, as a finding needs one); a template naming a
+/// column the export lacks, or a brace left open, is refused with the mapping's line.
+#[test]
+fn a_template_combines_two_columns_into_one_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("m.toml"), TEMPLATE_MAPPING).unwrap();
+    fs::write(
+        d.join("export.csv"),
+        "Ref,Landlord,Decided,Category,Determination\n\
+         H1,L1,2024-01-05,complaint handling,maladministration\n\
+         H1,L1,2024-01-05,repairs,maladministration\n\
+         H2,L2,2024-02-01,complaint handling,service failure\n\
+         H3,L2,2024-02-03,complaint handling,maladministration\n\
+         H3,L2,2024-02-03,repairs,\n",
+    )
+    .unwrap();
+    let out = casework(
+        d,
+        &[
+            "validate",
+            "--mapping",
+            "m.toml",
+            "export.csv",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Hand count: five finding rows; H3's "repairs" has no determination, so no code.
+    assert_eq!(s["counts"]["findings"]["stored"], 4, "{s}");
+    assert_eq!(s["counts"]["findings"]["rejected"], 1, "{s}");
+    fs::write(
+        d.join("export.csv"),
+        "Ref,Landlord,Decided,Category,Determination\n\
+         H1,L1,2024-01-05,complaint handling,maladministration\n\
+         H1,L1,2024-01-05,repairs,maladministration\n\
+         H2,L2,2024-02-01,complaint handling,service failure\n\
+         H3,L2,2024-02-03,complaint handling,maladministration\n",
+    )
+    .unwrap();
+    let s = ingest_json(d, &["--mapping", "m.toml", "export.csv"]);
+    assert_eq!(count(&s, "findings", "stored"), 4, "{s}");
+    let codes: Vec<String> = table_rows(&d.join("warehouse"), "findings")
+        .iter()
+        .map(|r| r.split('|').take(2).collect::<Vec<_>>().join("|"))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "case_id=H1|code=FA1",
+            "case_id=H1|code=UF1",
+            "case_id=H2|code=DL3",
+            "case_id=H3|code=UF1"
+        ]
+    );
+    // A column the export lacks is a problem of the export (exit 2, like any column the
+    // mapping reads); a malformed template is one of the mapping (exit 1).
+    for (template, code, wanted) in [
+        ("{Category}|{Outcome}", 2, "unknown column \"Outcome\""),
+        ("{Category|{Determination}", 1, "no }"),
+        ("complaint handling", 1, "names no {column}"),
+    ] {
+        fs::write(
+            d.join("m2.toml"),
+            TEMPLATE_MAPPING.replace("{Category}|{Determination}", template),
+        )
+        .unwrap();
+        let out = casework(d, &["validate", "--mapping", "m2.toml", "export.csv"]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{template}: {}",
+            stderr(&out)
+        );
+        let err = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            err.contains("line 10") && err.contains(wanted),
+            "{template}: {err}"
+        );
+    }
+}
