@@ -600,6 +600,9 @@ fn ingest_into(
             "{zoned} times have an offset (Z, +01:00) and {local} have none; those without are read as UTC, so an interval between the two kinds can be an hour out in summer: give --time-zone (for example Europe/London) to read them as local times"
         ));
     }
+    if let Some(m) = mapping {
+        notes.extend(m.name_matches());
+    }
     let mut shown = BTreeMap::new();
     for (t, rows) in std::mem::take(&mut pass.shown) {
         if rows.is_empty() {

@@ -428,7 +428,7 @@ impl Loader<'_> {
     fn lookups_table(&mut self, l: &Spanned<DeValue<'_>>) -> Result<()> {
         for (key, v) in self.table(l, "[lookups]")? {
             let t = self.table(v, "a lookup")?;
-            self.check_keys(t, &["file", "key", "on"], "a lookup")?;
+            self.check_keys(t, &["file", "key", "on", "match"], "a lookup")?;
             let line = line_of(self.text, key.span().start);
             let field = |k: &str| t.iter().find(|(x, _)| x.get_ref() == k).map(|(_, v)| v);
             let (Some(file), Some(k), Some(on)) = (field("file"), field("key"), field("on")) else {
@@ -455,6 +455,19 @@ impl Loader<'_> {
                     ),
                 ));
             }
+            let normalised = match field("match") {
+                None => false,
+                Some(m) => match m.get_ref().as_str() {
+                    Some("exact") => false,
+                    Some("normalised") => true,
+                    _ => {
+                        return Err(self.err(
+                            m.span(),
+                            "match must be \"exact\" (the default) or \"normalised\" (case, spaces and punctuation ignored)",
+                        ));
+                    }
+                },
+            };
             let on = self.column(&on, line);
             self.lookups.push(Lookup {
                 name: key.get_ref().to_string(),
@@ -464,6 +477,8 @@ impl Loader<'_> {
                 columns: Vec::new(),
                 line,
                 rows: HashMap::new(),
+                normalised,
+                spellings: HashMap::new(),
             });
         }
         Ok(())
@@ -637,6 +652,7 @@ impl Mapping {
             skip_if: export.skip_if,
             lookups: loader.lookups,
             skipped: Mutex::new(BTreeMap::new()),
+            matched: Mutex::new(BTreeMap::new()),
         })
     }
 }

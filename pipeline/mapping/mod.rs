@@ -42,6 +42,9 @@ pub struct Mapping {
     lookups: Vec<Lookup>,
     /// Rows the mapping made none of, by reason (reported in the ingest summary).
     skipped: Mutex<BTreeMap<String, u64>>,
+    /// Export names a `match = "normalised"` lookup read: (lookup, name as written) →
+    /// the lookup file's spelling it matched, or none (reported in the summary's notes).
+    matched: Mutex<BTreeMap<(usize, String), Option<String>>>,
 }
 
 #[derive(Debug)]
@@ -132,6 +135,19 @@ struct Lookup {
     columns: Vec<String>,
     line: u64,
     rows: HashMap<String, Vec<Option<String>>>,
+    /// `match = "normalised"`: keys compared ignoring case, spaces and punctuation.
+    normalised: bool,
+    /// With `normalised`, each key's spelling in the lookup file.
+    spellings: HashMap<String, String>,
+}
+
+/// A name compared ignoring case, spaces and punctuation: its letters and digits,
+/// lower-cased ("54 North" and "54North" are both "54north").
+fn normalise_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 mod load;
@@ -232,6 +248,30 @@ impl Mapping {
     /// Rows the mapping made nothing of, by reason.
     pub fn skipped(&self) -> BTreeMap<String, u64> {
         self.skipped.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// What the normalised lookups did: every name read as another spelling of the
+    /// lookup file's, and every name that matched none.
+    pub fn name_matches(&self) -> Vec<String> {
+        let Ok(m) = self.matched.lock() else {
+            return Vec::new();
+        };
+        m.iter()
+            .filter_map(|((l, name), spelling)| {
+                let l = &self.lookups[*l];
+                match spelling {
+                    Some(s) if s == name => None,
+                    Some(s) => Some(format!(
+                        "lookup {}: {name:?} read as {s:?} of {} (case, spaces and punctuation ignored)",
+                        l.name, l.file
+                    )),
+                    None => Some(format!(
+                        "lookup {}: {name:?} matches no {} in {}, even ignoring case, spaces and punctuation: its fields are empty",
+                        l.name, l.key, l.file
+                    )),
+                }
+            })
+            .collect()
     }
 
     fn skip(&self, reason: String) {
@@ -390,10 +430,18 @@ impl Mapping {
                     }
                     From::Lookup { lookup, column } => {
                         let l = &self.lookups[*lookup];
-                        let value = row.values[l.on]
-                            .as_deref()
-                            .and_then(|k| l.rows.get(k))
-                            .and_then(|r| r[*column].clone());
+                        let value = match (l.normalised, row.values[l.on].as_deref()) {
+                            (true, Some(name)) => {
+                                let key = normalise_name(name);
+                                if let Ok(mut m) = self.matched.lock() {
+                                    m.entry((*lookup, name.to_string()))
+                                        .or_insert_with(|| l.spellings.get(&key).cloned());
+                                }
+                                l.rows.get(&key).and_then(|r| r[*column].clone())
+                            }
+                            (false, Some(k)) => l.rows.get(k).and_then(|r| r[*column].clone()),
+                            (_, None) => None,
+                        };
                         (value, Some(format!("{}.{}", l.name, l.columns[*column])))
                     }
                 };
@@ -598,14 +646,27 @@ fn load_lookup(lookup: &mut Lookup, dir: &Path, mapping: &Path, limits: &Limits)
         .collect::<Result<_>>()?;
     for record in reader.records() {
         let record = record.map_err(|e| bad(format!("{}: {e}", path.display())))?;
-        let k = record.get(key).unwrap_or("").trim().to_string();
+        let written = record.get(key).unwrap_or("").trim().to_string();
+        let k = match lookup.normalised {
+            true => normalise_name(&written),
+            false => written.clone(),
+        };
+        if lookup.normalised {
+            if let Some(first) = lookup.spellings.get(&k) {
+                return Err(bad(format!(
+                    "{written:?} and {first:?} are one name once case, spaces and punctuation are ignored; {} must give each name once",
+                    path.display()
+                )));
+            }
+            lookup.spellings.insert(k.clone(), written.clone());
+        }
         let values = wanted
             .iter()
             .map(|&i| record.get(i).and_then(input::field))
             .collect();
-        if lookup.rows.insert(k.clone(), values).is_some() {
+        if lookup.rows.insert(k, values).is_some() {
             return Err(bad(format!(
-                "key {k:?} appears twice in {}",
+                "key {written:?} appears twice in {}",
                 path.display()
             )));
         }

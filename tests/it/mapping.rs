@@ -885,3 +885,126 @@ fn a_template_combines_two_columns_into_one_code() {
         );
     }
 }
+
+const ALIAS_MAPPING: &str = r#"[lookups.landlords]
+file = "landlords.csv"
+key = "name"
+on = "Landlord"
+match = "normalised"
+
+[cases]
+case_id = "Ref"
+source = { value = "ombudsman_complaint" }
+organisation_code = { lookup = "landlords", column = "code" }
+opened_date = "Decided"
+"#;
+
+/// Clean names: an alias file (name → code) read with `match = "normalised"` merges
+/// spellings that differ only in case, spaces and punctuation, and gives several names
+/// one code; the summary names every merge and every name left unmatched; an alias file
+/// giving one name twice is refused.
+#[test]
+fn an_alias_file_merges_spellings_of_one_organisation_and_reports_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("m.toml"), ALIAS_MAPPING).unwrap();
+    fs::write(
+        d.join("landlords.csv"),
+        "name,code\n54 North,L054\nA2Dominion Housing Group,L002\nA2 Domination Housing,L002\n",
+    )
+    .unwrap();
+    let export = "Ref,Landlord,Decided\n\
+         H1,54 North,2024-01-05\n\
+         H2,54North,2024-01-06\n\
+         H3,A2 Domination Housing,2024-01-07\n\
+         H4,a2dominion housing group,2024-01-08\n\
+         H5,Unknown Homes,2024-01-09\n";
+    fs::write(d.join("export.csv"), export).unwrap();
+    let out = casework(
+        d,
+        &[
+            "validate",
+            "--mapping",
+            "m.toml",
+            "export.csv",
+            "--format",
+            "json",
+        ],
+    );
+    // H5's landlord is in no alias: no organisation code, so the case is rejected.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["counts"]["cases"]["stored"], 4, "{s}");
+    assert_eq!(s["counts"]["cases"]["rejected"], 1, "{s}");
+    let notes: Vec<&str> = s["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    // Hand-listed: two spellings merged, one name unmatched; exact matches say nothing.
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("\"54North\" read as \"54 North\""))
+    );
+    assert!(
+        notes.iter().any(
+            |n| n.contains("\"a2dominion housing group\" read as \"A2Dominion Housing Group\"")
+        )
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("\"Unknown Homes\" matches no name"))
+    );
+    // Without H5, every case is stored under two codes, two cases each.
+    fs::write(
+        d.join("export.csv"),
+        export.replace("H5,Unknown Homes,2024-01-09\n", ""),
+    )
+    .unwrap();
+    let s = ingest_json(d, &["--mapping", "m.toml", "export.csv"]);
+    assert_eq!(count(&s, "cases", "stored"), 4, "{s}");
+    let orgs: Vec<String> = table_rows(&d.join("warehouse"), "cases")
+        .iter()
+        .map(|r| {
+            r.split('|')
+                .find(|p| p.starts_with("organisation_code="))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        orgs,
+        [
+            "organisation_code=L054",
+            "organisation_code=L054",
+            "organisation_code=L002",
+            "organisation_code=L002"
+        ]
+    );
+    // One name given twice (once normalised) is refused, naming both spellings.
+    fs::write(
+        d.join("landlords.csv"),
+        "name,code\n54 North,L054\n54north,L055\n",
+    )
+    .unwrap();
+    let out = casework(d, &["validate", "--mapping", "m.toml", "export.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"54north\" and \"54 North\""),
+        "{}",
+        stderr(&out)
+    );
+    // match takes "exact" or "normalised" only.
+    fs::write(
+        d.join("m2.toml"),
+        ALIAS_MAPPING.replace("match = \"normalised\"", "match = \"fuzzy\""),
+    )
+    .unwrap();
+    let out = casework(d, &["validate", "--mapping", "m2.toml", "export.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 5"), "{}", stderr(&out));
+}
