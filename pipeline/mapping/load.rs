@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use chrono::format::{Item as FormatItem, StrftimeItems};
 use toml::de::{DeTable, DeValue};
 
-use super::{DateFormat, Epoch, Field, Filter, From, Lookup, Mapping, Piece, Target, ValueMap};
+use super::{
+    DateFormat, Epoch, Field, Filter, From, Lookup, Mapping, PerCase, Piece, Target, ValueMap,
+};
 use crate::error::{Error, Result};
 use crate::spec::{ConfigSource, RecordType};
 
@@ -152,6 +154,7 @@ impl Loader<'_> {
             date: None,
             prefix: None,
             fallbacks: Vec::new(),
+            per_case: None,
         };
         if let Some(column) = v.get_ref().as_str() {
             field.from = From::Column(self.column(column, line));
@@ -162,7 +165,7 @@ impl Loader<'_> {
             table,
             &[
                 "column", "columns", "split", "value", "template", "lookup", "map", "date",
-                "prefix", "else",
+                "prefix", "else", "per_case", "order",
             ],
             &format!("field {name}"),
         )?;
@@ -260,6 +263,71 @@ impl Loader<'_> {
         }
         if let Some(p) = get("prefix") {
             field.prefix = Some(self.string(p, "prefix")?);
+        }
+        match (get("per_case"), get("order")) {
+            (None, None) => {}
+            (None, Some(o)) => {
+                return Err(self.err(
+                    o.span(),
+                    format!("field {name}: order goes with per_case = \"worst\""),
+                ));
+            }
+            (Some(p), order) => {
+                if t != RecordType::Cases
+                    || matches!(field.from, From::Columns(_) | From::Split(..))
+                {
+                    return Err(self.err(
+                        p.span(),
+                        format!("field {name}: per_case is for a case field read from one column, template or lookup (a case's rows are gathered)"),
+                    ));
+                }
+                let how = self.string(p, "per_case")?;
+                field.per_case = Some(match (how.as_str(), order) {
+                    ("worst", Some(o)) => {
+                        let list = o
+                            .get_ref()
+                            .as_array()
+                            .filter(|l| !l.is_empty())
+                            .ok_or_else(|| {
+                                self.err(
+                                    o.span(),
+                                    "order must be a list of the export's values, worst first",
+                                )
+                            })?;
+                        let mut values = Vec::new();
+                        for v in list.iter() {
+                            values.push(self.string(v, "a value of order")?);
+                        }
+                        PerCase::Worst(values, line)
+                    }
+                    ("worst", None) => {
+                        return Err(self.err(
+                            p.span(),
+                            format!("field {name}: per_case = \"worst\" needs order = [the export's values, worst first]"),
+                        ));
+                    }
+                    (_, Some(o)) => {
+                        return Err(self.err(
+                            o.span(),
+                            format!(
+                                "field {name}: order goes with per_case = \"worst\", not {how:?}"
+                            ),
+                        ));
+                    }
+                    ("first", None) => PerCase::First,
+                    ("last", None) => PerCase::Last,
+                    ("max", None) => PerCase::Max,
+                    ("min", None) => PerCase::Min,
+                    ("any", None) => PerCase::Any,
+                    ("count", None) => PerCase::Count,
+                    _ => {
+                        return Err(self.err(
+                            p.span(),
+                            "per_case must be one of worst, first, last, max, min, any, count",
+                        ));
+                    }
+                });
+            }
         }
         if let Some(e) = get("else") {
             if !matches!(field.from, From::Column(_)) {

@@ -7,8 +7,10 @@
 //! are plain text rows, checked by `validate` exactly like a bundle's; their positions
 //! are the export's own lines, and rejects name the export's own columns.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -68,6 +70,32 @@ struct Field {
     /// Columns to read, in order, when the field's own column is empty (`else`), each
     /// with its own date format (or the field's).
     fallbacks: Vec<(usize, Option<DateFormat>)>,
+    /// A case field taken over all the export rows of the case (`per_case`), not only
+    /// its first row.
+    per_case: Option<PerCase>,
+}
+
+/// How a case field is taken over the export rows of its case.
+#[derive(Debug)]
+enum PerCase {
+    /// The value listed first in `order` (values as written in the export, worst first).
+    Worst(Vec<String>, u64),
+    First,
+    Last,
+    /// Of the stored values (ISO dates and numbers compare as such).
+    Max,
+    Min,
+    /// `true` when any row gives a value other than `false`, else `false`.
+    Any,
+    /// How many of the case's rows give a value.
+    Count,
+}
+
+/// A case being gathered over its export rows: its row (first row's values) and, per
+/// `per_case` field, the value chosen so far (as written, as stored) and rows counted.
+struct Gathered {
+    row: RawRow,
+    chosen: Vec<(Option<(String, String)>, u64)>,
 }
 
 #[derive(Debug)]
@@ -321,6 +349,8 @@ impl Mapping {
     /// The bundle rows of record type `t` that the export's rows give.
     fn bundle_rows(self: Arc<Self>, t: RecordType, raw: Rows) -> Rows {
         let mut seen_cases: HashSet<String> = HashSet::new();
+        let gathering = Rc::new(RefCell::new((HashMap::new(), Vec::new())));
+        let flush = (Arc::clone(&self), Rc::clone(&gathering));
         let rows = raw.flat_map(move |item| {
             let mut out = Vec::new();
             match item {
@@ -344,14 +374,92 @@ impl Mapping {
                         }
                     } else {
                         for target in self.targets.iter().filter(|x| x.record_type == t) {
-                            self.emit(target, &row, &mut seen_cases, &mut out);
+                            let mut g = gathering.borrow_mut();
+                            self.emit(target, &row, &mut seen_cases, &mut g, &mut out);
                         }
                     }
                 }
             }
             out
         });
-        Box::new(rows)
+        // Cases with `per_case` fields are whole only once every row has been read.
+        let (mapping, gathering) = flush;
+        let gathered = std::iter::once(()).flat_map(move |_| {
+            let (_, cases) = std::mem::take(&mut *gathering.borrow_mut());
+            let per_case: Vec<&Field> = mapping
+                .targets
+                .iter()
+                .filter(|x| x.record_type == RecordType::Cases)
+                .flat_map(|x| x.fields.iter())
+                .filter(|f| f.per_case.is_some())
+                .collect();
+            cases
+                .into_iter()
+                .map(|mut g: Gathered| {
+                    for (f, (chosen, n)) in per_case.iter().zip(g.chosen) {
+                        g.row.values[f.target] = match f.per_case {
+                            Some(PerCase::Count) => Some(n.to_string()),
+                            Some(PerCase::Any) => Some(chosen.is_some().to_string()),
+                            _ => chosen.map(|c| c.1),
+                        };
+                    }
+                    Ok(Item::Row(g.row))
+                })
+                .collect::<Vec<_>>()
+        });
+        Box::new(rows.chain(gathered))
+    }
+
+    /// Folds one export row's values of the `per_case` fields into its case.
+    fn gather(
+        &self,
+        target: &Target,
+        g: &mut Gathered,
+        raw: &[(usize, Option<String>, Option<String>)],
+    ) -> std::result::Result<(), (usize, String)> {
+        let fields = target.fields.iter().filter(|f| f.per_case.is_some());
+        for ((f, (chosen, n)), (_, written, stored)) in fields.zip(g.chosen.iter_mut()).zip(raw) {
+            let (Some(written), Some(stored)) = (written, stored) else {
+                continue;
+            };
+            let value = (written.clone(), stored.clone());
+            let take = match (&f.per_case, chosen.as_ref()) {
+                (Some(PerCase::Any), _) => {
+                    if stored != "false" {
+                        *chosen = Some(value);
+                    }
+                    continue;
+                }
+                (Some(PerCase::Count), _) => {
+                    *n += 1;
+                    continue;
+                }
+                (Some(PerCase::Worst(order, line)), c) => {
+                    let rank = |w: &str| order.iter().position(|o| o == w);
+                    let Some(r) = rank(written) else {
+                        return Err((
+                            f.target,
+                            format!(
+                                "value {written:?} is not in the order of per_case = \"worst\" ({} line {}): list it there",
+                                self.path.display(),
+                                line
+                            ),
+                        ));
+                    };
+                    c.is_none_or(|c| rank(&c.0).is_some_and(|x| r < x))
+                }
+                (_, None) => true,
+                (Some(PerCase::First), Some(_)) => false,
+                (Some(PerCase::Last), Some(_)) => true,
+                (Some(PerCase::Max), Some(c)) => compare(stored, &c.1).is_gt(),
+                (Some(PerCase::Min), Some(c)) => compare(stored, &c.1).is_lt(),
+                (None, Some(_)) => false,
+            };
+            if take {
+                *chosen = Some(value);
+            }
+        }
+        Ok(())
     }
 
     fn emit(
@@ -359,6 +467,7 @@ impl Mapping {
         target: &Target,
         row: &RawRow,
         seen_cases: &mut HashSet<String>,
+        gathering: &mut (HashMap<String, usize>, Vec<Gathered>),
         out: &mut Vec<Result<Item>>,
     ) {
         let t = target.record_type;
@@ -399,6 +508,8 @@ impl Mapping {
             let mut values = vec![None; columns.len()];
             let mut origin = vec![None; columns.len()];
             let mut problem = None;
+            // The `per_case` fields' values: (column, as written, as stored).
+            let mut gathered: Vec<(usize, Option<String>, Option<String>)> = Vec::new();
             for f in &target.fields {
                 let (mut text, mut label): (Option<String>, Option<String>) = match &f.from {
                     From::Column(c) => (row.values[*c].clone(), Some(self.columns[*c].clone())),
@@ -457,6 +568,10 @@ impl Mapping {
                 let read = text.clone();
                 origin[f.target] = label.clone();
                 match self.convert(f, text, date) {
+                    Ok(v) if f.per_case.is_some() => {
+                        gathered.push((f.target, read.clone(), v.clone()));
+                        values[f.target] = v;
+                    }
                     Ok(v) => values[f.target] = v,
                     Err((rule, message)) => {
                         let column = label.unwrap_or_else(|| columns[f.target].name.to_string());
@@ -487,6 +602,39 @@ impl Mapping {
                     .clone()
                     .unwrap_or_else(|| columns[c].name.to_string());
                 self.skip(format!("{}: no row where {from} is empty", target.label));
+                continue;
+            }
+            if t == RecordType::Cases
+                && !gathered.is_empty()
+                && let Some(id) = values[0].clone()
+            {
+                let (index, cases) = &mut *gathering;
+                let later = index.contains_key(&id);
+                let at = *index.entry(id).or_insert_with(|| {
+                    cases.push(Gathered {
+                        row: RawRow {
+                            position: row.position.clone(),
+                            values: values.clone(),
+                            origin: Some(Arc::new(origin.clone())),
+                        },
+                        chosen: gathered.iter().map(|_| (None, 0)).collect(),
+                    });
+                    cases.len() - 1
+                });
+                if let Err((c, message)) = self.gather(target, &mut cases[at], &gathered) {
+                    let column = origin[c]
+                        .clone()
+                        .unwrap_or_else(|| columns[c].name.to_string());
+                    out.push(Ok(Item::Unreadable(
+                        Reject::new(t, row.position.clone(), Rule::UnmappedValue, message)
+                            .column(&column),
+                    )));
+                } else if later {
+                    self.skip(format!(
+                        "{}: later export rows of a case already given (their per_case fields are gathered; other case columns are not compared)",
+                        target.label
+                    ));
+                }
                 continue;
             }
             if t == RecordType::Cases
@@ -580,6 +728,15 @@ fn convert_date(format: &DateFormat, text: &str) -> Option<String> {
         (!iso_like_format && crate::spec::dates::parse_date(text).is_some())
             .then(|| text.to_string())
     })
+}
+
+/// Orders two stored values: as numbers when both are, else as text (ISO dates and
+/// date-times order correctly as text).
+fn compare(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    }
 }
 
 /// An Excel serial number (days, with the time of day as a fraction) as ISO text: a date,

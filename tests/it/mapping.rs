@@ -1008,3 +1008,104 @@ fn an_alias_file_merges_spellings_of_one_organisation_and_reports_them() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("line 5"), "{}", stderr(&out));
 }
+
+const PER_CASE_MAPPING: &str = r#"[all]
+case_id = "Ref"
+
+[cases]
+source = { value = "ombudsman_complaint" }
+organisation_code = "Landlord"
+opened_date = { column = "Received", date = "%d/%m/%Y" }
+decision = { column = "Determination", per_case = "worst", order = ["severe maladministration", "maladministration", "service failure", "reasonable redress", "no maladministration"], map = { "severe maladministration" = "upheld", "maladministration" = "upheld", "service failure" = "partly_upheld", "reasonable redress" = "not_upheld", "no maladministration" = "not_upheld" } }
+closed_date = { column = "Closed", date = "%d/%m/%Y", per_case = "max" }
+avoidable_death = { column = "Died", map = { "Y" = "true", "N" = "false" }, per_case = "any" }
+
+[findings]
+code = { column = "Category", map = { "complaint handling" = "UF1", "repairs" = "DL3" } }
+"#;
+
+/// Case-level rules: a case's decision is its worst finding's determination (by a stated
+/// order), its closed date the latest of its rows, its avoidable death true when any row
+/// says so, whatever order the rows come in; misused, per_case is refused by line.
+#[test]
+fn per_case_fields_are_taken_over_all_rows_of_the_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("m.toml"), PER_CASE_MAPPING).unwrap();
+    // One row per finding, the cases' rows interleaved.
+    let export = "Ref,Landlord,Received,Closed,Died,Category,Determination\n\
+         H1,L1,05/01/2024,28/02/2024,N,complaint handling,service failure\n\
+         H2,L2,06/01/2024,10/04/2024,N,repairs,no maladministration\n\
+         H1,L1,05/01/2024,01/03/2024,N,repairs,severe maladministration\n\
+         H2,L2,06/01/2024,02/04/2024,Y,complaint handling,service failure\n\
+         H3,L3,01/02/2024,15/03/2024,N,repairs,no maladministration\n";
+    fs::write(d.join("export.csv"), export).unwrap();
+    let s = ingest_json(d, &["--mapping", "m.toml", "export.csv"]);
+    assert_eq!(count(&s, "cases", "stored"), 3, "{s}");
+    assert_eq!(count(&s, "findings", "stored"), 5, "{s}");
+    let cases: Vec<String> = table_rows(&d.join("warehouse"), "cases")
+        .iter()
+        .map(|r| {
+            r.split('|')
+                .filter(|p| {
+                    ["case_id=", "decision=", "closed_date=", "avoidable_death="]
+                        .iter()
+                        .any(|k| p.starts_with(k))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    // Worked by hand: H1 worst is severe maladministration (upheld), latest close
+    // 2024-03-01 (its second row; "28/02/2024" sorts later only as text); H2 worst is
+    // service failure (partly upheld), latest close its first row, a Y in its second row;
+    // H3 has one row.
+    assert_eq!(
+        cases,
+        [
+            "case_id=H1 closed_date=2024-03-01 decision=upheld avoidable_death=false",
+            "case_id=H2 closed_date=2024-04-10 decision=partly_upheld avoidable_death=true",
+            "case_id=H3 closed_date=2024-03-15 decision=not_upheld avoidable_death=false"
+        ]
+    );
+    // A determination missing from the order rejects its row, naming the column.
+    fs::write(
+        d.join("export.csv"),
+        export.replace(
+            "H3,L3,01/02/2024,15/03/2024,N,repairs,no maladministration",
+            "H3,L3,01/02/2024,15/03/2024,N,repairs,premature",
+        ),
+    )
+    .unwrap();
+    fs::write(
+        d.join("m3.toml"),
+        PER_CASE_MAPPING.replace(
+            "\"no maladministration\" = \"not_upheld\"",
+            "\"no maladministration\" = \"not_upheld\", \"premature\" = \"not_upheld\"",
+        ),
+    )
+    .unwrap();
+    let out = casework(d, &["validate", "--mapping", "m3.toml", "export.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("line 6, column Determination")
+            && text.contains("\"premature\" is not in the order"),
+        "{text}"
+    );
+    for (from, to, wanted) in [
+        (", order = [", ", orders = [", "line 8"),
+        ("per_case = \"max\"", "per_case = \"latest\"", "line 9"),
+        ("per_case = \"any\"", "per_case = \"worst\"", "needs order"),
+        (
+            "\"repairs\" = \"DL3\" } }",
+            "\"repairs\" = \"DL3\" }, per_case = \"first\" }",
+            "per_case is for a case field",
+        ),
+    ] {
+        fs::write(d.join("m2.toml"), PER_CASE_MAPPING.replace(from, to)).unwrap();
+        let out = casework(d, &["validate", "--mapping", "m2.toml", "export.csv"]);
+        assert_eq!(out.status.code(), Some(1), "{to}: {}", stderr(&out));
+        assert!(stderr(&out).contains(wanted), "{to}: {}", stderr(&out));
+    }
+}
