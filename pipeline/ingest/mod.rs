@@ -602,6 +602,7 @@ fn ingest_into(
     }
     if let Some(m) = mapping {
         notes.extend(m.name_matches());
+        notes.extend(m.unused());
     }
     let mut shown = BTreeMap::new();
     for (t, rows) in std::mem::take(&mut pass.shown) {

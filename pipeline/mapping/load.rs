@@ -630,6 +630,7 @@ impl Loader<'_> {
                 label,
                 fields,
                 require,
+                index: 0,
             });
         }
         Ok(targets)
@@ -697,6 +698,9 @@ impl Mapping {
                 targets.extend(loader.record_tables(t, v, &all, &map_names)?);
             }
         }
+        for (i, t) in targets.iter_mut().enumerate() {
+            t.index = i;
+        }
         if !targets.iter().any(|t| t.record_type == RecordType::Cases) {
             return Err(Error::Config {
                 file: path.to_path_buf(),
@@ -721,6 +725,7 @@ impl Mapping {
             lookups: loader.lookups,
             skipped: Mutex::new(BTreeMap::new()),
             matched: Mutex::new(BTreeMap::new()),
+            used: Mutex::new(super::Used::default()),
         })
     }
 }

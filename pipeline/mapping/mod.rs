@@ -47,6 +47,17 @@ pub struct Mapping {
     /// Export names a `match = "normalised"` lookup read: (lookup, name as written) →
     /// the lookup file's spelling it matched, or none (reported in the summary's notes).
     matched: Mutex<BTreeMap<(usize, String), Option<String>>>,
+    /// Options that acted on some row: `skip_if` filters by index, `else` lists by
+    /// (target, field), value-map entries by (map, entry): those that never did are
+    /// reported (a mapping that makes no difference says so).
+    used: Mutex<Used>,
+}
+
+#[derive(Debug, Default)]
+struct Used {
+    filters: HashSet<usize>,
+    fallbacks: HashSet<(usize, usize)>,
+    entries: HashSet<(usize, String)>,
 }
 
 #[derive(Debug)]
@@ -57,6 +68,8 @@ struct Target {
     fields: Vec<Field>,
     /// A target column whose emptiness means "no row" rather than a reject.
     require: Option<usize>,
+    /// Its place among the mapping's targets.
+    index: usize,
 }
 
 #[derive(Debug)]
@@ -302,6 +315,58 @@ impl Mapping {
             .collect()
     }
 
+    /// The mapping's options that changed no row of this export: `skip_if` filters that
+    /// skipped none, `else` lists never read, value-map entries no value took.
+    pub fn unused(&self) -> Vec<String> {
+        let Ok(u) = self.used.lock() else {
+            return Vec::new();
+        };
+        let mut notes = Vec::new();
+        for (i, f) in self.skip_if.iter().enumerate() {
+            if !u.filters.contains(&i) {
+                notes.push(format!(
+                    "skip_if on {:?} (mapping line {}) skipped no row of this export",
+                    self.columns[f.column], f.line
+                ));
+            }
+        }
+        for target in &self.targets {
+            for f in target.fields.iter().filter(|f| !f.fallbacks.is_empty()) {
+                if !u.fallbacks.contains(&(target.index, f.target)) {
+                    notes.push(format!(
+                        "{}.{}: its else columns filled no row (the column was never empty where they had a value)",
+                        target.label,
+                        target.record_type.columns()[f.target].name
+                    ));
+                }
+            }
+        }
+        for (m, map) in self.maps.iter().enumerate() {
+            let mut idle: Vec<&str> = map
+                .entries
+                .keys()
+                .filter(|k| !u.entries.contains(&(m, (*k).clone())))
+                .map(String::as_str)
+                .collect();
+            if map.other.is_some() && !u.entries.contains(&(m, "_other".to_string())) {
+                idle.push("_other");
+            }
+            if !idle.is_empty() {
+                idle.sort_unstable();
+                notes.push(format!(
+                    "value map {} (mapping line {}): no value of this export took {}",
+                    map.name,
+                    map.line,
+                    idle.iter()
+                        .map(|k| format!("{k:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        notes
+    }
+
     fn skip(&self, reason: String) {
         if let Ok(mut m) = self.skipped.lock() {
             *m.entry(reason).or_insert(0) += 1;
@@ -362,10 +427,13 @@ impl Mapping {
                 Ok(Item::Row(row)) => {
                     // A value matches as written (trimmed); "" matches an empty cell, which
                     // the reader gives as no value.
-                    if let Some(f) = self.skip_if.iter().find(|f| {
+                    if let Some((i, f)) = self.skip_if.iter().enumerate().find(|(_, f)| {
                         let v = row.values[f.column].as_deref().unwrap_or("");
                         f.values.iter().any(|x| x.trim() == v)
                     }) {
+                        if let Ok(mut u) = self.used.lock() {
+                            u.filters.insert(i);
+                        }
                         if t == RecordType::Cases {
                             self.skip(format!(
                                 "export rows skipped by skip_if on {:?} (mapping line {})",
@@ -561,6 +629,9 @@ impl Mapping {
                 if text.is_none()
                     && let Some((c, d)) = f.fallbacks.iter().find(|(c, _)| row.values[*c].is_some())
                 {
+                    if let Ok(mut u) = self.used.lock() {
+                        u.fallbacks.insert((target.index, f.target));
+                    }
                     text = row.values[*c].clone();
                     label = Some(self.columns[*c].clone());
                     date = d.as_ref().or(f.date.as_ref());
@@ -665,6 +736,15 @@ impl Mapping {
         let mut value = text;
         if let (Some(m), Some(v)) = (f.map, value.clone()) {
             let map = &self.maps[m];
+            if let Ok(mut u) = self.used.lock() {
+                let key = match map.entries.contains_key(&v) {
+                    true => v.clone(),
+                    false => "_other".to_string(),
+                };
+                if !u.entries.contains(&(m, key.clone())) {
+                    u.entries.insert((m, key));
+                }
+            }
             value = match map.entries.get(&v).or(map.other.as_ref()) {
                 Some(mapped) => Some(mapped.clone()).filter(|x| !x.is_empty()),
                 None => {

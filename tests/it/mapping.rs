@@ -1109,3 +1109,87 @@ fn per_case_fields_are_taken_over_all_rows_of_the_case() {
         assert!(stderr(&out).contains(wanted), "{to}: {}", stderr(&out));
     }
 }
+
+/// A mapping option that changes no row says so: a skip_if that skipped nothing, an
+/// else list never read and value-map entries no value took are each named in the notes.
+#[test]
+fn options_that_change_no_row_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(
+        d.join("m.toml"),
+        r#"[export]
+skip_if = [{ column = "Status", values = ["withdrawn"] }]
+
+[cases]
+case_id = "Ref"
+source = { value = "ombudsman_complaint" }
+organisation_code = "Org"
+opened_date = { column = "Opened", else = [{ column = "Received" }] }
+decision = { column = "Status", map = { "closed" = "upheld", "open" = "open", "partly" = "partly_upheld" } }
+"#,
+    )
+    .unwrap();
+    fs::write(
+        d.join("export.csv"),
+        "Ref,Org,Opened,Received,Status\nR1,O1,2024-01-01,2024-01-01,closed\nR2,O1,2024-01-02,,open\n",
+    )
+    .unwrap();
+    let out = casework(
+        d,
+        &[
+            "validate",
+            "--mapping",
+            "m.toml",
+            "export.csv",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes: Vec<&str> = s["notes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{s}"))
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    // Hand-listed: no row is withdrawn, Opened is never empty, no row is "partly".
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("skip_if on \"Status\" (mapping line 2) skipped no row"))
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("cases.opened_date: its else columns filled no row"))
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("no value of this export took \"partly\""))
+    );
+    // The same mapping on an export where each option acts: no notes.
+    fs::write(
+        d.join("export.csv"),
+        "Ref,Org,Opened,Received,Status\nR1,O1,2024-01-01,2024-01-01,closed\nR2,O1,,2024-01-02,open\nR3,O1,2024-01-03,,partly\nR4,O1,2024-01-03,,withdrawn\n",
+    )
+    .unwrap();
+    let out = casework(
+        d,
+        &[
+            "validate",
+            "--mapping",
+            "m.toml",
+            "export.csv",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(s.get("notes").is_none(), "{s}");
+    assert_eq!(s["counts"]["cases"]["stored"], 3, "{s}");
+}
