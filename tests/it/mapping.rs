@@ -52,6 +52,24 @@ fn ingest_json(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `validate --mapping m.toml export.csv --format json` in `dir`: its summary, after
+/// checking the exit code.
+fn validate_json(dir: &Path, code: i32) -> Value {
+    let out = casework(
+        dir,
+        &[
+            "validate",
+            "--mapping",
+            "m.toml",
+            "export.csv",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn count(summary: &Value, t: &str, what: &str) -> u64 {
     summary["counts"][t][what].as_u64().unwrap()
 }
@@ -638,19 +656,7 @@ fn skip_if_empty_skips_empty_cells_and_an_empty_list_is_refused() {
         "Ref,Org,Opened,Status\nR1,O1,2024-01-01,closed\nR2,O1,2024-01-02,\nR3,O2,2024-01-03,  \nR4,O2,2024-01-04,open\n",
     )
     .unwrap();
-    let out = casework(
-        d,
-        &[
-            "validate",
-            "--mapping",
-            "m.toml",
-            "export.csv",
-            "--format",
-            "json",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = validate_json(d, 0);
     // Hand count: R2 and R3 have no Status; R1 and R4 are stored.
     assert_eq!(s["counts"]["cases"]["stored"], 2, "{s}");
     let skipped: u64 = s["not_mapped"]
@@ -819,19 +825,7 @@ fn a_template_combines_two_columns_into_one_code() {
          H3,L2,2024-02-03,repairs,\n",
     )
     .unwrap();
-    let out = casework(
-        d,
-        &[
-            "validate",
-            "--mapping",
-            "m.toml",
-            "export.csv",
-            "--format",
-            "json",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = validate_json(d, 2);
     // Hand count: five finding rows; H3's "repairs" has no determination, so no code.
     assert_eq!(s["counts"]["findings"]["stored"], 4, "{s}");
     assert_eq!(s["counts"]["findings"]["rejected"], 1, "{s}");
@@ -920,20 +914,8 @@ fn an_alias_file_merges_spellings_of_one_organisation_and_reports_them() {
          H4,a2dominion housing group,2024-01-08\n\
          H5,Unknown Homes,2024-01-09\n";
     fs::write(d.join("export.csv"), export).unwrap();
-    let out = casework(
-        d,
-        &[
-            "validate",
-            "--mapping",
-            "m.toml",
-            "export.csv",
-            "--format",
-            "json",
-        ],
-    );
     // H5's landlord is in no alias: no organisation code, so the case is rejected.
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = validate_json(d, 2);
     assert_eq!(s["counts"]["cases"]["stored"], 4, "{s}");
     assert_eq!(s["counts"]["cases"]["rejected"], 1, "{s}");
     let notes: Vec<&str> = s["notes"]
@@ -1135,19 +1117,7 @@ decision = { column = "Status", map = { "closed" = "upheld", "open" = "open", "p
         "Ref,Org,Opened,Received,Status\nR1,O1,2024-01-01,2024-01-01,closed\nR2,O1,2024-01-02,,open\n",
     )
     .unwrap();
-    let out = casework(
-        d,
-        &[
-            "validate",
-            "--mapping",
-            "m.toml",
-            "export.csv",
-            "--format",
-            "json",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = validate_json(d, 0);
     let notes: Vec<&str> = s["notes"]
         .as_array()
         .unwrap_or_else(|| panic!("{s}"))
@@ -1177,19 +1147,7 @@ decision = { column = "Status", map = { "closed" = "upheld", "open" = "open", "p
         "Ref,Org,Opened,Received,Status\nR1,O1,2024-01-01,2024-01-01,closed\nR2,O1,,2024-01-02,open\nR3,O1,2024-01-03,,partly\nR4,O1,2024-01-03,,withdrawn\n",
     )
     .unwrap();
-    let out = casework(
-        d,
-        &[
-            "validate",
-            "--mapping",
-            "m.toml",
-            "export.csv",
-            "--format",
-            "json",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = validate_json(d, 0);
     assert!(s.get("notes").is_none(), "{s}");
     assert_eq!(s["counts"]["cases"]["stored"], 3, "{s}");
 }
