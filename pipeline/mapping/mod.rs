@@ -297,7 +297,8 @@ impl Mapping {
         let Ok(m) = self.matched.lock() else {
             return Vec::new();
         };
-        m.iter()
+        let mut notes: Vec<String> = m
+            .iter()
             .filter_map(|((l, name), spelling)| {
                 let l = &self.lookups[*l];
                 match spelling {
@@ -306,13 +307,42 @@ impl Mapping {
                         "lookup {}: {name:?} read as {s:?} of {} (case, spaces and punctuation ignored)",
                         l.name, l.file
                     )),
-                    None => Some(format!(
-                        "lookup {}: {name:?} matches no {} in {}, even ignoring case, spaces and punctuation: its fields are empty",
-                        l.name, l.key, l.file
-                    )),
+                    None => None,
                 }
             })
-            .collect()
+            .collect();
+        // Names found in no lookup row: every one for an alias file, otherwise the
+        // first 20 of each lookup and how many more.
+        for (i, l) in self.lookups.iter().enumerate() {
+            let missing: Vec<&String> = m
+                .iter()
+                .filter(|((x, _), s)| *x == i && s.is_none())
+                .map(|((_, name), _)| name)
+                .collect();
+            let shown = if l.normalised { missing.len() } else { 20 };
+            for name in missing.iter().take(shown) {
+                notes.push(match l.normalised {
+                    true => format!(
+                        "lookup {}: {name:?} matches no {} in {}, even ignoring case, spaces and punctuation: its fields are empty",
+                        l.name, l.key, l.file
+                    ),
+                    false => format!(
+                        "lookup {}: {name:?} matches no {} in {}: its fields are empty",
+                        l.name, l.key, l.file
+                    ),
+                });
+            }
+            if missing.len() > shown {
+                notes.push(format!(
+                    "lookup {}: and {} more values that match no {} in {}",
+                    l.name,
+                    missing.len() - shown,
+                    l.key,
+                    l.file
+                ));
+            }
+        }
+        notes
     }
 
     /// The mapping's options that changed no row of this export: `skip_if` filters that
@@ -618,7 +648,17 @@ impl Mapping {
                                 }
                                 l.rows.get(&key).and_then(|r| r[*column].clone())
                             }
-                            (false, Some(k)) => l.rows.get(k).and_then(|r| r[*column].clone()),
+                            (false, Some(k)) => match l.rows.get(k) {
+                                Some(r) => r[*column].clone(),
+                                None => {
+                                    if let Ok(mut m) = self.matched.lock()
+                                        && !m.contains_key(&(*lookup, k.to_string()))
+                                    {
+                                        m.insert((*lookup, k.to_string()), None);
+                                    }
+                                    None
+                                }
+                            },
                             (_, None) => None,
                         };
                         (value, Some(format!("{}.{}", l.name, l.columns[*column])))

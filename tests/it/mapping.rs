@@ -989,6 +989,26 @@ fn an_alias_file_merges_spellings_of_one_organisation_and_reports_them() {
     let out = casework(d, &["validate", "--mapping", "m2.toml", "export.csv"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("line 5"), "{}", stderr(&out));
+    // An exact lookup names the values it did not find too (here "54North" and
+    // "a2dominion housing group", whose cases are then rejected for want of a code).
+    fs::write(
+        d.join("landlords.csv"),
+        "name,code\n54 North,L054\nA2Dominion Housing Group,L002\nA2 Domination Housing,L002\n",
+    )
+    .unwrap();
+    fs::write(
+        d.join("m.toml"),
+        ALIAS_MAPPING.replace("match = \"normalised\"", "match = \"exact\""),
+    )
+    .unwrap();
+    let s = validate_json(d, 2);
+    assert_eq!(s["counts"]["cases"]["rejected"], 2, "{s}");
+    let notes = s["notes"].to_string();
+    assert!(
+        notes.contains("\\\"54North\\\" matches no name in landlords.csv: its fields are empty")
+            && notes.contains("\\\"a2dominion housing group\\\" matches no name"),
+        "{notes}"
+    );
 }
 
 const PER_CASE_MAPPING: &str = r#"[all]
