@@ -57,7 +57,8 @@ pub struct Mapping {
 struct Used {
     filters: HashSet<usize>,
     fallbacks: HashSet<(usize, usize)>,
-    entries: HashSet<(usize, String)>,
+    /// Per value map (by index), the entries some value took.
+    entries: HashMap<usize, HashSet<String>>,
 }
 
 #[derive(Debug)]
@@ -375,10 +376,10 @@ impl Mapping {
             let mut idle: Vec<&str> = map
                 .entries
                 .keys()
-                .filter(|k| !u.entries.contains(&(m, (*k).clone())))
+                .filter(|k| !u.entries.get(&m).is_some_and(|e| e.contains(*k)))
                 .map(String::as_str)
                 .collect();
-            if map.other.is_some() && !u.entries.contains(&(m, "_other".to_string())) {
+            if map.other.is_some() && !u.entries.get(&m).is_some_and(|e| e.contains("_other")) {
                 idle.push("_other");
             }
             if !idle.is_empty() {
@@ -777,12 +778,14 @@ impl Mapping {
         if let (Some(m), Some(v)) = (f.map, value.clone()) {
             let map = &self.maps[m];
             if let Ok(mut u) = self.used.lock() {
+                // Looked up by reference: a value is copied once per map, not per row.
                 let key = match map.entries.contains_key(&v) {
-                    true => v.clone(),
-                    false => "_other".to_string(),
+                    true => v.as_str(),
+                    false => "_other",
                 };
-                if !u.entries.contains(&(m, key.clone())) {
-                    u.entries.insert((m, key));
+                let seen = u.entries.entry(m).or_default();
+                if !seen.contains(key) {
+                    seen.insert(key.to_string());
                 }
             }
             value = match map.entries.get(&v).or(map.other.as_ref()) {
