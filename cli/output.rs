@@ -86,6 +86,12 @@ pub(super) fn print_summary(summary: &Summary, format: Format, verb: &str) {
     }
     if let Some(m) = &summary.mapping {
         println!("  read through the mapping {m}");
+        if let Some(l) = &summary.export_lines {
+            println!(
+                "    export lines: {} read = {} used + {} skipped by skip_if + {} made no row + {} with a rejected row",
+                l.read, l.used, l.skipped_by_skip_if, l.made_no_row, l.rejected
+            );
+        }
         for (reason, n) in &summary.not_mapped {
             println!("    no row made ({n}): {reason}");
         }

@@ -114,6 +114,10 @@ pub struct Summary {
     /// (not rejects: the mapping says these make no row).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub not_mapped: BTreeMap<String, u64>,
+    /// For an export read through a mapping, its data lines reconciled: read = used +
+    /// skipped_by_skip_if + made_no_row + rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_lines: Option<ExportLines>,
     /// Date-times written without an offset were read in this zone (`--time-zone`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
@@ -347,6 +351,9 @@ struct Pass<'s> {
     /// How many rows of each record type to keep for a dry run, and those kept.
     show: usize,
     shown: BTreeMap<RecordType, Vec<Vec<Option<String>>>>,
+    /// For an export read through a mapping, per line number: bit 1 a row of it was
+    /// stored, bit 2 one was rejected.
+    lines: Option<Vec<u8>>,
 }
 
 /// Stored rows gathered into batches per partition (cases by opened year; other types
@@ -448,7 +455,12 @@ impl Pass<'_> {
         for item in rows {
             read += 1;
             self.counts.entry(t).or_default().read += 1;
-            let outcome = match item? {
+            let item = item?;
+            let line = match &item {
+                Item::Row(row) => row.position.number(),
+                Item::Unreadable(r) => r.position.number(),
+            };
+            let outcome = match item {
                 Item::Unreadable(reject) => Err(vec![reject]),
                 Item::Row(row) => {
                     let kept = self.shown.entry(t).or_default();
@@ -469,6 +481,13 @@ impl Pass<'_> {
                     })
                 }
             };
+            if let (Some(lines), Some(n)) = (self.lines.as_mut(), line) {
+                let n = n as usize;
+                if lines.len() <= n {
+                    lines.resize(n + 1, 0);
+                }
+                lines[n] |= if outcome.is_ok() { 1 } else { 2 };
+            }
             match outcome {
                 Ok(typed) => {
                     self.counts.entry(t).or_default().stored += 1;
@@ -546,6 +565,7 @@ fn ingest_into(
         staging,
         show: options.show,
         shown: BTreeMap::new(),
+        lines: mapping.map(|_| Vec::new()),
     };
     for p in file_problems {
         pass.file_problem(p)?;
@@ -654,8 +674,35 @@ fn ingest_into(
         thresholds: options.thresholds.source.name.clone(),
         mapping: mapping.map(|m| m.source.name.clone()),
         not_mapped: mapping.map(|m| m.skipped()).unwrap_or_default(),
+        export_lines: mapping.zip(pass.lines.as_ref()).map(|(m, lines)| {
+            let (read, skipped) = m.lines();
+            let rejected = lines.iter().filter(|b| **b & 2 != 0).count() as u64;
+            let used = lines.iter().filter(|b| **b == 1).count() as u64;
+            ExportLines {
+                read,
+                used,
+                skipped_by_skip_if: skipped,
+                made_no_row: read.saturating_sub(used + rejected + skipped),
+                rejected,
+            }
+        }),
     };
     Ok((summary, record))
+}
+
+/// An export's data lines, reconciled (see [`Summary::export_lines`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportLines {
+    pub read: u64,
+    /// Lines that gave at least one stored row and no rejected one.
+    pub used: u64,
+    pub skipped_by_skip_if: u64,
+    /// Lines that made no row of their own: every row they would make needed an empty
+    /// field (`require`), or they only repeated a case (a `per_case` field may still
+    /// have read them).
+    pub made_no_row: u64,
+    /// Lines of which at least one row was rejected.
+    pub rejected: u64,
 }
 
 /// Names a mapped row's reject by the export's own column.

@@ -726,6 +726,7 @@ impl Mapping {
             skipped: Mutex::new(BTreeMap::new()),
             matched: Mutex::new(BTreeMap::new()),
             used: Mutex::new(super::Used::default()),
+            lines: Mutex::new((0, 0)),
         })
     }
 }

@@ -51,6 +51,9 @@ pub struct Mapping {
     /// (target, field), value-map entries by (map, entry): those that never did are
     /// reported (a mapping that makes no difference says so).
     used: Mutex<Used>,
+    /// Export data lines read (in the cases pass, which every mapping has) and of them
+    /// those `skip_if` skipped.
+    lines: Mutex<(u64, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -398,6 +401,11 @@ impl Mapping {
         notes
     }
 
+    /// Export data lines read, and of them those `skip_if` skipped.
+    pub fn lines(&self) -> (u64, u64) {
+        self.lines.lock().map(|l| *l).unwrap_or_default()
+    }
+
     fn skip(&self, reason: String) {
         if let Ok(mut m) = self.skipped.lock() {
             *m.entry(reason).or_insert(0) += 1;
@@ -449,6 +457,12 @@ impl Mapping {
         let flush = (Arc::clone(&self), Rc::clone(&gathering));
         let rows = raw.flat_map(move |item| {
             let mut out = Vec::new();
+            if t == RecordType::Cases
+                && matches!(item, Ok(Item::Row(_)) | Ok(Item::Unreadable(_)))
+                && let Ok(mut l) = self.lines.lock()
+            {
+                l.0 += 1;
+            }
             match item {
                 Err(e) => out.push(Err(e)),
                 Ok(Item::Unreadable(r)) => out.push(Ok(Item::Unreadable(Reject {
@@ -466,6 +480,9 @@ impl Mapping {
                             u.filters.insert(i);
                         }
                         if t == RecordType::Cases {
+                            if let Ok(mut l) = self.lines.lock() {
+                                l.1 += 1;
+                            }
                             self.skip(format!(
                                 "export rows skipped by skip_if on {:?} (mapping line {})",
                                 self.columns[f.column], f.line

@@ -1171,3 +1171,64 @@ decision = { column = "Status", map = { "closed" = "upheld", "open" = "open", "p
     assert!(s.get("notes").is_none(), "{s}");
     assert_eq!(s["counts"]["cases"]["stored"], 3, "{s}");
 }
+
+/// Export lines reconcile: every data line is used, skipped by skip_if, made no row
+/// of its own, or has a rejected row.
+#[test]
+fn export_lines_reconcile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(
+        d.join("m.toml"),
+        r#"[export]
+skip_if = [{ column = "Status", values = ["withdrawn"] }]
+
+[all]
+case_id = "Ref"
+
+[cases]
+source = { value = "ombudsman_complaint" }
+organisation_code = "Org"
+opened_date = "Opened"
+
+[findings]
+code = "Code"
+require = "code"
+"#,
+    )
+    .unwrap();
+    // By hand: line 2 used; line 3 repeats R1 with no code (no row of its own); line 4
+    // withdrawn (skipped); line 5's case has a bad date and line 6's code is in no code
+    // list (both rejected).
+    fs::write(
+        d.join("export.csv"),
+        "Ref,Org,Opened,Status,Code\n\
+         R1,O1,2024-01-01,closed,UF1\n\
+         R1,O1,2024-01-01,closed,\n\
+         R2,O1,2024-01-02,withdrawn,UF1\n\
+         R3,O1,not a date,closed,UF1\n\
+         R4,O2,2024-01-04,closed,ZZZ\n",
+    )
+    .unwrap();
+    let s = validate_json(d, 2);
+    let l = &s["export_lines"];
+    assert_eq!(
+        (
+            &l["read"],
+            &l["used"],
+            &l["skipped_by_skip_if"],
+            &l["made_no_row"],
+            &l["rejected"]
+        ),
+        (&5.into(), &1.into(), &1.into(), &1.into(), &2.into()),
+        "{s}"
+    );
+    let out = casework(d, &["validate", "--mapping", "m.toml", "export.csv"]);
+    assert!(
+        stdout(&out).contains(
+            "export lines: 5 read = 1 used + 1 skipped by skip_if + 1 made no row + 2 with a rejected row"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
