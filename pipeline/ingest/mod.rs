@@ -59,7 +59,7 @@ impl Options {
             warehouse,
             accept_partial: false,
             key: None,
-            codes: CodeList::imaging_default(),
+            codes: CodeList::spec_default(),
             thresholds: Thresholds::spec_default(),
             rejects_file: None,
             progress: Box::new(|_, _| {}),
@@ -67,7 +67,7 @@ impl Options {
             limits: crate::input::limits::Limits::default(),
             wait: crate::warehouse::LockWait::No,
             time_zone: None,
-            study: crate::spec::study::StudyFile::for_code_list(&CodeList::imaging_default()),
+            study: crate::spec::study::StudyFile::for_code_list(&CodeList::spec_default()),
             show: 0,
         }
     }

@@ -237,15 +237,20 @@ impl Loader<'_> {
             let text = self.string(t, "template")?;
             let pieces = parse_template(&text)
                 .map_err(|m| self.err(t.span(), format!("field {name}: template {text:?}: {m}")))?;
-            field.from = From::Template(
-                pieces
-                    .into_iter()
-                    .map(|(is_column, p)| match is_column {
-                        true => Piece::Column(self.column(&p, line)),
-                        false => Piece::Text(p),
-                    })
-                    .collect(),
-            );
+            let label = pieces
+                .iter()
+                .filter(|(is_column, _)| *is_column)
+                .map(|(_, p)| p.as_str())
+                .collect::<Vec<_>>()
+                .join("+");
+            let pieces = pieces
+                .into_iter()
+                .map(|(is_column, p)| match is_column {
+                    true => Piece::Column(self.column(&p, line)),
+                    false => Piece::Text(p),
+                })
+                .collect();
+            field.from = From::Template { pieces, label };
         }
         if let Some(m) = get("map") {
             field.map = Some(match m.get_ref().as_str() {
@@ -726,7 +731,8 @@ impl Mapping {
             skipped: Mutex::new(BTreeMap::new()),
             matched: Mutex::new(BTreeMap::new()),
             used: Mutex::new(super::Used::default()),
-            lines: Mutex::new((0, 0)),
+            lines_read: Default::default(),
+            lines_skipped: Default::default(),
         })
     }
 }

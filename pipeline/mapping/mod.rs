@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -53,7 +54,8 @@ pub struct Mapping {
     used: Mutex<Used>,
     /// Export data lines read (in the cases pass, which every mapping has) and of them
     /// those `skip_if` skipped.
-    lines: Mutex<(u64, u64)>,
+    lines_read: AtomicU64,
+    lines_skipped: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -128,8 +130,11 @@ enum From {
         column: usize,
     },
     /// Text made of export columns (`template = "{Category}|{Determination}"`): empty
-    /// when any of its columns is empty.
-    Template(Vec<Piece>),
+    /// when any of its columns is empty. `label` names its columns in messages.
+    Template {
+        pieces: Vec<Piece>,
+        label: String,
+    },
 }
 
 #[derive(Debug)]
@@ -403,7 +408,10 @@ impl Mapping {
 
     /// Export data lines read, and of them those `skip_if` skipped.
     pub fn lines(&self) -> (u64, u64) {
-        self.lines.lock().map(|l| *l).unwrap_or_default()
+        (
+            self.lines_read.load(Ordering::Relaxed),
+            self.lines_skipped.load(Ordering::Relaxed),
+        )
     }
 
     fn skip(&self, reason: String) {
@@ -457,11 +465,8 @@ impl Mapping {
         let flush = (Arc::clone(&self), Rc::clone(&gathering));
         let rows = raw.flat_map(move |item| {
             let mut out = Vec::new();
-            if t == RecordType::Cases
-                && matches!(item, Ok(Item::Row(_)) | Ok(Item::Unreadable(_)))
-                && let Ok(mut l) = self.lines.lock()
-            {
-                l.0 += 1;
+            if t == RecordType::Cases && item.is_ok() {
+                self.lines_read.fetch_add(1, Ordering::Relaxed);
             }
             match item {
                 Err(e) => out.push(Err(e)),
@@ -480,9 +485,7 @@ impl Mapping {
                             u.filters.insert(i);
                         }
                         if t == RecordType::Cases {
-                            if let Ok(mut l) = self.lines.lock() {
-                                l.1 += 1;
-                            }
+                            self.lines_skipped.fetch_add(1, Ordering::Relaxed);
                             self.skip(format!(
                                 "export rows skipped by skip_if on {:?} (mapping line {})",
                                 self.columns[f.column], f.line
@@ -634,7 +637,7 @@ impl Mapping {
                         None => (None, None),
                     },
                     From::Constant(v) => (Some(v.clone()).filter(|v| !v.is_empty()), None),
-                    From::Template(pieces) => {
+                    From::Template { pieces, label } => {
                         let mut made = String::new();
                         let mut whole = true;
                         for p in pieces {
@@ -646,14 +649,7 @@ impl Mapping {
                                 },
                             }
                         }
-                        let names: Vec<&str> = pieces
-                            .iter()
-                            .filter_map(|p| match p {
-                                Piece::Column(c) => Some(self.columns[*c].as_str()),
-                                Piece::Text(_) => None,
-                            })
-                            .collect();
-                        (whole.then_some(made), Some(names.join("+")))
+                        (whole.then_some(made), Some(label.clone()))
                     }
                     From::Lookup { lookup, column } => {
                         let l = &self.lookups[*lookup];
@@ -669,10 +665,8 @@ impl Mapping {
                             (false, Some(k)) => match l.rows.get(k) {
                                 Some(r) => r[*column].clone(),
                                 None => {
-                                    if let Ok(mut m) = self.matched.lock()
-                                        && !m.contains_key(&(*lookup, k.to_string()))
-                                    {
-                                        m.insert((*lookup, k.to_string()), None);
+                                    if let Ok(mut m) = self.matched.lock() {
+                                        m.entry((*lookup, k.to_string())).or_insert(None);
                                     }
                                     None
                                 }
@@ -705,7 +699,7 @@ impl Mapping {
                     Err((rule, message)) => {
                         let column = label.unwrap_or_else(|| columns[f.target].name.to_string());
                         let shown = match &f.from {
-                            From::Column(_) | From::Template(_) => read.clone(),
+                            From::Column(_) | From::Template { .. } => read.clone(),
                             _ => part.as_ref().map(|p| p.1.clone()),
                         };
                         let mut r =

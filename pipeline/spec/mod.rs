@@ -311,7 +311,7 @@ pub(crate) fn from_study_folder(path: &str) -> String {
 
 impl CodeList {
     /// The bundle spec's default code list (imaging-themes.csv), embedded in the binary.
-    pub fn imaging_default() -> CodeList {
+    pub fn spec_default() -> CodeList {
         CodeList::parse(
             DEFAULT_CODES,
             "embedded:data/codes/imaging-themes.csv".into(),
@@ -333,7 +333,7 @@ impl CodeList {
 
     pub fn load(path: Option<&Path>) -> Result<CodeList> {
         match path {
-            None => Ok(CodeList::imaging_default()),
+            None => Ok(CodeList::spec_default()),
             Some(p) => {
                 let text = read_config(p)?;
                 CodeList::parse(&text, p.display().to_string())
@@ -524,7 +524,7 @@ mod tests {
 
     #[test]
     fn default_code_list_has_the_spec_codes_and_four_themes() {
-        let list = CodeList::imaging_default();
+        let list = CodeList::spec_default();
         assert_eq!(list.codes.len(), 17);
         assert_eq!(
             list.themes(),

@@ -237,7 +237,7 @@ impl StudyFile {
     /// no delay theme and no repeated-failing rule (so those measures are absent, not
     /// zero). The founding report's code list (imaging-themes.csv) gets the founding study.
     pub fn for_code_list(codes: &CodeList) -> StudyFile {
-        if codes.source.name == CodeList::imaging_default().source.name {
+        if codes.source.name == CodeList::spec_default().source.name {
             return Study::load(None).expect("the default study loads").file;
         }
         StudyFile {

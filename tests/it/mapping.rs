@@ -70,6 +70,15 @@ fn validate_json(dir: &Path, code: i32) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Validates `export.csv` in `dir` with `mapping_text` as `m2.toml`, which must be
+/// refused as a mapping problem (exit code 1): its stderr.
+fn refused(dir: &Path, mapping_text: &str) -> String {
+    fs::write(dir.join("m2.toml"), mapping_text).unwrap();
+    let out = casework(dir, &["validate", "--mapping", "m2.toml", "export.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    stderr(&out)
+}
+
 fn count(summary: &Value, t: &str, what: &str) -> u64 {
     summary["counts"][t][what].as_u64().unwrap()
 }
@@ -666,17 +675,10 @@ fn skip_if_empty_skips_empty_cells_and_an_empty_list_is_refused() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(skipped, 2, "{s}");
-    fs::write(
-        d.join("m2.toml"),
-        SKIP_MAPPING.replace("values = [\"\"]", "values = []"),
-    )
-    .unwrap();
-    let out = casework(d, &["validate", "--mapping", "m2.toml", "export.csv"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = refused(d, &SKIP_MAPPING.replace("values = [\"\"]", "values = []"));
     assert!(
-        stderr(&out).contains("line 2") && stderr(&out).contains("skips nothing"),
-        "{}",
-        stderr(&out)
+        err.contains("line 2") && err.contains("skips nothing"),
+        "{err}"
     );
 }
 
@@ -772,21 +774,14 @@ fn else_columns_fill_an_empty_column_in_their_own_format() {
         "{text}"
     );
     // An empty else list would do nothing: refused with its line.
-    fs::write(
-        d.join("m2.toml"),
-        ELSE_MAPPING.replace(
+    let err = refused(
+        d,
+        &ELSE_MAPPING.replace(
             "else = [{ column = \"Received\", date = \"%d %B %Y\" }]",
             "else = []",
         ),
-    )
-    .unwrap();
-    let out = casework(d, &["validate", "--mapping", "m2.toml", "export.csv"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("line 5") && stderr(&out).contains("else"),
-        "{}",
-        stderr(&out)
     );
+    assert!(err.contains("line 5") && err.contains("else"), "{err}");
 }
 
 const TEMPLATE_MAPPING: &str = r#"[all]
@@ -981,14 +976,11 @@ fn an_alias_file_merges_spellings_of_one_organisation_and_reports_them() {
         stderr(&out)
     );
     // match takes "exact" or "normalised" only.
-    fs::write(
-        d.join("m2.toml"),
-        ALIAS_MAPPING.replace("match = \"normalised\"", "match = \"fuzzy\""),
-    )
-    .unwrap();
-    let out = casework(d, &["validate", "--mapping", "m2.toml", "export.csv"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("line 5"), "{}", stderr(&out));
+    let err = refused(
+        d,
+        &ALIAS_MAPPING.replace("match = \"normalised\"", "match = \"fuzzy\""),
+    );
+    assert!(err.contains("line 5"), "{err}");
     // An exact lookup names the values it did not find too (here "54North" and
     // "a2dominion housing group", whose cases are then rejected for want of a code).
     fs::write(
@@ -1105,10 +1097,8 @@ fn per_case_fields_are_taken_over_all_rows_of_the_case() {
             "per_case is for a case field",
         ),
     ] {
-        fs::write(d.join("m2.toml"), PER_CASE_MAPPING.replace(from, to)).unwrap();
-        let out = casework(d, &["validate", "--mapping", "m2.toml", "export.csv"]);
-        assert_eq!(out.status.code(), Some(1), "{to}: {}", stderr(&out));
-        assert!(stderr(&out).contains(wanted), "{to}: {}", stderr(&out));
+        let err = refused(d, &PER_CASE_MAPPING.replace(from, to));
+        assert!(err.contains(wanted), "{to}: {err}");
     }
 }
 

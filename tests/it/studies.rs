@@ -197,7 +197,7 @@ fn no_founding_report_words_in_the_code_or_the_sql() {
         let text = fs::read_to_string(&f).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap();
         for (i, line) in code.lines().enumerate() {
-            let named_file = ["imaging-themes.csv", "phso-imaging-2021", "imaging_default"]
+            let named_file = ["imaging-themes.csv", "phso-imaging-2021", "spec_default"]
                 .iter()
                 .any(|n| line.contains(n));
             let lower = line.to_lowercase();
