@@ -94,29 +94,6 @@ struct Field {
     per_case: Option<PerCase>,
 }
 
-/// How a case field is taken over the export rows of its case.
-#[derive(Debug)]
-enum PerCase {
-    /// The value listed first in `order` (values as written in the export, worst first).
-    Worst(Vec<String>, u64),
-    First,
-    Last,
-    /// Of the stored values (ISO dates and numbers compare as such).
-    Max,
-    Min,
-    /// `true` when any row gives a value other than `false`, else `false`.
-    Any,
-    /// How many of the case's rows give a value.
-    Count,
-}
-
-/// A case being gathered over its export rows: its row (first row's values) and, per
-/// `per_case` field, the value chosen so far (as written, as stored) and rows counted.
-struct Gathered {
-    row: RawRow,
-    chosen: Vec<(Option<(String, String)>, u64)>,
-}
-
 #[derive(Debug)]
 enum From {
     Column(usize),
@@ -201,6 +178,10 @@ fn normalise_name(name: &str) -> String {
 }
 
 mod load;
+mod notes;
+mod per_case;
+
+use per_case::{Gathered, PerCase};
 
 impl Layout for Mapping {
     fn skip_rows(&self) -> u64 {
@@ -298,112 +279,6 @@ impl Mapping {
     /// Rows the mapping made nothing of, by reason.
     pub fn skipped(&self) -> BTreeMap<String, u64> {
         self.skipped.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-
-    /// What the normalised lookups did: every name read as another spelling of the
-    /// lookup file's, and every name that matched none.
-    pub fn name_matches(&self) -> Vec<String> {
-        let Ok(m) = self.matched.lock() else {
-            return Vec::new();
-        };
-        let mut notes: Vec<String> = m
-            .iter()
-            .filter_map(|((l, name), spelling)| {
-                let l = &self.lookups[*l];
-                match spelling {
-                    Some(s) if s == name => None,
-                    Some(s) => Some(format!(
-                        "lookup {}: {name:?} read as {s:?} of {} (case, spaces and punctuation ignored)",
-                        l.name, l.file
-                    )),
-                    None => None,
-                }
-            })
-            .collect();
-        // Names found in no lookup row: every one for an alias file, otherwise the
-        // first 20 of each lookup and how many more.
-        for (i, l) in self.lookups.iter().enumerate() {
-            let missing: Vec<&String> = m
-                .iter()
-                .filter(|((x, _), s)| *x == i && s.is_none())
-                .map(|((_, name), _)| name)
-                .collect();
-            let shown = if l.normalised { missing.len() } else { 20 };
-            for name in missing.iter().take(shown) {
-                notes.push(match l.normalised {
-                    true => format!(
-                        "lookup {}: {name:?} matches no {} in {}, even ignoring case, spaces and punctuation: its fields are empty",
-                        l.name, l.key, l.file
-                    ),
-                    false => format!(
-                        "lookup {}: {name:?} matches no {} in {}: its fields are empty",
-                        l.name, l.key, l.file
-                    ),
-                });
-            }
-            if missing.len() > shown {
-                notes.push(format!(
-                    "lookup {}: and {} more values that match no {} in {}",
-                    l.name,
-                    missing.len() - shown,
-                    l.key,
-                    l.file
-                ));
-            }
-        }
-        notes
-    }
-
-    /// The mapping's options that changed no row of this export: `skip_if` filters that
-    /// skipped none, `else` lists never read, value-map entries no value took.
-    pub fn unused(&self) -> Vec<String> {
-        let Ok(u) = self.used.lock() else {
-            return Vec::new();
-        };
-        let mut notes = Vec::new();
-        for (i, f) in self.skip_if.iter().enumerate() {
-            if !u.filters.contains(&i) {
-                notes.push(format!(
-                    "skip_if on {:?} (mapping line {}) skipped no row of this export",
-                    self.columns[f.column], f.line
-                ));
-            }
-        }
-        for target in &self.targets {
-            for f in target.fields.iter().filter(|f| !f.fallbacks.is_empty()) {
-                if !u.fallbacks.contains(&(target.index, f.target)) {
-                    notes.push(format!(
-                        "{}.{}: its else columns filled no row (the column was never empty where they had a value)",
-                        target.label,
-                        target.record_type.columns()[f.target].name
-                    ));
-                }
-            }
-        }
-        for (m, map) in self.maps.iter().enumerate() {
-            let mut idle: Vec<&str> = map
-                .entries
-                .keys()
-                .filter(|k| !u.entries.get(&m).is_some_and(|e| e.contains(*k)))
-                .map(String::as_str)
-                .collect();
-            if map.other.is_some() && !u.entries.get(&m).is_some_and(|e| e.contains("_other")) {
-                idle.push("_other");
-            }
-            if !idle.is_empty() {
-                idle.sort_unstable();
-                notes.push(format!(
-                    "value map {} (mapping line {}): no value of this export took {}",
-                    map.name,
-                    map.line,
-                    idle.iter()
-                        .map(|k| format!("{k:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-        }
-        notes
     }
 
     /// Export data lines read, and of them those `skip_if` skipped.
@@ -529,58 +404,6 @@ impl Mapping {
         Box::new(rows.chain(gathered))
     }
 
-    /// Folds one export row's values of the `per_case` fields into its case.
-    fn gather(
-        &self,
-        target: &Target,
-        g: &mut Gathered,
-        raw: &[(usize, Option<String>, Option<String>)],
-    ) -> std::result::Result<(), (usize, String)> {
-        let fields = target.fields.iter().filter(|f| f.per_case.is_some());
-        for ((f, (chosen, n)), (_, written, stored)) in fields.zip(g.chosen.iter_mut()).zip(raw) {
-            let (Some(written), Some(stored)) = (written, stored) else {
-                continue;
-            };
-            let value = (written.clone(), stored.clone());
-            let take = match (&f.per_case, chosen.as_ref()) {
-                (Some(PerCase::Any), _) => {
-                    if stored != "false" {
-                        *chosen = Some(value);
-                    }
-                    continue;
-                }
-                (Some(PerCase::Count), _) => {
-                    *n += 1;
-                    continue;
-                }
-                (Some(PerCase::Worst(order, line)), c) => {
-                    let rank = |w: &str| order.iter().position(|o| o == w);
-                    let Some(r) = rank(written) else {
-                        return Err((
-                            f.target,
-                            format!(
-                                "value {written:?} is not in the order of per_case = \"worst\" ({} line {}): list it there",
-                                self.path.display(),
-                                line
-                            ),
-                        ));
-                    };
-                    c.is_none_or(|c| rank(&c.0).is_some_and(|x| r < x))
-                }
-                (_, None) => true,
-                (Some(PerCase::First), Some(_)) => false,
-                (Some(PerCase::Last), Some(_)) => true,
-                (Some(PerCase::Max), Some(c)) => compare(stored, &c.1).is_gt(),
-                (Some(PerCase::Min), Some(c)) => compare(stored, &c.1).is_lt(),
-                (None, Some(_)) => false,
-            };
-            if take {
-                *chosen = Some(value);
-            }
-        }
-        Ok(())
-    }
-
     fn emit(
         &self,
         target: &Target,
@@ -628,7 +451,7 @@ impl Mapping {
             let mut origin = vec![None; columns.len()];
             let mut problem = None;
             // The `per_case` fields' values: (column, as written, as stored).
-            let mut gathered: Vec<(usize, Option<String>, Option<String>)> = Vec::new();
+            let mut gathered: Vec<(Option<String>, Option<String>)> = Vec::new();
             for f in &target.fields {
                 let (mut text, mut label): (Option<String>, Option<String>) = match &f.from {
                     From::Column(c) => (row.values[*c].clone(), Some(self.columns[*c].clone())),
@@ -692,7 +515,7 @@ impl Mapping {
                 origin[f.target] = label.clone();
                 match self.convert(f, text, date) {
                     Ok(v) if f.per_case.is_some() => {
-                        gathered.push((f.target, read.clone(), v.clone()));
+                        gathered.push((read.clone(), v.clone()));
                         values[f.target] = v;
                     }
                     Ok(v) => values[f.target] = v,
@@ -862,15 +685,6 @@ fn convert_date(format: &DateFormat, text: &str) -> Option<String> {
         (!iso_like_format && crate::spec::dates::parse_date(text).is_some())
             .then(|| text.to_string())
     })
-}
-
-/// Orders two stored values: as numbers when both are, else as text (ISO dates and
-/// date-times order correctly as text).
-fn compare(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x.total_cmp(&y),
-        _ => a.cmp(b),
-    }
 }
 
 /// An Excel serial number (days, with the time of day as a fraction) as ISO text: a date,
