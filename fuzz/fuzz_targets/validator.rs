@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let mut validator = Validator::new(CodeList::imaging_default(), None);
+    let mut validator = Validator::new(CodeList::spec_default(), None);
     let mut builders: Vec<(RecordType, BatchBuilder, u64)> = RecordType::ALL
         .iter()
         .map(|&t| (t, BatchBuilder::new(t), 0))

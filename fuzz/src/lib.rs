@@ -90,7 +90,7 @@ pub fn codes(dir: &Path) -> CodeList {
     std::fs::read(dir.join("codes.csv"))
         .ok()
         .and_then(|b| CodeList::parse(&String::from_utf8_lossy(&b), "codes.csv".into()).ok())
-        .unwrap_or_else(CodeList::imaging_default)
+        .unwrap_or_else(CodeList::spec_default)
 }
 
 /// Checks one reject against what every reject must be.
