@@ -4,7 +4,8 @@
 -- threshold table and every episode holding both steps, the days between them and the
 -- threshold for the episode's urgency. A measured delay is an interval strictly longer
 -- than its threshold. Intervals whose `to` step comes before the `from` step are counted
--- in `out_of_order` and left out of every other column.
+-- in `out_of_order`, and intervals with a step known only to the month or the year in
+-- `not_to_the_day`; both are left out of every other column.
 -- Per interval and urgency:
 --   episodes:        episodes with both steps in order (the denominator)
 --   median_days, p90_days, max_days: of those intervals, in days
@@ -23,7 +24,8 @@ SELECT interval_no,
        SUM(CASE WHEN days >= 0 AND days > threshold_days THEN 1 ELSE 0 END) AS over_threshold,
        CAST(SUM(CASE WHEN days >= 0 AND days > threshold_days THEN 1 ELSE 0 END) AS DOUBLE)
            / NULLIF(SUM(CASE WHEN days >= 0 THEN 1 ELSE 0 END), 0) AS share_over,
-       SUM(CASE WHEN days < 0 THEN 1 ELSE 0 END) AS out_of_order
+       SUM(CASE WHEN days < 0 THEN 1 ELSE 0 END) AS out_of_order,
+       SUM(CASE WHEN to_the_day THEN 0 ELSE 1 END) AS not_to_the_day
 FROM episode_intervals
 GROUP BY interval_no, from_event, to_event, urgency
 ORDER BY interval_no, urgency

@@ -6,7 +6,12 @@
 --                           cases with a learning_review event
 --   median_days_decision_to_review, max_days_decision_to_review
 --                           days from the decision (closed_date) to the first
---                           learning_review event, over cases with both
+--                           learning_review event, over cases with both known to
+--                           the day
+--   cases_decision_to_review_not_to_the_day
+--                           cases with both, one of them known only to the month or
+--                           the year (closed_date_precision, occurred_at_precision):
+--                           left out of the days
 --   repeat_failures         cases with a repeated failing as the study defines it: a
 --                           finding with one of the study's repeat codes (repeat_codes),
 --                           or, where the study says so
@@ -17,13 +22,17 @@
 -- Parameters: the scope; the study.
 WITH reviews AS (
     SELECT e.case_id,
-           MIN(CAST(e.occurred_at AS DATE)) AS reviewed_on
+           MIN(CAST(e.occurred_at AS DATE)) AS reviewed_on,
+           bool_and(COALESCE(CAST(e.occurred_at_precision AS VARCHAR), 'day') = 'day') AS review_to_the_day
     FROM events e
     WHERE CAST(e.event AS VARCHAR) = 'learning_review'
     GROUP BY e.case_id
 ),
 review_days AS (
-    SELECT CAST(r.reviewed_on - k.closed_date AS DOUBLE) AS days
+    -- A warehouse written before the precision columns existed holds days only.
+    SELECT CASE WHEN r.review_to_the_day
+                 AND COALESCE(CAST(k.closed_date_precision AS VARCHAR), 'day') = 'day'
+                THEN CAST(r.reviewed_on - k.closed_date AS DOUBLE) END AS days
     FROM reviews r
     JOIN cases k ON k.case_id = r.case_id
     WHERE k.closed_date IS NOT NULL
@@ -50,10 +59,13 @@ totals AS (
            r.n AS cases_with_learning_review,
            d.median_days,
            d.max_days,
+           d.not_to_the_day,
            p.n AS repeat_failures
     FROM (SELECT COUNT(*) AS n FROM cases) c
     CROSS JOIN (SELECT COUNT(*) AS n FROM reviews) r
-    CROSS JOIN (SELECT median(days) AS median_days, MAX(days) AS max_days FROM review_days) d
+    CROSS JOIN (SELECT median(days) AS median_days, MAX(days) AS max_days,
+                       SUM(CASE WHEN days IS NULL THEN 1 ELSE 0 END) AS not_to_the_day
+                FROM review_days) d
     CROSS JOIN (SELECT COUNT(*) AS n FROM repeats) p
 )
 SELECT m.measure,
@@ -62,6 +74,7 @@ SELECT m.measure,
            WHEN 2 THEN CAST(t.cases_with_learning_review AS DOUBLE)
            WHEN 3 THEN t.median_days
            WHEN 4 THEN t.max_days
+           WHEN 5 THEN CAST(COALESCE(t.not_to_the_day, 0) AS DOUBLE)
            ELSE CAST(t.repeat_failures AS DOUBLE)
        END AS value
 FROM totals t
@@ -71,7 +84,8 @@ CROSS JOIN (VALUES
     (2, 'cases_with_learning_review'),
     (3, 'median_days_decision_to_review'),
     (4, 'max_days_decision_to_review'),
-    (5, 'repeat_failures')
+    (5, 'cases_decision_to_review_not_to_the_day'),
+    (6, 'repeat_failures')
 ) AS m(position, measure)
-WHERE m.position < 5 OR s.has_repeat_rule
+WHERE m.position < 6 OR s.has_repeat_rule
 ORDER BY m.position

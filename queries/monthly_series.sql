@@ -1,7 +1,9 @@
 -- monthly_series: per month, cases and cases with each theme (the input of SPC charts).
 --
 -- A case's month is the month of the date chosen by --date-field (opened_date by
--- default; with closed_date, open cases have no month and are left out).
+-- default; with closed_date, open cases have no month and are left out). A date known
+-- only to the year (`<date>_precision` = 'year') has no month either and is left out;
+-- the ingest summary says how many dates are so (a date known to the month keeps it).
 -- Numerator:   cases in the month with the theme.
 -- Denominator: cases in the month.
 -- Months with no cases do not appear here; `casework measure monthly_series` fills
@@ -13,8 +15,12 @@
 -- drops t.theme_order from this ORDER BY.
 WITH case_months AS (
     SELECT k.case_id,
-           CAST(date_trunc('month', CASE WHEN p.date_field = 'closed_date' THEN k.closed_date
-                                         ELSE k.opened_date END) AS DATE) AS month
+           CAST(date_trunc('month', CASE WHEN p.date_field = 'closed_date'
+                                         THEN CASE WHEN COALESCE(CAST(k.closed_date_precision AS VARCHAR), 'day') <> 'year'
+                                                   THEN k.closed_date END
+                                         ELSE CASE WHEN COALESCE(CAST(k.opened_date_precision AS VARCHAR), 'day') <> 'year'
+                                                   THEN k.opened_date END
+                                    END) AS DATE) AS month
     FROM cases k
     CROSS JOIN parameters p
 ),

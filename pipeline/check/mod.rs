@@ -3,7 +3,7 @@
 //! case_id, every other row names a stored case, codes in the code list). Valid rows go
 //! into Arrow record batches; every problem becomes a `Reject`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -19,8 +19,8 @@ use sha2::Sha256;
 
 use crate::error::Result;
 use crate::input::RawRow;
-use crate::spec::dates::EPOCH;
 pub use crate::spec::dates::parse_date;
+use crate::spec::dates::{EPOCH, Precision, parse_partial_date, precision_column};
 use crate::spec::reject::{Reject, Rule};
 use crate::spec::{CodeList, Column, ID_MAX_CHARS, Kind, RecordType};
 
@@ -49,6 +49,10 @@ pub fn schema(t: RecordType) -> SchemaRef {
             }
             Kind::Enum(_) | Kind::Code => fields.push(Field::new(c.name, dictionary(), nullable)),
             Kind::Date => fields.push(Field::new(c.name, DataType::Date32, nullable)),
+            Kind::PartialDate => {
+                fields.push(Field::new(c.name, DataType::Date32, nullable));
+                fields.push(Field::new(precision_column(c.name), dictionary(), true));
+            }
             Kind::DateTime => {
                 fields.push(Field::new(
                     c.name,
@@ -60,6 +64,7 @@ pub fn schema(t: RecordType) -> SchemaRef {
                     DataType::Boolean,
                     nullable,
                 ));
+                fields.push(Field::new(precision_column(c.name), dictionary(), true));
             }
             Kind::Boolean => fields.push(Field::new(c.name, DataType::Boolean, nullable)),
             Kind::Amount => fields.push(Field::new(
@@ -93,7 +98,13 @@ pub enum Value {
     Null,
     Text(String),
     Date(i32),
-    DateTime { seconds: i64, has_time: bool },
+    /// A date that may be only a month or a year: its first day, and its precision.
+    PartialDate(i32, Precision),
+    DateTime {
+        seconds: i64,
+        has_time: bool,
+        precision: Precision,
+    },
     Bool(bool),
     Amount(i128),
 }
@@ -113,10 +124,17 @@ impl TypedRow {
         }
     }
 
+    /// A date's first day (of its month or year when it has no day).
     pub fn date(&self, t: RecordType, column: &str) -> Option<i32> {
+        self.period(t, column).map(|(first, _, _)| first)
+    }
+
+    /// A date as the days it may stand for: (first day, last day, precision).
+    pub fn period(&self, t: RecordType, column: &str) -> Option<(i32, i32, Precision)> {
         let i = t.columns().iter().position(|c| c.name == column)?;
         match self.values[i] {
-            Value::Date(d) => Some(d),
+            Value::Date(d) => Some((d, d, Precision::Day)),
+            Value::PartialDate(d, p) => Some((d, last_day(d, p), p)),
             _ => None,
         }
     }
@@ -132,6 +150,9 @@ pub struct Validator {
     time_zone: Option<chrono_tz::Tz>,
     /// Date-times read with a time of day: (with an offset, without one).
     times_seen: std::cell::Cell<(u64, u64)>,
+    /// Dates of passed rows known only to the month or the year: (record type, column,
+    /// precision) → how many.
+    partial_dates: BTreeMap<(RecordType, &'static str, &'static str), u64>,
     /// The organisation types allowed, when the study has its own (else the spec's).
     organisation_types: Option<Vec<String>>,
     /// Stored case_id → the line or row it came from.
@@ -147,6 +168,7 @@ impl Validator {
             key,
             time_zone: None,
             times_seen: std::cell::Cell::new((0, 0)),
+            partial_dates: BTreeMap::new(),
             organisation_types: None,
             cases: HashMap::new(),
             rejected_cases: HashMap::new(),
@@ -170,6 +192,12 @@ impl Validator {
     /// Date-times with a time of day read so far: (with an offset, without one).
     pub fn times_seen(&self) -> (u64, u64) {
         self.times_seen.get()
+    }
+
+    /// Dates of the rows that passed known only to the month or the year, per record
+    /// type, column and precision (`month`, `year`).
+    pub fn partial_dates(&self) -> &BTreeMap<(RecordType, &'static str, &'static str), u64> {
+        &self.partial_dates
     }
 
     /// The case_ids of the cases that passed.
@@ -249,6 +277,16 @@ impl Validator {
             );
         }
         if rejects.is_empty() {
+            for (column, value) in columns.iter().zip(&typed.values) {
+                if let Value::PartialDate(_, p) | Value::DateTime { precision: p, .. } = value
+                    && *p != Precision::Day
+                {
+                    *self
+                        .partial_dates
+                        .entry((t, column.name, p.name()))
+                        .or_default() += 1;
+                }
+            }
             Ok(typed)
         } else {
             Err(rejects)
@@ -326,17 +364,35 @@ impl Validator {
                     format!("{name} must be a date written YYYY-MM-DD"),
                 )
             }),
-            Kind::DateTime => {
-                let (seconds, has_time) = parse_date_time(text).ok_or_else(|| {
+            Kind::PartialDate => parse_partial_date(text)
+                .map(|(d, p)| Value::PartialDate(d, p))
+                .ok_or_else(|| {
                     (
                         Rule::Format,
                         format!(
-                            "{name} must be a date YYYY-MM-DD or a date-time YYYY-MM-DDTHH:MM[:SS], optionally ending in Z or an offset such as +01:00"
+                            "{name} must be a date written YYYY-MM-DD (or only a month YYYY-MM, or a year YYYY)"
                         ),
                     )
-                })?;
+                }),
+            Kind::DateTime => {
+                if text.len() < 10 {
+                    return parse_partial_date(text)
+                        .map(|(days, precision)| Value::DateTime {
+                            seconds: i64::from(days) * 86_400,
+                            has_time: false,
+                            precision,
+                        })
+                        .ok_or_else(|| (Rule::Format, date_time_expected(name)));
+                }
+                let (seconds, has_time) =
+                    parse_date_time(text).ok_or_else(|| (Rule::Format, date_time_expected(name)))?;
+                let precision = Precision::Day;
                 if !has_time {
-                    return Ok(Value::DateTime { seconds, has_time });
+                    return Ok(Value::DateTime {
+                        seconds,
+                        has_time,
+                        precision,
+                    });
                 }
                 let zoned = has_offset(text);
                 let (with, without) = self.times_seen.get();
@@ -350,7 +406,11 @@ impl Validator {
                         .map_err(|why| (Rule::Format, format!("{name} {text}: {why}")))?,
                     _ => seconds,
                 };
-                Ok(Value::DateTime { seconds, has_time })
+                Ok(Value::DateTime {
+                    seconds,
+                    has_time,
+                    precision,
+                })
             }
             Kind::Boolean => parse_bool(text).map(Value::Bool).ok_or_else(|| {
                 (
@@ -370,9 +430,12 @@ impl Validator {
 
     /// Rules between columns of one row.
     fn row_rules(&self, t: RecordType, row: &RawRow, typed: &TypedRow, rejects: &mut Vec<Reject>) {
+        // A date with no day stands for every day of its month or year: it is before
+        // another only when all of those days are.
         let order = |later: &str, earlier: &str, rejects: &mut Vec<Reject>| {
-            if let (Some(a), Some(b)) = (typed.date(t, later), typed.date(t, earlier))
-                && a < b
+            if let (Some((a, a_last, ap)), Some((b, _, bp))) =
+                (typed.period(t, later), typed.period(t, earlier))
+                && a_last < b
             {
                 rejects.push(
                     Reject::new(
@@ -381,11 +444,11 @@ impl Validator {
                         Rule::DateOrder,
                         format!(
                             "{later} {} is before {earlier} {}",
-                            show_date(a),
-                            show_date(b)
+                            show_date(a, ap),
+                            show_date(b, bp)
                         ),
                     )
-                    .value(later, &show_date(a)),
+                    .value(later, &show_date(a, ap)),
                 );
             }
         };
@@ -432,10 +495,32 @@ pub fn pseudonymise(key: &[u8], value: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn show_date(days: i32) -> String {
+fn show_date(days: i32, precision: Precision) -> String {
+    let format = match precision {
+        Precision::Day => "%Y-%m-%d",
+        Precision::Month => "%Y-%m",
+        Precision::Year => "%Y",
+    };
     (EPOCH + chrono::Duration::days(i64::from(days)))
-        .format("%Y-%m-%d")
+        .format(format)
         .to_string()
+}
+
+/// The last day of the month or year that starts on `first` (the day itself for a day).
+fn last_day(first: i32, precision: Precision) -> i32 {
+    let start = EPOCH + chrono::Duration::days(i64::from(first));
+    let next = match precision {
+        Precision::Day => return first,
+        Precision::Month => start.checked_add_months(chrono::Months::new(1)),
+        Precision::Year => start.checked_add_months(chrono::Months::new(12)),
+    };
+    next.map_or(i32::MAX, |n| (n - EPOCH).num_days() as i32 - 1)
+}
+
+fn date_time_expected(name: &str) -> String {
+    format!(
+        "{name} must be a date YYYY-MM-DD (or only a month YYYY-MM, or a year YYYY) or a date-time YYYY-MM-DDTHH:MM[:SS], optionally ending in Z or an offset such as +01:00"
+    )
 }
 
 /// A date or date-time → (seconds since 1970-01-01T00:00:00, whether it had a time of
@@ -551,7 +636,12 @@ enum ColumnBuilder {
     Text(StringBuilder),
     Dict(StringDictionaryBuilder<Int32Type>),
     Date(Date32Builder),
-    DateTime(TimestampMillisecondBuilder, BooleanBuilder),
+    PartialDate(Date32Builder, StringDictionaryBuilder<Int32Type>),
+    DateTime(
+        TimestampMillisecondBuilder,
+        BooleanBuilder,
+        StringDictionaryBuilder<Int32Type>,
+    ),
     Bool(BooleanBuilder),
     Amount(Decimal128Builder),
 }
@@ -567,9 +657,13 @@ impl BatchBuilder {
                 }
                 Kind::Enum(_) | Kind::Code => ColumnBuilder::Dict(StringDictionaryBuilder::new()),
                 Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
+                Kind::PartialDate => {
+                    ColumnBuilder::PartialDate(Date32Builder::new(), StringDictionaryBuilder::new())
+                }
                 Kind::DateTime => ColumnBuilder::DateTime(
                     TimestampMillisecondBuilder::new(),
                     BooleanBuilder::new(),
+                    StringDictionaryBuilder::new(),
                 ),
                 Kind::Boolean => ColumnBuilder::Bool(BooleanBuilder::new()),
                 Kind::Amount => ColumnBuilder::Amount(
@@ -601,13 +695,30 @@ impl BatchBuilder {
                 (ColumnBuilder::Dict(b), _) => b.append_null(),
                 (ColumnBuilder::Date(b), Value::Date(d)) => b.append_value(*d),
                 (ColumnBuilder::Date(b), _) => b.append_null(),
-                (ColumnBuilder::DateTime(ts, has), Value::DateTime { seconds, has_time }) => {
+                (ColumnBuilder::PartialDate(b, p), Value::PartialDate(d, precision)) => {
+                    b.append_value(*d);
+                    p.append_value(precision.name());
+                }
+                (ColumnBuilder::PartialDate(b, p), _) => {
+                    b.append_null();
+                    p.append_null();
+                }
+                (
+                    ColumnBuilder::DateTime(ts, has, p),
+                    Value::DateTime {
+                        seconds,
+                        has_time,
+                        precision,
+                    },
+                ) => {
                     ts.append_value(*seconds * 1000);
                     has.append_value(*has_time);
+                    p.append_value(precision.name());
                 }
-                (ColumnBuilder::DateTime(ts, has), _) => {
+                (ColumnBuilder::DateTime(ts, has, p), _) => {
                     ts.append_null();
                     has.append_null();
+                    p.append_null();
                 }
                 (ColumnBuilder::Bool(b), Value::Bool(v)) => b.append_value(*v),
                 (ColumnBuilder::Bool(b), _) => b.append_null(),
@@ -626,9 +737,14 @@ impl BatchBuilder {
                 ColumnBuilder::Text(b) => arrays.push(Arc::new(b.finish())),
                 ColumnBuilder::Dict(b) => arrays.push(Arc::new(b.finish())),
                 ColumnBuilder::Date(b) => arrays.push(Arc::new(b.finish())),
-                ColumnBuilder::DateTime(ts, has) => {
+                ColumnBuilder::PartialDate(b, p) => {
+                    arrays.push(Arc::new(b.finish()));
+                    arrays.push(Arc::new(p.finish()));
+                }
+                ColumnBuilder::DateTime(ts, has, p) => {
                     arrays.push(Arc::new(ts.finish()));
                     arrays.push(Arc::new(has.finish()));
+                    arrays.push(Arc::new(p.finish()));
                 }
                 ColumnBuilder::Bool(b) => arrays.push(Arc::new(b.finish())),
                 ColumnBuilder::Amount(b) => arrays.push(Arc::new(

@@ -372,16 +372,10 @@ impl PartitionWriter {
     }
 
     fn push(&mut self, staging: &mut Option<&mut Staging>, typed: &check::TypedRow) -> Result<()> {
-        let opened = RecordType::Cases
-            .columns()
-            .iter()
-            .position(|c| c.name == "opened_date")
-            .expect("cases have opened_date");
         let year = match self.t {
-            RecordType::Cases => match typed.values[opened] {
-                check::Value::Date(d) => year_of(d),
-                _ => 0,
-            },
+            RecordType::Cases => typed
+                .date(RecordType::Cases, "opened_date")
+                .map_or(0, year_of),
             _ => 0,
         };
         let t = self.t;
@@ -620,6 +614,9 @@ fn ingest_into(
             "{zoned} times have an offset (Z, +01:00) and {local} have none; those without are read as UTC, so an interval between the two kinds can be an hour out in summer: give --time-zone (for example Europe/London) to read them as local times"
         ));
     }
+    if let Some(note) = partial_dates_note(pass.validator.partial_dates()) {
+        notes.push(note);
+    }
     if let Some(m) = mapping {
         notes.extend(m.name_matches());
         notes.extend(m.unused());
@@ -787,4 +784,23 @@ pub fn read_key(path: &Path) -> Result<Vec<u8>> {
         });
     }
     Ok(key)
+}
+
+/// What the summary says of dates stored without their day.
+fn partial_dates_note(
+    counts: &BTreeMap<(RecordType, &'static str, &'static str), u64>,
+) -> Option<String> {
+    if counts.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = counts
+        .iter()
+        .map(|((t, column, precision), n)| {
+            format!("{t}.{column}: {n} known only to the {precision}")
+        })
+        .collect();
+    Some(format!(
+        "dates without a day, stored at the first day of their month or year: {}; delay intervals and the days from decision to learning review leave them out (counted as not_to_the_day), and monthly series leave out a date known only to the year",
+        list.join(", ")
+    ))
 }

@@ -12,7 +12,8 @@ use super::{
     DateFormat, Epoch, Field, Filter, From, Lookup, Mapping, PerCase, Piece, Target, ValueMap,
 };
 use crate::error::{Error, Result};
-use crate::spec::{ConfigSource, RecordType};
+use crate::spec::dates::Precision;
+use crate::spec::{ConfigSource, Kind, RecordType};
 
 /// The 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> u64 {
@@ -116,16 +117,51 @@ impl Loader<'_> {
         let spec = |s: &str| text.contains(s);
         let has_year = ["%Y", "%y", "%F", "%D", "%G"].iter().any(|s| spec(s));
         let has_day = ["%d", "%e", "%j", "%F", "%D"].iter().any(|s| spec(s));
-        if bad || !has_year || !has_day {
+        let has_month = ["%m", "%b", "%B", "%h"].iter().any(|s| spec(s));
+        let with_time = ["%H", "%I", "%M", "%T", "%R"].iter().any(|s| spec(s));
+        let precision = match (has_day, has_month) {
+            (true, _) => Precision::Day,
+            (false, true) => Precision::Month,
+            (false, false) => Precision::Year,
+        };
+        if bad || !has_year || (with_time && precision != Precision::Day) {
             return Err(self.err(
                 v.span(),
                 format!(
-                    "date format {text:?} is not a usable strftime pattern: write for example \"%d/%m/%Y\", \"%m/%d/%Y\", \"%Y-%m-%d %H:%M\", \"excel\" for Excel serial numbers, or \"excel-1904\" for a workbook in the 1904 date system"
+                    "date format {text:?} is not a usable strftime pattern: write for example \"%d/%m/%Y\", \"%m/%d/%Y\", \"%Y-%m-%d %H:%M\", \"%B %Y\" for a month only, \"%Y\" for a year only, \"excel\" for Excel serial numbers, or \"excel-1904\" for a workbook in the 1904 date system"
                 ),
             ));
         }
-        let with_time = ["%H", "%I", "%M", "%T", "%R"].iter().any(|s| spec(s));
-        Ok(DateFormat::Pattern { text, with_time })
+        Ok(DateFormat::Pattern {
+            text,
+            with_time,
+            precision,
+        })
+    }
+
+    /// `date = "…"` or `date = ["…", "…"]` (tried in order). A format that reads only a
+    /// month or a year is refused for a column that needs a day.
+    fn date_formats(&self, v: &Spanned<DeValue<'_>>, target: Kind) -> Result<Vec<DateFormat>> {
+        let formats = match v.get_ref().as_array() {
+            Some(list) if !list.is_empty() => list
+                .iter()
+                .map(|d| self.date_format(d))
+                .collect::<Result<Vec<_>>>()?,
+            Some(_) => {
+                return Err(self.err(v.span(), "date = [] names no format: give one or more"));
+            }
+            None => vec![self.date_format(v)?],
+        };
+        let partial = formats.iter().any(
+            |f| matches!(f, DateFormat::Pattern { precision, .. } if *precision != Precision::Day),
+        );
+        if partial && !matches!(target, Kind::PartialDate | Kind::DateTime) {
+            return Err(self.err(
+                v.span(),
+                "a date format with no day (a month or a year only) is for opened_date, closed_date and occurred_at; this column needs a day",
+            ));
+        }
+        Ok(formats)
     }
 
     fn field(
@@ -263,8 +299,9 @@ impl Loader<'_> {
                 None => self.value_map(&format!("{t}.{name}"), m)?,
             });
         }
+        let kind = t.columns()[target].kind;
         if let Some(d) = get("date") {
-            field.date = Some(self.date_format(d)?);
+            field.date = Some(self.date_formats(d, kind)?);
         }
         if let Some(p) = get("prefix") {
             field.prefix = Some(self.string(p, "prefix")?);
@@ -356,7 +393,7 @@ impl Loader<'_> {
                 let column = self.string(c, "column")?;
                 let index = self.column(&column, line_of(self.text, item.span().start));
                 let date = match t.iter().find(|(k, _)| k.get_ref() == "date") {
-                    Some((_, d)) => Some(self.date_format(d)?),
+                    Some((_, d)) => Some(self.date_formats(d, kind)?),
                     None => None,
                 };
                 field.fallbacks.push((index, date));

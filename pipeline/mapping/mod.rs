@@ -19,6 +19,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use crate::error::{Error, Result};
 use crate::input::limits::Limits;
 use crate::input::{self, Bundle, Format, Item, Layout, RawRow, Rows, Source};
+use crate::spec::dates::Precision;
 use crate::spec::reject::{Reject, Rule};
 use crate::spec::{ConfigSource, RecordType};
 
@@ -84,11 +85,12 @@ struct Field {
     target: usize,
     from: From,
     map: Option<usize>,
-    date: Option<DateFormat>,
+    /// Date formats, tried in order (`date = "%d/%m/%Y"` or a list).
+    date: Option<Vec<DateFormat>>,
     prefix: Option<String>,
     /// Columns to read, in order, when the field's own column is empty (`else`), each
-    /// with its own date format (or the field's).
-    fallbacks: Vec<(usize, Option<DateFormat>)>,
+    /// with its own date formats (or the field's).
+    fallbacks: Vec<(usize, Option<Vec<DateFormat>>)>,
     /// A case field taken over all the export rows of the case (`per_case`), not only
     /// its first row.
     per_case: Option<PerCase>,
@@ -132,7 +134,14 @@ enum Epoch {
 
 #[derive(Debug)]
 enum DateFormat {
-    Pattern { text: String, with_time: bool },
+    /// A strftime pattern. One with no day (`%B %Y`, `%Y`) reads a month or a year,
+    /// written as the spec's `YYYY-MM` or `YYYY` (stored at its first day, with its
+    /// precision).
+    Pattern {
+        text: String,
+        with_time: bool,
+        precision: Precision,
+    },
     ExcelSerial(Epoch),
 }
 
@@ -500,7 +509,7 @@ impl Mapping {
                     }
                 };
                 // The field's column is empty: the first of its `else` columns that is not.
-                let mut date = f.date.as_ref();
+                let mut date = f.date.as_deref();
                 if text.is_none()
                     && let Some((c, d)) = f.fallbacks.iter().find(|(c, _)| row.values[*c].is_some())
                 {
@@ -509,7 +518,7 @@ impl Mapping {
                     }
                     text = row.values[*c].clone();
                     label = Some(self.columns[*c].clone());
-                    date = d.as_ref().or(f.date.as_ref());
+                    date = d.as_deref().or(f.date.as_deref());
                 }
                 let read = text.clone();
                 origin[f.target] = label.clone();
@@ -606,7 +615,7 @@ impl Mapping {
         &self,
         f: &Field,
         text: Option<String>,
-        date: Option<&DateFormat>,
+        date: Option<&[DateFormat]>,
     ) -> std::result::Result<Option<String>, (Rule, String)> {
         let mut value = text;
         if let (Some(m), Some(v)) = (f.map, value.clone()) {
@@ -637,13 +646,14 @@ impl Mapping {
                 }
             };
         }
-        if let (Some(d), Some(v)) = (date, value.clone()) {
-            value = Some(convert_date(d, &v).ok_or_else(|| {
-                let wanted = match d {
+        if let (Some(formats), Some(v)) = (date, value.clone()) {
+            value = Some(formats.iter().find_map(|d| convert_date(d, &v)).ok_or_else(|| {
+                let wanted: Vec<String> = formats.iter().map(|d| match d {
                     DateFormat::Pattern { text, .. } => format!("the date format {text:?}"),
                     DateFormat::ExcelSerial(Epoch::Excel1900) => "an Excel serial date number (1900 date system; serial 60, the 29 February 1900 that never was, is refused)".into(),
                     DateFormat::ExcelSerial(Epoch::Excel1904) => "an Excel serial date number (1904 date system)".into(),
-                };
+                }).collect();
+                let wanted = wanted.join(" or ");
                 (
                     Rule::Format,
                     format!(
@@ -666,23 +676,37 @@ impl Mapping {
 /// (`%Y-%d-%m`), where an ISO-looking value is the format's to read.
 fn convert_date(format: &DateFormat, text: &str) -> Option<String> {
     let converted = match format {
-        DateFormat::Pattern { text: f, with_time } => {
-            if *with_time {
-                NaiveDateTime::parse_from_str(text, f)
+        DateFormat::Pattern {
+            text: f,
+            with_time,
+            precision,
+        } => match precision {
+            _ if *with_time => NaiveDateTime::parse_from_str(text, f)
+                .ok()
+                .map(|d| d.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            Precision::Day => NaiveDate::parse_from_str(text, f)
+                .ok()
+                .map(|d| d.format("%Y-%m-%d").to_string()),
+            // chrono makes a date only with a day: the pattern's missing parts are
+            // supplied as the first day (and month), then dropped again.
+            Precision::Month => {
+                NaiveDate::parse_from_str(&format!("{text}\u{1}1"), &format!("{f}\u{1}%d"))
                     .ok()
-                    .map(|d| d.format("%Y-%m-%dT%H:%M:%S").to_string())
-            } else {
-                NaiveDate::parse_from_str(text, f)
-                    .ok()
-                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .map(|d| d.format("%Y-%m").to_string())
             }
-        }
+            Precision::Year => NaiveDate::parse_from_str(
+                &format!("{text}\u{1}1\u{1}1"),
+                &format!("{f}\u{1}%m\u{1}%d"),
+            )
+            .ok()
+            .map(|d| d.format("%Y").to_string()),
+        },
         DateFormat::ExcelSerial(epoch) => excel_serial(text, *epoch),
     };
     let iso_like_format =
         matches!(format, DateFormat::Pattern { text: f, .. } if f.starts_with("%Y-"));
     converted.or_else(|| {
-        (!iso_like_format && crate::spec::dates::parse_date(text).is_some())
+        (!iso_like_format && crate::spec::dates::parse_partial_date(text).is_some())
             .then(|| text.to_string())
     })
 }
@@ -787,7 +811,32 @@ mod tests {
         DateFormat::Pattern {
             text: f.into(),
             with_time: false,
+            precision: Precision::Day,
         }
+    }
+
+    #[test]
+    fn a_pattern_with_no_day_reads_a_month_or_a_year() {
+        let month = DateFormat::Pattern {
+            text: "%B %Y".into(),
+            with_time: false,
+            precision: Precision::Month,
+        };
+        assert_eq!(
+            convert_date(&month, "October 2025").as_deref(),
+            Some("2025-10")
+        );
+        assert_eq!(convert_date(&month, "Octobr 2025"), None);
+        assert_eq!(convert_date(&month, "13 October 2025"), None);
+        let year = DateFormat::Pattern {
+            text: "%Y".into(),
+            with_time: false,
+            precision: Precision::Year,
+        };
+        assert_eq!(convert_date(&year, "2025").as_deref(), Some("2025"));
+        assert_eq!(convert_date(&year, "twenty"), None);
+        // A value already in the spec's form is taken as it is.
+        assert_eq!(convert_date(&month, "2025-10").as_deref(), Some("2025-10"));
     }
 
     #[test]

@@ -307,6 +307,7 @@ row! {
         pub over_threshold: F::Count,
         pub share_over: F::Figure,
         pub out_of_order: F::Count,
+        pub not_to_the_day: F::Count,
     }
 }
 
@@ -315,7 +316,8 @@ impl DelayInterval<Raw> {
         let episodes = self.episodes.published();
         let over = self.over_threshold.published();
         let out_of_order = self.out_of_order.published();
-        let hidden = any_suppressed(&[episodes, over, out_of_order]);
+        let not_to_the_day = self.not_to_the_day.published();
+        let hidden = any_suppressed(&[episodes, over, out_of_order, not_to_the_day]);
         DelayInterval {
             interval_no: self.interval_no,
             from_event: self.from_event.clone(),
@@ -329,6 +331,7 @@ impl DelayInterval<Raw> {
             over_threshold: over,
             share_over: published_ratio(over, episodes),
             out_of_order,
+            not_to_the_day,
         }
     }
 }

@@ -78,8 +78,12 @@ pub enum Kind {
     Code,
     /// ISO 8601 `YYYY-MM-DD`; stored as Date32.
     Date,
-    /// A date, or a date-time with optional seconds and optional `Z`/offset; stored as
-    /// Timestamp (seconds), with a companion `<name>_has_time` boolean column.
+    /// A date, or only a month `YYYY-MM` or a year `YYYY`; stored as Date32 at its first
+    /// day, with a companion `<name>_precision` column (`day`, `month`, `year`).
+    PartialDate,
+    /// A date (or only a month or a year, as `PartialDate`), or a date-time with optional
+    /// seconds and optional `Z`/offset; stored as Timestamp (milliseconds), with companion
+    /// columns `<name>_has_time` (boolean) and `<name>_precision`.
     DateTime,
     /// `true`/`false` (and `yes`/`no`, `1`/`0`, any case).
     Boolean,
@@ -180,8 +184,8 @@ pub const CASES: &[Column] = &[
     col("organisation_name", TEXT, false),
     col("organisation_type", Kind::Enum(ORGANISATION_TYPES), false),
     col("region", TEXT, false),
-    col("opened_date", Kind::Date, true),
-    col("closed_date", Kind::Date, false),
+    col("opened_date", Kind::PartialDate, true),
+    col("closed_date", Kind::PartialDate, false),
     col("decision", Kind::Enum(DECISIONS), false),
     col("service", TEXT, false),
     col("modality", Kind::Enum(MODALITIES), false),

@@ -7,10 +7,12 @@
 -- any of its events ("missing" when none is); the threshold is the one for that urgency
 -- (or "any"). When either step has no time of day the interval is measured midnight to
 -- midnight and the interval's date-only threshold applies where it has one (the
--- one-hour critical alert: same day). `days` is negative when the `to` step comes
--- first (out of order).
--- Columns: case_id, episode, urgency, interval_no, from_event, to_event, days,
---          threshold_days, over_threshold (days > threshold_days).
+-- one-hour critical alert: same day). When either step is known only to the month or
+-- the year (occurred_at_precision), the interval cannot be measured: `to_the_day` is
+-- false and `days` (so `over_threshold`) is null. `days` is negative when the `to` step
+-- comes first (out of order).
+-- Columns: case_id, episode, urgency, interval_no, from_event, to_event, to_the_day,
+--          days, threshold_days, over_threshold (days > threshold_days).
 -- Portability: EXTRACT(EPOCH FROM ts) is DataFusion's and DuckDB's (Spark:
 -- unix_timestamp(ts)); bool_and is DataFusion's, DuckDB's and Spark's.
 -- The CASE lists below name every event kind of the spec (bundle-v1): a new kind needs a
@@ -29,26 +31,36 @@ WITH episodes AS (
                 WHEN 3 THEN 'significant' WHEN 4 THEN 'routine'
                 ELSE 'missing' END AS urgency,
            MIN(CASE WHEN CAST(event AS VARCHAR) = 'requested' THEN occurred_at END) AS requested_at,
-           bool_and(CASE WHEN CAST(event AS VARCHAR) = 'requested' THEN occurred_at_has_time END) AS requested_has_time,
+           MIN(CASE WHEN CAST(event AS VARCHAR) = 'requested' THEN detail END) AS requested_detail,
            MIN(CASE WHEN CAST(event AS VARCHAR) = 'performed' THEN occurred_at END) AS performed_at,
-           bool_and(CASE WHEN CAST(event AS VARCHAR) = 'performed' THEN occurred_at_has_time END) AS performed_has_time,
+           MIN(CASE WHEN CAST(event AS VARCHAR) = 'performed' THEN detail END) AS performed_detail,
            MIN(CASE WHEN CAST(event AS VARCHAR) = 'reviewed' THEN occurred_at END) AS reviewed_at,
-           bool_and(CASE WHEN CAST(event AS VARCHAR) = 'reviewed' THEN occurred_at_has_time END) AS reviewed_has_time,
+           MIN(CASE WHEN CAST(event AS VARCHAR) = 'reviewed' THEN detail END) AS reviewed_detail,
            MIN(CASE WHEN CAST(event AS VARCHAR) = 'reported' THEN occurred_at END) AS reported_at,
-           bool_and(CASE WHEN CAST(event AS VARCHAR) = 'reported' THEN occurred_at_has_time END) AS reported_has_time,
+           MIN(CASE WHEN CAST(event AS VARCHAR) = 'reported' THEN detail END) AS reported_detail,
            MIN(CASE WHEN CAST(event AS VARCHAR) = 'alert_raised' THEN occurred_at END) AS alert_raised_at,
-           bool_and(CASE WHEN CAST(event AS VARCHAR) = 'alert_raised' THEN occurred_at_has_time END) AS alert_raised_has_time,
+           MIN(CASE WHEN CAST(event AS VARCHAR) = 'alert_raised' THEN detail END) AS alert_raised_detail,
            MIN(CASE WHEN CAST(event AS VARCHAR) = 'alert_acknowledged' THEN occurred_at END) AS alert_acknowledged_at,
-           bool_and(CASE WHEN CAST(event AS VARCHAR) = 'alert_acknowledged' THEN occurred_at_has_time END) AS alert_acknowledged_has_time,
+           MIN(CASE WHEN CAST(event AS VARCHAR) = 'alert_acknowledged' THEN detail END) AS alert_acknowledged_detail,
            MIN(CASE WHEN CAST(event AS VARCHAR) = 'acted_on' THEN occurred_at END) AS acted_on_at,
-           bool_and(CASE WHEN CAST(event AS VARCHAR) = 'acted_on' THEN occurred_at_has_time END) AS acted_on_has_time,
+           MIN(CASE WHEN CAST(event AS VARCHAR) = 'acted_on' THEN detail END) AS acted_on_detail,
            MIN(CASE WHEN CAST(event AS VARCHAR) = 'patient_informed' THEN occurred_at END) AS patient_informed_at,
-           bool_and(CASE WHEN CAST(event AS VARCHAR) = 'patient_informed' THEN occurred_at_has_time END) AS patient_informed_has_time,
+           MIN(CASE WHEN CAST(event AS VARCHAR) = 'patient_informed' THEN detail END) AS patient_informed_detail,
            MIN(CASE WHEN CAST(event AS VARCHAR) = 'diagnosed' THEN occurred_at END) AS diagnosed_at,
-           bool_and(CASE WHEN CAST(event AS VARCHAR) = 'diagnosed' THEN occurred_at_has_time END) AS diagnosed_has_time,
+           MIN(CASE WHEN CAST(event AS VARCHAR) = 'diagnosed' THEN detail END) AS diagnosed_detail,
            MIN(CASE WHEN CAST(event AS VARCHAR) = 'learning_review' THEN occurred_at END) AS learning_review_at,
-           bool_and(CASE WHEN CAST(event AS VARCHAR) = 'learning_review' THEN occurred_at_has_time END) AS learning_review_has_time
-    FROM events
+           MIN(CASE WHEN CAST(event AS VARCHAR) = 'learning_review' THEN detail END) AS learning_review_detail
+    FROM (
+        -- How much of each step's time the input gave: 2 a time of day, 1 a day only,
+        -- 0 only a month or a year (occurred_at_precision; a warehouse written before
+        -- that column existed holds days only). A step's detail is its least detailed
+        -- record's.
+        SELECT *,
+               CASE WHEN COALESCE(CAST(occurred_at_precision AS VARCHAR), 'day') <> 'day' THEN 0
+                    WHEN occurred_at_has_time THEN 2
+                    ELSE 1 END AS detail
+        FROM events
+    ) ev
     GROUP BY case_id, episode
 ),
 pairs AS (
@@ -87,29 +99,29 @@ pairs AS (
                 WHEN 'learning_review' THEN e.learning_review_at
            END AS to_at,
            CASE th.from_event
-                WHEN 'requested' THEN e.requested_has_time
-                WHEN 'performed' THEN e.performed_has_time
-                WHEN 'reviewed' THEN e.reviewed_has_time
-                WHEN 'reported' THEN e.reported_has_time
-                WHEN 'alert_raised' THEN e.alert_raised_has_time
-                WHEN 'alert_acknowledged' THEN e.alert_acknowledged_has_time
-                WHEN 'acted_on' THEN e.acted_on_has_time
-                WHEN 'patient_informed' THEN e.patient_informed_has_time
-                WHEN 'diagnosed' THEN e.diagnosed_has_time
-                WHEN 'learning_review' THEN e.learning_review_has_time
-           END AS from_has_time,
+                WHEN 'requested' THEN e.requested_detail
+                WHEN 'performed' THEN e.performed_detail
+                WHEN 'reviewed' THEN e.reviewed_detail
+                WHEN 'reported' THEN e.reported_detail
+                WHEN 'alert_raised' THEN e.alert_raised_detail
+                WHEN 'alert_acknowledged' THEN e.alert_acknowledged_detail
+                WHEN 'acted_on' THEN e.acted_on_detail
+                WHEN 'patient_informed' THEN e.patient_informed_detail
+                WHEN 'diagnosed' THEN e.diagnosed_detail
+                WHEN 'learning_review' THEN e.learning_review_detail
+           END AS from_detail,
            CASE th.to_event
-                WHEN 'requested' THEN e.requested_has_time
-                WHEN 'performed' THEN e.performed_has_time
-                WHEN 'reviewed' THEN e.reviewed_has_time
-                WHEN 'reported' THEN e.reported_has_time
-                WHEN 'alert_raised' THEN e.alert_raised_has_time
-                WHEN 'alert_acknowledged' THEN e.alert_acknowledged_has_time
-                WHEN 'acted_on' THEN e.acted_on_has_time
-                WHEN 'patient_informed' THEN e.patient_informed_has_time
-                WHEN 'diagnosed' THEN e.diagnosed_has_time
-                WHEN 'learning_review' THEN e.learning_review_has_time
-           END AS to_has_time
+                WHEN 'requested' THEN e.requested_detail
+                WHEN 'performed' THEN e.performed_detail
+                WHEN 'reviewed' THEN e.reviewed_detail
+                WHEN 'reported' THEN e.reported_detail
+                WHEN 'alert_raised' THEN e.alert_raised_detail
+                WHEN 'alert_acknowledged' THEN e.alert_acknowledged_detail
+                WHEN 'acted_on' THEN e.acted_on_detail
+                WHEN 'patient_informed' THEN e.patient_informed_detail
+                WHEN 'diagnosed' THEN e.diagnosed_detail
+                WHEN 'learning_review' THEN e.learning_review_detail
+           END AS to_detail
     FROM thresholds th
     CROSS JOIN episodes e
     WHERE th.urgency = 'any' OR th.urgency = e.urgency
@@ -121,8 +133,11 @@ measured AS (
            interval_no,
            from_event,
            to_event,
-           (EXTRACT(EPOCH FROM to_at) - EXTRACT(EPOCH FROM from_at)) / 86400.0 AS days,
-           CASE WHEN from_has_time AND to_has_time THEN threshold_hours
+           from_detail > 0 AND to_detail > 0 AS to_the_day,
+           CASE WHEN from_detail > 0 AND to_detail > 0
+                THEN (EXTRACT(EPOCH FROM to_at) - EXTRACT(EPOCH FROM from_at)) / 86400.0
+           END AS days,
+           CASE WHEN from_detail = 2 AND to_detail = 2 THEN threshold_hours
                 ELSE COALESCE(date_only_hours, threshold_hours) END / 24.0 AS threshold_days
     FROM pairs
     WHERE from_at IS NOT NULL AND to_at IS NOT NULL

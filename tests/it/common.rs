@@ -195,6 +195,7 @@ pub const COUNT_COLUMNS: &[&str] = &[
     "episodes",
     "over_threshold",
     "out_of_order",
+    "not_to_the_day",
     "recommendations",
     "complied",
     "not_complied",

@@ -1222,3 +1222,152 @@ require = "code"
         stdout(&out)
     );
 }
+
+const PARTIAL_MAPPING: &str = r#"[cases]
+case_id = "Ref"
+source = { value = "ombudsman_complaint" }
+organisation_code = "Org"
+opened_date = { column = "Opened", date = "%Y-%m-%d", else = [{ column = "Decided", date = ["%d %B %Y", "%B %Y", "%Y"] }] }
+closed_date = { column = "Closed", date = ["%d/%m/%Y", "%B %Y"] }
+
+[[events]]
+case_id = "Ref"
+episode = { value = "1" }
+event = { value = "requested" }
+occurred_at = { column = "Opened", date = "%Y-%m-%d", else = [{ column = "Decided", date = ["%d %B %Y", "%B %Y", "%Y"] }] }
+require = "occurred_at"
+
+[[events]]
+case_id = "Ref"
+episode = { value = "1" }
+event = { value = "performed" }
+occurred_at = { column = "Done", date = ["%d/%m/%Y", "%m/%Y"] }
+require = "occurred_at"
+
+[[events]]
+case_id = "Ref"
+episode = { value = "1" }
+event = { value = "learning_review" }
+occurred_at = { column = "Review", date = "%d/%m/%Y" }
+require = "occurred_at"
+"#;
+
+/// Month-only and year-only dates ("October 2025", "2023") are stored at their first
+/// day with their precision; a date's list of formats is tried in order; measures that
+/// need a day leave such dates out and count them; a date order is judged on the whole
+/// month.
+#[test]
+fn month_only_and_year_only_dates_keep_their_precision_and_delays_leave_them_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(d.join("m.toml"), PARTIAL_MAPPING).unwrap();
+    fs::write(
+        d.join("export.csv"),
+        "Ref,Org,Opened,Decided,Closed,Done,Review\n\
+         H1,O1,2024-01-05,,15/01/2024,10/01/2024,25/01/2024\n\
+         H2,O1,,13 January 2022,January 2022,20/01/2022,01/03/2022\n\
+         H3,O2,,October 2025,,03/11/2025,\n\
+         H4,O2,,2023,,05/06/2023,\n\
+         H5,O3,2024-02-01,,,02/2024,\n\
+         H6,O3,2024-03-10,,February 2024,,\n",
+    )
+    .unwrap();
+    let s = ingest_json(
+        d,
+        &["--mapping", "m.toml", "export.csv", "--accept-partial"],
+    );
+    // H6 closed in February 2024, every day of which is before it opened (10 March):
+    // rejected. H2 closed "January 2022" after opening on 13 January: the month holds
+    // days after the opening, so it stands.
+    assert_eq!(count(&s, "cases", "stored"), 5, "{s}");
+    assert_eq!(count(&s, "cases", "rejected"), 1, "{s}");
+    assert_eq!(s["rules"][0]["rule"], "date_order", "{s}");
+    let cases = table_rows(&d.join("warehouse"), "cases");
+    let case = |id: &str| {
+        cases
+            .iter()
+            .find(|r| r.contains(&format!("case_id={id}|")))
+            .unwrap_or_else(|| panic!("{id}: {cases:?}"))
+            .clone()
+    };
+    for (id, wanted) in [
+        ("H1", "opened_date=2024-01-05|opened_date_precision=day"),
+        ("H2", "opened_date=2022-01-13|opened_date_precision=day"),
+        ("H3", "opened_date=2025-10-01|opened_date_precision=month"),
+        ("H4", "opened_date=2023-01-01|opened_date_precision=year"),
+        ("H2", "closed_date=2022-01-01|closed_date_precision=month"),
+    ] {
+        assert!(case(id).contains(wanted), "{id}: {}", case(id));
+    }
+    // Counted by hand from the export above (H6 and its events rejected).
+    let notes = s["notes"].to_string();
+    assert!(
+        notes.contains(
+            "cases.closed_date: 1 known only to the month, cases.opened_date: 1 known only to the month, cases.opened_date: 1 known only to the year, events.occurred_at: 2 known only to the month, events.occurred_at: 1 known only to the year"
+        ),
+        "{notes}"
+    );
+
+    // Requested -> performed (threshold 42 days, no urgency): H1 5 days, H2 7 days; H3
+    // (requested in a month), H4 (in a year) and H5 (performed in a month) cannot be
+    // measured to the day.
+    let delays = measure_json(d, &["delay_intervals"]);
+    let rp = row(&delays["rows"], "to_event", "performed");
+    assert_eq!(rp["episodes"], 2, "{rp}");
+    assert_eq!(rp["median_days"], 6.0, "{rp}");
+    assert_eq!(rp["max_days"], 7.0, "{rp}");
+    assert_eq!(rp["not_to_the_day"], 3, "{rp}");
+    assert_eq!(rp["out_of_order"], 0, "{rp}");
+
+    // Decision to learning review: H1 closed 15/01/2024, reviewed 25/01/2024 (10 days);
+    // H2's decision is known only to the month.
+    let learning = measure_json(d, &["learning"]);
+    let value = |m: &str| {
+        row(&learning["rows"], "measure", m)["value"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(value("cases_with_learning_review"), 2.0);
+    assert_eq!(value("median_days_decision_to_review"), 10.0);
+    assert_eq!(value("cases_decision_to_review_not_to_the_day"), 1.0);
+
+    // Monthly series by opening: H4 is known only to its year, so it has no month; the
+    // others are in 2022-01, 2024-01, 2024-02 and 2025-10.
+    let series = measure_json(d, &["monthly_series"]);
+    let mut months: BTreeMap<String, u64> = BTreeMap::new();
+    for r in series["rows"].as_array().unwrap() {
+        months.insert(
+            r["month"].as_str().unwrap().to_string(),
+            r["cases"].as_u64().unwrap(),
+        );
+    }
+    let nonzero: Vec<(&str, u64)> = months
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(m, n)| (m.as_str(), *n))
+        .collect();
+    assert_eq!(
+        nonzero,
+        [
+            ("2022-01-01", 1),
+            ("2024-01-01", 1),
+            ("2024-02-01", 1),
+            ("2025-10-01", 1)
+        ]
+    );
+
+    // A format with no day is refused for a column that needs one, and an empty list
+    // of formats is refused.
+    let err = refused(
+        d,
+        &format!(
+            "{PARTIAL_MAPPING}\n[[recommendations]]\ncase_id = \"Ref\"\nkind = {{ value = \"apology\" }}\nstatus = {{ value = \"pending\" }}\nmade_date = {{ column = \"Done\", date = \"%m/%Y\" }}\n"
+        ),
+    );
+    assert!(err.contains("needs a day"), "{err}");
+    let err = refused(
+        d,
+        &PARTIAL_MAPPING.replace("date = [\"%d/%m/%Y\", \"%B %Y\"]", "date = []"),
+    );
+    assert!(err.contains("date = [] names no format"), "{err}");
+}

@@ -33,6 +33,13 @@ def plain(v):
     return v
 
 
+# Columns added to the stored tables since the first warehouse format (docs/data-dictionary.md).
+ADDED_COLUMNS = {
+    "cases": ["opened_date_precision", "closed_date_precision"],
+    "events": ["occurred_at_precision"],
+}
+
+
 def main():
     repo, warehouse, aux, out = sys.argv[1:5]
     with open(os.path.join(warehouse, "manifest.json")) as f:
@@ -48,9 +55,17 @@ def main():
         hive = "true" if table == "cases" else "false"
         con.execute(
             f"CREATE VIEW stored_{table} AS SELECT * FROM read_parquet({paths!r}, "
-            f"hive_partitioning = {hive})"
+            f"hive_partitioning = {hive}, union_by_name = true)"
         )
-        con.execute(f"CREATE VIEW {table} AS SELECT * FROM stored_{table}")
+        # A column casework added after a warehouse was written (the precision of a
+        # date) reads as null from the older files, as DataFusion reads it.
+        have = {r[0] for r in con.execute(f"DESCRIBE stored_{table}").fetchall()}
+        added = "".join(
+            f", CAST(NULL AS VARCHAR) AS {c}"
+            for c in ADDED_COLUMNS.get(table, [])
+            if c not in have
+        )
+        con.execute(f"CREATE VIEW {table} AS SELECT *{added} FROM stored_{table}")
     for t in ["codes", "thresholds", "parameters", "study", "repeat_codes"]:
         con.execute(
             f"CREATE TABLE {t} AS SELECT * FROM read_csv('{aux}/{t}.csv', header = true)"
