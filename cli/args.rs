@@ -35,6 +35,9 @@ pub(crate) enum Command {
     Measure(MeasureArgs),
     /// Run any SQL over the warehouse tables.
     Query(QueryArgs),
+    /// Coding reliability: how far coders agree per code and theme (kappa, alpha, AC1),
+    /// from the bundle's double-coded sample (`codings`), and the disagreements.
+    Agreement(AgreementArgs),
     /// Draw one chart as SVG and PNG.
     Chart(ChartArgs),
     /// Write the oversight report (HTML, Markdown, figures, tables, workbook, summary).
@@ -264,6 +267,30 @@ pub(crate) struct MeasureArgs {
     pub(crate) publish: bool,
     #[command(flatten)]
     pub(crate) session: SessionArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct AgreementArgs {
+    /// Show only codes or only themes (default: both).
+    #[arg(long, value_enum)]
+    pub(crate) level: Option<LevelArg>,
+    /// Write the disagreements (one row per case and code where coders differ, with
+    /// each coder's answer) as CSV to this file, for adjudication. It names cases, so
+    /// it is refused with --publish.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) disagreements: Option<PathBuf>,
+    /// Prepare for publication: NHS disclosure control on every count, and every
+    /// coefficient withheld where a cell of its table holds 1 to 7 cases.
+    #[arg(long)]
+    pub(crate) publish: bool,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LevelArg {
+    Code,
+    Theme,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

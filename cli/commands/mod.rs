@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches a parsed command line to it.
 
+mod agreement;
 mod chart;
 mod generate;
 mod ingest;
@@ -19,6 +20,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
         Command::Ingest(args) => ingest::ingest(&args),
         Command::Measure(args) => runtime()?.block_on(measure::measure_command(args)),
         Command::Query(args) => runtime()?.block_on(query::query_command(args)),
+        Command::Agreement(args) => runtime()?.block_on(agreement::agreement_command(args)),
         Command::Chart(args) => runtime()?.block_on(chart::chart_command(args)),
         Command::Report(args) => runtime()?.block_on(report::report_command(args)),
         Command::Run(args) => runtime()?.block_on(report::run_command(args)),

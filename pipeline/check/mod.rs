@@ -155,6 +155,10 @@ pub struct Validator {
     partial_dates: BTreeMap<(RecordType, &'static str, &'static str), u64>,
     /// The organisation types allowed, when the study has its own (else the spec's).
     organisation_types: Option<Vec<String>>,
+    /// Codings rows seen (case, coder, code, stage) → the line or row they came from.
+    codings: HashMap<[String; 4], u64>,
+    /// The coders of each coded case (of the codings rows that passed).
+    coders: BTreeMap<String, std::collections::BTreeSet<String>>,
     /// Stored case_id → the line or row it came from.
     cases: HashMap<String, u64>,
     /// Rejected case_id → the line or row it came from.
@@ -169,6 +173,8 @@ impl Validator {
             time_zone: None,
             times_seen: std::cell::Cell::new((0, 0)),
             partial_dates: BTreeMap::new(),
+            codings: HashMap::new(),
+            coders: BTreeMap::new(),
             organisation_types: None,
             cases: HashMap::new(),
             rejected_cases: HashMap::new(),
@@ -198,6 +204,11 @@ impl Validator {
     /// type, column and precision (`month`, `year`).
     pub fn partial_dates(&self) -> &BTreeMap<(RecordType, &'static str, &'static str), u64> {
         &self.partial_dates
+    }
+
+    /// The cases of the codings that passed, each with its coders.
+    pub fn coders(&self) -> &BTreeMap<String, std::collections::BTreeSet<String>> {
+        &self.coders
     }
 
     /// The case_ids of the cases that passed.
@@ -275,6 +286,31 @@ impl Validator {
                 Reject::new(t, row.position.clone(), Rule::UnknownCase, message)
                     .value("case_id", id),
             );
+        }
+        if t == RecordType::Codings && rejects.is_empty() {
+            let key = ["case_id", "coder", "code", "stage"]
+                .map(|c| typed.text(t, c).unwrap_or_default().to_string());
+            match self.codings.get(&key) {
+                Some(first) => rejects.push(
+                    Reject::new(
+                        t,
+                        row.position.clone(),
+                        Rule::DuplicateCoding,
+                        format!(
+                            "case {} is coded {} by {} twice (first at line {first}); a coder gives a code once per case and stage",
+                            key[0],
+                            if key[2].is_empty() { "with no code" } else { key[2].as_str() },
+                            key[1],
+                        ),
+                    )
+                    .value("coder", &key[1]),
+                ),
+                None => {
+                    self.codings.insert(key.clone(), number);
+                    let [case, coder, ..] = key;
+                    self.coders.entry(case).or_default().insert(coder);
+                }
+            }
         }
         if rejects.is_empty() {
             for (column, value) in columns.iter().zip(&typed.values) {
@@ -482,7 +518,7 @@ impl Validator {
                     _ => {}
                 }
             }
-            RecordType::Findings | RecordType::Events => {}
+            RecordType::Findings | RecordType::Events | RecordType::Codings => {}
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-pub const FILES: [(&str, &str); 4] = [
+pub const FILES: [(&str, &str); 5] = [
     (
         "cases.csv",
         include_str!("../../data/examples/phso-imaging-2021/cases.csv"),
@@ -22,6 +22,10 @@ pub const FILES: [(&str, &str); 4] = [
     (
         "recommendations.csv",
         include_str!("../../data/examples/phso-imaging-2021/recommendations.csv"),
+    ),
+    (
+        "codings.csv",
+        include_str!("../../data/examples/phso-imaging-2021/codings.csv"),
     ),
 ];
 

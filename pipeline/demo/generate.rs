@@ -145,6 +145,12 @@ pub struct Truth {
     pub rows: BTreeMap<String, u64>,
     /// Malformed rows written, by the rule they break.
     pub bad_rows: BTreeMap<String, u64>,
+    /// The double-coded sample: every tenth case, coded by `coder_a` (the case's own
+    /// findings) and `coder_b` (the same codes, each dropped with chance 0.1, and any
+    /// other code of the list added with chance 0.01).
+    pub coded_cases: u64,
+    /// Per theme, the two coders' table [both, a only, b only, neither] over the sample.
+    pub coding_tables: BTreeMap<String, [u64; 4]>,
 }
 
 fn writer(dir: &Path, name: &str, header: &str) -> Result<BufWriter<File>> {
@@ -180,6 +186,10 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
         "recommendations.csv",
         "case_id,kind,amount_gbp,made_date,due_date,status",
     )?;
+    let mut codings = writer(dir, "codings.csv", "case_id,coder,code,stage")?;
+    // Its own stream, so that the other files are the same with or without it.
+    let mut coding_rng = Rng(plan.seed ^ 0x00C0_D1A6);
+    let mut n_codings = 0u64;
     // Zipf-like organisation sizes: weight of organisation i is 1 / (i + 1)^0.8.
     let organisations = plan.organisations.max(1);
     let table = theme_table(plan);
@@ -239,6 +249,7 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
             "{id},ombudsman_complaint,G{org:03},Organisation {org},acute_trust,{region},{opened},{closed},upheld,ct,moderate,PT-{i}"
         )
         .map_err(io)?;
+        let mut case_codes: Vec<&str> = Vec::new();
         for (ti, (theme, base_rate, codes)) in table.iter().enumerate() {
             let mut rate = *base_rate;
             if ti == 2 && outliers.contains(&org) {
@@ -260,7 +271,42 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
                 for code in &codes[..k] {
                     writeln!(findings, "{id},{code},reporting").map_err(io)?;
                     n_findings += 1;
+                    case_codes.push(code);
                 }
+            }
+        }
+        if i % 10 == 0 {
+            truth.coded_cases += 1;
+            let b: Vec<&str> = table
+                .iter()
+                .flat_map(|(_, _, codes)| codes.iter().map(String::as_str))
+                .filter(|c| {
+                    if case_codes.contains(c) {
+                        !coding_rng.chance(0.1)
+                    } else {
+                        coding_rng.chance(0.01)
+                    }
+                })
+                .collect();
+            for (coder, given) in [("coder_a", &case_codes), ("coder_b", &b)] {
+                if given.is_empty() {
+                    writeln!(codings, "{id},{coder},,").map_err(io)?;
+                    n_codings += 1;
+                }
+                for code in given.iter() {
+                    writeln!(codings, "{id},{coder},{code},").map_err(io)?;
+                    n_codings += 1;
+                }
+            }
+            for (theme, _, codes) in &table {
+                let has = |given: &[&str]| given.iter().any(|g| codes.iter().any(|c| c == g));
+                let cell = match (has(&case_codes), has(&b)) {
+                    (true, true) => 0,
+                    (true, false) => 1,
+                    (false, true) => 2,
+                    (false, false) => 3,
+                };
+                truth.coding_tables.entry(theme.clone()).or_insert([0; 4])[cell] += 1;
             }
         }
         let episodes = 1 + rng.below(3);
@@ -294,6 +340,7 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
         ("findings".to_string(), n_findings),
         ("events".to_string(), n_events),
         ("recommendations".to_string(), n_recs),
+        ("codings".to_string(), n_codings),
     ]);
     for (theme, _, _) in &table {
         truth.themes.entry(theme.clone()).or_insert(0);
@@ -361,6 +408,7 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
     for w in &mut files {
         w.flush().map_err(io)?;
     }
+    codings.flush().map_err(io)?;
     let path = dir.join("truth.json");
     let text = serde_json::to_string_pretty(&truth).expect("truth serialises");
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;

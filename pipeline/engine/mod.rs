@@ -330,6 +330,7 @@ async fn register_scoped(ctx: &SessionContext, scope: &Scope) -> Result<()> {
         RecordType::Findings,
         RecordType::Events,
         RecordType::Recommendations,
+        RecordType::Codings,
     ] {
         let stored = ctx.table(format!("stored_{t}").as_str()).await?;
         let table = if filters.is_empty() {
@@ -394,6 +395,10 @@ fn codes_batch(codes: &CodeList) -> Result<RecordBatch> {
         ("theme", column(|c| &c.theme)),
         ("meaning", column(|c| &c.meaning)),
         ("theme_order", Arc::new(Int32Array::from(order)) as ArrayRef),
+        (
+            "code_order",
+            Arc::new(Int32Array::from_iter_values(1..=codes.codes.len() as i32)) as ArrayRef,
+        ),
     ])?)
 }
 

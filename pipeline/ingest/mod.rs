@@ -614,6 +614,22 @@ fn ingest_into(
             "{zoned} times have an offset (Z, +01:00) and {local} have none; those without are read as UTC, so an interval between the two kinds can be an hour out in summer: give --time-zone (for example Europe/London) to read them as local times"
         ));
     }
+    let single: Vec<&String> = pass
+        .validator
+        .coders()
+        .iter()
+        .filter(|(_, coders)| coders.len() == 1)
+        .map(|(case, _)| case)
+        .collect();
+    if !single.is_empty() {
+        let shown: Vec<&str> = single.iter().take(10).map(|s| s.as_str()).collect();
+        notes.push(format!(
+            "{} cases in codings were coded by one coder only ({}{}): agreement needs two coders of a case, so they are left out of it",
+            single.len(),
+            shown.join(", "),
+            if single.len() > shown.len() { ", …" } else { "" }
+        ));
+    }
     if let Some(note) = partial_dates_note(pass.validator.partial_dates()) {
         notes.push(note);
     }

@@ -412,6 +412,7 @@ const TOP_KEYS: &[&str] = &[
     "findings",
     "events",
     "recommendations",
+    "codings",
 ];
 
 /// What `[export]` says.

@@ -58,6 +58,7 @@ pub const MEASURES: &[Measure] = &[
     measure!("learning", false, false),
     measure!("organisation_profile", false, false),
     measure!("monthly_series", false, false),
+    measure!("coding_agreement", false, false),
 ];
 
 pub fn find(name: &str) -> Result<&'static Measure> {
@@ -209,6 +210,7 @@ fn typed(
         "financial_remedies" => Table::FinancialRemedies(read(rows, name, file)?),
         "learning" => Table::Learning(read(rows, name, file)?),
         "organisation_profile" => Table::OrganisationProfile(read(rows, name, file)?),
+        "coding_agreement" => Table::CodingAgreement(read(rows, name, file)?),
         "monthly_series" => {
             let mut r = read(rows, name, file)?;
             fill_months(&mut r, codes);

@@ -81,6 +81,10 @@ impl CountLike for Published {
 /// What a figure reads as, in either form: `None` when missing or suppressed.
 pub trait FigureLike: Clone + std::fmt::Debug + Serialize {
     fn value(&self) -> Option<f64>;
+    /// Whether the figure was withheld for publication (not merely missing).
+    fn is_suppressed(&self) -> bool {
+        false
+    }
 }
 
 impl FigureLike for Option<f64> {
@@ -95,6 +99,10 @@ impl FigureLike for Shown<Option<f64>> {
             Shown::Value(v) => *v,
             Shown::Suppressed => None,
         }
+    }
+
+    fn is_suppressed(&self) -> bool {
+        matches!(self, Shown::Suppressed)
     }
 }
 
@@ -568,6 +576,126 @@ impl SpcRow<Raw> {
     }
 }
 
+row! {
+    /// `coding_agreement`: cases of the double-coded sample per code or theme, number of
+    /// coders, how many of them gave it, and whether the first coder did.
+    pub struct AgreementCell<F> {
+        pub level: String,
+        pub item: String,
+        pub item_order: i64,
+        pub sample_coders: i64,
+        pub coders: i64,
+        pub yes: i64,
+        pub first_yes: i64,
+        pub cases: F::Count,
+    }
+}
+
+impl AgreementCell<Raw> {
+    pub fn publish(&self) -> AgreementCell<Public> {
+        AgreementCell {
+            level: self.level.clone(),
+            item: self.item.clone(),
+            item_order: self.item_order,
+            sample_coders: self.sample_coders,
+            coders: self.coders,
+            yes: self.yes,
+            first_yes: self.first_yes,
+            cases: self.cases.published(),
+        }
+    }
+}
+
+row! {
+    /// `casework agreement`: how far coders agree on a code or theme
+    /// (`oversight::agreement`, from `coding_agreement`).
+    pub struct Agreement<F> {
+        pub level: String,
+        pub item: String,
+        /// The theme of a code (none for a theme's own row).
+        pub theme: Option<String>,
+        pub coders: i64,
+        /// Cases every coder coded: the sample of kappa and AC1.
+        pub cases: F::Count,
+        /// Of them, cases some coder gave it.
+        pub cases_given: F::Count,
+        /// Of them, cases where the coders differ.
+        pub cases_split: F::Count,
+        pub observed: F::Figure,
+        /// `cohen` (two coders) or `fleiss` (more).
+        pub kappa_method: Option<String>,
+        pub kappa: F::Figure,
+        pub kappa_low: F::Figure,
+        pub kappa_high: F::Figure,
+        pub kappa_band: F::Phrase,
+        /// Cases coded by two or more coders: the units of alpha.
+        pub alpha_cases: F::Count,
+        pub alpha: F::Figure,
+        pub alpha_low: F::Figure,
+        pub alpha_high: F::Figure,
+        pub alpha_band: F::Phrase,
+        pub ac1: F::Figure,
+        pub prevalence_index: F::Figure,
+        pub bias_index: F::Figure,
+        pub pabak: F::Figure,
+        /// Why a coefficient is missing, or what the row's figures rest on.
+        pub note: Option<String>,
+        /// Whether a cell of its agreement table holds 1 to 7 cases (then every figure
+        /// is withheld under disclosure control: with the sample size, the observed
+        /// agreement and the indices give the cells back by arithmetic).
+        #[serde(skip)]
+        pub small_cell: bool,
+    }
+}
+
+impl Agreement<Raw> {
+    pub fn publish(&self) -> Agreement<Public> {
+        let cases = self.cases.published();
+        let cases_given = self.cases_given.published();
+        let cases_split = self.cases_split.published();
+        let alpha_cases = self.alpha_cases.published();
+        let hidden =
+            self.small_cell || any_suppressed(&[cases, cases_given, cases_split, alpha_cases]);
+        let phrase = |p: &Option<String>| {
+            if hidden {
+                Shown::Suppressed
+            } else {
+                Shown::Value(p.clone())
+            }
+        };
+        Agreement {
+            level: self.level.clone(),
+            item: self.item.clone(),
+            theme: self.theme.clone(),
+            coders: self.coders,
+            cases,
+            cases_given,
+            cases_split,
+            observed: kept(self.observed, hidden),
+            kappa_method: self.kappa_method.clone(),
+            kappa: kept(self.kappa, hidden),
+            kappa_low: kept(self.kappa_low, hidden),
+            kappa_high: kept(self.kappa_high, hidden),
+            kappa_band: phrase(&self.kappa_band),
+            alpha_cases,
+            alpha: kept(self.alpha, hidden),
+            alpha_low: kept(self.alpha_low, hidden),
+            alpha_high: kept(self.alpha_high, hidden),
+            alpha_band: phrase(&self.alpha_band),
+            ac1: kept(self.ac1, hidden),
+            prevalence_index: kept(self.prevalence_index, hidden),
+            bias_index: kept(self.bias_index, hidden),
+            pabak: kept(self.pabak, hidden),
+            note: if hidden {
+                Some("not shown: a cell of its agreement table holds fewer than 8 cases".into())
+            } else {
+                self.note.clone()
+            },
+            small_cell: self.small_cell,
+        }
+    }
+}
+
 /// A measure's rows, typed by measure.
 #[derive(Debug, Clone)]
 pub enum Table<F: Form = Raw> {
@@ -583,6 +711,8 @@ pub enum Table<F: Form = Raw> {
     MonthlySeries(Vec<MonthTheme<F>>),
     Funnel(Vec<FunnelRow<F>>),
     Spc(Vec<SpcRow<F>>),
+    CodingAgreement(Vec<AgreementCell<F>>),
+    Agreement(Vec<Agreement<F>>),
 }
 
 macro_rules! each_table {
@@ -600,6 +730,8 @@ macro_rules! each_table {
             Table::MonthlySeries($rows) => $e,
             Table::Funnel($rows) => $e,
             Table::Spc($rows) => $e,
+            Table::CodingAgreement($rows) => $e,
+            Table::Agreement($rows) => $e,
         }
     };
 }
@@ -658,6 +790,8 @@ impl<F: Form> Table<F> {
     accessor!(monthly_series, MonthlySeries, MonthTheme);
     accessor!(funnel, Funnel, FunnelRow);
     accessor!(spc, Spc, SpcRow);
+    accessor!(coding_agreement, CodingAgreement, AgreementCell);
+    accessor!(agreement, Agreement, Agreement);
 }
 
 impl Table<Raw> {
@@ -685,6 +819,8 @@ impl Table<Raw> {
             Table::MonthlySeries(r) => Table::MonthlySeries(all(r, MonthTheme::publish)),
             Table::Funnel(r) => Table::Funnel(all(r, FunnelRow::publish)),
             Table::Spc(r) => Table::Spc(all(r, SpcRow::publish)),
+            Table::CodingAgreement(r) => Table::CodingAgreement(all(r, AgreementCell::publish)),
+            Table::Agreement(r) => Table::Agreement(all(r, Agreement::publish)),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! time (from `monthly_series`). Disclosure control is the rows' own
 //! (`measures::rows`, `Output::publish`).
 
+pub mod agreement;
+
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};

@@ -9,6 +9,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
 
@@ -256,6 +257,114 @@ fn draw_prevalence<DB: DrawingBackend>(
                     SegmentValue::CenterOf(i),
                 ),
                 text_style(14),
+            )
+        }))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Coding reliability: each theme's kappa as a point with its 95% interval (whiskers),
+/// against Landis and Koch's bands (shaded from "substantial", 0.61, up). A theme with
+/// no kappa (undefined, or withheld for publication) is labelled with `note` instead of
+/// a point. Grows in height with the themes as `prevalence` does.
+pub fn agreement(stem: &Path, bars: &[Bar], notes: &[String], f: &Frame) -> Result<()> {
+    let height = SIZE.1.max(180 + 30 * bars.len() as u32);
+    render!(stem, (SIZE.0, height), |area| draw_agreement(
+        &area, bars, notes, f
+    ))
+}
+
+fn draw_agreement<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    bars: &[Bar],
+    notes: &[String],
+    f: &Frame,
+) -> Result<()> {
+    let area = frame(root, f)?;
+    let n = bars.len().max(1);
+    // From 0 (or the lowest point, to a tenth) to 1: kappa is at most 1, and an interval
+    // past 1 is cut at the axis.
+    let lowest = bars
+        .iter()
+        .filter_map(|b| b.low.or(b.value))
+        .fold(0.0f64, f64::min);
+    let x_min = ((lowest * 10.0).floor() / 10.0).max(-1.0);
+    let mut chart = ChartBuilder::on(&area)
+        .x_label_area_size(40)
+        .y_label_area_size(190)
+        .build_cartesian_2d(x_min..1.0f64, (0..n - 1).into_segmented())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("Kappa, with 95% interval (shaded: substantial, 0.61, and above)")
+        .x_label_formatter(&|v| format!("{v:.1}"))
+        .y_labels(n + 1)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.label.clone()).unwrap_or_default(),
+            _ => String::new(),
+        })
+        .house_style(14)
+        .light_line_style(TRANSPARENT)
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [
+                (0.61, SegmentValue::Exact(0)),
+                (1.0, SegmentValue::Exact(n)),
+            ],
+            NHS_PALE_GREY.mix(0.6).filled(),
+        )))
+        .map_err(err)?;
+    chart
+        .draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
+            let (lo, hi, v) = (b.low?, b.high?, b.value?);
+            Some(ErrorBar::new_horizontal(
+                SegmentValue::CenterOf(i),
+                lo.max(x_min),
+                v,
+                hi.min(1.0),
+                NHS_DARK_GREY.stroke_width(2),
+                12,
+            ))
+        }))
+        .map_err(err)?;
+    chart
+        .draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
+            Some(Circle::new(
+                (b.value?, SegmentValue::CenterOf(i)),
+                6,
+                NHS_BLUE.filled(),
+            ))
+        }))
+        .map_err(err)?;
+    // The value beside its interval (right of it, or left where the right has no room);
+    // a theme with no point says why, from the left edge.
+    let span = 1.0 - x_min;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, b)| {
+            let (text, x) = match b.value {
+                Some(v) => {
+                    let (lo, hi) = (b.low.unwrap_or(v).max(x_min), b.high.unwrap_or(v).min(1.0));
+                    let x = if hi + 0.09 * span <= 1.0 {
+                        hi + 0.015 * span
+                    } else if lo - 0.09 * span >= x_min {
+                        lo - 0.075 * span
+                    } else {
+                        v - 0.075 * span
+                    };
+                    (format!("{v:.2}"), x)
+                }
+                None => (
+                    notes.get(i).cloned().unwrap_or_default(),
+                    x_min + 0.01 * span,
+                ),
+            };
+            Text::new(
+                text,
+                (x, SegmentValue::CenterOf(i)),
+                text_style(13).pos(Pos::new(HPos::Left, VPos::Center)),
             )
         }))
         .map_err(err)?;

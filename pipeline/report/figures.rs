@@ -32,6 +32,7 @@ pub const CHARTS: &[&str] = &[
     "stage",
     "service",
     "compliance",
+    "agreement",
 ];
 
 /// Runs `$body` with `$o` bound to the output as the charts show it: published when the
@@ -60,6 +61,8 @@ pub struct Figures<'a> {
     pub study: &'a crate::spec::study::StudyFile,
     /// Measures already run, unpublished, by name.
     runs: Mutex<HashMap<String, Output>>,
+    /// Coding reliability, computed once.
+    reliability: Mutex<Option<crate::oversight::agreement::Reliability>>,
 }
 
 /// A bucket of measured intervals for the delays chart (its own SQL, below).
@@ -113,6 +116,7 @@ impl<'a> Figures<'a> {
             publish,
             study,
             runs: Mutex::new(HashMap::new()),
+            reliability: Mutex::new(None),
         }
     }
 
@@ -127,6 +131,82 @@ impl<'a> Figures<'a> {
             runs.insert(name.to_string(), out.clone());
         }
         Ok(out)
+    }
+
+    /// Coding reliability (unpublished), computed once.
+    pub async fn reliability(&self) -> Result<crate::oversight::agreement::Reliability> {
+        if let Some(r) = self.reliability.lock().ok().and_then(|r| r.clone()) {
+            return Ok(r);
+        }
+        let r = crate::oversight::agreement::agreement(self.ctx, self.context).await?;
+        if let Ok(mut slot) = self.reliability.lock() {
+            *slot = Some(r.clone());
+        }
+        Ok(r)
+    }
+
+    async fn agreement(&self, stem: &Path) -> Result<()> {
+        let r = self.reliability().await?;
+        if !r.present() {
+            return Err(Error::NotDrawn(
+                "agreement: no case in scope was coded by two or more coders".into(),
+            ));
+        }
+        fn bars_of<F: crate::measures::Form>(
+            out: &Output<F>,
+            study: &crate::spec::study::StudyFile,
+        ) -> (Vec<Bar>, Vec<String>) {
+            // Code-list order from the top (drawn bottom to top).
+            let themes: Vec<_> = out
+                .rows
+                .agreement()
+                .iter()
+                .filter(|row| row.level == "theme")
+                .rev()
+                .collect();
+            let bars = themes
+                .iter()
+                .map(|row| Bar {
+                    label: study.label(&row.item),
+                    value: row.kappa.value(),
+                    low: row.kappa_low.value(),
+                    high: row.kappa_high.value(),
+                })
+                .collect();
+            let notes = themes
+                .iter()
+                .map(|row| match row.kappa.value() {
+                    Some(_) => String::new(),
+                    None if row.kappa.is_suppressed() => "* (small counts)".to_string(),
+                    None => "undefined (one answer throughout)".to_string(),
+                })
+                .collect();
+            (bars, notes)
+        }
+        // As published: computed from the published counts (oversight::agreement).
+        let (bars, notes) = if self.publish {
+            bars_of(&r.published, self.study)
+        } else {
+            bars_of(&r.output, self.study)
+        };
+        let method = if r.coders > 2 {
+            "Fleiss' kappa (no interval)"
+        } else {
+            "Cohen's kappa, 95% interval"
+        };
+        let n = if self.publish {
+            show_count(r.sample_cases)
+        } else {
+            chart::thousands(r.sample_cases as i64)
+        };
+        let f = self.frame(
+            "Coding reliability by theme".into(),
+            format!(
+                "Agreement of {} coders on {n} double-coded cases ({method})",
+                r.coders
+            ),
+        );
+        chart::agreement(stem, &bars, &notes, &f)
     }
 
     /// The number of cases in scope, as a chart states it (published if asked).
@@ -162,6 +242,7 @@ impl<'a> Figures<'a> {
             "funnel" => self.funnel(need_theme(theme)?, stem).await,
             "stage" | "service" => self.breakdown(name, stem).await,
             "compliance" => self.compliance(stem).await,
+            "agreement" => self.agreement(stem).await,
             other => Err(Error::Usage(format!(
                 "unknown chart {other:?}; the charts are: {}",
                 CHARTS.join(", ")
@@ -187,6 +268,10 @@ impl<'a> Figures<'a> {
                     Some(t) => dir.join(format!("{name}-{t}")),
                     None => dir.join(name),
                 };
+                if *name == "agreement" && !self.reliability().await?.present() {
+                    // No double coding: no section and no chart (not a chart skipped).
+                    continue;
+                }
                 match self.draw(name, theme.as_deref(), &stem).await {
                     Ok(()) => drawn.push(stem),
                     Err(Error::NotDrawn(why)) => skipped.push(why),

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::engine::{self, Scope};
 use crate::error::{Error, Result};
-use crate::measures::{self, Context};
+use crate::measures::{self, Context, FigureLike};
 use crate::spec::study::StudyFile;
 use crate::stats::{self, DISCLOSURE_RULE};
 use figures::Figures;
@@ -109,6 +109,9 @@ struct Headline {
     ci95_high: Option<String>,
     phrase: Option<String>,
     sentence: String,
+    /// Where coders agreed on the theme less than substantially (coding reliability).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caveat: Option<String>,
 }
 
 fn headline(study: &StudyFile, theme: &str, x: u64, n: u64, publish: bool) -> Headline {
@@ -155,6 +158,7 @@ fn headline(study: &StudyFile, theme: &str, x: u64, n: u64, publish: bool) -> He
                 ci95_low: Some(lo),
                 ci95_high: Some(hi),
                 phrase,
+                caveat: None,
             }
         }
         _ => Headline {
@@ -169,6 +173,7 @@ fn headline(study: &StudyFile, theme: &str, x: u64, n: u64, publish: bool) -> He
             ci95_low: None,
             ci95_high: None,
             phrase: None,
+            caveat: None,
         },
     }
 }
@@ -384,6 +389,29 @@ struct Collected {
     /// Per theme, the organisations outside the funnel's 99.8% limits (published if
     /// asked): every one is listed under the chart, which labels at most ten.
     flagged: std::collections::BTreeMap<String, Vec<Flagged>>,
+    /// Coding reliability, when the warehouse holds a double-coded sample in scope.
+    reliability: Option<Reliability>,
+}
+
+/// The "Coding reliability" section as the templates show it.
+#[derive(Debug, Clone, Serialize)]
+struct Reliability {
+    summary: String,
+    rows: Vec<ReliabilityRow>,
+    disagreements: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ReliabilityRow {
+    theme: String,
+    cases: String,
+    split: String,
+    observed: String,
+    kappa: String,
+    band: String,
+    alpha: String,
+    ac1: String,
+    note: String,
 }
 
 /// An organisation outside a funnel's 99.8% limits, as the report lists it.
@@ -485,6 +513,10 @@ async fn collect(
     let mut tables = Vec::new();
     for m in measures::MEASURES {
         let o = figs.raw(m.name).await?;
+        if m.name == "coding_agreement" && o.rows.is_empty() {
+            // No double coding: no section, and no empty table of it.
+            continue;
+        }
         let maps = if options.publish {
             o.publish().rows.to_maps()
         } else {
@@ -521,6 +553,64 @@ async fn collect(
             options.publish,
         ));
     }
+
+    // Coding reliability: a section, a table, the disagreements (never published) and
+    // a caveat on each theme coders agreed on less than substantially.
+    let rel = figs.reliability().await?;
+    let reliability = if rel.present() {
+        let published = &rel.published;
+        let maps = if options.publish {
+            published.rows.to_maps()
+        } else {
+            rel.output.rows.to_maps()
+        };
+        tables.push(table("agreement", &maps));
+        if !options.publish {
+            let maps: Vec<Map<String, Value>> = rel
+                .disagreements
+                .rows
+                .iter()
+                .map(|r| {
+                    rel.disagreements
+                        .columns
+                        .iter()
+                        .cloned()
+                        .zip(r.iter().map(|v| Value::from(v.as_str())))
+                        .collect()
+                })
+                .collect();
+            tables.push(table("coding_disagreements", &maps));
+        }
+        for h in &mut headlines {
+            let raw = rel.themes().find(|r| r.item == h.theme);
+            let shown = published
+                .rows
+                .agreement()
+                .iter()
+                .find(|r| r.level == "theme" && r.item == h.theme);
+            let sentence = |k: f64| {
+                crate::oversight::agreement::caveat(k).map(|mut c| {
+                    c.replace_range(0..1, &c[0..1].to_uppercase());
+                    format!("{c}.")
+                })
+            };
+            let raw_kappa = raw.and_then(|r| r.kappa);
+            h.caveat = match shown {
+                // Published: the kappa of the published counts, or, where it is withheld,
+                // the caveat without its number.
+                Some(s) if options.publish && s.kappa.is_suppressed() => raw_kappa
+                    .filter(|k| *k < crate::oversight::agreement::SUBSTANTIAL)
+                    .map(|_| {
+                        "Coders agreed less than substantially on this theme (its kappa is withheld: small counts): treat the figure as approximate.".to_string()
+                    }),
+                Some(s) if options.publish => s.kappa.value().and_then(sentence),
+                _ => raw_kappa.and_then(sentence),
+            };
+        }
+        Some(reliability_section(&rel, options.publish))
+    } else {
+        None
+    };
 
     // Committee comparison between two periods.
     let mut comparisons: Vec<(String, Value)> = Vec::new();
@@ -617,7 +707,119 @@ async fn collect(
         headlines,
         comparisons,
         flagged,
+        reliability,
     })
+}
+
+/// The words and rows of the "Coding reliability" section.
+fn reliability_section(
+    rel: &crate::oversight::agreement::Reliability,
+    publish: bool,
+) -> Reliability {
+    use crate::measures::CountLike;
+    let out = &rel.published;
+    let raw_rows = rel.output.rows.agreement();
+    let number = |v: Option<f64>, suppressed: bool| match v {
+        Some(v) => format!("{v:.2}"),
+        None if suppressed => "*".into(),
+        None => "–".into(),
+    };
+    let interval = |lo: Option<f64>, hi: Option<f64>| match (lo, hi) {
+        (Some(lo), Some(hi)) => format!(" ({:.2} to {:.2})", lo.max(-1.0), hi.min(1.0)),
+        _ => String::new(),
+    };
+    let rows: Vec<ReliabilityRow> = out
+        .rows
+        .agreement()
+        .iter()
+        .zip(raw_rows)
+        .filter(|(r, _)| r.level == "theme")
+        .map(|(p, r)| {
+            // As published, or as computed.
+            let (kappa, lo, hi, alpha, alo, ahi, ac1, observed, band, hidden) = if publish {
+                (
+                    p.kappa.value(),
+                    p.kappa_low.value(),
+                    p.kappa_high.value(),
+                    p.alpha.value(),
+                    p.alpha_low.value(),
+                    p.alpha_high.value(),
+                    p.ac1.value(),
+                    p.observed.value(),
+                    match &p.kappa_band {
+                        crate::measures::rows::Shown::Value(b) => b.clone(),
+                        crate::measures::rows::Shown::Suppressed => None,
+                    },
+                    p.kappa.is_suppressed(),
+                )
+            } else {
+                (
+                    r.kappa,
+                    r.kappa_low,
+                    r.kappa_high,
+                    r.alpha,
+                    r.alpha_low,
+                    r.alpha_high,
+                    r.ac1,
+                    r.observed,
+                    r.kappa_band.clone(),
+                    false,
+                )
+            };
+            ReliabilityRow {
+                theme: crate::report::figures::label(&r.item),
+                cases: if publish {
+                    p.cases.text()
+                } else {
+                    r.cases.text()
+                },
+                split: if publish {
+                    p.cases_split.text()
+                } else {
+                    r.cases_split.text()
+                },
+                observed: observed.map_or(if hidden { "*".into() } else { "–".into() }, pct),
+                kappa: format!("{}{}", number(kappa, hidden), interval(lo, hi)),
+                band: band.unwrap_or_else(|| if hidden { "*".into() } else { "–".into() }),
+                alpha: format!("{}{}", number(alpha, hidden), interval(alo, ahi)),
+                ac1: number(ac1, hidden),
+                note: if publish {
+                    p.note.clone()
+                } else {
+                    r.note.clone()
+                }
+                .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let n = if publish {
+        crate::stats::publish_count(rel.sample_cases)
+            .value()
+            .map_or("*".to_string(), |n| n.to_string())
+    } else {
+        rel.sample_cases.to_string()
+    };
+    let method = if rel.coders > 2 {
+        "Fleiss' kappa"
+    } else {
+        "Cohen's kappa with its 95% interval (the large-sample standard error of Fleiss, Cohen and Everitt, 1969)"
+    };
+    Reliability {
+        summary: format!(
+            "{n} cases were coded independently by {} coders. Per theme: the observed agreement; {method}, with Landis and Koch's band; Krippendorff's alpha (nominal) with a bootstrap interval ({} draws, fixed seed); and Gwet's AC1, which stays stable when a theme is rare. A theme whose kappa is below 0.61 (less than substantial) carries a caveat in its headline.",
+            rel.coders,
+            crate::stats::agreement::BOOTSTRAP_DRAWS
+        ),
+        rows,
+        disagreements: if publish {
+            String::new()
+        } else {
+            format!(
+                "{} case and code pairs on which the coders differ are listed for adjudication in tables/coding_disagreements.csv (not for publication: it names cases).",
+                rel.disagreements.rows.len()
+            )
+        },
+    }
 }
 
 /// A figure drawn into `dir`, inlined: without an XML prolog, with a viewBox so that it
@@ -676,6 +878,14 @@ fn compose(
             ))
         }
     };
+    let reliability = collected.reliability.as_ref().map(|r| {
+        context! {
+            summary => r.summary.clone(),
+            rows => r.rows.clone(),
+            disagreements => r.disagreements.clone(),
+            svg => svg("agreement").map(JinjaValue::from_safe_string),
+        }
+    });
     let (tables, headlines, comparisons) = (
         &collected.tables,
         &collected.headlines,
@@ -764,6 +974,7 @@ fn compose(
         code_list => inputs.codes.source.name.clone(),
         provenance => provenance,
         tracker => tracker,
+        reliability => reliability,
         skipped => skipped,
         scope => serde_json::to_string(inputs.scope).unwrap_or_default(),
     }

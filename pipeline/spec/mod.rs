@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// The four record types of a bundle, in the order they are read (cases first, so that
-/// the others can be checked against them).
+/// The record types of a bundle, in the order they are read (cases first, so that the
+/// others can be checked against them). `codings` (the independent codings of a sample
+/// of cases by two or more coders) extends bundle v1; a v1 bundle has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordType {
@@ -22,14 +23,16 @@ pub enum RecordType {
     Findings,
     Events,
     Recommendations,
+    Codings,
 }
 
 impl RecordType {
-    pub const ALL: [RecordType; 4] = [
+    pub const ALL: [RecordType; 5] = [
         RecordType::Cases,
         RecordType::Findings,
         RecordType::Events,
         RecordType::Recommendations,
+        RecordType::Codings,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +41,7 @@ impl RecordType {
             RecordType::Findings => "findings",
             RecordType::Events => "events",
             RecordType::Recommendations => "recommendations",
+            RecordType::Codings => "codings",
         }
     }
 
@@ -55,6 +59,7 @@ impl RecordType {
             RecordType::Findings => FINDINGS,
             RecordType::Events => EVENTS,
             RecordType::Recommendations => RECOMMENDATIONS,
+            RecordType::Codings => CODINGS,
         }
     }
 }
@@ -232,6 +237,21 @@ pub const RECOMMENDATIONS: &[Column] = &[
     col("due_date", Kind::Date, false),
     col("completed_date", Kind::Date, false),
     col("status", Kind::Enum(STATUSES), true),
+];
+
+/// The independent codings of a sample of cases: one row per case, coder and code. A
+/// row with no code says the coder read the case and coded nothing in it.
+pub const CODINGS: &[Column] = &[
+    col("case_id", Kind::Identifier, true),
+    col(
+        "coder",
+        Kind::Text {
+            max_chars: Some(ID_MAX_CHARS),
+        },
+        true,
+    ),
+    col("code", Kind::Code, false),
+    col("stage", Kind::Enum(STAGES), false),
 ];
 
 /// Where a piece of configuration came from: the copy embedded in the binary, or a file.

@@ -92,6 +92,8 @@ pub enum Rule {
     UnknownCode,
     DateOrder,
     DuplicateCaseId,
+    /// A codings row that repeats an earlier one (same case, coder, code and stage).
+    DuplicateCoding,
     UnknownCase,
     AmountKind,
     /// A mapped export value that the mapping's value map does not cover.
@@ -122,6 +124,7 @@ impl Rule {
             Rule::UnknownCode => "unknown_code",
             Rule::DateOrder => "date_order",
             Rule::DuplicateCaseId => "duplicate_case_id",
+            Rule::DuplicateCoding => "duplicate_coding",
             Rule::UnknownCase => "unknown_case",
             Rule::AmountKind => "amount_kind",
             Rule::UnmappedValue => "unmapped_value",

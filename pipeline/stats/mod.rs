@@ -1,6 +1,7 @@
 //! Statistics as pure functions: no I/O, no DataFusion. Each follows a published method,
 //! named at the function, and is tested against that method's test vectors.
 
+pub mod agreement;
 mod disclosure;
 mod funnel;
 mod spc;

@@ -42,7 +42,14 @@ pub const THRESHOLDS_FILE: &str = "thresholds.toml";
 pub const STUDY_FILE: &str = "study.toml";
 pub const FORMAT: &str = "casework-warehouse/1";
 /// Tables a warehouse may hold, in manifest order.
-pub const TABLES: [&str; 5] = ["cases", "findings", "events", "recommendations", "rejects"];
+pub const TABLES: [&str; 6] = [
+    "cases",
+    "findings",
+    "events",
+    "recommendations",
+    "codings",
+    "rejects",
+];
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// A test-only setting: rows per row group (and at most that many rows per batch handed

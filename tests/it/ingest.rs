@@ -153,7 +153,7 @@ fn example_bundle_is_stored_whole_with_the_spec_types() {
 
     // The manifest records inputs with their SHA-256 and the configuration used.
     let ingest = &m["ingests"][0];
-    assert_eq!(ingest["inputs"].as_array().unwrap().len(), 4);
+    assert_eq!(ingest["inputs"].as_array().unwrap().len(), 5);
     assert_eq!(ingest["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(
         ingest["code_list"]["name"],

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod agreement;
 mod ballista;
 mod charts;
 mod confidentiality;

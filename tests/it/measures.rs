@@ -411,7 +411,7 @@ fn every_query_file_runs_unchanged_through_casework_query() {
         .filter(|p| p.extension().is_some_and(|e| e == "sql"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 10);
+    assert_eq!(files.len(), 11);
     for f in files {
         let text = fs::read_to_string(&f).unwrap();
         assert!(
@@ -449,7 +449,7 @@ fn every_query_file_runs_unchanged_through_casework_query() {
         "{}",
         stdout(&out)
     );
-    assert_eq!(fs::read_dir(tmp.path().join("tables")).unwrap().count(), 10);
+    assert_eq!(fs::read_dir(tmp.path().join("tables")).unwrap().count(), 11);
     let csv = fs::read_to_string(tmp.path().join("tables/theme_prevalence.csv")).unwrap();
     assert!(csv.starts_with("theme,cases,cases_with_theme,proportion,ci95_low,ci95_high,ci998_low,ci998_high,phrase\n"), "{csv}");
     assert!(csv.contains("\nunreported_finding,14,6,"), "{csv}");

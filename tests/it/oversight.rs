@@ -293,6 +293,7 @@ fn thin_the_last_two_months(dir: &std::path::Path) {
         "findings.csv",
         "events.csv",
         "recommendations.csv",
+        "codings.csv",
     ] {
         let text = fs::read_to_string(dir.join(f)).unwrap();
         let mut out = String::new();

@@ -132,7 +132,14 @@ fn state(
     // is the truth.)
     let version = m["version"].as_str().unwrap();
     let mut named: Vec<std::path::PathBuf> = Vec::new();
-    for t in ["cases", "findings", "events", "recommendations", "rejects"] {
+    for t in [
+        "cases",
+        "findings",
+        "events",
+        "recommendations",
+        "codings",
+        "rejects",
+    ] {
         named.extend(table_files(wh, t));
     }
     let mut on_disk: Vec<std::path::PathBuf> = all_files(&wh.join(version))
@@ -433,7 +440,7 @@ fn a_warehouse_url_is_read_through_object_store() {
     let by_path = measure_json(d, &["--as-of", "2024-01-01"]);
     let by_url = measure_json(d, &["--as-of", "2024-01-01", "--warehouse", &url]);
     assert!(
-        by_path.as_array().is_some_and(|a| a.len() == 10),
+        by_path.as_array().is_some_and(|a| a.len() == 11),
         "{by_path}"
     );
     assert_eq!(by_path, by_url);

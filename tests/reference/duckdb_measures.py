@@ -66,6 +66,12 @@ def main():
             if c not in have
         )
         con.execute(f"CREATE VIEW {table} AS SELECT *{added} FROM stored_{table}")
+    # A bundle with no codings (bundle v1) has no codings files: an empty table of its
+    # columns, as casework registers it.
+    if "codings" not in manifest["tables"]:
+        con.execute(
+            "CREATE TABLE codings (case_id VARCHAR, coder VARCHAR, code VARCHAR, stage VARCHAR)"
+        )
     for t in ["codes", "thresholds", "parameters", "study", "repeat_codes"]:
         con.execute(
             f"CREATE TABLE {t} AS SELECT * FROM read_csv('{aux}/{t}.csv', header = true)"
