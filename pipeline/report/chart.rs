@@ -342,12 +342,23 @@ fn draw_agreement<DB: DrawingBackend>(
     // The value beside its interval (right of it, or left where the right has no room);
     // a theme with no point says why, from the left edge.
     let span = 1.0 - x_min;
+    let ends = |b: &Bar, v: f64| (b.low.unwrap_or(v).max(x_min), b.high.unwrap_or(v).min(1.0));
+    // One side for every value where the chart allows it (left, where the intervals
+    // reach 1), so that the labels read down a column.
+    let all_left = bars
+        .iter()
+        .filter_map(|b| b.value.map(|v| ends(b, v)))
+        .all(|(lo, _)| lo - 0.09 * span >= x_min);
+    let all_right = bars
+        .iter()
+        .filter_map(|b| b.value.map(|v| ends(b, v)))
+        .all(|(_, hi)| hi + 0.09 * span <= 1.0);
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
             let (text, x) = match b.value {
                 Some(v) => {
-                    let (lo, hi) = (b.low.unwrap_or(v).max(x_min), b.high.unwrap_or(v).min(1.0));
-                    let x = if hi + 0.09 * span <= 1.0 {
+                    let (lo, hi) = ends(b, v);
+                    let x = if all_right || (!all_left && hi + 0.09 * span <= 1.0) {
                         hi + 0.015 * span
                     } else if lo - 0.09 * span >= x_min {
                         lo - 0.075 * span

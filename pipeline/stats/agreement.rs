@@ -9,10 +9,8 @@
 //! - unit × category counts (`counts[u][c]`: coders who put unit u in category c), for
 //!   Fleiss' kappa, Krippendorff's alpha and Gwet's AC1.
 
-use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
-
 use super::Interval;
+use super::random::SplitMix64;
 
 /// Cohen's kappa for two coders with its large-sample standard error.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -134,17 +132,23 @@ pub fn fleiss(counts: &[Vec<f64>]) -> Option<(f64, Option<f64>)> {
 /// α = 1 − (n − 1)·Σ_{c≠k} o_ck / Σ_{c≠k} n_c·n_k. `None` when no unit has two codings or
 /// every coding is one category (no expected disagreement).
 pub fn krippendorff_nominal(counts: &[Vec<f64>]) -> Option<f64> {
-    let categories = counts.first()?.len();
+    let units: Vec<(&[f64], f64)> = counts.iter().map(|u| (u.as_slice(), 1.0)).collect();
+    alpha_of_patterns(&units)
+}
+
+/// Alpha from units given as (counts, how many units have them).
+fn alpha_of_patterns(units: &[(&[f64], f64)]) -> Option<f64> {
+    let categories = units.first()?.0.len();
     let mut o = vec![vec![0.0; categories]; categories];
-    for u in counts {
+    for (u, weight) in units {
         let m: f64 = u.iter().sum();
-        if m < 2.0 {
+        if m < 2.0 || *weight == 0.0 {
             continue;
         }
         for c in 0..categories {
             for k in 0..categories {
                 let same = if c == k { 1.0 } else { 0.0 };
-                o[c][k] += u[c] * (u[k] - same) / (m - 1.0);
+                o[c][k] += weight * u[c] * (u[k] - same) / (m - 1.0);
             }
         }
     }
@@ -214,37 +218,57 @@ pub const BOOTSTRAP_DRAWS: usize = 1000;
 pub const BOOTSTRAP_SEED: u64 = 20_260_601;
 
 /// A percentile bootstrap interval for Krippendorff's alpha: the units are drawn with
-/// replacement `draws` times (ChaCha8 seeded with `seed`, so the interval is the same on
-/// every run), alpha computed on each draw, and the interval is the (1 − level)/2 and
+/// replacement `draws` times (SplitMix64 seeded with `seed`, so the interval is the same
+/// on every run), alpha computed on each draw, and the interval is the (1 − level)/2 and
 /// 1 − (1 − level)/2 empirical quantiles (linear between order statistics, as R's
 /// default `quantile` type 7) of the draws where alpha is defined. Returns the interval
 /// and the number of draws where alpha was undefined (left out). `None` when alpha is
 /// undefined on every draw. casework's convention; Hayes and Krippendorff's (2007)
 /// bootstrap resamples coincidences instead.
+///
+/// Alpha depends on the units only through their counts, so units with the same counts
+/// are one pattern: a draw counts how many times each pattern is drawn (one random
+/// number per unit drawn, no copying), and alpha is computed from the patterns.
 pub fn krippendorff_bootstrap(
     counts: &[Vec<f64>],
     level: f64,
     draws: usize,
     seed: u64,
 ) -> Option<(Interval, usize)> {
-    let units: Vec<&Vec<f64>> = counts
-        .iter()
-        .filter(|u| u.iter().sum::<f64>() >= 2.0)
-        .collect();
-    if units.is_empty() {
+    let mut patterns: Vec<(Vec<f64>, usize)> = Vec::new();
+    for u in counts.iter().filter(|u| u.iter().sum::<f64>() >= 2.0) {
+        match patterns.iter_mut().find(|(p, _)| p == u) {
+            Some((_, n)) => *n += 1,
+            None => patterns.push((u.clone(), 1)),
+        }
+    }
+    let units: usize = patterns.iter().map(|(_, n)| n).sum();
+    if units == 0 {
         return None;
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Unit i of the draw is pattern p where i falls below p's cumulative count.
+    let cumulative: Vec<usize> = patterns
+        .iter()
+        .scan(0, |acc, (_, n)| {
+            *acc += n;
+            Some(*acc)
+        })
+        .collect();
+    let mut rng = SplitMix64(seed);
     let mut alphas = Vec::with_capacity(draws);
-    let mut sample: Vec<Vec<f64>> = Vec::with_capacity(units.len());
+    let mut drawn = vec![0usize; patterns.len()];
     for _ in 0..draws {
-        sample.clear();
-        for _ in 0..units.len() {
-            // Lemire's multiply-shift: an index below len from 64 random bits.
-            let i = ((u128::from(rng.next_u64()) * units.len() as u128) >> 64) as usize;
-            sample.push(units[i].clone());
+        drawn.fill(0);
+        for _ in 0..units {
+            let i = rng.index(units);
+            drawn[cumulative.partition_point(|c| *c <= i)] += 1;
         }
-        if let Some(a) = krippendorff_nominal(&sample) {
+        let weighted: Vec<(&[f64], f64)> = patterns
+            .iter()
+            .zip(&drawn)
+            .map(|((p, _), n)| (p.as_slice(), *n as f64))
+            .collect();
+        if let Some(a) = alpha_of_patterns(&weighted) {
             alphas.push(a);
         }
     }

@@ -4,6 +4,7 @@
 pub mod agreement;
 mod disclosure;
 mod funnel;
+pub mod random;
 mod spc;
 
 pub use disclosure::{DISCLOSURE_RULE, Published, publish_count};

@@ -269,6 +269,12 @@ fn the_report_section_is_there_only_with_double_coding_and_publishes_safely() {
         !md.contains("agreement:"),
         "not listed as a chart not drawn: {md}"
     );
+    // `casework agreement` says there is nothing to measure, and gives no rows.
+    let out = casework(d, &["agreement", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no case in scope was coded by two or more coders"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rows"], serde_json::json!([]));
 
     // The example with its second coding.
     let e = tempfile::tempdir().unwrap();
@@ -328,6 +334,8 @@ fn a_sample_with_no_small_cell_publishes_its_kappa() {
         for (coder, gave) in [("ann", ann), ("bob", bob)] {
             let code = if gave { "FA1" } else { "" };
             codings.push_str(&format!("{id},{coder},{code},\n"));
+            // Both coders give DL1 on every case.
+            codings.push_str(&format!("{id},{coder},DL1,\n"));
         }
     }
     let b = bundle(
@@ -361,6 +369,17 @@ fn a_sample_with_no_small_cell_publishes_its_kappa() {
     close(&r["kappa"], 4.0 / 15.0);
     close(&r["prevalence_index"], 1.0 / 11.0);
     close(&r["bias_index"], 0.0);
+    // A code every coder gave on every case: agreement 100%, kappa undefined, said.
+    let dl1 = item(&v, "code", "DL1");
+    assert_eq!(dl1["kappa"], Value::Null);
+    close(&dl1["observed"], 1.0);
+    assert!(
+        dl1["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("every coder gave it on every case"),
+        "{dl1}"
+    );
     // A code nobody gave has one cell (53 cases where neither did): shown, with its
     // degenerate result stated.
     let uf1 = item(&v, "code", "UF1");
@@ -370,5 +389,47 @@ fn a_sample_with_no_small_cell_publishes_its_kappa() {
             .as_str()
             .unwrap()
             .starts_with("no coder gave it")
+    );
+}
+
+/// A mapping fills `codings` like any other record type: an export of one row per
+/// case and coder, with the coder's codes in one cell.
+#[test]
+fn a_mapping_fills_codings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(
+        d.join("m.toml"),
+        r#"[cases]
+case_id = "Ref"
+source = { value = "ombudsman_complaint" }
+organisation_code = "Org"
+opened_date = "Opened"
+
+[codings]
+case_id = "Ref"
+coder = "Coder"
+code = { split = ";", column = "Codes" }
+"#,
+    )
+    .unwrap();
+    fs::write(
+        d.join("export.csv"),
+        "Ref,Org,Opened,Coder,Codes\n\
+         R1,O1,2024-01-05,ann,UF1;DL1\n\
+         R1,O1,2024-01-05,bob,UF1\n\
+         R2,O1,2024-02-05,ann,FA1\n\
+         R2,O1,2024-02-05,bob,FA1\n",
+    )
+    .unwrap();
+    let out = casework(d, &["ingest", "--mapping", "m.toml", "export.csv", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // By hand: two cases, both coded by ann and bob; they differ on DL1 in R1 only.
+    let v = agreement_json(d, &["--disagreements", "dis.csv"]);
+    assert_eq!(item(&v, "code", "DL1")["cases_split"], 1);
+    assert_eq!(item(&v, "code", "UF1")["cases_split"], 0);
+    assert_eq!(
+        fs::read_to_string(d.join("dis.csv")).unwrap(),
+        "case_id,code,theme,ann,bob\nR1,DL1,delay,yes,no\n"
     );
 }
