@@ -35,6 +35,9 @@ pub(crate) enum Command {
     Measure(MeasureArgs),
     /// Run any SQL over the warehouse tables.
     Query(QueryArgs),
+    /// Explore the warehouse in a browser: the report's pages with filters in the URL,
+    /// tables as CSV, charts as SVG and PNG (docs/serve.md).
+    Serve(ServeArgs),
     /// Coding reliability: how far coders agree per code and theme (kappa, alpha, AC1),
     /// from the bundle's double-coded sample (`codings`), and the disagreements.
     Agreement(AgreementArgs),
@@ -267,6 +270,37 @@ pub(crate) struct MeasureArgs {
     pub(crate) publish: bool,
     #[command(flatten)]
     pub(crate) session: SessionArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on. Loopback by default; any other needs --token-file.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// A file holding the token every request must present (a bearer header, or the
+    /// cookie /login?token=… sets). Required for a non-loopback address.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// Prepare everything served for publication: disclosure control on every count,
+    /// and filtered views too narrow to publish refused.
+    #[arg(long)]
+    pub(crate) publish: bool,
+    /// Pages computing at once (others wait).
+    #[arg(long, default_value_t = 2)]
+    pub(crate) max_queries: usize,
+    /// Seconds a page may take before the server answers 503.
+    #[arg(long, default_value_t = 120)]
+    pub(crate) timeout: u64,
+    #[command(flatten)]
+    pub(crate) warehouse: WarehouseArg,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The date for measures that depend on today (overdue recommendations).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub(crate) as_of: Option<NaiveDate>,
+    /// Memory all pages' queries share before they spill to disk.
+    #[arg(long, default_value = "1GiB", value_parser = engine::parse_memory)]
+    pub(crate) memory_limit: usize,
 }
 
 #[derive(Args)]

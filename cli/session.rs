@@ -96,6 +96,7 @@ impl Session {
             scope: &self.scope,
             as_of: self.as_of,
             memory_limit: self.memory_limit,
+            pool: None,
             engine: &self.engine,
             study: &self.study,
         }

@@ -52,6 +52,8 @@ pub mod oversight;
 #[cfg(feature = "engine")]
 pub mod report;
 #[cfg(feature = "engine")]
+pub mod serve;
+#[cfg(feature = "engine")]
 pub mod stats;
 #[cfg(feature = "engine")]
 pub mod warehouse;

@@ -7,6 +7,7 @@ mod ingest;
 mod measure;
 mod query;
 mod report;
+mod serve;
 
 use casework::Error;
 
@@ -20,6 +21,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
         Command::Ingest(args) => ingest::ingest(&args),
         Command::Measure(args) => runtime()?.block_on(measure::measure_command(args)),
         Command::Query(args) => runtime()?.block_on(query::query_command(args)),
+        Command::Serve(args) => runtime()?.block_on(serve::serve_command(args)),
         Command::Agreement(args) => runtime()?.block_on(agreement::agreement_command(args)),
         Command::Chart(args) => runtime()?.block_on(chart::chart_command(args)),
         Command::Report(args) => runtime()?.block_on(report::report_command(args)),

@@ -130,7 +130,7 @@ pub enum Engine {
 }
 
 /// Everything a session is built from.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Inputs<'a> {
     pub warehouse: &'a Warehouse,
     pub codes: &'a CodeList,
@@ -140,6 +140,9 @@ pub struct Inputs<'a> {
     /// Bytes the query engine may hold before it spills to disk (a fair spill pool:
     /// each spilling operator gets an equal share).
     pub memory_limit: usize,
+    /// A pool shared by every session of the process (`casework serve`: one bound for
+    /// all requests); `None`: a pool of `memory_limit` for this session.
+    pub pool: Option<Arc<dyn datafusion::execution::memory_pool::MemoryPool>>,
     pub engine: &'a Engine,
     /// The study: which theme is the delay theme, which codes mean a repeated failing.
     pub study: &'a StudyFile,
@@ -190,7 +193,12 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
         );
     }
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(inputs.memory_limit)))
+        .with_memory_pool(
+            inputs
+                .pool
+                .clone()
+                .unwrap_or_else(|| Arc::new(FairSpillPool::new(inputs.memory_limit))),
+        )
         .build_arc()?;
     if let Some(remote) = &inputs.warehouse.remote {
         runtime.register_object_store(&remote.url, remote.store.clone());

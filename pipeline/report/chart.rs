@@ -248,16 +248,29 @@ fn draw_prevalence<DB: DrawingBackend>(
             ))
         }))
         .map_err(err)?;
+    // The share beside its interval; where that would pass the axis (an interval
+    // reaching 100%), inside the bar's end, in white.
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
-            Text::new(
-                b.value.map_or("*".to_string(), crate::stats::percent),
-                (
-                    b.high.or(b.value).unwrap_or(0.0) * 100.0 + 1.5,
-                    SegmentValue::CenterOf(i),
+            let text = b.value.map_or("*".to_string(), crate::stats::percent);
+            let beside = b.high.or(b.value).unwrap_or(0.0) * 100.0 + 1.5;
+            // (x, pixel offset, style): below the whisker, inside the bar's end.
+            let (x, offset, style) = match b.value {
+                Some(v) if beside > 93.0 && v > 0.12 => (
+                    v * 100.0,
+                    (-8, 5),
+                    text_style(14)
+                        .color(&WHITE)
+                        .pos(Pos::new(HPos::Right, VPos::Top)),
                 ),
-                text_style(14),
-            )
+                _ if beside > 93.0 => (
+                    b.value.unwrap_or(0.0) * 100.0,
+                    (6, -5),
+                    text_style(14).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                ),
+                _ => (beside, (0, 0), text_style(14)),
+            };
+            EmptyElement::at((x, SegmentValue::CenterOf(i))) + Text::new(text, offset, style)
         }))
         .map_err(err)?;
     Ok(())

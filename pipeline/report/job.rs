@@ -59,6 +59,7 @@ pub async fn run(job: Job, stage: &dyn Fn(u32, &str)) -> Result<Outcome> {
         scope: &Scope::default(),
         as_of: job.as_of,
         memory_limit: engine::DEFAULT_MEMORY_LIMIT,
+        pool: None,
         engine: &Engine::Local,
         study: &study,
     };

@@ -624,7 +624,7 @@ async fn collect(
             };
             let c = engine::session(&engine::Inputs {
                 scope: &scope,
-                ..*inputs
+                ..inputs.clone()
             })
             .await?;
             let cx = Context {

@@ -208,3 +208,87 @@ pub const COUNT_COLUMNS: &[&str] = &[
     "numerator",
     "denominator",
 ];
+
+/// Debian's chromium, on PATH. A developer without it opts out explicitly with
+/// CASEWORK_SKIP_BROWSER=1 (then `None`); otherwise (and always in CI, where .ci/run
+/// installs it) a missing browser fails the test.
+pub fn browser() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .flat_map(|d| [d.join("chromium"), d.join("chromium-browser")])
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("CASEWORK_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+            eprintln!("browser test skipped: CASEWORK_SKIP_BROWSER=1");
+            return None;
+        }
+        panic!(
+            "no chromium on PATH: install Debian's chromium (.ci/run does), or set \
+             CASEWORK_SKIP_BROWSER=1 to skip this test knowingly"
+        );
+    }
+    found
+}
+
+/// Waits for a child at most `limit` (reading its output meanwhile, so that a full pipe
+/// cannot stall it), then kills it and fails the test.
+pub fn wait_at_most(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    use std::io::Read;
+    let mut err_pipe = child.stderr.take().unwrap();
+    let mut out_pipe = child.stdout.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("chromium did not finish within {} s", limit.as_secs());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// The http(s) and ws(s) requests a page started, from a Chromium network log.
+pub fn page_requests(netlog: &Path) -> Vec<String> {
+    let log: Value = serde_json::from_str(&fs::read_to_string(netlog).expect("a network log"))
+        .expect("the network log is JSON");
+    let start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+        .as_u64()
+        .expect("the log names its event types");
+    let mut urls: Vec<String> = log["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"].as_u64() == Some(start))
+        .filter(|e| e["params"]["initiator"] != "not an origin")
+        .filter_map(|e| e["params"]["url"].as_str())
+        .filter(|u| {
+            ["http:", "https:", "ws:", "wss:"]
+                .iter()
+                .any(|s| u.starts_with(s))
+        })
+        .map(str::to_string)
+        .collect();
+    urls.dedup();
+    urls
+}

@@ -20,5 +20,6 @@ mod order;
 mod oversight;
 mod properties;
 mod report;
+mod serve;
 mod studies;
 mod warehouse;

@@ -1,0 +1,595 @@
+//! The pages of `casework serve`, rendered with minijinja (HTML-escaped) around the
+//! report's own HTML, charts and tables.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use datafusion::execution::memory_pool::MemoryPool;
+use minijinja::{Environment, context};
+use serde::Serialize;
+
+use super::{AppState, Config, Filters, Reply};
+use crate::engine::{self, Scope};
+use crate::error::{Error, Result};
+use crate::measures::{self, CountLike, FigureLike};
+use crate::report::figures::{Figures, source_line};
+
+const LAYOUT: &str = include_str!("../../reports/templates/serve.html");
+
+/// The choices of the filter form, read once from the warehouse.
+pub(super) struct Choices {
+    organisations: Vec<(String, String)>,
+    regions: Vec<String>,
+    sources: Vec<String>,
+    decisions: Vec<String>,
+}
+
+impl Choices {
+    pub(super) async fn load(config: &Config, pool: Arc<dyn MemoryPool>) -> Result<Choices> {
+        let scope = Scope::default();
+        let inputs = engine::Inputs {
+            warehouse: &config.warehouse,
+            codes: &config.codes,
+            thresholds: &config.thresholds,
+            scope: &scope,
+            as_of: config.as_of,
+            memory_limit: config.memory_limit,
+            pool: Some(pool),
+            engine: &config.engine,
+            study: &config.study,
+        };
+        let ctx = engine::session(&inputs).await?;
+        let list = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let batches =
+                    measures::sql_batches(&ctx, sql, Path::new("(serve)"), Vec::new()).await?;
+                let rows = measures::to_rows(&batches)?;
+                Ok::<_, Error>(
+                    rows.into_iter()
+                        .map(|r| {
+                            (
+                                r.get("a")
+                                    .and_then(|v| v.as_str())
+                                    .unwrap_or("")
+                                    .to_string(),
+                                r.get("b")
+                                    .and_then(|v| v.as_str())
+                                    .unwrap_or("")
+                                    .to_string(),
+                            )
+                        })
+                        .filter(|(a, _)| !a.is_empty())
+                        .collect::<Vec<_>>(),
+                )
+            }
+        };
+        let firsts = |v: Vec<(String, String)>| v.into_iter().map(|(a, _)| a).collect();
+        Ok(Choices {
+            organisations: list(
+                "SELECT organisation_code AS a, MIN(organisation_name) AS b FROM cases GROUP BY organisation_code ORDER BY a",
+            )
+            .await?,
+            regions: firsts(
+                list("SELECT DISTINCT region AS a, '' AS b FROM cases ORDER BY a").await?,
+            ),
+            sources: firsts(
+                list("SELECT DISTINCT CAST(source AS VARCHAR) AS a, '' AS b FROM cases ORDER BY a")
+                    .await?,
+            ),
+            decisions: firsts(
+                list(
+                    "SELECT DISTINCT CAST(decision AS VARCHAR) AS a, '' AS b FROM cases ORDER BY a",
+                )
+                .await?,
+            ),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct Link {
+    href: String,
+    label: String,
+}
+
+/// A page in the layout: navigation, the filter form (its action the page's own path),
+/// a notice, the body (already HTML), downloads.
+/// What a page shows inside the layout.
+struct Content<'a> {
+    heading: &'a str,
+    notice: Option<String>,
+    /// The report's style sheet, where the body is the report's.
+    style: &'a str,
+    /// HTML, already escaped.
+    body: &'a str,
+    downloads: Vec<Link>,
+}
+
+fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result<Reply> {
+    let Content {
+        heading,
+        notice,
+        style,
+        body,
+        downloads,
+    } = c;
+    let mut env = Environment::new();
+    env.add_template("serve.html", LAYOUT)
+        .map_err(|source| Error::Template {
+            name: "serve.html".into(),
+            source,
+        })?;
+    let q = f.query();
+    let themes: Vec<Link> = s
+        .config
+        .codes
+        .themes()
+        .iter()
+        .map(|t| Link {
+            href: format!("/theme/{}?{q}", encode(t)),
+            label: s.config.study.label(t),
+        })
+        .collect();
+    let organisations: Vec<_> = s
+        .choices
+        .organisations
+        .iter()
+        .map(|(code, name)| context! { code => code, name => name })
+        .collect();
+    let html = env
+        .get_template("serve.html")
+        .and_then(|t| {
+            t.render(context! {
+                title => s.config.study.title.clone(),
+                heading => heading,
+                q => q,
+                action => action,
+                f => context! {
+                    from => f.from, to => f.to, date_field => f.date_field,
+                    organisation => f.organisation, region => f.region,
+                    source => f.source, decision => f.decision,
+                },
+                themes => themes,
+                organisations => organisations,
+                regions => s.choices.regions,
+                sources => s.choices.sources,
+                decisions => s.choices.decisions,
+                region_label => s.config.study.second_grouping.clone().unwrap_or_else(|| "Region".into()),
+                notice => notice,
+                publish => s.config.publish,
+                style => minijinja::Value::from_safe_string(style.to_string()),
+                body => minijinja::Value::from_safe_string(body.to_string()),
+                downloads => downloads,
+                org_href => (!f.organisation.is_empty())
+                    .then(|| format!("/organisation/{}?{q}", encode(&f.organisation))),
+            })
+        })
+        .map_err(|source| Error::Template {
+            name: "serve.html".into(),
+            source,
+        })?;
+    Ok(Reply::Html(html))
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The report page's style and body, with its figures linked through the server.
+fn report_parts(dir: &Path, q: &str) -> Result<(String, String)> {
+    let path = dir.join("index.html");
+    let html = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let between = |a: &str, b: &str| -> String {
+        html.find(a)
+            .and_then(|i| {
+                let start = i + a.len();
+                html[start..]
+                    .find(b)
+                    .map(|j| html[start..start + j].to_string())
+            })
+            .unwrap_or_default()
+    };
+    let style = between("<style>", "</style>");
+    let body = between("<body>", "</body>");
+    // Figures past the page's inline budget are images of figures/NAME.svg.
+    let body = body.replace("src=\"figures/", "src=\"/figure/");
+    let body = regex_free_query(&body, q);
+    Ok((style, body))
+}
+
+/// Appends the page's query to every `/figure/NAME.svg` link.
+fn regex_free_query(body: &str, q: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(i) = rest.find("src=\"/figure/") {
+        let start = i + "src=\"/figure/".len();
+        let end = rest[start..].find('"').map_or(rest.len(), |j| start + j);
+        out.push_str(&rest[..end]);
+        if !q.is_empty() {
+            out.push('?');
+            out.push_str(&q.replace('&', "&amp;"));
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn table_links(q: &str) -> Vec<Link> {
+    measures::MEASURES
+        .iter()
+        .map(|m| Link {
+            href: format!("/table/{}.csv?{q}", m.name),
+            label: format!("{}.csv", m.name),
+        })
+        .collect()
+}
+
+fn narrow_page(s: &AppState, f: &Filters, action: &str, why: String) -> Result<Reply> {
+    let body = "<h2>Figures not shown</h2><p>Every count of this view is suppressed: <strong>*</strong>.</p>";
+    page(
+        s,
+        f,
+        action,
+        Content {
+            heading: "Filtered view",
+            notice: Some(why),
+            style: "",
+            body,
+            downloads: Vec::new(),
+        },
+    )
+}
+
+pub(super) async fn overview(s: &AppState, f: &Filters) -> Result<Reply> {
+    f.scope().map_err(Error::Usage)?;
+    if let Some(why) = s.too_narrow(f).await? {
+        return narrow_page(s, f, "/", why);
+    }
+    let dir = s.report(f).await?;
+    let q = f.query();
+    let (style, body) = report_parts(&dir, &q)?;
+    let mut downloads = Vec::new();
+    for chart in crate::report::figures::CHARTS
+        .iter()
+        .filter(|c| !matches!(**c, "spc" | "funnel"))
+    {
+        for ext in ["svg", "png"] {
+            downloads.push(Link {
+                href: format!("/chart/{chart}.{ext}?{q}"),
+                label: format!("{chart}.{ext}"),
+            });
+        }
+    }
+    downloads.extend(table_links(&q));
+    page(
+        s,
+        f,
+        "/",
+        Content {
+            heading: "Overview",
+            notice: None,
+            style: &style,
+            body: &body,
+            downloads,
+        },
+    )
+}
+
+pub(super) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Reply> {
+    if !s.config.codes.themes().iter().any(|t| t == theme) {
+        return Ok(Reply::Text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "casework serve: no theme {theme:?}; the themes are: {}\n",
+                s.config.codes.themes().join(", ")
+            ),
+        ));
+    }
+    f.scope().map_err(Error::Usage)?;
+    let action = format!("/theme/{}", encode(theme));
+    if let Some(why) = s.too_narrow(f).await? {
+        return narrow_page(s, f, &action, why);
+    }
+    let dir = s.report(f).await?;
+    let q = f.query();
+    let (style, body) = report_parts(&dir, &q)?;
+    // The theme's own section of the report: its headline, SPC chart, funnel plot and
+    // flagged organisations.
+    let marker = format!("<h2 id=\"theme-{theme}\">");
+    let section = body
+        .find(&marker)
+        .map(|i| {
+            let rest = &body[i..];
+            let end = rest[marker.len()..]
+                .find("<h2")
+                .map_or(rest.len(), |j| marker.len() + j);
+            rest[..end].to_string()
+        })
+        .unwrap_or_default();
+    let t = encode(theme);
+    let mut downloads = Vec::new();
+    for chart in ["spc", "funnel"] {
+        for ext in ["svg", "png"] {
+            downloads.push(Link {
+                href: format!("/chart/{chart}.{ext}?theme={t}&{q}"),
+                label: format!("{chart}.{ext}"),
+            });
+        }
+    }
+    downloads.extend(table_links(&q));
+    page(
+        s,
+        f,
+        &action,
+        Content {
+            heading: &s.config.study.label(theme),
+            notice: None,
+            style: &style,
+            body: &section,
+            downloads,
+        },
+    )
+}
+
+pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Result<Reply> {
+    let mut with_org = f.clone();
+    with_org.organisation = code.to_string();
+    let action = format!("/organisation/{}", encode(code));
+    if let Some(why) = s.too_narrow(&with_org).await? {
+        return narrow_page(s, f, &action, why);
+    }
+    // The organisation against every organisation in the same scope (less the
+    // organisation filter itself).
+    let mut all = f.clone();
+    all.organisation.clear();
+    let scope = all.scope().map_err(Error::Usage)?;
+    let ctx = engine::session(&s.inputs(&scope)).await?;
+    let c = s.context(&scope);
+    let profile = measures::run(&ctx, measures::find("organisation_profile")?, &c).await?;
+    let prevalence = measures::run(&ctx, measures::find("theme_prevalence")?, &c).await?;
+    let known = profile
+        .rows
+        .organisation_profile()
+        .iter()
+        .any(|r| r.organisation_code.as_deref() == Some(code));
+    if !known {
+        return Ok(Reply::Text(
+            StatusCode::NOT_FOUND,
+            "casework serve: no case of that organisation in this scope\n".into(),
+        ));
+    }
+    let pct = |v: Option<f64>| v.map_or("*".to_string(), |p| format!("{:.0}%", p * 100.0));
+    let ci = |lo: Option<f64>, hi: Option<f64>| match (lo, hi) {
+        (Some(lo), Some(hi)) => format!("{:.0}% to {:.0}%", lo * 100.0, hi * 100.0),
+        _ => "*".into(),
+    };
+    #[derive(Serialize)]
+    struct Row {
+        theme: String,
+        with_theme: String,
+        cases: String,
+        share: String,
+        interval: String,
+        all_share: String,
+        all_interval: String,
+    }
+    let mut rows = Vec::new();
+    let mut name = String::new();
+    macro_rules! fill {
+        ($p:expr, $v:expr) => {{
+            for r in $p
+                .rows
+                .organisation_profile()
+                .iter()
+                .filter(|r| r.organisation_code.as_deref() == Some(code))
+            {
+                name = r.organisation_name.clone().unwrap_or_default();
+                let avg = $v
+                    .rows
+                    .theme_prevalence()
+                    .iter()
+                    .find(|p| p.theme == r.theme);
+                let wilson = crate::stats::wilson(
+                    r.cases_with_theme.number().unwrap_or(0),
+                    r.cases.number().unwrap_or(0),
+                    0.95,
+                );
+                let shown = r.cases_with_theme.number().is_some() && r.cases.number().is_some();
+                rows.push(Row {
+                    theme: s.config.study.label(&r.theme),
+                    with_theme: r.cases_with_theme.text(),
+                    cases: r.cases.text(),
+                    share: pct(match (r.cases_with_theme.number(), r.cases.number()) {
+                        (Some(x), Some(n)) if n > 0 => Some(x as f64 / n as f64),
+                        _ => None,
+                    }),
+                    interval: if shown {
+                        ci(wilson.map(|w| w.low), wilson.map(|w| w.high))
+                    } else {
+                        "*".into()
+                    },
+                    all_share: pct(avg.and_then(|a| a.proportion.value())),
+                    all_interval: ci(
+                        avg.and_then(|a| a.ci95_low.value()),
+                        avg.and_then(|a| a.ci95_high.value()),
+                    ),
+                });
+            }
+        }};
+    }
+    if s.config.publish {
+        let (p, v) = (profile.publish(), prevalence.publish());
+        fill!(p, v);
+    } else {
+        fill!(profile, prevalence);
+    }
+    let mut env = Environment::new();
+    env.add_template(
+        "org.html",
+        "<h2>{{ name }} ({{ code }})</h2>\
+         <p>Cases with each theme in this organisation against every organisation in the same scope, with 95% Wilson intervals.</p>\
+         <table><thead><tr><th>Theme</th><th>Cases with the theme</th><th>Cases</th><th>Share</th><th>95% CI</th><th>All organisations</th><th>95% CI</th></tr></thead><tbody>\
+         {% for r in rows %}<tr><td>{{ r.theme }}</td><td>{{ r.with_theme }}</td><td>{{ r.cases }}</td><td>{{ r.share }}</td><td>{{ r.interval }}</td><td>{{ r.all_share }}</td><td>{{ r.all_interval }}</td></tr>{% endfor %}\
+         </tbody></table>",
+    )
+    .map_err(|source| Error::Template {
+        name: "org.html".into(),
+        source,
+    })?;
+    let body = env
+        .get_template("org.html")
+        .and_then(|t| t.render(context! { name => name, code => code, rows => rows }))
+        .map_err(|source| Error::Template {
+            name: "org.html".into(),
+            source,
+        })?;
+    page(
+        s,
+        f,
+        &action,
+        Content {
+            heading: "Organisation",
+            notice: None,
+            style: "",
+            body: &body,
+            downloads: table_links(&with_org.query()),
+        },
+    )
+}
+
+/// A figure of the report built for the page's scope.
+pub(super) async fn figure(s: &AppState, file: &str, f: &Filters) -> Result<Reply> {
+    let kind = content_type(file)
+        .ok_or_else(|| Error::Usage(format!("{file:?}: a figure is NAME.svg or NAME.png")))?;
+    if s.too_narrow(f).await?.is_some() {
+        return Ok(Reply::Text(
+            StatusCode::FORBIDDEN,
+            "casework serve: this view is too narrow to publish\n".into(),
+        ));
+    }
+    let dir = s.report(f).await?.join("figures");
+    // Only a file the report wrote: its name is one of the folder's.
+    let found = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_str() == Some(file));
+    if !found {
+        return Ok(Reply::Text(
+            StatusCode::NOT_FOUND,
+            "casework serve: no such figure\n".into(),
+        ));
+    }
+    let path = dir.join(file);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    Ok(Reply::File(kind, bytes))
+}
+
+fn content_type(file: &str) -> Option<&'static str> {
+    if file.contains('/') || file.contains("..") {
+        return None;
+    }
+    if file.ends_with(".svg") {
+        Some("image/svg+xml")
+    } else if file.ends_with(".png") {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
+/// A measure as CSV, for the page's scope (published under `--publish`).
+pub(super) async fn table(s: &AppState, file: &str, f: &Filters) -> Result<Reply> {
+    let name = file
+        .strip_suffix(".csv")
+        .ok_or_else(|| Error::Usage(format!("{file:?}: a table is MEASURE.csv")))?;
+    let measure = measures::find(name)?;
+    let scope = f.scope().map_err(Error::Usage)?;
+    if s.too_narrow(f).await?.is_some() {
+        return Ok(Reply::Text(
+            StatusCode::FORBIDDEN,
+            "casework serve: this view is too narrow to publish\n".into(),
+        ));
+    }
+    let ctx = engine::session(&s.inputs(&scope)).await?;
+    let out = measures::run(&ctx, measure, &s.context(&scope)).await?;
+    let maps = if s.config.publish {
+        out.publish().rows.to_maps()
+    } else {
+        out.rows.to_maps()
+    };
+    Ok(Reply::File(
+        "text/csv; charset=utf-8",
+        csv_of(&maps).into_bytes(),
+    ))
+}
+
+fn csv_of(maps: &[serde_json::Map<String, serde_json::Value>]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if let Some(first) = maps.first() {
+        let _ = w.write_record(first.keys());
+    }
+    for m in maps {
+        let _ = w.write_record(m.values().map(|v| match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }));
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// One chart as SVG or PNG, for the page's scope.
+pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply> {
+    let kind = content_type(file)
+        .ok_or_else(|| Error::Usage(format!("{file:?}: a chart is NAME.svg or NAME.png")))?;
+    let (name, ext) = file.rsplit_once('.').unwrap_or((file, ""));
+    if !crate::report::figures::CHARTS.contains(&name) {
+        return Ok(Reply::Text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "casework serve: no chart {name:?}; the charts are: {}\n",
+                crate::report::figures::CHARTS.join(", ")
+            ),
+        ));
+    }
+    let scope = f.scope().map_err(Error::Usage)?;
+    if s.too_narrow(f).await?.is_some() {
+        return Ok(Reply::Text(
+            StatusCode::FORBIDDEN,
+            "casework serve: this view is too narrow to publish\n".into(),
+        ));
+    }
+    let theme = (!f.theme.is_empty()).then_some(f.theme.as_str());
+    if let Some(t) = theme
+        && !s.config.codes.themes().iter().any(|x| x == t)
+    {
+        return Err(Error::Usage(format!("no theme {t:?}")));
+    }
+    let ctx = engine::session(&s.inputs(&scope)).await?;
+    let c = s.context(&scope);
+    let figures = Figures::new(
+        &ctx,
+        &c,
+        source_line(&s.config.warehouse.committed()?, &s.config.codes),
+        s.config.publish,
+        &s.config.study,
+    );
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let stem = dir.path().join("chart");
+    match figures.draw(name, theme, &stem).await {
+        Ok(()) => {}
+        Err(Error::NotDrawn(why)) => {
+            return Ok(Reply::Text(
+                StatusCode::NOT_FOUND,
+                format!("casework serve: not drawn: {why}\n"),
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    let path = stem.with_extension(ext);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    Ok(Reply::File(kind, bytes))
+}

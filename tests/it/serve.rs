@@ -1,0 +1,430 @@
+//! `casework serve`: the real server on a free loopback port, read with plain HTTP/1.1
+//! and with headless Chromium; its numbers against `casework measure` for the same
+//! scope, its escaping and refusals, the token, and publication.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A running `casework serve`, stopped when dropped.
+struct Server {
+    child: Child,
+    address: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `casework serve ARGS --listen 127.0.0.1:0` in `dir` and waits (at most a
+    /// minute) for the address it prints.
+    fn start(dir: &Path, args: &[&str]) -> Server {
+        let mut all = vec!["serve"];
+        all.extend_from_slice(args);
+        if !args.contains(&"--listen") {
+            all.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_casework"))
+            .args(&all)
+            .current_dir(dir)
+            .env_remove("CASEWORK_WAREHOUSE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("casework serve starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                if let Some(rest) = line.split("open http://").nth(1) {
+                    let address = rest.split('/').next().unwrap_or("").to_string();
+                    let _ = tx.send(address);
+                }
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let address = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the server did not start: {}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// GET `target` with extra header lines: (status, headers, body).
+    fn get(&self, target: &str, headers: &[&str]) -> (u16, String, Vec<u8>) {
+        raw_get(&self.address, target, headers)
+    }
+
+    fn page(&self, target: &str) -> String {
+        let (status, _, body) = self.get(target, &[]);
+        let body = String::from_utf8_lossy(&body).to_string();
+        assert_eq!(status, 200, "{target}: {body}");
+        body
+    }
+}
+
+fn raw_get(address: &str, target: &str, headers: &[&str]) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(address).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    s.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if head.to_lowercase().contains("transfer-encoding: chunked") {
+        body = unchunk(&body);
+    }
+    (status, head, body)
+}
+
+fn unchunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
+        data = &data[line_end + 2 + size + 2..];
+    }
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Per theme (cases with the theme, cases) from a theme_prevalence CSV.
+fn prevalence(csv_text: &str) -> Vec<(String, String, String)> {
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let at = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let (t, x, n) = (at("theme"), at("cases_with_theme"), at("cases"));
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (rec[t].to_string(), rec[x].to_string(), rec[n].to_string())
+        })
+        .collect()
+}
+
+/// Twelve cases of three organisations, two of them named to break HTML and SQL.
+fn hostile_warehouse(d: &Path) {
+    let mut cases =
+        String::from("case_id,source,organisation_code,organisation_name,region,opened_date\n");
+    let mut findings = String::from("case_id,code\n");
+    let orgs = [
+        ("ORG-A", "<script>alert(1)</script>", "North"),
+        ("' OR 1=1 --", "Quote Trust", "South"),
+        ("ORG-C", "Plain Trust", "South"),
+    ];
+    for i in 0..12 {
+        let (code, name, region) = orgs[i % 3];
+        let code_field = if code.contains('\'') {
+            format!("\"{code}\"")
+        } else {
+            code.to_string()
+        };
+        cases.push_str(&format!(
+            "c{i:02},ombudsman_complaint,{code_field},\"{name}\",{region},2024-{:02}-10\n",
+            1 + i % 12
+        ));
+        if i % 2 == 0 {
+            findings.push_str(&format!("c{i:02},UF1\n"));
+        }
+        if i % 3 == 1 {
+            findings.push_str(&format!("c{i:02},DL1\n"));
+        }
+    }
+    let b = bundle(
+        d,
+        "b",
+        &[
+            ("cases.csv", cases.as_bytes()),
+            ("findings.csv", findings.as_bytes()),
+        ],
+    );
+    let out = casework(d, &["ingest", b.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    hostile_warehouse(d);
+    let server = Server::start(d, &[]);
+
+    // The overview: the report's page with the filter form; names shown as text.
+    let page = server.page("/");
+    assert!(page.contains("<form class=\"filters\""), "{page}");
+    assert!(!page.contains("<script>alert(1)</script>"));
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;"), "{page}");
+    assert!(!page.contains("<script"), "no script at all on the page");
+
+    // A filtered view on the organisation whose code is SQL: its numbers are
+    // `casework measure`'s for the same scope.
+    let quote = "' OR 1=1 --";
+    let q = format!("organisation={}", encode(quote));
+    let (status, head, body) = server.get(&format!("/table/theme_prevalence.csv?{q}"), &[]);
+    assert_eq!(status, 200, "{head}");
+    let served = String::from_utf8(body).unwrap();
+    let out = casework(
+        d,
+        &[
+            "measure",
+            "theme_prevalence",
+            "--organisation",
+            quote,
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let measured = prevalence(&stdout(&out));
+    assert_eq!(prevalence(&served), measured);
+    // By hand: the organisation has cases c01, c04, c07, c10 (four), of which UF1 on
+    // c04 and c10, DL1 on c01, c04, c07, c10.
+    assert!(measured.contains(&("unreported_finding".into(), "2".into(), "4".into())));
+    assert!(measured.contains(&("delay".into(), "4".into(), "4".into())));
+    let filtered = server.page(&format!("/?{q}"));
+    assert!(
+        filtered.contains("In 2 of 4 cases"),
+        "the page's headline is the measure's: {filtered}"
+    );
+    // The organisation's profile page, and a region filter.
+    let org = server.page("/organisation/ORG-A");
+    assert!(org.contains("&lt;script&gt;") && !org.contains("<script>alert"));
+    let south = server.page("/?region=South");
+    assert!(south.contains("of 8 cases"), "{south}");
+
+    // Theme pages, charts and figures.
+    assert!(server.page("/theme/delay").contains("id=\"theme-delay\""));
+    assert_eq!(server.get("/theme/nothing", &[]).0, 404);
+    let (status, head, svg) = server.get("/chart/prevalence.svg?region=South", &[]);
+    assert_eq!(status, 200);
+    assert!(head.contains("image/svg+xml"), "{head}");
+    assert!(String::from_utf8_lossy(&svg).contains("<svg"));
+    let (status, _, png) = server.get("/chart/spc.png?theme=delay", &[]);
+    assert!(
+        status == 200 || status == 404,
+        "drawn, or not drawn with its reason"
+    );
+    if status == 200 {
+        assert_eq!(&png[1..4], b"PNG");
+    }
+
+    // Paths that try to leave the server's pages are refused, and nothing of the
+    // file system is served.
+    for target in [
+        "/../../etc/passwd",
+        "/figure/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/figure/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/table/..%2Fetc%2Fpasswd",
+        "/chart/..%2F..%2Fetc%2Fpasswd.svg",
+    ] {
+        let (status, _, body) = server.get(target, &[]);
+        assert!(
+            (400..500).contains(&status),
+            "{target}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(!String::from_utf8_lossy(&body).contains("root:"));
+    }
+    // A bad filter is a clear 400.
+    let (status, _, body) = server.get("/?from=yesterday", &[]);
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("from must be a date"));
+    // One log line per request.
+    let log = server.log.lock().unwrap().clone();
+    assert!(log.contains("GET /theme/delay 200"), "{log}");
+}
+
+#[test]
+fn a_server_off_loopback_needs_its_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    example_warehouse(d);
+    let out = casework(d, &["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--token-file"), "{}", stderr(&out));
+
+    let token = "0123456789abcdef0123456789abcdef";
+    fs::write(d.join("token"), format!("{token}\n")).unwrap();
+    let server = Server::start(d, &["--listen", "0.0.0.0:0", "--token-file", "token"]);
+    let port = server.address.rsplit(':').next().unwrap().to_string();
+    let at = format!("127.0.0.1:{port}");
+    assert_eq!(raw_get(&at, "/", &[]).0, 401);
+    assert_eq!(raw_get(&at, "/table/learning.csv", &[]).0, 401);
+    assert_eq!(
+        raw_get(&at, "/", &["Authorization: Bearer wrong-token-wrong-token"]).0,
+        401
+    );
+    assert_eq!(
+        raw_get(&at, "/", &[&format!("Authorization: Bearer {token}")]).0,
+        200
+    );
+    assert_eq!(raw_get(&at, "/login?token=nope", &[]).0, 401);
+    let (status, head, _) = raw_get(&at, &format!("/login?token={token}"), &[]);
+    assert_eq!(status, 303);
+    assert!(head.contains("HttpOnly"), "{head}");
+    assert_eq!(
+        raw_get(&at, "/", &[&format!("Cookie: casework_token={token}")]).0,
+        200
+    );
+    // The token never reaches the log.
+    assert!(!server.log.lock().unwrap().contains(token));
+}
+
+#[test]
+fn under_publish_a_narrow_filter_shows_suppressed_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let out = casework(
+        d,
+        &["generate", "--cases", "1500", "--seed", "8", "--out", "g"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = casework(d, &["ingest", "g", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The smallest organisation, from the measure.
+    let profile = measure_json(d, &["organisation_profile"]);
+    let (small, n) = profile["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["organisation_code"].as_str().unwrap().to_string(),
+                r["cases"].as_u64().unwrap(),
+            )
+        })
+        .min_by_key(|(_, n)| *n)
+        .unwrap();
+    assert!(n < 8, "a small organisation: {small} with {n}");
+    let server = Server::start(d, &["--publish"]);
+    let page = server.page(&format!("/?organisation={small}"));
+    assert!(page.contains("fewer than 50 cases"), "{page}");
+    assert!(page.contains("<strong>*</strong>"), "{page}");
+    assert!(!page.contains(&format!(" of {n} cases")), "{page}");
+    for target in [
+        format!("/table/theme_prevalence.csv?organisation={small}"),
+        format!("/chart/prevalence.svg?organisation={small}"),
+    ] {
+        assert_eq!(server.get(&target, &[]).0, 403, "{target}");
+    }
+    // The unfiltered view is published as the report is: the same published counts.
+    let (_, _, csv_bytes) = server.get("/table/theme_prevalence.csv", &[]);
+    let out = casework(
+        d,
+        &[
+            "measure",
+            "theme_prevalence",
+            "--publish",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(
+        prevalence(&String::from_utf8(csv_bytes).unwrap()),
+        prevalence(&stdout(&out))
+    );
+}
+
+#[test]
+fn the_explorer_loads_in_a_real_browser_without_errors_or_outside_requests() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    example_warehouse(d);
+    let server = Server::start(d, &[]);
+    let origin = format!("http://{}/", server.address);
+    for (name, target) in [("overview", ""), ("filtered", "?organisation=ORG-04")] {
+        let shot = d.join(format!("{name}.png"));
+        let netlog = d.join(format!("{name}-netlog.json"));
+        let child = Command::new(&browser)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--enable-logging=stderr",
+                "--v=1",
+                &format!(
+                    "--user-data-dir={}",
+                    d.join(format!("profile-{name}")).display()
+                ),
+                &format!("--log-net-log={}", netlog.display()),
+                "--window-size=1200,2400",
+                &format!("--screenshot={}", shot.display()),
+                &format!("{origin}{target}"),
+            ])
+            .spawn()
+            .unwrap();
+        let out = wait_at_most(child, Duration::from_secs(120));
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(shot.is_file(), "no screenshot: {log}");
+        assert!(fs::metadata(&shot).unwrap().len() > 20_000, "blank page");
+        for line in log.lines().filter(|l| l.contains("CONSOLE")) {
+            assert!(
+                !line.contains("Uncaught") && !line.to_lowercase().contains("error"),
+                "console: {line}"
+            );
+        }
+        let outside: Vec<String> = page_requests(&netlog)
+            .into_iter()
+            .filter(|u| !u.starts_with(&origin))
+            .collect();
+        assert!(
+            outside.is_empty(),
+            "requests outside the server: {outside:?}"
+        );
+        fs::copy(
+            &shot,
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{name}.png")),
+        )
+        .unwrap();
+    }
+    let start = Instant::now();
+    assert!(server.page("/?organisation=ORG-04").contains("ORG-04"));
+    assert!(start.elapsed() < Duration::from_secs(120));
+}
