@@ -4,6 +4,10 @@
 //! into Arrow record batches; every problem becomes a `Reject`.
 
 use std::collections::{BTreeMap, HashMap};
+
+/// The case_id set is looked up for every row of every record type: aHash (already in
+/// the tree through arrow) instead of SipHash, with its per-process random keys.
+use ahash::RandomState;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -156,13 +160,13 @@ pub struct Validator {
     /// The organisation types allowed, when the study has its own (else the spec's).
     organisation_types: Option<Vec<String>>,
     /// Codings rows seen (case, coder, code, stage) → the line or row they came from.
-    codings: HashMap<[String; 4], u64>,
+    codings: HashMap<[String; 4], u64, RandomState>,
     /// The coders of each coded case (of the codings rows that passed).
     coders: BTreeMap<String, std::collections::BTreeSet<String>>,
     /// Stored case_id → the line or row it came from.
-    cases: HashMap<String, u64>,
+    cases: HashMap<String, u64, RandomState>,
     /// Rejected case_id → the line or row it came from.
-    rejected_cases: HashMap<String, u64>,
+    rejected_cases: HashMap<String, u64, RandomState>,
 }
 
 impl Validator {
@@ -173,11 +177,11 @@ impl Validator {
             time_zone: None,
             times_seen: std::cell::Cell::new((0, 0)),
             partial_dates: BTreeMap::new(),
-            codings: HashMap::new(),
+            codings: HashMap::default(),
             coders: BTreeMap::new(),
             organisation_types: None,
-            cases: HashMap::new(),
-            rejected_cases: HashMap::new(),
+            cases: HashMap::default(),
+            rejected_cases: HashMap::default(),
         }
     }
 
