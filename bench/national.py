@@ -10,10 +10,10 @@ with `casework generate --seed 1`, then times, each as its own process under
 /usr/bin/time (wall seconds and peak RSS):
 
   casework ingest      CSV bundle -> validated Parquet warehouse
-  casework measure     all ten measures of queries/ over that warehouse
+  casework measure     all eleven measures of queries/ over that warehouse
   casework report      the full report (HTML, Markdown, figures, tables, workbook)
-  duckdb ingest        the same four CSV files -> Parquet (zstd), types auto-detected
-  duckdb measures      the same ten queries/*.sql over casework's Parquet
+  duckdb ingest        the same five CSV files -> Parquet (zstd), types auto-detected
+  duckdb measures      the same eleven queries/*.sql over casework's Parquet
 
 and prints a Markdown table with the ratios casework / DuckDB. DuckDB is Python's
 `duckdb` from PyPI (`pip install duckdb`); it uses all cores, as casework does.
@@ -36,7 +36,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TABLES = ["cases", "findings", "events", "recommendations"]
+TABLES = ["cases", "findings", "events", "recommendations", "codings"]
 AS_OF = "2025-06-30"
 
 
@@ -56,7 +56,7 @@ import duckdb, sys
 bundle, out = sys.argv[1], sys.argv[2]
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
-for t in ["cases", "findings", "events", "recommendations"]:
+for t in ["cases", "findings", "events", "recommendations", "codings"]:
     con.execute(f"COPY (SELECT * FROM read_csv('{bundle}/{t}.csv', header=true)) "
                 f"TO '{out}/{t}.parquet' (FORMAT parquet, COMPRESSION zstd)")
 """

@@ -52,22 +52,24 @@ impl<R: Read> LineLimit<R> {
 impl<R: Read> Read for LineLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            if b == b'\n' {
+        // Line breaks found with memchr (vectorised): every byte passes here.
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &buf[..n]).chain(std::iter::once(n)) {
+            self.current += end - start;
+            if self.current > self.max {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "line {} is longer than {} bytes (the --max-line-bytes limit): not a line of a case export",
+                        self.line, self.max
+                    ),
+                ));
+            }
+            if end < n {
                 self.current = 0;
                 self.line += 1;
-            } else {
-                self.current += 1;
-                if self.current > self.max {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "line {} is longer than {} bytes (the --max-line-bytes limit): not a line of a case export",
-                            self.line, self.max
-                        ),
-                    ));
-                }
             }
+            start = end + 1;
         }
         Ok(n)
     }

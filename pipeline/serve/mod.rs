@@ -42,6 +42,10 @@ use crate::warehouse::Warehouse;
 /// it may differ from the view without any one of its filters (docs/serve.md).
 pub const PUBLISH_MIN_CASES: u64 = 50;
 
+/// Reports (one per scope) kept on disk while the server runs; past this the older half
+/// is removed.
+pub const CACHED_VIEWS: usize = 200;
+
 /// What the server serves and how.
 pub struct Config {
     pub warehouse: Warehouse,
@@ -68,6 +72,8 @@ struct AppState {
     /// Reports built per scope (the page's filters and the warehouse version).
     cache_root: tempfile::TempDir,
     cache: Mutex<HashMap<String, PathBuf>>,
+    /// Reports built so far (names their folders).
+    built: std::sync::atomic::AtomicU64,
     /// One build per key at a time.
     building: tokio::sync::Mutex<()>,
     choices: pages::Choices,
@@ -194,6 +200,7 @@ pub async fn serve(config: Config) -> Result<()> {
             .tempdir()
             .map_err(|e| Error::io(std::env::temp_dir(), e))?,
         cache: Mutex::new(HashMap::new()),
+        built: std::sync::atomic::AtomicU64::new(0),
         building: tokio::sync::Mutex::new(()),
         pool,
         choices,
@@ -477,8 +484,22 @@ impl AppState {
         if let Some(dir) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(dir);
         }
-        let n = self.cache.lock().map(|c| c.len()).unwrap_or(0);
-        let dir = self.cache_root.path().join(format!("view{n:06}"));
+        // At most CACHED_VIEWS reports are kept: past that the oldest are removed.
+        if let Ok(mut c) = self.cache.lock()
+            && c.len() >= CACHED_VIEWS
+        {
+            let mut dirs: Vec<(String, PathBuf)> = c.drain().collect();
+            dirs.sort_by(|a, b| a.1.cmp(&b.1));
+            let keep = dirs.split_off(dirs.len() / 2);
+            for (_, dir) in dirs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            c.extend(keep);
+        }
+        let n = self
+            .built
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.cache_root.path().join(format!("view{n:09}"));
         let scope = filters.scope().map_err(Error::Usage)?;
         let options = crate::report::Options {
             out: dir.clone(),
