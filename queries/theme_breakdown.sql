@@ -23,17 +23,28 @@ WITH case_dims AS (
     UNION ALL
     SELECT case_id, 'source', CAST(source AS VARCHAR) FROM cases
 ),
-case_level AS (
-    SELECT d.dimension,
-           COALESCE(d.value, '(missing)') AS value,
-           t.theme,
-           t.theme_order,
-           COUNT(*) AS cases,
-           COUNT(ct.case_id) AS cases_with_theme
+dim_cases AS (
+    SELECT dimension, COALESCE(value, '(missing)') AS value, COUNT(*) AS cases
+    FROM case_dims
+    GROUP BY dimension, COALESCE(value, '(missing)')
+),
+dim_theme_cases AS (
+    -- Cases with each theme per value, from the (case, theme) pairs that exist; the
+    -- value x theme grid is filled in below (a grid of every case and theme, joined
+    -- to the pairs, took six rows per case and theme).
+    SELECT d.dimension, COALESCE(d.value, '(missing)') AS value, ct.theme,
+           COUNT(*) AS cases_with_theme
     FROM case_dims d
+    JOIN case_themes ct ON ct.case_id = d.case_id
+    GROUP BY d.dimension, COALESCE(d.value, '(missing)'), ct.theme
+),
+case_level AS (
+    SELECT dc.dimension, dc.value, t.theme, t.theme_order, dc.cases,
+           COALESCE(dtc.cases_with_theme, 0) AS cases_with_theme
+    FROM dim_cases dc
     CROSS JOIN themes t
-    LEFT JOIN case_themes ct ON ct.case_id = d.case_id AND ct.theme = t.theme
-    GROUP BY d.dimension, COALESCE(d.value, '(missing)'), t.theme, t.theme_order
+    LEFT JOIN dim_theme_cases dtc
+           ON dtc.dimension = dc.dimension AND dtc.value = dc.value AND dtc.theme = t.theme
 ),
 finding_dims AS (
     SELECT f.case_id, 'service' AS dimension, COALESCE(f.service, k.service) AS value, c.theme
