@@ -292,3 +292,39 @@ pub fn page_requests(netlog: &Path) -> Vec<String> {
     urls.dedup();
     urls
 }
+
+/// Opens `url` in headless Chromium (a fresh profile, a network log, a 1200×2400
+/// screenshot), at most two minutes; checks the screenshot is not blank and returns the
+/// browser's log (console lines included).
+pub fn screenshot(browser: &Path, url: &str, profile: &Path, netlog: &Path, shot: &Path) -> String {
+    let child = Command::new(browser)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=1",
+            &format!("--user-data-dir={}", profile.display()),
+            &format!("--log-net-log={}", netlog.display()),
+            "--window-size=1200,2400",
+            &format!("--screenshot={}", shot.display()),
+            url,
+        ])
+        .spawn()
+        .unwrap();
+    let out = wait_at_most(child, std::time::Duration::from_secs(120));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(shot.is_file(), "no screenshot: {log}");
+    assert!(
+        fs::metadata(shot).unwrap().len() > 20_000,
+        "the screenshot is blank"
+    );
+    log
+}

@@ -249,34 +249,12 @@ fn the_report_loads_in_a_real_browser_without_errors_or_requests() {
     let shot = tmp.path().join("screenshot.png");
     let profile = tmp.path().join("profile");
     let netlog = tmp.path().join("netlog.json");
-    let child = Command::new(&browser)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=1",
-            &format!("--user-data-dir={}", profile.display()),
-            &format!("--log-net-log={}", netlog.display()),
-            "--window-size=1200,2400",
-            &format!("--screenshot={}", shot.display()),
-            &format!("file://{}", index.display()),
-        ])
-        .spawn()
-        .unwrap();
-    let out = wait_at_most(child, std::time::Duration::from_secs(120));
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(shot.is_file(), "no screenshot: {log}");
-    assert!(
-        fs::metadata(&shot).unwrap().len() > 20_000,
-        "the screenshot is blank"
+    let log = screenshot(
+        &browser,
+        &format!("file://{}", index.display()),
+        &profile,
+        &netlog,
+        &shot,
     );
     // Console errors are logged as CONSOLE lines with an error level or "Uncaught".
     for line in log.lines().filter(|l| l.contains("CONSOLE")) {

@@ -376,34 +376,13 @@ fn the_explorer_loads_in_a_real_browser_without_errors_or_outside_requests() {
     for (name, target) in [("overview", ""), ("filtered", "?organisation=ORG-04")] {
         let shot = d.join(format!("{name}.png"));
         let netlog = d.join(format!("{name}-netlog.json"));
-        let child = Command::new(&browser)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--enable-logging=stderr",
-                "--v=1",
-                &format!(
-                    "--user-data-dir={}",
-                    d.join(format!("profile-{name}")).display()
-                ),
-                &format!("--log-net-log={}", netlog.display()),
-                "--window-size=1200,2400",
-                &format!("--screenshot={}", shot.display()),
-                &format!("{origin}{target}"),
-            ])
-            .spawn()
-            .unwrap();
-        let out = wait_at_most(child, Duration::from_secs(120));
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert!(shot.is_file(), "no screenshot: {log}");
-        assert!(fs::metadata(&shot).unwrap().len() > 20_000, "blank page");
+        let log = screenshot(
+            &browser,
+            &format!("{origin}{target}"),
+            &d.join(format!("profile-{name}")),
+            &netlog,
+            &shot,
+        );
         for line in log.lines().filter(|l| l.contains("CONSOLE")) {
             assert!(
                 !line.contains("Uncaught") && !line.to_lowercase().contains("error"),
