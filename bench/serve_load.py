@@ -52,8 +52,21 @@ def main():
     a.add_argument("--max", type=int, default=100_000, help="requests in all, at most")
     a.add_argument("--pid", type=int, help="the server's pid, for its peak memory")
     a.add_argument("--timeout", type=float, default=300)
+    a.add_argument("--warm", action="store_true",
+                   help="fetch each page once, one at a time, before the timed run (the "
+                        "first request of a scope builds its report); their times are "
+                        "reported apart")
     args = a.parse_args()
     u = urllib.parse.urlparse(args.url)
+    warm = {}
+    if args.warm:
+        for page in PAGES:
+            start = time.monotonic()
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=args.timeout)
+            c.request("GET", page)
+            r = c.getresponse()
+            r.read()
+            warm[page] = [r.status, round(time.monotonic() - start, 2)]
     times, errors = [], []
     lock = threading.Lock()
     issued = [0]
@@ -103,6 +116,7 @@ def main():
         "max_s": round(all_times[-1], 3) if all_times else None,
         "server_peak_rss_mib": (peak_rss_kib(args.pid) or 0) // 1024 if args.pid else None,
         "first_errors": errors[:5],
+        "warm_up": warm,
     }
     print(json.dumps(out, indent=2))
     raise SystemExit(1 if errors else 0)

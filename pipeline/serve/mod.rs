@@ -72,6 +72,9 @@ struct AppState {
     /// Reports built per scope (the page's filters and the warehouse version).
     cache_root: tempfile::TempDir,
     cache: Mutex<HashMap<String, PathBuf>>,
+    /// Answers already given (the warehouse is read-only while served): (warehouse
+    /// version, path and query) → content type and body.
+    answers: Mutex<HashMap<String, (HeaderValue, axum::body::Bytes)>>,
     /// Reports built so far (names their folders).
     built: std::sync::atomic::AtomicU64,
     /// One build per key at a time.
@@ -201,6 +204,7 @@ pub async fn serve(config: Config) -> Result<()> {
             .map_err(|e| Error::io(std::env::temp_dir(), e))?,
         cache: Mutex::new(HashMap::new()),
         built: std::sync::atomic::AtomicU64::new(0),
+        answers: Mutex::new(HashMap::new()),
         building: tokio::sync::Mutex::new(()),
         pool,
         choices,
@@ -215,6 +219,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .route("/chart/{file}", get(chart))
         .route("/login", get(login))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), remember))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state.clone());
     let login = if state.config.token.is_some() {
@@ -281,6 +286,45 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
         start.elapsed().as_millis()
     );
     response
+}
+
+/// Answers kept: at most this many, each at most 16 MiB.
+const ANSWERS: usize = 1000;
+const ANSWER_BYTES: usize = 16 << 20;
+
+/// Serves a page already computed for the same warehouse version, path and query, and
+/// keeps every successful answer (the warehouse does not change under the server; a new
+/// ingest is a new version, so new keys).
+async fn remember(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let Ok(manifest) = state.config.warehouse.committed() else {
+        return next.run(request).await;
+    };
+    let key = format!("{}{}", manifest.version, request.uri());
+    if let Some((kind, body)) = state.answers.lock().ok().and_then(|a| a.get(&key).cloned()) {
+        return ([(header::CONTENT_TYPE, kind)], body).into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, ANSWER_BYTES).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "casework serve: the page was too large\n",
+        )
+            .into_response();
+    };
+    if let (Some(kind), Ok(mut a)) = (
+        parts.headers.get(header::CONTENT_TYPE),
+        state.answers.lock(),
+    ) {
+        if a.len() >= ANSWERS {
+            a.clear();
+        }
+        a.insert(key, (kind.clone(), bytes.clone()));
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Whether the request carries the token (bearer header or cookie), compared in
@@ -363,9 +407,28 @@ where
     F: FnOnce(Arc<AppState>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<Reply>>,
 {
+    work_unless_cached(state, None, f).await
+}
+
+/// As [`work`], but a page whose report for `cached` filters is already built (and
+/// needs no publication check) does not wait for a query permit: it runs no query.
+async fn work_unless_cached<F, Fut>(
+    state: Arc<AppState>,
+    cached: Option<&Filters>,
+    f: F,
+) -> Response
+where
+    F: FnOnce(Arc<AppState>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Reply>>,
+{
     let timeout = state.config.timeout;
+    let free = cached.is_some_and(|f| state.is_cached(f));
     let outcome = tokio::time::timeout(timeout, async move {
-        let permit = state.permits.clone().acquire_owned().await;
+        let permit = if free {
+            None
+        } else {
+            Some(state.permits.clone().acquire_owned().await)
+        };
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -473,6 +536,21 @@ impl AppState {
         Ok(None)
     }
 
+    fn cache_key(&self, filters: &Filters) -> Option<String> {
+        let version = self.config.warehouse.committed().ok()?.version;
+        Some(format!("{version}?{}", filters.query()))
+    }
+
+    /// Whether a page of these filters can be served from a built report without any
+    /// query: the report is built, and no publication check is due.
+    fn is_cached(&self, filters: &Filters) -> bool {
+        let checked = self.config.publish && filters.is_filtered();
+        !checked
+            && self
+                .cache_key(filters)
+                .is_some_and(|k| self.cache.lock().is_ok_and(|c| c.contains_key(&k)))
+    }
+
     /// The report for a scope, built once (per warehouse version) and kept.
     async fn report(&self, filters: &Filters) -> Result<PathBuf> {
         let version = self.config.warehouse.committed()?.version;
@@ -517,7 +595,11 @@ impl AppState {
 }
 
 async fn overview(State(state): State<Arc<AppState>>, Query(f): Query<Filters>) -> Response {
-    work(state, move |s| async move { pages::overview(&s, &f).await }).await
+    let key = f.clone();
+    work_unless_cached(state, Some(&key), move |s| async move {
+        pages::overview(&s, &f).await
+    })
+    .await
 }
 
 async fn theme(
@@ -525,10 +607,10 @@ async fn theme(
     UrlPath(theme): UrlPath<String>,
     Query(f): Query<Filters>,
 ) -> Response {
-    work(
-        state,
-        move |s| async move { pages::theme(&s, &theme, &f).await },
-    )
+    let key = f.clone();
+    work_unless_cached(state, Some(&key), move |s| async move {
+        pages::theme(&s, &theme, &f).await
+    })
     .await
 }
 
@@ -548,10 +630,10 @@ async fn figure(
     UrlPath(file): UrlPath<String>,
     Query(f): Query<Filters>,
 ) -> Response {
-    work(
-        state,
-        move |s| async move { pages::figure(&s, &file, &f).await },
-    )
+    let key = f.clone();
+    work_unless_cached(state, Some(&key), move |s| async move {
+        pages::figure(&s, &file, &f).await
+    })
     .await
 }
 
