@@ -14,6 +14,8 @@ with `casework generate --seed 1`, then times, each as its own process under
   casework report      the full report (HTML, Markdown, figures, tables, workbook)
   duckdb ingest        the same five CSV files -> Parquet (zstd), types auto-detected
   duckdb measures      the same eleven queries/*.sql over casework's Parquet
+  polars ingest        the same files -> Parquet through Polars' lazy scan_csv and
+                       sink_parquet, dates parsed (`pip install polars`; --skip-polars)
 
 and prints a Markdown table with the ratios casework / DuckDB. DuckDB is Python's
 `duckdb` from PyPI (`pip install duckdb`); it uses all cores, as casework does.
@@ -59,6 +61,14 @@ con.execute("SET enable_progress_bar = false")
 for t in ["cases", "findings", "events", "recommendations", "codings"]:
     con.execute(f"COPY (SELECT * FROM read_csv('{bundle}/{t}.csv', header=true)) "
                 f"TO '{out}/{t}.parquet' (FORMAT parquet, COMPRESSION zstd)")
+"""
+
+POLARS_INGEST = r"""
+import polars as pl, sys
+bundle, out = sys.argv[1], sys.argv[2]
+for t in ["cases", "findings", "events", "recommendations", "codings"]:
+    pl.scan_csv(f"{bundle}/{t}.csv", try_parse_dates=True).sink_parquet(
+        f"{out}/{t}.parquet", compression="zstd")
 """
 
 # DuckDB's measures: the same reference the differential test uses (tests/it/order.rs).
@@ -151,6 +161,8 @@ def main():
     ap.add_argument("--memory-limit", default="1GiB")
     ap.add_argument("--keep", help="work in this folder and keep it")
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--skip-polars", action="store_true",
+                    help="leave out Polars' CSV-to-Parquet (pip install polars)")
     ap.add_argument("--in-case-order", action="store_true",
                     help="keep the generator's case order (default: every file shuffled)")
     args = ap.parse_args()
@@ -198,6 +210,11 @@ def main():
                 os.makedirs(pq)
                 r["db_ingest"], r["db_ingest_rss"] = timed(
                     [sys.executable, "-c", DUCKDB_INGEST, bundle, pq])
+                if not args.skip_polars:
+                    plq = os.path.join(d, "polars-parquet")
+                    os.makedirs(plq)
+                    r["pl_ingest"], r["pl_ingest_rss"] = timed(
+                        [sys.executable, "-c", POLARS_INGEST, bundle, plq])
                 aux = os.path.join(d, "aux")
                 os.makedirs(aux)
                 for t in ["codes", "thresholds", "parameters", "study", "repeat_codes"]:
@@ -253,6 +270,15 @@ def main():
                 tail = "– | – | – |"
             print(f"{head}| {step} | {r[cw]:.1f} | {r[cw + '_rss']:.0f} | {tail}")
             head = "| | | | "
+    if any("pl_ingest" in r for r in results):
+        print("\nPolars (typed `scan_csv(try_parse_dates=True)` -> `sink_parquet`, zstd) on the "
+              "same files:\n")
+        print("| cases | casework ingest s | Polars s | Polars peak RSS MiB | casework / Polars |")
+        print("| ---: | ---: | ---: | ---: | ---: |")
+        for r in results:
+            if "pl_ingest" in r:
+                print(f"| {r['cases']:,} | {r['cw_ingest']:.1f} | {r['pl_ingest']:.1f} | "
+                      f"{r['pl_ingest_rss']:.0f} | **{r['cw_ingest'] / r['pl_ingest']:.2f}x** |")
 
 
 if __name__ == "__main__":
