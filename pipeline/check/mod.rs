@@ -160,9 +160,13 @@ pub struct Validator {
     /// The organisation types allowed, when the study has its own (else the spec's).
     organisation_types: Option<Vec<String>>,
     /// Codings rows seen (case, coder, code, stage) → the line or row they came from.
-    codings: HashMap<[String; 4], u64, RandomState>,
-    /// The coders of each coded case (of the codings rows that passed).
-    coders: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Keyed by a 128-bit fingerprint of the row's case, coder, code and stage (two
+    /// independent 64-bit hashes: a false duplicate among n rows has probability about
+    /// n²/2¹²⁹), so ten million cases' codings take 24 bytes a row, not four strings.
+    codings: HashMap<u128, u64, RandomState>,
+    fingerprint: (RandomState, RandomState),
+    /// Each coded case: its first coder's hash, and whether another coder coded it too.
+    coders: HashMap<String, (u64, bool), RandomState>,
     /// Stored case_id → the line or row it came from.
     cases: HashMap<String, u64, RandomState>,
     /// Rejected case_id → the line or row it came from.
@@ -178,7 +182,8 @@ impl Validator {
             times_seen: std::cell::Cell::new((0, 0)),
             partial_dates: BTreeMap::new(),
             codings: HashMap::default(),
-            coders: BTreeMap::new(),
+            fingerprint: (RandomState::new(), RandomState::new()),
+            coders: HashMap::default(),
             organisation_types: None,
             cases: HashMap::default(),
             rejected_cases: HashMap::default(),
@@ -210,9 +215,16 @@ impl Validator {
         &self.partial_dates
     }
 
-    /// The cases of the codings that passed, each with its coders.
-    pub fn coders(&self) -> &BTreeMap<String, std::collections::BTreeSet<String>> {
-        &self.coders
+    /// The cases of the codings that passed that one coder only coded, in order.
+    pub fn single_coder_cases(&self) -> Vec<&String> {
+        let mut v: Vec<&String> = self
+            .coders
+            .iter()
+            .filter(|(_, (_, more))| !more)
+            .map(|(case, _)| case)
+            .collect();
+        v.sort();
+        v
     }
 
     /// The case_ids of the cases that passed.
@@ -292,9 +304,11 @@ impl Validator {
             );
         }
         if t == RecordType::Codings && rejects.is_empty() {
-            let key = ["case_id", "coder", "code", "stage"]
-                .map(|c| typed.text(t, c).unwrap_or_default().to_string());
-            match self.codings.get(&key) {
+            let key =
+                ["case_id", "coder", "code", "stage"].map(|c| typed.text(t, c).unwrap_or_default());
+            let print = (u128::from(self.fingerprint.0.hash_one(key)) << 64)
+                | u128::from(self.fingerprint.1.hash_one(key));
+            match self.codings.get(&print) {
                 Some(first) => rejects.push(
                     Reject::new(
                         t,
@@ -303,16 +317,21 @@ impl Validator {
                         format!(
                             "case {} is coded {} by {} twice (first at line {first}); a coder gives a code once per case and stage",
                             key[0],
-                            if key[2].is_empty() { "with no code" } else { key[2].as_str() },
+                            if key[2].is_empty() { "with no code" } else { key[2] },
                             key[1],
                         ),
                     )
-                    .value("coder", &key[1]),
+                    .value("coder", key[1]),
                 ),
                 None => {
-                    self.codings.insert(key.clone(), number);
-                    let [case, coder, ..] = key;
-                    self.coders.entry(case).or_default().insert(coder);
+                    self.codings.insert(print, number);
+                    let coder = self.fingerprint.0.hash_one(key[1]);
+                    match self.coders.get_mut(key[0]) {
+                        Some((first, more)) => *more |= *first != coder,
+                        None => {
+                            self.coders.insert(key[0].to_string(), (coder, false));
+                        }
+                    }
                 }
             }
         }

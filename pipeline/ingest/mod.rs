@@ -614,13 +614,7 @@ fn ingest_into(
             "{zoned} times have an offset (Z, +01:00) and {local} have none; those without are read as UTC, so an interval between the two kinds can be an hour out in summer: give --time-zone (for example Europe/London) to read them as local times"
         ));
     }
-    let single: Vec<&String> = pass
-        .validator
-        .coders()
-        .iter()
-        .filter(|(_, coders)| coders.len() == 1)
-        .map(|(case, _)| case)
-        .collect();
+    let single = pass.validator.single_coder_cases();
     if !single.is_empty() {
         let shown: Vec<&str> = single.iter().take(10).map(|s| s.as_str()).collect();
         notes.push(format!(
