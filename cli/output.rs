@@ -150,14 +150,7 @@ fn cell(v: &Value) -> String {
 
 /// Rows as CSV, columns in the order of the first row.
 pub(super) fn csv_text(rows: &[Map<String, Value>]) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    if let Some(first) = rows.first() {
-        let _ = w.write_record(first.keys());
-        for r in rows {
-            let _ = w.write_record(first.keys().map(|k| r.get(k).map(cell).unwrap_or_default()));
-        }
-    }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    casework::measures::rows_csv(rows)
 }
 
 /// An output as printed: its JSON (fields in their order), and its rows for tables and

@@ -243,6 +243,34 @@ pub async fn sql_batches(
     df.collect().await.map_err(failed)
 }
 
+/// Rows of named values as CSV, columns in the order of the first row (strings as they
+/// are, numbers and booleans as JSON writes them, nulls empty).
+pub fn rows_csv(rows: &[Map<String, Value>]) -> String {
+    let cell = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if let Some(first) = rows.first() {
+        let _ = w.write_record(first.keys());
+        for r in rows {
+            let _ = w.write_record(first.keys().map(|k| r.get(k).map(cell).unwrap_or_default()));
+        }
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A table of text as CSV: its header, then its rows.
+pub fn table_csv(columns: &[String], rows: &[Vec<String>]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(columns);
+    for r in rows {
+        let _ = w.write_record(r);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 /// Record batches as rows of named JSON values (strings of every kind, numbers,
 /// booleans, dates as `YYYY-MM-DD`).
 pub fn to_rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>> {

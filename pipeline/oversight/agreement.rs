@@ -54,12 +54,7 @@ pub struct Disagreements {
 
 impl Disagreements {
     pub fn csv(&self) -> String {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record(&self.columns);
-        for r in &self.rows {
-            let _ = w.write_record(r);
-        }
-        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        measures::table_csv(&self.columns, &self.rows)
     }
 }
 
@@ -76,13 +71,6 @@ impl Reliability {
             .agreement()
             .iter()
             .filter(|r| r.level == "theme")
-    }
-
-    /// The caveat a theme's headline carries when coders agreed on it less than
-    /// substantially, in words.
-    pub fn caveat(&self, theme: &str) -> Option<String> {
-        let row = self.themes().find(|r| r.item == theme)?;
-        caveat(row.kappa?)
     }
 }
 
@@ -165,10 +153,10 @@ pub fn coefficients(cells: &[AgreementCell], c: &Context<'_>, publish: bool) -> 
                 })
                 .flatten();
             let level = if is_theme { "theme" } else { "code" };
-            let raw = one(level, item.clone(), theme.clone(), &cells);
             if !publish {
-                return raw;
+                return one(level, item, theme, &cells);
             }
+            let raw = Counts::of(&cells);
             // The figures from the published cells; the counts stay the raw ones here
             // and are published with the row (`Agreement::publish`).
             let shown: Vec<AgreementCell> = cells
@@ -183,10 +171,10 @@ pub fn coefficients(cells: &[AgreementCell], c: &Context<'_>, publish: bool) -> 
                 .any(|cell| cell.cases.published().value().is_none());
             let shown: Vec<&AgreementCell> = shown.iter().collect();
             Agreement {
-                cases: raw.cases,
-                cases_given: raw.cases_given,
-                cases_split: raw.cases_split,
-                alpha_cases: raw.alpha_cases,
+                cases: Count(raw.cases),
+                cases_given: Count(raw.given),
+                cases_split: Count(raw.split),
+                alpha_cases: Count(raw.alpha_cases),
                 small_cell: raw.small_cell || suppressed,
                 ..one(level, item, theme, &shown)
             }
@@ -204,19 +192,51 @@ fn units<'a>(cells: impl Iterator<Item = &'a &'a AgreementCell>) -> Vec<Vec<f64>
     u
 }
 
+/// The counts of an item's table of cells.
+struct Counts {
+    /// Cases every coder coded, of them those some coder gave it, and those where the
+    /// coders differ.
+    cases: u64,
+    given: u64,
+    split: u64,
+    /// Cases two or more coders coded.
+    alpha_cases: u64,
+    /// Whether a cell holds 1 to 7 cases.
+    small_cell: bool,
+}
+
+impl Counts {
+    fn of(cells: &[&AgreementCell]) -> Counts {
+        let coders = cells.first().map_or(0, |c| c.sample_coders);
+        let count = |f: &dyn Fn(&AgreementCell) -> bool| -> u64 {
+            cells
+                .iter()
+                .filter(|c| c.coders == coders && f(c))
+                .map(|c| c.cases.0)
+                .sum()
+        };
+        Counts {
+            cases: count(&|_| true),
+            given: count(&|c| c.yes > 0),
+            split: count(&|c| c.yes > 0 && c.yes < c.coders),
+            alpha_cases: cells.iter().map(|c| c.cases.0).sum(),
+            small_cell: cells.iter().any(|c| (1..=7).contains(&c.cases.0)),
+        }
+    }
+}
+
 fn one(level: &str, item: String, theme: Option<String>, cells: &[&AgreementCell]) -> Agreement {
     let coders = cells.first().map_or(0, |c| c.sample_coders);
     let complete: Vec<&&AgreementCell> = cells.iter().filter(|c| c.coders == coders).collect();
-    let count = |f: &dyn Fn(&AgreementCell) -> bool| -> u64 {
-        complete.iter().filter(|c| f(c)).map(|c| c.cases.0).sum()
-    };
-    let cases = count(&|_| true);
-    let cases_given = count(&|c| c.yes > 0);
-    let cases_split = count(&|c| c.yes > 0 && c.yes < c.coders);
+    let Counts {
+        cases,
+        given: cases_given,
+        split: cases_split,
+        alpha_cases,
+        small_cell,
+    } = Counts::of(cells);
     let complete_units = units(complete.iter().copied());
     let all_units = units(cells.iter());
-    let alpha_cases: u64 = cells.iter().map(|c| c.cases.0).sum();
-    let small_cell = cells.iter().any(|c| (1..=7).contains(&c.cases.0));
 
     let mut row = Agreement {
         level: level.to_string(),

@@ -306,12 +306,7 @@ fn write(path: &Path, bytes: impl AsRef<[u8]>, files: &mut Vec<PathBuf>) -> Resu
 }
 
 fn csv_text(t: &Table) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(&t.columns);
-    for r in &t.rows {
-        let _ = w.write_record(r);
-    }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    measures::table_csv(&t.columns, &t.rows)
 }
 
 fn workbook(path: &Path, tables: &[Table], date: NaiveDate) -> Result<()> {
@@ -711,87 +706,59 @@ async fn collect(
     })
 }
 
+/// The section's theme rows from the agreement table, as computed or as published (a
+/// withheld figure shows `*`, a missing one `–`).
+fn reliability_rows<F: crate::measures::Form>(out: &measures::Output<F>) -> Vec<ReliabilityRow> {
+    use crate::measures::CountLike;
+    let interval = |lo: &F::Figure, hi: &F::Figure| match (lo.value(), hi.value()) {
+        (Some(lo), Some(hi)) => format!(" ({:.2} to {:.2})", lo.max(-1.0), hi.min(1.0)),
+        _ => String::new(),
+    };
+    out.rows
+        .agreement()
+        .iter()
+        .filter(|r| r.level == "theme")
+        .map(|r| {
+            let missing = if r.kappa.is_suppressed() { "*" } else { "–" };
+            let number =
+                |v: &F::Figure| v.value().map_or(missing.to_string(), |v| format!("{v:.2}"));
+            ReliabilityRow {
+                theme: crate::report::figures::label(&r.item),
+                cases: r.cases.text(),
+                split: r.cases_split.text(),
+                observed: r.observed.value().map_or(missing.to_string(), pct),
+                kappa: format!(
+                    "{}{}",
+                    number(&r.kappa),
+                    interval(&r.kappa_low, &r.kappa_high)
+                ),
+                // The band is the kappa's (Landis and Koch), shown with it.
+                band: r.kappa.value().map_or(missing.to_string(), |k| {
+                    crate::stats::agreement::landis_koch(k).to_string()
+                }),
+                alpha: format!(
+                    "{}{}",
+                    number(&r.alpha),
+                    interval(&r.alpha_low, &r.alpha_high)
+                ),
+                ac1: number(&r.ac1),
+                note: r.note.clone().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
 /// The words and rows of the "Coding reliability" section.
 fn reliability_section(
     rel: &crate::oversight::agreement::Reliability,
     publish: bool,
 ) -> Reliability {
-    use crate::measures::CountLike;
-    let out = &rel.published;
-    let raw_rows = rel.output.rows.agreement();
-    let number = |v: Option<f64>, suppressed: bool| match v {
-        Some(v) => format!("{v:.2}"),
-        None if suppressed => "*".into(),
-        None => "–".into(),
+    // As published, or as computed.
+    let rows = if publish {
+        reliability_rows(&rel.published)
+    } else {
+        reliability_rows(&rel.output)
     };
-    let interval = |lo: Option<f64>, hi: Option<f64>| match (lo, hi) {
-        (Some(lo), Some(hi)) => format!(" ({:.2} to {:.2})", lo.max(-1.0), hi.min(1.0)),
-        _ => String::new(),
-    };
-    let rows: Vec<ReliabilityRow> = out
-        .rows
-        .agreement()
-        .iter()
-        .zip(raw_rows)
-        .filter(|(r, _)| r.level == "theme")
-        .map(|(p, r)| {
-            // As published, or as computed.
-            let (kappa, lo, hi, alpha, alo, ahi, ac1, observed, band, hidden) = if publish {
-                (
-                    p.kappa.value(),
-                    p.kappa_low.value(),
-                    p.kappa_high.value(),
-                    p.alpha.value(),
-                    p.alpha_low.value(),
-                    p.alpha_high.value(),
-                    p.ac1.value(),
-                    p.observed.value(),
-                    match &p.kappa_band {
-                        crate::measures::rows::Shown::Value(b) => b.clone(),
-                        crate::measures::rows::Shown::Suppressed => None,
-                    },
-                    p.kappa.is_suppressed(),
-                )
-            } else {
-                (
-                    r.kappa,
-                    r.kappa_low,
-                    r.kappa_high,
-                    r.alpha,
-                    r.alpha_low,
-                    r.alpha_high,
-                    r.ac1,
-                    r.observed,
-                    r.kappa_band.clone(),
-                    false,
-                )
-            };
-            ReliabilityRow {
-                theme: crate::report::figures::label(&r.item),
-                cases: if publish {
-                    p.cases.text()
-                } else {
-                    r.cases.text()
-                },
-                split: if publish {
-                    p.cases_split.text()
-                } else {
-                    r.cases_split.text()
-                },
-                observed: observed.map_or(if hidden { "*".into() } else { "–".into() }, pct),
-                kappa: format!("{}{}", number(kappa, hidden), interval(lo, hi)),
-                band: band.unwrap_or_else(|| if hidden { "*".into() } else { "–".into() }),
-                alpha: format!("{}{}", number(alpha, hidden), interval(alo, ahi)),
-                ac1: number(ac1, hidden),
-                note: if publish {
-                    p.note.clone()
-                } else {
-                    r.note.clone()
-                }
-                .unwrap_or_default(),
-            }
-        })
-        .collect();
     let n = if publish {
         crate::stats::publish_count(rel.sample_cases)
             .value()

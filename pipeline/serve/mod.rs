@@ -401,22 +401,10 @@ impl IntoResponse for Reply {
 }
 
 /// Runs a page's work on a blocking thread under a query permit and the timeout (the
-/// engine's futures need not be `Send`; a page never holds up the server's I/O).
-async fn work<F, Fut>(state: Arc<AppState>, f: F) -> Response
-where
-    F: FnOnce(Arc<AppState>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<Reply>>,
-{
-    work_unless_cached(state, None, f).await
-}
-
-/// As [`work`], but a page whose report for `cached` filters is already built (and
-/// needs no publication check) does not wait for a query permit: it runs no query.
-async fn work_unless_cached<F, Fut>(
-    state: Arc<AppState>,
-    cached: Option<&Filters>,
-    f: F,
-) -> Response
+/// engine's futures need not be `Send`; a page never holds up the server's I/O). A page
+/// whose report for `cached` filters is already built (and needs no publication check)
+/// does not wait for a permit: it runs no query.
+async fn work<F, Fut>(state: Arc<AppState>, cached: Option<&Filters>, f: F) -> Response
 where
     F: FnOnce(Arc<AppState>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<Reply>>,
@@ -536,9 +524,10 @@ impl AppState {
         Ok(None)
     }
 
-    fn cache_key(&self, filters: &Filters) -> Option<String> {
-        let version = self.config.warehouse.committed().ok()?.version;
-        Some(format!("{version}?{}", filters.query()))
+    /// A scope's key in the caches: the warehouse version and the filters.
+    fn cache_key(&self, filters: &Filters) -> Result<String> {
+        let version = self.config.warehouse.committed()?.version;
+        Ok(format!("{version}?{}", filters.query()))
     }
 
     /// Whether a page of these filters can be served from a built report without any
@@ -548,13 +537,12 @@ impl AppState {
         !checked
             && self
                 .cache_key(filters)
-                .is_some_and(|k| self.cache.lock().is_ok_and(|c| c.contains_key(&k)))
+                .is_ok_and(|k| self.cache.lock().is_ok_and(|c| c.contains_key(&k)))
     }
 
     /// The report for a scope, built once (per warehouse version) and kept.
     async fn report(&self, filters: &Filters) -> Result<PathBuf> {
-        let version = self.config.warehouse.committed()?.version;
-        let key = format!("{version}?{}", filters.query());
+        let key = self.cache_key(filters)?;
         if let Some(dir) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(dir);
         }
@@ -596,67 +584,32 @@ impl AppState {
 
 async fn overview(State(state): State<Arc<AppState>>, Query(f): Query<Filters>) -> Response {
     let key = f.clone();
-    work_unless_cached(state, Some(&key), move |s| async move {
+    work(state, Some(&key), move |s| async move {
         pages::overview(&s, &f).await
     })
     .await
 }
 
-async fn theme(
-    State(state): State<Arc<AppState>>,
-    UrlPath(theme): UrlPath<String>,
-    Query(f): Query<Filters>,
-) -> Response {
-    let key = f.clone();
-    work_unless_cached(state, Some(&key), move |s| async move {
-        pages::theme(&s, &theme, &f).await
-    })
-    .await
+/// A page named in its path (a theme, an organisation, a file), for the filters of its
+/// query; `$cached`: served without a query permit once its scope's report is built.
+macro_rules! named_page {
+    ($handler:ident, $page:path, $cached:expr) => {
+        async fn $handler(
+            State(state): State<Arc<AppState>>,
+            UrlPath(name): UrlPath<String>,
+            Query(f): Query<Filters>,
+        ) -> Response {
+            let key = $cached.then(|| f.clone());
+            work(state, key.as_ref(), move |s| async move {
+                $page(&s, &name, &f).await
+            })
+            .await
+        }
+    };
 }
 
-async fn organisation(
-    State(state): State<Arc<AppState>>,
-    UrlPath(code): UrlPath<String>,
-    Query(f): Query<Filters>,
-) -> Response {
-    work(state, move |s| async move {
-        pages::organisation(&s, &code, &f).await
-    })
-    .await
-}
-
-async fn figure(
-    State(state): State<Arc<AppState>>,
-    UrlPath(file): UrlPath<String>,
-    Query(f): Query<Filters>,
-) -> Response {
-    let key = f.clone();
-    work_unless_cached(state, Some(&key), move |s| async move {
-        pages::figure(&s, &file, &f).await
-    })
-    .await
-}
-
-async fn table(
-    State(state): State<Arc<AppState>>,
-    UrlPath(file): UrlPath<String>,
-    Query(f): Query<Filters>,
-) -> Response {
-    work(
-        state,
-        move |s| async move { pages::table(&s, &file, &f).await },
-    )
-    .await
-}
-
-async fn chart(
-    State(state): State<Arc<AppState>>,
-    UrlPath(file): UrlPath<String>,
-    Query(f): Query<Filters>,
-) -> Response {
-    work(
-        state,
-        move |s| async move { pages::chart(&s, &file, &f).await },
-    )
-    .await
-}
+named_page!(theme, pages::theme, true);
+named_page!(organisation, pages::organisation, false);
+named_page!(figure, pages::figure, true);
+named_page!(table, pages::table, false);
+named_page!(chart, pages::chart, false);

@@ -195,12 +195,12 @@ fn report_parts(dir: &Path, q: &str) -> Result<(String, String)> {
     let body = between("<body>", "</body>");
     // Figures past the page's inline budget are images of figures/NAME.svg.
     let body = body.replace("src=\"figures/", "src=\"/figure/");
-    let body = regex_free_query(&body, q);
+    let body = link_figures_with_query(&body, q);
     Ok((style, body))
 }
 
 /// Appends the page's query to every `/figure/NAME.svg` link.
-fn regex_free_query(body: &str, q: &str) -> String {
+fn link_figures_with_query(body: &str, q: &str) -> String {
     let mut out = String::with_capacity(body.len());
     let mut rest = body;
     while let Some(i) = rest.find("src=\"/figure/") {
@@ -361,71 +361,16 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
             "casework serve: no case of that organisation in this scope\n".into(),
         ));
     }
-    let pct = |v: Option<f64>| v.map_or("*".to_string(), |p| format!("{:.0}%", p * 100.0));
-    let ci = |lo: Option<f64>, hi: Option<f64>| match (lo, hi) {
-        (Some(lo), Some(hi)) => format!("{:.0}% to {:.0}%", lo * 100.0, hi * 100.0),
-        _ => "*".into(),
-    };
-    #[derive(Serialize)]
-    struct Row {
-        theme: String,
-        with_theme: String,
-        cases: String,
-        share: String,
-        interval: String,
-        all_share: String,
-        all_interval: String,
-    }
-    let mut rows = Vec::new();
-    let mut name = String::new();
-    macro_rules! fill {
-        ($p:expr, $v:expr) => {{
-            for r in $p
-                .rows
-                .organisation_profile()
-                .iter()
-                .filter(|r| r.organisation_code.as_deref() == Some(code))
-            {
-                name = r.organisation_name.clone().unwrap_or_default();
-                let avg = $v
-                    .rows
-                    .theme_prevalence()
-                    .iter()
-                    .find(|p| p.theme == r.theme);
-                let wilson = crate::stats::wilson(
-                    r.cases_with_theme.number().unwrap_or(0),
-                    r.cases.number().unwrap_or(0),
-                    0.95,
-                );
-                let shown = r.cases_with_theme.number().is_some() && r.cases.number().is_some();
-                rows.push(Row {
-                    theme: s.config.study.label(&r.theme),
-                    with_theme: r.cases_with_theme.text(),
-                    cases: r.cases.text(),
-                    share: pct(match (r.cases_with_theme.number(), r.cases.number()) {
-                        (Some(x), Some(n)) if n > 0 => Some(x as f64 / n as f64),
-                        _ => None,
-                    }),
-                    interval: if shown {
-                        ci(wilson.map(|w| w.low), wilson.map(|w| w.high))
-                    } else {
-                        "*".into()
-                    },
-                    all_share: pct(avg.and_then(|a| a.proportion.value())),
-                    all_interval: ci(
-                        avg.and_then(|a| a.ci95_low.value()),
-                        avg.and_then(|a| a.ci95_high.value()),
-                    ),
-                });
-            }
-        }};
-    }
-    if s.config.publish {
-        let (p, v) = (profile.publish(), prevalence.publish());
-        fill!(p, v);
+    let (name, rows) = if s.config.publish {
+        profile_rows(
+            &profile.publish(),
+            &prevalence.publish(),
+            code,
+            &s.config.study,
+        )
     } else {
-        fill!(profile, prevalence);
-    }
+        profile_rows(&profile, &prevalence, code, &s.config.study)
+    };
     let mut env = Environment::new();
     env.add_template(
         "org.html",
@@ -522,23 +467,8 @@ pub(super) async fn table(s: &AppState, file: &str, f: &Filters) -> Result<Reply
     };
     Ok(Reply::File(
         "text/csv; charset=utf-8",
-        csv_of(&maps).into_bytes(),
+        measures::rows_csv(&maps).into_bytes(),
     ))
-}
-
-fn csv_of(maps: &[serde_json::Map<String, serde_json::Value>]) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    if let Some(first) = maps.first() {
-        let _ = w.write_record(first.keys());
-    }
-    for m in maps {
-        let _ = w.write_record(m.values().map(|v| match v {
-            serde_json::Value::Null => String::new(),
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }));
-    }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 /// One chart as SVG or PNG, for the page's scope.
@@ -592,4 +522,63 @@ pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply
     let path = stem.with_extension(ext);
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     Ok(Reply::File(kind, bytes))
+}
+
+/// One theme of an organisation's page.
+#[derive(Serialize)]
+struct ProfileRow {
+    theme: String,
+    with_theme: String,
+    cases: String,
+    share: String,
+    interval: String,
+    all_share: String,
+    all_interval: String,
+}
+
+/// The organisation's name and its rows, from the outputs as computed or as published
+/// (a suppressed count shows `*`, and so does every figure resting on it).
+fn profile_rows<F: measures::Form>(
+    profile: &measures::Output<F>,
+    prevalence: &measures::Output<F>,
+    code: &str,
+    study: &crate::spec::study::StudyFile,
+) -> (String, Vec<ProfileRow>) {
+    let pct = |v: Option<f64>| v.map_or("*".to_string(), |p| format!("{:.0}%", p * 100.0));
+    let ci = |lo: Option<f64>, hi: Option<f64>| match (lo, hi) {
+        (Some(lo), Some(hi)) => format!("{:.0}% to {:.0}%", lo * 100.0, hi * 100.0),
+        _ => "*".into(),
+    };
+    let mut name = String::new();
+    let mut rows = Vec::new();
+    for r in profile
+        .rows
+        .organisation_profile()
+        .iter()
+        .filter(|r| r.organisation_code.as_deref() == Some(code))
+    {
+        name = r.organisation_name.clone().unwrap_or_default();
+        let avg = prevalence
+            .rows
+            .theme_prevalence()
+            .iter()
+            .find(|p| p.theme == r.theme);
+        let counts = r.cases_with_theme.number().zip(r.cases.number());
+        let wilson = counts.and_then(|(x, n)| crate::stats::wilson(x, n, 0.95));
+        rows.push(ProfileRow {
+            theme: study.label(&r.theme),
+            with_theme: r.cases_with_theme.text(),
+            cases: r.cases.text(),
+            share: pct(counts
+                .filter(|(_, n)| *n > 0)
+                .map(|(x, n)| x as f64 / n as f64)),
+            interval: ci(wilson.map(|w| w.low), wilson.map(|w| w.high)),
+            all_share: pct(avg.and_then(|a| a.proportion.value())),
+            all_interval: ci(
+                avg.and_then(|a| a.ci95_low.value()),
+                avg.and_then(|a| a.ci95_high.value()),
+            ),
+        });
+    }
+    (name, rows)
 }

@@ -19,12 +19,18 @@ pub fn parse_date(text: &str) -> Option<i32> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let digits = |r: std::ops::Range<usize>| {
-        b[r].iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    day_of(digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?)
+}
+
+/// ASCII digits as a number (`None` for anything else).
+fn digits(b: &[u8]) -> Option<i64> {
+    b.iter().try_fold(0i64, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+    })
+}
+
+/// Days since 1970-01-01 of a real calendar date.
+fn day_of(y: i64, m: i64, d: i64) -> Option<i32> {
     if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
         return None;
     }
@@ -81,17 +87,12 @@ pub fn precision_column(name: &str) -> String {
 /// its precision.
 pub fn parse_partial_date(text: &str) -> Option<(i32, Precision)> {
     let b = text.as_bytes();
-    let first_day = |y: &str, m: &str| {
-        if !(y.bytes().all(|c| c.is_ascii_digit()) && m.bytes().all(|c| c.is_ascii_digit())) {
-            return None;
-        }
-        let d = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)?;
-        Some((d - EPOCH).num_days() as i32)
-    };
     match b.len() {
         10 => parse_date(text).map(|d| (d, Precision::Day)),
-        7 if b[4] == b'-' => first_day(&text[..4], &text[5..]).map(|d| (d, Precision::Month)),
-        4 => first_day(text, "01").map(|d| (d, Precision::Year)),
+        7 if b[4] == b'-' => {
+            day_of(digits(&b[..4])?, digits(&b[5..])?, 1).map(|d| (d, Precision::Month))
+        }
+        4 => day_of(digits(b)?, 1, 1).map(|d| (d, Precision::Year)),
         _ => None,
     }
 }
