@@ -17,15 +17,15 @@
 -- Stages are not compared: a code given at any stage counts.
 -- Parameters: the scope; the code list.
 WITH sample AS (
-    SELECT case_id, COUNT(DISTINCT coder) AS coders
+    SELECT case_key, COUNT(DISTINCT coder) AS coders
     FROM codings
-    GROUP BY case_id
+    GROUP BY case_key
     HAVING COUNT(DISTINCT coder) >= 2
 ),
 first_coder AS (
     SELECT MIN(c.coder) AS coder, COUNT(DISTINCT c.coder) AS sample_coders
     FROM codings c
-    JOIN sample s ON s.case_id = c.case_id
+    JOIN sample s ON s.case_key = c.case_key
 ),
 items AS (
     SELECT 'code' AS level, code AS item, code_order AS item_order FROM codes
@@ -34,23 +34,23 @@ items AS (
 ),
 given AS (
     -- Each (level, item, case, coder) a coder gave, once.
-    SELECT DISTINCT 'code' AS level, CAST(c.code AS VARCHAR) AS item, c.case_id, c.coder
+    SELECT DISTINCT 'code' AS level, CAST(c.code AS VARCHAR) AS item, c.case_key, c.coder
     FROM codings c
     WHERE c.code IS NOT NULL
     UNION
-    SELECT DISTINCT 'theme' AS level, k.theme AS item, c.case_id, c.coder
+    SELECT DISTINCT 'theme' AS level, k.theme AS item, c.case_key, c.coder
     FROM codings c
     JOIN codes k ON k.code = CAST(c.code AS VARCHAR)
 ),
 per_case AS (
     SELECT g.level,
            g.item,
-           g.case_id,
+           g.case_key,
            COUNT(*) AS yes,
            MAX(CASE WHEN g.coder = f.coder THEN 1 ELSE 0 END) AS first_yes
     FROM given g
     CROSS JOIN first_coder f
-    GROUP BY g.level, g.item, g.case_id
+    GROUP BY g.level, g.item, g.case_key
 )
 SELECT i.level,
        i.item,
@@ -63,6 +63,6 @@ SELECT i.level,
 FROM items i
 CROSS JOIN sample s
 CROSS JOIN first_coder f
-LEFT JOIN per_case p ON p.level = i.level AND p.item = i.item AND p.case_id = s.case_id
+LEFT JOIN per_case p ON p.level = i.level AND p.item = i.item AND p.case_key = s.case_key
 GROUP BY i.level, i.item, i.item_order, f.sample_coders, s.coders, COALESCE(p.yes, 0), COALESCE(p.first_yes, 0)
 ORDER BY i.level, i.item_order, s.coders, yes, first_yes

@@ -17,26 +17,26 @@
 WITH per_case AS (
     -- One pass over the intervals: every case with a measurable interval, and whether
     -- any of them is over its threshold.
-    SELECT case_id,
+    SELECT case_key,
            MAX(CASE WHEN over_threshold THEN 1 ELSE 0 END) AS delayed
     FROM episode_intervals
     WHERE days >= 0
-    GROUP BY case_id
+    GROUP BY case_key
 ),
 coded AS (
-    SELECT case_id FROM case_themes WHERE theme = (SELECT delay_theme FROM study)
+    SELECT case_key FROM case_themes WHERE theme = (SELECT delay_theme FROM study)
 ),
 both_sides AS (
-    SELECT p.case_id IS NOT NULL AS measurable,
+    SELECT p.case_key IS NOT NULL AS measurable,
            COALESCE(p.delayed, 0) = 1 AS delayed,
-           c.case_id IS NOT NULL AS coded
+           c.case_key IS NOT NULL AS coded
     FROM per_case p
-    FULL OUTER JOIN coded c ON c.case_id = p.case_id
+    FULL OUTER JOIN coded c ON c.case_key = p.case_key
 ),
 unreported AS (
-    SELECT case_id, episode
+    SELECT case_key, episode
     FROM events
-    GROUP BY case_id, episode
+    GROUP BY case_key, episode
     HAVING SUM(CASE WHEN CAST(event AS VARCHAR) = 'performed' THEN 1 ELSE 0 END) > 0
        AND SUM(CASE WHEN CAST(event AS VARCHAR) = 'reported' THEN 1 ELSE 0 END) = 0
 ),

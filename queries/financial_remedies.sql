@@ -5,7 +5,7 @@
 --   total_gbp:  their sum; median_gbp: their median (pounds)
 -- Parameters: the scope.
 SELECT COUNT(*) AS remedies,
-       COUNT(DISTINCT case_id) AS cases,
+       COUNT(DISTINCT case_key) AS cases,
        SUM(amount_gbp) AS total_gbp,
        median(amount_gbp) AS median_gbp
 FROM recommendations

@@ -21,12 +21,12 @@
 --                           through codes). A study with neither gives no such row.
 -- Parameters: the scope; the study.
 WITH reviews AS (
-    SELECT e.case_id,
+    SELECT e.case_key,
            MIN(CAST(e.occurred_at AS DATE)) AS reviewed_on,
            bool_and(COALESCE(CAST(e.occurred_at_precision AS VARCHAR), 'day') = 'day') AS review_to_the_day
     FROM events e
     WHERE CAST(e.event AS VARCHAR) = 'learning_review'
-    GROUP BY e.case_id
+    GROUP BY e.case_key
 ),
 review_days AS (
     -- A warehouse written before the precision columns existed holds days only.
@@ -34,18 +34,18 @@ review_days AS (
                  AND COALESCE(CAST(k.closed_date_precision AS VARCHAR), 'day') = 'day'
                 THEN CAST(r.reviewed_on - k.closed_date AS DOUBLE) END AS days
     FROM reviews r
-    JOIN cases k ON k.case_id = r.case_id
+    JOIN cases k ON k.case_key = r.case_key
     WHERE k.closed_date IS NOT NULL
 ),
 per_code AS (
     -- Findings per case and code (one grouped pass; a COUNT(DISTINCT) per case held a
     -- set per case in memory).
-    SELECT case_id, CAST(code AS VARCHAR) AS code, COUNT(*) AS n
+    SELECT case_key, CAST(code AS VARCHAR) AS code, COUNT(*) AS n
     FROM findings
-    GROUP BY case_id, CAST(code AS VARCHAR)
+    GROUP BY case_key, CAST(code AS VARCHAR)
 ),
 repeats AS (
-    SELECT DISTINCT p.case_id
+    SELECT DISTINCT p.case_key
     FROM per_code p
     CROSS JOIN study s
     WHERE p.code IN (SELECT code FROM repeat_codes)

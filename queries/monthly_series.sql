@@ -14,7 +14,7 @@
 -- Ordering: the month is sorted as text (ISO dates, "|| ''") because DataFusion 55 otherwise
 -- drops t.theme_order from this ORDER BY.
 WITH case_months AS (
-    SELECT k.case_id,
+    SELECT k.case_key,
            CAST(date_trunc('month', CASE WHEN p.date_field = 'closed_date'
                                          THEN CASE WHEN COALESCE(CAST(k.closed_date_precision AS VARCHAR), 'day') <> 'year'
                                                    THEN k.closed_date END
@@ -35,7 +35,7 @@ theme_months AS (
     -- month x theme grid is filled in below.
     SELECT cm.month, ct.theme, COUNT(*) AS cases_with_theme
     FROM case_themes ct
-    JOIN case_months cm ON cm.case_id = ct.case_id
+    JOIN case_months cm ON cm.case_key = ct.case_key
     WHERE cm.month IS NOT NULL
     GROUP BY cm.month, ct.theme
 )

@@ -20,10 +20,10 @@ SELECT o.organisation_code,
        o.region,
        t.theme,
        o.cases,
-       COUNT(ct.case_id) AS cases_with_theme
+       COUNT(ct.case_key) AS cases_with_theme
 FROM organisations o
 CROSS JOIN themes t
 JOIN cases k ON k.organisation_code = o.organisation_code
-LEFT JOIN case_themes ct ON ct.case_id = k.case_id AND ct.theme = t.theme
+LEFT JOIN case_themes ct ON ct.case_key = k.case_key AND ct.theme = t.theme
 GROUP BY o.organisation_code, o.organisation_name, o.region, t.theme, t.theme_order, o.cases
 ORDER BY o.organisation_code || '', t.theme_order

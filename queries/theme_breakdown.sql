@@ -11,17 +11,17 @@
 -- Shared views: themes, case_themes (queries/shared/).
 -- Parameters: the scope.
 WITH case_dims AS (
-    SELECT case_id, 'closing_year' AS dimension, CAST(EXTRACT(YEAR FROM closed_date) AS VARCHAR) AS value FROM cases
+    SELECT case_key, 'closing_year' AS dimension, CAST(EXTRACT(YEAR FROM closed_date) AS VARCHAR) AS value FROM cases
     UNION ALL
-    SELECT case_id, 'organisation_type', CAST(organisation_type AS VARCHAR) FROM cases
+    SELECT case_key, 'organisation_type', CAST(organisation_type AS VARCHAR) FROM cases
     UNION ALL
-    SELECT case_id, 'region', region FROM cases
+    SELECT case_key, 'region', region FROM cases
     UNION ALL
-    SELECT case_id, 'modality', CAST(modality AS VARCHAR) FROM cases
+    SELECT case_key, 'modality', CAST(modality AS VARCHAR) FROM cases
     UNION ALL
-    SELECT case_id, 'harm', CAST(harm AS VARCHAR) FROM cases
+    SELECT case_key, 'harm', CAST(harm AS VARCHAR) FROM cases
     UNION ALL
-    SELECT case_id, 'source', CAST(source AS VARCHAR) FROM cases
+    SELECT case_key, 'source', CAST(source AS VARCHAR) FROM cases
 ),
 dim_cases AS (
     SELECT dimension, COALESCE(value, '(missing)') AS value, COUNT(*) AS cases
@@ -35,7 +35,7 @@ dim_theme_cases AS (
     SELECT d.dimension, COALESCE(d.value, '(missing)') AS value, ct.theme,
            COUNT(*) AS cases_with_theme
     FROM case_dims d
-    JOIN case_themes ct ON ct.case_id = d.case_id
+    JOIN case_themes ct ON ct.case_key = d.case_key
     GROUP BY d.dimension, COALESCE(d.value, '(missing)'), ct.theme
 ),
 case_level AS (
@@ -47,23 +47,23 @@ case_level AS (
            ON dtc.dimension = dc.dimension AND dtc.value = dc.value AND dtc.theme = t.theme
 ),
 finding_dims AS (
-    SELECT f.case_id, 'service' AS dimension, COALESCE(f.service, k.service) AS value, c.theme
+    SELECT f.case_key, 'service' AS dimension, COALESCE(f.service, k.service) AS value, c.theme
     FROM findings f
-    JOIN cases k ON k.case_id = f.case_id
+    JOIN cases k ON k.case_key = f.case_key
     JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
     UNION ALL
-    SELECT f.case_id, 'stage', CAST(f.stage AS VARCHAR), c.theme
+    SELECT f.case_key, 'stage', CAST(f.stage AS VARCHAR), c.theme
     FROM findings f
     JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
 ),
 finding_cases AS (
-    SELECT dimension, COALESCE(value, '(missing)') AS value, COUNT(DISTINCT case_id) AS cases
+    SELECT dimension, COALESCE(value, '(missing)') AS value, COUNT(DISTINCT case_key) AS cases
     FROM finding_dims
     GROUP BY dimension, COALESCE(value, '(missing)')
 ),
 finding_theme_cases AS (
     SELECT dimension, COALESCE(value, '(missing)') AS value, theme,
-           COUNT(DISTINCT case_id) AS cases_with_theme
+           COUNT(DISTINCT case_key) AS cases_with_theme
     FROM finding_dims
     GROUP BY dimension, COALESCE(value, '(missing)'), theme
 ),

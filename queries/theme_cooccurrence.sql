@@ -15,12 +15,12 @@
 -- writes concat_ws(' + ', array_sort(collect_list(theme))) instead; `&` on integers
 -- is DataFusion's and DuckDB's (Spark: the same operator).
 WITH per_case AS (
-    SELECT k.case_id,
+    SELECT k.case_key,
            COUNT(ct.theme) AS themes,
            COALESCE(SUM(CAST(power(2, ct.theme_order - 1) AS BIGINT)), 0) AS mask
     FROM cases k
-    LEFT JOIN case_themes ct ON ct.case_id = k.case_id
-    GROUP BY k.case_id
+    LEFT JOIN case_themes ct ON ct.case_key = k.case_key
+    GROUP BY k.case_key
 ),
 combinations AS (
     SELECT mask, themes, COUNT(*) AS cases

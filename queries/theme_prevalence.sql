@@ -13,7 +13,7 @@ WITH total AS (
 )
 SELECT t.theme,
        total.cases,
-       COUNT(ct.case_id) AS cases_with_theme
+       COUNT(ct.case_key) AS cases_with_theme
 FROM themes t
 CROSS JOIN total
 LEFT JOIN case_themes ct ON ct.theme = t.theme

@@ -11,8 +11,8 @@ use ahash::RandomState;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Decimal128Builder, StringBuilder, StringDictionaryBuilder,
-    TimestampMillisecondBuilder,
+    BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder,
+    StringDictionaryBuilder, TimestampMillisecondBuilder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -41,9 +41,33 @@ fn dictionary() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
-/// The stored (Arrow) schema of a record type. Cases' `opened_year` partition column is
-/// not in the files: it is the folder name (`opened_year=2019`).
+/// The stored column that keys a case in every table: an integer given at ingest (see
+/// [`case_key`]), which the measures join and group on instead of the text `case_id`.
+pub const CASE_KEY: &str = "case_key";
+
+/// The key of the `ordinal`-th case (from 1) stored by ingest number `ingest`. A case's
+/// rows all come from one ingest (a later ingest that names the case replaces all of
+/// them), so a key never changes while its case is kept and two cases never share one.
+/// Ingest 0 stands for cases carried over from a warehouse written before keys existed.
+pub fn case_key(ingest: u32, ordinal: u32) -> i64 {
+    (i64::from(ingest) << 32) | i64::from(ordinal)
+}
+
+/// The stored (Arrow) schema of a record type: its columns as typed, then `case_key`.
+/// Cases' `opened_year` partition column is not in the files: it is the folder name
+/// (`opened_year=2019`).
 pub fn schema(t: RecordType) -> SchemaRef {
+    let mut fields = stored_fields(t);
+    fields.push(Field::new(CASE_KEY, DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// The schema of files written before `case_key` existed (manifest without `case_keys`).
+pub fn schema_without_case_key(t: RecordType) -> SchemaRef {
+    Arc::new(Schema::new(stored_fields(t)))
+}
+
+fn stored_fields(t: RecordType) -> Vec<Field> {
     let mut fields = Vec::new();
     for c in t.columns() {
         let nullable = !c.required;
@@ -78,7 +102,7 @@ pub fn schema(t: RecordType) -> SchemaRef {
             )),
         }
     }
-    Arc::new(Schema::new(fields))
+    fields
 }
 
 /// The schema of the `rejects` table kept in the warehouse by `--accept-partial`.
@@ -117,6 +141,8 @@ pub enum Value {
 #[derive(Debug, Clone)]
 pub struct TypedRow {
     pub values: Vec<Value>,
+    /// Its case's key ([`case_key`]).
+    pub case_key: i64,
 }
 
 impl TypedRow {
@@ -167,8 +193,10 @@ pub struct Validator {
     fingerprint: (RandomState, RandomState),
     /// Each coded case: its first coder's hash, and whether another coder coded it too.
     coders: HashMap<String, (u64, bool), RandomState>,
-    /// Stored case_id → the line or row it came from.
-    cases: HashMap<String, u64, RandomState>,
+    /// Stored case_id → (the line or row it came from, its case key).
+    cases: HashMap<String, (u64, i64), RandomState>,
+    /// The ingest whose cases this validator keys ([`case_key`]).
+    ingest: u32,
     /// Rejected case_id → the line or row it came from.
     rejected_cases: HashMap<String, u64, RandomState>,
 }
@@ -187,7 +215,14 @@ impl Validator {
             organisation_types: None,
             cases: HashMap::default(),
             rejected_cases: HashMap::default(),
+            ingest: 1,
         }
+    }
+
+    /// Keys the stored cases as those of this ingest (default 1).
+    pub fn with_ingest(mut self, ingest: u32) -> Validator {
+        self.ingest = ingest;
+        self
     }
 
     /// Date-times without an offset are read as local times of this zone (converted to
@@ -268,12 +303,16 @@ impl Validator {
                 },
             }
         }
-        let typed = TypedRow { values };
+        let mut typed = TypedRow {
+            values,
+            case_key: 0,
+        };
         self.row_rules(t, &row, &typed, &mut rejects);
         let number = row.position.number().unwrap_or(0);
+        let mut key = 0;
         if t == RecordType::Cases {
             if let Some(id) = typed.text(t, "case_id") {
-                if let Some(first) = self.cases.get(id) {
+                if let Some((first, _)) = self.cases.get(id) {
                     rejects.push(
                         Reject::new(
                             t,
@@ -284,25 +323,32 @@ impl Validator {
                         .value("case_id", id),
                     );
                 } else if rejects.is_empty() {
-                    self.cases.insert(id.to_string(), number);
+                    let ordinal = u32::try_from(self.cases.len() + 1)
+                        .expect("fewer than 2^32 cases in one ingest");
+                    key = case_key(self.ingest, ordinal);
+                    self.cases.insert(id.to_string(), (number, key));
                 } else {
                     self.rejected_cases.entry(id.to_string()).or_insert(number);
                 }
             }
-        } else if let Some(id) = typed.text(t, "case_id")
-            && !self.cases.contains_key(id)
-        {
-            let message = match self.rejected_cases.get(id) {
-                Some(line) => format!(
-                    "names case {id}, which was rejected (cases, line {line}); fix that case first"
-                ),
-                None => format!("names case {id}, which is not in the bundle's cases"),
-            };
-            rejects.push(
-                Reject::new(t, row.position.clone(), Rule::UnknownCase, message)
-                    .value("case_id", id),
-            );
+        } else if let Some(id) = typed.text(t, "case_id") {
+            match self.cases.get(id) {
+                Some((_, k)) => key = *k,
+                None => {
+                    let message = match self.rejected_cases.get(id) {
+                        Some(line) => format!(
+                            "names case {id}, which was rejected (cases, line {line}); fix that case first"
+                        ),
+                        None => format!("names case {id}, which is not in the bundle's cases"),
+                    };
+                    rejects.push(
+                        Reject::new(t, row.position.clone(), Rule::UnknownCase, message)
+                            .value("case_id", id),
+                    );
+                }
+            }
         }
+        typed.case_key = key;
         if t == RecordType::Codings && rejects.is_empty() {
             let key =
                 ["case_id", "coder", "code", "stage"].map(|c| typed.text(t, c).unwrap_or_default());
@@ -688,6 +734,7 @@ pub fn parse_amount(text: &str) -> std::result::Result<i128, &'static str> {
 pub struct BatchBuilder {
     t: RecordType,
     columns: Vec<ColumnBuilder>,
+    case_keys: Int64Builder,
     len: usize,
 }
 
@@ -732,7 +779,12 @@ impl BatchBuilder {
                 ),
             })
             .collect();
-        BatchBuilder { t, columns, len: 0 }
+        BatchBuilder {
+            t,
+            columns,
+            case_keys: Int64Builder::new(),
+            len: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -785,6 +837,7 @@ impl BatchBuilder {
                 (ColumnBuilder::Amount(b), _) => b.append_null(),
             }
         }
+        self.case_keys.append_value(row.case_key);
         self.len += 1;
     }
 
@@ -812,6 +865,7 @@ impl BatchBuilder {
                 )),
             }
         }
+        arrays.push(Arc::new(self.case_keys.finish()));
         self.len = 0;
         Ok(RecordBatch::try_new(schema(self.t), arrays)?)
     }

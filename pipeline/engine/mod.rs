@@ -317,11 +317,30 @@ async fn register_stored(
         options =
             options.with_table_partition_cols(vec![("opened_year".to_string(), DataType::Int32)]);
     }
+    // Files written before `case_key` existed: `case_id` stands in for it (the
+    // measures only compare and count keys, so a text key gives the same answers).
+    let keyed = manifest.case_keys;
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(check::schema(t));
+        .with_schema(if keyed {
+            check::schema(t)
+        } else {
+            check::schema_without_case_key(t)
+        });
     let table = ListingTable::try_new(config)?;
-    ctx.register_table(name, Arc::new(table))?;
+    if keyed {
+        ctx.register_table(name, Arc::new(table))?;
+    } else {
+        let df = ctx.read_table(Arc::new(table))?;
+        let mut columns: Vec<Expr> = df
+            .schema()
+            .columns()
+            .into_iter()
+            .map(Expr::Column)
+            .collect();
+        columns.push(col("case_id").alias(check::CASE_KEY));
+        ctx.register_table(name, df.select(columns)?.into_view())?;
+    }
     Ok(())
 }
 
@@ -344,14 +363,14 @@ async fn register_scoped(ctx: &SessionContext, scope: &Scope) -> Result<()> {
         let table = if filters.is_empty() {
             stored
         } else {
-            let ids = cases
+            let keys = cases
                 .clone()
-                .select(vec![col("case_id").alias("scope_case_id")])?;
+                .select(vec![col(check::CASE_KEY).alias("scope_case_key")])?;
             stored.join(
-                ids,
+                keys,
                 JoinType::LeftSemi,
-                &["case_id"],
-                &["scope_case_id"],
+                &[check::CASE_KEY],
+                &["scope_case_key"],
                 None,
             )?
         };

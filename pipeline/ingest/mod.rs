@@ -541,6 +541,7 @@ fn ingest_into(
 ) -> Result<(Summary, IngestRecord)> {
     let mut pass = Pass {
         validator: Validator::new(options.codes.clone(), options.key.clone())
+            .with_ingest(ingest_no)
             .with_time_zone(options.time_zone)
             .with_organisation_types(
                 (!options.study.organisation_types.is_empty())

@@ -23,6 +23,11 @@ pub struct Manifest {
     /// the next ingest rewrites them without the claim. casework now writes `false`.
     #[serde(default = "legacy_order_claims")]
     pub files_may_claim_order: bool,
+    /// Whether every file has the `case_key` column (the integer case key the measures
+    /// join on). Warehouses written before it existed (absent: false) are read with
+    /// `case_id` standing in for it; the next ingest rewrites their files with keys.
+    #[serde(default)]
+    pub case_keys: bool,
 }
 
 fn legacy_order_claims() -> bool {

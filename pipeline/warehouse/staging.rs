@@ -2,9 +2,10 @@
 //! `case_id` within itself), the committed tables carried over, the configuration kept,
 //! then the atomic commit (the manifest renamed over the old one) and the `current` link.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
@@ -16,6 +17,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use super::{
     FORMAT, IngestRecord, MANIFEST, Manifest, TABLES, TableFiles, Warehouse, row_group_rows,
 };
+use crate::check::CASE_KEY;
 use crate::error::{Error, Result};
 
 /// Writer settings for every warehouse file: zstd, page-level statistics, dictionary
@@ -176,15 +178,19 @@ impl Staging {
     /// Brings the committed tables into this version, less every row of the `replaced`
     /// cases. A file with none of them is hard-linked (copied where links are not
     /// possible); a file with some is rewritten without them, and so is every file of a
-    /// warehouse whose files may claim an order (written before issue 13's fix): this
-    /// ingest migrates it. Returns the rows dropped per table.
+    /// warehouse whose files may claim an order (written before issue 13's fix) or have
+    /// no `case_key` column (before issue 18's): this ingest migrates it, keying the
+    /// carried cases as ingest 0's. Returns the rows dropped per table.
     pub fn carry_over(
         &mut self,
         old: &Manifest,
         replaced: &HashSet<String>,
     ) -> Result<BTreeMap<String, u64>> {
         let mut dropped = BTreeMap::new();
+        // Keys for the cases of files written without them ("cases" comes first).
+        let mut migrated: HashMap<String, i64> = HashMap::new();
         for (table, files) in &old.tables {
+            let add_keys = !old.case_keys && table != "rejects";
             for rel in &files.files {
                 let path = self.root.join(rel);
                 let new_rel = match rel.split_once('/') {
@@ -197,7 +203,7 @@ impl Staging {
                     }
                 };
                 let (rows, mut keep) = self.rows_to_keep(&path, replaced)?;
-                if keep.is_none() && old.files_may_claim_order {
+                if keep.is_none() && (old.files_may_claim_order || add_keys) {
                     keep = Some(BooleanArray::from(vec![true; rows as usize]));
                 }
                 let kept = keep.as_ref().map_or(rows, |k| k.true_count() as u64);
@@ -225,7 +231,10 @@ impl Staging {
                             let batch = batch?;
                             let part = mask.slice(offset, batch.num_rows());
                             offset += batch.num_rows();
-                            let kept = filter_record_batch(&batch, &part)?;
+                            let mut kept = filter_record_batch(&batch, &part)?;
+                            if add_keys && kept.schema().index_of(CASE_KEY).is_err() {
+                                kept = with_case_keys(table, &path, &kept, &mut migrated)?;
+                            }
                             self.append(table, new_rel.clone(), &kept)?;
                         }
                     }
@@ -319,6 +328,7 @@ impl Staging {
             tables,
             ingests,
             files_may_claim_order: false,
+            case_keys: true,
         };
         let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
         let tmp = self.root.join("manifest.json.tmp");
@@ -371,4 +381,50 @@ fn crash_point(name: &str) {
         eprintln!("casework: CASEWORK_CRASH_AT={name}: aborting");
         std::process::abort();
     }
+}
+
+/// A batch of a file written before `case_key` existed, with its cases' keys added: a
+/// new key for each case of the cases table, the case's key for the rows of the others.
+fn with_case_keys(
+    table: &str,
+    path: &Path,
+    batch: &RecordBatch,
+    keys: &mut HashMap<String, i64>,
+) -> Result<RecordBatch> {
+    let bad = |message: String| Error::Warehouse {
+        path: path.to_path_buf(),
+        message,
+    };
+    let ids = batch
+        .column_by_name("case_id")
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| bad("a file without a text case_id column".into()))?;
+    let mut column = Vec::with_capacity(ids.len());
+    for id in ids.iter() {
+        let id = id.ok_or_else(|| bad("a row without a case_id".into()))?;
+        let key = if table == "cases" {
+            let ordinal = u32::try_from(keys.len() + 1)
+                .map_err(|_| bad("more than 2^32 cases to key".into()))?;
+            let key = crate::check::case_key(0, ordinal);
+            keys.insert(id.to_string(), key);
+            key
+        } else {
+            *keys
+                .get(id)
+                .ok_or_else(|| bad(format!("a {table} row of case {id}, which has no case row")))?
+        };
+        column.push(key);
+    }
+    let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(arrow_schema::Field::new(
+        CASE_KEY,
+        arrow_schema::DataType::Int64,
+        false,
+    )));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(arrow_array::Int64Array::from(column)));
+    Ok(RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(fields)),
+        columns,
+    )?)
 }

@@ -11,7 +11,7 @@
 -- the year (occurred_at_precision), the interval cannot be measured: `to_the_day` is
 -- false and `days` (so `over_threshold`) is null. `days` is negative when the `to` step
 -- comes first (out of order).
--- Columns: case_id, episode, urgency, interval_no, from_event, to_event, to_the_day,
+-- Columns: case_key, episode, urgency, interval_no, from_event, to_event, to_the_day,
 --          days, threshold_days, over_threshold (days > threshold_days).
 -- Portability: EXTRACT(EPOCH FROM ts) is DataFusion's and DuckDB's (Spark:
 -- unix_timestamp(ts)); bool_and is DataFusion's, DuckDB's and Spark's.
@@ -22,7 +22,7 @@ WITH episodes AS (
     -- happened and whether every record of it had a time of day. One grouped pass
     -- over the events (which spills to disk under the memory limit), instead of
     -- joining the events to themselves.
-    SELECT case_id,
+    SELECT case_key,
            episode,
            CASE MIN(CASE CAST(urgency AS VARCHAR)
                         WHEN 'critical' THEN 1 WHEN 'urgent' THEN 2
@@ -61,12 +61,12 @@ WITH episodes AS (
                     ELSE 1 END AS detail
         FROM events
     ) ev
-    GROUP BY case_id, episode
+    GROUP BY case_key, episode
 ),
 pairs AS (
     -- Each episode meets the (few) threshold rows for its urgency; the small table is
     -- on the left, so it is the one held in memory.
-    SELECT e.case_id,
+    SELECT e.case_key,
            e.episode,
            e.urgency,
            th.interval_no,
@@ -127,7 +127,7 @@ pairs AS (
     WHERE th.urgency = 'any' OR th.urgency = e.urgency
 ),
 measured AS (
-    SELECT case_id,
+    SELECT case_key,
            episode,
            urgency,
            interval_no,

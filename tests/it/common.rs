@@ -106,10 +106,13 @@ pub fn table_rows(warehouse: &Path, table: &str) -> Vec<String> {
                 .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
                 .collect();
             for i in 0..batch.num_rows() {
+                // The integer case key differs between ingests of the same rows: it is
+                // checked apart (`contents`), not compared.
                 let mut fields: Vec<String> = schema
                     .fields()
                     .iter()
                     .zip(&formatters)
+                    .filter(|(f, _)| f.name() != "case_key")
                     .map(|(f, fmt)| format!("{}={}", f.name(), fmt.value(i)))
                     .collect();
                 if let Some(p) = &partition {
@@ -125,10 +128,42 @@ pub fn table_rows(warehouse: &Path, table: &str) -> Vec<String> {
 
 /// Contents of all four record tables.
 pub fn contents(warehouse: &Path) -> BTreeMap<&'static str, Vec<String>> {
+    assert_case_keys(warehouse);
     ["cases", "findings", "events", "recommendations"]
         .into_iter()
         .map(|t| (t, table_rows(warehouse, t)))
         .collect()
+}
+
+/// Every row of every table carries its case's key; no two cases share one.
+pub fn assert_case_keys(warehouse: &Path) {
+    use arrow::array::AsArray;
+    let pairs = |table: &str| -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for path in table_files(warehouse, table) {
+            for batch in read_parquet(&path) {
+                let ids = batch.column_by_name("case_id").unwrap();
+                let ids = arrow::compute::cast(ids, &arrow::datatypes::DataType::Utf8).unwrap();
+                let keys = batch.column_by_name("case_key").expect("a case_key column");
+                let keys = keys.as_primitive::<arrow::datatypes::Int64Type>();
+                for i in 0..batch.num_rows() {
+                    out.push((ids.as_string::<i32>().value(i).to_string(), keys.value(i)));
+                }
+            }
+        }
+        out
+    };
+    let mut of_case = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (id, key) in pairs("cases") {
+        assert!(seen.insert(key), "case key {key} given twice");
+        assert!(of_case.insert(id.clone(), key).is_none(), "case {id} twice");
+    }
+    for table in ["findings", "events", "recommendations", "codings"] {
+        for (id, key) in pairs(table) {
+            assert_eq!(of_case.get(&id), Some(&key), "{table}: a row of {id}");
+        }
+    }
 }
 
 /// Lines of a CSV file that hold data (header and blank lines excluded), counted with

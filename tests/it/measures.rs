@@ -507,7 +507,7 @@ fn scoped_queries_push_the_filter_and_projection_into_the_parquet_scan() {
     let plan = stdout(&out);
     // The cases scan reads two columns and prunes by organisation_code statistics.
     assert!(
-        plan.contains("projection=[case_id, organisation_code]"),
+        plan.contains("projection=[organisation_code, case_key]"),
         "{plan}"
     );
     assert!(

@@ -587,6 +587,11 @@ fn a_warehouse_written_before_the_fix_reads_correctly_and_the_next_ingest_migrat
     run(dir, &["ingest", EXAMPLE, "--warehouse", wh, "-q"], &[]);
     let after = manifest(&warehouse);
     assert_eq!(after["files_may_claim_order"], false);
+    // Its files had no integer case key (read with case_id standing in for it, above):
+    // the carried cases are keyed now, every row with its case's key.
+    assert!(before.get("case_keys").is_none(), "an old manifest");
+    assert_eq!(after["case_keys"], true);
+    assert_case_keys(&warehouse);
     for table in TABLES {
         for f in table_files(&warehouse, table) {
             assert!(!declares_order(&f), "{} still claims an order", f.display());

@@ -65,12 +65,17 @@ def main():
             for c in ADDED_COLUMNS.get(table, [])
             if c not in have
         )
+        # Files written before the integer case key: case_id stands in for it, as in
+        # casework (docs/data-dictionary.md, "case_key").
+        if "case_key" not in have and "case_id" in have:
+            added += ", case_id AS case_key"
         con.execute(f"CREATE VIEW {table} AS SELECT *{added} FROM stored_{table}")
     # A bundle with no codings (bundle v1) has no codings files: an empty table of its
     # columns, as casework registers it.
     if "codings" not in manifest["tables"]:
         con.execute(
-            "CREATE TABLE codings (case_id VARCHAR, coder VARCHAR, code VARCHAR, stage VARCHAR)"
+            "CREATE TABLE codings (case_id VARCHAR, coder VARCHAR, code VARCHAR, stage VARCHAR, "
+            "case_key BIGINT)"
         )
     for t in ["codes", "thresholds", "parameters", "study", "repeat_codes"]:
         con.execute(
