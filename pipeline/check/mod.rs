@@ -174,6 +174,8 @@ impl TypedRow {
 /// other record types can be checked against them.
 pub struct Validator {
     codes: CodeList,
+    /// The code list's codes, for a hashed look-up per row.
+    code_set: std::collections::HashSet<String, RandomState>,
     key: Option<Vec<u8>>,
     /// The zone of date-times written without an offset (`--time-zone`); without one
     /// they are taken as UTC.
@@ -204,6 +206,7 @@ pub struct Validator {
 impl Validator {
     pub fn new(codes: CodeList, key: Option<Vec<u8>>) -> Validator {
         Validator {
+            code_set: codes.codes.iter().map(|c| c.code.clone()).collect(),
             codes,
             key,
             time_zone: None,
@@ -271,12 +274,12 @@ impl Validator {
     pub fn check(
         &mut self,
         t: RecordType,
-        row: RawRow,
+        mut row: RawRow,
     ) -> std::result::Result<TypedRow, Vec<Reject>> {
         let columns = t.columns();
         let mut rejects = Vec::new();
         let mut values = Vec::with_capacity(columns.len());
-        for (column, raw) in columns.iter().zip(&row.values) {
+        for (column, raw) in columns.iter().zip(row.values.iter_mut()) {
             match raw {
                 None if column.required => {
                     values.push(Value::Null);
@@ -292,7 +295,9 @@ impl Validator {
                 }
                 None => values.push(Value::Null),
                 Some(text) => match self.type_value(column, text) {
-                    Ok(v) => values.push(v),
+                    Ok(Some(v)) => values.push(v),
+                    // Text kept as it is: moved, not copied (a field's String each).
+                    Ok(None) => values.push(Value::Text(std::mem::take(text))),
                     Err((rule, message)) => {
                         values.push(Value::Null);
                         rejects.push(
@@ -402,7 +407,7 @@ impl Validator {
         &self,
         column: &Column,
         text: &str,
-    ) -> std::result::Result<Value, (Rule, String)> {
+    ) -> std::result::Result<Option<Value>, (Rule, String)> {
         let name = column.name;
         match column.kind {
             Kind::Identifier => {
@@ -411,7 +416,7 @@ impl Validator {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
                 if ok {
-                    Ok(Value::Text(text.to_string()))
+                    Ok(None)
                 } else {
                     Err((
                         Rule::Format,
@@ -427,12 +432,12 @@ impl Validator {
                         text.chars().count()
                     ),
                 )),
-                _ => Ok(Value::Text(text.to_string())),
+                _ => Ok(None),
             },
             Kind::Enum(_) if name == "organisation_type" && self.organisation_types.is_some() => {
                 let allowed = self.organisation_types.as_deref().unwrap_or_default();
                 if allowed.iter().any(|a| a == text) {
-                    Ok(Value::Text(text.to_string()))
+                    Ok(None)
                 } else {
                     Err((
                         Rule::AllowedValues,
@@ -442,7 +447,7 @@ impl Validator {
             }
             Kind::Enum(allowed) => {
                 if allowed.contains(&text) {
-                    Ok(Value::Text(text.to_string()))
+                    Ok(None)
                 } else {
                     Err((
                         Rule::AllowedValues,
@@ -451,8 +456,8 @@ impl Validator {
                 }
             }
             Kind::Code => {
-                if self.codes.contains(text) {
-                    Ok(Value::Text(text.to_string()))
+                if self.code_set.contains(text) {
+                    Ok(None)
                 } else {
                     Err((
                         Rule::UnknownCode,
@@ -462,6 +467,21 @@ impl Validator {
                         ),
                     ))
                 }
+            }
+            kind => self.type_other(kind, name, text).map(Some),
+        }
+    }
+
+    /// The kinds that are not kept as text: dates, booleans, amounts, secrets.
+    fn type_other(
+        &self,
+        kind: Kind,
+        name: &str,
+        text: &str,
+    ) -> std::result::Result<Value, (Rule, String)> {
+        match kind {
+            Kind::Identifier | Kind::Text { .. } | Kind::Enum(_) | Kind::Code => {
+                Ok(Value::Text(text.to_string()))
             }
             Kind::Date => parse_date(text).map(Value::Date).ok_or_else(|| {
                 (
