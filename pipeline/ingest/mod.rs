@@ -454,12 +454,12 @@ impl Pass<'_> {
         let t = source.record_type;
         let mut rx = rx.into_iter();
         match rx.next().transpose()? {
-            None => return Ok(()),
+            None => Ok(()),
             Some(Read::Problems(file_rejects)) => {
                 for p in file_rejects {
                     self.file_problem(p)?;
                 }
-                return Ok(());
+                Ok(())
             }
             Some(Read::Rows(first)) => {
                 let rest = rx.map(|message| match message {
