@@ -29,8 +29,9 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/casework-cluster-XXXXXX")"
 PIDS=()
 
 say() { printf '%s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+# (To standard error: it may be called inside $( ), whose output is captured.)
 fail() {
-  say "FAIL: $*"
+  say "FAIL: $*" >&2
   exit 1
 }
 cleanup() {
@@ -114,15 +115,18 @@ say "two executors registered"
 # 5. Every measure, then the report, on both engines.
 URL="df://127.0.0.1:$PORT"
 common=(--warehouse "$WORK/warehouse" --as-of 2024-01-01)
+# Runs a command under a timeout, its output to $WORK/$1.log; prints its wall time.
 timed() {
-  local start end
+  local name=$1 start end
+  shift
   start=$(date +%s.%N)
-  timeout 900 "$@" || fail "exit $? (124: timed out after 900 s): $*"
+  timeout 900 "$@" >"$WORK/$name.log" 2>&1 ||
+    fail "exit $? (124: timed out after 900 s): $* (see $WORK/$name.log)"
   end=$(date +%s.%N)
   awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", e - s }'
 }
-t_local=$(timed "$CW" measure "${common[@]}" --out "$WORK/local" --format csv)
-t_cluster=$(timed "$CW" measure "${common[@]}" --out "$WORK/cluster" --format csv \
+t_local=$(timed measure-local "$CW" measure "${common[@]}" --out "$WORK/local" --format csv)
+t_cluster=$(timed measure-cluster "$CW" measure "${common[@]}" --out "$WORK/cluster" --format csv \
   --engine ballista --scheduler "$URL")
 measures=$(find "$WORK/local" -name '*.csv' | wc -l)
 [[ "$measures" -ge 11 ]] || fail "only $measures measures written"
@@ -130,8 +134,8 @@ diff -r "$WORK/local" "$WORK/cluster" >"$WORK/measures.diff" ||
   fail "the cluster's measures differ from the local engine's: $(head -20 "$WORK/measures.diff")"
 say "all $measures measures equal (local ${t_local} s, cluster ${t_cluster} s)"
 
-r_local=$(timed "$CW" report "${common[@]}" --out "$WORK/report-local")
-r_cluster=$(timed "$CW" report "${common[@]}" --out "$WORK/report-cluster" \
+r_local=$(timed report-local "$CW" report "${common[@]}" --out "$WORK/report-local")
+r_cluster=$(timed report-cluster "$CW" report "${common[@]}" --out "$WORK/report-cluster" \
   --engine ballista --scheduler "$URL")
 tables=$(find "$WORK/report-local/tables" -name '*.csv' | wc -l)
 [[ "$tables" -ge 1 ]] || fail "the report wrote no tables"

@@ -195,8 +195,10 @@ pub struct Validator {
     fingerprint: (RandomState, RandomState),
     /// Each coded case: its first coder's hash, and whether another coder coded it too.
     coders: HashMap<String, (u64, bool), RandomState>,
-    /// Stored case_id → (the line or row it came from, its case key).
-    cases: HashMap<String, (u64, i64), RandomState>,
+    /// Stored cases, by a 128-bit fingerprint of their case_id (as `codings`: no string
+    /// kept or compared, one cache line a look-up; a false match among n cases has
+    /// probability about n²/2¹²⁹) → (the line or row it came from, its case key).
+    cases: HashMap<u128, (u64, i64), RandomState>,
     /// The ingest whose cases this validator keys ([`case_key`]).
     ingest: u32,
     /// Rejected case_id → the line or row it came from.
@@ -265,9 +267,20 @@ impl Validator {
         v
     }
 
-    /// The case_ids of the cases that passed.
-    pub fn case_ids(&self) -> impl Iterator<Item = &String> {
-        self.cases.keys()
+    /// How many cases passed.
+    pub fn stored_cases(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// Whether a case of this case_id passed.
+    pub fn has_case(&self, id: &str) -> bool {
+        self.cases.contains_key(&self.print(id))
+    }
+
+    /// The 128-bit fingerprint of a text (two independent 64-bit hashes).
+    fn print<T: std::hash::Hash>(&self, value: T) -> u128 {
+        (u128::from(self.fingerprint.0.hash_one(&value)) << 64)
+            | u128::from(self.fingerprint.1.hash_one(&value))
     }
 
     /// Types and checks one row. `Err` holds every problem found with it.
@@ -275,6 +288,16 @@ impl Validator {
         &mut self,
         t: RecordType,
         mut row: RawRow,
+    ) -> std::result::Result<TypedRow, Vec<Reject>> {
+        self.check_in_place(t, &mut row)
+    }
+
+    /// [`Validator::check`], leaving the raw row with the caller (its text fields moved
+    /// into the typed row), so that the thread that read it can free what is left.
+    pub fn check_in_place(
+        &mut self,
+        t: RecordType,
+        row: &mut RawRow,
     ) -> std::result::Result<TypedRow, Vec<Reject>> {
         let columns = t.columns();
         let mut rejects = Vec::new();
@@ -312,12 +335,13 @@ impl Validator {
             values,
             case_key: 0,
         };
-        self.row_rules(t, &row, &typed, &mut rejects);
+        self.row_rules(t, row, &typed, &mut rejects);
         let number = row.position.number().unwrap_or(0);
         let mut key = 0;
         if t == RecordType::Cases {
             if let Some(id) = typed.text(t, "case_id") {
-                if let Some((first, _)) = self.cases.get(id) {
+                let print = self.print(id);
+                if let Some((first, _)) = self.cases.get(&print) {
                     rejects.push(
                         Reject::new(
                             t,
@@ -331,13 +355,13 @@ impl Validator {
                     let ordinal = u32::try_from(self.cases.len() + 1)
                         .expect("fewer than 2^32 cases in one ingest");
                     key = case_key(self.ingest, ordinal);
-                    self.cases.insert(id.to_string(), (number, key));
+                    self.cases.insert(print, (number, key));
                 } else {
                     self.rejected_cases.entry(id.to_string()).or_insert(number);
                 }
             }
         } else if let Some(id) = typed.text(t, "case_id") {
-            match self.cases.get(id) {
+            match self.cases.get(&self.print(id)) {
                 Some((_, k)) => key = *k,
                 None => {
                     let message = match self.rejected_cases.get(id) {
@@ -357,8 +381,7 @@ impl Validator {
         if t == RecordType::Codings && rejects.is_empty() {
             let key =
                 ["case_id", "coder", "code", "stage"].map(|c| typed.text(t, c).unwrap_or_default());
-            let print = (u128::from(self.fingerprint.0.hash_one(key)) << 64)
-                | u128::from(self.fingerprint.1.hash_one(key));
+            let print = self.print(key);
             match self.codings.get(&print) {
                 Some(first) => rejects.push(
                     Reject::new(

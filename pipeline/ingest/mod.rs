@@ -439,8 +439,9 @@ impl Pass<'_> {
     ) -> Result<()> {
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
-            scope.spawn(move || read_rows(source, tx));
-            self.take_rows(source, rx, progress)
+            let (recycle, spent) = std::sync::mpsc::channel();
+            scope.spawn(move || read_rows(source, tx, spent));
+            self.take_rows(source, rx, &recycle, progress)
         })
     }
 
@@ -449,6 +450,7 @@ impl Pass<'_> {
         &mut self,
         source: &crate::input::Source,
         rx: std::sync::mpsc::Receiver<Result<Read>>,
+        recycle: &std::sync::mpsc::Sender<Spent>,
         progress: &mut dyn FnMut(RecordType, u64),
     ) -> Result<()> {
         let t = source.record_type;
@@ -467,7 +469,8 @@ impl Pass<'_> {
                     Ok(Read::Problems(_)) => unreachable!("problems come first or not at all"),
                     Err(e) => vec![Err(e)],
                 });
-                self.check_rows(t, source, std::iter::once(first).chain(rest), progress)
+                let chunks = std::iter::once(first).chain(rest);
+                self.check_rows(t, source, chunks, recycle, progress)
             }
         }
     }
@@ -477,6 +480,7 @@ impl Pass<'_> {
         t: RecordType,
         source: &crate::input::Source,
         chunks: impl Iterator<Item = Vec<Result<Item>>>,
+        recycle: &std::sync::mpsc::Sender<Spent>,
         progress: &mut dyn FnMut(RecordType, u64),
     ) -> Result<()> {
         let patient_ref_index = RecordType::Cases
@@ -487,52 +491,64 @@ impl Pass<'_> {
         self.counts.entry(t).or_default();
         let mut writer = PartitionWriter::new(t);
         let mut read = 0u64;
-        for item in chunks.flatten() {
-            read += 1;
-            self.counts.entry(t).or_default().read += 1;
-            let item = item?;
-            let line = match &item {
-                Item::Row(row) => row.position.number(),
-                Item::Unreadable(r) => r.position.number(),
-            };
-            let outcome = match item {
-                Item::Unreadable(reject) => Err(vec![reject]),
-                Item::Row(row) => {
-                    let kept = self.shown.entry(t).or_default();
-                    if kept.len() < self.show {
-                        kept.push(row.values.clone());
-                    }
-                    if t == RecordType::Cases && row.values[patient_ref_index].is_some() {
-                        self.patient_refs += 1;
-                    }
-                    let origin = row.origin.clone();
-                    self.validator.check(t, row).map_err(|mut rejects| {
-                        if let Some(origin) = origin {
-                            for r in &mut rejects {
-                                name_export_column(t, &origin, r);
-                            }
+        for chunk in chunks {
+            let mut spent = Spent::default();
+            for item in chunk {
+                read += 1;
+                self.counts.entry(t).or_default().read += 1;
+                let item = item?;
+                let line = match &item {
+                    Item::Row(row) => row.position.number(),
+                    Item::Unreadable(r) => r.position.number(),
+                };
+                let outcome = match item {
+                    Item::Unreadable(reject) => Err(vec![reject]),
+                    Item::Row(mut row) => {
+                        let kept = self.shown.entry(t).or_default();
+                        if kept.len() < self.show {
+                            kept.push(row.values.clone());
                         }
-                        rejects
-                    })
+                        if t == RecordType::Cases && row.values[patient_ref_index].is_some() {
+                            self.patient_refs += 1;
+                        }
+                        let outcome =
+                            self.validator
+                                .check_in_place(t, &mut row)
+                                .map_err(|mut rejects| {
+                                    if let Some(origin) = &row.origin {
+                                        for r in &mut rejects {
+                                            name_export_column(t, origin, r);
+                                        }
+                                    }
+                                    rejects
+                                });
+                        spent.raw.push(row);
+                        outcome
+                    }
+                };
+                if let (Some(lines), Some(n)) = (self.lines.as_mut(), line) {
+                    let n = n as usize;
+                    if lines.len() <= n {
+                        lines.resize(n + 1, 0);
+                    }
+                    lines[n] |= if outcome.is_ok() { 1 } else { 2 };
                 }
-            };
-            if let (Some(lines), Some(n)) = (self.lines.as_mut(), line) {
-                let n = n as usize;
-                if lines.len() <= n {
-                    lines.resize(n + 1, 0);
+                match outcome {
+                    Ok(typed) => {
+                        self.counts.entry(t).or_default().stored += 1;
+                        writer.push(&mut self.staging, &typed)?;
+                        spent.typed.push(typed);
+                    }
+                    Err(rejects) => self.reject_row(t, rejects)?,
                 }
-                lines[n] |= if outcome.is_ok() { 1 } else { 2 };
-            }
-            match outcome {
-                Ok(typed) => {
-                    self.counts.entry(t).or_default().stored += 1;
-                    writer.push(&mut self.staging, &typed)?;
+                if read.is_multiple_of(BATCH_ROWS as u64) {
+                    progress(t, read);
                 }
-                Err(rejects) => self.reject_row(t, rejects)?,
             }
-            if read.is_multiple_of(BATCH_ROWS as u64) {
-                progress(t, read);
-            }
+            // What is left of the rows goes back to the reading thread, which allocated
+            // it: freed there, glibc's malloc takes no lock shared by the two threads
+            // (freed here, the ingest was slower on two threads than on one).
+            let _ = recycle.send(spent);
         }
         progress(t, read);
         if t == RecordType::Cases && read == 0 {
@@ -562,8 +578,20 @@ enum Read {
     Rows(Vec<Result<Item>>),
 }
 
-/// The reading side of [`Pass::read_source`]: opens the source and sends its rows.
-fn read_rows(source: &crate::input::Source, tx: std::sync::mpsc::SyncSender<Result<Read>>) {
+/// Rows checked and stored, handed back to the thread that read them to be freed.
+#[derive(Default)]
+struct Spent {
+    raw: Vec<input::RawRow>,
+    typed: Vec<check::TypedRow>,
+}
+
+/// The reading side of [`Pass::read_source`]: opens the source and sends its rows, and
+/// frees those handed back.
+fn read_rows(
+    source: &crate::input::Source,
+    tx: std::sync::mpsc::SyncSender<Result<Read>>,
+    spent: std::sync::mpsc::Receiver<Spent>,
+) {
     let rows = match input::open(source) {
         Err(e) => {
             let _ = tx.send(Err(e));
@@ -583,6 +611,9 @@ fn read_rows(source: &crate::input::Source, tx: std::sync::mpsc::SyncSender<Resu
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
             if tx.send(Ok(Read::Rows(full))).is_err() || stop {
                 return;
+            }
+            while let Ok(rows) = spent.try_recv() {
+                drop(rows);
             }
         }
     }
@@ -662,8 +693,11 @@ fn ingest_into(
             s.write("rejects", None, &batch)?;
         }
         if let Some(old) = old {
-            let ids: HashSet<String> = pass.validator.case_ids().cloned().collect();
-            let dropped = s.carry_over(old, &ids)?;
+            let validator = &pass.validator;
+            let stored = |id: &str| validator.has_case(id);
+            let replaced: Option<&dyn Fn(&str) -> bool> =
+                (validator.stored_cases() > 0).then_some(&stored);
+            let dropped = s.carry_over(old, replaced)?;
             replaced_cases = dropped.get("cases").copied().unwrap_or(0);
         }
     }

@@ -2,7 +2,7 @@
 //! `case_id` within itself), the committed tables carried over, the configuration kept,
 //! then the atomic commit (the manifest renamed over the old one) and the `current` link.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -184,7 +184,7 @@ impl Staging {
     pub fn carry_over(
         &mut self,
         old: &Manifest,
-        replaced: &HashSet<String>,
+        replaced: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<BTreeMap<String, u64>> {
         let mut dropped = BTreeMap::new();
         // Keys for the cases of files written without them ("cases" comes first).
@@ -249,7 +249,7 @@ impl Staging {
     fn rows_to_keep(
         &self,
         path: &Path,
-        replaced: &HashSet<String>,
+        replaced: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<(u64, Option<BooleanArray>)> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
@@ -262,15 +262,15 @@ impl Staging {
         else {
             return Ok((rows, None));
         };
-        if replaced.is_empty() {
+        let Some(replaced) = replaced else {
             return Ok((rows, None));
-        }
+        };
         let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
         let mut keep = Vec::with_capacity(rows as usize);
         for batch in builder.with_projection(mask).build()? {
             let batch = batch?;
             let ids = batch.column(0).as_string::<i32>();
-            keep.extend((0..ids.len()).map(|i| !replaced.contains(ids.value(i))));
+            keep.extend((0..ids.len()).map(|i| !replaced(ids.value(i))));
         }
         if keep.iter().all(|k| *k) {
             Ok((rows, None))
