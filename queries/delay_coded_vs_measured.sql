@@ -37,8 +37,8 @@ unreported AS (
     SELECT case_key, episode
     FROM events
     GROUP BY case_key, episode
-    HAVING SUM(CASE WHEN CAST(event AS VARCHAR) = 'performed' THEN 1 ELSE 0 END) > 0
-       AND SUM(CASE WHEN CAST(event AS VARCHAR) = 'reported' THEN 1 ELSE 0 END) = 0
+    HAVING SUM(CASE WHEN event = 'performed' THEN 1 ELSE 0 END) > 0
+       AND SUM(CASE WHEN event = 'reported' THEN 1 ELSE 0 END) = 0
 ),
 totals AS (
     SELECT (SELECT COUNT(*) FROM cases) AS cases_in_scope,

@@ -9,4 +9,4 @@ SELECT COUNT(*) AS remedies,
        SUM(amount_gbp) AS total_gbp,
        median(amount_gbp) AS median_gbp
 FROM recommendations
-WHERE CAST(kind AS VARCHAR) = 'financial_remedy'
+WHERE kind = 'financial_remedy'

@@ -25,7 +25,7 @@ WITH reviews AS (
            MIN(CAST(e.occurred_at AS DATE)) AS reviewed_on,
            bool_and(COALESCE(CAST(e.occurred_at_precision AS VARCHAR), 'day') = 'day') AS review_to_the_day
     FROM events e
-    WHERE CAST(e.event AS VARCHAR) = 'learning_review'
+    WHERE e.event = 'learning_review'
     GROUP BY e.case_key
 ),
 review_days AS (

@@ -15,7 +15,10 @@
 --          days, threshold_days, over_threshold (days > threshold_days).
 -- Portability: EXTRACT(EPOCH FROM ts) is DataFusion's and DuckDB's (Spark:
 -- unix_timestamp(ts)); bool_and is DataFusion's, DuckDB's and Spark's.
--- The CASE lists below name every event kind of the spec (bundle-v1): a new kind needs a
+-- The enumerations (event, urgency) are compared as they are stored, dictionary-encoded:
+-- DataFusion compares a dictionary's few values once and maps its codes, where a CAST to
+-- text would copy every row's string (twenty times here).
+-- The CASE lists below name every event kind and urgency of the spec (bundle-v1): a new one needs a
 -- line in each.
 WITH episodes AS (
     -- One row per episode: its urgency, and for each kind of step the first time it
@@ -24,44 +27,54 @@ WITH episodes AS (
     -- joining the events to themselves.
     SELECT case_key,
            episode,
-           CASE MIN(CASE CAST(urgency AS VARCHAR)
+           CASE MIN(CASE urgency
                         WHEN 'critical' THEN 1 WHEN 'urgent' THEN 2
                         WHEN 'significant' THEN 3 WHEN 'routine' THEN 4 END)
                 WHEN 1 THEN 'critical' WHEN 2 THEN 'urgent'
                 WHEN 3 THEN 'significant' WHEN 4 THEN 'routine'
                 ELSE 'missing' END AS urgency,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'requested' THEN occurred_at END) AS requested_at,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'requested' THEN detail END) AS requested_detail,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'performed' THEN occurred_at END) AS performed_at,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'performed' THEN detail END) AS performed_detail,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'reviewed' THEN occurred_at END) AS reviewed_at,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'reviewed' THEN detail END) AS reviewed_detail,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'reported' THEN occurred_at END) AS reported_at,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'reported' THEN detail END) AS reported_detail,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'alert_raised' THEN occurred_at END) AS alert_raised_at,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'alert_raised' THEN detail END) AS alert_raised_detail,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'alert_acknowledged' THEN occurred_at END) AS alert_acknowledged_at,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'alert_acknowledged' THEN detail END) AS alert_acknowledged_detail,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'acted_on' THEN occurred_at END) AS acted_on_at,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'acted_on' THEN detail END) AS acted_on_detail,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'patient_informed' THEN occurred_at END) AS patient_informed_at,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'patient_informed' THEN detail END) AS patient_informed_detail,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'diagnosed' THEN occurred_at END) AS diagnosed_at,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'diagnosed' THEN detail END) AS diagnosed_detail,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'learning_review' THEN occurred_at END) AS learning_review_at,
-           MIN(CASE WHEN CAST(event AS VARCHAR) = 'learning_review' THEN detail END) AS learning_review_detail
+           MIN(CASE WHEN event = 'requested' THEN occurred_at END) AS requested_at,
+           MIN(CASE WHEN event = 'requested' THEN detail END) AS requested_detail,
+           MIN(CASE WHEN event = 'performed' THEN occurred_at END) AS performed_at,
+           MIN(CASE WHEN event = 'performed' THEN detail END) AS performed_detail,
+           MIN(CASE WHEN event = 'reviewed' THEN occurred_at END) AS reviewed_at,
+           MIN(CASE WHEN event = 'reviewed' THEN detail END) AS reviewed_detail,
+           MIN(CASE WHEN event = 'reported' THEN occurred_at END) AS reported_at,
+           MIN(CASE WHEN event = 'reported' THEN detail END) AS reported_detail,
+           MIN(CASE WHEN event = 'alert_raised' THEN occurred_at END) AS alert_raised_at,
+           MIN(CASE WHEN event = 'alert_raised' THEN detail END) AS alert_raised_detail,
+           MIN(CASE WHEN event = 'alert_acknowledged' THEN occurred_at END) AS alert_acknowledged_at,
+           MIN(CASE WHEN event = 'alert_acknowledged' THEN detail END) AS alert_acknowledged_detail,
+           MIN(CASE WHEN event = 'acted_on' THEN occurred_at END) AS acted_on_at,
+           MIN(CASE WHEN event = 'acted_on' THEN detail END) AS acted_on_detail,
+           MIN(CASE WHEN event = 'patient_informed' THEN occurred_at END) AS patient_informed_at,
+           MIN(CASE WHEN event = 'patient_informed' THEN detail END) AS patient_informed_detail,
+           MIN(CASE WHEN event = 'diagnosed' THEN occurred_at END) AS diagnosed_at,
+           MIN(CASE WHEN event = 'diagnosed' THEN detail END) AS diagnosed_detail,
+           MIN(CASE WHEN event = 'learning_review' THEN occurred_at END) AS learning_review_at,
+           MIN(CASE WHEN event = 'learning_review' THEN detail END) AS learning_review_detail
     FROM (
         -- How much of each step's time the input gave: 2 a time of day, 1 a day only,
         -- 0 only a month or a year (occurred_at_precision; a warehouse written before
         -- that column existed holds days only). A step's detail is its least detailed
         -- record's.
         SELECT *,
-               CASE WHEN COALESCE(CAST(occurred_at_precision AS VARCHAR), 'day') <> 'day' THEN 0
+               CASE WHEN occurred_at_precision <> 'day' THEN 0
                     WHEN occurred_at_has_time THEN 2
                     ELSE 1 END AS detail
         FROM events
     ) ev
     GROUP BY case_key, episode
+),
+rules AS (
+    -- Each threshold row once per urgency it applies to ("any": every urgency of the
+    -- spec, and "missing"), so that episodes meet their rows by an equi-join on the
+    -- urgency (a hash join) instead of testing every episode against every row.
+    SELECT u.urgency AS applies_to, th.*
+    FROM thresholds th
+    JOIN (SELECT 'critical' AS urgency UNION ALL SELECT 'urgent' UNION ALL
+          SELECT 'significant' UNION ALL SELECT 'routine' UNION ALL SELECT 'missing') u
+      ON th.urgency = 'any' OR th.urgency = u.urgency
 ),
 pairs AS (
     -- Each episode meets the (few) threshold rows for its urgency; the small table is
@@ -122,9 +135,8 @@ pairs AS (
                 WHEN 'diagnosed' THEN e.diagnosed_detail
                 WHEN 'learning_review' THEN e.learning_review_detail
            END AS to_detail
-    FROM thresholds th
-    CROSS JOIN episodes e
-    WHERE th.urgency = 'any' OR th.urgency = e.urgency
+    FROM rules th
+    JOIN episodes e ON e.urgency = th.applies_to
 ),
 measured AS (
     SELECT case_key,
