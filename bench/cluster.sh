@@ -125,23 +125,22 @@ timed() {
   end=$(date +%s.%N)
   awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", e - s }'
 }
-t_local=$(timed measure-local "$CW" measure "${common[@]}" --out "$WORK/local" --format csv)
-t_cluster=$(timed measure-cluster "$CW" measure "${common[@]}" --out "$WORK/cluster" --format csv \
-  --engine ballista --scheduler "$URL")
-measures=$(find "$WORK/local" -name '*.csv' | wc -l)
-[[ "$measures" -ge 11 ]] || fail "only $measures measures written"
-diff -r "$WORK/local" "$WORK/cluster" >"$WORK/measures.diff" ||
-  fail "the cluster's measures differ from the local engine's: $(head -20 "$WORK/measures.diff")"
-say "all $measures measures equal (local ${t_local} s, cluster ${t_cluster} s)"
-
-r_local=$(timed report-local "$CW" report "${common[@]}" --out "$WORK/report-local")
-r_cluster=$(timed report-cluster "$CW" report "${common[@]}" --out "$WORK/report-cluster" \
-  --engine ballista --scheduler "$URL")
-tables=$(find "$WORK/report-local/tables" -name '*.csv' | wc -l)
-[[ "$tables" -ge 1 ]] || fail "the report wrote no tables"
-diff -r "$WORK/report-local/tables" "$WORK/report-cluster/tables" >"$WORK/report.diff" ||
-  fail "the cluster's report tables differ: $(head -20 "$WORK/report.diff")"
-say "the report's $tables tables equal (local ${r_local} s, cluster ${r_cluster} s)"
+# Runs `casework $@` on both engines, into $WORK/$1-local and $WORK/$1-cluster, and
+# compares every CSV file below their subfolder $2 (at least $3 of them).
+compare() {
+  local what=$1 sub=$2 least=$3 t_local t_cluster n
+  shift 3
+  t_local=$(timed "$what-local" "$CW" "$@" "${common[@]}" --out "$WORK/$what-local")
+  t_cluster=$(timed "$what-cluster" "$CW" "$@" "${common[@]}" --out "$WORK/$what-cluster" \
+    --engine ballista --scheduler "$URL")
+  n=$(find "$WORK/$what-local/$sub" -name '*.csv' | wc -l)
+  [[ "$n" -ge "$least" ]] || fail "$what: only $n CSV files written"
+  diff -r "$WORK/$what-local/$sub" "$WORK/$what-cluster/$sub" >"$WORK/$what.diff" ||
+    fail "$what: the cluster's answers differ from the local engine's: $(head -20 "$WORK/$what.diff")"
+  say "$what: all $n CSV files equal (local ${t_local} s, cluster ${t_cluster} s)"
+}
+compare measure . 11 measure --format csv
+compare report tables 1 report
 
 # 6. Both executors did work.
 for n in 1 2; do
