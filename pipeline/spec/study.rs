@@ -416,7 +416,8 @@ mod tests {
 
     #[test]
     fn a_study_naming_what_its_code_list_lacks_is_refused_with_the_line() {
-        let dir = tempfile_dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         std::fs::write(
             dir.join("codes.csv"),
             "code,theme,meaning\nA1,late,x\nB1,rude,y\n",
@@ -458,11 +459,5 @@ mod tests {
         );
         let (place, label) = s.file.stage("communication");
         assert!(place > 0 && label == "communication", "{place} {label}");
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("casework-study-test-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
     }
 }
