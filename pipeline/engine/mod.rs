@@ -219,96 +219,9 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
             file: format!("queries/shared/{name}.sql").into(),
             source,
         })?;
-        let view = view.into_view();
-        if matches!(inputs.engine, Engine::Local) && MATERIALISED.contains(name) {
-            ctx.register_table(*name, Arc::new(Materialised::new(view)?))?;
-        } else {
-            ctx.register_table(*name, view)?;
-        }
+        ctx.register_table(*name, view.into_view())?;
     }
     Ok(ctx)
-}
-
-/// The shared views computed once per session (see [`Materialised`]).
-const MATERIALISED: &[&str] = &["case_themes", "episode_intervals"];
-
-/// A shared view computed once per session, at its first use, into Parquet files in a
-/// temporary folder (removed with the session), which that use and every later one
-/// read. DataFusion computes a view again wherever a query names it, and
-/// `episode_intervals` (a grouped pass over every event) is read by two measures and the
-/// report's delay figure, `case_themes` by six measures. Local engine only: a
-/// cluster's executors could not read the client's temporary folder.
-#[derive(Debug)]
-struct Materialised {
-    view: Arc<dyn TableProvider>,
-    dir: tempfile::TempDir,
-    /// The written table, once the view has been computed.
-    table: std::sync::Mutex<Option<Arc<dyn TableProvider>>>,
-}
-
-impl Materialised {
-    fn new(view: Arc<dyn TableProvider>) -> Result<Materialised> {
-        let dir = tempfile::Builder::new()
-            .prefix("casework-view-")
-            .tempdir()
-            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-        Ok(Materialised {
-            view,
-            dir,
-            table: std::sync::Mutex::new(None),
-        })
-    }
-
-    /// The written table, computing and writing the view on the first call.
-    async fn table(
-        &self,
-        state: &dyn datafusion::catalog::Session,
-    ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
-        if let Some(table) = self.table.lock().expect("not poisoned").clone() {
-            return Ok(table);
-        }
-        let plan = self.view.scan(state, None, &[], None).await?;
-        let url = format!("{}/", self.dir.path().display());
-        datafusion::datasource::physical_plan::parquet::plan_to_parquet(
-            state.task_ctx(),
-            plan,
-            &url,
-            None,
-        )
-        .await?;
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new(ListingTableUrl::parse(&url)?)
-            .with_listing_options(options)
-            .with_schema(self.view.schema());
-        let table: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
-        *self.table.lock().expect("not poisoned") = Some(table.clone());
-        Ok(table)
-    }
-}
-
-#[async_trait::async_trait]
-impl TableProvider for Materialised {
-    fn schema(&self) -> SchemaRef {
-        self.view.schema()
-    }
-
-    fn table_type(&self) -> datafusion::logical_expr::TableType {
-        datafusion::logical_expr::TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn datafusion::catalog::Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        self.table(state)
-            .await?
-            .scan(state, projection, filters, limit)
-            .await
-    }
 }
 
 async fn context(
