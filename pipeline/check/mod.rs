@@ -174,8 +174,6 @@ impl TypedRow {
 /// other record types can be checked against them.
 pub struct Validator {
     codes: CodeList,
-    /// The code list's codes, for a hashed look-up per row.
-    code_set: std::collections::HashSet<String, RandomState>,
     key: Option<Vec<u8>>,
     /// The zone of date-times written without an offset (`--time-zone`); without one
     /// they are taken as UTC.
@@ -208,7 +206,6 @@ pub struct Validator {
 impl Validator {
     pub fn new(codes: CodeList, key: Option<Vec<u8>>) -> Validator {
         Validator {
-            code_set: codes.codes.iter().map(|c| c.code.clone()).collect(),
             codes,
             key,
             time_zone: None,
@@ -426,6 +423,8 @@ impl Validator {
         }
     }
 
+    /// Types one field. `Ok(None)`: a text field that passed, kept as it was given (the
+    /// caller moves the string in rather than copying it).
     fn type_value(
         &self,
         column: &Column,
@@ -479,7 +478,7 @@ impl Validator {
                 }
             }
             Kind::Code => {
-                if self.code_set.contains(text) {
+                if self.codes.contains(text) {
                     Ok(None)
                 } else {
                     Err((
@@ -491,29 +490,16 @@ impl Validator {
                     ))
                 }
             }
-            kind => self.type_other(kind, name, text).map(Some),
-        }
-    }
-
-    /// The kinds that are not kept as text: dates, booleans, amounts, secrets.
-    fn type_other(
-        &self,
-        kind: Kind,
-        name: &str,
-        text: &str,
-    ) -> std::result::Result<Value, (Rule, String)> {
-        match kind {
-            Kind::Identifier | Kind::Text { .. } | Kind::Enum(_) | Kind::Code => {
-                Ok(Value::Text(text.to_string()))
-            }
-            Kind::Date => parse_date(text).map(Value::Date).ok_or_else(|| {
-                (
-                    Rule::Format,
-                    format!("{name} must be a date written YYYY-MM-DD"),
-                )
-            }),
+            Kind::Date => parse_date(text)
+                .map(|d| Some(Value::Date(d)))
+                .ok_or_else(|| {
+                    (
+                        Rule::Format,
+                        format!("{name} must be a date written YYYY-MM-DD"),
+                    )
+                }),
             Kind::PartialDate => parse_partial_date(text)
-                .map(|(d, p)| Value::PartialDate(d, p))
+                .map(|(d, p)| Some(Value::PartialDate(d, p)))
                 .ok_or_else(|| {
                     (
                         Rule::Format,
@@ -522,58 +508,64 @@ impl Validator {
                         ),
                     )
                 }),
-            Kind::DateTime => {
-                if text.len() < 10 {
-                    return parse_partial_date(text)
-                        .map(|(days, precision)| Value::DateTime {
-                            seconds: i64::from(days) * 86_400,
-                            has_time: false,
-                            precision,
-                        })
-                        .ok_or_else(|| (Rule::Format, date_time_expected(name)));
-                }
-                let (seconds, has_time) =
-                    parse_date_time(text).ok_or_else(|| (Rule::Format, date_time_expected(name)))?;
-                let precision = Precision::Day;
-                if !has_time {
-                    return Ok(Value::DateTime {
-                        seconds,
-                        has_time,
-                        precision,
-                    });
-                }
-                let zoned = has_offset(text);
-                let (with, without) = self.times_seen.get();
-                self.times_seen.set(if zoned {
-                    (with + 1, without)
-                } else {
-                    (with, without + 1)
-                });
-                let seconds = match (zoned, self.time_zone) {
-                    (false, Some(zone)) => local_to_utc(seconds, zone)
-                        .map_err(|why| (Rule::Format, format!("{name} {text}: {why}")))?,
-                    _ => seconds,
-                };
-                Ok(Value::DateTime {
-                    seconds,
-                    has_time,
-                    precision,
-                })
-            }
-            Kind::Boolean => parse_bool(text).map(Value::Bool).ok_or_else(|| {
-                (
-                    Rule::Format,
-                    format!("{name} must be true or false (or yes/no, 1/0)"),
-                )
-            }),
+            Kind::DateTime => self.type_date_time(name, text).map(Some),
+            Kind::Boolean => parse_bool(text)
+                .map(|b| Some(Value::Bool(b)))
+                .ok_or_else(|| {
+                    (
+                        Rule::Format,
+                        format!("{name} must be true or false (or yes/no, 1/0)"),
+                    )
+                }),
             Kind::Amount => parse_amount(text)
-                .map(Value::Amount)
+                .map(|a| Some(Value::Amount(a)))
                 .map_err(|why| (Rule::Format, format!("{name} must be {why}"))),
-            Kind::Secret => Ok(match &self.key {
+            Kind::Secret => Ok(Some(match &self.key {
                 Some(key) => Value::Text(pseudonymise(key, text)),
                 None => Value::Null,
-            }),
+            })),
         }
+    }
+
+    /// A date-time: a date (perhaps only a month or a year), or a date and time with or
+    /// without an offset (without one, local to `--time-zone`, else UTC).
+    fn type_date_time(&self, name: &str, text: &str) -> std::result::Result<Value, (Rule, String)> {
+        if text.len() < 10 {
+            return parse_partial_date(text)
+                .map(|(days, precision)| Value::DateTime {
+                    seconds: i64::from(days) * 86_400,
+                    has_time: false,
+                    precision,
+                })
+                .ok_or_else(|| (Rule::Format, date_time_expected(name)));
+        }
+        let (seconds, has_time) =
+            parse_date_time(text).ok_or_else(|| (Rule::Format, date_time_expected(name)))?;
+        let precision = Precision::Day;
+        if !has_time {
+            return Ok(Value::DateTime {
+                seconds,
+                has_time,
+                precision,
+            });
+        }
+        let zoned = has_offset(text);
+        let (with, without) = self.times_seen.get();
+        self.times_seen.set(if zoned {
+            (with + 1, without)
+        } else {
+            (with, without + 1)
+        });
+        let seconds = match (zoned, self.time_zone) {
+            (false, Some(zone)) => local_to_utc(seconds, zone)
+                .map_err(|why| (Rule::Format, format!("{name} {text}: {why}")))?,
+            _ => seconds,
+        };
+        Ok(Value::DateTime {
+            seconds,
+            has_time,
+            precision,
+        })
     }
 
     /// Rules between columns of one row.

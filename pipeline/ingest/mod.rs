@@ -496,51 +496,7 @@ impl Pass<'_> {
             for item in chunk {
                 read += 1;
                 self.counts.entry(t).or_default().read += 1;
-                let item = item?;
-                let line = match &item {
-                    Item::Row(row) => row.position.number(),
-                    Item::Unreadable(r) => r.position.number(),
-                };
-                let outcome = match item {
-                    Item::Unreadable(reject) => Err(vec![reject]),
-                    Item::Row(mut row) => {
-                        let kept = self.shown.entry(t).or_default();
-                        if kept.len() < self.show {
-                            kept.push(row.values.clone());
-                        }
-                        if t == RecordType::Cases && row.values[patient_ref_index].is_some() {
-                            self.patient_refs += 1;
-                        }
-                        let outcome =
-                            self.validator
-                                .check_in_place(t, &mut row)
-                                .map_err(|mut rejects| {
-                                    if let Some(origin) = &row.origin {
-                                        for r in &mut rejects {
-                                            name_export_column(t, origin, r);
-                                        }
-                                    }
-                                    rejects
-                                });
-                        spent.raw.push(row);
-                        outcome
-                    }
-                };
-                if let (Some(lines), Some(n)) = (self.lines.as_mut(), line) {
-                    let n = n as usize;
-                    if lines.len() <= n {
-                        lines.resize(n + 1, 0);
-                    }
-                    lines[n] |= if outcome.is_ok() { 1 } else { 2 };
-                }
-                match outcome {
-                    Ok(typed) => {
-                        self.counts.entry(t).or_default().stored += 1;
-                        writer.push(&mut self.staging, &typed)?;
-                        spent.typed.push(typed);
-                    }
-                    Err(rejects) => self.reject_row(t, rejects)?,
-                }
+                self.check_item(t, item?, patient_ref_index, &mut writer, &mut spent)?;
                 if read.is_multiple_of(BATCH_ROWS as u64) {
                     progress(t, read);
                 }
@@ -563,6 +519,63 @@ impl Pass<'_> {
             ))?;
         }
         writer.finish(&mut self.staging)
+    }
+
+    /// Checks one item read, then stores or rejects it; what is left of it goes to
+    /// `spent`.
+    fn check_item(
+        &mut self,
+        t: RecordType,
+        item: Item,
+        patient_ref_index: usize,
+        writer: &mut PartitionWriter,
+        spent: &mut Spent,
+    ) -> Result<()> {
+        let line = match &item {
+            Item::Row(row) => row.position.number(),
+            Item::Unreadable(r) => r.position.number(),
+        };
+        let outcome = match item {
+            Item::Unreadable(reject) => Err(vec![reject]),
+            Item::Row(mut row) => {
+                let kept = self.shown.entry(t).or_default();
+                if kept.len() < self.show {
+                    kept.push(row.values.clone());
+                }
+                if t == RecordType::Cases && row.values[patient_ref_index].is_some() {
+                    self.patient_refs += 1;
+                }
+                let outcome = self
+                    .validator
+                    .check_in_place(t, &mut row)
+                    .map_err(|mut rejects| {
+                        if let Some(origin) = &row.origin {
+                            for r in &mut rejects {
+                                name_export_column(t, origin, r);
+                            }
+                        }
+                        rejects
+                    });
+                spent.raw.push(row);
+                outcome
+            }
+        };
+        if let (Some(lines), Some(n)) = (self.lines.as_mut(), line) {
+            let n = n as usize;
+            if lines.len() <= n {
+                lines.resize(n + 1, 0);
+            }
+            lines[n] |= if outcome.is_ok() { 1 } else { 2 };
+        }
+        match outcome {
+            Ok(typed) => {
+                self.counts.entry(t).or_default().stored += 1;
+                writer.push(&mut self.staging, &typed)?;
+                spent.typed.push(typed);
+                Ok(())
+            }
+            Err(rejects) => self.reject_row(t, rejects),
+        }
     }
 }
 

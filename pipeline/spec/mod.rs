@@ -288,6 +288,8 @@ pub struct Code {
 pub struct CodeList {
     pub codes: Vec<Code>,
     pub source: ConfigSource,
+    /// The codes, hashed: [`CodeList::contains`] is asked once per finding and coding.
+    known: std::collections::HashSet<String, ahash::RandomState>,
 }
 
 const DEFAULT_CODES: &str = include_str!("../../data/codes/imaging-themes.csv");
@@ -414,13 +416,14 @@ impl CodeList {
             return Err(bad(1, "the code list has no codes".into()));
         }
         Ok(CodeList {
+            known: codes.iter().map(|c| c.code.clone()).collect(),
             codes,
             source: ConfigSource::of(name, text),
         })
     }
 
     pub fn contains(&self, code: &str) -> bool {
-        self.codes.iter().any(|c| c.code == code)
+        self.known.contains(code)
     }
 
     /// The themes, in the order they first appear in the list.
