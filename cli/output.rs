@@ -222,7 +222,12 @@ pub(super) fn print_table(o: &Printed) {
         let parts: Vec<String> = values
             .iter()
             .zip(&widths)
-            .map(|(v, w)| format!("{v:<w$}"))
+            // Padded by hand: a width in a format string must fit in 16 bits, and a
+            // cell can be longer (an EXPLAIN plan).
+            .map(|(v, w)| {
+                let pad = w.saturating_sub(v.chars().count());
+                format!("{v}{}", " ".repeat(pad))
+            })
             .collect();
         println!("  {}", parts.join("  ").trim_end());
     };

@@ -489,6 +489,27 @@ fn measure_errors_are_clear() {
 }
 
 #[test]
+fn the_text_table_prints_a_cell_longer_than_a_format_width_can_be() {
+    // A width in a Rust format string must fit in 16 bits: an EXPLAIN ANALYZE plan of
+    // a long query made one cell longer than that, and the table printer panicked.
+    let tmp = tempfile::tempdir().unwrap();
+    example_warehouse(tmp.path());
+    let out = casework(
+        tmp.path(),
+        &["query", "SELECT repeat('x', 70000) AS long, 'y' AS short"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = text
+        .lines()
+        .find(|l| l.contains("xxx"))
+        .unwrap_or_else(|| panic!("no row in {}", &text[..text.len().min(300)]));
+    assert_eq!(row.trim(), format!("{}  y", "x".repeat(70000)));
+    let header = text.lines().find(|l| l.contains("long")).unwrap();
+    assert_eq!(header.trim(), format!("long{}  short", " ".repeat(70000 - 4)));
+}
+
+#[test]
 fn scoped_queries_push_the_filter_and_projection_into_the_parquet_scan() {
     let tmp = tempfile::tempdir().unwrap();
     example_warehouse(tmp.path());
