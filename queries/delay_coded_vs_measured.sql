@@ -10,7 +10,7 @@
 --   episodes_performed_not_reported
 --                               episodes (not cases) with a "performed" step and no
 --                               "reported" step
--- Shared views: episode_intervals, case_themes (queries/shared/).
+-- Shared views: episode_intervals, episodes, case_themes (queries/shared/).
 -- Parameters: the scope; the thresholds in force; the study's delay theme
 -- (study.delay_theme). A study with no delay theme gives no rows: the comparison is
 -- absent, not zero.
@@ -35,10 +35,8 @@ both_sides AS (
 ),
 unreported AS (
     SELECT case_key, episode
-    FROM events
-    GROUP BY case_key, episode
-    HAVING SUM(CASE WHEN event = 'performed' THEN 1 ELSE 0 END) > 0
-       AND SUM(CASE WHEN event = 'reported' THEN 1 ELSE 0 END) = 0
+    FROM episodes
+    WHERE performed_at IS NOT NULL AND reported_at IS NULL
 ),
 totals AS (
     SELECT (SELECT COUNT(*) FROM cases) AS cases_in_scope,

@@ -13,7 +13,7 @@
 //! | `study` | one row: `delay_theme` (null when the study has none), `repeat_when_a_code_recurs`, `has_repeat_rule` |
 //! | `repeat_codes` | the study's codes that mean a repeated failing: `code` |
 //! | `stored_cases`, … | the committed tables without the scope |
-//! | `themes`, `case_themes`, `episode_intervals` | shared views, defined in `queries/shared/` |
+//! | `themes`, `case_themes`, `episodes`, `episode_intervals` | shared views, defined in `queries/shared/` (`episodes` computed once per session on the local engine: [`Materialised`]) |
 //!
 //! Scope values reach DataFusion as typed literals in the logical plan (the DataFrame
 //! filter API), never as SQL text.
@@ -43,6 +43,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
 use crate::check;
+use materialised::Materialised;
+
+mod materialised;
 use crate::error::{Error, Result};
 use crate::spec::study::StudyFile;
 use crate::spec::{CodeList, RecordType, Thresholds};
@@ -219,7 +222,13 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
             file: format!("queries/shared/{name}.sql").into(),
             source,
         })?;
-        ctx.register_table(*name, view.into_view())?;
+        if MATERIALISED.contains(name) && matches!(inputs.engine, Engine::Local) {
+            let table = Materialised::new(view.logical_plan().clone())
+                .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            ctx.register_table(*name, Arc::new(table))?;
+        } else {
+            ctx.register_table(*name, view.into_view())?;
+        }
     }
     Ok(ctx)
 }
@@ -260,6 +269,10 @@ async fn context(
     }
 }
 
+/// The shared views computed once per session, at their first use (local engine; see
+/// [`Materialised`]).
+const MATERIALISED: &[&str] = &["episodes"];
+
 /// Views every measure may use, defined once (in this order: later ones may use
 /// earlier ones).
 pub const SHARED_VIEWS: &[(&str, &str)] = &[
@@ -268,6 +281,7 @@ pub const SHARED_VIEWS: &[(&str, &str)] = &[
         "case_themes",
         include_str!("../../queries/shared/case_themes.sql"),
     ),
+    ("episodes", include_str!("../../queries/shared/episodes.sql")),
     (
         "episode_intervals",
         include_str!("../../queries/shared/episode_intervals.sql"),

@@ -14,88 +14,15 @@
 -- Columns: case_key, episode, urgency, interval_no, from_event, to_event, to_the_day,
 --          days, threshold_days, over_threshold (days > threshold_days).
 -- Portability: EXTRACT(EPOCH FROM ts) is DataFusion's and DuckDB's (Spark:
--- unix_timestamp(ts)); BIT_OR and the operators <<, & and | are DataFusion's and
--- DuckDB's (Spark: bit_or, shiftleft).
--- The enumerations (event, urgency) are compared as they are stored, dictionary-encoded:
--- DataFusion compares a dictionary's few values once and maps its codes, where a CAST to
--- text would copy every row's string.
--- How it is computed (the shape matters: this view is the measures' largest piece of
--- work, and the aggregation below is the part that spills): the steps are numbered 0 to
--- 9, and everything about an episode other than its steps' first times is kept as bits
--- of one integer, `flags`, gathered by one BIT_OR: bit 24 + s when the episode has step s,
--- bit 2s when a record of step s is known only to the month or the year (detail 0), bit
--- 2s + 1 when one has a day but no time of day (detail 1), and bit 19 + r for each
--- urgency recorded (r = 1 critical ... 4 routine). One aggregate in place of eleven (the
--- details and the urgency) makes the grouped state half as large, and lets each episode
--- meet its threshold rows by comparing integers: an equi-join on the urgency's rank, and
--- the test that both steps happened as (flags & needed) = needed.
--- The step numbers below (the CASE lists and the VALUES list) name every event kind of
--- the spec (bundle-v1): a new one needs a line in each, with the next number.
-WITH steps AS (
-    -- Each event's step number, how much of its time the input gave (2 a time of day,
-    -- 1 a day only, 0 only a month or a year: occurred_at_precision; a warehouse written
-    -- before that column existed holds days only) and its urgency's rank.
-    SELECT case_key,
-           episode,
-           occurred_at,
-           CASE event
-                WHEN 'requested' THEN 0
-                WHEN 'performed' THEN 1
-                WHEN 'reviewed' THEN 2
-                WHEN 'reported' THEN 3
-                WHEN 'alert_raised' THEN 4
-                WHEN 'alert_acknowledged' THEN 5
-                WHEN 'acted_on' THEN 6
-                WHEN 'patient_informed' THEN 7
-                WHEN 'diagnosed' THEN 8
-                WHEN 'learning_review' THEN 9
-           END AS step,
-           CASE WHEN occurred_at_precision <> 'day' THEN 0
-                WHEN occurred_at_has_time THEN 2
-                ELSE 1 END AS detail,
-           CASE urgency
-                WHEN 'critical' THEN 1 WHEN 'urgent' THEN 2
-                WHEN 'significant' THEN 3 WHEN 'routine' THEN 4 END AS urgency_rank
-    FROM events
-),
-episodes AS (
-    -- One row per episode: the first time of each step, and the flags. One grouped pass
-    -- over the events (which spills to disk under the memory limit), instead of joining
-    -- the events to themselves. A step's detail is its least detailed record's: the
-    -- lowest detail bit set.
-    SELECT case_key,
-           episode,
-           MIN(CASE WHEN step = 0 THEN occurred_at END) AS requested_at,
-           MIN(CASE WHEN step = 1 THEN occurred_at END) AS performed_at,
-           MIN(CASE WHEN step = 2 THEN occurred_at END) AS reviewed_at,
-           MIN(CASE WHEN step = 3 THEN occurred_at END) AS reported_at,
-           MIN(CASE WHEN step = 4 THEN occurred_at END) AS alert_raised_at,
-           MIN(CASE WHEN step = 5 THEN occurred_at END) AS alert_acknowledged_at,
-           MIN(CASE WHEN step = 6 THEN occurred_at END) AS acted_on_at,
-           MIN(CASE WHEN step = 7 THEN occurred_at END) AS patient_informed_at,
-           MIN(CASE WHEN step = 8 THEN occurred_at END) AS diagnosed_at,
-           MIN(CASE WHEN step = 9 THEN occurred_at END) AS learning_review_at,
-           BIT_OR(COALESCE(CAST(16777216 AS BIGINT) << step, 0)
-                  | COALESCE(CASE detail
-                                  WHEN 0 THEN CAST(1 AS BIGINT) << (2 * step)
-                                  WHEN 1 THEN CAST(2 AS BIGINT) << (2 * step)
-                                  ELSE 0 END, 0)
-                  | COALESCE(CAST(524288 AS BIGINT) << urgency_rank, 0)) AS flags
-    FROM steps
-    GROUP BY case_key, episode
-),
-ranked AS (
-    -- An episode's urgency is the most urgent one recorded on any of its events (rank 5,
-    -- "missing", when none is).
-    SELECT *,
-           CASE WHEN (flags & 1048576) <> 0 THEN 1
-                WHEN (flags & 2097152) <> 0 THEN 2
-                WHEN (flags & 4194304) <> 0 THEN 3
-                WHEN (flags & 8388608) <> 0 THEN 4
-                ELSE 5 END AS urgency_rank
-    FROM episodes
-),
-step_numbers AS (
+-- unix_timestamp(ts)); the operators <<, & and | are DataFusion's and DuckDB's (Spark:
+-- shiftleft, &, |).
+-- From the shared view episodes (one row per episode: its steps' first times, its
+-- urgency's rank and its flags, whose bits say which steps it has and how detailed each
+-- step's records are). Each episode meets its threshold rows by comparing integers: an
+-- equi-join on the urgency's rank, and the test that both steps happened as
+-- (flags & needed) = needed.
+-- The VALUES list numbers every event kind of the spec (bundle-v1), as episodes does.
+WITH step_numbers AS (
     SELECT * FROM (VALUES
                 ('requested', 0),
                 ('performed', 1),
@@ -173,7 +100,7 @@ pairs AS (
                 WHEN (e.flags & (CAST(2 AS BIGINT) << (2 * th.to_step))) <> 0 THEN 1
                 ELSE 2 END AS to_detail
     FROM rules th
-    JOIN ranked e
+    JOIN episodes e
       ON e.urgency_rank = th.urgency_rank AND (e.flags & th.needed) = th.needed
 ),
 measured AS (
