@@ -36,6 +36,22 @@ impl SplitMix64 {
     }
 }
 
+/// So that rand_distr's samplers draw from it (the alpha bootstrap's binomials): the
+/// same 64-bit outputs, the upper half of one for 32 bits.
+impl rand_core::RngCore for SplitMix64 {
+    fn next_u32(&mut self) -> u32 {
+        (SplitMix64::next_u64(self) >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        SplitMix64::next_u64(self)
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        rand_core::impls::fill_bytes_via_next(self, dst)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
