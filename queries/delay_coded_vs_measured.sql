@@ -15,13 +15,15 @@
 -- (study.delay_theme). A study with no delay theme gives no rows: the comparison is
 -- absent, not zero.
 WITH per_case AS (
-    -- One pass over the intervals: every case with a measurable interval, and whether
-    -- any of them is over its threshold.
+    -- One pass over the intervals: every case with a measurable interval (days >= 0),
+    -- and whether any of them is over its threshold. The condition is inside the
+    -- aggregates, not a WHERE: DataFusion would test a WHERE on `days` inside
+    -- episode_intervals' join, computing every interval twice (1.5 s at a million cases).
     SELECT case_key,
-           MAX(CASE WHEN over_threshold THEN 1 ELSE 0 END) AS delayed
+           MAX(CASE WHEN days >= 0 AND over_threshold THEN 1 ELSE 0 END) AS delayed
     FROM episode_intervals
-    WHERE days >= 0
     GROUP BY case_key
+    HAVING MAX(CASE WHEN days >= 0 THEN 1 ELSE 0 END) = 1
 ),
 coded AS (
     SELECT case_key FROM case_themes WHERE theme = (SELECT delay_theme FROM study)

@@ -75,8 +75,8 @@ impl Materialised {
                 )?
                 .build()?;
                 DataFrame::new(state.clone(), copy).collect().await?;
-                let options = ListingOptions::new(Arc::new(ArrowFormat))
-                    .with_file_extension(".arrow");
+                let options =
+                    ListingOptions::new(Arc::new(ArrowFormat)).with_file_extension(".arrow");
                 let config = ListingTableConfig::new(ListingTableUrl::parse(&url)?)
                     .with_listing_options(options)
                     .with_schema(Arc::clone(&self.schema));

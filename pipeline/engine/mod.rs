@@ -281,7 +281,10 @@ pub const SHARED_VIEWS: &[(&str, &str)] = &[
         "case_themes",
         include_str!("../../queries/shared/case_themes.sql"),
     ),
-    ("episodes", include_str!("../../queries/shared/episodes.sql")),
+    (
+        "episodes",
+        include_str!("../../queries/shared/episodes.sql"),
+    ),
     (
         "episode_intervals",
         include_str!("../../queries/shared/episode_intervals.sql"),

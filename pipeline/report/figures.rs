@@ -390,12 +390,24 @@ impl<'a> Figures<'a> {
         // pixel): each bucket gives its shortest and longest interval, so the spread,
         // the extremes and which side of the threshold each part lies on are as drawn
         // point by point, and the data behind the chart stays a few thousand rows.
-        let sql = "SELECT interval_no, from_event, to_event, urgency, threshold_days, \
-                          MIN(days) AS lo, MAX(days) AS hi, COUNT(*) AS n \
-                   FROM episode_intervals WHERE days >= 0 \
-                   GROUP BY interval_no, from_event, to_event, urgency, threshold_days, \
-                            CAST(round(log10(days + 0.01) * 50) AS BIGINT) \
-                   ORDER BY interval_no, urgency, lo";
+        // The intervals out of order (days < 0) or not to the day (null) fall in the
+        // null bucket, which HAVING leaves out: a WHERE on `days` would be tested inside
+        // episode_intervals' join, computing every interval twice. Each interval's
+        // events are joined on after the grouping (one pair per interval_no).
+        let sql = "SELECT b.interval_no, t.from_event, t.to_event, b.urgency, \
+                          b.threshold_days, b.lo, b.hi, b.n \
+                   FROM (SELECT interval_no, urgency, threshold_days, \
+                                MIN(CASE WHEN days >= 0 THEN days END) AS lo, \
+                                MAX(CASE WHEN days >= 0 THEN days END) AS hi, \
+                                COUNT(CASE WHEN days >= 0 THEN 1 END) AS n \
+                         FROM episode_intervals \
+                         GROUP BY interval_no, urgency, threshold_days, \
+                                  CASE WHEN days >= 0 \
+                                       THEN CAST(round(log10(days + 0.01) * 50) AS BIGINT) END \
+                         HAVING COUNT(CASE WHEN days >= 0 THEN 1 END) > 0) b \
+                   JOIN (SELECT DISTINCT interval_no, from_event, to_event FROM thresholds) t \
+                     ON t.interval_no = b.interval_no \
+                   ORDER BY b.interval_no, b.urgency, b.lo";
         let batches =
             measures::sql_batches(self.ctx, sql, Path::new("delays chart"), Vec::new()).await?;
         let rows: Vec<DelayBucket> = measures::to_rows(&batches)?

@@ -506,7 +506,10 @@ fn the_text_table_prints_a_cell_longer_than_a_format_width_can_be() {
         .unwrap_or_else(|| panic!("no row in {}", &text[..text.len().min(300)]));
     assert_eq!(row.trim(), format!("{}  y", "x".repeat(70000)));
     let header = text.lines().find(|l| l.contains("long")).unwrap();
-    assert_eq!(header.trim(), format!("long{}  short", " ".repeat(70000 - 4)));
+    assert_eq!(
+        header.trim(),
+        format!("long{}  short", " ".repeat(70000 - 4))
+    );
 }
 
 #[test]
