@@ -489,6 +489,71 @@ fn measure_errors_are_clear() {
 }
 
 #[test]
+fn the_episodes_view_is_computed_once_into_a_temporary_folder_that_goes_with_the_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    example_warehouse(tmp.path());
+    let private_tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_casework"))
+            .current_dir(tmp.path())
+            .env("TMPDIR", private_tmp.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let views = || {
+        std::fs::read_dir(private_tmp.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("casework-view-")
+            })
+            .count()
+    };
+    // Planned over the written files, in a casework-view- folder of the temporary folder.
+    let out = run(&[
+        "query",
+        "EXPLAIN SELECT SUM(flags) FROM episodes",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(plan.contains("casework-view-"), "{plan}");
+    assert!(plan.contains(".parquet"), "{plan}");
+    // The same rows as the view's SQL run as it is (the example's 25 cases' episodes).
+    let sql = include_str!("../../queries/shared/episodes.sql");
+    let out = run(&[
+        "query",
+        &format!(
+            "SELECT (SELECT COUNT(*) FROM episodes) AS kept, \
+                    (SELECT COUNT(*) FROM ({sql}) v) AS computed, \
+                    (SELECT COUNT(*) FROM (SELECT * FROM episodes EXCEPT SELECT * FROM ({sql}) w)) AS differ"
+        ),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let values: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(values[0], values[1], "{text}");
+    assert_ne!(values[0], "0", "{text}");
+    assert_eq!(values[2], "0", "{text}");
+    // The measures that read it, then nothing left behind.
+    let out = run(&["measure", "delay_intervals", "delay_coded_vs_measured"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        views(),
+        0,
+        "temporary views left in {:?}",
+        private_tmp.path()
+    );
+}
+
+#[test]
 fn the_text_table_prints_a_cell_longer_than_a_format_width_can_be() {
     // A width in a Rust format string must fit in 16 bits: an EXPLAIN ANALYZE plan of
     // a long query made one cell longer than that, and the table printer panicked.
