@@ -489,7 +489,7 @@ fn measure_errors_are_clear() {
 }
 
 #[test]
-fn the_episodes_view_is_computed_once_into_a_temporary_folder_that_goes_with_the_session() {
+fn the_episodes_view_is_read_from_files_in_a_temporary_folder_that_goes_with_the_session() {
     let tmp = tempfile::tempdir().unwrap();
     example_warehouse(tmp.path());
     let private_tmp = tempfile::tempdir().unwrap();
