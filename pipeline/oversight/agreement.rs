@@ -129,31 +129,6 @@ pub async fn agreement(ctx: &SessionContext, c: &Context<'_>) -> Result<Reliabil
     })
 }
 
-/// `f` over `items` on every core (scoped threads, a contiguous share each), in order.
-fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || items.len() < 2 {
-        return items.into_iter().map(f).collect();
-    }
-    let share = items.len().div_ceil(threads);
-    let mut shares: Vec<Vec<T>> = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        shares.push(items.by_ref().take(share).collect());
-    }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let running: Vec<_> = shares
-            .into_iter()
-            .map(|share| scope.spawn(move || share.into_iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        running
-            .into_iter()
-            .flat_map(|t| t.join().expect("a coefficient thread does not panic"))
-            .collect()
-    })
-}
-
 /// The coefficients of every code and theme from the measure's cells; `publish`: from
 /// the cells' published counts (a suppressed count leaves its cell at 0 and marks the
 /// row's small cell, so that publication withholds every figure of it).
@@ -165,12 +140,9 @@ pub fn coefficients(cells: &[AgreementCell], c: &Context<'_>, publish: bool) -> 
             .or_default()
             .push(cell);
     }
-    // Each item's coefficients (its alpha bootstrap above all) on its own, on every core;
-    // the results keep the items' order, and each bootstrap its own seed, so they do not
-    // depend on how the items are shared out.
-    in_parallel(
-        items.into_iter().collect(),
-        |((is_theme, _, item), cells)| {
+    items
+        .into_iter()
+        .map(|((is_theme, _, item), cells)| {
             let theme = (!is_theme)
                 .then(|| {
                     c.codes
@@ -206,8 +178,8 @@ pub fn coefficients(cells: &[AgreementCell], c: &Context<'_>, publish: bool) -> 
                 small_cell: raw.small_cell || suppressed,
                 ..one(level, item, theme, &shown)
             }
-        },
-    )
+        })
+        .collect()
 }
 
 /// Units as [no, yes] counts, each repeated as many times as its cell has cases.

@@ -25,12 +25,6 @@ impl SplitMix64 {
         self.next_u64() % n.max(1)
     }
 
-    /// In 0..n, by Lemire's multiply-shift: no division, and no bias worth the name
-    /// for n far below 2^64.
-    pub fn index(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-
     pub fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
     }
