@@ -50,7 +50,7 @@ case_level AS (
            ON dtc.dim = dc.dim AND dtc.value = dc.value AND dtc.theme_order = t.theme_order
 ),
 finding_dims AS (
-    SELECT f.case_key, 7 AS dim, COALESCE(COALESCE(f.service, k.service), '(missing)') AS value,
+    SELECT f.case_key, 7 AS dim, COALESCE(f.service, k.service, '(missing)') AS value,
            c.theme_order
     FROM findings f
     JOIN cases k ON k.case_key = f.case_key

@@ -39,9 +39,8 @@ use datafusion::prelude::DataFrame;
 /// A view whose rows are computed at its first scan and read from temporary files after.
 #[derive(Debug)]
 pub struct Materialised {
-    /// The view's plan, as registered.
+    /// The view's plan, as registered (its schema is the table's).
     plan: LogicalPlan,
-    schema: SchemaRef,
     /// Where its rows go; removed when the session (which owns this table) is dropped.
     dir: tempfile::TempDir,
     /// The written rows, once computed. A once-cell: two queries planned at the same time
@@ -55,7 +54,6 @@ impl Materialised {
             .prefix("casework-view-")
             .tempdir()?;
         Ok(Materialised {
-            schema: Arc::clone(plan.schema().inner()),
             plan,
             dir,
             table: tokio::sync::OnceCell::new(),
@@ -89,7 +87,7 @@ impl Materialised {
                     .with_file_extension(".parquet");
                 let config = ListingTableConfig::new(ListingTableUrl::parse(&url)?)
                     .with_listing_options(options)
-                    .with_schema(Arc::clone(&self.schema));
+                    .with_schema(self.schema());
                 Ok(Arc::new(ListingTable::try_new(config)?) as Arc<dyn TableProvider>)
             })
             .await
@@ -99,7 +97,7 @@ impl Materialised {
 #[async_trait::async_trait]
 impl TableProvider for Materialised {
     fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        Arc::clone(self.plan.schema().inner())
     }
 
     fn table_type(&self) -> TableType {

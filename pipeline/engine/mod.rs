@@ -43,13 +43,13 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
 use crate::check;
-use materialised::Materialised;
-
-mod materialised;
 use crate::error::{Error, Result};
 use crate::spec::study::StudyFile;
 use crate::spec::{CodeList, RecordType, Thresholds};
 use crate::warehouse::{Manifest, Warehouse};
+use materialised::Materialised;
+
+mod materialised;
 
 /// Which date `--from`/`--to` and the monthly series use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -223,7 +223,7 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
             source,
         })?;
         if MATERIALISED.contains(name) && matches!(inputs.engine, Engine::Local) {
-            let table = Materialised::new(view.logical_plan().clone())
+            let table = Materialised::new(view.into_unoptimized_plan())
                 .map_err(|e| Error::io(std::env::temp_dir(), e))?;
             ctx.register_table(*name, Arc::new(table))?;
         } else {
