@@ -19,11 +19,17 @@ pub const EXAMPLE: &str = concat!(
 
 /// Runs `casework ARGS` in `dir`, with a clean environment for casework's own variables.
 pub fn casework(dir: &Path, args: &[&str]) -> Output {
+    casework_with_env(dir, args, &[])
+}
+
+/// [`casework`], with these environment variables set.
+pub fn casework_with_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_casework"))
         .args(args)
         .current_dir(dir)
         .env_remove("CASEWORK_WAREHOUSE")
         .env_remove("CASEWORK_CRASH_AT")
+        .envs(envs.iter().copied())
         .output()
         .expect("casework runs")
 }

@@ -493,14 +493,8 @@ fn the_episodes_view_is_read_from_files_in_a_temporary_folder_that_goes_with_the
     let tmp = tempfile::tempdir().unwrap();
     example_warehouse(tmp.path());
     let private_tmp = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_casework"))
-            .current_dir(tmp.path())
-            .env("TMPDIR", private_tmp.path())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let tmpdir = private_tmp.path().to_str().unwrap();
+    let run = |args: &[&str]| casework_with_env(tmp.path(), args, &[("TMPDIR", tmpdir)]);
     let views = || {
         std::fs::read_dir(private_tmp.path())
             .unwrap()

@@ -93,14 +93,7 @@ fn split(generated: &Path, out: &Path, parts: usize, orders: [Order; 5]) -> Vec<
 }
 
 fn run(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_casework"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("CASEWORK_WAREHOUSE")
-        .env_remove("CASEWORK_CRASH_AT")
-        .envs(envs.iter().copied())
-        .output()
-        .expect("casework runs");
+    let out = casework_with_env(dir, args, envs);
     assert_eq!(
         out.status.code(),
         Some(0),
