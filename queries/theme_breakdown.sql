@@ -8,11 +8,16 @@
 --   Numerator:   cases with a finding of the theme placed at the value.
 --   Denominator: cases with any finding placed at the value.
 -- A missing value is shown as "(missing)".
--- Shared views: themes, case_themes (queries/shared/).
+-- Shared views: themes, case_themes, case_theme_bits (queries/shared/).
 -- Parameters: the scope.
--- Dimensions are numbered, and themes named by their theme_order, until the end: the
--- grouped passes (a row per case and dimension, a row per finding and dimension) then
--- group on integers rather than on copies of the names. The names are joined on last.
+-- How: dimensions are numbered until the end, and a case's themes (at a value) are the
+-- bits of one integer, bit n - 1 for theme_order n (case_theme_bits). Each case, and
+-- each case and finding value, is one row of the grouped passes; those rows are then
+-- counted by (dimension, value, set of themes), a few rows per value, and only those
+-- are crossed with the themes. (Counting the (case, theme) pairs row by row grouped
+-- millions of rows twice, once for the cases at a value and once per theme: 2.0 s
+-- against 0.9 s at a million cases.) Themes past the 62nd are counted pair by pair
+-- (wide_themes), a pass that reads nothing when the code list has 62 themes or fewer.
 WITH case_dims AS (
     SELECT case_key, 1 AS dim, CAST(EXTRACT(YEAR FROM closed_date) AS VARCHAR) AS value FROM cases
     UNION ALL
@@ -26,29 +31,6 @@ WITH case_dims AS (
     UNION ALL
     SELECT case_key, 6, CAST(source AS VARCHAR) FROM cases
 ),
-dim_cases AS (
-    SELECT dim, COALESCE(value, '(missing)') AS value, COUNT(*) AS cases
-    FROM case_dims
-    GROUP BY dim, COALESCE(value, '(missing)')
-),
-dim_theme_cases AS (
-    -- Cases with each theme per value, from the (case, theme) pairs that exist; the
-    -- value x theme grid is filled in below (a grid of every case and theme, joined
-    -- to the pairs, took six rows per case and theme).
-    SELECT d.dim, COALESCE(d.value, '(missing)') AS value, ct.theme_order,
-           COUNT(*) AS cases_with_theme
-    FROM case_dims d
-    JOIN case_themes ct ON ct.case_key = d.case_key
-    GROUP BY d.dim, COALESCE(d.value, '(missing)'), ct.theme_order
-),
-case_level AS (
-    SELECT dc.dim, dc.value, t.theme, t.theme_order, dc.cases,
-           COALESCE(dtc.cases_with_theme, 0) AS cases_with_theme
-    FROM dim_cases dc
-    CROSS JOIN themes t
-    LEFT JOIN dim_theme_cases dtc
-           ON dtc.dim = dc.dim AND dtc.value = dc.value AND dtc.theme_order = t.theme_order
-),
 finding_dims AS (
     SELECT f.case_key, 7 AS dim, COALESCE(f.service, k.service, '(missing)') AS value,
            c.theme_order
@@ -60,28 +42,61 @@ finding_dims AS (
     FROM findings f
     JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
 ),
-finding_cases AS (
-    SELECT dim, value, COUNT(DISTINCT case_key) AS cases
-    FROM finding_dims
-    GROUP BY dim, value
+case_value_bits AS (
+    -- Every case at each case dimension's value (no themes: 0).
+    SELECT d.dim, COALESCE(d.value, '(missing)') AS value,
+           COALESCE(b.themes, CAST(0 AS BIGINT)) AS themes, COUNT(*) AS cases
+    FROM case_dims d
+    LEFT JOIN case_theme_bits b ON b.case_key = d.case_key
+    GROUP BY d.dim, COALESCE(d.value, '(missing)'), COALESCE(b.themes, CAST(0 AS BIGINT))
 ),
-finding_theme_cases AS (
-    SELECT dim, value, theme_order, COUNT(DISTINCT case_key) AS cases_with_theme
+finding_value_bits AS (
+    -- Each case at each finding value it has: the themes of its findings placed there.
+    SELECT dim, value, themes, COUNT(*) AS cases
+    FROM (
+        SELECT dim, value,
+               BIT_OR(CASE WHEN theme_order <= 62 THEN CAST(1 AS BIGINT) << (theme_order - 1)
+                           ELSE CAST(0 AS BIGINT) END) AS themes
+        FROM finding_dims
+        GROUP BY case_key, dim, value
+    ) per_case
+    GROUP BY dim, value, themes
+),
+value_bits AS (
+    SELECT * FROM case_value_bits
+    UNION ALL
+    SELECT * FROM finding_value_bits
+),
+grid AS (
+    SELECT v.dim, v.value, t.theme, t.theme_order,
+           SUM(v.cases) AS cases,
+           SUM(CASE WHEN t.theme_order <= 62
+                     AND (v.themes & (CAST(1 AS BIGINT) << (t.theme_order - 1))) <> 0
+                    THEN v.cases ELSE 0 END) AS cases_with_theme
+    FROM value_bits v
+    CROSS JOIN themes t
+    GROUP BY v.dim, v.value, t.theme, t.theme_order
+),
+wide_themes AS (
+    -- Themes past the 62nd: cases per value and theme, counted pair by pair.
+    SELECT d.dim, COALESCE(d.value, '(missing)') AS value, ct.theme_order,
+           COUNT(*) AS cases_with_theme
+    FROM case_dims d
+    JOIN case_themes ct ON ct.case_key = d.case_key
+    WHERE ct.theme_order > 62
+    GROUP BY d.dim, COALESCE(d.value, '(missing)'), ct.theme_order
+    UNION ALL
+    SELECT dim, value, theme_order, COUNT(DISTINCT case_key)
     FROM finding_dims
+    WHERE theme_order > 62
     GROUP BY dim, value, theme_order
 ),
-finding_level AS (
-    SELECT fc.dim, fc.value, t.theme, t.theme_order, fc.cases,
-           COALESCE(ftc.cases_with_theme, 0) AS cases_with_theme
-    FROM finding_cases fc
-    CROSS JOIN themes t
-    LEFT JOIN finding_theme_cases ftc
-           ON ftc.dim = fc.dim AND ftc.value = fc.value AND ftc.theme_order = t.theme_order
-),
 all_levels AS (
-    SELECT * FROM case_level
-    UNION ALL
-    SELECT * FROM finding_level
+    SELECT g.dim, g.value, g.theme, g.theme_order, g.cases,
+           g.cases_with_theme + COALESCE(w.cases_with_theme, 0) AS cases_with_theme
+    FROM grid g
+    LEFT JOIN wide_themes w
+           ON w.dim = g.dim AND w.value = g.value AND w.theme_order = g.theme_order
 )
 SELECT n.dimension,
        a.value,

@@ -10,35 +10,54 @@
 -- Parameters:  the scope.
 -- Method: each case's set of themes is a bit mask (theme n of the code list is bit
 -- n - 1), so cases are grouped by a number, not by a string built per case; the few
--- distinct masks are then named. A code list may hold up to 62 themes.
+-- distinct masks are then named. Themes past the 62nd (a long code list) do not fit
+-- the mask: each case holding one gets their names joined on (wide_sets), a pass that
+-- reads nothing when the code list has 62 themes or fewer. They follow the mask's
+-- themes in code-list order, so the names are appended.
 -- Portability: string_agg(... ORDER BY ...) is DataFusion's and DuckDB's; Spark SQL
 -- writes concat_ws(' + ', array_sort(collect_list(theme))) instead; `&` on integers
 -- is DataFusion's and DuckDB's (Spark: the same operator).
 WITH per_case AS (
     SELECT k.case_key,
            COUNT(ct.theme) AS themes,
-           COALESCE(SUM(CAST(power(2, ct.theme_order - 1) AS BIGINT)), 0) AS mask
+           COALESCE(BIT_OR(CASE WHEN ct.theme_order <= 62
+                                THEN CAST(1 AS BIGINT) << (ct.theme_order - 1) END),
+                    CAST(0 AS BIGINT)) AS mask
     FROM cases k
     LEFT JOIN case_themes ct ON ct.case_key = k.case_key
     GROUP BY k.case_key
 ),
+wide_sets AS (
+    SELECT case_key, string_agg(theme, ' + ' ORDER BY theme_order) AS wide_names
+    FROM (
+        SELECT DISTINCT f.case_key, c.theme, c.theme_order
+        FROM findings f
+        JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
+        WHERE c.theme_order > 62
+    ) wide_pairs
+    GROUP BY case_key
+),
 combinations AS (
-    SELECT mask, themes, COUNT(*) AS cases
-    FROM per_case
-    GROUP BY mask, themes
+    SELECT p.mask, p.themes, w.wide_names, COUNT(*) AS cases
+    FROM per_case p
+    LEFT JOIN wide_sets w ON w.case_key = p.case_key
+    GROUP BY p.mask, p.themes, w.wide_names
 ),
 named AS (
-    SELECT c.mask,
-           c.themes,
+    SELECT c.themes,
            c.cases,
-           CASE WHEN c.themes = 0 THEN 'none'
-                ELSE string_agg(t.theme, ' + ' ORDER BY t.theme_order) END AS combination
+           c.wide_names,
+           string_agg(t.theme, ' + ' ORDER BY t.theme_order) AS mask_names
     FROM combinations c
     LEFT JOIN themes t
-      ON (c.mask & CAST(power(2, t.theme_order - 1) AS BIGINT)) <> 0
-    GROUP BY c.mask, c.themes, c.cases
+      ON t.theme_order <= 62
+     AND (c.mask & (CAST(1 AS BIGINT) << (t.theme_order - 1))) <> 0
+    GROUP BY c.mask, c.themes, c.cases, c.wide_names
 )
-SELECT combination,
+SELECT CASE WHEN themes = 0 THEN 'none'
+            WHEN wide_names IS NULL THEN mask_names
+            WHEN mask_names IS NULL THEN wide_names
+            ELSE mask_names || ' + ' || wide_names END AS combination,
        themes,
        cases
 FROM named

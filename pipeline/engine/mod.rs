@@ -13,7 +13,7 @@
 //! | `study` | one row: `delay_theme` (null when the study has none), `repeat_when_a_code_recurs`, `has_repeat_rule` |
 //! | `repeat_codes` | the study's codes that mean a repeated failing: `code` |
 //! | `stored_cases`, … | the committed tables without the scope |
-//! | `themes`, `case_themes`, `episodes`, `episode_intervals` | shared views, defined in `queries/shared/` (`episodes` computed once per session on the local engine: [`Materialised`]) |
+//! | `themes`, `case_themes`, `case_theme_bits`, `episodes`, `episode_intervals` | shared views, defined in `queries/shared/` (`episodes` computed once per session on the local engine: [`Materialised`]) |
 //!
 //! Scope values reach DataFusion as typed literals in the logical plan (the DataFrame
 //! filter API), never as SQL text.
@@ -280,6 +280,10 @@ pub const SHARED_VIEWS: &[(&str, &str)] = &[
     (
         "case_themes",
         include_str!("../../queries/shared/case_themes.sql"),
+    ),
+    (
+        "case_theme_bits",
+        include_str!("../../queries/shared/case_theme_bits.sql"),
     ),
     (
         "episodes",

@@ -614,3 +614,174 @@ fn scoped_queries_push_the_filter_and_projection_into_the_parquet_scan() {
     );
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// A code list of seventy themes: the measures that carry a case's themes as the bits of
+/// one integer (62 to an integer) count every theme, those past the 62nd too. Expected
+/// values are counted here from the planted findings, row by row.
+#[test]
+fn seventy_themes_are_each_counted_past_the_bits_of_one_integer() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut codes = String::from("code,theme,meaning\n");
+    for n in 1..=70 {
+        codes.push_str(&format!("K{n},t{n:02},theme {n}\n"));
+    }
+    fs::write(d.join("codes.csv"), codes).unwrap();
+    // Case i: organisation O(i % 3), region r(i % 2), opened and closed in month 1 + i % 4
+    // of 2024;
+    // findings K(3i % 70 + 1) and K(11i % 70 + 1) at service s(i % 2), stage reporting;
+    // every fifth case also K63 and K70 at service x, stage learning.
+    let mut cases =
+        String::from("case_id,source,organisation_code,region,opened_date,closed_date\n");
+    let mut findings = String::from("case_id,code,stage,service\n");
+    // (case, organisation, region, month) and its findings (theme, service, stage).
+    let mut planted = Vec::new();
+    for i in 1..=50u32 {
+        let month = 1 + i % 4;
+        cases.push_str(&format!(
+            "c{i},ombudsman_complaint,O{},r{},2024-{month:02}-01,2024-{month:02}-15\n",
+            i % 3,
+            i % 2
+        ));
+        let mut f = vec![
+            (3 * i % 70 + 1, format!("s{}", i % 2), "reporting"),
+            (11 * i % 70 + 1, format!("s{}", i % 2), "reporting"),
+        ];
+        if i % 5 == 0 {
+            f.push((63, "x".into(), "learning"));
+            f.push((70, "x".into(), "learning"));
+        }
+        for (n, service, stage) in &f {
+            findings.push_str(&format!("c{i},K{n},{stage},{service}\n"));
+        }
+        planted.push((format!("O{}", i % 3), format!("r{}", i % 2), month, f));
+    }
+    let b = bundle(
+        d,
+        "b",
+        &[
+            ("cases.csv", cases.as_bytes()),
+            ("findings.csv", findings.as_bytes()),
+        ],
+    );
+    let o = casework(
+        d,
+        &["ingest", b.to_str().unwrap(), "--codes", "codes.csv", "-q"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let themes_of =
+        |f: &Vec<(u32, String, &str)>| -> BTreeSet<u32> { f.iter().map(|(n, _, _)| *n).collect() };
+    let count = |v: &Value, keys: &[&str]| -> BTreeMap<Vec<String>, (u64, u64)> {
+        rows(v)
+            .iter()
+            .map(|r| {
+                let key = keys
+                    .iter()
+                    .map(|k| match &r[*k] {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                let cases = r["cases"].as_u64().unwrap();
+                (key, (cases, r["cases_with_theme"].as_u64().unwrap()))
+            })
+            .collect()
+    };
+    let theme = |n: u32| format!("t{n:02}");
+
+    // theme_breakdown: region (a case dimension) and service (a finding dimension).
+    let got = count(
+        &measure_json(d, &["theme_breakdown"]),
+        &["dimension", "value", "theme"],
+    );
+    let mut want = BTreeMap::new();
+    for n in 1..=70 {
+        for r in ["r0", "r1"] {
+            let at: Vec<_> = planted.iter().filter(|p| p.1 == r).collect();
+            let with = at.iter().filter(|p| themes_of(&p.3).contains(&n)).count();
+            want.insert(
+                vec!["region".to_string(), r.to_string(), theme(n)],
+                (at.len() as u64, with as u64),
+            );
+        }
+        for s in ["s0", "s1", "x"] {
+            let at = |p: &&(String, String, u32, Vec<(u32, String, &str)>), n: Option<u32>| {
+                p.3.iter()
+                    .any(|(m, service, _)| service == s && n.is_none_or(|n| *m == n))
+            };
+            let cases = planted.iter().filter(|p| at(p, None)).count();
+            let with = planted.iter().filter(|p| at(p, Some(n))).count();
+            want.insert(
+                vec!["service".to_string(), s.to_string(), theme(n)],
+                (cases as u64, with as u64),
+            );
+        }
+    }
+    for (key, value) in &want {
+        assert_eq!(got.get(key), Some(value), "theme_breakdown {key:?}");
+    }
+    // Themes 63 and 70 are planted in cases 5, 10, … 50: ten cases, five per region.
+    assert_eq!(
+        got[&vec!["region".to_string(), "r0".to_string(), theme(70)]],
+        (25, 5)
+    );
+    assert_eq!(
+        got[&vec!["service".to_string(), "x".to_string(), theme(63)]],
+        (10, 10)
+    );
+
+    // organisation_profile: per organisation and theme.
+    let got = count(
+        &measure_json(d, &["organisation_profile"]),
+        &["organisation_code", "theme"],
+    );
+    assert_eq!(got.len(), 3 * 70);
+    for org in ["O0", "O1", "O2"] {
+        let at: Vec<_> = planted.iter().filter(|p| p.0 == org).collect();
+        for n in 1..=70 {
+            let with = at.iter().filter(|p| themes_of(&p.3).contains(&n)).count();
+            assert_eq!(
+                got[&vec![org.to_string(), theme(n)]],
+                (at.len() as u64, with as u64),
+                "organisation_profile {org} {n}"
+            );
+        }
+    }
+
+    // monthly_series: per month and theme.
+    let got = count(&measure_json(d, &["monthly_series"]), &["month", "theme"]);
+    assert_eq!(got.len(), 4 * 70);
+    for month in 1..=4 {
+        let at: Vec<_> = planted.iter().filter(|p| p.2 == month).collect();
+        for n in 1..=70 {
+            let with = at.iter().filter(|p| themes_of(&p.3).contains(&n)).count();
+            assert_eq!(
+                got[&vec![format!("2024-{month:02}-01"), theme(n)]],
+                (at.len() as u64, with as u64),
+                "monthly_series {month} {n}"
+            );
+        }
+    }
+
+    // theme_cooccurrence: each case's combination of themes, named in theme order.
+    let v = measure_json(d, &["theme_cooccurrence"]);
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for p in &planted {
+        let name: Vec<String> = themes_of(&p.3).into_iter().map(theme).collect();
+        *want.entry(name.join(" + ")).or_default() += 1;
+    }
+    // The row for all themes together, added when no case has them all.
+    let all: Vec<String> = (1..=70).map(theme).collect();
+    want.insert(all.join(" + "), 0);
+    let got: BTreeMap<String, u64> = rows(&v)
+        .iter()
+        .map(|r| {
+            (
+                r["combination"].as_str().unwrap().to_string(),
+                r["cases"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+}

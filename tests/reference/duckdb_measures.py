@@ -81,7 +81,7 @@ def main():
         con.execute(
             f"CREATE TABLE {t} AS SELECT * FROM read_csv('{aux}/{t}.csv', header = true)"
         )
-    for name in ["themes", "case_themes", "episodes", "episode_intervals"]:
+    for name in ["themes", "case_themes", "case_theme_bits", "episodes", "episode_intervals"]:
         with open(os.path.join(repo, "queries", "shared", name + ".sql")) as f:
             con.execute(f"CREATE VIEW {name} AS {f.read()}")
     result = {}
