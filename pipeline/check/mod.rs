@@ -3,6 +3,7 @@
 //! case_id, every other row names a stored case, codes in the code list). Valid rows go
 //! into Arrow record batches; every problem becomes a `Reject`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 /// The case_id set is looked up for every row of every record type: aHash (already in
@@ -25,7 +26,7 @@ use crate::error::Result;
 use crate::input::RawRow;
 pub use crate::spec::dates::parse_date;
 use crate::spec::dates::{EPOCH, Precision, parse_partial_date, precision_column};
-use crate::spec::reject::{Reject, Rule};
+use crate::spec::reject::{Position, Reject, Rule};
 use crate::spec::{CodeList, Column, ID_MAX_CHARS, Kind, RecordType};
 
 /// Precision and scale of stored amounts: Decimal128(12, 2).
@@ -120,11 +121,13 @@ pub fn rejects_schema() -> SchemaRef {
     ]))
 }
 
-/// A typed value.
+/// A typed value. Text borrows from the raw row it was read from while the row is
+/// checked and stored (the ingest copies it once, into the batch); a [`TypedRow`] owns
+/// its text.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
-    Text(String),
+    Text(Cow<'a, str>),
     Date(i32),
     /// A date that may be only a month or a year: its first day, and its precision.
     PartialDate(i32, Precision),
@@ -140,18 +143,14 @@ pub enum Value {
 /// A row that passed every rule, ready for a batch.
 #[derive(Debug, Clone)]
 pub struct TypedRow {
-    pub values: Vec<Value>,
+    pub values: Vec<Value<'static>>,
     /// Its case's key ([`case_key`]).
     pub case_key: i64,
 }
 
 impl TypedRow {
     pub fn text(&self, t: RecordType, column: &str) -> Option<&str> {
-        let i = t.columns().iter().position(|c| c.name == column)?;
-        match &self.values[i] {
-            Value::Text(s) => Some(s),
-            _ => None,
-        }
+        text_of(&self.values, t, column)
     }
 
     /// A date's first day (of its month or year when it has no day).
@@ -161,12 +160,35 @@ impl TypedRow {
 
     /// A date as the days it may stand for: (first day, last day, precision).
     pub fn period(&self, t: RecordType, column: &str) -> Option<(i32, i32, Precision)> {
-        let i = t.columns().iter().position(|c| c.name == column)?;
-        match self.values[i] {
-            Value::Date(d) => Some((d, d, Precision::Day)),
-            Value::PartialDate(d, p) => Some((d, last_day(d, p), p)),
-            _ => None,
-        }
+        period_of(&self.values, t, column)
+    }
+}
+
+/// A text column's value in a row's typed values.
+fn text_of<'v>(values: &'v [Value<'_>], t: RecordType, column: &str) -> Option<&'v str> {
+    let i = t.columns().iter().position(|c| c.name == column)?;
+    match &values[i] {
+        Value::Text(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// A date's first day (of its month or year when it has no day); `None` for any other
+/// value.
+pub fn first_day(value: &Value<'_>) -> Option<i32> {
+    match value {
+        Value::Date(d) | Value::PartialDate(d, _) => Some(*d),
+        _ => None,
+    }
+}
+
+/// A date column's value in a row's typed values: (first day, last day, precision).
+fn period_of(values: &[Value<'_>], t: RecordType, column: &str) -> Option<(i32, i32, Precision)> {
+    let i = t.columns().iter().position(|c| c.name == column)?;
+    match values[i] {
+        Value::Date(d) => Some((d, d, Precision::Day)),
+        Value::PartialDate(d, p) => Some((d, last_day(d, p), p)),
+        _ => None,
     }
 }
 
@@ -284,29 +306,56 @@ impl Validator {
     pub fn check(
         &mut self,
         t: RecordType,
-        mut row: RawRow,
+        row: RawRow,
     ) -> std::result::Result<TypedRow, Vec<Reject>> {
-        self.check_in_place(t, &mut row)
+        let fields: Vec<Option<&str>> = row.values.iter().map(|v| v.as_deref()).collect();
+        let mut values = Vec::with_capacity(fields.len());
+        let case_key = self.check_fields(t, &fields, &|| row.position.clone(), &mut values)?;
+        let values = values
+            .into_iter()
+            .map(|v| match v {
+                Value::Text(s) => Value::Text(Cow::Owned(s.into_owned())),
+                Value::Null => Value::Null,
+                Value::Date(d) => Value::Date(d),
+                Value::PartialDate(d, p) => Value::PartialDate(d, p),
+                Value::DateTime {
+                    seconds,
+                    has_time,
+                    precision,
+                } => Value::DateTime {
+                    seconds,
+                    has_time,
+                    precision,
+                },
+                Value::Bool(b) => Value::Bool(b),
+                Value::Amount(a) => Value::Amount(a),
+            })
+            .collect();
+        Ok(TypedRow { values, case_key })
     }
 
-    /// [`Validator::check`], leaving the raw row with the caller (its text fields moved
-    /// into the typed row), so that the thread that read it can free what is left.
-    pub fn check_in_place(
+    /// Types and checks one row's fields (aligned with the record type's columns;
+    /// `None`: missing) into `values` (cleared first; text borrowed from the fields).
+    /// `Ok`: the row's case key. `Err` holds every problem found with the row, each at
+    /// `at()` (called only for a reject: a row that passes builds no position).
+    pub fn check_fields<'a>(
         &mut self,
         t: RecordType,
-        row: &mut RawRow,
-    ) -> std::result::Result<TypedRow, Vec<Reject>> {
+        fields: &[Option<&'a str>],
+        at: &dyn Fn() -> Position,
+        values: &mut Vec<Value<'a>>,
+    ) -> std::result::Result<i64, Vec<Reject>> {
         let columns = t.columns();
         let mut rejects = Vec::new();
-        let mut values = Vec::with_capacity(columns.len());
-        for (column, raw) in columns.iter().zip(row.values.iter_mut()) {
+        values.clear();
+        for (column, raw) in columns.iter().zip(fields) {
             match raw {
                 None if column.required => {
                     values.push(Value::Null);
                     rejects.push(
                         Reject::new(
                             t,
-                            row.position.clone(),
+                            at(),
                             Rule::Required,
                             format!("{} is required and is missing", column.name),
                         )
@@ -315,34 +364,25 @@ impl Validator {
                 }
                 None => values.push(Value::Null),
                 Some(text) => match self.type_value(column, text) {
-                    Ok(Some(v)) => values.push(v),
-                    // Text kept as it is: moved, not copied (a field's String each).
-                    Ok(None) => values.push(Value::Text(std::mem::take(text))),
+                    Ok(v) => values.push(v),
                     Err((rule, message)) => {
                         values.push(Value::Null);
-                        rejects.push(
-                            Reject::new(t, row.position.clone(), rule, message)
-                                .value(column.name, text),
-                        );
+                        rejects.push(Reject::new(t, at(), rule, message).value(column.name, text));
                     }
                 },
             }
         }
-        let mut typed = TypedRow {
-            values,
-            case_key: 0,
-        };
-        self.row_rules(t, row, &typed, &mut rejects);
-        let number = row.position.number().unwrap_or(0);
+        self.row_rules(t, fields, values, at, &mut rejects);
+        let number = || at().number().unwrap_or(0);
         let mut key = 0;
         if t == RecordType::Cases {
-            if let Some(id) = typed.text(t, "case_id") {
+            if let Some(id) = text_of(values, t, "case_id") {
                 let print = self.print(id);
                 if let Some((first, _)) = self.cases.get(&print) {
                     rejects.push(
                         Reject::new(
                             t,
-                            row.position.clone(),
+                            at(),
                             Rule::DuplicateCaseId,
                             format!("case_id {id} is already used at line {first}; case_id must be unique"),
                         )
@@ -352,12 +392,14 @@ impl Validator {
                     let ordinal = u32::try_from(self.cases.len() + 1)
                         .expect("fewer than 2^32 cases in one ingest");
                     key = case_key(self.ingest, ordinal);
-                    self.cases.insert(print, (number, key));
+                    self.cases.insert(print, (number(), key));
                 } else {
-                    self.rejected_cases.entry(id.to_string()).or_insert(number);
+                    self.rejected_cases
+                        .entry(id.to_string())
+                        .or_insert(number());
                 }
             }
-        } else if let Some(id) = typed.text(t, "case_id") {
+        } else if let Some(id) = text_of(values, t, "case_id") {
             match self.cases.get(&self.print(id)) {
                 Some((_, k)) => key = *k,
                 None => {
@@ -368,22 +410,20 @@ impl Validator {
                         None => format!("names case {id}, which is not in the bundle's cases"),
                     };
                     rejects.push(
-                        Reject::new(t, row.position.clone(), Rule::UnknownCase, message)
-                            .value("case_id", id),
+                        Reject::new(t, at(), Rule::UnknownCase, message).value("case_id", id),
                     );
                 }
             }
         }
-        typed.case_key = key;
         if t == RecordType::Codings && rejects.is_empty() {
-            let key =
-                ["case_id", "coder", "code", "stage"].map(|c| typed.text(t, c).unwrap_or_default());
+            let key = ["case_id", "coder", "code", "stage"]
+                .map(|c| text_of(values, t, c).unwrap_or_default());
             let print = self.print(key);
             match self.codings.get(&print) {
                 Some(first) => rejects.push(
                     Reject::new(
                         t,
-                        row.position.clone(),
+                        at(),
                         Rule::DuplicateCoding,
                         format!(
                             "case {} is coded {} by {} twice (first at line {first}); a coder gives a code once per case and stage",
@@ -395,7 +435,7 @@ impl Validator {
                     .value("coder", key[1]),
                 ),
                 None => {
-                    self.codings.insert(print, number);
+                    self.codings.insert(print, number());
                     let coder = self.fingerprint.0.hash_one(key[1]);
                     match self.coders.get_mut(key[0]) {
                         Some((first, more)) => *more |= *first != coder,
@@ -407,7 +447,7 @@ impl Validator {
             }
         }
         if rejects.is_empty() {
-            for (column, value) in columns.iter().zip(&typed.values) {
+            for (column, value) in columns.iter().zip(values.iter()) {
                 if let Value::PartialDate(_, p) | Value::DateTime { precision: p, .. } = value
                     && *p != Precision::Day
                 {
@@ -417,19 +457,19 @@ impl Validator {
                         .or_default() += 1;
                 }
             }
-            Ok(typed)
+            Ok(key)
         } else {
             Err(rejects)
         }
     }
 
-    /// Types one field. `Ok(None)`: a text field that passed, kept as it was given (the
-    /// caller moves the string in rather than copying it).
-    fn type_value(
+    /// Types one field (text is borrowed from the field).
+    fn type_value<'a>(
         &self,
         column: &Column,
-        text: &str,
-    ) -> std::result::Result<Option<Value>, (Rule, String)> {
+        text: &'a str,
+    ) -> std::result::Result<Value<'a>, (Rule, String)> {
+        let kept = || Value::Text(Cow::Borrowed(text));
         let name = column.name;
         match column.kind {
             Kind::Identifier => {
@@ -438,7 +478,7 @@ impl Validator {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
                 if ok {
-                    Ok(None)
+                    Ok(kept())
                 } else {
                     Err((
                         Rule::Format,
@@ -454,12 +494,12 @@ impl Validator {
                         text.chars().count()
                     ),
                 )),
-                _ => Ok(None),
+                _ => Ok(kept()),
             },
             Kind::Enum(_) if name == "organisation_type" && self.organisation_types.is_some() => {
                 let allowed = self.organisation_types.as_deref().unwrap_or_default();
                 if allowed.iter().any(|a| a == text) {
-                    Ok(None)
+                    Ok(kept())
                 } else {
                     Err((
                         Rule::AllowedValues,
@@ -469,7 +509,7 @@ impl Validator {
             }
             Kind::Enum(allowed) => {
                 if allowed.contains(&text) {
-                    Ok(None)
+                    Ok(kept())
                 } else {
                     Err((
                         Rule::AllowedValues,
@@ -479,7 +519,7 @@ impl Validator {
             }
             Kind::Code => {
                 if self.codes.contains(text) {
-                    Ok(None)
+                    Ok(kept())
                 } else {
                     Err((
                         Rule::UnknownCode,
@@ -491,7 +531,7 @@ impl Validator {
                 }
             }
             Kind::Date => parse_date(text)
-                .map(|d| Some(Value::Date(d)))
+                .map(Value::Date)
                 .ok_or_else(|| {
                     (
                         Rule::Format,
@@ -499,7 +539,7 @@ impl Validator {
                     )
                 }),
             Kind::PartialDate => parse_partial_date(text)
-                .map(|(d, p)| Some(Value::PartialDate(d, p)))
+                .map(|(d, p)| Value::PartialDate(d, p))
                 .ok_or_else(|| {
                     (
                         Rule::Format,
@@ -508,9 +548,9 @@ impl Validator {
                         ),
                     )
                 }),
-            Kind::DateTime => self.type_date_time(name, text).map(Some),
+            Kind::DateTime => self.type_date_time(name, text),
             Kind::Boolean => parse_bool(text)
-                .map(|b| Some(Value::Bool(b)))
+                .map(Value::Bool)
                 .ok_or_else(|| {
                     (
                         Rule::Format,
@@ -518,18 +558,22 @@ impl Validator {
                     )
                 }),
             Kind::Amount => parse_amount(text)
-                .map(|a| Some(Value::Amount(a)))
+                .map(Value::Amount)
                 .map_err(|why| (Rule::Format, format!("{name} must be {why}"))),
-            Kind::Secret => Ok(Some(match &self.key {
-                Some(key) => Value::Text(pseudonymise(key, text)),
+            Kind::Secret => Ok(match &self.key {
+                Some(key) => Value::Text(Cow::Owned(pseudonymise(key, text))),
                 None => Value::Null,
-            })),
+            }),
         }
     }
 
     /// A date-time: a date (perhaps only a month or a year), or a date and time with or
     /// without an offset (without one, local to `--time-zone`, else UTC).
-    fn type_date_time(&self, name: &str, text: &str) -> std::result::Result<Value, (Rule, String)> {
+    fn type_date_time(
+        &self,
+        name: &str,
+        text: &str,
+    ) -> std::result::Result<Value<'static>, (Rule, String)> {
         if text.len() < 10 {
             return parse_partial_date(text)
                 .map(|(days, precision)| Value::DateTime {
@@ -569,18 +613,25 @@ impl Validator {
     }
 
     /// Rules between columns of one row.
-    fn row_rules(&self, t: RecordType, row: &RawRow, typed: &TypedRow, rejects: &mut Vec<Reject>) {
+    fn row_rules(
+        &self,
+        t: RecordType,
+        fields: &[Option<&str>],
+        values: &[Value<'_>],
+        at: &dyn Fn() -> Position,
+        rejects: &mut Vec<Reject>,
+    ) {
         // A date with no day stands for every day of its month or year: it is before
         // another only when all of those days are.
         let order = |later: &str, earlier: &str, rejects: &mut Vec<Reject>| {
             if let (Some((a, a_last, ap)), Some((b, _, bp))) =
-                (typed.period(t, later), typed.period(t, earlier))
+                (period_of(values, t, later), period_of(values, t, earlier))
                 && a_last < b
             {
                 rejects.push(
                     Reject::new(
                         t,
-                        row.position.clone(),
+                        at(),
                         Rule::DateOrder,
                         format!(
                             "{later} {} is before {earlier} {}",
@@ -597,14 +648,14 @@ impl Validator {
             RecordType::Recommendations => {
                 order("due_date", "made_date", rejects);
                 order("completed_date", "made_date", rejects);
-                let kind = typed.text(t, "kind");
+                let kind = text_of(values, t, "kind");
                 let amount_index = t.columns().iter().position(|c| c.name == "amount_gbp");
-                let amount_raw = amount_index.and_then(|i| row.values[i].as_deref());
+                let amount_raw = amount_index.and_then(|i| fields[i]);
                 match (kind, amount_raw) {
                     (Some("financial_remedy"), None) => rejects.push(
                         Reject::new(
                             t,
-                            row.position.clone(),
+                            at(),
                             Rule::AmountKind,
                             "amount_gbp is required when kind is financial_remedy",
                         )
@@ -613,7 +664,7 @@ impl Validator {
                     (Some(k), Some(amount)) if k != "financial_remedy" => rejects.push(
                         Reject::new(
                             t,
-                            row.position.clone(),
+                            at(),
                             Rule::AmountKind,
                             format!("amount_gbp is only for kind financial_remedy, not {k}"),
                         )
@@ -831,7 +882,12 @@ impl BatchBuilder {
     }
 
     pub fn push(&mut self, row: &TypedRow) {
-        for (builder, value) in self.columns.iter_mut().zip(&row.values) {
+        self.push_values(&row.values, row.case_key);
+    }
+
+    /// Appends a checked row's values ([`Validator::check_fields`]) and its case key.
+    pub fn push_values(&mut self, values: &[Value<'_>], case_key: i64) {
+        for (builder, value) in self.columns.iter_mut().zip(values) {
             match (builder, value) {
                 (ColumnBuilder::Text(b), Value::Text(s)) => b.append_value(s),
                 (ColumnBuilder::Text(b), _) => b.append_null(),
@@ -872,7 +928,7 @@ impl BatchBuilder {
                 (ColumnBuilder::Amount(b), _) => b.append_null(),
             }
         }
-        self.case_keys.append_value(row.case_key);
+        self.case_keys.append_value(case_key);
         self.len += 1;
     }
 

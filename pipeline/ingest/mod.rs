@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use crate::check::{self, BatchBuilder, Validator};
 use crate::error::{Error, Result};
-use crate::input::{self, Bundle, Item};
+use crate::input::{self, Bundle, Chunk, Entry, Item};
 use crate::mapping::Mapping;
-use crate::spec::reject::{Reject, Rule};
+use crate::spec::reject::{Position, Reject, Rule};
 use crate::spec::{CodeList, RecordType, Thresholds};
 use crate::warehouse::{Counts, IngestRecord, InputFile, Manifest, Staging, Warehouse};
 
@@ -354,6 +354,8 @@ struct Pass<'s> {
     /// For an export read through a mapping, per line number: bit 1 a row of it was
     /// stored, bit 2 one was rejected.
     lines: Option<Vec<u8>>,
+    /// Where cases keep patient_ref (counted even when not stored).
+    patient_ref_index: usize,
 }
 
 /// Stored rows gathered into batches per partition (cases by opened year; other types
@@ -364,6 +366,8 @@ struct PartitionWriter {
     /// Rows per batch handed to the staging version (read once: it may come from the
     /// environment, and this is per row).
     batch_rows: usize,
+    /// The column that picks the partition (cases: opened_date).
+    partition_column: Option<usize>,
 }
 
 impl PartitionWriter {
@@ -372,22 +376,28 @@ impl PartitionWriter {
             t,
             builders: BTreeMap::new(),
             batch_rows: BATCH_ROWS.min(crate::warehouse::row_group_rows()),
+            partition_column: (t == RecordType::Cases)
+                .then(|| t.columns().iter().position(|c| c.name == "opened_date"))
+                .flatten(),
         }
     }
 
-    fn push(&mut self, staging: &mut Option<&mut Staging>, typed: &check::TypedRow) -> Result<()> {
-        let year = match self.t {
-            RecordType::Cases => typed
-                .date(RecordType::Cases, "opened_date")
-                .map_or(0, year_of),
-            _ => 0,
-        };
+    fn push(
+        &mut self,
+        staging: &mut Option<&mut Staging>,
+        values: &[check::Value<'_>],
+        case_key: i64,
+    ) -> Result<()> {
+        let year = self
+            .partition_column
+            .and_then(|i| check::first_day(&values[i]))
+            .map_or(0, year_of);
         let t = self.t;
         let builder = self
             .builders
             .entry(year)
             .or_insert_with(|| BatchBuilder::new(t));
-        builder.push(typed);
+        builder.push_values(values, case_key);
         if builder.len() >= self.batch_rows {
             flush(staging, t, year, builder)?;
         }
@@ -428,10 +438,12 @@ impl Pass<'_> {
 
     /// Reads one source row by row: every row is checked, then stored or rejected.
     ///
-    /// The file is read and split into fields on a thread of its own (about a quarter of
-    /// the ingest's work), which hands the rows over in order, a chunk at a time; this
-    /// thread checks and stores them. The reader stops after its first error, or when
-    /// this side stops listening (an error here).
+    /// The file is read and split into fields on a thread of its own, which hands the
+    /// rows over in order, a chunk at a time; this thread checks and stores them. A
+    /// bundle CSV file comes as [`Chunk`]s (a row's fields are ranges of one buffer,
+    /// and a chunk goes back to be filled again: no allocation per row or field);
+    /// other sources as [`input::RawRow`]s. The reader stops after its first error, or
+    /// when this side stops listening (an error here).
     fn read_source(
         &mut self,
         source: &crate::input::Source,
@@ -454,57 +466,75 @@ impl Pass<'_> {
         progress: &mut dyn FnMut(RecordType, u64),
     ) -> Result<()> {
         let t = source.record_type;
-        let mut rx = rx.into_iter();
-        match rx.next().transpose()? {
-            None => Ok(()),
-            Some(Read::Problems(file_rejects)) => {
-                for p in file_rejects {
-                    self.file_problem(p)?;
-                }
-                Ok(())
+        let mut rx = rx.into_iter().peekable();
+        if let Some(Ok(Read::Problems(_))) = rx.peek() {
+            let Some(Ok(Read::Problems(file_rejects))) = rx.next() else {
+                unreachable!("peeked")
+            };
+            for p in file_rejects {
+                self.file_problem(p)?;
             }
-            Some(Read::Rows(first)) => {
-                let rest = rx.map(|message| match message {
-                    Ok(Read::Rows(items)) => items,
-                    Ok(Read::Problems(_)) => unreachable!("problems come first or not at all"),
-                    Err(e) => vec![Err(e)],
-                });
-                let chunks = std::iter::once(first).chain(rest);
-                self.check_rows(t, source, chunks, recycle, progress)
-            }
+            return Ok(());
         }
-    }
-
-    fn check_rows(
-        &mut self,
-        t: RecordType,
-        source: &crate::input::Source,
-        chunks: impl Iterator<Item = Vec<Result<Item>>>,
-        recycle: &std::sync::mpsc::Sender<Spent>,
-        progress: &mut dyn FnMut(RecordType, u64),
-    ) -> Result<()> {
-        let patient_ref_index = RecordType::Cases
-            .columns()
-            .iter()
-            .position(|c| c.name == "patient_ref")
-            .expect("cases have patient_ref");
+        if rx.peek().is_none() {
+            return Ok(());
+        }
         self.counts.entry(t).or_default();
         let mut writer = PartitionWriter::new(t);
         let mut read = 0u64;
-        for chunk in chunks {
-            let mut spent = Spent::default();
-            for item in chunk {
-                read += 1;
-                self.counts.entry(t).or_default().read += 1;
-                self.check_item(t, item?, patient_ref_index, &mut writer, &mut spent)?;
-                if read.is_multiple_of(BATCH_ROWS as u64) {
-                    progress(t, read);
+        for message in rx {
+            match message? {
+                Read::Problems(_) => unreachable!("problems come first or not at all"),
+                Read::Rows(items) => {
+                    let mut spent = Vec::with_capacity(items.len());
+                    for item in items {
+                        read += 1;
+                        self.check_item(t, item?, &mut writer, &mut spent)?;
+                        if read.is_multiple_of(BATCH_ROWS as u64) {
+                            progress(t, read);
+                        }
+                    }
+                    // Freed on the reading thread, which allocated them (glibc's malloc
+                    // then takes no lock shared by the two threads).
+                    let _ = recycle.send(Spent::Rows(spent));
+                }
+                Read::Chunk(mut chunk) => {
+                    let mut values = Vec::with_capacity(t.columns().len());
+                    let mut fields = Vec::with_capacity(t.columns().len());
+                    for entry in chunk.entries() {
+                        read += 1;
+                        match entry {
+                            Entry::Unreadable(reject) => {
+                                self.count_read(t);
+                                self.reject_row(t, vec![reject.clone()])?;
+                            }
+                            Entry::Row { line, fields: f } => {
+                                fields.clear();
+                                fields.extend((0..f.len()).map(|i| f.get(i)));
+                                let at = || Position::line(&source.file, line);
+                                self.check_fields(
+                                    t,
+                                    &fields,
+                                    &at,
+                                    Some(line),
+                                    None,
+                                    &mut writer,
+                                    &mut values,
+                                )?;
+                            }
+                        }
+                        if read.is_multiple_of(BATCH_ROWS as u64) {
+                            progress(t, read);
+                        }
+                    }
+                    let error = chunk.error.take();
+                    // Filled again by the reading thread.
+                    let _ = recycle.send(Spent::Chunk(chunk));
+                    if let Some(e) = error {
+                        return Err(e);
+                    }
                 }
             }
-            // What is left of the rows goes back to the reading thread, which allocated
-            // it: freed there, glibc's malloc takes no lock shared by the two threads
-            // (freed here, the ingest was slower on two threads than on one).
-            let _ = recycle.send(spent);
         }
         progress(t, read);
         if t == RecordType::Cases && read == 0 {
@@ -521,66 +551,96 @@ impl Pass<'_> {
         writer.finish(&mut self.staging)
     }
 
-    /// Checks one item read, then stores or rejects it; what is left of it goes to
-    /// `spent`.
+    fn count_read(&mut self, t: RecordType) {
+        self.counts.entry(t).or_default().read += 1;
+    }
+
+    /// Checks one item read, then stores or rejects it; the row goes to `spent`.
     fn check_item(
         &mut self,
         t: RecordType,
         item: Item,
-        patient_ref_index: usize,
         writer: &mut PartitionWriter,
-        spent: &mut Spent,
+        spent: &mut Vec<input::RawRow>,
     ) -> Result<()> {
-        let line = match &item {
-            Item::Row(row) => row.position.number(),
-            Item::Unreadable(r) => r.position.number(),
-        };
-        let outcome = match item {
-            Item::Unreadable(reject) => Err(vec![reject]),
-            Item::Row(mut row) => {
-                let kept = self.shown.entry(t).or_default();
-                if kept.len() < self.show {
-                    kept.push(row.values.clone());
-                }
-                if t == RecordType::Cases && row.values[patient_ref_index].is_some() {
-                    self.patient_refs += 1;
-                }
-                let outcome = self
-                    .validator
-                    .check_in_place(t, &mut row)
-                    .map_err(|mut rejects| {
-                        if let Some(origin) = &row.origin {
-                            for r in &mut rejects {
-                                name_export_column(t, origin, r);
-                            }
-                        }
-                        rejects
-                    });
-                spent.raw.push(row);
-                outcome
+        match item {
+            Item::Unreadable(reject) => {
+                self.count_read(t);
+                self.mark_line(reject.position.number(), false);
+                self.reject_row(t, vec![reject])
             }
-        };
-        if let (Some(lines), Some(n)) = (self.lines.as_mut(), line) {
+            Item::Row(row) => {
+                let fields: Vec<Option<&str>> = row.values.iter().map(|v| v.as_deref()).collect();
+                let mut values = Vec::with_capacity(fields.len());
+                let at = || row.position.clone();
+                let origin = row.origin.as_deref().map(|o| o.as_slice());
+                let line = row.position.number();
+                self.check_fields(t, &fields, &at, line, origin, writer, &mut values)?;
+                drop(values);
+                drop(fields);
+                spent.push(row);
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks one row's fields, then stores or rejects it. `origin`: for a row of a
+    /// mapped export, the export column of each field (rejects name it).
+    #[allow(clippy::too_many_arguments)]
+    fn check_fields<'a>(
+        &mut self,
+        t: RecordType,
+        fields: &[Option<&'a str>],
+        at: &dyn Fn() -> Position,
+        line: Option<u64>,
+        origin: Option<&[Option<String>]>,
+        writer: &mut PartitionWriter,
+        values: &mut Vec<check::Value<'a>>,
+    ) -> Result<()> {
+        self.count_read(t);
+        if self.show > 0 {
+            let kept = self.shown.entry(t).or_default();
+            if kept.len() < self.show {
+                kept.push(fields.iter().map(|f| f.map(str::to_string)).collect());
+            }
+        }
+        if t == RecordType::Cases && fields[self.patient_ref_index].is_some() {
+            self.patient_refs += 1;
+        }
+        let outcome = self.validator.check_fields(t, fields, at, values);
+        self.mark_line(line, outcome.is_ok());
+        match outcome {
+            Ok(case_key) => {
+                self.counts.entry(t).or_default().stored += 1;
+                writer.push(&mut self.staging, values, case_key)
+            }
+            Err(mut rejects) => {
+                if let Some(origin) = origin {
+                    for r in &mut rejects {
+                        name_export_column(t, origin, r);
+                    }
+                }
+                self.reject_row(t, rejects)
+            }
+        }
+    }
+
+    /// For an export read through a mapping: notes that a row of line `n` was stored
+    /// (or rejected).
+    fn mark_line(&mut self, n: Option<u64>, stored: bool) {
+        if let (Some(lines), Some(n)) = (self.lines.as_mut(), n) {
             let n = n as usize;
             if lines.len() <= n {
                 lines.resize(n + 1, 0);
             }
-            lines[n] |= if outcome.is_ok() { 1 } else { 2 };
-        }
-        match outcome {
-            Ok(typed) => {
-                self.counts.entry(t).or_default().stored += 1;
-                writer.push(&mut self.staging, &typed)?;
-                spent.typed.push(typed);
-                Ok(())
-            }
-            Err(rejects) => self.reject_row(t, rejects),
+            lines[n] |= if stored { 1 } else { 2 };
         }
     }
 }
 
 /// Rows in flight between the reading thread and the checking one: chunks of
-/// [`READ_CHUNK`] rows, at most [`READ_AHEAD`] chunks ahead.
+/// [`READ_CHUNK`] rows (a bundle CSV file's: [`input::CHUNK_ROWS`]), at most
+/// [`READ_AHEAD`] chunks ahead.
 const READ_CHUNK: usize = 1024;
 const READ_AHEAD: usize = 8;
 
@@ -589,22 +649,49 @@ const READ_AHEAD: usize = 8;
 enum Read {
     Problems(Vec<Reject>),
     Rows(Vec<Result<Item>>),
+    Chunk(Chunk),
 }
 
-/// Rows checked and stored, handed back to the thread that read them to be freed.
-#[derive(Default)]
-struct Spent {
-    raw: Vec<input::RawRow>,
-    typed: Vec<check::TypedRow>,
+/// Rows checked and stored, handed back to the thread that read them: rows to be freed
+/// there, a chunk to be filled again.
+enum Spent {
+    Rows(Vec<input::RawRow>),
+    Chunk(Chunk),
 }
 
 /// The reading side of [`Pass::read_source`]: opens the source and sends its rows, and
-/// frees those handed back.
+/// frees (or refills) those handed back.
 fn read_rows(
     source: &crate::input::Source,
     tx: std::sync::mpsc::SyncSender<Result<Read>>,
     spent: std::sync::mpsc::Receiver<Spent>,
 ) {
+    match input::open_chunks(source) {
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+        Ok(Some(Err(problems))) => {
+            let _ = tx.send(Ok(Read::Problems(problems)));
+            return;
+        }
+        Ok(Some(Ok(mut reader))) => {
+            // An empty file still sends its (empty) chunk, so the other side knows it
+            // was read.
+            loop {
+                let mut chunk = match spent.try_recv() {
+                    Ok(Spent::Chunk(chunk)) => chunk,
+                    _ => Chunk::default(),
+                };
+                let more = reader.fill(&mut chunk);
+                let stop = !more || chunk.error.is_some();
+                if tx.send(Ok(Read::Chunk(chunk))).is_err() || stop {
+                    return;
+                }
+            }
+        }
+        Ok(None) => {}
+    }
     let rows = match input::open(source) {
         Err(e) => {
             let _ = tx.send(Err(e));
@@ -625,7 +712,7 @@ fn read_rows(
             if tx.send(Ok(Read::Rows(full))).is_err() || stop {
                 return;
             }
-            while let Ok(rows) = spent.try_recv() {
+            while let Ok(Spent::Rows(rows)) = spent.try_recv() {
                 drop(rows);
             }
         }
@@ -686,6 +773,11 @@ fn ingest_into(
         show: options.show,
         shown: BTreeMap::new(),
         lines: mapping.map(|_| Vec::new()),
+        patient_ref_index: RecordType::Cases
+            .columns()
+            .iter()
+            .position(|c| c.name == "patient_ref")
+            .expect("cases have patient_ref"),
     };
     for p in file_problems {
         pass.file_problem(p)?;

@@ -3,11 +3,12 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
-use super::{Item, RawRow, Rows, Source, field, map_header};
+use super::{CHUNK_ROWS, CHUNK_TEXT, Chunk, Entry, Item, RawRow, Rows, Source, map_header};
 use crate::error::{Error, Result};
+use crate::input::limits::{Limits, LineLimit};
 use crate::spec::reject::{Position, Reject, Rule};
 
-pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
+pub(super) fn open_chunks(source: &Source) -> Result<std::result::Result<CsvChunks, Vec<Reject>>> {
     let t = source.record_type;
     let path = &source.path;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -22,7 +23,7 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
             .read_until(b'\n', &mut line)
             .map_err(|e| Error::io(path, e))? as u64;
     }
-    let input = crate::input::limits::LineLimit::new(input, source.limits.max_line_bytes, 1 + skip);
+    let input = LineLimit::new(input, source.limits.max_line_bytes, 1 + skip);
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -70,93 +71,240 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
         Err(problems) => return Ok(Err(problems)),
     };
     let width = source.width();
-    let mapped = source.layout.is_some();
-    let file_name = source.file.clone();
-    let path = path.clone();
-    let mut record = ::csv::ByteRecord::new();
-    let rows = std::iter::from_fn(move || {
-        loop {
-            match reader.read_byte_record(&mut record) {
-                Ok(false) => return None,
-                Err(e) => return Some(Err(read_error(&path, &e))),
-                Ok(true) => {}
+    Ok(Ok(CsvChunks {
+        reader,
+        record: ::csv::ByteRecord::new(),
+        t,
+        file_name: source.file.clone(),
+        path: path.clone(),
+        names,
+        columns: source.column_names(),
+        mapping,
+        width,
+        mapped: source.layout.is_some(),
+        skip,
+        skipped_bytes,
+        file_len,
+        limits: source.limits,
+        rows: 0,
+        done: false,
+    }))
+}
+
+/// A CSV file being read into [`Chunk`]s.
+pub(super) struct CsvChunks {
+    reader: ::csv::Reader<LineLimit<BufReader<File>>>,
+    record: ::csv::ByteRecord,
+    t: crate::spec::RecordType,
+    file_name: String,
+    path: std::path::PathBuf,
+    /// The header's names, and where each column goes among the row's fields.
+    names: Vec<String>,
+    mapping: Vec<Option<usize>>,
+    /// The row's fields: the spec's columns, or those a mapping reads.
+    columns: Vec<String>,
+    width: usize,
+    mapped: bool,
+    skip: u64,
+    skipped_bytes: u64,
+    file_len: u64,
+    limits: Limits,
+    /// Rows read (the --max-rows count).
+    rows: u64,
+    done: bool,
+}
+
+impl CsvChunks {
+    /// See [`super::ChunkReader::fill`].
+    pub(super) fn fill(&mut self, chunk: &mut Chunk) -> bool {
+        chunk.clear(self.width);
+        while !self.done && chunk.len() < CHUNK_ROWS && chunk.text_len() < CHUNK_TEXT {
+            if let Err(e) = self.next_row(chunk) {
+                chunk.error = Some(e);
+                self.done = true;
             }
-            let line = record.position().map(|p| p.line()).unwrap_or(0) + skip;
-            let position = Position::line(&file_name, line);
-            if record
-                .iter()
-                .all(|f| f.iter().all(|b| b.is_ascii_whitespace()))
-            {
-                continue; // a row with no values holds no data
+        }
+        !self.done
+    }
+
+    /// Reads the next record into the chunk: a row, an unreadable row, or nothing (a
+    /// blank line; the end of the file sets `done`).
+    fn next_row(&mut self, chunk: &mut Chunk) -> Result<()> {
+        let t = self.t;
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(false) => {
+                self.done = true;
+                return Ok(());
             }
-            if record.len() != names.len() {
-                let multi_line = record.iter().any(|f| f.contains(&b'\n'));
-                let at_end = reader.position().byte() + skipped_bytes >= file_len;
-                let (rule, hint) = if multi_line && at_end {
-                    (
-                        Rule::UnbalancedQuote,
-                        "; a quoted field opened here runs to the end of the file: check for an unbalanced quote",
-                    )
-                } else if multi_line {
-                    (
-                        Rule::FieldCount,
-                        "; a quoted field here runs over several lines: check for an unbalanced quote",
-                    )
-                } else {
-                    (Rule::FieldCount, "")
-                };
-                return Some(Ok(Item::Unreadable(Reject::new(
+            Err(e) => return Err(read_error(&self.path, &e)),
+            Ok(true) => {}
+        }
+        let record = &self.record;
+        let line = record.position().map(|p| p.line()).unwrap_or(0) + self.skip;
+        let position = || Position::line(&self.file_name, line);
+        if record
+            .iter()
+            .all(|f| f.iter().all(|b| b.is_ascii_whitespace()))
+        {
+            return Ok(()); // a row with no values holds no data
+        }
+        if record.len() != self.names.len() {
+            let multi_line = record.iter().any(|f| f.contains(&b'\n'));
+            let at_end = self.reader.position().byte() + self.skipped_bytes >= self.file_len;
+            let (rule, hint) = if multi_line && at_end {
+                (
+                    Rule::UnbalancedQuote,
+                    "; a quoted field opened here runs to the end of the file: check for an unbalanced quote",
+                )
+            } else if multi_line {
+                (
+                    Rule::FieldCount,
+                    "; a quoted field here runs over several lines: check for an unbalanced quote",
+                )
+            } else {
+                (Rule::FieldCount, "")
+            };
+            chunk.unreadable(Reject::new(
+                t,
+                position(),
+                rule,
+                format!(
+                    "expected {} fields as in the header, found {}{hint}",
+                    self.names.len(),
+                    record.len()
+                ),
+            ));
+            return Ok(());
+        }
+        // A stray quote can join the lines up to the next quote in the same column
+        // into one field of a record with the right field count: rows would vanish
+        // into a text field.
+        if let Some((i, lines)) = (!self.mapped)
+            .then(|| swallowed_rows(record, &self.names))
+            .flatten()
+        {
+            chunk.unreadable(
+                Reject::new(
                     t,
-                    position,
-                    rule,
+                    position(),
+                    Rule::UnbalancedQuote,
                     format!(
-                        "expected {} fields as in the header, found {}{hint}",
-                        names.len(),
-                        record.len()
+                        "a quoted field here runs over {lines} lines and holds the commas of a whole row: check for an unbalanced quote"
                     ),
-                ))));
-            }
-            // A stray quote can join the lines up to the next quote in the same column
-            // into one field of a record with the right field count: rows would vanish
-            // into a text field.
-            if let Some((i, lines)) = (!mapped).then(|| swallowed_rows(&record, &names)).flatten() {
-                return Some(Ok(Item::Unreadable(
-                    Reject::new(
-                        t,
-                        position,
-                        Rule::UnbalancedQuote,
-                        format!(
-                            "a quoted field here runs over {lines} lines and holds the commas of a whole row: check for an unbalanced quote"
-                        ),
-                    )
-                    .column(&names[i]),
-                )));
-            }
-            let mut values = vec![None; width];
-            for (i, raw) in record.iter().enumerate() {
-                let Some(index) = mapping[i] else { continue };
-                match std::str::from_utf8(raw) {
-                    Ok(s) => values[index] = field(s),
-                    Err(e) => {
-                        // An encoding is the file's, not a row's: the file is refused
-                        // once, at its first such byte, rather than row by row.
-                        return Some(Err(Error::Bundle {
-                            path: path.clone(),
-                            message: format!(
-                                "{file_name} line {line}, column {}: not valid UTF-8 (byte {} of the field){}: the whole file must be UTF-8; save it as \"CSV UTF-8\" in Excel, or convert it (iconv -f WINDOWS-1252 -t UTF-8)",
-                                names[i],
-                                e.valid_up_to() + 1,
-                                encoding_hint(raw)
-                            ),
-                        }));
+                )
+                .column(&self.names[i]),
+            );
+            return Ok(());
+        }
+        // The row cap counts rows, not unreadable ones (as for the other formats).
+        self.rows += 1;
+        if self.rows > self.limits.max_rows {
+            return Err(Error::Bundle {
+                path: self.path.clone(),
+                message: crate::input::limits::rows_message(&self.limits),
+            });
+        }
+        // The record's bytes are checked as UTF-8 at once; field by field only when
+        // that fails, or when a character would straddle two fields.
+        let whole = std::str::from_utf8(record.as_slice()).ok();
+        chunk.start_row(line);
+        let mut long = None;
+        let mut from = 0;
+        for (i, raw) in record.iter().enumerate() {
+            let to = from + raw.len();
+            let text = match whole {
+                Some(w) if w.is_char_boundary(from) && w.is_char_boundary(to) => Ok(&w[from..to]),
+                _ => std::str::from_utf8(raw),
+            };
+            from = to;
+            let Some(index) = self.mapping[i] else {
+                continue;
+            };
+            match text {
+                Ok(s) => {
+                    let s = s.trim();
+                    if !s.is_empty() {
+                        if s.len() > self.limits.max_field_bytes && long.is_none() {
+                            long = Some((index, s.len()));
+                        }
+                        chunk.field(index, s);
                     }
                 }
+                Err(e) => {
+                    // An encoding is the file's, not a row's: the file is refused
+                    // once, at its first such byte, rather than row by row.
+                    chunk.drop_last_row();
+                    return Err(Error::Bundle {
+                        path: self.path.clone(),
+                        message: format!(
+                            "{} line {line}, column {}: not valid UTF-8 (byte {} of the field){}: the whole file must be UTF-8; save it as \"CSV UTF-8\" in Excel, or convert it (iconv -f WINDOWS-1252 -t UTF-8)",
+                            self.file_name,
+                            self.names[i],
+                            e.valid_up_to() + 1,
+                            encoding_hint(raw)
+                        ),
+                    });
+                }
             }
-            return Some(Ok(Item::Row(RawRow {
-                position,
-                values,
-                origin: None,
-            })));
+        }
+        // A field over the cap rejects its row (it is not stored cut short). The first
+        // such field in column order is named.
+        if long.is_some() {
+            let first = (0..self.width).find_map(|index| {
+                let (start, end) = chunk.last_bounds(index);
+                ((end - start) as usize > self.limits.max_field_bytes)
+                    .then_some((index, (end - start) as usize))
+            });
+            if let Some((index, bytes)) = first {
+                chunk.replace_last_row(
+                    Reject::new(
+                        t,
+                        position(),
+                        Rule::TooLong,
+                        crate::input::limits::field_message(bytes, &self.limits),
+                    )
+                    .column(&self.columns[index]),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens a CSV file as rows (a mapped export's, or a bundle file read outside the
+/// ingest): its chunks, each row's text copied out.
+pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
+    let mut reader = match open_chunks(source)? {
+        Ok(r) => r,
+        Err(problems) => return Ok(Err(problems)),
+    };
+    let file = source.file.clone();
+    let mut chunk = Chunk::default();
+    let mut more = true;
+    let mut pending: std::collections::VecDeque<Result<Item>> = std::collections::VecDeque::new();
+    let rows = std::iter::from_fn(move || {
+        loop {
+            if let Some(item) = pending.pop_front() {
+                return Some(item);
+            }
+            if !more {
+                return None;
+            }
+            more = reader.fill(&mut chunk);
+            for entry in chunk.entries() {
+                pending.push_back(Ok(match entry {
+                    Entry::Row { line, fields } => Item::Row(RawRow {
+                        position: Position::line(&file, line),
+                        values: fields.to_values(),
+                        origin: None,
+                    }),
+                    Entry::Unreadable(r) => Item::Unreadable(r.clone()),
+                }));
+            }
+            if let Some(e) = chunk.error.take() {
+                pending.push_back(Err(e));
+                more = false;
+            }
         }
     });
     Ok(Ok(Box::new(rows)))

@@ -55,6 +55,19 @@ impl Source {
         self.layout.as_ref().map_or(0, |m| m.skip_rows())
     }
 
+    /// The columns of a raw row: the spec's, or those a mapping reads.
+    pub(crate) fn column_names(&self) -> Vec<String> {
+        match &self.layout {
+            Some(m) => m.columns().to_vec(),
+            None => self
+                .record_type
+                .columns()
+                .iter()
+                .map(|c| c.name.to_string())
+                .collect(),
+        }
+    }
+
     /// Fields per raw row: the spec's columns, or the columns a mapping reads.
     pub(crate) fn width(&self) -> usize {
         match &self.layout {
@@ -101,6 +114,172 @@ pub enum Item {
 }
 
 pub type Rows = Box<dyn Iterator<Item = Result<Item>>>;
+
+/// Rows of a file read a chunk at a time into one text buffer: the ingest's form of a
+/// bundle CSV file. A row's fields are ranges of `text`, so reading a row allocates
+/// nothing (a [`RawRow`] takes a `String` per field), and a chunk handed back to the
+/// reader is filled again.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Every row's fields, trimmed, one after another.
+    text: String,
+    /// Per row, one (start, end) range of `text` per spec column; start == end: missing.
+    bounds: Vec<(u32, u32)>,
+    items: Vec<ChunkItem>,
+    width: usize,
+    /// An error that ends the file after these rows.
+    pub error: Option<Error>,
+}
+
+#[derive(Debug)]
+enum ChunkItem {
+    /// A row, by its line number; its fields are the next `width` bounds.
+    Row(u64),
+    Unreadable(Reject),
+}
+
+/// One row of a [`Chunk`], in file order.
+pub enum Entry<'c> {
+    Row { line: u64, fields: Fields<'c> },
+    Unreadable(&'c Reject),
+}
+
+/// A row's fields within a [`Chunk`].
+#[derive(Clone, Copy)]
+pub struct Fields<'c> {
+    text: &'c str,
+    bounds: &'c [(u32, u32)],
+}
+
+impl<'c> Fields<'c> {
+    /// The field of spec column `i` (`None`: missing).
+    pub fn get(&self, i: usize) -> Option<&'c str> {
+        let (start, end) = self.bounds[i];
+        (start < end).then(|| &self.text[start as usize..end as usize])
+    }
+
+    pub fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bounds.is_empty()
+    }
+
+    /// The fields as owned text (a [`RawRow`]'s values).
+    pub fn to_values(&self) -> Vec<Option<String>> {
+        (0..self.len())
+            .map(|i| self.get(i).map(str::to_string))
+            .collect()
+    }
+}
+
+impl Chunk {
+    /// Rows and unreadable rows held.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Text held, in bytes.
+    fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    fn clear(&mut self, width: usize) {
+        self.text.clear();
+        self.bounds.clear();
+        self.items.clear();
+        self.width = width;
+        self.error = None;
+    }
+
+    /// Starts a row: its fields follow with [`Chunk::field`].
+    fn start_row(&mut self, line: u64) {
+        self.items.push(ChunkItem::Row(line));
+        let width = self.width;
+        self.bounds.extend(std::iter::repeat_n((0, 0), width));
+    }
+
+    /// Sets spec column `index` of the row started last (text already trimmed).
+    fn field(&mut self, index: usize, text: &str) {
+        let start = self.text.len() as u32;
+        self.text.push_str(text);
+        let row = self.bounds.len() - self.width;
+        self.bounds[row + index] = (start, self.text.len() as u32);
+    }
+
+    /// The range of spec column `index` in the row started last.
+    fn last_bounds(&self, index: usize) -> (u32, u32) {
+        self.bounds[self.bounds.len() - self.width + index]
+    }
+
+    /// Takes back the row started last (its text stays unused until the chunk is
+    /// cleared).
+    fn drop_last_row(&mut self) {
+        self.items.pop();
+        let keep = self.bounds.len() - self.width;
+        self.bounds.truncate(keep);
+    }
+
+    /// Puts an unreadable row in place of the row started last.
+    fn replace_last_row(&mut self, reject: Reject) {
+        self.drop_last_row();
+        self.items.push(ChunkItem::Unreadable(reject));
+    }
+
+    fn unreadable(&mut self, reject: Reject) {
+        self.items.push(ChunkItem::Unreadable(reject));
+    }
+
+    /// The rows in file order.
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
+        let mut next = 0;
+        self.items.iter().map(move |item| match item {
+            ChunkItem::Row(line) => {
+                let bounds = &self.bounds[next..next + self.width];
+                next += self.width;
+                Entry::Row {
+                    line: *line,
+                    fields: Fields {
+                        text: &self.text,
+                        bounds,
+                    },
+                }
+            }
+            ChunkItem::Unreadable(r) => Entry::Unreadable(r),
+        })
+    }
+}
+
+/// Rows per chunk, and the text after which a chunk is handed on early.
+pub const CHUNK_ROWS: usize = 1024;
+const CHUNK_TEXT: usize = 4 << 20;
+
+/// A bundle CSV file read chunk by chunk ([`open_chunks`]).
+pub struct ChunkReader(csv::CsvChunks);
+
+impl ChunkReader {
+    /// Fills `chunk` (cleared first) with the next rows: `false` once the file has
+    /// ended (the chunk may still hold its last rows, or an error).
+    pub fn fill(&mut self, chunk: &mut Chunk) -> bool {
+        self.0.fill(chunk)
+    }
+}
+
+/// Opens a bundle CSV file (no mapping) to be read in chunks, the limits applied as
+/// [`open`] applies them. `None`: the source is not such a file (read it with [`open`]).
+pub fn open_chunks(
+    source: &Source,
+) -> Result<Option<std::result::Result<ChunkReader, Vec<Reject>>>> {
+    if source.format != Format::Csv || source.layout.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(csv::open_chunks(source)?.map(ChunkReader)))
+}
 
 /// The files of a bundle, one per record type present.
 #[derive(Debug, Clone)]
@@ -243,6 +422,8 @@ pub fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
         Format::Xlsx => xlsx::open(source)?,
     };
     let rows = match rows {
+        // The CSV reader applies the limits itself, as it reads.
+        Ok(rows) if source.format == Format::Csv => rows,
         Ok(rows) => limited(source, rows),
         Err(problems) => return Ok(Err(problems)),
     };
@@ -256,15 +437,7 @@ pub fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reject>>> {
 /// row (it is not stored cut short); a file over the row cap stops the ingest.
 fn limited(source: &Source, rows: Rows) -> Rows {
     let limits = source.limits;
-    let names: Vec<String> = match &source.layout {
-        Some(m) => m.columns().to_vec(),
-        None => source
-            .record_type
-            .columns()
-            .iter()
-            .map(|c| c.name.to_string())
-            .collect(),
-    };
+    let names = source.column_names();
     let path = source.path.clone();
     let t = source.record_type;
     let mut count = 0u64;

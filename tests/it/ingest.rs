@@ -955,3 +955,111 @@ fn intervals_across_a_change_of_the_clocks_follow_the_time_zone() {
     );
     assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
 }
+
+/// A character whose bytes fall on both sides of a comma is invalid in each field, though
+/// the record's bytes run together are valid UTF-8: the file is still refused, at the
+/// first field (the reader checks a record's bytes at once, then field boundaries).
+#[test]
+fn a_character_split_by_a_comma_is_not_valid_utf8() {
+    let tmp = tempfile::tempdir().unwrap();
+    // é is C3 A9: C3 ends organisation_code, A9 starts opened_date.
+    let text = [
+        CASES_HEADER.as_bytes(),
+        CASE_OK.as_bytes(),
+        b"c2,ombudsman_complaint,Caf\xc3,\xa92019-01-01\n",
+    ]
+    .concat();
+    let b = bundle(tmp.path(), "split", &[("cases.csv", &text)]);
+    let out = casework(tmp.path(), &["validate", b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "cases.csv line 3, column organisation_code: not valid UTF-8 (byte 4 of the field)"
+        ),
+        "{err}"
+    );
+}
+
+/// A file of many chunks (the reader hands rows over 1,024 at a time, and sooner when a
+/// chunk's text passes 4 MiB): rejects keep their line numbers across chunk boundaries,
+/// and every row is counted once. Planted: 3,000 cases, a bad date on lines 1,025, 1,026
+/// and 2,050, a row with a field too few on line 2,049; in findings 40 rows, the odd
+/// ones with a 250,000-byte note (over the note's 2,000 characters: 5 MB of text, so
+/// several chunks by size), the 20th naming an unknown case.
+#[test]
+fn rejects_keep_their_lines_across_chunks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut cases = String::from(CASES_HEADER);
+    for i in 1..=3000u32 {
+        let line = i + 1;
+        match line {
+            1025 | 1026 | 2050 => {
+                cases.push_str(&format!("c{i},ombudsman_complaint,RJ1,2019-02-30\n"))
+            }
+            2049 => cases.push_str(&format!("c{i},ombudsman_complaint,RJ1\n")),
+            _ => cases.push_str(&format!("c{i},ombudsman_complaint,RJ1,2019-01-01\n")),
+        }
+    }
+    let mut findings = String::from("case_id,code,note\n");
+    for i in 1..=40u32 {
+        let case = if i == 20 {
+            "nope".to_string()
+        } else {
+            format!("c{i}")
+        };
+        let note = if i % 2 == 1 { 250_000 } else { 10 };
+        findings.push_str(&format!("{case},UF1,{}\n", "n".repeat(note)));
+    }
+    let b = bundle(
+        d,
+        "many",
+        &[
+            ("cases.csv", cases.as_bytes()),
+            ("findings.csv", findings.as_bytes()),
+        ],
+    );
+    let out = casework(
+        d,
+        &[
+            "validate",
+            b.to_str().unwrap(),
+            "--max-field-bytes",
+            "300000",
+            "--rejects",
+            "r.csv",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["counts"]["cases"]["read"], 3000);
+    assert_eq!(s["counts"]["cases"]["stored"], 2996);
+    assert_eq!(s["counts"]["cases"]["rejected"], 4);
+    assert_eq!(s["counts"]["findings"]["read"], 40);
+    assert_eq!(s["counts"]["findings"]["stored"], 19);
+    let got: Vec<(String, String, String)> = rejects(&d.join("r.csv"))
+        .into_iter()
+        .map(|r| (r["file"].clone(), r["line"].clone(), r["rule"].clone()))
+        .collect();
+    let mut want: Vec<(String, String, String)> = [
+        ("cases.csv", "1025", "format"),
+        ("cases.csv", "1026", "format"),
+        ("cases.csv", "2049", "field_count"),
+        ("cases.csv", "2050", "format"),
+    ]
+    .iter()
+    .map(|(f, l, r)| (f.to_string(), l.to_string(), r.to_string()))
+    .collect();
+    for i in 1..=40u32 {
+        let rule = match i {
+            20 => "unknown_case",
+            _ if i % 2 == 1 => "too_long",
+            _ => continue,
+        };
+        want.push(("findings.csv".into(), (i + 1).to_string(), rule.into()));
+    }
+    assert_eq!(got, want);
+}
