@@ -192,6 +192,38 @@ fn period_of(values: &[Value<'_>], t: RecordType, column: &str) -> Option<(i32, 
     }
 }
 
+/// The stored cases, by a 128-bit fingerprint of their case_id (no string kept or
+/// compared, one cache line a look-up; a false match among n cases has probability
+/// about n²/2¹²⁹) → (the line or row it came from, its case key).
+pub struct CaseSet {
+    map: HashMap<u128, (u64, i64), RandomState>,
+    /// The fingerprint's two hashers (also the validator's, for codings).
+    fingerprint: (RandomState, RandomState),
+}
+
+impl CaseSet {
+    /// The 128-bit fingerprint of a text (two independent 64-bit hashes).
+    fn print<T: std::hash::Hash>(&self, value: T) -> u128 {
+        (u128::from(self.fingerprint.0.hash_one(&value)) << 64)
+            | u128::from(self.fingerprint.1.hash_one(&value))
+    }
+
+    /// The keys of the cases `ids` name (`None`: no such case), into `keys`, looked up
+    /// one after another. The set is far larger than the caches and each look-up a
+    /// miss: in a loop that does nothing else the processor has several in flight at
+    /// once, where between the checks of whole rows it waits for each (at a million
+    /// cases, 3.7 s of the checking thread's 9 s). The ingest runs this on the thread
+    /// that reads the file; [`Validator::check_fields`] takes the result as `found`.
+    pub fn find<'a>(
+        &self,
+        ids: impl Iterator<Item = Option<&'a str>>,
+        keys: &mut Vec<Option<i64>>,
+    ) {
+        keys.clear();
+        keys.extend(ids.map(|id| id.and_then(|id| self.map.get(&self.print(id)).map(|(_, k)| *k))));
+    }
+}
+
 /// Checks rows against the spec and remembers what the bundle's cases were, so that the
 /// other record types can be checked against them.
 pub struct Validator {
@@ -212,13 +244,11 @@ pub struct Validator {
     /// independent 64-bit hashes: a false duplicate among n rows has probability about
     /// n²/2¹²⁹), so ten million cases' codings take 24 bytes a row, not four strings.
     codings: HashMap<u128, u64, RandomState>,
-    fingerprint: (RandomState, RandomState),
     /// Each coded case: its first coder's hash, and whether another coder coded it too.
     coders: HashMap<String, (u64, bool), RandomState>,
-    /// Stored cases, by a 128-bit fingerprint of their case_id (as `codings`: no string
-    /// kept or compared, one cache line a look-up; a false match among n cases has
-    /// probability about n²/2¹²⁹) → (the line or row it came from, its case key).
-    cases: HashMap<u128, (u64, i64), RandomState>,
+    /// Stored cases (see [`CaseSet`]), shared read-only with the reading threads of
+    /// the other record types once the cases are read.
+    cases: Arc<CaseSet>,
     /// The ingest whose cases this validator keys ([`case_key`]).
     ingest: u32,
     /// Rejected case_id → the line or row it came from.
@@ -234,10 +264,12 @@ impl Validator {
             times_seen: std::cell::Cell::new((0, 0)),
             partial_dates: BTreeMap::new(),
             codings: HashMap::default(),
-            fingerprint: (RandomState::new(), RandomState::new()),
             coders: HashMap::default(),
             organisation_types: None,
-            cases: HashMap::default(),
+            cases: Arc::new(CaseSet {
+                map: HashMap::default(),
+                fingerprint: (RandomState::new(), RandomState::new()),
+            }),
             rejected_cases: HashMap::default(),
             ingest: 1,
         }
@@ -288,18 +320,17 @@ impl Validator {
 
     /// How many cases passed.
     pub fn stored_cases(&self) -> usize {
-        self.cases.len()
+        self.cases.map.len()
     }
 
     /// Whether a case of this case_id passed.
     pub fn has_case(&self, id: &str) -> bool {
-        self.cases.contains_key(&self.print(id))
+        self.cases.map.contains_key(&self.print(id))
     }
 
     /// The 128-bit fingerprint of a text (two independent 64-bit hashes).
     fn print<T: std::hash::Hash>(&self, value: T) -> u128 {
-        (u128::from(self.fingerprint.0.hash_one(&value)) << 64)
-            | u128::from(self.fingerprint.1.hash_one(&value))
+        self.cases.print(value)
     }
 
     /// Types and checks one row. `Err` holds every problem found with it.
@@ -310,7 +341,8 @@ impl Validator {
     ) -> std::result::Result<TypedRow, Vec<Reject>> {
         let fields: Vec<Option<&str>> = row.values.iter().map(|v| v.as_deref()).collect();
         let mut values = Vec::with_capacity(fields.len());
-        let case_key = self.check_fields(t, &fields, &|| row.position.clone(), &mut values)?;
+        let case_key =
+            self.check_fields(t, &fields, &|| row.position.clone(), None, &mut values)?;
         let values = values
             .into_iter()
             .map(|v| match v {
@@ -334,17 +366,33 @@ impl Validator {
         Ok(TypedRow { values, case_key })
     }
 
+    /// The stored cases, to look up from another thread while rows of the other
+    /// record types are checked ([`CaseSet::find`]).
+    pub fn case_set(&self) -> Arc<CaseSet> {
+        self.cases.clone()
+    }
+
+    /// The case set, to add to: no reading thread holds it while cases are read.
+    fn cases_mut(&mut self) -> &mut CaseSet {
+        Arc::get_mut(&mut self.cases)
+            .expect("no other thread holds the case set while cases are checked")
+    }
+
     /// Types and checks one row's fields (aligned with the record type's columns;
     /// `None`: missing) into `values` (cleared first; text borrowed from the fields).
     /// `Ok`: the row's case key. `Err` holds every problem found with the row, each at
     /// `at()` (called only for a reject: a row that passes builds no position).
+    /// `found`: the row's case, already looked up ([`CaseSet::find`]; not for cases,
+    /// whose set this adds to).
     pub fn check_fields<'a>(
         &mut self,
         t: RecordType,
         fields: &[Option<&'a str>],
         at: &dyn Fn() -> Position,
+        found: Option<Option<i64>>,
         values: &mut Vec<Value<'a>>,
     ) -> std::result::Result<i64, Vec<Reject>> {
+        debug_assert!(found.is_none() || t != RecordType::Cases);
         let columns = t.columns();
         let mut rejects = Vec::new();
         values.clear();
@@ -378,7 +426,7 @@ impl Validator {
         if t == RecordType::Cases {
             if let Some(id) = text_of(values, t, "case_id") {
                 let print = self.print(id);
-                if let Some((first, _)) = self.cases.get(&print) {
+                if let Some((first, _)) = self.cases.map.get(&print) {
                     rejects.push(
                         Reject::new(
                             t,
@@ -389,10 +437,11 @@ impl Validator {
                         .value("case_id", id),
                     );
                 } else if rejects.is_empty() {
-                    let ordinal = u32::try_from(self.cases.len() + 1)
+                    let ordinal = u32::try_from(self.cases.map.len() + 1)
                         .expect("fewer than 2^32 cases in one ingest");
                     key = case_key(self.ingest, ordinal);
-                    self.cases.insert(print, (number(), key));
+                    let line = number();
+                    self.cases_mut().map.insert(print, (line, key));
                 } else {
                     self.rejected_cases
                         .entry(id.to_string())
@@ -400,8 +449,12 @@ impl Validator {
                 }
             }
         } else if let Some(id) = text_of(values, t, "case_id") {
-            match self.cases.get(&self.print(id)) {
-                Some((_, k)) => key = *k,
+            let found = match found {
+                Some(found) => found,
+                None => self.cases.map.get(&self.print(id)).map(|(_, k)| *k),
+            };
+            match found {
+                Some(k) => key = k,
                 None => {
                     let message = match self.rejected_cases.get(id) {
                         Some(line) => format!(
@@ -436,7 +489,7 @@ impl Validator {
                 ),
                 None => {
                     self.codings.insert(print, number());
-                    let coder = self.fingerprint.0.hash_one(key[1]);
+                    let coder = self.cases.fingerprint.0.hash_one(key[1]);
                     match self.coders.get_mut(key[0]) {
                         Some((first, more)) => *more |= *first != coder,
                         None => {

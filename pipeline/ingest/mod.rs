@@ -340,14 +340,15 @@ pub struct Shown {
 
 /// One ingest's pass over the bundle: the checker, the counts, the reject log and the
 /// staging version stored rows go to (none for `validate`).
-struct Pass<'s> {
+struct Pass {
     validator: Validator,
     log: RejectLog,
     problems: Vec<Reject>,
     counts: BTreeMap<RecordType, Counts>,
     rejected_rows: u64,
     patient_refs: u64,
-    staging: Option<&'s mut Staging>,
+    /// Where stored rows go (none for `validate`).
+    sink: Option<Sink>,
     /// How many rows of each record type to keep for a dry run, and those kept.
     show: usize,
     shown: BTreeMap<RecordType, Vec<Vec<Option<String>>>>,
@@ -384,7 +385,7 @@ impl PartitionWriter {
 
     fn push(
         &mut self,
-        staging: &mut Option<&mut Staging>,
+        sink: &Option<Sink>,
         values: &[check::Value<'_>],
         case_key: i64,
     ) -> Result<()> {
@@ -399,20 +400,20 @@ impl PartitionWriter {
             .or_insert_with(|| BatchBuilder::new(t));
         builder.push_values(values, case_key);
         if builder.len() >= self.batch_rows {
-            flush(staging, t, year, builder)?;
+            flush(sink, t, year, builder)?;
         }
         Ok(())
     }
 
-    fn finish(mut self, staging: &mut Option<&mut Staging>) -> Result<()> {
+    fn finish(mut self, sink: &Option<Sink>) -> Result<()> {
         for (year, builder) in &mut self.builders {
-            flush(staging, self.t, *year, builder)?;
+            flush(sink, self.t, *year, builder)?;
         }
         Ok(())
     }
 }
 
-impl Pass<'_> {
+impl Pass {
     /// A problem with a whole file: listed, and logged.
     fn file_problem(&mut self, p: Reject) -> Result<()> {
         self.problems.push(p.clone());
@@ -429,8 +430,8 @@ impl Pass<'_> {
         }
         if self.log.table.len >= BATCH_ROWS {
             let batch = self.log.table.finish()?;
-            if let Some(s) = self.staging.as_deref_mut() {
-                s.write("rejects", None, &batch)?;
+            if let Some(s) = &self.sink {
+                s.write("rejects", None, batch)?;
             }
         }
         Ok(())
@@ -449,10 +450,12 @@ impl Pass<'_> {
         source: &crate::input::Source,
         progress: &mut dyn FnMut(RecordType, u64),
     ) -> Result<()> {
+        // Once the cases are read, the reading thread looks up each row's case.
+        let cases = (source.record_type != RecordType::Cases).then(|| self.validator.case_set());
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
             let (recycle, spent) = std::sync::mpsc::channel();
-            scope.spawn(move || read_rows(source, tx, spent));
+            scope.spawn(move || read_rows(source, cases, tx, spent));
             self.take_rows(source, rx, &recycle, progress)
         })
     }
@@ -501,6 +504,8 @@ impl Pass<'_> {
                 Read::Chunk(mut chunk) => {
                     let mut values = Vec::with_capacity(t.columns().len());
                     let mut fields = Vec::with_capacity(t.columns().len());
+                    // The rows' cases, looked up by the reading thread (CaseSet::find).
+                    let mut found = chunk.found.iter().copied();
                     for entry in chunk.entries() {
                         read += 1;
                         match entry {
@@ -518,6 +523,7 @@ impl Pass<'_> {
                                     &at,
                                     Some(line),
                                     None,
+                                    found.next(),
                                     &mut writer,
                                     &mut values,
                                 )?;
@@ -548,7 +554,7 @@ impl Pass<'_> {
                 ),
             ))?;
         }
-        writer.finish(&mut self.staging)
+        writer.finish(&self.sink)
     }
 
     fn count_read(&mut self, t: RecordType) {
@@ -575,7 +581,7 @@ impl Pass<'_> {
                 let at = || row.position.clone();
                 let origin = row.origin.as_deref().map(|o| o.as_slice());
                 let line = row.position.number();
-                self.check_fields(t, &fields, &at, line, origin, writer, &mut values)?;
+                self.check_fields(t, &fields, &at, line, origin, None, writer, &mut values)?;
                 drop(values);
                 drop(fields);
                 spent.push(row);
@@ -585,7 +591,8 @@ impl Pass<'_> {
     }
 
     /// Checks one row's fields, then stores or rejects it. `origin`: for a row of a
-    /// mapped export, the export column of each field (rejects name it).
+    /// mapped export, the export column of each field (rejects name it). `found`: its
+    /// case, already looked up.
     #[allow(clippy::too_many_arguments)]
     fn check_fields<'a>(
         &mut self,
@@ -594,6 +601,7 @@ impl Pass<'_> {
         at: &dyn Fn() -> Position,
         line: Option<u64>,
         origin: Option<&[Option<String>]>,
+        found: Option<Option<i64>>,
         writer: &mut PartitionWriter,
         values: &mut Vec<check::Value<'a>>,
     ) -> Result<()> {
@@ -607,12 +615,12 @@ impl Pass<'_> {
         if t == RecordType::Cases && fields[self.patient_ref_index].is_some() {
             self.patient_refs += 1;
         }
-        let outcome = self.validator.check_fields(t, fields, at, values);
+        let outcome = self.validator.check_fields(t, fields, at, found, values);
         self.mark_line(line, outcome.is_ok());
         match outcome {
             Ok(case_key) => {
                 self.counts.entry(t).or_default().stored += 1;
-                writer.push(&mut self.staging, values, case_key)
+                writer.push(&self.sink, values, case_key)
             }
             Err(mut rejects) => {
                 if let Some(origin) = origin {
@@ -663,6 +671,7 @@ enum Spent {
 /// frees (or refills) those handed back.
 fn read_rows(
     source: &crate::input::Source,
+    cases: Option<Arc<check::CaseSet>>,
     tx: std::sync::mpsc::SyncSender<Result<Read>>,
     spent: std::sync::mpsc::Receiver<Spent>,
 ) {
@@ -676,6 +685,12 @@ fn read_rows(
             return;
         }
         Ok(Some(Ok(mut reader))) => {
+            let case_id = source
+                .record_type
+                .columns()
+                .iter()
+                .position(|c| c.name == "case_id")
+                .expect("every record type has case_id");
             // An empty file still sends its (empty) chunk, so the other side knows it
             // was read.
             loop {
@@ -684,6 +699,11 @@ fn read_rows(
                     _ => Chunk::default(),
                 };
                 let more = reader.fill(&mut chunk);
+                if let Some(cases) = &cases {
+                    let mut found = std::mem::take(&mut chunk.found);
+                    cases.find(chunk.column(case_id), &mut found);
+                    chunk.found = found;
+                }
                 let stop = !more || chunk.error.is_some();
                 if tx.send(Ok(Read::Chunk(chunk))).is_err() || stop {
                     return;
@@ -769,7 +789,7 @@ fn ingest_into(
         counts: BTreeMap::new(),
         rejected_rows: 0,
         patient_refs: 0,
-        staging,
+        sink: None,
         show: options.show,
         shown: BTreeMap::new(),
         lines: mapping.map(|_| Vec::new()),
@@ -782,17 +802,36 @@ fn ingest_into(
     for p in file_problems {
         pass.file_problem(p)?;
     }
-    // The input files are hashed (for the manifest) while they are read.
+    // The input files are hashed (for the manifest) while they are read, and stored
+    // rows written while the next are checked (Sink).
+    let mut staging = staging;
     let inputs = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| input_files(bundle));
-        for source in &bundle.sources {
-            pass.read_source(source, &mut *options.progress)?;
+        let writer = staging.take().map(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(WRITE_AHEAD);
+            pass.sink = Some(Sink(tx));
+            scope.spawn(move || -> Result<&mut Staging> {
+                for (table, partition, batch) in rx {
+                    s.write(table, partition, &batch)?;
+                }
+                Ok(s)
+            })
+        });
+        let read = bundle
+            .sources
+            .iter()
+            .try_for_each(|source| pass.read_source(source, &mut *options.progress));
+        // The writer finishes what it was sent; its own error comes first.
+        pass.sink = None;
+        if let Some(writer) = writer {
+            staging = Some(writer.join().expect("the writing thread does not panic")?);
         }
+        read?;
         hashing.join().expect("the hashing thread does not panic")
     })?;
     pass.log.finish()?;
     let mut replaced_cases = 0;
-    if let Some(s) = pass.staging {
+    if let Some(s) = staging {
         if pass.log.table.len > 0 {
             let batch = pass.log.table.finish()?;
             s.write("rejects", None, &batch)?;
@@ -951,21 +990,33 @@ fn name_export_column(t: RecordType, origin: &[Option<String>], r: &mut Reject) 
     }
 }
 
-fn flush(
-    staging: &mut Option<&mut Staging>,
-    t: RecordType,
-    year: i32,
-    builder: &mut BatchBuilder,
-) -> Result<()> {
+fn flush(sink: &Option<Sink>, t: RecordType, year: i32, builder: &mut BatchBuilder) -> Result<()> {
     if builder.is_empty() {
         return Ok(());
     }
     let batch = builder.finish()?;
-    if let Some(s) = staging.as_deref_mut() {
+    if let Some(s) = sink {
         let partition = (t == RecordType::Cases).then_some(year);
-        s.write(t.name(), partition, &batch)?;
+        s.write(t.name(), partition, batch)?;
     }
     Ok(())
+}
+
+/// Batches on their way to the staging version: a thread of their own writes them
+/// (gathers row groups, sorts, encodes and compresses them: a fifth of the ingest's
+/// work) while this one checks the next rows. At most [`WRITE_AHEAD`] batches wait.
+struct Sink(std::sync::mpsc::SyncSender<(&'static str, Option<i32>, RecordBatch)>);
+
+const WRITE_AHEAD: usize = 4;
+
+impl Sink {
+    /// Hands a batch to the writing thread. `Err` when that thread has stopped, on an
+    /// error of its own, which the ingest then reports ([`ingest_into`]).
+    fn write(&self, table: &'static str, partition: Option<i32>, batch: RecordBatch) -> Result<()> {
+        self.0
+            .send((table, partition, batch))
+            .map_err(|_| Error::Usage("the Parquet writer stopped".into()))
+    }
 }
 
 /// The calendar year of a Date32 value.

@@ -129,6 +129,9 @@ pub struct Chunk {
     width: usize,
     /// An error that ends the file after these rows.
     pub error: Option<Error>,
+    /// Each row's case key, when the reader looked the rows' cases up (`None`: no such
+    /// case); empty otherwise.
+    pub found: Vec<Option<i64>>,
 }
 
 #[derive(Debug)]
@@ -195,6 +198,7 @@ impl Chunk {
         self.items.clear();
         self.width = width;
         self.error = None;
+        self.found.clear();
     }
 
     /// Starts a row: its fields follow with [`Chunk::field`].
@@ -233,6 +237,14 @@ impl Chunk {
 
     fn unreadable(&mut self, reject: Reject) {
         self.items.push(ChunkItem::Unreadable(reject));
+    }
+
+    /// Field `index` of each row (not of unreadable ones), in file order.
+    pub fn column(&self, index: usize) -> impl Iterator<Item = Option<&str>> {
+        self.entries().filter_map(move |e| match e {
+            Entry::Row { fields, .. } => Some(fields.get(index)),
+            Entry::Unreadable(_) => None,
+        })
     }
 
     /// The rows in file order.
