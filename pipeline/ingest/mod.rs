@@ -1007,7 +1007,7 @@ fn flush(sink: &Option<Sink>, t: RecordType, year: i32, builder: &mut BatchBuild
 /// work) while this one checks the next rows. At most [`WRITE_AHEAD`] batches wait.
 struct Sink(std::sync::mpsc::SyncSender<(&'static str, Option<i32>, RecordBatch)>);
 
-const WRITE_AHEAD: usize = 4;
+const WRITE_AHEAD: usize = 32;
 
 impl Sink {
     /// Hands a batch to the writing thread. `Err` when that thread has stopped, on an
