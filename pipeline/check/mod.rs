@@ -12,11 +12,11 @@ use ahash::RandomState;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder,
+    BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder,
     StringDictionaryBuilder, TimestampMillisecondBuilder,
 };
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, DictionaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{NaiveDateTime, NaiveTime};
 use hmac::{Hmac, Mac};
@@ -128,6 +128,9 @@ pub fn rejects_schema() -> SchemaRef {
 pub enum Value<'a> {
     Null,
     Text(Cow<'a, str>),
+    /// A value of an enumerated column or a code: its text, and its position in the
+    /// column's [`Listed`] values (what the stored dictionary array is keyed by).
+    Listed(Cow<'a, str>, i32),
     Date(i32),
     /// A date that may be only a month or a year: its first day, and its precision.
     PartialDate(i32, Precision),
@@ -164,11 +167,44 @@ impl TypedRow {
     }
 }
 
+/// The position of a record type in [`RecordType::ALL`].
+fn type_index(t: RecordType) -> usize {
+    RecordType::ALL
+        .iter()
+        .position(|x| *x == t)
+        .expect("every record type is in ALL")
+}
+
+/// Every record type's [`Listed`] values: the spec's enumerations (the study's
+/// organisation types in place of the spec's when it has its own) and the code list.
+fn lists(codes: &CodeList, organisation_types: Option<&[String]>) -> Vec<Vec<Option<Arc<Listed>>>> {
+    let code_values: Vec<&str> = codes.codes.iter().map(|c| c.code.as_str()).collect();
+    let code_list = Listed::new(&code_values);
+    RecordType::ALL
+        .iter()
+        .map(|t| {
+            t.columns()
+                .iter()
+                .map(|c| match c.kind {
+                    Kind::Enum(_)
+                        if c.name == "organisation_type" && organisation_types.is_some() =>
+                    {
+                        organisation_types.map(Listed::new)
+                    }
+                    Kind::Enum(allowed) => Some(Listed::new(allowed)),
+                    Kind::Code => Some(code_list.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// A text column's value in a row's typed values.
 fn text_of<'v>(values: &'v [Value<'_>], t: RecordType, column: &str) -> Option<&'v str> {
     let i = t.columns().iter().position(|c| c.name == column)?;
     match &values[i] {
-        Value::Text(s) => Some(s),
+        Value::Text(s) | Value::Listed(s, _) => Some(s),
         _ => None,
     }
 }
@@ -189,6 +225,31 @@ fn period_of(values: &[Value<'_>], t: RecordType, column: &str) -> Option<(i32, 
         Value::Date(d) => Some((d, d, Precision::Day)),
         Value::PartialDate(d, p) => Some((d, last_day(d, p), p)),
         _ => None,
+    }
+}
+
+/// The values an enumerated column (or the code column) may take, in order: a value is
+/// checked by one hash look-up (not compared with each allowed value in turn) and
+/// stored as its position, the key of a dictionary array built on these values (the
+/// stored column is the same dictionary-encoded text either way; the Parquet writer
+/// encodes the values a row group uses).
+pub struct Listed {
+    values: Arc<arrow_array::StringArray>,
+    index: HashMap<String, i32, RandomState>,
+}
+
+impl Listed {
+    fn new<S: AsRef<str>>(values: &[S]) -> Arc<Listed> {
+        let mut index = HashMap::default();
+        for (i, v) in values.iter().enumerate() {
+            index
+                .entry(v.as_ref().to_string())
+                .or_insert(i32::try_from(i).expect("fewer than 2^31 values"));
+        }
+        Arc::new(Listed {
+            values: Arc::new(values.iter().map(|v| Some(v.as_ref())).collect()),
+            index,
+        })
     }
 }
 
@@ -338,6 +399,9 @@ pub struct Validator {
     codings: HashMap<u128, u64, RandomState>,
     /// Each coded case: its first coder's hash, and whether another coder coded it too.
     coders: HashMap<String, (u64, bool), RandomState>,
+    /// Per record type (in [`RecordType::ALL`]'s order) and column, the values of an
+    /// enumerated or code column.
+    listed: Vec<Vec<Option<Arc<Listed>>>>,
     /// Stored cases (see [`CaseSet`]), shared read-only with the reading threads of
     /// the other record types once the cases are read.
     cases: Arc<CaseSet>,
@@ -350,6 +414,7 @@ pub struct Validator {
 impl Validator {
     pub fn new(codes: CodeList, key: Option<Vec<u8>>) -> Validator {
         Validator {
+            listed: lists(&codes, None),
             codes,
             key,
             time_zone: None,
@@ -380,8 +445,16 @@ impl Validator {
     /// The organisation types a case may have, when the study names its own (a housing
     /// study's landlord types); `None` keeps the bundle spec's NHS list.
     pub fn with_organisation_types(mut self, types: Option<Vec<String>>) -> Validator {
+        self.listed = lists(&self.codes, types.as_deref());
         self.organisation_types = types;
         self
+    }
+
+    /// Record type `t`'s [`Listed`] values, by column: for
+    /// [`BatchBuilder::with_lists`], whose enumerated and code columns are then keyed
+    /// by them (see [`Value::Listed`]).
+    pub fn lists(&self, t: RecordType) -> Vec<Option<Arc<Listed>>> {
+        self.listed[type_index(t)].clone()
     }
 
     /// Date-times with a time of day read so far: (with an offset, without one).
@@ -436,6 +509,7 @@ impl Validator {
             .into_iter()
             .map(|v| match v {
                 Value::Text(s) => Value::Text(Cow::Owned(s.into_owned())),
+                Value::Listed(s, i) => Value::Listed(Cow::Owned(s.into_owned()), i),
                 Value::Null => Value::Null,
                 Value::Date(d) => Value::Date(d),
                 Value::PartialDate(d, p) => Value::PartialDate(d, p),
@@ -485,7 +559,8 @@ impl Validator {
         let columns = t.columns();
         let mut rejects = Vec::new();
         values.clear();
-        for (column, raw) in columns.iter().zip(fields) {
+        let lists = &self.listed[type_index(t)];
+        for ((column, raw), listed) in columns.iter().zip(fields).zip(lists) {
             match raw {
                 None if column.required => {
                     values.push(Value::Null);
@@ -500,7 +575,7 @@ impl Validator {
                     );
                 }
                 None => values.push(Value::Null),
-                Some(text) => match self.type_value(column, text) {
+                Some(text) => match self.type_value(column, listed.as_deref(), text) {
                     Ok(v) => values.push(v),
                     Err((rule, message)) => {
                         values.push(Value::Null);
@@ -605,20 +680,24 @@ impl Validator {
         }
     }
 
-    /// Types one field (text is borrowed from the field).
+    /// Types one field (text is borrowed from the field); `listed`: the column's
+    /// values, for an enumerated or code column.
     fn type_value<'a>(
         &self,
         column: &Column,
+        listed: Option<&Listed>,
         text: &'a str,
     ) -> std::result::Result<Value<'a>, (Rule, String)> {
         let kept = || Value::Text(Cow::Borrowed(text));
         let name = column.name;
+        let position = || listed.and_then(|l| l.index.get(text).copied());
         match column.kind {
             Kind::Identifier => {
-                let ok = text.chars().count() <= ID_MAX_CHARS
+                // Every allowed character is one byte: counting bytes is counting them.
+                let ok = text.len() <= ID_MAX_CHARS
                     && text
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
                 if ok {
                     Ok(kept())
                 } else {
@@ -629,7 +708,8 @@ impl Validator {
                 }
             }
             Kind::Text { max_chars } => match max_chars {
-                Some(max) if text.chars().count() > max => Err((
+                // No more bytes than the limit: no more characters either.
+                Some(max) if text.len() > max && text.chars().count() > max => Err((
                     Rule::TooLong,
                     format!(
                         "{name} is {} characters long; at most {max} are allowed",
@@ -640,8 +720,8 @@ impl Validator {
             },
             Kind::Enum(_) if name == "organisation_type" && self.organisation_types.is_some() => {
                 let allowed = self.organisation_types.as_deref().unwrap_or_default();
-                if allowed.iter().any(|a| a == text) {
-                    Ok(kept())
+                if let Some(i) = position() {
+                    Ok(Value::Listed(Cow::Borrowed(text), i))
                 } else {
                     Err((
                         Rule::AllowedValues,
@@ -650,8 +730,8 @@ impl Validator {
                 }
             }
             Kind::Enum(allowed) => {
-                if allowed.contains(&text) {
-                    Ok(kept())
+                if let Some(i) = position() {
+                    Ok(Value::Listed(Cow::Borrowed(text), i))
                 } else {
                     Err((
                         Rule::AllowedValues,
@@ -660,8 +740,8 @@ impl Validator {
                 }
             }
             Kind::Code => {
-                if self.codes.contains(text) {
-                    Ok(kept())
+                if let Some(i) = position() {
+                    Ok(Value::Listed(Cow::Borrowed(text), i))
                 } else {
                     Err((
                         Rule::UnknownCode,
@@ -969,6 +1049,8 @@ pub struct BatchBuilder {
 enum ColumnBuilder {
     Text(StringBuilder),
     Dict(StringDictionaryBuilder<Int32Type>),
+    /// Keys into fixed values ([`Listed`]).
+    Keys(Int32Builder, Arc<arrow_array::StringArray>),
     Date(Date32Builder),
     PartialDate(Date32Builder, StringDictionaryBuilder<Int32Type>),
     DateTime(
@@ -982,30 +1064,47 @@ enum ColumnBuilder {
 
 impl BatchBuilder {
     pub fn new(t: RecordType) -> BatchBuilder {
+        BatchBuilder::with_lists(t, &[])
+    }
+
+    /// A builder whose columns with [`Listed`] values (by column; missing: none) are
+    /// keys into them ([`Validator::lists`]).
+    pub fn with_lists(t: RecordType, lists: &[Option<Arc<Listed>>]) -> BatchBuilder {
         let columns = t
             .columns()
             .iter()
-            .map(|c| match c.kind {
-                Kind::Identifier | Kind::Text { .. } | Kind::Secret => {
-                    ColumnBuilder::Text(StringBuilder::new())
-                }
-                Kind::Enum(_) | Kind::Code => ColumnBuilder::Dict(StringDictionaryBuilder::new()),
-                Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
-                Kind::PartialDate => {
-                    ColumnBuilder::PartialDate(Date32Builder::new(), StringDictionaryBuilder::new())
-                }
-                Kind::DateTime => ColumnBuilder::DateTime(
-                    TimestampMillisecondBuilder::new(),
-                    BooleanBuilder::new(),
-                    StringDictionaryBuilder::new(),
-                ),
-                Kind::Boolean => ColumnBuilder::Bool(BooleanBuilder::new()),
-                Kind::Amount => ColumnBuilder::Amount(
-                    Decimal128Builder::new()
-                        .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
-                        .expect("valid decimal type"),
-                ),
-            })
+            .enumerate()
+            .map(
+                |(i, c)| match (c.kind, lists.get(i).and_then(Option::as_ref)) {
+                    (Kind::Enum(_) | Kind::Code, Some(l)) => {
+                        ColumnBuilder::Keys(Int32Builder::new(), l.values.clone())
+                    }
+                    (kind, _) => match kind {
+                        Kind::Identifier | Kind::Text { .. } | Kind::Secret => {
+                            ColumnBuilder::Text(StringBuilder::new())
+                        }
+                        Kind::Enum(_) | Kind::Code => {
+                            ColumnBuilder::Dict(StringDictionaryBuilder::new())
+                        }
+                        Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
+                        Kind::PartialDate => ColumnBuilder::PartialDate(
+                            Date32Builder::new(),
+                            StringDictionaryBuilder::new(),
+                        ),
+                        Kind::DateTime => ColumnBuilder::DateTime(
+                            TimestampMillisecondBuilder::new(),
+                            BooleanBuilder::new(),
+                            StringDictionaryBuilder::new(),
+                        ),
+                        Kind::Boolean => ColumnBuilder::Bool(BooleanBuilder::new()),
+                        Kind::Amount => ColumnBuilder::Amount(
+                            Decimal128Builder::new()
+                                .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
+                                .expect("valid decimal type"),
+                        ),
+                    },
+                },
+            )
             .collect();
         BatchBuilder {
             t,
@@ -1033,7 +1132,9 @@ impl BatchBuilder {
             match (builder, value) {
                 (ColumnBuilder::Text(b), Value::Text(s)) => b.append_value(s),
                 (ColumnBuilder::Text(b), _) => b.append_null(),
-                (ColumnBuilder::Dict(b), Value::Text(s)) => {
+                (ColumnBuilder::Keys(k, _), Value::Listed(_, i)) => k.append_value(*i),
+                (ColumnBuilder::Keys(k, _), _) => k.append_null(),
+                (ColumnBuilder::Dict(b), Value::Text(s) | Value::Listed(s, _)) => {
                     b.append_value(s);
                 }
                 (ColumnBuilder::Dict(b), _) => b.append_null(),
@@ -1081,6 +1182,12 @@ impl BatchBuilder {
             match builder {
                 ColumnBuilder::Text(b) => arrays.push(Arc::new(b.finish())),
                 ColumnBuilder::Dict(b) => arrays.push(Arc::new(b.finish())),
+                ColumnBuilder::Keys(k, values) => {
+                    arrays.push(Arc::new(DictionaryArray::<Int32Type>::try_new(
+                        k.finish(),
+                        values.clone(),
+                    )?))
+                }
                 ColumnBuilder::Date(b) => arrays.push(Arc::new(b.finish())),
                 ColumnBuilder::PartialDate(b, p) => {
                     arrays.push(Arc::new(b.finish()));
@@ -1107,6 +1214,34 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written case set: every case found again after the table has grown
+    /// many times (1,024 slots at first), unknown ones not, and the line kept.
+    #[test]
+    fn the_case_set_finds_every_case_after_growing() {
+        let mut set = CaseSet::new();
+        let ids: Vec<String> = (0..50_000).map(|i| format!("case-{i}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let print = set.print(id.as_str());
+            assert!(set.get(print).is_none(), "{id} is new");
+            set.insert(print, i as u64 + 2, 1000 + i as i64);
+        }
+        assert_eq!(set.len(), 50_000);
+        assert!(set.slots.len() >= 50_000 * 10 / 7, "at most 70% full");
+        let mut keys = Vec::new();
+        let asked: Vec<Option<&str>> = ids
+            .iter()
+            .map(|s| Some(s.as_str()))
+            .chain([Some("case-50000"), None, Some("")])
+            .collect();
+        set.find(asked.iter().copied(), &mut keys);
+        assert_eq!(keys.len(), 50_003);
+        for (i, k) in keys.iter().take(50_000).enumerate() {
+            assert_eq!(*k, Some(1000 + i as i64));
+        }
+        assert_eq!(&keys[50_000..], &[None, None, None]);
+        assert_eq!(set.get(set.print("case-7")), Some((9, 1007)));
+    }
 
     #[test]
     fn dates_are_strict_iso() {

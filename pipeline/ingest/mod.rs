@@ -363,6 +363,9 @@ struct Pass {
 /// in one) and handed to the staging version as each fills.
 struct PartitionWriter {
     t: RecordType,
+    /// The validator's values of the enumerated and code columns, which the batches'
+    /// dictionaries are built on.
+    lists: Vec<Option<Arc<check::Listed>>>,
     builders: BTreeMap<i32, BatchBuilder>,
     /// Rows per batch handed to the staging version (read once: it may come from the
     /// environment, and this is per row).
@@ -372,9 +375,10 @@ struct PartitionWriter {
 }
 
 impl PartitionWriter {
-    fn new(t: RecordType) -> PartitionWriter {
+    fn new(t: RecordType, validator: &Validator) -> PartitionWriter {
         PartitionWriter {
             t,
+            lists: validator.lists(t),
             builders: BTreeMap::new(),
             batch_rows: BATCH_ROWS.min(crate::warehouse::row_group_rows()),
             partition_column: (t == RecordType::Cases)
@@ -397,7 +401,7 @@ impl PartitionWriter {
         let builder = self
             .builders
             .entry(year)
-            .or_insert_with(|| BatchBuilder::new(t));
+            .or_insert_with(|| BatchBuilder::with_lists(t, &self.lists));
         builder.push_values(values, case_key);
         if builder.len() >= self.batch_rows {
             flush(sink, t, year, builder)?;
@@ -483,7 +487,7 @@ impl Pass {
             return Ok(());
         }
         self.counts.entry(t).or_default();
-        let mut writer = PartitionWriter::new(t);
+        let mut writer = PartitionWriter::new(t, &self.validator);
         let mut read = 0u64;
         for message in rx {
             match message? {
