@@ -227,6 +227,19 @@ impl CsvChunks {
                         if s.len() > self.limits.max_field_bytes && long.is_none() {
                             long = Some((index, s.len()));
                         }
+                        // A chunk addresses its text with 32-bit offsets; it is handed on
+                        // at 4 MiB, so only a record of gigabytes (a --max-line-bytes
+                        // raised that far) could pass them.
+                        if chunk.text_len() + s.len() > u32::MAX as usize {
+                            chunk.drop_last_row();
+                            return Err(Error::Bundle {
+                                path: self.path.clone(),
+                                message: format!(
+                                    "{} line {line}: the record is longer than casework reads in one piece (4 GiB)",
+                                    self.file_name
+                                ),
+                            });
+                        }
                         chunk.field(index, s);
                     }
                 }
