@@ -288,8 +288,6 @@ pub struct Code {
 pub struct CodeList {
     pub codes: Vec<Code>,
     pub source: ConfigSource,
-    /// The codes, hashed: [`CodeList::contains`] is asked once per finding and coding.
-    known: std::collections::HashSet<String, ahash::RandomState>,
 }
 
 const DEFAULT_CODES: &str = include_str!("../../data/codes/imaging-themes.csv");
@@ -416,14 +414,15 @@ impl CodeList {
             return Err(bad(1, "the code list has no codes".into()));
         }
         Ok(CodeList {
-            known: codes.iter().map(|c| c.code.clone()).collect(),
             codes,
             source: ConfigSource::of(name, text),
         })
     }
 
+    /// Whether the list has this code. A scan: asked while a study is read, not per
+    /// row (the ingest checks rows' codes through `check::Listed`).
     pub fn contains(&self, code: &str) -> bool {
-        self.known.contains(code)
+        self.codes.iter().any(|c| c.code == code)
     }
 
     /// The themes, in the order they first appear in the list.
