@@ -143,6 +143,30 @@ pub enum Value<'a> {
     Amount(i128),
 }
 
+impl Value<'_> {
+    /// The value with its text owned.
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Text(s) => Value::Text(Cow::Owned(s.into_owned())),
+            Value::Listed(s, i) => Value::Listed(Cow::Owned(s.into_owned()), i),
+            Value::Null => Value::Null,
+            Value::Date(d) => Value::Date(d),
+            Value::PartialDate(d, p) => Value::PartialDate(d, p),
+            Value::DateTime {
+                seconds,
+                has_time,
+                precision,
+            } => Value::DateTime {
+                seconds,
+                has_time,
+                precision,
+            },
+            Value::Bool(b) => Value::Bool(b),
+            Value::Amount(a) => Value::Amount(a),
+        }
+    }
+}
+
 /// A row that passed every rule, ready for a batch.
 #[derive(Debug, Clone)]
 pub struct TypedRow {
@@ -202,7 +226,7 @@ fn lists(codes: &CodeList, organisation_types: Option<&[String]>) -> Vec<Vec<Opt
 
 /// A text column's value in a row's typed values.
 fn text_of<'v>(values: &'v [Value<'_>], t: RecordType, column: &str) -> Option<&'v str> {
-    let i = t.columns().iter().position(|c| c.name == column)?;
+    let i = t.column_index(column)?;
     match &values[i] {
         Value::Text(s) | Value::Listed(s, _) => Some(s),
         _ => None,
@@ -220,7 +244,7 @@ pub fn first_day(value: &Value<'_>) -> Option<i32> {
 
 /// A date column's value in a row's typed values: (first day, last day, precision).
 fn period_of(values: &[Value<'_>], t: RecordType, column: &str) -> Option<(i32, i32, Precision)> {
-    let i = t.columns().iter().position(|c| c.name == column)?;
+    let i = t.column_index(column)?;
     match values[i] {
         Value::Date(d) => Some((d, d, Precision::Day)),
         Value::PartialDate(d, p) => Some((d, last_day(d, p), p)),
@@ -503,29 +527,16 @@ impl Validator {
     ) -> std::result::Result<TypedRow, Vec<Reject>> {
         let fields: Vec<Option<&str>> = row.values.iter().map(|v| v.as_deref()).collect();
         let mut values = Vec::with_capacity(fields.len());
-        let case_key =
-            self.check_fields(t, &fields, &|| row.position.clone(), None, &mut values)?;
-        let values = values
-            .into_iter()
-            .map(|v| match v {
-                Value::Text(s) => Value::Text(Cow::Owned(s.into_owned())),
-                Value::Listed(s, i) => Value::Listed(Cow::Owned(s.into_owned()), i),
-                Value::Null => Value::Null,
-                Value::Date(d) => Value::Date(d),
-                Value::PartialDate(d, p) => Value::PartialDate(d, p),
-                Value::DateTime {
-                    seconds,
-                    has_time,
-                    precision,
-                } => Value::DateTime {
-                    seconds,
-                    has_time,
-                    precision,
-                },
-                Value::Bool(b) => Value::Bool(b),
-                Value::Amount(a) => Value::Amount(a),
-            })
-            .collect();
+        let line = row.position.number();
+        let case_key = self.check_fields(
+            t,
+            &fields,
+            line,
+            &|| row.position.clone(),
+            None,
+            &mut values,
+        )?;
+        let values = values.into_iter().map(Value::into_owned).collect();
         Ok(TypedRow { values, case_key })
     }
 
@@ -544,13 +555,15 @@ impl Validator {
     /// Types and checks one row's fields (aligned with the record type's columns;
     /// `None`: missing) into `values` (cleared first; text borrowed from the fields).
     /// `Ok`: the row's case key. `Err` holds every problem found with the row, each at
-    /// `at()` (called only for a reject: a row that passes builds no position).
+    /// `at()` (called only for a reject: a row that passes builds no position); `line`
+    /// is the row's line or sheet row, kept for later messages (a duplicate's first).
     /// `found`: the row's case, already looked up ([`CaseSet::find`]; not for cases,
     /// whose set this adds to).
     pub fn check_fields<'a>(
         &mut self,
         t: RecordType,
         fields: &[Option<&'a str>],
+        line: Option<u64>,
         at: &dyn Fn() -> Position,
         found: Option<Option<i64>>,
         values: &mut Vec<Value<'a>>,
@@ -585,7 +598,7 @@ impl Validator {
             }
         }
         self.row_rules(t, fields, values, at, &mut rejects);
-        let number = || at().number().unwrap_or(0);
+        let number = line.unwrap_or(0);
         let mut key = 0;
         if t == RecordType::Cases {
             if let Some(id) = text_of(values, t, "case_id") {
@@ -604,12 +617,9 @@ impl Validator {
                     let ordinal = u32::try_from(self.cases.len() + 1)
                         .expect("fewer than 2^32 cases in one ingest");
                     key = case_key(self.ingest, ordinal);
-                    let line = number();
-                    self.cases_mut().insert(print, line, key);
+                    self.cases_mut().insert(print, number, key);
                 } else {
-                    self.rejected_cases
-                        .entry(id.to_string())
-                        .or_insert(number());
+                    self.rejected_cases.entry(id.to_string()).or_insert(number);
                 }
             }
         } else if let Some(id) = text_of(values, t, "case_id") {
@@ -652,7 +662,7 @@ impl Validator {
                     .value("coder", key[1]),
                 ),
                 None => {
-                    self.codings.insert(print, number());
+                    self.codings.insert(print, number);
                     let coder = self.cases.fingerprint.0.hash_one(key[1]);
                     match self.coders.get_mut(key[0]) {
                         Some((first, more)) => *more |= *first != coder,
@@ -871,7 +881,7 @@ impl Validator {
                 order("due_date", "made_date", rejects);
                 order("completed_date", "made_date", rejects);
                 let kind = text_of(values, t, "kind");
-                let amount_index = t.columns().iter().position(|c| c.name == "amount_gbp");
+                let amount_index = t.column_index("amount_gbp");
                 let amount_raw = amount_index.and_then(|i| fields[i]);
                 match (kind, amount_raw) {
                     (Some("financial_remedy"), None) => rejects.push(

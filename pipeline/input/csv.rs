@@ -3,7 +3,9 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
-use super::{CHUNK_ROWS, CHUNK_TEXT, Chunk, Entry, Item, RawRow, Rows, Source, map_header};
+use super::{
+    CHUNK_ROWS, CHUNK_TEXT, Chunk, Entry, Item, RawRow, Rows, Source, map_header, trimmed,
+};
 use crate::error::{Error, Result};
 use crate::input::limits::{Limits, LineLimit};
 use crate::spec::reject::{Position, Reject, Rule};
@@ -70,7 +72,6 @@ pub(super) fn open_chunks(source: &Source) -> Result<std::result::Result<CsvChun
         Ok(m) => m,
         Err(problems) => return Ok(Err(problems)),
     };
-    let width = source.width();
     Ok(Ok(CsvChunks {
         reader,
         record: ::csv::ByteRecord::new(),
@@ -80,7 +81,6 @@ pub(super) fn open_chunks(source: &Source) -> Result<std::result::Result<CsvChun
         names,
         columns: source.column_names(),
         mapping,
-        width,
         mapped: source.layout.is_some(),
         skip,
         skipped_bytes,
@@ -103,7 +103,6 @@ pub(super) struct CsvChunks {
     mapping: Vec<Option<usize>>,
     /// The row's fields: the spec's columns, or those a mapping reads.
     columns: Vec<String>,
-    width: usize,
     mapped: bool,
     skip: u64,
     skipped_bytes: u64,
@@ -117,7 +116,7 @@ pub(super) struct CsvChunks {
 impl CsvChunks {
     /// See [`super::ChunkReader::fill`].
     pub(super) fn fill(&mut self, chunk: &mut Chunk) -> bool {
-        chunk.clear(self.width);
+        chunk.clear(self.columns.len());
         while !self.done && chunk.len() < CHUNK_ROWS && chunk.text_len() < CHUNK_TEXT {
             if let Err(e) = self.next_row(chunk) {
                 chunk.error = Some(e);
@@ -222,9 +221,11 @@ impl CsvChunks {
             };
             match text {
                 Ok(s) => {
-                    let s = s.trim();
-                    if !s.is_empty() {
-                        if s.len() > self.limits.max_field_bytes && long.is_none() {
+                    if let Some(s) = trimmed(s) {
+                        // The first such field in the columns' order is named.
+                        if s.len() > self.limits.max_field_bytes
+                            && long.is_none_or(|(first, _)| index < first)
+                        {
                             long = Some((index, s.len()));
                         }
                         // A chunk addresses its text with 32-bit offsets; it is handed on
@@ -260,25 +261,17 @@ impl CsvChunks {
                 }
             }
         }
-        // A field over the cap rejects its row (it is not stored cut short). The first
-        // such field in column order is named.
-        if long.is_some() {
-            let first = (0..self.width).find_map(|index| {
-                let (start, end) = chunk.last_bounds(index);
-                ((end - start) as usize > self.limits.max_field_bytes)
-                    .then_some((index, (end - start) as usize))
-            });
-            if let Some((index, bytes)) = first {
-                chunk.replace_last_row(
-                    Reject::new(
-                        t,
-                        position(),
-                        Rule::TooLong,
-                        crate::input::limits::field_message(bytes, &self.limits),
-                    )
-                    .column(&self.columns[index]),
-                );
-            }
+        // A field over the cap rejects its row (it is not stored cut short).
+        if let Some((index, bytes)) = long {
+            chunk.replace_last_row(
+                Reject::new(
+                    t,
+                    position(),
+                    Rule::TooLong,
+                    crate::input::limits::field_message(bytes, &self.limits),
+                )
+                .column(&self.columns[index]),
+            );
         }
         Ok(())
     }

@@ -216,11 +216,6 @@ impl Chunk {
         self.bounds[row + index] = (start, self.text.len() as u32);
     }
 
-    /// The range of spec column `index` in the row started last.
-    fn last_bounds(&self, index: usize) -> (u32, u32) {
-        self.bounds[self.bounds.len() - self.width + index]
-    }
-
     /// Takes back the row started last (its text stays unused until the chunk is
     /// cleared).
     fn drop_last_row(&mut self) {
@@ -574,12 +569,13 @@ pub(crate) fn duplicate_columns(
 
 /// Turns a field as read into a value: surrounding spaces trimmed, empty is missing.
 pub fn field(text: &str) -> Option<String> {
+    trimmed(text).map(str::to_string)
+}
+
+/// [`field`], borrowed.
+pub(crate) fn trimmed(text: &str) -> Option<&str> {
     let t = text.trim();
-    if t.is_empty() {
-        None
-    } else {
-        Some(t.to_string())
-    }
+    (!t.is_empty()).then_some(t)
 }
 
 /// SHA-256 (hex) and size of a file, read in blocks.

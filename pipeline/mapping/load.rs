@@ -173,7 +173,7 @@ impl Loader<'_> {
     ) -> Result<Field> {
         let name = key.get_ref().as_ref();
         let line = line_of(self.text, key.span().start);
-        let Some(target) = t.columns().iter().position(|c| c.name == name) else {
+        let Some(target) = t.column_index(name) else {
             let names: Vec<&str> = t.columns().iter().map(|c| c.name).collect();
             return Err(self.err(
                 key.span(),
@@ -627,14 +627,12 @@ impl Loader<'_> {
             for (key, value) in table {
                 if key.get_ref() == "require" {
                     let name = self.string(value, "require")?;
-                    require = Some(t.columns().iter().position(|c| c.name == name).ok_or_else(
-                        || {
-                            self.err(
-                                value.span(),
-                                format!("require names {name:?}, which is not a {t} column"),
-                            )
-                        },
-                    )?);
+                    require = Some(t.column_index(&name).ok_or_else(|| {
+                        self.err(
+                            value.span(),
+                            format!("require names {name:?}, which is not a {t} column"),
+                        )
+                    })?);
                     continue;
                 }
                 fields.push(self.field(t, key, value, map_names)?);

@@ -53,6 +53,11 @@ impl RecordType {
         self == RecordType::Cases
     }
 
+    /// The position of column `name` among the record type's columns.
+    pub fn column_index(self, name: &str) -> Option<usize> {
+        self.columns().iter().position(|c| c.name == name)
+    }
+
     pub fn columns(self) -> &'static [Column] {
         match self {
             RecordType::Cases => CASES,
