@@ -1062,14 +1062,35 @@ enum ColumnBuilder {
     /// Keys into fixed values ([`Listed`]).
     Keys(Int32Builder, Arc<arrow_array::StringArray>),
     Date(Date32Builder),
-    PartialDate(Date32Builder, StringDictionaryBuilder<Int32Type>),
-    DateTime(
-        TimestampMillisecondBuilder,
-        BooleanBuilder,
-        StringDictionaryBuilder<Int32Type>,
-    ),
+    /// A date and its precision (keys into [`precision_names`]).
+    PartialDate(Date32Builder, Int32Builder),
+    DateTime(TimestampMillisecondBuilder, BooleanBuilder, Int32Builder),
     Bool(BooleanBuilder),
     Amount(Decimal128Builder),
+}
+
+/// The precision names, in the order of [`Precision`]'s discriminants: a date's precision
+/// is kept as its key into them (a key a row, not a hashed name), and stored as the same
+/// dictionary-encoded text.
+fn precision_names() -> Arc<arrow_array::StringArray> {
+    static NAMES: std::sync::OnceLock<Arc<arrow_array::StringArray>> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            let all = [Precision::Day, Precision::Month, Precision::Year];
+            debug_assert!(all.iter().enumerate().all(|(i, p)| *p as usize == i));
+            Arc::new(arrow_array::StringArray::from_iter_values(
+                all.iter().map(|p| p.name()),
+            ))
+        })
+        .clone()
+}
+
+/// A precision column's keys as its dictionary array.
+fn precisions(keys: &mut Int32Builder) -> Result<ArrayRef> {
+    Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+        keys.finish(),
+        precision_names(),
+    )?))
 }
 
 impl BatchBuilder {
@@ -1097,14 +1118,13 @@ impl BatchBuilder {
                             ColumnBuilder::Dict(StringDictionaryBuilder::new())
                         }
                         Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
-                        Kind::PartialDate => ColumnBuilder::PartialDate(
-                            Date32Builder::new(),
-                            StringDictionaryBuilder::new(),
-                        ),
+                        Kind::PartialDate => {
+                            ColumnBuilder::PartialDate(Date32Builder::new(), Int32Builder::new())
+                        }
                         Kind::DateTime => ColumnBuilder::DateTime(
                             TimestampMillisecondBuilder::new(),
                             BooleanBuilder::new(),
-                            StringDictionaryBuilder::new(),
+                            Int32Builder::new(),
                         ),
                         Kind::Boolean => ColumnBuilder::Bool(BooleanBuilder::new()),
                         Kind::Amount => ColumnBuilder::Amount(
@@ -1152,7 +1172,7 @@ impl BatchBuilder {
                 (ColumnBuilder::Date(b), _) => b.append_null(),
                 (ColumnBuilder::PartialDate(b, p), Value::PartialDate(d, precision)) => {
                     b.append_value(*d);
-                    p.append_value(precision.name());
+                    p.append_value(*precision as i32);
                 }
                 (ColumnBuilder::PartialDate(b, p), _) => {
                     b.append_null();
@@ -1168,7 +1188,7 @@ impl BatchBuilder {
                 ) => {
                     ts.append_value(*seconds * 1000);
                     has.append_value(*has_time);
-                    p.append_value(precision.name());
+                    p.append_value(*precision as i32);
                 }
                 (ColumnBuilder::DateTime(ts, has, p), _) => {
                     ts.append_null();
@@ -1201,12 +1221,12 @@ impl BatchBuilder {
                 ColumnBuilder::Date(b) => arrays.push(Arc::new(b.finish())),
                 ColumnBuilder::PartialDate(b, p) => {
                     arrays.push(Arc::new(b.finish()));
-                    arrays.push(Arc::new(p.finish()));
+                    arrays.push(precisions(p)?);
                 }
                 ColumnBuilder::DateTime(ts, has, p) => {
                     arrays.push(Arc::new(ts.finish()));
                     arrays.push(Arc::new(has.finish()));
-                    arrays.push(Arc::new(p.finish()));
+                    arrays.push(precisions(p)?);
                 }
                 ColumnBuilder::Bool(b) => arrays.push(Arc::new(b.finish())),
                 ColumnBuilder::Amount(b) => arrays.push(Arc::new(

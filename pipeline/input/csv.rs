@@ -203,64 +203,14 @@ impl CsvChunks {
                 message: crate::input::limits::rows_message(&self.limits),
             });
         }
-        // The record's bytes are checked as UTF-8 at once; field by field only when
-        // that fails, or when a character would straddle two fields.
-        let whole = std::str::from_utf8(record.as_slice()).ok();
+        // The record's bytes are checked as UTF-8 at once and copied into the chunk in
+        // one piece; field by field only when that fails, or when a character would
+        // straddle two fields.
         chunk.start_row(line);
-        let mut long = None;
-        let mut from = 0;
-        for (i, raw) in record.iter().enumerate() {
-            let to = from + raw.len();
-            let text = match whole {
-                Some(w) if w.is_char_boundary(from) && w.is_char_boundary(to) => Ok(&w[from..to]),
-                _ => std::str::from_utf8(raw),
-            };
-            from = to;
-            let Some(index) = self.mapping[i] else {
-                continue;
-            };
-            match text {
-                Ok(s) => {
-                    if let Some(s) = trimmed(s) {
-                        // The first such field in the columns' order is named.
-                        if s.len() > self.limits.max_field_bytes
-                            && long.is_none_or(|(first, _)| index < first)
-                        {
-                            long = Some((index, s.len()));
-                        }
-                        // A chunk addresses its text with 32-bit offsets; it is handed on
-                        // at 4 MiB, so only a record of gigabytes (a --max-line-bytes
-                        // raised that far) could pass them.
-                        if chunk.text_len() + s.len() > u32::MAX as usize {
-                            chunk.drop_last_row();
-                            return Err(Error::Bundle {
-                                path: self.path.clone(),
-                                message: format!(
-                                    "{} line {line}: the record is longer than casework reads in one piece (4 GiB)",
-                                    self.file_name
-                                ),
-                            });
-                        }
-                        chunk.field(index, s);
-                    }
-                }
-                Err(e) => {
-                    // An encoding is the file's, not a row's: the file is refused
-                    // once, at its first such byte, rather than row by row.
-                    chunk.drop_last_row();
-                    return Err(Error::Bundle {
-                        path: self.path.clone(),
-                        message: format!(
-                            "{} line {line}, column {}: not valid UTF-8 (byte {} of the field){}: the whole file must be UTF-8; save it as \"CSV UTF-8\" in Excel, or convert it (iconv -f WINDOWS-1252 -t UTF-8)",
-                            self.file_name,
-                            self.names[i],
-                            e.valid_up_to() + 1,
-                            encoding_hint(raw)
-                        ),
-                    });
-                }
-            }
-        }
+        let long = match std::str::from_utf8(record.as_slice()) {
+            Ok(whole) => self.whole_fields(chunk, whole, line)?,
+            Err(_) => self.each_field(chunk, line)?,
+        };
         // A field over the cap rejects its row (it is not stored cut short).
         if let Some((index, bytes)) = long {
             chunk.replace_last_row(
@@ -274,6 +224,106 @@ impl CsvChunks {
             );
         }
         Ok(())
+    }
+
+    /// The fields of a record whose bytes are valid UTF-8 (`whole`): the record's text
+    /// is appended once and each field set to its trimmed range of it. Returns the first
+    /// field over the length cap in column order (column index and bytes).
+    fn whole_fields(
+        &self,
+        chunk: &mut Chunk,
+        whole: &str,
+        line: u64,
+    ) -> Result<Option<(usize, usize)>> {
+        // A chunk addresses its text with 32-bit offsets; it is handed on at 4 MiB, so
+        // only a record of gigabytes (a --max-line-bytes raised that far) could pass them.
+        if chunk.text_len() + whole.len() > u32::MAX as usize {
+            chunk.drop_last_row();
+            return Err(Error::Bundle {
+                path: self.path.clone(),
+                message: format!(
+                    "{} line {line}: the record is longer than casework reads in one piece (4 GiB)",
+                    self.file_name
+                ),
+            });
+        }
+        let record = &self.record;
+        let base = chunk.push_text(whole);
+        let mut long = None;
+        let mut from = 0;
+        for i in 0..record.len() {
+            let to = from + record[i].len();
+            let (start, end) = (from, to);
+            from = to;
+            let Some(index) = self.mapping[i] else {
+                continue;
+            };
+            if !(whole.is_char_boundary(start) && whole.is_char_boundary(end)) {
+                // A character split by a delimiter: the field alone is not UTF-8.
+                chunk.drop_last_row();
+                return Err(self.not_utf8(line, i));
+            }
+            let field = &whole[start..end];
+            let Some(s) = trimmed(field) else {
+                continue;
+            };
+            // The first such field in the columns' order is named.
+            if s.len() > self.limits.max_field_bytes && long.is_none_or(|(first, _)| index < first)
+            {
+                long = Some((index, s.len()));
+            }
+            let at = base + start + (s.as_ptr() as usize - field.as_ptr() as usize);
+            chunk.field_at(index, at, at + s.len());
+        }
+        Ok(long)
+    }
+
+    /// [`CsvChunks::whole_fields`] for a record that is not valid UTF-8 as a whole: the
+    /// file is refused at its first field that is not (an encoding is the file's, not a
+    /// row's), unless that field is one the mapping does not read.
+    fn each_field(&self, chunk: &mut Chunk, line: u64) -> Result<Option<(usize, usize)>> {
+        let mut long = None;
+        for (i, raw) in self.record.iter().enumerate() {
+            let text = std::str::from_utf8(raw);
+            let Some(index) = self.mapping[i] else {
+                continue;
+            };
+            match text {
+                Ok(text) => {
+                    if let Some(s) = trimmed(text) {
+                        if s.len() > self.limits.max_field_bytes
+                            && long.is_none_or(|(first, _)| index < first)
+                        {
+                            long = Some((index, s.len()));
+                        }
+                        chunk.field(index, s);
+                    }
+                }
+                Err(_) => {
+                    chunk.drop_last_row();
+                    return Err(self.not_utf8(line, i));
+                }
+            }
+        }
+        Ok(long)
+    }
+
+    /// The error for field `i` of the record read last, which is not valid UTF-8.
+    fn not_utf8(&self, line: u64, i: usize) -> Error {
+        let raw = &self.record[i];
+        let valid_up_to = std::str::from_utf8(raw)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        Error::Bundle {
+            path: self.path.clone(),
+            message: format!(
+                "{} line {line}, column {}: not valid UTF-8 (byte {} of the field){}: the whole file must be UTF-8; save it as \"CSV UTF-8\" in Excel, or convert it (iconv -f WINDOWS-1252 -t UTF-8)",
+                self.file_name,
+                self.names[i],
+                valid_up_to + 1,
+                encoding_hint(raw)
+            ),
+        }
     }
 }
 
@@ -325,7 +375,8 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
 /// checked: there a stray quote that keeps the field count is not caught.
 fn swallowed_rows(record: &::csv::ByteRecord, names: &[String]) -> Option<(usize, usize)> {
     let width = names.len();
-    if width < 2 {
+    // Nearly every record holds no line break: one search of the whole record first.
+    if width < 2 || memchr::memchr(b'\n', record.as_slice()).is_none() {
         return None;
     }
     // Most fields hold no line break: that test comes first, and commas are counted only

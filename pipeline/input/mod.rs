@@ -216,6 +216,21 @@ impl Chunk {
         self.bounds[row + index] = (start, self.text.len() as u32);
     }
 
+    /// Appends a record's text whole, returning where it starts: its fields are then
+    /// set by [`Chunk::field_at`] (one copy a row, not one a field).
+    fn push_text(&mut self, text: &str) -> usize {
+        let start = self.text.len();
+        self.text.push_str(text);
+        start
+    }
+
+    /// Sets spec column `index` of the row started last to `start..end` of the text
+    /// (already trimmed).
+    fn field_at(&mut self, index: usize, start: usize, end: usize) {
+        let row = self.bounds.len() - self.width;
+        self.bounds[row + index] = (start as u32, end as u32);
+    }
+
     /// Takes back the row started last (its text stays unused until the chunk is
     /// cleared).
     fn drop_last_row(&mut self) {
