@@ -342,6 +342,15 @@ impl CaseSet {
         (s.print != 0).then_some((s.line, s.key))
     }
 
+    /// Makes room for `cases` in all without growing on the way (growing moves every
+    /// case to a new slot, a cache miss each). Only an empty set is resized.
+    fn reserve(&mut self, cases: usize) {
+        let slots = (cases.saturating_mul(10) / 7 + 1).next_power_of_two();
+        if self.len == 0 && slots > self.slots.len() {
+            self.slots = vec![CaseSlot::default(); slots];
+        }
+    }
+
     /// Adds a case not in the set.
     fn insert(&mut self, print: u128, line: u64, key: i64) {
         if (self.len + 1) * 10 > self.slots.len() * 7 {
@@ -544,6 +553,19 @@ impl Validator {
     /// record types are checked ([`CaseSet::find`]).
     pub fn case_set(&self) -> Arc<CaseSet> {
         self.cases.clone()
+    }
+
+    /// Before the cases are checked: room for about this many (an estimate from the
+    /// file's size; the set still grows past it).
+    pub fn expect_cases(&mut self, cases: usize) {
+        self.cases_mut().reserve(cases);
+    }
+
+    /// Asks the processor for the slot of case `id`, which is checked a few rows on
+    /// (while cases are read, the set is looked up and added to a row at a time, a
+    /// cache miss each; see [`CaseSet::find`] for the other record types).
+    pub fn prefetch_case(&self, id: &str) {
+        self.cases.prefetch(self.print(id));
     }
 
     /// The case set, to add to: no reading thread holds it while cases are read.

@@ -486,6 +486,9 @@ impl Pass {
         };
         self.counts.entry(t).or_default();
         let mut writer = PartitionWriter::new(t, &self.validator);
+        let case_id = t
+            .column_index("case_id")
+            .expect("every record type names its case");
         let mut read = 0u64;
         for message in std::iter::once(Ok(first)).chain(rx) {
             match message? {
@@ -508,6 +511,18 @@ impl Pass {
                     let mut fields = Vec::with_capacity(t.columns().len());
                     // The rows' cases, looked up by the reading thread (CaseSet::find).
                     let mut found = chunk.found.iter().copied();
+                    // Cases: the case set is added to here, so each row's slot is
+                    // prefetched a few rows ahead; on the first chunk, it makes room
+                    // for as many cases as the file's size suggests.
+                    let ids: Vec<Option<&str>> = if t == RecordType::Cases {
+                        if read == 0 {
+                            self.expect_cases(source, &chunk);
+                        }
+                        chunk.column(case_id).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let mut row = 0;
                     for entry in chunk.entries() {
                         read += 1;
                         match entry {
@@ -516,6 +531,10 @@ impl Pass {
                                 self.reject_row(t, vec![reject.clone()])?;
                             }
                             Entry::Row { line, fields: f } => {
+                                if let Some(Some(id)) = ids.get(row + CASE_PREFETCH_AHEAD) {
+                                    self.validator.prefetch_case(id);
+                                }
+                                row += 1;
                                 fields.clear();
                                 fields.extend((0..f.len()).map(|i| f.get(i)));
                                 let at = || Position::line(&source.file, line);
@@ -557,6 +576,20 @@ impl Pass {
             ))?;
         }
         writer.finish(&self.sink)
+    }
+
+    /// Room in the case set for the cases of a file whose first chunk is `chunk`: the
+    /// file's bytes over the chunk's bytes a row, and a tenth more, at most eight
+    /// million (256 MiB of slots: an odd first chunk cannot make it reserve more; past
+    /// that the set grows as it fills).
+    fn expect_cases(&mut self, source: &crate::input::Source, chunk: &Chunk) {
+        let rows = chunk.len().max(1) as u64;
+        let per_row = (chunk.text_bytes() as u64 / rows).max(1);
+        if let Ok(meta) = std::fs::metadata(&source.path) {
+            let cases = meta.len() / per_row;
+            let cases = (cases + cases / 10).min(1 << 23);
+            self.validator.expect_cases(cases as usize);
+        }
     }
 
     fn count_read(&mut self, t: RecordType) {
@@ -647,6 +680,10 @@ impl Pass {
         }
     }
 }
+
+/// Cases checked before the one whose slot is prefetched (as [`check::CaseSet::find`]
+/// looks ahead for the other record types).
+const CASE_PREFETCH_AHEAD: usize = 16;
 
 /// Rows in flight between the reading thread and the checking one: chunks of
 /// [`READ_CHUNK`] rows (a bundle CSV file's: [`input::CHUNK_ROWS`]), at most

@@ -187,6 +187,11 @@ impl Chunk {
         self.items.is_empty()
     }
 
+    /// Text held, in bytes (a row's fields, without delimiters or quotes).
+    pub fn text_bytes(&self) -> usize {
+        self.text.len()
+    }
+
     /// Text held, in bytes.
     fn text_len(&self) -> usize {
         self.text.len()
