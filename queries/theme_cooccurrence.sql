@@ -36,6 +36,12 @@ wide_sets AS (
         WHERE c.theme_order > 62
     ) wide_pairs
     GROUP BY case_key
+    -- One row of no case (case_key null: the join below matches nothing on it), so that
+    -- this input is never empty: with no theme past the 62nd it would be, and Ballista 55
+    -- never finishes a plan that shuffles it beside the cases read again (the example,
+    -- tests/it/ballista.rs).
+    UNION ALL
+    SELECT NULL AS case_key, NULL AS wide_names
 ),
 combinations AS (
     SELECT p.mask, p.themes, w.wide_names, COUNT(*) AS cases

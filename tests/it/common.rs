@@ -298,7 +298,10 @@ pub fn wait_at_most(
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            panic!("chromium did not finish within {} s", limit.as_secs());
+            panic!(
+                "the child process did not finish within {} s (killed)",
+                limit.as_secs()
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
