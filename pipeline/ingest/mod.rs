@@ -580,8 +580,8 @@ impl Pass {
 
     /// Room in the case set for the cases of a file whose first chunk is `chunk`: the
     /// file's bytes over the chunk's bytes a row, and a tenth more, at most eight
-    /// million (256 MiB of slots: an odd first chunk cannot make it reserve more; past
-    /// that the set grows as it fills).
+    /// million (2^24 slots, 512 MiB: an odd first chunk cannot make it reserve more;
+    /// past that the set grows as it fills).
     fn expect_cases(&mut self, source: &crate::input::Source, chunk: &Chunk) {
         let rows = chunk.len().max(1) as u64;
         let per_row = (chunk.text_bytes() as u64 / rows).max(1);
