@@ -750,27 +750,20 @@ impl Validator {
                 )),
                 _ => Ok(kept()),
             },
-            Kind::Enum(_) if name == "organisation_type" && self.organisation_types.is_some() => {
-                let allowed = self.organisation_types.as_deref().unwrap_or_default();
-                if let Some(i) = position() {
-                    Ok(Value::Listed(Cow::Borrowed(text), i))
-                } else {
-                    Err((
-                        Rule::AllowedValues,
-                        format!("{name} must be one of the study's: {}", allowed.join(", ")),
-                    ))
-                }
-            }
-            Kind::Enum(allowed) => {
-                if let Some(i) = position() {
-                    Ok(Value::Listed(Cow::Borrowed(text), i))
-                } else {
-                    Err((
-                        Rule::AllowedValues,
-                        format!("{name} must be one of {}", allowed.join(", ")),
-                    ))
-                }
-            }
+            Kind::Enum(allowed) => match position() {
+                Some(i) => Ok(Value::Listed(Cow::Borrowed(text), i)),
+                // The study's own organisation types replace the spec's (`listed` holds
+                // them); the message names whichever list applies.
+                None => Err((
+                    Rule::AllowedValues,
+                    match &self.organisation_types {
+                        Some(own) if name == "organisation_type" => {
+                            format!("{name} must be one of the study's: {}", own.join(", "))
+                        }
+                        _ => format!("{name} must be one of {}", allowed.join(", ")),
+                    },
+                )),
+            },
             Kind::Code => {
                 if let Some(i) = position() {
                     Ok(Value::Listed(Cow::Borrowed(text), i))
@@ -1132,29 +1125,27 @@ impl BatchBuilder {
                     (Kind::Enum(_) | Kind::Code, Some(l)) => {
                         ColumnBuilder::Keys(Int32Builder::new(), l.values.clone())
                     }
-                    (kind, _) => match kind {
-                        Kind::Identifier | Kind::Text { .. } | Kind::Secret => {
-                            ColumnBuilder::Text(StringBuilder::new())
-                        }
-                        Kind::Enum(_) | Kind::Code => {
-                            ColumnBuilder::Dict(StringDictionaryBuilder::new())
-                        }
-                        Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
-                        Kind::PartialDate => {
-                            ColumnBuilder::PartialDate(Date32Builder::new(), Int32Builder::new())
-                        }
-                        Kind::DateTime => ColumnBuilder::DateTime(
-                            TimestampMillisecondBuilder::new(),
-                            BooleanBuilder::new(),
-                            Int32Builder::new(),
-                        ),
-                        Kind::Boolean => ColumnBuilder::Bool(BooleanBuilder::new()),
-                        Kind::Amount => ColumnBuilder::Amount(
-                            Decimal128Builder::new()
-                                .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
-                                .expect("valid decimal type"),
-                        ),
-                    },
+                    (Kind::Enum(_) | Kind::Code, None) => {
+                        ColumnBuilder::Dict(StringDictionaryBuilder::new())
+                    }
+                    (Kind::Identifier | Kind::Text { .. } | Kind::Secret, _) => {
+                        ColumnBuilder::Text(StringBuilder::new())
+                    }
+                    (Kind::Date, _) => ColumnBuilder::Date(Date32Builder::new()),
+                    (Kind::PartialDate, _) => {
+                        ColumnBuilder::PartialDate(Date32Builder::new(), Int32Builder::new())
+                    }
+                    (Kind::DateTime, _) => ColumnBuilder::DateTime(
+                        TimestampMillisecondBuilder::new(),
+                        BooleanBuilder::new(),
+                        Int32Builder::new(),
+                    ),
+                    (Kind::Boolean, _) => ColumnBuilder::Bool(BooleanBuilder::new()),
+                    (Kind::Amount, _) => ColumnBuilder::Amount(
+                        Decimal128Builder::new()
+                            .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
+                            .expect("valid decimal type"),
+                    ),
                 },
             )
             .collect();

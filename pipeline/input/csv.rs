@@ -247,14 +247,12 @@ impl CsvChunks {
                 ),
             });
         }
-        let record = &self.record;
         let base = chunk.push_text(whole);
         let mut long = None;
-        let mut from = 0;
-        for i in 0..record.len() {
-            let to = from + record[i].len();
-            let (start, end) = (from, to);
-            from = to;
+        let mut end = 0;
+        for (i, raw) in self.record.iter().enumerate() {
+            let start = end;
+            end += raw.len();
             let Some(index) = self.mapping[i] else {
                 continue;
             };
@@ -267,15 +265,19 @@ impl CsvChunks {
             let Some(s) = trimmed(field) else {
                 continue;
             };
-            // The first such field in the columns' order is named.
-            if s.len() > self.limits.max_field_bytes && long.is_none_or(|(first, _)| index < first)
-            {
-                long = Some((index, s.len()));
-            }
+            self.note_long(&mut long, index, s.len());
             let at = base + start + (s.as_ptr() as usize - field.as_ptr() as usize);
             chunk.field_at(index, at, at + s.len());
         }
         Ok(long)
+    }
+
+    /// Keeps in `long` the first field over the length cap in the columns' order (the
+    /// one a reject names): column index and bytes.
+    fn note_long(&self, long: &mut Option<(usize, usize)>, index: usize, bytes: usize) {
+        if bytes > self.limits.max_field_bytes && long.is_none_or(|(first, _)| index < first) {
+            *long = Some((index, bytes));
+        }
     }
 
     /// [`CsvChunks::whole_fields`] for a record that is not valid UTF-8 as a whole: the
@@ -291,11 +293,7 @@ impl CsvChunks {
             match text {
                 Ok(text) => {
                     if let Some(s) = trimmed(text) {
-                        if s.len() > self.limits.max_field_bytes
-                            && long.is_none_or(|(first, _)| index < first)
-                        {
-                            long = Some((index, s.len()));
-                        }
+                        self.note_long(&mut long, index, s.len());
                         chunk.field(index, s);
                     }
                 }

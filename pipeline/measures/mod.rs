@@ -33,15 +33,22 @@ pub struct Measure {
     pub uses_thresholds: bool,
     /// Whether its figures depend on the as-of date (shown in its output).
     pub uses_as_of: bool,
+    /// A stored table without whose rows the measure has none: over a warehouse that
+    /// stores none, its shipped query is not run (see [`empty_input`]).
+    pub rows_from: Option<&'static str>,
 }
 
 macro_rules! measure {
     ($name:literal, $thresholds:literal, $as_of:literal) => {
+        measure!($name, $thresholds, $as_of, None)
+    };
+    ($name:literal, $thresholds:literal, $as_of:literal, $rows_from:expr) => {
         Measure {
             name: $name,
             sql: include_str!(concat!("../../queries/", $name, ".sql")),
             uses_thresholds: $thresholds,
             uses_as_of: $as_of,
+            rows_from: $rows_from,
         }
     };
 }
@@ -51,7 +58,7 @@ pub const MEASURES: &[Measure] = &[
     measure!("theme_prevalence", false, false),
     measure!("theme_cooccurrence", false, false),
     measure!("theme_breakdown", false, false),
-    measure!("delay_intervals", true, false),
+    measure!("delay_intervals", true, false, Some("events")),
     measure!("delay_coded_vs_measured", true, false),
     measure!("recommendations", false, true),
     measure!("financial_remedies", false, false),
@@ -155,7 +162,7 @@ pub async fn run(ctx: &SessionContext, measure: &Measure, c: &Context<'_>) -> Re
             PathBuf::from(format!("queries/{}.sql", measure.name)),
         ),
     };
-    let batches = if c.queries.is_none() && no_intervals(ctx, measure).await? {
+    let batches = if c.queries.is_none() && empty_input(ctx, measure).await? {
         Vec::new()
     } else {
         sql_batches(ctx, &sql, &file, Vec::new()).await?
@@ -169,19 +176,19 @@ pub async fn run(ctx: &SessionContext, measure: &Measure, c: &Context<'_>) -> Re
     Ok(out)
 }
 
-/// Whether `measure` is the shipped `delay_intervals` over a warehouse with no events:
-/// it has no intervals, so no rows, and its query is not run. The query takes its
-/// percentiles through a window over the intervals' counts, and Ballista 55 never
-/// finishes a window over an empty shuffled input (a study with no events, such as a
-/// complaints export; `tests/it/ballista.rs`). The local engine gives the same empty
-/// answer either way.
-async fn no_intervals(ctx: &SessionContext, measure: &Measure) -> Result<bool> {
-    if measure.name != "delay_intervals" {
+/// Whether the warehouse stores no rows of the table `measure` takes its rows from
+/// ([`Measure::rows_from`]): then it has none, and its query is not run. For
+/// `delay_intervals` over a warehouse with no events (a complaints study without them):
+/// its query takes its percentiles through a window over the intervals' counts, and
+/// Ballista 55 never finishes a window over an empty shuffled input
+/// (`tests/it/ballista.rs`). The local engine gives the same empty answer either way.
+async fn empty_input(ctx: &SessionContext, measure: &Measure) -> Result<bool> {
+    let Some(table) = measure.rows_from else {
         return Ok(false);
-    }
-    let events = ctx.table_provider("stored_events").await?;
-    let events: &dyn std::any::Any = events.as_ref();
-    Ok(events.is::<datafusion::datasource::empty::EmptyTable>())
+    };
+    let stored = ctx.table_provider(format!("stored_{table}")).await?;
+    let stored: &dyn std::any::Any = stored.as_ref();
+    Ok(stored.is::<datafusion::datasource::empty::EmptyTable>())
 }
 
 /// Reads a measure's rows into its row type, then adds what casework computes beside the

@@ -103,10 +103,10 @@ fn key_order(column: &arrow::array::ArrayRef) -> Option<arrow::array::UInt32Arra
     }
     let keys = keys.values();
     let min = *keys.iter().min()?;
-    let span = keys.iter().map(|k| k.wrapping_sub(min) as u64).max()?;
+    let mut relative: Vec<u64> = keys.iter().map(|k| k.wrapping_sub(min) as u64).collect();
+    let span = relative.iter().copied().max()?;
     let passes = (u64::BITS - span.leading_zeros()).div_ceil(BITS);
     let mut order: Vec<u32> = (0..keys.len() as u32).collect();
-    let mut relative: Vec<u64> = keys.iter().map(|k| k.wrapping_sub(min) as u64).collect();
     let mut next_order = vec![0u32; keys.len()];
     let mut next_relative = vec![0u64; keys.len()];
     let mut starts = vec![0usize; 1 << BITS];
