@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
+use super::records::Records;
 use super::{
     CHUNK_ROWS, CHUNK_TEXT, Chunk, Entry, Item, RawRow, Rows, Source, map_header, trimmed,
 };
@@ -26,14 +27,12 @@ pub(super) fn open_chunks(source: &Source) -> Result<std::result::Result<CsvChun
             .map_err(|e| Error::io(path, e))? as u64;
     }
     let input = LineLimit::new(input, source.limits.max_line_bytes, 1 + skip);
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(input);
+    let mut records = Records::new(input);
     let header_pos = Position::line(&source.file, 1 + skip);
-    let header = match reader.byte_headers() {
-        Ok(h) => h.clone(),
-        Err(e) => return Err(read_error(path, &e)),
+    let header: Vec<Vec<u8>> = match records.read() {
+        Ok(true) => records.fields().map(<[u8]>::to_vec).collect(),
+        Ok(false) => Vec::new(),
+        Err(e) => return Err(read_error(path, e)),
     };
     if header.is_empty() || (header.len() == 1 && header[0].iter().all(|b| b.is_ascii_whitespace()))
     {
@@ -73,8 +72,7 @@ pub(super) fn open_chunks(source: &Source) -> Result<std::result::Result<CsvChun
         Err(problems) => return Ok(Err(problems)),
     };
     Ok(Ok(CsvChunks {
-        reader,
-        record: ::csv::ByteRecord::new(),
+        records,
         t,
         file_name: source.file.clone(),
         path: path.clone(),
@@ -93,8 +91,7 @@ pub(super) fn open_chunks(source: &Source) -> Result<std::result::Result<CsvChun
 
 /// A CSV file being read into [`Chunk`]s.
 pub(super) struct CsvChunks {
-    reader: ::csv::Reader<LineLimit<BufReader<File>>>,
-    record: ::csv::ByteRecord,
+    records: Records<LineLimit<BufReader<File>>>,
     t: crate::spec::RecordType,
     file_name: String,
     path: std::path::PathBuf,
@@ -130,26 +127,26 @@ impl CsvChunks {
     /// blank line; the end of the file sets `done`).
     fn next_row(&mut self, chunk: &mut Chunk) -> Result<()> {
         let t = self.t;
-        match self.reader.read_byte_record(&mut self.record) {
+        match self.records.read() {
             Ok(false) => {
                 self.done = true;
                 return Ok(());
             }
-            Err(e) => return Err(read_error(&self.path, &e)),
+            Err(e) => return Err(read_error(&self.path, e)),
             Ok(true) => {}
         }
-        let record = &self.record;
-        let line = record.position().map(|p| p.line()).unwrap_or(0) + self.skip;
+        let record = &self.records;
+        let line = record.line() + self.skip;
         let position = || Position::line(&self.file_name, line);
         if record
-            .iter()
+            .fields()
             .all(|f| f.iter().all(|b| b.is_ascii_whitespace()))
         {
             return Ok(()); // a row with no values holds no data
         }
         if record.len() != self.names.len() {
-            let multi_line = record.iter().any(|f| f.contains(&b'\n'));
-            let at_end = self.reader.position().byte() + self.skipped_bytes >= self.file_len;
+            let multi_line = record.fields().any(|f| f.contains(&b'\n'));
+            let at_end = record.consumed() + self.skipped_bytes >= self.file_len;
             let (rule, hint) = if multi_line && at_end {
                 (
                     Rule::UnbalancedQuote,
@@ -207,7 +204,7 @@ impl CsvChunks {
         // one piece; field by field only when that fails, or when a character would
         // straddle two fields.
         chunk.start_row(line);
-        let long = match std::str::from_utf8(record.as_slice()) {
+        let long = match std::str::from_utf8(record.bytes()) {
             Ok(whole) => self.whole_fields(chunk, whole, line)?,
             Err(_) => self.each_field(chunk, line)?,
         };
@@ -249,10 +246,7 @@ impl CsvChunks {
         }
         let base = chunk.push_text(whole);
         let mut long = None;
-        let mut end = 0;
-        for (i, raw) in self.record.iter().enumerate() {
-            let start = end;
-            end += raw.len();
+        for (i, &(start, end)) in self.records.ranges().iter().enumerate() {
             let Some(index) = self.mapping[i] else {
                 continue;
             };
@@ -285,7 +279,7 @@ impl CsvChunks {
     /// row's), unless that field is one the mapping does not read.
     fn each_field(&self, chunk: &mut Chunk, line: u64) -> Result<Option<(usize, usize)>> {
         let mut long = None;
-        for (i, raw) in self.record.iter().enumerate() {
+        for (i, raw) in self.records.fields().enumerate() {
             let text = std::str::from_utf8(raw);
             let Some(index) = self.mapping[i] else {
                 continue;
@@ -308,7 +302,7 @@ impl CsvChunks {
 
     /// The error for field `i` of the record read last, which is not valid UTF-8.
     fn not_utf8(&self, line: u64, i: usize) -> Error {
-        let raw = &self.record[i];
+        let raw = self.records.field(i);
         let valid_up_to = std::str::from_utf8(raw)
             .err()
             .map_or(0, |e| e.valid_up_to());
@@ -371,15 +365,15 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
 /// run over lines with any number of commas (real complaint narratives do), so `note`
 /// and the columns of a mapped export, whose free text casework cannot tell, are not
 /// checked: there a stray quote that keeps the field count is not caught.
-fn swallowed_rows(record: &::csv::ByteRecord, names: &[String]) -> Option<(usize, usize)> {
+fn swallowed_rows<R>(record: &Records<R>, names: &[String]) -> Option<(usize, usize)> {
     let width = names.len();
     // Nearly every record holds no line break: one search of the whole record first.
-    if width < 2 || memchr::memchr(b'\n', record.as_slice()).is_none() {
+    if width < 2 || memchr::memchr(b'\n', record.bytes()).is_none() {
         return None;
     }
     // Most fields hold no line break: that test comes first, and commas are counted only
     // in a field that runs over lines.
-    record.iter().enumerate().find_map(|(i, f)| {
+    record.fields().enumerate().find_map(|(i, f)| {
         if !f.contains(&b'\n') || names[i] == "note" {
             return None;
         }
@@ -401,12 +395,12 @@ fn encoding_hint(bytes: &[u8]) -> &'static str {
 
 /// A read error: a line over the limit is a problem of the input (exit code 2), any
 /// other an I/O failure.
-fn read_error(path: &std::path::Path, e: &::csv::Error) -> Error {
+fn read_error(path: &std::path::Path, e: std::io::Error) -> Error {
     match e.kind() {
-        ::csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => Error::Bundle {
+        std::io::ErrorKind::InvalidData => Error::Bundle {
             path: path.to_path_buf(),
-            message: io.to_string(),
+            message: e.to_string(),
         },
-        _ => Error::io(path, std::io::Error::other(e.to_string())),
+        _ => Error::io(path, e),
     }
 }

@@ -52,26 +52,48 @@ impl<R: Read> LineLimit<R> {
 impl<R: Read> Read for LineLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        // Line breaks found with memchr (vectorised): every byte passes here.
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', &buf[..n]).chain(std::iter::once(n)) {
-            self.current += end - start;
-            if self.current > self.max {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "line {} is longer than {} bytes (the --max-line-bytes limit): not a line of a case export",
-                        self.line, self.max
-                    ),
-                ));
-            }
-            if end < n {
-                self.current = 0;
+        let data = &buf[..n];
+        // Line breaks found with memchr (vectorised): every byte passes here. The lines
+        // between the first break and the last are measured one by one only when they
+        // could hold one over the limit; otherwise they are only counted.
+        let Some(first) = memchr::memchr(b'\n', data) else {
+            self.current += n;
+            return self.within().map(|()| n);
+        };
+        self.current += first;
+        self.within()?;
+        self.line += 1;
+        let last = memchr::memrchr(b'\n', data).expect("a line break");
+        if last - first > self.max {
+            let mut start = first + 1;
+            for end in memchr::memchr_iter(b'\n', &data[first + 1..=last]) {
+                let end = first + 1 + end;
+                self.current = end - start;
+                self.within()?;
                 self.line += 1;
+                start = end + 1;
             }
-            start = end + 1;
+        } else {
+            self.line += memchr::memchr_iter(b'\n', &data[first + 1..=last]).count() as u64;
         }
-        Ok(n)
+        self.current = n - last - 1;
+        self.within().map(|()| n)
+    }
+}
+
+impl<R> LineLimit<R> {
+    /// An error when the line being read (`current` bytes so far) is over the limit.
+    fn within(&self) -> io::Result<()> {
+        if self.current <= self.max {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "line {} is longer than {} bytes (the --max-line-bytes limit): not a line of a case export",
+                self.line, self.max
+            ),
+        ))
     }
 }
 
@@ -112,5 +134,21 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, text);
+        // In one read: the long line between two short ones is found, and so is a long
+        // last line; the line numbers count from the first line given.
+        let long = |text: &[u8], max, first| {
+            let mut out = Vec::new();
+            let mut reader = LineLimit::new(text, max, first);
+            reader.read_to_end(&mut out).err().map(|e| e.to_string())
+        };
+        let said = |line: u64, max: usize| {
+            Some(format!(
+                "line {line} is longer than {max} bytes (the --max-line-bytes limit): not a line of a case export"
+            ))
+        };
+        assert_eq!(long(b"a\nbbbbbbb\nc\nd\n", 5, 1), said(2, 5));
+        assert_eq!(long(b"a\nb\nc\ndddddd", 5, 3), said(6, 5));
+        assert_eq!(long(b"aaaaaa\nb\n", 5, 1), said(1, 5));
+        assert_eq!(long(b"a\nbbbbb\nccccc\nddddd\n", 5, 1), None);
     }
 }

@@ -5,6 +5,7 @@
 mod csv;
 pub mod limits;
 mod ndjson;
+mod records;
 mod xlsx;
 
 use std::fs;

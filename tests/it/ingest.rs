@@ -476,6 +476,47 @@ fn malformed_csv_rows_are_rejected_at_their_line() {
     }
 }
 
+/// A reject names the line its row is on in the file as an editor numbers it, whatever
+/// ends the lines: Excel's "CSV UTF-8" writes CRLF, and exports hold blank lines. Planted
+/// (counted by hand): bad dates on lines 3, 5 (just after the blank line 4) and 9; line
+/// 6 is a good case, lines 7-8 one record (a quoted field over two lines).
+#[test]
+fn rejects_name_their_line_with_crlf_and_blank_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines = [
+        "case_id,source,organisation_code,opened_date",
+        "c1,ombudsman_complaint,RJ1,2019-01-01",
+        "c2,ombudsman_complaint,RJ1,2019-13-01",
+        "",
+        "c3,ombudsman_complaint,RJ1,2019-02-30",
+        "c4,ombudsman_complaint,RJ1,2019-01-02",
+        "c5,ombudsman_complaint,\"RJ",
+        "1\",2019-01-03",
+        "c6,ombudsman_complaint,RJ1,20190104",
+    ];
+    for (name, end) in [("lf", "\n"), ("crlf", "\r\n")] {
+        let dir = tmp.path().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let text = lines.join(end) + end;
+        let b = bundle(&dir, "b", &[("cases.csv", text.as_bytes())]);
+        let (code, got) = ingest_rejects(&dir, &b);
+        assert_eq!(code, Some(2), "{name}");
+        let at: Vec<(&str, &str, &str)> = got
+            .iter()
+            .map(|p| (p.1.as_str(), p.2.as_str(), p.3.as_str()))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                ("3", "opened_date", "format"),
+                ("5", "opened_date", "format"),
+                ("9", "opened_date", "format"),
+            ],
+            "{name}: {got:?}"
+        );
+    }
+}
+
 #[test]
 fn malformed_files_are_reported_as_file_problems() {
     let tmp = tempfile::tempdir().unwrap();
