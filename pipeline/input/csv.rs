@@ -245,12 +245,14 @@ impl CsvChunks {
             });
         }
         let base = chunk.push_text(whole);
+        let split_at_commas = self.records.split_by_hand();
         let mut long = None;
         for (i, &(start, end)) in self.records.ranges().iter().enumerate() {
             let Some(index) = self.mapping[i] else {
                 continue;
             };
-            if !(whole.is_char_boundary(start) && whole.is_char_boundary(end)) {
+            // A split by hand cuts at commas only, which are never inside a character.
+            if !(split_at_commas || whole.is_char_boundary(start) && whole.is_char_boundary(end)) {
                 // A character split by a delimiter: the field alone is not UTF-8.
                 chunk.drop_last_row();
                 return Err(self.not_utf8(line, i));

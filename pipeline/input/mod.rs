@@ -595,6 +595,12 @@ pub fn field(text: &str) -> Option<String> {
 
 /// [`field`], borrowed.
 pub(crate) fn trimmed(text: &str) -> Option<&str> {
+    // Nearly every field starts and ends with a printable ASCII character: nothing to
+    // trim, and no need for `trim`'s Unicode tables.
+    let printable = |b: Option<&u8>| b.is_some_and(|b| (0x21..0x7F).contains(b));
+    if printable(text.as_bytes().first()) && printable(text.as_bytes().last()) {
+        return Some(text);
+    }
     let t = text.trim();
     (!t.is_empty()).then_some(t)
 }
@@ -614,4 +620,28 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
         hasher.update(&buf[..n]);
     }
     Ok((hex::encode(hasher.finalize()), size))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trimmed_is_str_trim_with_empty_as_none() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\ta\r",
+            "\u{a0}a",
+            "a\u{3000}",
+            "é",
+            "a b",
+            "~",
+            "\u{7f}",
+        ] {
+            let want = Some(text.trim()).filter(|t| !t.is_empty());
+            assert_eq!(super::trimmed(text), want, "{text:?}");
+        }
+    }
 }

@@ -269,6 +269,12 @@ impl<R> Records<R> {
         }
     }
 
+    /// Whether the last record was split by hand: its bytes are its line, its fields
+    /// the text between commas.
+    pub(super) fn split_by_hand(&self) -> bool {
+        self.fast.is_some()
+    }
+
     /// The last record's fields, as ranges of [`Records::bytes`].
     pub(super) fn ranges(&self) -> &[(usize, usize)] {
         &self.ranges
