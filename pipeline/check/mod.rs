@@ -11,11 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use ahash::RandomState;
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder,
-    StringDictionaryBuilder, TimestampMillisecondBuilder,
+use arrow_array::builder::{BooleanBuilder, StringBuilder, StringDictionaryBuilder};
+use arrow_array::types::{
+    ArrowPrimitiveType, Date32Type, Decimal128Type, Int32Type, Int64Type, TimestampMillisecondType,
 };
-use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, DictionaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{NaiveDateTime, NaiveTime};
@@ -193,10 +192,7 @@ impl TypedRow {
 
 /// The position of a record type in [`RecordType::ALL`].
 fn type_index(t: RecordType) -> usize {
-    RecordType::ALL
-        .iter()
-        .position(|x| *x == t)
-        .expect("every record type is in ALL")
+    t.index()
 }
 
 /// Every record type's [`Listed`] values: the spec's enumerations (the study's
@@ -260,20 +256,62 @@ fn period_of(values: &[Value<'_>], t: RecordType, column: &str) -> Option<(i32, 
 pub struct Listed {
     values: Arc<arrow_array::StringArray>,
     index: HashMap<String, i32, RandomState>,
+    /// A first look-up without hashing the text: by its length and three of its bytes
+    /// ([`listed_slot`]), the one value that may match ([`NONE`]: none may, [`MANY`]:
+    /// several share the slot, ask `index`). Enumerations are short lists, and every
+    /// row of a file looks up several of them.
+    slots: Box<[i32; LISTED_SLOTS]>,
+}
+
+const LISTED_SLOTS: usize = 1024;
+const NONE: i32 = -1;
+const MANY: i32 = -2;
+
+/// A value's slot in [`Listed::slots`].
+#[inline]
+fn listed_slot(text: &[u8]) -> usize {
+    let n = text.len();
+    let key = (n as u32)
+        ^ (u32::from(text[0]) << 8)
+        ^ (u32::from(text[n / 2]) << 16)
+        ^ (u32::from(text[n - 1]) << 24);
+    (key.wrapping_mul(0x9E37_79B1) >> 22) as usize
 }
 
 impl Listed {
     fn new<S: AsRef<str>>(values: &[S]) -> Arc<Listed> {
         let mut index = HashMap::default();
+        let mut slots = Box::new([NONE; LISTED_SLOTS]);
         for (i, v) in values.iter().enumerate() {
-            index
-                .entry(v.as_ref().to_string())
-                .or_insert(i32::try_from(i).expect("fewer than 2^31 values"));
+            let i = i32::try_from(i).expect("fewer than 2^31 values");
+            let v = v.as_ref();
+            if index.contains_key(v) {
+                continue;
+            }
+            index.insert(v.to_string(), i);
+            if !v.is_empty() {
+                let slot = &mut slots[listed_slot(v.as_bytes())];
+                *slot = if *slot == NONE { i } else { MANY };
+            }
         }
         Arc::new(Listed {
             values: Arc::new(values.iter().map(|v| Some(v.as_ref())).collect()),
             index,
+            slots,
         })
+    }
+
+    /// The position of `text` among the values.
+    #[inline]
+    fn position(&self, text: &str) -> Option<i32> {
+        if text.is_empty() {
+            return self.index.get(text).copied();
+        }
+        match self.slots[listed_slot(text.as_bytes())] {
+            NONE => None,
+            MANY => self.index.get(text).copied(),
+            i => (self.values.value(i as usize) == text).then_some(i),
+        }
     }
 }
 
@@ -767,7 +805,7 @@ impl Validator {
     ) -> std::result::Result<Value<'a>, (Rule, String)> {
         let kept = || Value::Text(Cow::Borrowed(text));
         let name = column.name;
-        let position = || listed.and_then(|l| l.index.get(text).copied());
+        let position = || listed.and_then(|l| l.position(text));
         match column.kind {
             Kind::Identifier => {
                 // Every allowed character is one byte: counting bytes is counting them.
@@ -1112,7 +1150,7 @@ pub fn parse_amount(text: &str) -> std::result::Result<i128, &'static str> {
 pub struct BatchBuilder {
     t: RecordType,
     columns: Vec<ColumnBuilder>,
-    case_keys: Int64Builder,
+    case_keys: Prim<Int64Type>,
     len: usize,
 }
 
@@ -1120,13 +1158,53 @@ enum ColumnBuilder {
     Text(StringBuilder),
     Dict(StringDictionaryBuilder<Int32Type>),
     /// Keys into fixed values ([`Listed`]).
-    Keys(Int32Builder, Arc<arrow_array::StringArray>),
-    Date(Date32Builder),
+    Keys(Prim<Int32Type>, Arc<arrow_array::StringArray>),
+    Date(Prim<Date32Type>),
     /// A date and its precision (keys into [`precision_names`]).
-    PartialDate(Date32Builder, Int32Builder),
-    DateTime(TimestampMillisecondBuilder, BooleanBuilder, Int32Builder),
+    PartialDate(Prim<Date32Type>, Prim<Int32Type>),
+    DateTime(
+        Prim<TimestampMillisecondType>,
+        BooleanBuilder,
+        Prim<Int32Type>,
+    ),
     Bool(BooleanBuilder),
-    Amount(Decimal128Builder),
+    Amount(Prim<Decimal128Type>),
+}
+
+/// A primitive column being built: its values in a `Vec`, validity kept only once a
+/// null comes. (arrow's builders, not inlined into `push_values`, cost a call a value:
+/// a sixth of the checking thread.)
+struct Prim<T: ArrowPrimitiveType> {
+    values: Vec<T::Native>,
+    nulls: arrow_buffer::NullBufferBuilder,
+}
+
+impl<T: ArrowPrimitiveType> Prim<T> {
+    fn new() -> Prim<T> {
+        Prim {
+            values: Vec::new(),
+            nulls: arrow_buffer::NullBufferBuilder::new(0),
+        }
+    }
+
+    #[inline(always)]
+    fn append_value(&mut self, v: T::Native) {
+        self.values.push(v);
+        self.nulls.append_non_null();
+    }
+
+    #[inline(always)]
+    fn append_null(&mut self) {
+        self.values.push(T::Native::default());
+        self.nulls.append_null();
+    }
+
+    /// The values so far as an array; the builder starts again with the same room.
+    fn finish(&mut self) -> arrow_array::PrimitiveArray<T> {
+        let room = self.values.capacity();
+        let values = std::mem::replace(&mut self.values, Vec::with_capacity(room));
+        arrow_array::PrimitiveArray::new(values.into(), self.nulls.finish())
+    }
 }
 
 /// The precision names, in the order of [`Precision`]'s discriminants: a date's precision
@@ -1146,7 +1224,7 @@ fn precision_names() -> Arc<arrow_array::StringArray> {
 }
 
 /// A precision column's keys as its dictionary array.
-fn precisions(keys: &mut Int32Builder) -> Result<ArrayRef> {
+fn precisions(keys: &mut Prim<Int32Type>) -> Result<ArrayRef> {
     Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
         keys.finish(),
         precision_names(),
@@ -1168,7 +1246,7 @@ impl BatchBuilder {
             .map(
                 |(i, c)| match (c.kind, lists.get(i).and_then(Option::as_ref)) {
                     (Kind::Enum(_) | Kind::Code, Some(l)) => {
-                        ColumnBuilder::Keys(Int32Builder::new(), l.values.clone())
+                        ColumnBuilder::Keys(Prim::new(), l.values.clone())
                     }
                     (Kind::Enum(_) | Kind::Code, None) => {
                         ColumnBuilder::Dict(StringDictionaryBuilder::new())
@@ -1176,28 +1254,20 @@ impl BatchBuilder {
                     (Kind::Identifier | Kind::Text { .. } | Kind::Secret, _) => {
                         ColumnBuilder::Text(StringBuilder::new())
                     }
-                    (Kind::Date, _) => ColumnBuilder::Date(Date32Builder::new()),
-                    (Kind::PartialDate, _) => {
-                        ColumnBuilder::PartialDate(Date32Builder::new(), Int32Builder::new())
+                    (Kind::Date, _) => ColumnBuilder::Date(Prim::new()),
+                    (Kind::PartialDate, _) => ColumnBuilder::PartialDate(Prim::new(), Prim::new()),
+                    (Kind::DateTime, _) => {
+                        ColumnBuilder::DateTime(Prim::new(), BooleanBuilder::new(), Prim::new())
                     }
-                    (Kind::DateTime, _) => ColumnBuilder::DateTime(
-                        TimestampMillisecondBuilder::new(),
-                        BooleanBuilder::new(),
-                        Int32Builder::new(),
-                    ),
                     (Kind::Boolean, _) => ColumnBuilder::Bool(BooleanBuilder::new()),
-                    (Kind::Amount, _) => ColumnBuilder::Amount(
-                        Decimal128Builder::new()
-                            .with_precision_and_scale(AMOUNT_PRECISION, AMOUNT_SCALE)
-                            .expect("valid decimal type"),
-                    ),
+                    (Kind::Amount, _) => ColumnBuilder::Amount(Prim::new()),
                 },
             )
             .collect();
         BatchBuilder {
             t,
             columns,
-            case_keys: Int64Builder::new(),
+            case_keys: Prim::new(),
             len: 0,
         }
     }
@@ -1302,6 +1372,28 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The slot table answers as the hash map does: members at their first position
+    /// (a repeated value keeps it), near misses (same length and the same three sampled
+    /// bytes) and others absent, with a list long enough that slots are shared.
+    #[test]
+    fn listed_positions_are_the_index_positions() {
+        let short = ["ct", "mri", "x_ray", "ultrasound", "mri", "", "é"];
+        let long: Vec<String> = (0..3000).map(|i| format!("v{i:05}x")).collect();
+        for values in [short.map(String::from).to_vec(), long] {
+            let listed = Listed::new(&values);
+            assert!(values.len() < 100 || listed.slots.contains(&MANY));
+            let mut probes: Vec<String> = values.clone();
+            probes.extend(
+                ["c", "mrj", "mzi", "x_raz", "CT", "v00001y", "v0000x", "è"].map(String::from),
+            );
+            probes.extend(values.iter().map(|v| format!("{v}{v}")));
+            for probe in &probes {
+                let want = values.iter().position(|v| v == probe).map(|i| i as i32);
+                assert_eq!(listed.position(probe), want, "{probe:?}");
+            }
+        }
+    }
 
     /// The hand-written case set: every case found again after the table has grown
     /// many times (1,024 slots at first), unknown ones not, and the line kept.

@@ -344,7 +344,8 @@ struct Pass {
     validator: Validator,
     log: RejectLog,
     problems: Vec<Reject>,
-    counts: BTreeMap<RecordType, Counts>,
+    /// Per record type, in [`RecordType::ALL`]'s order (looked up twice a row).
+    counts: [Counts; RecordType::ALL.len()],
     rejected_rows: u64,
     patient_refs: u64,
     /// Where stored rows go (none for `validate`).
@@ -426,8 +427,7 @@ impl Pass {
 
     /// A rejected row: counted, its problems logged, the rejects table flushed when full.
     fn reject_row(&mut self, t: RecordType, rejects: Vec<Reject>) -> Result<()> {
-        let count = self.counts.entry(t).or_default();
-        count.rejected += 1;
+        self.counts[t.index()].rejected += 1;
         self.rejected_rows += 1;
         for r in rejects {
             self.log.add(r)?;
@@ -484,7 +484,6 @@ impl Pass {
             }
             Some(first) => first,
         };
-        self.counts.entry(t).or_default();
         let mut writer = PartitionWriter::new(t, &self.validator);
         let case_id = t
             .column_index("case_id")
@@ -593,7 +592,7 @@ impl Pass {
     }
 
     fn count_read(&mut self, t: RecordType) {
-        self.counts.entry(t).or_default().read += 1;
+        self.counts[t.index()].read += 1;
     }
 
     /// Checks one item read, then stores or rejects it; the row goes to `spent`.
@@ -654,7 +653,7 @@ impl Pass {
         self.mark_line(line, outcome.is_ok());
         match outcome {
             Ok(case_key) => {
-                self.counts.entry(t).or_default().stored += 1;
+                self.counts[t.index()].stored += 1;
                 writer.push(&self.sink, values, case_key)
             }
             Err(mut rejects) => {
@@ -823,7 +822,7 @@ fn ingest_into(
             table: RejectTable::new(ingest_no),
         },
         problems: Vec::new(),
-        counts: BTreeMap::new(),
+        counts: Default::default(),
         rejected_rows: 0,
         patient_refs: 0,
         sink: None,
@@ -880,10 +879,8 @@ fn ingest_into(
             replaced_cases = dropped.get("cases").copied().unwrap_or(0);
         }
     }
-    let mut counts = pass.counts;
-    for t in RecordType::ALL {
-        counts.entry(t).or_default();
-    }
+    let counts: BTreeMap<RecordType, Counts> =
+        RecordType::ALL.into_iter().zip(pass.counts).collect();
     let mut rules: Vec<RuleSummary> = pass.log.per_rule.into_values().collect();
     rules.sort_by(|a, b| b.count.cmp(&a.count).then(a.rule.cmp(&b.rule)));
     let record = IngestRecord {

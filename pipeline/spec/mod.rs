@@ -35,6 +35,11 @@ impl RecordType {
         RecordType::Codings,
     ];
 
+    /// The record type's position in [`RecordType::ALL`] (its declaration order).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             RecordType::Cases => "cases",
@@ -552,6 +557,13 @@ fn read_config(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_types_index_is_its_place_in_all() {
+        for (i, t) in RecordType::ALL.into_iter().enumerate() {
+            assert_eq!(t.index(), i, "{}", t.name());
+        }
+    }
 
     #[test]
     fn default_code_list_has_the_spec_codes_and_four_themes() {

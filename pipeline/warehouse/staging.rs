@@ -42,9 +42,12 @@ pub fn writer_properties() -> WriterProperties {
         .set_column_dictionary_enabled(ColumnPath::from(CASE_KEY), false)
         .set_column_encoding(ColumnPath::from(CASE_KEY), Encoding::DELTA_BINARY_PACKED)
         // case_id, a text nearly unique per case: a row group's dictionary is nearly as
-        // long as its column. Plain and zstd, a million cases' warehouse (shuffled
-        // input) is 70 MiB instead of 83, written in the same time.
+        // long as its column (plain, a million cases' warehouse was 70 MiB instead of
+        // 83). Prefix deltas: a case's rows are together and the same text repeats as
+        // a zero-length suffix, and ids share their prefixes: 64 MiB instead of 68, and
+        // the compressor has a quarter of the bytes to squeeze.
         .set_column_dictionary_enabled(ColumnPath::from("case_id"), false)
+        .set_column_encoding(ColumnPath::from("case_id"), Encoding::DELTA_BYTE_ARRAY)
         // Row groups are cut by `Staging`, which gathers ROW_GROUP_ROWS rows plus at most
         // one batch: the writer's own cap is only a backstop.
         .set_max_row_group_row_count(Some(2 * row_group_rows()))
