@@ -341,19 +341,42 @@ impl Staging {
         f.sync_all().map_err(|e| Error::io(&path, e))
     }
 
+    /// Finishes the files of `table` that are open: its last row groups written and the
+    /// files closed and synced, now rather than at the commit (the ingest's writing
+    /// thread does it once the table's input is read, while the next is checked).
+    pub fn finish_table(&mut self, table: &str) -> Result<()> {
+        let open: Vec<String> = self
+            .writers
+            .iter()
+            .filter(|(_, f)| f.table == table)
+            .map(|(rel, _)| rel.clone())
+            .collect();
+        for rel in open {
+            let file = self.writers.remove(&rel).expect("an open file");
+            self.close(rel, file)?;
+        }
+        Ok(())
+    }
+
+    /// Writes an open file's last row group, closes and syncs it.
+    fn close(&mut self, rel: String, mut open: OpenFile) -> Result<()> {
+        open.write_row_group()?;
+        open.writer.close()?;
+        open.file
+            .sync_all()
+            .map_err(|e| Error::io(self.root.join(&rel), e))?;
+        self.done
+            .entry(open.table)
+            .or_default()
+            .insert(rel, open.rows);
+        Ok(())
+    }
+
     /// Finishes every file, writes the new manifest aside and renames it over the old
     /// one (the commit), then removes the versions it replaced.
     pub fn commit(mut self, old: Option<Manifest>, record: IngestRecord) -> Result<Manifest> {
-        for (rel, mut open) in std::mem::take(&mut self.writers) {
-            open.write_row_group()?;
-            open.writer.close()?;
-            open.file
-                .sync_all()
-                .map_err(|e| Error::io(self.root.join(&rel), e))?;
-            self.done
-                .entry(open.table)
-                .or_default()
-                .insert(rel, open.rows);
+        for (rel, open) in std::mem::take(&mut self.writers) {
+            self.close(rel, open)?;
         }
         let mut tables = BTreeMap::new();
         for table in TABLES {
