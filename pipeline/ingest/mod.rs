@@ -1,7 +1,7 @@
 //! The ingest (and validate) job: bundle → rules → warehouse, with every row either
 //! stored or reported as rejected, and counts that reconcile.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use arrow::array::{
@@ -346,6 +346,9 @@ struct Pass {
     problems: Vec<Reject>,
     /// Per record type, in [`RecordType::ALL`]'s order (looked up twice a row).
     counts: [Counts; RecordType::ALL.len()],
+    /// SHA-256 and size of the bundle CSV files read to their end, by path: hashed by
+    /// the thread that reads them ([`input::Hashing`]).
+    digests: Digests,
     rejected_rows: u64,
     patient_refs: u64,
     /// Where stored rows go (none for `validate`).
@@ -459,7 +462,8 @@ impl Pass {
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
             let (recycle, spent) = std::sync::mpsc::channel();
-            scope.spawn(move || read_rows(source, cases, tx, spent));
+            let digests = Arc::clone(&self.digests);
+            scope.spawn(move || read_rows(source, cases, tx, spent, &digests));
             self.take_rows(source, rx, &recycle, progress)
         })
     }
@@ -712,6 +716,7 @@ fn read_rows(
     cases: Option<Arc<check::CaseSet>>,
     tx: std::sync::mpsc::SyncSender<Result<Read>>,
     spent: std::sync::mpsc::Receiver<Spent>,
+    digests: &Digests,
 ) {
     match input::open_chunks(source) {
         Err(e) => {
@@ -741,6 +746,10 @@ fn read_rows(
                     chunk.found = found;
                 }
                 let stop = !more || chunk.error.is_some();
+                if let (true, Some(digest)) = (stop, reader.digest()) {
+                    let mut digests = digests.lock().expect("no thread panics holding it");
+                    digests.insert(source.path.clone(), digest);
+                }
                 if tx.send(Ok(Read::Chunk(chunk))).is_err() || stop {
                     return;
                 }
@@ -777,14 +786,36 @@ fn read_rows(
     let _ = tx.send(Ok(Read::Rows(chunk)));
 }
 
+/// SHA-256 (hex) and size of input files, by path.
+type Digests = Arc<std::sync::Mutex<HashMap<std::path::PathBuf, (String, u64)>>>;
+
+/// Hashes the input files that are not bundle CSV files (those are hashed as they are
+/// read): workbooks, NDJSON, exports read through a mapping.
+fn hash_other_files(bundle: &Bundle) -> Result<HashMap<std::path::PathBuf, (String, u64)>> {
+    let mut digests = HashMap::new();
+    for source in bundle.sources.iter().filter(|s| !s.reads_in_chunks()) {
+        if !digests.contains_key(&source.path) {
+            digests.insert(source.path.clone(), input::sha256_file(&source.path)?);
+        }
+    }
+    Ok(digests)
+}
+
 /// The input files, each hashed once (a workbook, or an export read through a mapping,
-/// is one file behind several record types).
-fn input_files(bundle: &Bundle) -> Result<Vec<InputFile>> {
+/// is one file behind several record types): from `hashed`, or now (a CSV file whose
+/// reading stopped before its end).
+fn input_files(
+    bundle: &Bundle,
+    hashed: &HashMap<std::path::PathBuf, (String, u64)>,
+) -> Result<Vec<InputFile>> {
     let mut inputs = Vec::new();
-    let mut hashed: HashSet<std::path::PathBuf> = HashSet::new();
+    let mut seen: HashSet<std::path::PathBuf> = HashSet::new();
     for source in &bundle.sources {
-        if hashed.insert(source.path.clone()) {
-            let (sha256, bytes) = input::sha256_file(&source.path)?;
+        if seen.insert(source.path.clone()) {
+            let (sha256, bytes) = match hashed.get(&source.path) {
+                Some(digest) => digest.clone(),
+                None => input::sha256_file(&source.path)?,
+            };
             inputs.push(InputFile {
                 record_type: source.record_type.name().to_string(),
                 file: source.file.clone(),
@@ -823,6 +854,7 @@ fn ingest_into(
         },
         problems: Vec::new(),
         counts: Default::default(),
+        digests: Digests::default(),
         rejected_rows: 0,
         patient_refs: 0,
         sink: None,
@@ -836,11 +868,11 @@ fn ingest_into(
     for p in file_problems {
         pass.file_problem(p)?;
     }
-    // The input files are hashed (for the manifest) while they are read, and stored
-    // rows written while the next are checked (Sink).
+    // The input files are hashed (for the manifest) as they are read, others on a
+    // thread of their own, and stored rows written while the next are checked (Sink).
     let mut staging = staging;
     let inputs = std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| input_files(bundle));
+        let hashing = scope.spawn(|| hash_other_files(bundle));
         let writer = staging.take().map(|s| {
             let (tx, rx) = std::sync::mpsc::sync_channel(WRITE_AHEAD);
             pass.sink = Some(Sink(tx));
@@ -878,7 +910,14 @@ fn ingest_into(
             staging = Some(writer.join().expect("the writing thread does not panic")?);
         }
         read?;
-        hashing.join().expect("the hashing thread does not panic")
+        let mut hashed = hashing.join().expect("the hashing thread does not panic")?;
+        let read = pass.digests.lock().expect("no thread panics holding it");
+        hashed.extend(
+            read.iter()
+                .map(|(path, digest)| (path.clone(), digest.clone())),
+        );
+        drop(read);
+        input_files(bundle, &hashed)
     })?;
     pass.log.finish()?;
     let mut replaced_cases = 0;
@@ -1063,9 +1102,9 @@ enum Sent {
     Done(&'static str),
 }
 
-/// Two row groups of batches: this thread goes on checking while the writer encodes a
+/// Four row groups of batches: this thread goes on checking while the writer encodes a
 /// row group (at 4, a million cases took 6.1 s to ingest; at 32, 4.9 s).
-const WRITE_AHEAD: usize = 32;
+const WRITE_AHEAD: usize = 64;
 
 impl Sink {
     /// Hands a batch to the writing thread. `Err` when that thread has stopped, on an

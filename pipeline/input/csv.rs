@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
+use super::Hashing;
 use super::records::Records;
 use super::{
     CHUNK_ROWS, CHUNK_TEXT, Chunk, Entry, Item, RawRow, Rows, Source, map_header, trimmed,
@@ -16,6 +17,7 @@ pub(super) fn open_chunks(source: &Source) -> Result<std::result::Result<CsvChun
     let path = &source.path;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let file = Hashing::new(file);
     // An export may have lines before its header (a mapping's skip_rows).
     let skip = source.skip_rows();
     let mut input = BufReader::with_capacity(1 << 16, file);
@@ -91,7 +93,7 @@ pub(super) fn open_chunks(source: &Source) -> Result<std::result::Result<CsvChun
 
 /// A CSV file being read into [`Chunk`]s.
 pub(super) struct CsvChunks {
-    records: Records<LineLimit<BufReader<File>>>,
+    records: Records<LineLimit<BufReader<Hashing<File>>>>,
     t: crate::spec::RecordType,
     file_name: String,
     path: std::path::PathBuf,
@@ -111,6 +113,11 @@ pub(super) struct CsvChunks {
 }
 
 impl CsvChunks {
+    /// The file's SHA-256 and size, once it has been read to its end.
+    pub(super) fn digest(&self) -> Option<(String, u64)> {
+        self.records.input().get_ref().get_ref().digest()
+    }
+
     /// See [`super::ChunkReader::fill`].
     pub(super) fn fill(&mut self, chunk: &mut Chunk) -> bool {
         chunk.clear(self.columns.len());

@@ -82,6 +82,11 @@ impl<R: Read> Read for LineLimit<R> {
 }
 
 impl<R> LineLimit<R> {
+    /// The reader underneath.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
     /// An error when the line being read (`current` bytes so far) is over the limit.
     fn within(&self) -> io::Result<()> {
         if self.current <= self.max {

@@ -51,6 +51,12 @@ pub struct Source {
 }
 
 impl Source {
+    /// A bundle CSV file read without a mapping: read in [`Chunk`]s ([`open_chunks`]),
+    /// and hashed as it is read.
+    pub fn reads_in_chunks(&self) -> bool {
+        self.format == Format::Csv && self.layout.is_none()
+    }
+
     /// Lines (CSV) or rows (XLSX) before the header.
     pub(crate) fn skip_rows(&self) -> u64 {
         self.layout.as_ref().map_or(0, |m| m.skip_rows())
@@ -296,6 +302,11 @@ impl ChunkReader {
     pub fn fill(&mut self, chunk: &mut Chunk) -> bool {
         self.0.fill(chunk)
     }
+
+    /// The file's SHA-256 (hex) and size, once it has been read to its end.
+    pub fn digest(&self) -> Option<(String, u64)> {
+        self.0.digest()
+    }
 }
 
 /// Opens a bundle CSV file (no mapping) to be read in chunks, the limits applied as
@@ -303,10 +314,46 @@ impl ChunkReader {
 pub fn open_chunks(
     source: &Source,
 ) -> Result<Option<std::result::Result<ChunkReader, Vec<Reject>>>> {
-    if source.format != Format::Csv || source.layout.is_some() {
+    if !source.reads_in_chunks() {
         return Ok(None);
     }
     Ok(Some(csv::open_chunks(source)?.map(ChunkReader)))
+}
+
+/// A reader that hashes (SHA-256) every byte read through it: a bundle CSV file is
+/// hashed for the manifest as it is read ([`ChunkReader::digest`]), not read twice.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+    ended: bool,
+}
+
+impl<R> Hashing<R> {
+    pub fn new(inner: R) -> Hashing<R> {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+            ended: false,
+        }
+    }
+
+    /// SHA-256 (hex) and size of everything read, once the input has ended.
+    pub fn digest(&self) -> Option<(String, u64)> {
+        self.ended
+            .then(|| (hex::encode(self.hasher.clone().finalize()), self.bytes))
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.ended |= n == 0 && !buf.is_empty();
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
 }
 
 /// The files of a bundle, one per record type present.

@@ -261,6 +261,11 @@ impl<R: Read> Records<R> {
 }
 
 impl<R> Records<R> {
+    /// The input the records are read from.
+    pub(super) fn input(&self) -> &R {
+        &self.input
+    }
+
     /// The last record's bytes: its fields are ranges of them ([`Records::fields`]).
     pub(super) fn bytes(&self) -> &[u8] {
         match self.fast {

@@ -154,7 +154,26 @@ fn example_bundle_is_stored_whole_with_the_spec_types() {
     // The manifest records inputs with their SHA-256 and the configuration used.
     let ingest = &m["ingests"][0];
     assert_eq!(ingest["inputs"].as_array().unwrap().len(), 5);
-    assert_eq!(ingest["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
+    // Each equal to coreutils' sha256sum of the file, and its size (the CSV files are
+    // hashed by the thread that reads them).
+    for input in ingest["inputs"].as_array().unwrap() {
+        let path = Path::new(EXAMPLE).join(input["file"].as_str().unwrap());
+        let sum = std::process::Command::new("sha256sum")
+            .arg(&path)
+            .output()
+            .expect("sha256sum (coreutils) runs");
+        let sum = String::from_utf8(sum.stdout).unwrap();
+        assert_eq!(
+            input["sha256"].as_str(),
+            sum.split_whitespace().next(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            input["bytes"].as_u64(),
+            Some(fs::metadata(&path).unwrap().len())
+        );
+    }
     assert_eq!(
         ingest["code_list"]["name"],
         "embedded:data/codes/imaging-themes.csv"
