@@ -1127,10 +1127,7 @@ impl Sink {
 
 /// The calendar year of a Date32 value.
 pub fn year_of(days: i32) -> i32 {
-    use chrono::Datelike;
-    (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
-        + chrono::Duration::days(i64::from(days)))
-    .year()
+    crate::spec::dates::civil_from_days(i64::from(days)).0 as i32
 }
 
 /// Reads a pseudonymisation key: at least 32 bytes.

@@ -182,7 +182,8 @@ impl CsvChunks {
         // A stray quote can join the lines up to the next quote in the same column
         // into one field of a record with the right field count: rows would vanish
         // into a text field.
-        if let Some((i, lines)) = (!self.mapped)
+        // A record split by hand is one line: nothing swallowed.
+        if let Some((i, lines)) = (!self.mapped && !record.split_by_hand())
             .then(|| swallowed_rows(record, &self.names))
             .flatten()
         {

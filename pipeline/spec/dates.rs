@@ -57,6 +57,21 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01
+/// (Hinnant, `civil_from_days`): integer arithmetic, where chrono's date addition took
+/// a tenth of the checking thread's time on the cases file (each case's year).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// How much of a date the input gave: the day, only the month, or only the year. A
 /// month or a year is stored at its first day, with its precision beside it, so that
 /// measures that need a day can leave it out and say how many they left out.
@@ -100,6 +115,32 @@ pub fn parse_partial_date(text: &str) -> Option<(i32, Precision)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Against chrono, from before year 1 to after 9999, every 13th day and the days
+    /// around each turn of a year and of a 400-year era; and back through
+    /// days_from_civil.
+    #[test]
+    fn civil_from_days_is_chronos_calendar() {
+        use chrono::Datelike;
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let mut days: Vec<i64> = (-800_000..3_000_000).step_by(13).collect();
+        for y in [
+            -1, 0, 1, 1600, 1900, 1969, 1970, 2000, 2024, 2100, 2400, 9999,
+        ] {
+            let first = days_from_civil(y, 1, 1);
+            days.extend(first - 2..first + 2);
+        }
+        for d in days {
+            let want = epoch + chrono::Duration::days(d);
+            let (y, m, day) = civil_from_days(d);
+            assert_eq!(
+                (y, m, day),
+                (i64::from(want.year()), want.month(), want.day()),
+                "{d}"
+            );
+            assert_eq!(days_from_civil(y, i64::from(m), i64::from(day)), d);
+        }
+    }
 
     #[test]
     fn the_hand_written_date_reader_agrees_with_chrono() {
