@@ -302,7 +302,7 @@ impl Listed {
     }
 
     /// The position of `text` among the values.
-    #[inline]
+    #[inline(always)]
     fn position(&self, text: &str) -> Option<i32> {
         if text.is_empty() {
             return self.index.get(text).copied();
@@ -310,8 +310,26 @@ impl Listed {
         match self.slots[listed_slot(text.as_bytes())] {
             NONE => None,
             MANY => self.index.get(text).copied(),
-            i => (self.values.value(i as usize) == text).then_some(i),
+            i => same_bytes(self.values.value(i as usize).as_bytes(), text.as_bytes()).then_some(i),
         }
+    }
+}
+
+/// `a == b`, without a library call for texts of up to 16 bytes (an enumerated value):
+/// two overlapping 8-byte words (or 4-byte ones, or bytes) from each end.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word8 = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8"));
+    let word4 = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4"));
+    match n {
+        8..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
+        4..=7 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => a == b,
     }
 }
 
@@ -338,30 +356,6 @@ struct CaseSlot {
     print: u128,
     line: u64,
     key: i64,
-}
-
-/// `n` empty slots, in huge pages where the system gives them (Linux's transparent huge
-/// pages, asked for with `madvise`): a million cases' set is 64 MiB, and with 4 KiB pages
-/// nearly every look-up missed the TLB as well as the cache.
-fn empty_slots(n: usize) -> Vec<CaseSlot> {
-    let mut slots: Vec<CaseSlot> = Vec::with_capacity(n);
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = slots.as_mut_ptr() as usize;
-        let end = start + n * std::mem::size_of::<CaseSlot>();
-        let (from, to) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
-        if to > from {
-            // SAFETY: the range lies inside this vector's allocation, not yet written;
-            // MADV_HUGEPAGE changes only how the kernel backs the pages, never their
-            // contents or whether they may be used. A refusal is only a lost hint.
-            unsafe {
-                libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    slots.resize(n, CaseSlot::default());
-    slots
 }
 
 /// Rows looked ahead by [`CaseSet::find`]: enough misses in flight to cover a memory
@@ -409,14 +403,14 @@ impl CaseSet {
     fn reserve(&mut self, cases: usize) {
         let slots = (cases.saturating_mul(10) / 7 + 1).next_power_of_two();
         if self.len == 0 && slots > self.slots.len() {
-            self.slots = empty_slots(slots);
+            self.slots = vec![CaseSlot::default(); slots];
         }
     }
 
     /// Adds a case not in the set.
     fn insert(&mut self, print: u128, line: u64, key: i64) {
         if (self.len + 1) * 10 > self.slots.len() * 7 {
-            let grown = empty_slots(self.slots.len() * 2);
+            let grown = vec![CaseSlot::default(); self.slots.len() * 2];
             let old = std::mem::replace(&mut self.slots, grown);
             for s in old.into_iter().filter(|s| s.print != 0) {
                 let i = self.slot(s.print);
@@ -1372,6 +1366,27 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let texts: Vec<Vec<u8>> = (0..=20)
+            .flat_map(|n| {
+                let base: Vec<u8> = (0..n as u8).map(|i| b'a' + i).collect();
+                let mut variants = vec![base.clone()];
+                for at in 0..n {
+                    let mut v = base.clone();
+                    v[at] ^= 0x20;
+                    variants.push(v);
+                }
+                variants
+            })
+            .collect();
+        for a in &texts {
+            for b in &texts {
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
 
     /// The slot table answers as the hash map does: members at their first position
     /// (a repeated value keeps it), near misses (same length and the same three sampled
