@@ -249,8 +249,8 @@ fn period_of(values: &[Value<'_>], t: RecordType, column: &str) -> Option<(i32, 
 }
 
 /// The values an enumerated column (or the code column) may take, in order: a value is
-/// checked by one hash look-up (not compared with each allowed value in turn) and
-/// stored as its position, the key of a dictionary array built on these values (the
+/// found by a slot table or a hash look-up ([`Listed::position`]; not compared with
+/// each allowed value in turn) and stored as its position, the key of a dictionary array built on these values (the
 /// stored column is the same dictionary-encoded text either way; the Parquet writer
 /// encodes the values a row group uses).
 pub struct Listed {
