@@ -190,11 +190,6 @@ impl TypedRow {
     }
 }
 
-/// The position of a record type in [`RecordType::ALL`].
-fn type_index(t: RecordType) -> usize {
-    t.index()
-}
-
 /// Every record type's [`Listed`] values: the spec's enumerations (the study's
 /// organisation types in place of the spec's when it has its own) and the code list.
 fn lists(codes: &CodeList, organisation_types: Option<&[String]>) -> Vec<Vec<Option<Arc<Listed>>>> {
@@ -543,7 +538,7 @@ impl Validator {
     /// [`BatchBuilder::with_lists`], whose enumerated and code columns are then keyed
     /// by them (see [`Value::Listed`]).
     pub fn lists(&self, t: RecordType) -> Vec<Option<Arc<Listed>>> {
-        self.listed[type_index(t)].clone()
+        self.listed[t.index()].clone()
     }
 
     /// Date-times with a time of day read so far: (with an offset, without one).
@@ -649,7 +644,7 @@ impl Validator {
         debug_assert!(found.is_none() || t != RecordType::Cases);
         let columns = t.columns();
         let mut rejects = Vec::new();
-        let lists = &self.listed[type_index(t)];
+        let lists = &self.listed[t.index()];
         // Each field is typed into its slot: built in place, not moved out of a result
         // (the copy stalled on a load of what had just been stored, a third of the
         // typing's time).

@@ -888,22 +888,16 @@ fn ingest_into(
                 Ok(s)
             })
         });
-        let read = bundle
-            .sources
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, source)| {
-                pass.read_source(source, &mut *options.progress)?;
-                // The table is complete once the last of its sources is read: its files
-                // are finished on the writing thread while the next table is checked.
-                let t = source.record_type;
-                match &pass.sink {
-                    Some(sink) if !bundle.sources[i + 1..].iter().any(|s| s.record_type == t) => {
-                        sink.done(t.name())
-                    }
-                    _ => Ok(()),
-                }
-            });
+        let read = bundle.sources.iter().try_for_each(|source| {
+            pass.read_source(source, &mut *options.progress)?;
+            // A record type has one source ([`Bundle`]): once it is read, its table
+            // is complete, and finished on the writing thread while the next is
+            // checked.
+            match &pass.sink {
+                Some(sink) => sink.done(source.record_type.name()),
+                None => Ok(()),
+            }
+        });
         // The writer finishes what it was sent; its own error comes first.
         pass.sink = None;
         if let Some(writer) = writer {

@@ -17,7 +17,7 @@ pub(super) fn open_chunks(source: &Source) -> Result<std::result::Result<CsvChun
     let path = &source.path;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let file = Hashing::new(file);
+    let file = Hashing::new(file, source.reads_in_chunks());
     // An export may have lines before its header (a mapping's skip_rows).
     let skip = source.skip_rows();
     let mut input = BufReader::with_capacity(1 << 16, file);

@@ -321,19 +321,22 @@ pub fn open_chunks(
 }
 
 /// A reader that hashes (SHA-256) every byte read through it: a bundle CSV file is
-/// hashed for the manifest as it is read ([`ChunkReader::digest`]), not read twice.
+/// hashed for the manifest as it is read ([`ChunkReader::digest`]), not read twice. A
+/// mapped export, read once per record type it feeds and hashed apart, is not hashed
+/// here (`hasher` is `None`).
 pub struct Hashing<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     bytes: u64,
     ended: bool,
 }
 
 impl<R> Hashing<R> {
-    pub fn new(inner: R) -> Hashing<R> {
+    /// Hashes what is read when `hash` is set; otherwise only passes it on.
+    pub fn new(inner: R, hash: bool) -> Hashing<R> {
         Hashing {
             inner,
-            hasher: Sha256::new(),
+            hasher: hash.then(Sha256::new),
             bytes: 0,
             ended: false,
         }
@@ -341,8 +344,8 @@ impl<R> Hashing<R> {
 
     /// SHA-256 (hex) and size of everything read, once the input has ended.
     pub fn digest(&self) -> Option<(String, u64)> {
-        self.ended
-            .then(|| (hex::encode(self.hasher.clone().finalize()), self.bytes))
+        let hasher = self.hasher.as_ref().filter(|_| self.ended)?;
+        Some((hex::encode(hasher.clone().finalize()), self.bytes))
     }
 }
 
@@ -350,13 +353,17 @@ impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.ended |= n == 0 && !buf.is_empty();
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }
 }
 
-/// The files of a bundle, one per record type present.
+/// The files of a bundle, one per record type present (at most one source per record
+/// type: a second file for one is a `duplicate_file` reject, and a mapping makes one
+/// source per record type it fills).
 #[derive(Debug, Clone)]
 pub struct Bundle {
     pub dir: PathBuf,
