@@ -26,6 +26,7 @@ use std::sync::Arc;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 mod manifest;
+mod parquet_file;
 mod staging;
 
 pub use manifest::{Counts, IngestRecord, InputFile, Manifest, TableFiles};

@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use super::parquet_file::TableFile;
 use super::{
     FORMAT, IngestRecord, MANIFEST, Manifest, TABLES, TableFiles, Warehouse, row_group_rows,
 };
@@ -58,7 +59,7 @@ pub fn writer_properties() -> WriterProperties {
 struct OpenFile {
     table: String,
     file: File,
-    writer: ArrowWriter<File>,
+    writer: TableFile<File>,
     rows: u64,
     /// Batches of the row group being gathered, and their rows.
     pending: Vec<RecordBatch>,
@@ -84,8 +85,7 @@ impl OpenFile {
         {
             batch = arrow::compute::take_record_batch(&batch, &order)?;
         }
-        self.writer.write(&batch)?;
-        self.writer.flush()?;
+        self.writer.write_row_group(&batch)?;
         Ok(())
     }
 }
@@ -197,7 +197,7 @@ impl Staging {
             let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
             let handle = file.try_clone().map_err(|e| Error::io(&path, e))?;
             let sort_column = batch.schema().index_of(CASE_KEY).ok();
-            let writer = ArrowWriter::try_new(handle, batch.schema(), Some(writer_properties()))?;
+            let writer = TableFile::try_new(handle, batch.schema(), writer_properties())?;
             self.writers.insert(
                 rel.clone(),
                 OpenFile {
