@@ -212,7 +212,14 @@ impl CsvChunks {
         // one piece; field by field only when that fails, or when a character would
         // straddle two fields.
         chunk.start_row(line);
-        let long = match std::str::from_utf8(record.bytes()) {
+        let text = if record.known_utf8() {
+            // SAFETY: the reader checked these bytes as UTF-8 when it read them
+            // (`Records::known_utf8`).
+            Ok(unsafe { std::str::from_utf8_unchecked(record.bytes()) })
+        } else {
+            std::str::from_utf8(record.bytes())
+        };
+        let long = match text {
             Ok(whole) => self.whole_fields(chunk, whole, line)?,
             Err(_) => self.each_field(chunk, line)?,
         };

@@ -46,6 +46,8 @@ pub(super) struct Records<R> {
     ranges: Vec<(usize, usize)>,
     /// Whether the input's start (and a byte-order mark there) has been read.
     started: bool,
+    /// `buf[..utf8_end]` is valid UTF-8: checked once a read, not once a record.
+    utf8_end: usize,
 }
 
 impl<R: Read> Records<R> {
@@ -65,6 +67,7 @@ impl<R: Read> Records<R> {
             ends: vec![0; 64],
             ranges: Vec::with_capacity(64),
             started: false,
+            utf8_end: 0,
         }
     }
 
@@ -256,6 +259,13 @@ impl<R: Read> Records<R> {
         };
         self.end += n;
         self.eof = n == 0;
+        // The bytes read and the unread ones before them, checked as UTF-8 in one call
+        // (a few bytes of a partial line are checked again); up to the first byte that
+        // is not, where records are checked one at a time.
+        self.utf8_end = match std::str::from_utf8(&self.buf[..self.end]) {
+            Ok(_) => self.end,
+            Err(e) => e.valid_up_to(),
+        };
         Ok(n > 0)
     }
 }
@@ -272,6 +282,14 @@ impl<R> Records<R> {
             Some((a, b)) => &self.buf[a..b],
             None => &self.text[..self.ranges.last().map_or(0, |r| r.1)],
         }
+    }
+
+    /// Whether the last record's bytes are known to be UTF-8: a line split by hand
+    /// within bytes checked when they were read. A line starts and ends at a line
+    /// break, a byte-order mark or the input's ends, never inside a character, so a
+    /// line of valid UTF-8 text is valid UTF-8 itself.
+    pub(super) fn known_utf8(&self) -> bool {
+        matches!(self.fast, Some((_, b)) if b <= self.utf8_end)
     }
 
     /// Whether the last record was split by hand: its bytes are its line, its fields
@@ -402,7 +420,16 @@ mod tests {
         }
         let mut records = Records::new(Trickle(input, read_size));
         let mut out = Vec::new();
+        let all_utf8 = std::str::from_utf8(input).is_ok();
         while records.read().unwrap() {
+            // What is known to be UTF-8 is; in a file that is UTF-8 throughout, every
+            // line split by hand is known to be.
+            if records.known_utf8() {
+                assert!(std::str::from_utf8(records.bytes()).is_ok());
+            }
+            if all_utf8 && records.split_by_hand() {
+                assert!(records.known_utf8());
+            }
             out.push((
                 records.line(),
                 records.fields().map(<[u8]>::to_vec).collect(),
