@@ -9,6 +9,7 @@ use crate::output::print_summary;
 use crate::session::options;
 
 pub(crate) fn validate(args: &CheckArgs) -> Result<i32, Error> {
+    keep_freed_memory();
     let options = options(args, None)?;
     let summary = ingest::run(&args.bundle, options)?;
     print_summary(&summary, args.format, "validate");
@@ -16,6 +17,7 @@ pub(crate) fn validate(args: &CheckArgs) -> Result<i32, Error> {
 }
 
 pub(crate) fn ingest(args: &IngestArgs) -> Result<i32, Error> {
+    keep_freed_memory();
     let mut options = options(&args.check, Some(args.warehouse.warehouse.clone()))?;
     options.accept_partial = args.accept_partial;
     options.wait = match args.wait.as_deref() {
@@ -37,4 +39,22 @@ pub(crate) fn ingest(args: &IngestArgs) -> Result<i32, Error> {
     let summary = ingest::run(&args.check.bundle, options)?;
     print_summary(&summary, args.check.format, "ingest");
     Ok(if summary.committed { 0 } else { 2 })
+}
+
+/// Sets glibc's malloc to keep the memory the reading, checking and writing threads free,
+/// for the next chunk or row group to reuse. By default, a block of more than 128 KiB is
+/// mapped afresh and unmapped when freed, and the top of the heap is handed back to the
+/// system at 128 KiB free: each chunk, column builder and row group then costs a page
+/// fault per 4 KiB the first time it is written (about a twentieth of a million cases'
+/// ingest, and half of its system time). Blocks up to 32 MiB (glibc's cap for this
+/// setting) now come from the heap, and up to 1 GiB free stays with the process until
+/// it exits; a few seconds' run, so what it keeps is at most its own peak.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets malloc's parameters (under its own lock); it is called
+    // before the ingest's threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
 }

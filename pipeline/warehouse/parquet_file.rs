@@ -139,16 +139,20 @@ fn dictionary_chunk(
     {
         return Ok(None);
     }
-    let keys = column.keys();
-    let valid = |i: usize| keys.is_valid(i);
+    let keys = column.keys().values();
     let rows = keys.len();
+    let nulls = column.keys().nulls();
+    let valid = |i: usize| nulls.is_none_or(|n| n.is_valid(i));
 
     // The dictionary: the values this chunk uses, in byte order.
     let mut uses = vec![0u64; values.len()];
-    for (i, &k) in keys.values().iter().enumerate() {
-        if valid(i) {
-            uses[k as usize] += 1;
-        }
+    match nulls {
+        None => keys.iter().for_each(|&k| uses[k as usize] += 1),
+        Some(n) => keys
+            .iter()
+            .zip(n.iter())
+            .filter(|(_, valid)| *valid)
+            .for_each(|(&k, _)| uses[k as usize] += 1),
     }
     let mut used: Vec<usize> = (0..values.len()).filter(|&k| uses[k] > 0).collect();
     if used.is_empty() {
@@ -160,6 +164,9 @@ fn dictionary_chunk(
         code[k] = c as u32;
     }
     let text = |c: u32| values.value(used[c as usize]).as_bytes();
+    let text_len: Vec<i64> = (0..used.len() as u32)
+        .map(|c| text(c).len() as i64)
+        .collect();
     let width = bits_for(used.len() as u32 - 1);
 
     let mut compressor = match level {
@@ -207,26 +214,27 @@ fn dictionary_chunk(
     let mut data_pages = 0;
     let (mut nulls, mut text_bytes) = (0u64, 0i64);
     let mut codes = Vec::with_capacity(page_rows.min(rows));
-    let mut levels = Vec::new();
     for start in (0..rows).step_by(page_rows) {
         let end = (start + page_rows).min(rows);
         codes.clear();
-        levels.clear();
+        let (mut lo, mut hi, mut page_bytes) = (u32::MAX, 0, 0i64);
         for i in start..end {
             if valid(i) {
-                codes.push(code[keys.value(i) as usize]);
-                levels.push(1);
-            } else {
-                levels.push(0);
+                let c = code[keys[i] as usize];
+                codes.push(c);
+                (lo, hi) = (lo.min(c), hi.max(c));
+                page_bytes += text_len[c as usize];
             }
         }
+        let range = (!codes.is_empty()).then_some((lo, hi));
         let page_nulls = (end - start - codes.len()) as u64;
-        let mut body = Vec::with_capacity(8 + codes.len() * width as usize / 8 + levels.len() / 8);
+        let mut body = Vec::with_capacity(8 + (codes.len() * width as usize + end - start) / 8);
         if nullable {
             let mut encoded = Vec::new();
             if page_nulls == 0 {
-                rle_run(levels.len(), 1, &mut encoded);
+                rle_run(end - start, 1, &mut encoded);
             } else {
+                let levels: Vec<u32> = (start..end).map(|i| u32::from(valid(i))).collect();
                 bit_pack(&levels, 1, &mut encoded);
             }
             body.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
@@ -234,10 +242,6 @@ fn dictionary_chunk(
         }
         body.push(width);
         bit_pack(&codes, width, &mut body);
-        let page_bytes: i64 = codes.iter().map(|&c| text(c).len() as i64).sum();
-        let range = codes.iter().fold(None, |r: Option<(u32, u32)>, &c| {
-            Some(r.map_or((c, c), |(lo, hi)| (lo.min(c), hi.max(c))))
-        });
         let statistics = range.map(|(lo, hi)| {
             Statistics::ByteArray(ValueStatistics::new(
                 Some(ByteArray::from(text(lo).to_vec())),
@@ -360,18 +364,29 @@ fn rle_run(count: usize, value: u8, out: &mut Vec<u8>) {
 /// writes them), each value's bits from the least significant, the last group padded with
 /// zeros (a reader stops at the page's count of values).
 fn bit_pack(values: &[u32], width: u8, out: &mut Vec<u8>) {
+    let w = usize::from(width);
     for run in values.chunks(8 * 63) {
         let groups = run.len().div_ceil(8);
         uleb128(((groups as u64) << 1) | 1, out);
-        let (mut acc, mut bits) = (0u64, 0u32);
-        let padding = std::iter::repeat_n(&0u32, groups * 8 - run.len());
-        for &v in run.iter().chain(padding) {
-            acc |= u64::from(v) << bits;
-            bits += u32::from(width);
-            while bits >= 8 {
-                out.push(acc as u8);
-                acc >>= 8;
-                bits -= 8;
+        for group in run.chunks(8) {
+            if w <= 8 {
+                // Eight values of up to 8 bits: one word, its first `w` bytes.
+                let word = group
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |word, (j, &v)| word | u64::from(v) << (j * w));
+                out.extend_from_slice(&word.to_le_bytes()[..w]);
+            } else {
+                let (mut acc, mut bits) = (0u64, 0);
+                for j in 0..8 {
+                    acc |= u64::from(group.get(j).copied().unwrap_or(0)) << bits;
+                    bits += w;
+                    while bits >= 8 {
+                        out.push(acc as u8);
+                        acc >>= 8;
+                        bits -= 8;
+                    }
+                }
             }
         }
     }
@@ -400,6 +415,36 @@ mod tests {
             out,
             vec![0b0000_0011, 0b1000_1000, 0b1100_0110, 0b1111_1010]
         );
+    }
+
+    /// Every width from 1 to 32 against packing bit by bit (LSB first, as the format
+    /// says), on values that use all of each width and a last group that is not full.
+    #[test]
+    fn bit_packing_matches_a_bit_by_bit_packing() {
+        for width in 1..=32u8 {
+            let values: Vec<u32> = (0..1013u64)
+                .map(|i| ((i * 2_654_435_761) % (1u64 << width)) as u32)
+                .collect();
+            let mut out = Vec::new();
+            bit_pack(&values, width, &mut out);
+            let mut want = Vec::new();
+            for run in values.chunks(504) {
+                let groups = run.len().div_ceil(8);
+                uleb128(((groups as u64) << 1) | 1, &mut want);
+                let mut bits = vec![false; groups * 8 * usize::from(width)];
+                for (j, &v) in run.iter().enumerate() {
+                    for b in 0..usize::from(width) {
+                        bits[j * usize::from(width) + b] = v >> b & 1 == 1;
+                    }
+                }
+                want.extend(bits.chunks(8).map(|byte| {
+                    byte.iter()
+                        .enumerate()
+                        .fold(0u8, |acc, (k, &bit)| acc | u8::from(bit) << k)
+                }));
+            }
+            assert_eq!(out, want, "width {width}");
+        }
     }
 
     #[test]
