@@ -1041,25 +1041,28 @@ fn a_character_split_by_a_comma_is_not_valid_utf8() {
     );
 }
 
-/// A file of many chunks (the reader hands rows over 1,024 at a time, and sooner when a
-/// chunk's text passes 4 MiB): rejects keep their line numbers across chunk boundaries,
-/// and every row is counted once. Planted: 3,000 cases, a bad date on lines 1,025, 1,026
-/// and 2,050, a row with a field too few on line 2,049; in findings 40 rows, the odd
-/// ones with a 250,000-byte note (over the note's 2,000 characters: 5 MB of text, so
-/// several chunks by size), the 20th naming an unknown case.
+/// A file of many chunks (the reader hands rows over `CHUNK_ROWS` (8,192) at a time,
+/// and sooner when a chunk's text passes 4 MiB): rejects keep their line numbers across
+/// chunk boundaries, and every row is counted once. Planted, with n = `CHUNK_ROWS`:
+/// 2n + 1,000 cases, a bad date on lines n + 1 and n + 2 (the last row of the first chunk
+/// and the first of the second) and 2n + 2, a row with a field too few on line 2n + 1; in
+/// findings 40 rows, the odd ones with a 250,000-byte note (over the note's 2,000
+/// characters: 5 MB of text, so several chunks by size), the 20th naming an unknown case.
 #[test]
 fn rejects_keep_their_lines_across_chunks() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
+    let n = casework::input::CHUNK_ROWS;
+    let total = 2 * n + 1000;
     let mut cases = String::from(CASES_HEADER);
-    for i in 1..=3000u32 {
+    for i in 1..=total {
         let line = i + 1;
-        match line {
-            1025 | 1026 | 2050 => {
-                cases.push_str(&format!("c{i},ombudsman_complaint,RJ1,2019-02-30\n"))
-            }
-            2049 => cases.push_str(&format!("c{i},ombudsman_complaint,RJ1\n")),
-            _ => cases.push_str(&format!("c{i},ombudsman_complaint,RJ1,2019-01-01\n")),
+        if [n + 1, n + 2, 2 * n + 2].contains(&line) {
+            cases.push_str(&format!("c{i},ombudsman_complaint,RJ1,2019-02-30\n"))
+        } else if line == 2 * n + 1 {
+            cases.push_str(&format!("c{i},ombudsman_complaint,RJ1\n"))
+        } else {
+            cases.push_str(&format!("c{i},ombudsman_complaint,RJ1,2019-01-01\n"))
         }
     }
     let mut findings = String::from("case_id,code,note\n");
@@ -1095,8 +1098,8 @@ fn rejects_keep_their_lines_across_chunks() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(s["counts"]["cases"]["read"], 3000);
-    assert_eq!(s["counts"]["cases"]["stored"], 2996);
+    assert_eq!(s["counts"]["cases"]["read"], total);
+    assert_eq!(s["counts"]["cases"]["stored"], total - 4);
     assert_eq!(s["counts"]["cases"]["rejected"], 4);
     assert_eq!(s["counts"]["findings"]["read"], 40);
     assert_eq!(s["counts"]["findings"]["stored"], 19);
@@ -1105,13 +1108,13 @@ fn rejects_keep_their_lines_across_chunks() {
         .map(|r| (r["file"].clone(), r["line"].clone(), r["rule"].clone()))
         .collect();
     let mut want: Vec<(String, String, String)> = [
-        ("cases.csv", "1025", "format"),
-        ("cases.csv", "1026", "format"),
-        ("cases.csv", "2049", "field_count"),
-        ("cases.csv", "2050", "format"),
+        (n + 1, "format"),
+        (n + 2, "format"),
+        (2 * n + 1, "field_count"),
+        (2 * n + 2, "format"),
     ]
     .iter()
-    .map(|(f, l, r)| (f.to_string(), l.to_string(), r.to_string()))
+    .map(|(l, r)| ("cases.csv".to_string(), l.to_string(), r.to_string()))
     .collect();
     for i in 1..=40u32 {
         let rule = match i {
