@@ -1,29 +1,32 @@
 //! One warehouse Parquet file, written a row group at a time: every column through the
-//! parquet crate's Arrow column writers, except the enumerated ones (Arrow dictionaries
-//! of text), whose column chunks are encoded here.
+//! parquet crate's Arrow column writers, except two kinds whose column chunks are encoded
+//! here: the enumerated columns (Arrow dictionaries of text) and `case_id` (text stored
+//! as prefix deltas).
 //!
 //! Hand-written because it is the ingest's hot path. The Arrow writer interns every row of
 //! a dictionary column again (hashing and comparing its text) and compares every row's
 //! text for the statistics (arrow-rs issue 10465, pull request 10862): at a million cases
-//! that was about a tenth of the ingest's CPU. Here a row costs a key look-up and a few
-//! bits of packing. The chunk is what the Arrow writer makes of the same column, with the
-//! same page cuts (`data_page_row_count_limit`), compression, chunk and page statistics
-//! (the column index) and offset index; its dictionary holds the values the row group
-//! uses, in byte order (so the page is marked sorted), and its data pages are version 1
-//! pages of bit-packed keys. Anything else (another compression codec, data page version
-//! 2, bloom filters, statistics not kept per page, an all-null chunk) goes to the Arrow
-//! writer.
+//! that was about a tenth of the ingest's CPU. Here an enumerated value costs a key
+//! look-up and a few bits of packing, and a `case_id` equal to the row's before (a case's
+//! rows are together) is not compared. Each chunk is one the Arrow writer could have
+//! written: the same encodings and compression, chunk and page statistics (the column
+//! index) and offset index, and pages cut at `data_page_row_count_limit` rows exactly. A
+//! dictionary holds the values its row group uses, in byte order (so its page is marked
+//! sorted); data pages are version 1. Anything else (another codec, data page version 2,
+//! bloom filters, statistics not kept per page, a chunk of nulls only, a value longer
+//! than the statistics keep) goes to the Arrow writer.
 
 use std::io::Write;
+use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch};
-use arrow::datatypes::{Int32Type, SchemaRef};
+use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Int32Type, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::{BoundaryOrder, Compression, Encoding, EncodingMask, PageType};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
@@ -84,11 +87,16 @@ impl<W: Write + Send> TableFile<W> {
         let mut group = self.writer.next_row_group()?;
         for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
             let leaves = compute_leaves(field, column)?;
-            if let [_] = leaves.as_slice()
-                && let Some(dictionary) = column.as_dictionary_opt::<Int32Type>()
-                && let Some((bytes, close)) =
-                    dictionary_chunk(&self.parquet.column(leaf), &self.props, dictionary)?
-            {
+            let descr = self.parquet.column(leaf);
+            let by_hand = match (leaves.as_slice(), column.data_type()) {
+                ([_], DataType::Dictionary(..)) => match column.as_dictionary_opt::<Int32Type>() {
+                    Some(d) => dictionary_chunk(&descr, &self.props, d)?,
+                    None => None,
+                },
+                ([_], DataType::Utf8) => delta_text_chunk(&descr, &self.props, column.as_string())?,
+                _ => None,
+            };
+            if let Some((bytes, close)) = by_hand {
                 writers.next();
                 leaf += 1;
                 group.append_column(&bytes, close)?;
@@ -124,17 +132,8 @@ fn dictionary_chunk(
     let Some(values) = column.values().as_string_opt::<i32>() else {
         return Ok(None);
     };
-    let level = match props.compression(path) {
-        Compression::ZSTD(level) => Some(level.compression_level()),
-        Compression::UNCOMPRESSED => None,
-        _ => return Ok(None),
-    };
     if values.null_count() > 0
-        || descr.max_rep_level() > 0
-        || props.writer_version() != WriterVersion::PARQUET_1_0
-        || props.statistics_enabled(path) != EnabledStatistics::Page
         || !props.dictionary_enabled(path)
-        || props.bloom_filter_properties(path).is_some()
         || props.dictionary_page_encoding() != Encoding::PLAIN
     {
         return Ok(None);
@@ -155,9 +154,9 @@ fn dictionary_chunk(
             .for_each(|(&k, _)| uses[k as usize] += 1),
     }
     let mut used: Vec<usize> = (0..values.len()).filter(|&k| uses[k] > 0).collect();
-    if used.is_empty() {
+    let Some(mut pages) = Pages::new(descr, props, used.iter().map(|&k| values.value(k)))? else {
         return Ok(None);
-    }
+    };
     used.sort_by(|&a, &b| values.value(a).as_bytes().cmp(values.value(b).as_bytes()));
     let mut code = vec![0u32; values.len()];
     for (c, &k) in used.iter().enumerate() {
@@ -169,50 +168,15 @@ fn dictionary_chunk(
         .collect();
     let width = bits_for(used.len() as u32 - 1);
 
-    let mut compressor = match level {
-        Some(level) => Some(zstd::bulk::Compressor::new(level).map_err(zstd_error)?),
-        None => None,
-    };
-    let mut compress = |body: Vec<u8>| -> Result<(Bytes, usize)> {
-        let size = body.len();
-        Ok(match compressor.as_mut() {
-            Some(c) => (Bytes::from(c.compress(&body).map_err(zstd_error)?), size),
-            None => (Bytes::from(body), size),
-        })
-    };
-
-    let mut out = TrackedWrite::new(Vec::new());
-    let mut pages = SerializedPageWriter::new(&mut out);
     let mut dictionary = Vec::new();
     for c in 0..used.len() as u32 {
         let v = text(c);
         dictionary.extend_from_slice(&(v.len() as u32).to_le_bytes());
         dictionary.extend_from_slice(v);
     }
-    let (buf, size) = compress(dictionary)?;
-    let spec = pages.write_page(CompressedPage::new(
-        Page::DictionaryPage {
-            buf,
-            num_values: used.len() as u32,
-            encoding: Encoding::PLAIN,
-            is_sorted: true,
-        },
-        size,
-    ))?;
-    let dictionary_offset = spec.offset as i64;
-    let mut compressed = spec.compressed_size as i64;
-    let mut uncompressed = spec.uncompressed_size as i64;
+    pages.dictionary(dictionary, used.len() as u32)?;
 
-    let nullable = descr.max_def_level() > 0;
     let page_rows = props.data_page_row_count_limit().max(1);
-    let header_statistics = props.write_page_header_statistics(path);
-    let mut column_index = ColumnIndexBuilder::new(descr.physical_type());
-    let mut offset_index = OffsetIndexBuilder::new();
-    let (mut ascending, mut descending) = (true, true);
-    let mut last: Option<(u32, u32)> = None;
-    let mut data_offset = None;
-    let mut data_pages = 0;
-    let (mut nulls, mut text_bytes) = (0u64, 0i64);
     let mut codes = Vec::with_capacity(page_rows.min(rows));
     for start in (0..rows).step_by(page_rows) {
         let end = (start + page_rows).min(rows);
@@ -226,119 +190,386 @@ fn dictionary_chunk(
                 page_bytes += text_len[c as usize];
             }
         }
-        let range = (!codes.is_empty()).then_some((lo, hi));
-        let page_nulls = (end - start - codes.len()) as u64;
-        let mut body = Vec::with_capacity(8 + (codes.len() * width as usize + end - start) / 8);
-        if nullable {
+        let mut body = pages.levels(start..end, codes.len(), valid);
+        body.push(width);
+        bit_pack(&codes, width, &mut body);
+        let range = (!codes.is_empty()).then(|| (text(lo), text(hi)));
+        pages.data(
+            body,
+            start..end,
+            codes.len(),
+            Encoding::RLE_DICTIONARY,
+            range,
+            page_bytes,
+        )?;
+    }
+    pages.finish(
+        rows,
+        &[Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY],
+    )
+}
+
+/// The column chunk of a text column stored with prefix deltas (`DELTA_BYTE_ARRAY`, no
+/// dictionary: `case_id`), encoded by hand like [`dictionary_chunk`]. The Arrow writer
+/// compared every row's text with the page's least and greatest for the statistics;
+/// here a row equal to the one before it (a case's rows are together) is not compared.
+fn delta_text_chunk(
+    descr: &ColumnDescPtr,
+    props: &WriterProperties,
+    column: &StringArray,
+) -> Result<Option<(Bytes, ColumnCloseResult)>> {
+    let path = descr.path();
+    if props.dictionary_enabled(path) || props.encoding(path) != Some(Encoding::DELTA_BYTE_ARRAY) {
+        return Ok(None);
+    }
+    let Some(mut pages) = Pages::new(descr, props, column.iter().flatten())? else {
+        return Ok(None);
+    };
+    let rows = column.len();
+    let nulls = column.nulls();
+    let valid = |i: usize| nulls.is_none_or(|n| n.is_valid(i));
+    let page_rows = props.data_page_row_count_limit().max(1);
+    let page_bytes_limit = props.data_page_size_limit().max(1);
+    let (mut prefixes, mut suffix_lens, mut suffixes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut start = 0;
+    while start < rows {
+        prefixes.clear();
+        suffix_lens.clear();
+        suffixes.clear();
+        let mut previous: &[u8] = &[];
+        let mut range: Option<(&[u8], &[u8])> = None;
+        let mut end = start;
+        while end < rows && end - start < page_rows && suffixes.len() < page_bytes_limit {
+            if valid(end) {
+                let v = column.value(end).as_bytes();
+                let prefix = common_prefix(previous, v);
+                if !(prefix == v.len() && prefix == previous.len() && range.is_some()) {
+                    range = Some(match range {
+                        None => (v, v),
+                        Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                    });
+                }
+                prefixes.push(prefix as i64);
+                suffix_lens.push((v.len() - prefix) as i64);
+                suffixes.extend_from_slice(&v[prefix..]);
+                previous = v;
+            }
+            end += 1;
+        }
+        let present = prefixes.len();
+        let mut body = pages.levels(start..end, present, valid);
+        delta_binary_packed(&prefixes, &mut body);
+        delta_binary_packed(&suffix_lens, &mut body);
+        body.extend_from_slice(&suffixes);
+        let page_bytes = prefixes.iter().zip(&suffix_lens).map(|(p, s)| p + s).sum();
+        pages.data(
+            body,
+            start..end,
+            present,
+            Encoding::DELTA_BYTE_ARRAY,
+            range,
+            page_bytes,
+        )?;
+        start = end;
+    }
+    pages.finish(rows, &[Encoding::RLE, Encoding::DELTA_BYTE_ARRAY])
+}
+
+/// Bytes `a` and `b` begin with in common.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The pages of a column chunk being encoded by hand, and what the row group records
+/// of them: the chunk's statistics, its column index and offset index, as the Arrow
+/// writer keeps them.
+struct Pages<'a> {
+    descr: &'a ColumnDescPtr,
+    props: &'a WriterProperties,
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    out: TrackedWrite<Vec<u8>>,
+    header_statistics: bool,
+    column_index: ColumnIndexBuilder,
+    offset_index: OffsetIndexBuilder,
+    /// The chunk's least and greatest values so far, and the last page's (for the
+    /// column index's boundary order).
+    range: Option<(Vec<u8>, Vec<u8>)>,
+    last_page: Option<(Vec<u8>, Vec<u8>)>,
+    ascending: bool,
+    descending: bool,
+    dictionary_offset: Option<i64>,
+    data_offset: Option<i64>,
+    data_pages: i32,
+    compressed: i64,
+    uncompressed: i64,
+    nulls: u64,
+    text_bytes: i64,
+}
+
+impl<'a> Pages<'a> {
+    /// `None` where the column is not one this encodes (nested, another codec, data
+    /// pages of version 2, bloom filters, statistics not kept per page, no value at all,
+    /// or a value the statistics would cut short).
+    fn new<'v>(
+        descr: &'a ColumnDescPtr,
+        props: &'a WriterProperties,
+        mut values: impl Iterator<Item = &'v str>,
+    ) -> Result<Option<Pages<'a>>> {
+        let path = descr.path();
+        let compressor = match props.compression(path) {
+            Compression::ZSTD(level) => {
+                Some(zstd::bulk::Compressor::new(level.compression_level()).map_err(zstd_error)?)
+            }
+            Compression::UNCOMPRESSED => None,
+            _ => return Ok(None),
+        };
+        let cut = [
+            props.statistics_truncate_length(),
+            props.column_index_truncate_length(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(usize::MAX);
+        let mut any = false;
+        if descr.max_rep_level() > 0
+            || props.writer_version() != WriterVersion::PARQUET_1_0
+            || props.statistics_enabled(path) != EnabledStatistics::Page
+            || props.bloom_filter_properties(path).is_some()
+            || !values.all(|v| {
+                any = true;
+                v.len() <= cut
+            })
+            || !any
+        {
+            return Ok(None);
+        }
+        Ok(Some(Pages {
+            descr,
+            props,
+            compressor,
+            out: TrackedWrite::new(Vec::new()),
+            header_statistics: props.write_page_header_statistics(path),
+            column_index: ColumnIndexBuilder::new(descr.physical_type()),
+            offset_index: OffsetIndexBuilder::new(),
+            range: None,
+            last_page: None,
+            ascending: true,
+            descending: true,
+            dictionary_offset: None,
+            data_offset: None,
+            data_pages: 0,
+            compressed: 0,
+            uncompressed: 0,
+            nulls: 0,
+            text_bytes: 0,
+        }))
+    }
+
+    fn write(&mut self, page: impl FnOnce(Bytes) -> Page, body: Vec<u8>) -> Result<PageWriteSpec> {
+        let size = body.len();
+        let buf = match self.compressor.as_mut() {
+            Some(c) => Bytes::from(c.compress(&body).map_err(zstd_error)?),
+            None => Bytes::from(body),
+        };
+        let spec = SerializedPageWriter::new(&mut self.out)
+            .write_page(CompressedPage::new(page(buf), size))?;
+        self.compressed += spec.compressed_size as i64;
+        self.uncompressed += spec.uncompressed_size as i64;
+        Ok(spec)
+    }
+
+    /// The dictionary page: `num_values` values, PLAIN, in byte order.
+    fn dictionary(&mut self, body: Vec<u8>, num_values: u32) -> Result<()> {
+        let page = |buf| Page::DictionaryPage {
+            buf,
+            num_values,
+            encoding: Encoding::PLAIN,
+            is_sorted: true,
+        };
+        let spec = self.write(page, body)?;
+        self.dictionary_offset = Some(spec.offset as i64);
+        Ok(())
+    }
+
+    /// A data page's start: the definition levels of `rows` (for a column that may be
+    /// null), of which `present` are not null.
+    fn levels(&self, rows: Range<usize>, present: usize, valid: impl Fn(usize) -> bool) -> Vec<u8> {
+        let mut body = Vec::with_capacity(rows.len() + 16);
+        if self.descr.max_def_level() > 0 {
             let mut encoded = Vec::new();
-            if page_nulls == 0 {
-                rle_run(end - start, 1, &mut encoded);
+            if present == rows.len() {
+                rle_run(rows.len(), 1, &mut encoded);
             } else {
-                let levels: Vec<u32> = (start..end).map(|i| u32::from(valid(i))).collect();
+                let levels: Vec<u32> = rows.map(|i| u32::from(valid(i))).collect();
                 bit_pack(&levels, 1, &mut encoded);
             }
             body.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
             body.extend_from_slice(&encoded);
         }
-        body.push(width);
-        bit_pack(&codes, width, &mut body);
-        let statistics = range.map(|(lo, hi)| {
+        body
+    }
+
+    /// A data page of `rows`, `present` of them not null, whose values span `range`
+    /// (`None`: all null) and hold `text_bytes` bytes of text.
+    fn data(
+        &mut self,
+        body: Vec<u8>,
+        rows: Range<usize>,
+        present: usize,
+        encoding: Encoding,
+        range: Option<(&[u8], &[u8])>,
+        text_bytes: i64,
+    ) -> Result<()> {
+        let nulls = (rows.len() - present) as u64;
+        let statistics = range.filter(|_| self.header_statistics).map(|(lo, hi)| {
             Statistics::ByteArray(ValueStatistics::new(
-                Some(ByteArray::from(text(lo).to_vec())),
-                Some(ByteArray::from(text(hi).to_vec())),
+                Some(ByteArray::from(lo.to_vec())),
+                Some(ByteArray::from(hi.to_vec())),
                 None,
-                Some(page_nulls),
+                Some(nulls),
                 false,
             ))
         });
-        let (buf, size) = compress(body)?;
-        let spec = pages.write_page(CompressedPage::new(
-            Page::DataPage {
-                buf,
-                num_values: (end - start) as u32,
-                encoding: Encoding::RLE_DICTIONARY,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: statistics.filter(|_| header_statistics),
-            },
-            size,
-        ))?;
-        data_offset.get_or_insert(spec.offset as i64);
-        data_pages += 1;
-        compressed += spec.compressed_size as i64;
-        uncompressed += spec.uncompressed_size as i64;
-        offset_index.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
-        offset_index.append_row_count((end - start) as i64);
-        offset_index.append_unencoded_byte_array_data_bytes(Some(page_bytes));
+        let num_values = rows.len() as u32;
+        let page = |buf| Page::DataPage {
+            buf,
+            num_values,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics,
+        };
+        let spec = self.write(page, body)?;
+        self.data_offset.get_or_insert(spec.offset as i64);
+        self.data_pages += 1;
+        self.offset_index
+            .append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+        self.offset_index.append_row_count(rows.len() as i64);
+        self.offset_index
+            .append_unencoded_byte_array_data_bytes(Some(text_bytes));
         match range {
-            None => column_index.append(true, Vec::new(), Vec::new(), page_nulls as i64),
+            None => self
+                .column_index
+                .append(true, Vec::new(), Vec::new(), nulls as i64),
             Some((lo, hi)) => {
-                if let Some((last_lo, last_hi)) = last {
-                    ascending &= last_lo <= lo && last_hi <= hi;
-                    descending &= last_lo >= lo && last_hi >= hi;
+                if let Some((last_lo, last_hi)) = &self.last_page {
+                    self.ascending &= last_lo.as_slice() <= lo && last_hi.as_slice() <= hi;
+                    self.descending &= last_lo.as_slice() >= lo && last_hi.as_slice() >= hi;
                 }
-                last = Some((lo, hi));
-                column_index.append(
-                    false,
-                    text(lo).to_vec(),
-                    text(hi).to_vec(),
-                    page_nulls as i64,
-                );
+                self.last_page = Some((lo.to_vec(), hi.to_vec()));
+                self.column_index
+                    .append(false, lo.to_vec(), hi.to_vec(), nulls as i64);
+                self.range = Some(match self.range.take() {
+                    None => (lo.to_vec(), hi.to_vec()),
+                    Some((a, b)) => (a.min(lo.to_vec()), b.max(hi.to_vec())),
+                });
             }
         }
-        nulls += page_nulls;
-        text_bytes += page_bytes;
+        self.nulls += nulls;
+        self.text_bytes += text_bytes;
+        Ok(())
     }
-    pages.close()?;
 
-    column_index.set_boundary_order(match (ascending, descending) {
-        (true, _) => BoundaryOrder::ASCENDING,
-        (false, true) => BoundaryOrder::DESCENDING,
-        (false, false) => BoundaryOrder::UNORDERED,
-    });
-
-    let last_code = used.len() as u32 - 1;
-    let metadata = ColumnChunkMetaData::builder(descr.clone())
-        .set_compression(props.compression(path))
-        .set_encodings_mask(EncodingMask::new_from_encodings(
-            [Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY].iter(),
-        ))
-        .set_page_encoding_stats(vec![
-            PageEncodingStats {
+    /// The chunk's bytes and what the row group records of them: `rows` rows, pages of
+    /// `encodings`.
+    fn finish(
+        mut self,
+        rows: usize,
+        encodings: &[Encoding],
+    ) -> Result<Option<(Bytes, ColumnCloseResult)>> {
+        self.column_index
+            .set_boundary_order(match (self.ascending, self.descending) {
+                (true, _) => BoundaryOrder::ASCENDING,
+                (false, true) => BoundaryOrder::DESCENDING,
+                (false, false) => BoundaryOrder::UNORDERED,
+            });
+        let mut encoding_stats = Vec::new();
+        if self.dictionary_offset.is_some() {
+            encoding_stats.push(PageEncodingStats {
                 page_type: PageType::DICTIONARY_PAGE,
                 encoding: Encoding::PLAIN,
                 count: 1,
-            },
-            PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
-                encoding: Encoding::RLE_DICTIONARY,
-                count: data_pages,
-            },
-        ])
-        .set_total_compressed_size(compressed)
-        .set_total_uncompressed_size(uncompressed)
-        .set_num_values(rows as i64)
-        .set_data_page_offset(data_offset.unwrap_or(dictionary_offset))
-        .set_dictionary_page_offset(Some(dictionary_offset))
-        .set_statistics(Statistics::ByteArray(ValueStatistics::new(
-            Some(ByteArray::from(text(0).to_vec())),
-            Some(ByteArray::from(text(last_code).to_vec())),
-            None,
-            Some(nulls),
-            false,
-        )))
-        .set_unencoded_byte_array_data_bytes(Some(text_bytes))
-        .build()?;
-    let bytes = out.into_inner()?;
-    let close = ColumnCloseResult {
-        bytes_written: bytes.len() as u64,
-        rows_written: rows as u64,
-        metadata,
-        bloom_filter: None,
-        column_index: Some(column_index.build()?),
-        offset_index: Some(offset_index.build()),
-    };
-    Ok(Some((Bytes::from(bytes), close)))
+            });
+        }
+        encoding_stats.push(PageEncodingStats {
+            page_type: PageType::DATA_PAGE,
+            encoding: *encodings.last().expect("the data pages' encoding"),
+            count: self.data_pages,
+        });
+        let (min, max) = self.range.expect("a value somewhere (Pages::new)");
+        let data_offset = self.data_offset.expect("a data page");
+        let metadata = ColumnChunkMetaData::builder(self.descr.clone())
+            .set_compression(self.props.compression(self.descr.path()))
+            .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
+            .set_page_encoding_stats(encoding_stats)
+            .set_total_compressed_size(self.compressed)
+            .set_total_uncompressed_size(self.uncompressed)
+            .set_num_values(rows as i64)
+            .set_data_page_offset(data_offset)
+            .set_dictionary_page_offset(self.dictionary_offset)
+            .set_statistics(Statistics::ByteArray(ValueStatistics::new(
+                Some(ByteArray::from(min)),
+                Some(ByteArray::from(max)),
+                None,
+                Some(self.nulls),
+                false,
+            )))
+            .set_unencoded_byte_array_data_bytes(Some(self.text_bytes))
+            .build()?;
+        let bytes = self.out.into_inner()?;
+        let close = ColumnCloseResult {
+            bytes_written: bytes.len() as u64,
+            rows_written: rows as u64,
+            metadata,
+            bloom_filter: None,
+            column_index: Some(self.column_index.build()?),
+            offset_index: Some(self.offset_index.build()),
+        };
+        Ok(Some((Bytes::from(bytes), close)))
+    }
+}
+
+/// Appends `values` in `DELTA_BINARY_PACKED`, as the parquet crate writes it: blocks of
+/// 128 deltas in four miniblocks of 32, each miniblock at the width of its greatest
+/// delta less the block's least (a partial last miniblock padded to 32; the widths of
+/// miniblocks past the values are 0, with no bytes).
+fn delta_binary_packed(values: &[i64], out: &mut Vec<u8>) {
+    const BLOCK: usize = 128;
+    const MINIBLOCK: usize = 32;
+    uleb128(BLOCK as u64, out);
+    uleb128((BLOCK / MINIBLOCK) as u64, out);
+    uleb128(values.len() as u64, out);
+    uleb128(zigzag(values.first().copied().unwrap_or(0)), out);
+    let deltas: Vec<i64> = values.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let mut relative = Vec::with_capacity(MINIBLOCK);
+    for block in deltas.chunks(BLOCK) {
+        let least = *block.iter().min().expect("chunks are not empty");
+        uleb128(zigzag(least), out);
+        let widths: Vec<u8> = (0..BLOCK / MINIBLOCK)
+            .map(|m| {
+                let mini = block.get(m * MINIBLOCK..).unwrap_or(&[]);
+                let greatest = mini
+                    .iter()
+                    .take(MINIBLOCK)
+                    .map(|&d| d.wrapping_sub(least) as u64)
+                    .max();
+                greatest.map_or(0, |g| (u64::BITS - g.leading_zeros()) as u8)
+            })
+            .collect();
+        out.extend_from_slice(&widths);
+        for (mini, &width) in block.chunks(MINIBLOCK).zip(&widths) {
+            relative.clear();
+            relative.extend(mini.iter().map(|&d| d.wrapping_sub(least) as u64));
+            relative.resize(MINIBLOCK, 0);
+            pack_groups(&relative, width, out);
+        }
+    }
+}
+
+/// Zigzag: signed to unsigned, small magnitudes to small numbers.
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
 }
 
 /// A zstd failure, as the parquet crate reports its codec's.
@@ -364,28 +595,35 @@ fn rle_run(count: usize, value: u8, out: &mut Vec<u8>) {
 /// writes them), each value's bits from the least significant, the last group padded with
 /// zeros (a reader stops at the page's count of values).
 fn bit_pack(values: &[u32], width: u8, out: &mut Vec<u8>) {
-    let w = usize::from(width);
     for run in values.chunks(8 * 63) {
         let groups = run.len().div_ceil(8);
         uleb128(((groups as u64) << 1) | 1, out);
-        for group in run.chunks(8) {
-            if w <= 8 {
-                // Eight values of up to 8 bits: one word, its first `w` bytes.
-                let word = group
-                    .iter()
-                    .enumerate()
-                    .fold(0u64, |word, (j, &v)| word | u64::from(v) << (j * w));
-                out.extend_from_slice(&word.to_le_bytes()[..w]);
-            } else {
-                let (mut acc, mut bits) = (0u64, 0);
-                for j in 0..8 {
-                    acc |= u64::from(group.get(j).copied().unwrap_or(0)) << bits;
-                    bits += w;
-                    while bits >= 8 {
-                        out.push(acc as u8);
-                        acc >>= 8;
-                        bits -= 8;
-                    }
+        pack_groups(run, width, out);
+    }
+}
+
+/// Appends `values` (each below 2^`width`, `width` at most 64) bit-packed in groups of
+/// eight, each value's bits from the least significant, the last group padded with
+/// zeros.
+fn pack_groups<T: Copy + Into<u64>>(values: &[T], width: u8, out: &mut Vec<u8>) {
+    let w = usize::from(width);
+    for group in values.chunks(8) {
+        if w <= 8 {
+            // Eight values of up to 8 bits: one word, its first `w` bytes.
+            let word = group
+                .iter()
+                .enumerate()
+                .fold(0u64, |word, (j, &v)| word | v.into() << (j * w));
+            out.extend_from_slice(&word.to_le_bytes()[..w]);
+        } else {
+            let (mut acc, mut bits) = (0u128, 0);
+            for j in 0..8 {
+                acc |= u128::from(group.get(j).map_or(0, |&v| v.into())) << bits;
+                bits += w;
+                while bits >= 8 {
+                    out.push(acc as u8);
+                    acc >>= 8;
+                    bits -= 8;
                 }
             }
         }
@@ -506,8 +744,29 @@ mod round_trip {
                 (r % 10 != 0).then(|| [0, 1, 2, 4, 5][(r >> 8) as usize % 5])
             })
             .collect();
+        // case_id: runs of one to nine rows of a case (as a row group sorted by case
+        // key has them), cases in no order, ids of different lengths sharing prefixes, one
+        // row in fifty null; a non-ASCII id.
+        let mut ids: Vec<Option<String>> = Vec::with_capacity(rows);
+        while ids.len() < rows {
+            let r = next();
+            let id = match r % 97 {
+                0 => "ü-ståck".to_string(),
+                n if n < 10 => format!("g{:04}", (r >> 16) % 10_000),
+                _ => format!("g{:09}", (r >> 16) % 1_000_000_000),
+            };
+            for _ in 0..(1 + (r >> 40) % 9).min((rows - ids.len()) as u64) {
+                ids.push((next() % 50 != 0).then(|| id.clone()));
+            }
+        }
+        // The last page's greatest id follows an id it extends (its prefix is the whole
+        // of the one before).
+        for (i, id) in ids[rows - 10..].iter_mut().enumerate() {
+            *id = Some(if i < 5 { "ÿ" } else { "ÿÿ" }.to_string());
+        }
         let schema = Arc::new(Schema::new(vec![
             Field::new("kind", text_dictionary(), true),
+            Field::new("case_id", DataType::Utf8, true),
             Field::new("one", text_dictionary(), false),
             Field::new("none", text_dictionary(), true),
             Field::new("n", DataType::Int64, false),
@@ -516,6 +775,7 @@ mod round_trip {
             schema,
             vec![
                 dictionary(kind, &values),
+                Arc::new(StringArray::from(ids)),
                 dictionary(vec![Some(1); rows], &["b", "only"]),
                 dictionary(vec![None; rows], &["x"]),
                 Arc::new(Int64Array::from_iter_values(0..rows as i64)),
@@ -623,39 +883,48 @@ mod round_trip {
             assert!(kind.data_page_offset() > dictionary_at);
         }
         // Each page's entry in the column index against the rows the offset index puts in
-        // it, computed from the input.
-        let kind = as_text(batch.column(0));
-        for g in 0..2 {
-            let group_start = if g == 0 { 0 } else { 30_000 };
-            let group_rows = metadata.row_group(g).num_rows() as usize;
-            let locations = metadata.offset_index().unwrap()[g][0].page_locations();
-            // Cut every 20,000 rows exactly (the Arrow writer cuts at its mini-batches).
-            assert_eq!(locations.len(), group_rows.div_ceil(20_000));
-            assert!(
-                locations
-                    .iter()
-                    .enumerate()
-                    .all(|(p, l)| l.first_row_index == p as i64 * 20_000)
-            );
-            let ColumnIndexMetaData::BYTE_ARRAY(index) = &metadata.column_index().unwrap()[g][0]
-            else {
-                panic!("a byte-array column index");
-            };
-            for (p, location) in locations.iter().enumerate() {
-                let first = location.first_row_index as usize;
-                let end = locations
-                    .get(p + 1)
-                    .map_or(group_rows, |l| l.first_row_index as usize);
-                let rows = &kind[group_start + first..group_start + end];
-                let present: Vec<&str> = rows.iter().flatten().map(String::as_str).collect();
-                let nulls = rows.len() - present.len();
-                assert_eq!(index.null_count(p), Some(nulls as i64));
-                let min = present.iter().min().unwrap().as_bytes();
-                let max = present.iter().max().unwrap().as_bytes();
-                assert_eq!(index.min_value(p), Some(min));
-                assert_eq!(index.max_value(p), Some(max));
+        // it, computed from the input: the dictionary column and case_id.
+        for column in [0, 1] {
+            let text = as_text(batch.column(column));
+            for g in 0..2 {
+                let group_start = if g == 0 { 0 } else { 30_000 };
+                let group_rows = metadata.row_group(g).num_rows() as usize;
+                let locations = metadata.offset_index().unwrap()[g][column].page_locations();
+                // Cut every 20,000 rows exactly (the Arrow writer cuts at its mini-batches).
+                assert_eq!(locations.len(), group_rows.div_ceil(20_000));
+                assert!(
+                    locations
+                        .iter()
+                        .enumerate()
+                        .all(|(p, l)| l.first_row_index == p as i64 * 20_000)
+                );
+                let ColumnIndexMetaData::BYTE_ARRAY(index) =
+                    &metadata.column_index().unwrap()[g][column]
+                else {
+                    panic!("a byte-array column index");
+                };
+                for (p, location) in locations.iter().enumerate() {
+                    let first = location.first_row_index as usize;
+                    let end = locations
+                        .get(p + 1)
+                        .map_or(group_rows, |l| l.first_row_index as usize);
+                    let rows = &text[group_start + first..group_start + end];
+                    let present: Vec<&str> = rows.iter().flatten().map(String::as_str).collect();
+                    let nulls = rows.len() - present.len();
+                    assert_eq!(index.null_count(p), Some(nulls as i64));
+                    let min = present.iter().min().unwrap().as_bytes();
+                    let max = present.iter().max().unwrap().as_bytes();
+                    assert_eq!(index.min_value(p), Some(min), "column {column} page {p}");
+                    assert_eq!(index.max_value(p), Some(max), "column {column} page {p}");
+                }
             }
         }
+        // case_id's pages are prefix deltas, as the Arrow writer writes them.
+        let encodings: Vec<Encoding> = metadata.row_group(0).column(1).encodings().collect();
+        assert!(
+            encodings.contains(&Encoding::DELTA_BYTE_ARRAY),
+            "{encodings:?}"
+        );
     }
 
     /// Hand-counted: five rows b, null, a, b, c.
