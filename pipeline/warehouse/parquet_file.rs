@@ -31,7 +31,7 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{
-    ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder, PageEncodingStats,
+    ColumnChunkMetaData, ColumnIndexBuilder, LevelHistogram, OffsetIndexBuilder, PageEncodingStats,
 };
 use parquet::file::properties::{
     EnabledStatistics, WriterProperties, WriterPropertiesPtr, WriterVersion,
@@ -154,14 +154,31 @@ fn dictionary_chunk(
             .for_each(|(&k, _)| uses[k as usize] += 1),
     }
     let mut used: Vec<usize> = (0..values.len()).filter(|&k| uses[k] > 0).collect();
-    let Some(mut pages) = Pages::new(descr, props, used.iter().map(|&k| values.value(k)))? else {
+    let null_count = column.keys().null_count();
+    let Some(mut pages) = Pages::new(
+        descr,
+        props,
+        null_count,
+        used.iter().map(|&k| values.value(k)),
+    )?
+    else {
         return Ok(None);
     };
     used.sort_by(|&a, &b| values.value(a).as_bytes().cmp(values.value(b).as_bytes()));
+    // Equal texts under different keys share a code: a row group's batches each bring
+    // their own dictionary, which concatenation appends one after another.
     let mut code = vec![0u32; values.len()];
-    for (c, &k) in used.iter().enumerate() {
-        code[k] = c as u32;
+    let mut distinct: Vec<usize> = Vec::with_capacity(used.len());
+    for &k in &used {
+        if distinct
+            .last()
+            .is_none_or(|&d| values.value(d) != values.value(k))
+        {
+            distinct.push(k);
+        }
+        code[k] = distinct.len() as u32 - 1;
     }
+    let used = distinct;
     let text = |c: u32| values.value(used[c as usize]).as_bytes();
     let text_len: Vec<i64> = (0..used.len() as u32)
         .map(|c| text(c).len() as i64)
@@ -173,6 +190,9 @@ fn dictionary_chunk(
         let v = text(c);
         dictionary.extend_from_slice(&(v.len() as u32).to_le_bytes());
         dictionary.extend_from_slice(v);
+    }
+    if dictionary.len() > props.dictionary_page_size_limit() {
+        return Ok(None);
     }
     pages.dictionary(dictionary, used.len() as u32)?;
 
@@ -222,7 +242,8 @@ fn delta_text_chunk(
     if props.dictionary_enabled(path) || props.encoding(path) != Some(Encoding::DELTA_BYTE_ARRAY) {
         return Ok(None);
     }
-    let Some(mut pages) = Pages::new(descr, props, column.iter().flatten())? else {
+    let Some(mut pages) = Pages::new(descr, props, column.null_count(), column.iter().flatten())?
+    else {
         return Ok(None);
     };
     let rows = column.len();
@@ -304,6 +325,8 @@ struct Pages<'a> {
     uncompressed: i64,
     nulls: u64,
     text_bytes: i64,
+    /// Rows at definition levels 0 and 1 (a column that may be null).
+    levels_histogram: Option<[i64; 2]>,
 }
 
 impl<'a> Pages<'a> {
@@ -313,6 +336,7 @@ impl<'a> Pages<'a> {
     fn new<'v>(
         descr: &'a ColumnDescPtr,
         props: &'a WriterProperties,
+        nulls: usize,
         mut values: impl Iterator<Item = &'v str>,
     ) -> Result<Option<Pages<'a>>> {
         let path = descr.path();
@@ -333,6 +357,8 @@ impl<'a> Pages<'a> {
         .unwrap_or(usize::MAX);
         let mut any = false;
         if descr.max_rep_level() > 0
+            || (descr.max_def_level() == 0 && nulls > 0)
+            || props.content_defined_chunking().is_some()
             || props.writer_version() != WriterVersion::PARQUET_1_0
             || props.statistics_enabled(path) != EnabledStatistics::Page
             || props.bloom_filter_properties(path).is_some()
@@ -363,6 +389,7 @@ impl<'a> Pages<'a> {
             uncompressed: 0,
             nulls: 0,
             text_bytes: 0,
+            levels_histogram: None,
         }))
     }
 
@@ -398,8 +425,8 @@ impl<'a> Pages<'a> {
         let mut body = Vec::with_capacity(rows.len() + 16);
         if self.descr.max_def_level() > 0 {
             let mut encoded = Vec::new();
-            if present == rows.len() {
-                rle_run(rows.len(), 1, &mut encoded);
+            if present == rows.len() || present == 0 {
+                rle_run(rows.len(), u8::from(present > 0), &mut encoded);
             } else {
                 let levels: Vec<u32> = rows.map(|i| u32::from(valid(i))).collect();
                 bit_pack(&levels, 1, &mut encoded);
@@ -466,6 +493,15 @@ impl<'a> Pages<'a> {
                 });
             }
         }
+        if self.descr.max_def_level() > 0 {
+            // Rows at definition level 0 (null) and 1, as the Arrow writer counts them.
+            let levels = [nulls as i64, present as i64];
+            self.column_index
+                .append_histograms(&None, &Some(LevelHistogram::from(levels.to_vec())));
+            let chunk = self.levels_histogram.get_or_insert([0, 0]);
+            chunk[0] += levels[0];
+            chunk[1] += levels[1];
+        }
         self.nulls += nulls;
         self.text_bytes += text_bytes;
         Ok(())
@@ -516,6 +552,10 @@ impl<'a> Pages<'a> {
                 false,
             )))
             .set_unencoded_byte_array_data_bytes(Some(self.text_bytes))
+            .set_definition_level_histogram(
+                self.levels_histogram
+                    .map(|h| LevelHistogram::from(h.to_vec())),
+            )
             .build()?;
         let bytes = self.out.into_inner()?;
         let close = ColumnCloseResult {
@@ -715,6 +755,7 @@ mod round_trip {
     use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
     use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
     use parquet::file::page_index::column_index::ColumnIndexMetaData;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
 
     fn text_dictionary() -> DataType {
         DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
@@ -774,7 +815,16 @@ mod round_trip {
         RecordBatch::try_new(
             schema,
             vec![
-                dictionary(kind, &values),
+                // Two dictionaries of the same texts in different orders, concatenated
+                // (as a row group's batches are): one text under two keys.
+                arrow::compute::concat(&[
+                    &dictionary(kind[..rows / 2].to_vec(), &values),
+                    &dictionary(
+                        kind[rows / 2..].iter().map(|k| k.map(|k| 5 - k)).collect(),
+                        &values.iter().rev().copied().collect::<Vec<_>>(),
+                    ),
+                ])
+                .unwrap(),
                 Arc::new(StringArray::from(ids)),
                 dictionary(vec![Some(1); rows], &["b", "only"]),
                 dictionary(vec![None; rows], &["x"]),
@@ -876,6 +926,22 @@ mod round_trip {
                     a.unencoded_byte_array_data_bytes(),
                     b.unencoded_byte_array_data_bytes()
                 );
+                assert_eq!(
+                    a.definition_level_histogram(),
+                    b.definition_level_histogram(),
+                    "group {g} column {c}"
+                );
+            }
+            // The dictionary page holds each text once: the five the rows use.
+            let reader = SerializedFileReader::new(ours.clone()).unwrap();
+            let mut pages = reader
+                .get_row_group(g)
+                .unwrap()
+                .get_column_page_reader(0)
+                .unwrap();
+            match pages.get_next_page().unwrap() {
+                Some(Page::DictionaryPage { num_values, .. }) => assert_eq!(num_values, 5),
+                other => panic!("a dictionary page first, not {other:?}"),
             }
             // The hand-written chunk: dictionary first, then RLE_DICTIONARY data pages.
             let kind = metadata.row_group(g).column(0);

@@ -50,7 +50,8 @@ pub fn writer_properties() -> WriterProperties {
         .set_column_dictionary_enabled(ColumnPath::from("case_id"), false)
         .set_column_encoding(ColumnPath::from("case_id"), Encoding::DELTA_BYTE_ARRAY)
         // Row groups are cut by `Staging`, which gathers ROW_GROUP_ROWS rows plus at most
-        // one batch: the writer's own cap is only a backstop.
+        // one batch, and `TableFile` writes each as one: this cap binds only the parquet
+        // crate's own `ArrowWriter` (the tests' reference writer).
         .set_max_row_group_row_count(Some(2 * row_group_rows()))
         .set_created_by(format!("casework {}", env!("CARGO_PKG_VERSION")))
         .build()
