@@ -48,7 +48,9 @@ pub(crate) fn ingest(args: &IngestArgs) -> Result<i32, Error> {
 /// fault per 4 KiB the first time it is written (about a twentieth of a million cases'
 /// ingest, and half of its system time). Blocks up to 32 MiB (glibc's cap for this
 /// setting) now come from the heap, and up to 1 GiB free stays with the process until
-/// it exits; a few seconds' run, so what it keeps is at most its own peak.
+/// it exits. What is kept is not always the size the next request needs, so the heap
+/// grows somewhat past the live peak: at ten million cases the ingest's peak RSS went
+/// from 963 to 1,108 MiB (docs/benchmarks.md, seventh round), for 8% less time.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets malloc's parameters (under its own lock); it is called
