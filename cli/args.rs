@@ -96,7 +96,8 @@ pub(crate) struct ReportOpts {
     /// The report's title (default: the study's).
     #[arg(long)]
     pub(crate) title: Option<String>,
-    /// Prepare for publication: NHS disclosure control on every count.
+    /// Prepare for publication: every count from the publication's audited set (the
+    /// study's disclosure rule; docs/oversight.md).
     #[arg(long)]
     pub(crate) publish: bool,
     /// Committee comparison: the baseline period, YYYY-MM-DD..YYYY-MM-DD.
@@ -182,9 +183,16 @@ pub(crate) struct SessionArgs {
     /// Cases whose --date-field is on or before this date.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub(crate) to: Option<NaiveDate>,
-    /// The date --from/--to and the monthly series use.
-    #[arg(long, value_enum, default_value_t = DateFieldArg::OpenedDate)]
-    pub(crate) date_field: DateFieldArg,
+    /// Cases whose --date-field falls in this period of the calendar grid: a year
+    /// (2024), a UK financial year (FY2024-25), a quarter (2024-Q2) or a month (2024-05);
+    /// a date known only to the year counts in its calendar year alone. With --publish,
+    /// a view's period is one of these (or --from/--to that are exactly one).
+    #[arg(long, value_name = "PERIOD", conflicts_with_all = ["from", "to"])]
+    pub(crate) period: Option<String>,
+    /// The date --from/--to, --period and the monthly series use (default opened_date;
+    /// with --publish, the study's publication date).
+    #[arg(long, value_enum)]
+    pub(crate) date_field: Option<DateFieldArg>,
     /// Only cases of this organisation (organisation_code).
     #[arg(long)]
     pub(crate) organisation: Option<String>,
@@ -254,7 +262,7 @@ pub(crate) struct MeasureArgs {
     pub(crate) by: ByArg,
     /// spc: one point per month or per quarter.
     #[arg(long, value_enum, default_value_t = PeriodArg::Month)]
-    pub(crate) period: PeriodArg,
+    pub(crate) per: PeriodArg,
     /// spc: plot the count of cases with the theme, or their proportion of cases.
     #[arg(long, value_enum, default_value_t = ValueArg::Count)]
     pub(crate) value: ValueArg,
@@ -265,7 +273,8 @@ pub(crate) struct MeasureArgs {
     /// spc: recompute the limits from the period holding this date on.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub(crate) rebase: Option<NaiveDate>,
-    /// Prepare for publication: NHS disclosure control on every count.
+    /// Prepare for publication: every count from the publication's audited set (the
+    /// study's disclosure rule; docs/oversight.md).
     #[arg(long)]
     pub(crate) publish: bool,
     #[command(flatten)]
@@ -274,15 +283,23 @@ pub(crate) struct MeasureArgs {
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// The address to listen on. Loopback by default; any other needs --token-file.
+    /// The address to listen on (HOST:PORT; localhost:8080 is loopback). Loopback by
+    /// default; any other needs --token-file, and a TLS proxy in front (docs/serve.md).
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub(crate) listen: std::net::SocketAddr,
+    pub(crate) listen: String,
+    /// A Host name to answer to besides the loopback ones (the name a proxy in front
+    /// uses); repeat for several.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub(crate) allow_host: Vec<String>,
+    /// Connections open at once; more wait.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) max_connections: usize,
     /// A file holding the token every request must present (a bearer header, or the
     /// cookie /login?token=… sets). Required for a non-loopback address.
     #[arg(long, value_name = "FILE")]
     pub(crate) token_file: Option<PathBuf>,
-    /// Prepare everything served for publication: disclosure control on every count,
-    /// and filtered views too narrow to publish refused.
+    /// Serve the publication only: the study's audited set of tables (periods of the
+    /// calendar grid, one publishable filter at a time; docs/serve.md).
     #[arg(long)]
     pub(crate) publish: bool,
     /// Pages computing at once (others wait).

@@ -9,6 +9,7 @@ use casework::engine::{self, DateField, Engine, Scope};
 use casework::ingest::Options;
 use casework::input::limits::Limits;
 use casework::measures;
+use casework::publication::{Publishing, View};
 use casework::report;
 use casework::spec::study::StudyFile;
 use casework::spec::{CodeList, RecordType, Thresholds};
@@ -25,6 +26,8 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 /// What the measure, query, chart and report commands run over.
 pub(crate) struct Session {
     pub(crate) warehouse: Warehouse,
+    /// Whether --date-field was given (else, with --publish, the study's is used).
+    pub(crate) date_field_given: bool,
     pub(crate) scope: Scope,
     pub(crate) codes: CodeList,
     pub(crate) thresholds: Thresholds,
@@ -54,12 +57,19 @@ impl Session {
                 None => StudyFile::for_code_list(&codes),
             };
         }
+        let period = args
+            .period
+            .as_deref()
+            .map(casework::spec::grid::Period::parse)
+            .transpose()
+            .map_err(|e| Error::Usage(format!("--period: {e}")))?;
         let scope = Scope {
             from: args.from,
             to: args.to,
+            period,
             date_field: match args.date_field {
-                DateFieldArg::OpenedDate => DateField::OpenedDate,
-                DateFieldArg::ClosedDate => DateField::ClosedDate,
+                None | Some(DateFieldArg::OpenedDate) => DateField::OpenedDate,
+                Some(DateFieldArg::ClosedDate) => DateField::ClosedDate,
             },
             organisation: args.organisation.clone(),
             region: args.region.clone(),
@@ -68,6 +78,7 @@ impl Session {
         };
         Ok(Session {
             warehouse,
+            date_field_given: args.date_field.is_some(),
             scope,
             codes,
             thresholds,
@@ -102,6 +113,21 @@ impl Session {
         }
     }
 
+    /// For `--publish`: the warehouse's publication (its audited set, built once for its
+    /// version) read at the session's view. The scope must be a view the publication has;
+    /// it becomes that view's own scope.
+    pub(crate) async fn publishing(&mut self) -> Result<Publishing, Error> {
+        let settings = self.study.publication.clone();
+        if !self.date_field_given {
+            self.scope.date_field = settings.date_field;
+        }
+        let view = View::of(&self.scope, &settings)
+            .map_err(|e| Error::Usage(format!("--publish: {e}")))?;
+        let publication = casework::publication::build(&self.inputs(), &settings).await?;
+        self.scope = view.scope(&settings);
+        Ok(Publishing::new(std::sync::Arc::new(publication), view))
+    }
+
     pub(crate) fn context<'a>(&'a self, queries: Option<&'a Path>) -> measures::Context<'a> {
         measures::Context {
             scope: &self.scope,
@@ -117,6 +143,7 @@ pub(crate) fn report_options(
     r: &ReportOpts,
     out: PathBuf,
     study: &StudyFile,
+    publish: Option<Publishing>,
 ) -> Result<report::Options, Error> {
     let period = |p: &Option<String>| -> Result<Option<report::Period>, Error> {
         p.as_deref()
@@ -131,7 +158,8 @@ pub(crate) fn report_options(
     Ok(report::Options {
         out,
         title: r.title.clone().unwrap_or_else(|| study.title.clone()),
-        publish: r.publish,
+        publish,
+        lists: true,
         comparison,
         tracker: r.tracker.clone(),
     })

@@ -23,7 +23,10 @@
 //! - `measures`: the registry of `queries/*.sql`, the runner, the rows.
 //! - `stats`: pure statistics with published test vectors (no I/O, no engine, no
 //!   imports from any stage): a leaf that `measures` and the stages after it use.
-//! - `oversight`: funnel and SPC outputs and publication, built on measure rows.
+//! - `publication`: the one audited set of tables a warehouse version publishes (views
+//!   on a calendar grid, primary and secondary suppression, rounding); every count
+//!   `--publish` shows is one of its cells.
+//! - `oversight`: funnel and SPC outputs, built on measure rows (published or not).
 //! - `report`: figures (rows → chart data), charts (plotters), the report's
 //!   composition, templates and workbook.
 //! - `demo`: the embedded example bundle and the synthetic generator.
@@ -49,6 +52,8 @@ pub mod ingest;
 pub mod measures;
 #[cfg(feature = "engine")]
 pub mod oversight;
+#[cfg(feature = "engine")]
+pub mod publication;
 #[cfg(feature = "engine")]
 pub mod report;
 #[cfg(feature = "engine")]

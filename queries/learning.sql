@@ -8,6 +8,9 @@
 --                           days from the decision (closed_date) to the first
 --                           learning_review event, over cases with both known to
 --                           the day
+--   cases_decision_to_review_measured
+--                           of them, the cases whose days are measured: the
+--                           median's and the maximum's number of cases
 --   cases_decision_to_review_not_to_the_day
 --                           cases with both, one of them known only to the month or
 --                           the year (closed_date_precision, occurred_at_precision):
@@ -59,11 +62,13 @@ totals AS (
            r.n AS cases_with_learning_review,
            d.median_days,
            d.max_days,
+           d.measured,
            d.not_to_the_day,
            p.n AS repeat_failures
     FROM (SELECT COUNT(*) AS n FROM cases) c
     CROSS JOIN (SELECT COUNT(*) AS n FROM reviews) r
     CROSS JOIN (SELECT median(days) AS median_days, MAX(days) AS max_days,
+                       COUNT(days) AS measured,
                        SUM(CASE WHEN days IS NULL THEN 1 ELSE 0 END) AS not_to_the_day
                 FROM review_days) d
     CROSS JOIN (SELECT COUNT(*) AS n FROM repeats) p
@@ -74,7 +79,8 @@ SELECT m.measure,
            WHEN 2 THEN CAST(t.cases_with_learning_review AS DOUBLE)
            WHEN 3 THEN t.median_days
            WHEN 4 THEN t.max_days
-           WHEN 5 THEN CAST(COALESCE(t.not_to_the_day, 0) AS DOUBLE)
+           WHEN 5 THEN CAST(COALESCE(t.measured, 0) AS DOUBLE)
+           WHEN 6 THEN CAST(COALESCE(t.not_to_the_day, 0) AS DOUBLE)
            ELSE CAST(t.repeat_failures AS DOUBLE)
        END AS value
 FROM totals t
@@ -84,8 +90,9 @@ CROSS JOIN (VALUES
     (2, 'cases_with_learning_review'),
     (3, 'median_days_decision_to_review'),
     (4, 'max_days_decision_to_review'),
-    (5, 'cases_decision_to_review_not_to_the_day'),
-    (6, 'repeat_failures')
+    (5, 'cases_decision_to_review_measured'),
+    (6, 'cases_decision_to_review_not_to_the_day'),
+    (7, 'repeat_failures')
 ) AS m(position, measure)
-WHERE m.position < 6 OR s.has_repeat_rule
+WHERE m.position < 7 OR s.has_repeat_rule
 ORDER BY m.position

@@ -31,10 +31,18 @@ pub(crate) async fn agreement_command(args: AgreementArgs) -> Result<i32, Error>
             "--disagreements names cases and is never published: leave out --publish to write it, or --disagreements to publish the table".into(),
         ));
     }
-    let s = Session::from_args(&args.session)?;
+    let mut s = Session::from_args(&args.session)?;
+    let publishing = if args.publish {
+        Some(s.publishing().await?)
+    } else {
+        None
+    };
     let ctx = engine::session(&s.inputs()).await?;
     let context = s.context(None);
-    let mut r = agreement::agreement(&ctx, &context).await?;
+    let rule = publishing
+        .as_ref()
+        .map(|p| p as &dyn casework::measures::Rule);
+    let mut r = agreement::agreement(&ctx, &context, rule).await?;
     if !r.present() {
         eprintln!(
             "casework: no case in scope was coded by two or more coders (the bundle's codings): there is no agreement to measure"
@@ -71,7 +79,8 @@ pub(crate) async fn agreement_command(args: AgreementArgs) -> Result<i32, Error>
         OutFormat::Table => {
             println!(
                 "{} cases coded by {} coders; kappa: Cohen's for two coders (95% interval, Fleiss, Cohen and Everitt 1969), Fleiss' for more",
-                r.sample_cases, r.coders
+                r.sample_text(args.publish),
+                r.coders
             );
             for row in &mut printed.rows {
                 row.retain(|k, _| TABLE_COLUMNS.contains(&k.as_str()));

@@ -9,14 +9,19 @@ use crate::args::*;
 use crate::session::Session;
 
 pub(crate) async fn chart_command(args: ChartArgs) -> Result<i32, Error> {
-    let s = Session::from_args(&args.session)?;
+    let mut s = Session::from_args(&args.session)?;
+    let publishing = if args.publish {
+        Some(s.publishing().await?)
+    } else {
+        None
+    };
     let ctx = engine::session(&s.inputs()).await?;
     let context = s.context(None);
     let figures = casework::report::figures::Figures::new(
         &ctx,
         &context,
         casework::report::figures::source_line(&s.warehouse.committed()?, &s.codes),
-        args.publish,
+        publishing,
         &s.study,
     );
     let stem = args

@@ -30,7 +30,18 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
             measures::find(n)?;
         }
     }
-    let s = Session::from_args(&args.session)?;
+    let mut s = Session::from_args(&args.session)?;
+    if args.publish && args.queries.is_some() {
+        return Err(Error::Usage(
+            "--queries with --publish: the publication is the fixed set the built-in measures make; edited queries are for the analyst's own work".into(),
+        ));
+    }
+    let publishing = if args.publish {
+        Some(s.publishing().await?)
+    } else {
+        None
+    };
+    let rule = publishing.as_ref().map(|p| p as &dyn measures::Rule);
     let ctx = engine::session(&s.inputs()).await?;
     let context = s.context(args.queries.as_deref());
     let theme = || {
@@ -46,12 +57,14 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                     ByArg::Organisation => oversight::By::Organisation,
                     ByArg::Region => oversight::By::Region,
                 };
-                oversight::funnel(&ctx, &context, theme()?, by, args.publish)
-                    .await?
-                    .output
+                Printed::of(
+                    &oversight::funnel(&ctx, &context, theme()?, by, rule)
+                        .await?
+                        .output,
+                )
             }
             "spc" => {
-                let period = match args.period {
+                let period = match args.per {
                     PeriodArg::Month => oversight::Period::Month,
                     PeriodArg::Quarter => oversight::Period::Quarter,
                 };
@@ -64,25 +77,29 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                     improvement: oversight::improvement(&s.study, theme()?),
                     ..Default::default()
                 };
-                oversight::spc(
-                    &ctx,
-                    &context,
-                    theme()?,
-                    period,
-                    plotted,
-                    &options,
-                    args.rebase,
-                    args.publish,
+                Printed::of(
+                    &oversight::spc(
+                        &ctx,
+                        &context,
+                        theme()?,
+                        period,
+                        plotted,
+                        &options,
+                        args.rebase,
+                        rule,
+                    )
+                    .await?,
                 )
-                .await?
             }
-            other => measures::run(&ctx, measures::find(other)?, &context).await?,
+            other => {
+                let out = measures::run(&ctx, measures::find(other)?, &context).await?;
+                match rule {
+                    Some(r) => Printed::of(&out.publish(r)),
+                    None => Printed::of(&out),
+                }
+            }
         };
-        outputs.push(if args.publish {
-            Printed::of(&out.publish())
-        } else {
-            Printed::of(&out)
-        });
+        outputs.push(out);
     }
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

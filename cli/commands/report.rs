@@ -11,8 +11,13 @@ use crate::output::print_summary;
 use crate::session::{Session, report_options, use_mapping};
 
 pub(crate) async fn report_command(args: ReportArgs) -> Result<i32, Error> {
-    let s = Session::from_args(&args.session)?;
-    let options = report_options(&args.report, args.out.clone(), &s.study)?;
+    let mut s = Session::from_args(&args.session)?;
+    let publishing = if args.report.publish {
+        Some(s.publishing().await?)
+    } else {
+        None
+    };
+    let options = report_options(&args.report, args.out.clone(), &s.study, publishing)?;
     let written = report::build(&s.inputs(), &options).await?;
     println!("Report written: {}", written.index.display());
     Ok(0)
@@ -66,12 +71,13 @@ pub(crate) async fn run_command(args: RunArgs) -> Result<i32, Error> {
     (ingest.codes, ingest.thresholds, ingest.study) = args.config.load()?;
     use_mapping(&mut ingest, args.mapping.as_deref(), &args.config)?;
     ingest.rejects_file = Some(PathBuf::from("casework-rejects.csv"));
-    let report = report_options(&args.report, out, &ingest.study)?;
+    let report = report_options(&args.report, out, &ingest.study, None)?;
     let job = job::Job {
         bundle,
         warehouse,
         ingest,
         report,
+        publish: args.report.publish,
         as_of: args
             .as_of
             .unwrap_or_else(|| chrono::Local::now().date_naive()),

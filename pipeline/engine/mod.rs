@@ -51,23 +51,7 @@ use materialised::Materialised;
 
 mod materialised;
 
-/// Which date `--from`/`--to` and the monthly series use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DateField {
-    #[default]
-    OpenedDate,
-    ClosedDate,
-}
-
-impl DateField {
-    pub fn column(self) -> &'static str {
-        match self {
-            DateField::OpenedDate => "opened_date",
-            DateField::ClosedDate => "closed_date",
-        }
-    }
-}
+pub use crate::spec::grid::DateField;
 
 /// The cases a measure covers. Every field is optional; none set means every case.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -76,6 +60,10 @@ pub struct Scope {
     pub from: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<NaiveDate>,
+    /// A period of the calendar grid (`--period`): the cases whose date falls in it, a
+    /// date known only to the year counting in its calendar year alone (spec::grid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<crate::spec::grid::Period>,
     pub date_field: DateField,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organisation: Option<String>,
@@ -97,6 +85,24 @@ impl Scope {
         }
         if let Some(to) = self.to {
             filters.push(col(date).lt_eq(lit(date32(to))));
+        }
+        if let Some(period) = self.period {
+            use crate::spec::grid::Level;
+            if let Some((first, last)) = period.days() {
+                filters.push(col(date).gt_eq(lit(date32(first))));
+                filters.push(col(date).lt_eq(lit(date32(last))));
+                if period.level() != Level::Year {
+                    // A date known only to the year is in no month, quarter or
+                    // financial year.
+                    let precision = col(format!("{date}_precision"));
+                    filters.push(
+                        precision
+                            .clone()
+                            .is_null()
+                            .or(precision.not_eq(lit("year"))),
+                    );
+                }
+            }
         }
         for (column, value) in [
             ("organisation_code", &self.organisation),

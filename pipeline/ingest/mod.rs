@@ -1126,39 +1126,10 @@ pub fn year_of(days: i32) -> i32 {
     crate::spec::dates::civil_from_days(i64::from(days)).0 as i32
 }
 
-/// Reads a pseudonymisation key: at least 32 bytes.
-///
-/// On Unix the file must be a regular file that only its owner can read or write (mode
-/// 600 or 400): a key others can read is no secret, and the ingest refuses it rather
-/// than warn. The key's bytes are never printed or logged.
+/// Reads a pseudonymisation key: at least 32 bytes, from a private file
+/// ([`read_secret`]). The key's bytes are never printed or logged.
 pub fn read_key(path: &Path) -> Result<Vec<u8>> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| Error::Config {
-            file: path.to_path_buf(),
-            message: format!("cannot read the key file: {e}"),
-        })?;
-        if !meta.is_file() {
-            return Err(Error::Config {
-                file: path.to_path_buf(),
-                message: "the key file is not a regular file".into(),
-            });
-        }
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Error::Config {
-                file: path.to_path_buf(),
-                message: format!(
-                    "the key file can be read or written by others (mode {mode:03o}); make it private with chmod 600"
-                ),
-            });
-        }
-    }
-    let key = std::fs::read(path).map_err(|e| Error::Config {
-        file: path.to_path_buf(),
-        message: format!("cannot read the key file: {e}"),
-    })?;
+    let key = read_secret(path, "key")?;
     if key.len() < 32 {
         return Err(Error::Config {
             file: path.to_path_buf(),
@@ -1169,6 +1140,39 @@ pub fn read_key(path: &Path) -> Result<Vec<u8>> {
         });
     }
     Ok(key)
+}
+
+/// Reads a secret (`what`: "key", "token") from a file. On Unix the file must be a
+/// regular file that only its owner can read or write (mode 600 or 400): a secret
+/// others can read is no secret, and casework refuses it rather than warn.
+pub fn read_secret(path: &Path, what: &str) -> Result<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| Error::Config {
+            file: path.to_path_buf(),
+            message: format!("cannot read the {what} file: {e}"),
+        })?;
+        if !meta.is_file() {
+            return Err(Error::Config {
+                file: path.to_path_buf(),
+                message: format!("the {what} file is not a regular file"),
+            });
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Config {
+                file: path.to_path_buf(),
+                message: format!(
+                    "the {what} file can be read or written by others (mode {mode:03o}); make it private with chmod 600"
+                ),
+            });
+        }
+    }
+    std::fs::read(path).map_err(|e| Error::Config {
+        file: path.to_path_buf(),
+        message: format!("cannot read the {what} file: {e}"),
+    })
 }
 
 /// What the summary says of dates stored without their day.

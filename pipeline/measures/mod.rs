@@ -15,14 +15,13 @@ pub mod rows;
 
 pub use rows::{
     Breakdown, Cooccurrence, Count, CountLike, DelayInterval, FigureLike, Form, Learning,
-    MonthTheme, NamedCount, OrganisationTheme, Prevalence, Public, Raw, Recommendation, Remedies,
-    Table,
+    MonthTheme, NamedCount, OrganisationTheme, Place, Prevalence, Public, Raw, Recommendation,
+    Remedies, Rule, Shown, Table, family,
 };
 
 use crate::engine::Scope;
 use crate::error::{Error, Result};
 use crate::spec::{CodeList, Interval, Thresholds};
-use crate::stats;
 
 /// A measure: its name, the SQL file it runs, and what it depends on.
 #[derive(Debug, Clone, Copy)]
@@ -115,16 +114,32 @@ impl Output<Raw> {
     }
 
     /// The output under disclosure control (see [`Table::publish`]), stating the rule.
-    pub fn publish(&self) -> Output<Public> {
+    pub fn publish(&self, r: &dyn rows::Rule) -> Output<Public> {
         Output {
             measure: self.measure.clone(),
             scope: self.scope.clone(),
             code_list: self.code_list.clone(),
             thresholds: self.thresholds.clone(),
             as_of: self.as_of.clone(),
-            disclosure: Some(stats::DISCLOSURE_RULE.to_string()),
+            disclosure: Some(r.text()),
             extra: self.extra.clone(),
-            rows: self.rows.publish(),
+            rows: self.rows.publish(r),
+        }
+    }
+}
+
+impl<F: Form> Output<F> {
+    /// The same output with other rows (of another form).
+    pub fn with_rows<G: Form>(self, rows: Table<G>) -> Output<G> {
+        Output {
+            measure: self.measure,
+            scope: self.scope,
+            code_list: self.code_list,
+            thresholds: self.thresholds,
+            as_of: self.as_of,
+            disclosure: self.disclosure,
+            extra: self.extra,
+            rows,
         }
     }
 }
@@ -269,12 +284,23 @@ pub async fn sql_batches(
     df.collect().await.map_err(failed)
 }
 
+/// A text cell as a CSV file holds it: one that a spreadsheet would read as a formula
+/// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return: an organisation named
+/// `=HYPERLINK(…)`) starts with an apostrophe instead, as OWASP's advice on CSV injection
+/// has it. Numbers are never text here, so a negative number is untouched.
+pub fn csv_text_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
+        _ => text.into(),
+    }
+}
+
 /// Rows of named values as CSV, columns in the order of the first row (strings as they
-/// are, numbers and booleans as JSON writes them, nulls empty).
+/// are but for [`csv_text_cell`], numbers and booleans as JSON writes them, nulls empty).
 pub fn rows_csv(rows: &[Map<String, Value>]) -> String {
     let cell = |v: &Value| match v {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => csv_text_cell(s).into_owned(),
         other => other.to_string(),
     };
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -287,12 +313,28 @@ pub fn rows_csv(rows: &[Map<String, Value>]) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-/// A table of text as CSV: its header, then its rows.
-pub fn table_csv(columns: &[String], rows: &[Vec<String>]) -> String {
+/// A table of text as CSV: its header, then its rows; `numeric[r][c]` says which cells
+/// are numbers (others pass [`csv_text_cell`]; none given: every cell is text).
+pub fn table_csv(
+    columns: &[String],
+    rows: &[Vec<String>],
+    numeric: Option<&[Vec<bool>]>,
+) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(columns);
-    for r in rows {
-        let _ = w.write_record(r);
+    let _ = w.write_record(columns.iter().map(|c| csv_text_cell(c).into_owned()));
+    for (i, r) in rows.iter().enumerate() {
+        let _ = w.write_record(r.iter().enumerate().map(|(j, v)| {
+            let number = numeric
+                .and_then(|n| n.get(i))
+                .and_then(|row| row.get(j))
+                .copied()
+                .unwrap_or(false);
+            if number {
+                v.clone()
+            } else {
+                csv_text_cell(v).into_owned()
+            }
+        }));
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

@@ -6,7 +6,9 @@
 //! disclosure control. In the public form every count has the type
 //! [`stats::Published`] and every figure derived from counts the type [`Shown`], so a row
 //! cannot be published with a raw count left in it: `publish` has to produce each field,
-//! and the compiler refuses a raw [`Count`] where a published one is due.
+//! and the compiler refuses a raw [`Count`] where a published one is due. A published
+//! count comes from one place only: the publication's audited set of cells, asked
+//! through a [`Rule`] with the cell's family and category ([`family`]).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -27,9 +29,68 @@ impl<'de> Deserialize<'de> for Count {
     }
 }
 
-impl Count {
-    pub fn published(self) -> Published {
-        stats::publish_count(self.0)
+/// Where a row's count is, relative to the view of its table.
+#[derive(Debug, Clone, Copy)]
+pub enum Place<'a> {
+    /// The table's view itself.
+    View,
+    /// A month (`YYYY-MM-DD`, its first day) of the view's unit.
+    Month(&'a str),
+    /// An organisation within the view (organisation_profile).
+    Organisation(&'a str),
+    /// A value of a breakdown's dimension within the view.
+    Dimension(&'a str, &'a str),
+}
+
+/// How a table's counts are published: the publication's audited set, read at the
+/// table's view (`publication::Publishing` implements it).
+pub trait Rule {
+    /// The published count of a cell: `family` and `category` name it ([`family`]),
+    /// `place` where it is; `raw` is the count the measure computed for it.
+    fn count(&self, place: Place<'_>, family: &str, category: &str, raw: Count) -> Published;
+    /// A total of amounts as published (`None`: withheld).
+    fn amount(&self, family: &str, category: &str, raw: Option<f64>) -> Shown<Option<f64>>;
+    /// A median or percentile of days over a group whose published count is `group`.
+    fn days(&self, group: Published, days: Option<f64>) -> Shown<Option<f64>>;
+    /// A median of amounts over a group whose published count is `group`.
+    fn median_amount(&self, group: Published, amount: Option<f64>) -> Shown<Option<f64>>;
+    /// The rule in words, as every published output states it.
+    fn text(&self) -> String;
+}
+
+/// The publication's families of cells, as the lookups name them.
+pub mod family {
+    pub const CASES: &str = "cases";
+
+    pub fn theme(theme: &str) -> String {
+        format!("theme:{theme}")
+    }
+
+    /// A breakdown's dimension, in all (`theme` none) or for a theme.
+    pub fn breakdown(dimension: &str, theme: Option<&str>) -> String {
+        format!("breakdown:{dimension}:{}", theme.unwrap_or("cases"))
+    }
+
+    pub const COOCCURRENCE: &str = "cooccurrence";
+
+    pub fn delays(field: &str) -> String {
+        format!("delays:{field}")
+    }
+
+    pub fn delay_category(interval_no: i64, urgency: Option<&str>) -> String {
+        format!("{interval_no}|{}", urgency.unwrap_or(""))
+    }
+
+    pub const CODED_VS_MEASURED: &str = "coded_vs_measured";
+    pub const RECOMMENDATIONS: &str = "recommendations";
+    pub const REMEDIES: &str = "remedies";
+    pub const REMEDY_CASES: &str = "remedy_cases";
+    pub const REMEDY_AMOUNTS: &str = "remedy_amounts";
+    pub const LEARNING: &str = "learning";
+
+    /// The cells of one code's or theme's agreement table.
+    pub fn agreement(level: &str, item: &str) -> String {
+        format!("agreement:{level}:{item}")
     }
 }
 
@@ -60,6 +121,11 @@ pub enum Amount {
 pub trait CountLike: Clone + std::fmt::Debug + Serialize {
     /// The number, or `None` when suppressed.
     fn number(&self) -> Option<u64>;
+    /// A count of this form holding `n`: in the public form, `n` must be a figure
+    /// computed from published counts only (a funnel's unit, an SPC period).
+    fn of(n: u64) -> Self;
+    /// A count not shown (suppressed; never made in the raw form).
+    fn hidden() -> Self;
     /// As written in a table or sentence (`*` when suppressed).
     fn text(&self) -> String {
         self.number().map_or("*".to_string(), |n| n.to_string())
@@ -70,17 +136,42 @@ impl CountLike for Count {
     fn number(&self) -> Option<u64> {
         Some(self.0)
     }
+
+    fn of(n: u64) -> Self {
+        Count(n)
+    }
+
+    fn hidden() -> Self {
+        Count(0)
+    }
 }
 
 impl CountLike for Published {
     fn number(&self) -> Option<u64> {
         self.value()
     }
+
+    fn of(n: u64) -> Self {
+        Published::Count(n)
+    }
+
+    fn hidden() -> Self {
+        Published::Suppressed
+    }
 }
 
 /// What a figure reads as, in either form: `None` when missing or suppressed.
 pub trait FigureLike: Clone + std::fmt::Debug + Serialize {
     fn value(&self) -> Option<f64>;
+    /// A figure of this form holding `v` (in the public form: computed from published
+    /// counts only).
+    fn of(v: Option<f64>) -> Self;
+    /// A figure not shown.
+    fn hidden() -> Self;
+    /// A value column's figure, a count when `counted` (see [`Amount`]).
+    fn of_amount(v: Option<f64>, _counted: bool) -> Self {
+        Self::of(v)
+    }
     /// Whether the figure was withheld for publication (not merely missing).
     fn is_suppressed(&self) -> bool {
         false
@@ -91,6 +182,14 @@ impl FigureLike for Option<f64> {
     fn value(&self) -> Option<f64> {
         *self
     }
+
+    fn of(v: Option<f64>) -> Self {
+        v
+    }
+
+    fn hidden() -> Self {
+        None
+    }
 }
 
 impl FigureLike for Shown<Option<f64>> {
@@ -99,6 +198,14 @@ impl FigureLike for Shown<Option<f64>> {
             Shown::Value(v) => *v,
             Shown::Suppressed => None,
         }
+    }
+
+    fn of(v: Option<f64>) -> Self {
+        Shown::Value(v)
+    }
+
+    fn hidden() -> Self {
+        Shown::Suppressed
     }
 
     fn is_suppressed(&self) -> bool {
@@ -111,6 +218,21 @@ impl FigureLike for Amount {
         match self {
             Amount::Count(p) => p.value().map(|n| n as f64),
             Amount::Figure(f) => f.value(),
+        }
+    }
+
+    fn of(v: Option<f64>) -> Self {
+        Amount::Figure(Shown::Value(v))
+    }
+
+    fn hidden() -> Self {
+        Amount::Figure(Shown::Suppressed)
+    }
+
+    fn of_amount(v: Option<f64>, counted: bool) -> Self {
+        match (counted, v) {
+            (true, Some(n)) => Amount::Count(Published::Count(n as u64)),
+            _ => Amount::Figure(Shown::Value(v)),
         }
     }
 }
@@ -224,8 +346,14 @@ impl Prevalence<Raw> {
         self
     }
 
-    pub fn publish(&self) -> Prevalence<Public> {
-        let (x, n) = (self.cases_with_theme.published(), self.cases.published());
+    pub fn publish(&self, r: &dyn Rule) -> Prevalence<Public> {
+        let x = r.count(
+            Place::View,
+            &family::theme(&self.theme),
+            "all",
+            self.cases_with_theme,
+        );
+        let n = r.count(Place::View, family::CASES, "all", self.cases);
         let interval = |level: f64| match (x.value(), n.value()) {
             (Some(x), Some(n)) => stats::wilson(x, n, level),
             _ => None,
@@ -265,11 +393,16 @@ row! {
 }
 
 impl Cooccurrence<Raw> {
-    pub fn publish(&self) -> Cooccurrence<Public> {
+    pub fn publish(&self, r: &dyn Rule) -> Cooccurrence<Public> {
         Cooccurrence {
             combination: self.combination.clone(),
             themes: self.themes,
-            cases: self.cases.published(),
+            cases: r.count(
+                Place::View,
+                family::COOCCURRENCE,
+                &self.combination,
+                self.cases,
+            ),
         }
     }
 }
@@ -287,8 +420,16 @@ row! {
 }
 
 impl Breakdown<Raw> {
-    pub fn publish(&self) -> Breakdown<Public> {
-        let (x, n) = (self.cases_with_theme.published(), self.cases.published());
+    pub fn publish(&self, r: &dyn Rule) -> Breakdown<Public> {
+        let value = self.value.as_deref().unwrap_or("(missing)");
+        let place = Place::Dimension(&self.dimension, value);
+        let x = r.count(
+            place,
+            &family::theme(&self.theme),
+            "all",
+            self.cases_with_theme,
+        );
+        let n = r.count(place, family::CASES, "all", self.cases);
         Breakdown {
             dimension: self.dimension.clone(),
             value: self.value.clone(),
@@ -320,12 +461,14 @@ row! {
 }
 
 impl DelayInterval<Raw> {
-    pub fn publish(&self) -> DelayInterval<Public> {
-        let episodes = self.episodes.published();
-        let over = self.over_threshold.published();
-        let out_of_order = self.out_of_order.published();
-        let not_to_the_day = self.not_to_the_day.published();
-        let hidden = any_suppressed(&[episodes, over, out_of_order, not_to_the_day]);
+    pub fn publish(&self, r: &dyn Rule) -> DelayInterval<Public> {
+        let category = family::delay_category(self.interval_no, self.urgency.as_deref());
+        let count =
+            |field: &str, raw: Count| r.count(Place::View, &family::delays(field), &category, raw);
+        let episodes = count("episodes", self.episodes);
+        let over = count("over_threshold", self.over_threshold);
+        let out_of_order = count("out_of_order", self.out_of_order);
+        let not_to_the_day = count("not_to_the_day", self.not_to_the_day);
         DelayInterval {
             interval_no: self.interval_no,
             from_event: self.from_event.clone(),
@@ -333,9 +476,10 @@ impl DelayInterval<Raw> {
             urgency: self.urgency.clone(),
             threshold_days: self.threshold_days,
             episodes,
-            median_days: kept(self.median_days, hidden),
-            p90_days: kept(self.p90_days, hidden),
-            max_days: kept(self.max_days, hidden),
+            // Over the measured episodes; a maximum is one episode's own interval.
+            median_days: r.days(episodes, self.median_days),
+            p90_days: r.days(episodes, self.p90_days),
+            max_days: Shown::Suppressed,
             over_threshold: over,
             share_over: published_ratio(over, episodes),
             out_of_order,
@@ -353,10 +497,20 @@ row! {
 }
 
 impl NamedCount<Raw> {
-    pub fn publish(&self) -> NamedCount<Public> {
+    pub fn publish(&self, r: &dyn Rule) -> NamedCount<Public> {
+        let cases = if self.measure == "cases_in_scope" {
+            r.count(Place::View, family::CASES, "all", self.cases)
+        } else {
+            r.count(
+                Place::View,
+                family::CODED_VS_MEASURED,
+                &self.measure,
+                self.cases,
+            )
+        };
         NamedCount {
             measure: self.measure.clone(),
-            cases: self.cases.published(),
+            cases,
         }
     }
 }
@@ -375,16 +529,27 @@ row! {
 }
 
 impl Recommendation<Raw> {
-    pub fn publish(&self) -> Recommendation<Public> {
-        let (all, complied) = (self.recommendations.published(), self.complied.published());
+    pub fn publish(&self, r: &dyn Rule) -> Recommendation<Public> {
+        let count = |field: &str, raw: Count| {
+            r.count(
+                Place::View,
+                family::RECOMMENDATIONS,
+                &format!("{}|{field}", self.kind),
+                raw,
+            )
+        };
+        let (all, complied) = (
+            count("recommendations", self.recommendations),
+            count("complied", self.complied),
+        );
         Recommendation {
             kind: self.kind.clone(),
             recommendations: all,
             complied,
-            not_complied: self.not_complied.published(),
-            pending: self.pending.published(),
+            not_complied: count("not_complied", self.not_complied),
+            pending: count("pending", self.pending),
             compliance_rate: published_ratio(complied, all),
-            overdue: self.overdue.published(),
+            overdue: count("overdue", self.overdue),
         }
     }
 }
@@ -400,14 +565,14 @@ row! {
 }
 
 impl Remedies<Raw> {
-    pub fn publish(&self) -> Remedies<Public> {
-        let (remedies, cases) = (self.remedies.published(), self.cases.published());
-        let hidden = any_suppressed(&[remedies, cases]);
+    pub fn publish(&self, r: &dyn Rule) -> Remedies<Public> {
+        let remedies = r.count(Place::View, family::REMEDIES, "all", self.remedies);
+        let cases = r.count(Place::View, family::REMEDY_CASES, "all", self.cases);
         Remedies {
             remedies,
             cases,
-            total_gbp: kept(self.total_gbp, hidden),
-            median_gbp: kept(self.median_gbp, hidden),
+            total_gbp: r.amount(family::REMEDY_AMOUNTS, "all", self.total_gbp),
+            median_gbp: r.median_amount(remedies, self.median_gbp),
         }
     }
 }
@@ -426,10 +591,26 @@ impl Learning<Raw> {
         self.measure.starts_with("cases") || self.measure == "repeat_failures"
     }
 
-    pub fn publish(&self) -> Learning<Public> {
-        let value = match (self.is_count(), self.value) {
-            (true, Some(v)) => Amount::Count(Count(v as u64).published()),
-            (_, v) => Amount::Figure(Shown::Value(v)),
+    /// The row as published: a count from the audited set; the median days over the
+    /// measured cases (`measured`: their published count); never a maximum.
+    pub fn publish(&self, r: &dyn Rule, measured: Published) -> Learning<Public> {
+        let raw = Count(self.value.unwrap_or(0.0) as u64);
+        let category = match self.measure.as_str() {
+            "cases_with_learning_review" => Some("cases_with_learning_review"),
+            "cases_decision_to_review_measured" => Some("reviewed_measured"),
+            "cases_decision_to_review_not_to_the_day" => Some("reviewed_not_to_the_day"),
+            "repeat_failures" => Some("repeat_failures"),
+            _ => None,
+        };
+        let value = if self.measure == "cases_in_scope" {
+            Amount::Count(r.count(Place::View, family::CASES, "all", raw))
+        } else if let Some(c) = category {
+            Amount::Count(r.count(Place::View, family::LEARNING, c, raw))
+        } else if self.measure.starts_with("median") {
+            Amount::Figure(r.days(measured, self.value))
+        } else {
+            // A maximum, or a figure the publication has no rule for.
+            Amount::Figure(Shown::Suppressed)
         };
         Learning {
             measure: self.measure.clone(),
@@ -451,14 +632,20 @@ row! {
 }
 
 impl OrganisationTheme<Raw> {
-    pub fn publish(&self) -> OrganisationTheme<Public> {
+    pub fn publish(&self, r: &dyn Rule) -> OrganisationTheme<Public> {
+        let place = Place::Organisation(self.organisation_code.as_deref().unwrap_or(""));
         OrganisationTheme {
             organisation_code: self.organisation_code.clone(),
             organisation_name: self.organisation_name.clone(),
             region: self.region.clone(),
             theme: self.theme.clone(),
-            cases: self.cases.published(),
-            cases_with_theme: self.cases_with_theme.published(),
+            cases: r.count(place, family::CASES, "all", self.cases),
+            cases_with_theme: r.count(
+                place,
+                &family::theme(&self.theme),
+                "all",
+                self.cases_with_theme,
+            ),
         }
     }
 }
@@ -474,18 +661,24 @@ row! {
 }
 
 impl MonthTheme<Raw> {
-    pub fn publish(&self) -> MonthTheme<Public> {
+    pub fn publish(&self, r: &dyn Rule) -> MonthTheme<Public> {
+        let place = Place::Month(&self.month);
         MonthTheme {
             month: self.month.clone(),
             theme: self.theme.clone(),
-            cases: self.cases.published(),
-            cases_with_theme: self.cases_with_theme.published(),
+            cases: r.count(place, family::CASES, "all", self.cases),
+            cases_with_theme: r.count(
+                place,
+                &family::theme(&self.theme),
+                "all",
+                self.cases_with_theme,
+            ),
         }
     }
 }
 
-/// A funnel plot's unit (oversight::funnel). The limits are at the unit's raw
-/// denominator in both forms (issue 17 asks for limits from published denominators).
+/// A funnel plot's unit (oversight::funnel). In the public form the funnel is computed
+/// from published counts only, its limits at the unit's published denominator.
 #[derive(Debug, Clone, Serialize)]
 #[serde(bound(serialize = ""))]
 pub struct FunnelRow<F: Form = Raw> {
@@ -498,23 +691,6 @@ pub struct FunnelRow<F: Form = Raw> {
     pub lower998: f64,
     pub upper998: f64,
     pub significance: Significance,
-}
-
-impl FunnelRow<Raw> {
-    pub fn publish(&self) -> FunnelRow<Public> {
-        let (x, n) = (self.numerator.published(), self.denominator.published());
-        FunnelRow {
-            label: self.label.clone(),
-            numerator: x,
-            denominator: n,
-            proportion: published_ratio(x, n),
-            lower95: self.lower95,
-            upper95: self.upper95,
-            lower998: self.lower998,
-            upper998: self.upper998,
-            significance: self.significance,
-        }
-    }
 }
 
 /// A period of an SPC chart (oversight::spc): its counts, the plotted value and the
@@ -546,36 +722,6 @@ pub struct SpcRow<F: Form = Raw> {
     pub complete: bool,
 }
 
-impl SpcRow<Raw> {
-    pub fn publish(&self) -> SpcRow<Public> {
-        let (n, x) = (self.cases.published(), self.cases_with_theme.published());
-        let value = if self.counted {
-            Amount::Count(x)
-        } else {
-            Amount::Figure(kept(self.value, any_suppressed(&[n, x])))
-        };
-        SpcRow {
-            counted: self.counted,
-            period: self.period.clone(),
-            cases: n,
-            cases_with_theme: x,
-            value,
-            segment: self.segment,
-            mean: self.mean,
-            lower_limit: self.lower_limit,
-            upper_limit: self.upper_limit,
-            lower_two_sigma: self.lower_two_sigma,
-            upper_two_sigma: self.upper_two_sigma,
-            outside_limits: self.outside_limits,
-            trend: self.trend,
-            two_of_three: self.two_of_three,
-            shift: self.shift,
-            variation: self.variation,
-            complete: self.complete,
-        }
-    }
-}
-
 row! {
     /// `coding_agreement`: cases of the double-coded sample per code or theme, number of
     /// coders, how many of them gave it, and whether the first coder did.
@@ -592,7 +738,12 @@ row! {
 }
 
 impl AgreementCell<Raw> {
-    pub fn publish(&self) -> AgreementCell<Public> {
+    /// The cell's category in the publication's family of its item.
+    pub fn category(&self) -> String {
+        format!("{}|{}|{}", self.coders, self.yes, self.first_yes)
+    }
+
+    pub fn publish(&self, r: &dyn Rule) -> AgreementCell<Public> {
         AgreementCell {
             level: self.level.clone(),
             item: self.item.clone(),
@@ -601,7 +752,12 @@ impl AgreementCell<Raw> {
             coders: self.coders,
             yes: self.yes,
             first_yes: self.first_yes,
-            cases: self.cases.published(),
+            cases: r.count(
+                Place::View,
+                &family::agreement(&self.level, &self.item),
+                &self.category(),
+                self.cases,
+            ),
         }
     }
 }
@@ -649,11 +805,13 @@ row! {
 }
 
 impl Agreement<Raw> {
-    pub fn publish(&self) -> Agreement<Public> {
-        let cases = self.cases.published();
-        let cases_given = self.cases_given.published();
-        let cases_split = self.cases_split.published();
-        let alpha_cases = self.alpha_cases.published();
+    pub fn publish(&self, r: &dyn Rule) -> Agreement<Public> {
+        let f = family::agreement(&self.level, &self.item);
+        let count = |code: &str, raw: Count| r.count(Place::View, &f, code, raw);
+        let cases = count("cases", self.cases);
+        let cases_given = count("given", self.cases_given);
+        let cases_split = count("split", self.cases_split);
+        let alpha_cases = count("all", self.alpha_cases);
         let hidden =
             self.small_cell || any_suppressed(&[cases, cases_given, cases_split, alpha_cases]);
         let phrase = |p: &Option<String>| {
@@ -687,7 +845,7 @@ impl Agreement<Raw> {
             bias_index: kept(self.bias_index, hidden),
             pabak: kept(self.pabak, hidden),
             note: if hidden {
-                Some("not shown: a cell of its agreement table holds fewer than 8 cases".into())
+                Some("not shown: a cell of its agreement table is suppressed".into())
             } else {
                 self.note.clone()
             },
@@ -795,32 +953,45 @@ impl<F: Form> Table<F> {
 }
 
 impl Table<Raw> {
-    /// The table under disclosure control: every count published, rates and intervals
-    /// recomputed from the published counts, other figures of a row with a suppressed
-    /// count suppressed.
-    pub fn publish(&self) -> Table<Public> {
+    /// The table under disclosure control: every count from the publication's audited
+    /// set, rates and intervals recomputed from the published counts, other figures by
+    /// the rule's own terms. Funnels, SPC charts and agreement coefficients are computed
+    /// from published rows instead (oversight), never converted: their rows here are
+    /// left out.
+    pub fn publish(&self, r: &dyn Rule) -> Table<Public> {
         fn all<R, P>(rows: &[R], f: impl Fn(&R) -> P) -> Vec<P> {
             rows.iter().map(f).collect()
         }
         match self {
-            Table::ThemePrevalence(r) => Table::ThemePrevalence(all(r, Prevalence::publish)),
-            Table::ThemeCooccurrence(r) => Table::ThemeCooccurrence(all(r, Cooccurrence::publish)),
-            Table::ThemeBreakdown(r) => Table::ThemeBreakdown(all(r, Breakdown::publish)),
-            Table::DelayIntervals(r) => Table::DelayIntervals(all(r, DelayInterval::publish)),
-            Table::DelayCodedVsMeasured(r) => {
-                Table::DelayCodedVsMeasured(all(r, NamedCount::publish))
+            Table::ThemePrevalence(x) => Table::ThemePrevalence(all(x, |row| row.publish(r))),
+            Table::ThemeCooccurrence(x) => Table::ThemeCooccurrence(all(x, |row| row.publish(r))),
+            Table::ThemeBreakdown(x) => Table::ThemeBreakdown(all(x, |row| row.publish(r))),
+            Table::DelayIntervals(x) => Table::DelayIntervals(all(x, |row| row.publish(r))),
+            Table::DelayCodedVsMeasured(x) => {
+                Table::DelayCodedVsMeasured(all(x, |row| row.publish(r)))
             }
-            Table::Recommendations(r) => Table::Recommendations(all(r, Recommendation::publish)),
-            Table::FinancialRemedies(r) => Table::FinancialRemedies(all(r, Remedies::publish)),
-            Table::Learning(r) => Table::Learning(all(r, Learning::publish)),
-            Table::OrganisationProfile(r) => {
-                Table::OrganisationProfile(all(r, OrganisationTheme::publish))
+            Table::Recommendations(x) => Table::Recommendations(all(x, |row| row.publish(r))),
+            Table::FinancialRemedies(x) => Table::FinancialRemedies(all(x, |row| row.publish(r))),
+            Table::Learning(x) => {
+                let measured = x
+                    .iter()
+                    .find(|row| row.measure == "cases_decision_to_review_measured")
+                    .map_or(Published::Suppressed, |row| {
+                        match row.publish(r, Published::Suppressed).value {
+                            Amount::Count(p) => p,
+                            Amount::Figure(_) => Published::Suppressed,
+                        }
+                    });
+                Table::Learning(all(x, |row| row.publish(r, measured)))
             }
-            Table::MonthlySeries(r) => Table::MonthlySeries(all(r, MonthTheme::publish)),
-            Table::Funnel(r) => Table::Funnel(all(r, FunnelRow::publish)),
-            Table::Spc(r) => Table::Spc(all(r, SpcRow::publish)),
-            Table::CodingAgreement(r) => Table::CodingAgreement(all(r, AgreementCell::publish)),
-            Table::Agreement(r) => Table::Agreement(all(r, Agreement::publish)),
+            Table::OrganisationProfile(x) => {
+                Table::OrganisationProfile(all(x, |row| row.publish(r)))
+            }
+            Table::MonthlySeries(x) => Table::MonthlySeries(all(x, |row| row.publish(r))),
+            Table::Funnel(_) => Table::Funnel(Vec::new()),
+            Table::Spc(_) => Table::Spc(Vec::new()),
+            Table::CodingAgreement(x) => Table::CodingAgreement(all(x, |row| row.publish(r))),
+            Table::Agreement(x) => Table::Agreement(all(x, |row| row.publish(r))),
         }
     }
 }
@@ -828,6 +999,32 @@ impl Table<Raw> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The publication's primary rule alone (1 to 7 suppressed, others rounded to 5), for
+    /// the rows' own arithmetic; the audited set is tested in `publication`.
+    struct PerCell;
+
+    impl Rule for PerCell {
+        fn count(&self, _: Place<'_>, _: &str, _: &str, raw: Count) -> Published {
+            match raw.0 {
+                0 => Published::Count(0),
+                1..=7 => Published::Suppressed,
+                n => Published::Count((n + 2) / 5 * 5),
+            }
+        }
+        fn amount(&self, _: &str, _: &str, raw: Option<f64>) -> Shown<Option<f64>> {
+            Shown::Value(raw)
+        }
+        fn days(&self, _: Published, days: Option<f64>) -> Shown<Option<f64>> {
+            Shown::Value(days)
+        }
+        fn median_amount(&self, _: Published, a: Option<f64>) -> Shown<Option<f64>> {
+            Shown::Value(a)
+        }
+        fn text(&self) -> String {
+            String::new()
+        }
+    }
 
     fn prevalence(x: u64, n: u64) -> Prevalence {
         Prevalence {
@@ -846,7 +1043,7 @@ mod tests {
 
     #[test]
     fn a_small_count_is_suppressed_with_every_figure_derived_from_it() {
-        let published = serde_json::to_value(prevalence(5, 140).publish()).unwrap();
+        let published = serde_json::to_value(prevalence(5, 140).publish(&PerCell)).unwrap();
         assert_eq!(published["cases"], 140);
         for key in [
             "cases_with_theme",
@@ -862,7 +1059,7 @@ mod tests {
     #[test]
     fn rates_are_recomputed_from_the_published_counts() {
         // 16 of 57: published 15 of 55, so the proportion is 15/55, not 16/57.
-        let published = prevalence(16, 57).publish();
+        let published = prevalence(16, 57).publish(&PerCell);
         assert_eq!(published.cases.value(), Some(55));
         assert_eq!(published.cases_with_theme.value(), Some(15));
         assert_eq!(published.proportion.value(), Some(15.0 / 55.0));

@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::measures::rows::{Agreement, AgreementCell};
-use crate::measures::{self, Context, Count, Output, Public, Table};
+use crate::measures::{self, Context, Count, Output, Place, Public, Rule, Table};
+use crate::stats::Published;
 use crate::stats::agreement::{
     BOOTSTRAP_DRAWS, BOOTSTRAP_SEED, cohen, fleiss, gwet_ac1, indices, krippendorff_band,
     krippendorff_bootstrap, krippendorff_nominal, landis_koch,
@@ -35,12 +36,14 @@ pub const SUBSTANTIAL: f64 = 0.61;
 pub struct Reliability {
     /// `Table::Agreement` rows, codes then themes, in code-list order.
     pub output: Output,
-    /// The same for publication: computed from the published (rounded) counts of the
-    /// cells, as funnels are, so that no figure gives the exact counts back; every
-    /// coefficient withheld where a cell's count is suppressed.
+    /// The same for publication (when asked): computed from the published (rounded)
+    /// counts of the cells, as funnels are, so that no figure gives the exact counts
+    /// back; every coefficient withheld where a cell's count is suppressed.
     pub published: Output<Public>,
     /// Cases in the sample (coded by two or more coders).
     pub sample_cases: u64,
+    /// The sample as published (when asked).
+    pub published_sample: Option<Published>,
     pub coders: u64,
     pub disagreements: Disagreements,
 }
@@ -54,7 +57,7 @@ pub struct Disagreements {
 
 impl Disagreements {
     pub fn csv(&self) -> String {
-        measures::table_csv(&self.columns, &self.rows)
+        measures::table_csv(&self.columns, &self.rows, None)
     }
 }
 
@@ -62,6 +65,18 @@ impl Reliability {
     /// Whether the warehouse holds a double-coded sample in scope.
     pub fn present(&self) -> bool {
         self.sample_cases > 0
+    }
+
+    /// The sample's size as a sentence writes it: published when `publish`.
+    pub fn sample_text(&self, publish: bool) -> String {
+        let n = if publish {
+            self.published_sample.and_then(|p| p.value())
+        } else {
+            Some(self.sample_cases)
+        };
+        n.map_or("*".to_string(), |n| {
+            crate::report::chart::thousands(n as i64)
+        })
     }
 
     /// The theme rows.
@@ -90,8 +105,13 @@ pub fn caveat(kappa: f64) -> Option<String> {
     ))
 }
 
-/// Runs `coding_agreement` and the disagreement list, and computes the coefficients.
-pub async fn agreement(ctx: &SessionContext, c: &Context<'_>) -> Result<Reliability> {
+/// Runs `coding_agreement` and the disagreement list, and computes the coefficients;
+/// with `publish`, also from the published cells.
+pub async fn agreement(
+    ctx: &SessionContext,
+    c: &Context<'_>,
+    publish: Option<&dyn Rule>,
+) -> Result<Reliability> {
     let cells = measures::run(ctx, measures::find("coding_agreement")?, c).await?;
     let file = PathBuf::from("queries/lists/coding_disagreements.sql");
     let batches = measures::sql_batches(
@@ -102,13 +122,17 @@ pub async fn agreement(ctx: &SessionContext, c: &Context<'_>) -> Result<Reliabil
     )
     .await?;
     let disagreements = pivot(&measures::to_rows(&batches)?);
-    let rows = coefficients(cells.rows.coding_agreement(), c, false);
-    let published = Output::new(
-        "agreement",
-        c,
-        Table::Agreement(coefficients(cells.rows.coding_agreement(), c, true)),
-    )
-    .publish();
+    let rows = coefficients(cells.rows.coding_agreement(), c, None);
+    let published = match publish {
+        Some(r) => Output::new(
+            "agreement",
+            c,
+            Table::Agreement(coefficients(cells.rows.coding_agreement(), c, Some(r))),
+        )
+        .publish(r),
+        None => Output::new("agreement", c, Table::Agreement(Vec::new()))
+            .with_rows(Table::Agreement(Vec::new())),
+    };
     let first = cells.rows.coding_agreement().first();
     let coders = first.map_or(0, |r| r.sample_coders.max(0) as u64);
     let sample_cases = first.map_or(0, |f| {
@@ -120,10 +144,20 @@ pub async fn agreement(ctx: &SessionContext, c: &Context<'_>) -> Result<Reliabil
             .map(|r| r.cases.0)
             .sum()
     });
+    let published_sample = publish.and_then(|r| {
+        let first = cells.rows.coding_agreement().first()?;
+        Some(r.count(
+            Place::View,
+            &measures::family::agreement(&first.level, &first.item),
+            "all",
+            Count(sample_cases),
+        ))
+    });
     Ok(Reliability {
         output: Output::new("agreement", c, Table::Agreement(rows)),
         published,
         sample_cases,
+        published_sample,
         coders,
         disagreements,
     })
@@ -132,7 +166,11 @@ pub async fn agreement(ctx: &SessionContext, c: &Context<'_>) -> Result<Reliabil
 /// The coefficients of every code and theme from the measure's cells; `publish`: from
 /// the cells' published counts (a suppressed count leaves its cell at 0 and marks the
 /// row's small cell, so that publication withholds every figure of it).
-pub fn coefficients(cells: &[AgreementCell], c: &Context<'_>, publish: bool) -> Vec<Agreement> {
+pub fn coefficients(
+    cells: &[AgreementCell],
+    c: &Context<'_>,
+    publish: Option<&dyn Rule>,
+) -> Vec<Agreement> {
     let mut items: BTreeMap<(bool, i64, String), Vec<&AgreementCell>> = BTreeMap::new();
     for cell in cells {
         items
@@ -153,22 +191,28 @@ pub fn coefficients(cells: &[AgreementCell], c: &Context<'_>, publish: bool) -> 
                 })
                 .flatten();
             let level = if is_theme { "theme" } else { "code" };
-            if !publish {
+            let Some(rule) = publish else {
                 return one(level, item, theme, &cells);
-            }
+            };
+            let shown_of = |cell: &AgreementCell| {
+                rule.count(
+                    Place::View,
+                    &measures::family::agreement(&cell.level, &cell.item),
+                    &cell.category(),
+                    cell.cases,
+                )
+            };
             let raw = Counts::of(&cells);
             // The figures from the published cells; the counts stay the raw ones here
             // and are published with the row (`Agreement::publish`).
             let shown: Vec<AgreementCell> = cells
                 .iter()
                 .map(|cell| AgreementCell {
-                    cases: Count(cell.cases.published().value().unwrap_or(0)),
+                    cases: Count(shown_of(cell).value().unwrap_or(0)),
                     ..(*cell).clone()
                 })
                 .collect();
-            let suppressed = cells
-                .iter()
-                .any(|cell| cell.cases.published().value().is_none());
+            let suppressed = cells.iter().any(|cell| shown_of(cell).value().is_none());
             let shown: Vec<&AgreementCell> = shown.iter().collect();
             Agreement {
                 cases: Count(raw.cases),

@@ -1,7 +1,7 @@
 //! Oversight measures built on the SQL measures and `stats`: funnel plots across
-//! organisations or regions (from `organisation_profile`), SPC charts of a theme over
-//! time (from `monthly_series`). Disclosure control is the rows' own
-//! (`measures::rows`, `Output::publish`).
+//! organisations (from `organisation_profile`) or regions (from `theme_breakdown`), SPC
+//! charts of a theme over time (from `monthly_series`). For publication they are
+//! computed from the published rows alone (`measures::rows`, `Output::publish`).
 
 pub mod agreement;
 
@@ -13,8 +13,10 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::measures::rows::{FunnelRow, SpcRow};
-use crate::measures::{self, Context, Count, Output, Table};
-use crate::stats::{self, SpcOptions};
+use crate::measures::{
+    self, Context, CountLike, FigureLike, Form, Output, Public, Raw, Rule, Table,
+};
+use crate::stats::{self, Published, SpcOptions};
 
 /// What a funnel compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,77 +58,134 @@ fn check_theme(c: &Context<'_>, theme: &str) -> Result<()> {
 /// significance); `average` and `curve` (the limit curves on a grid of denominators
 /// spanning the data) come beside them.
 ///
-/// For publication (`publish`), every unit's counts are published first (NHS rule) and
-/// the funnel is computed from those: the average from the published totals, each limit
-/// at the unit's published denominator. Units with a suppressed count (1 to 7) cannot be
-/// placed and are left out; `not_shown` says how many.
+/// Organisations are read from `organisation_profile`, regions (the second grouping)
+/// from `theme_breakdown`'s region rows: each case counts where its own value puts it.
+/// For publication (`publish`), the rows are published first and the funnel is computed
+/// from them alone: the average from the published counts, each limit at the unit's
+/// published denominator; units with a suppressed count cannot be placed and are left
+/// out (`not_shown`).
 pub async fn funnel(
     ctx: &SessionContext,
     c: &Context<'_>,
     theme: &str,
     by: By,
-    publish: bool,
-) -> Result<Funnel> {
+    publish: Option<&dyn Rule>,
+) -> Result<Funnel<Public>> {
     check_theme(c, theme)?;
-    let profile = measures::run(ctx, measures::find("organisation_profile")?, c).await?;
-    funnel_from(&profile, c, theme, by, publish)
+    let measure = match by {
+        By::Organisation => "organisation_profile",
+        By::Region => "theme_breakdown",
+    };
+    let rows = measures::run(ctx, measures::find(measure)?, c).await?;
+    Ok(match publish {
+        Some(r) => funnel_from(&rows.publish(r), c, theme, by)?,
+        None => funnel_from(&rows, c, theme, by)?.shown(),
+    })
 }
 
 /// A funnel plot: the output (rows are the units; `average` and `curve` are also in its
 /// JSON) and, typed, the average and the limit curves.
 #[derive(Debug, Clone)]
-pub struct Funnel {
-    pub output: Output,
+pub struct Funnel<F: Form = Raw> {
+    pub output: Output<F>,
     pub average: Option<f64>,
     pub curve: Vec<stats::CurvePoint>,
     /// Units left out because a count of theirs is suppressed (publication only).
     pub not_shown: usize,
 }
 
-/// `funnel` from an `organisation_profile` output already run.
-pub fn funnel_from(
-    profile: &Output,
+impl Funnel<Raw> {
+    /// As an output of the public form without disclosure control (counts as computed).
+    pub fn shown(self) -> Funnel<Public> {
+        let rows = self
+            .output
+            .rows
+            .funnel()
+            .iter()
+            .map(|r| FunnelRow {
+                label: r.label.clone(),
+                numerator: Published::Count(r.numerator.0),
+                denominator: Published::Count(r.denominator.0),
+                proportion: measures::Shown::Value(r.proportion),
+                lower95: r.lower95,
+                upper95: r.upper95,
+                lower998: r.lower998,
+                upper998: r.upper998,
+                significance: r.significance,
+            })
+            .collect();
+        Funnel {
+            output: self.output.with_rows(Table::Funnel(rows)),
+            average: self.average,
+            curve: self.curve,
+            not_shown: self.not_shown,
+        }
+    }
+}
+
+/// `funnel` from rows already run: `organisation_profile` for organisations,
+/// `theme_breakdown` for regions, in either form (published rows give a published
+/// funnel).
+pub fn funnel_from<F: Form>(
+    rows: &Output<F>,
     c: &Context<'_>,
     theme: &str,
     by: By,
-    publish: bool,
-) -> Result<Funnel> {
+) -> Result<Funnel<F>> {
     check_theme(c, theme)?;
-    let mut units: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for row in profile
-        .rows
-        .organisation_profile()
-        .iter()
-        .filter(|r| r.theme == theme)
-    {
-        let label = match by {
-            By::Organisation => row.organisation_code.as_deref(),
-            By::Region => row.region.as_deref(),
-        };
-        let unit = units
-            .entry(label.unwrap_or("(missing)").to_string())
-            .or_default();
-        unit.0 += row.cases_with_theme.0;
-        unit.1 += row.cases.0;
+    // Per unit: (cases with the theme, cases), or None when a count is suppressed.
+    let mut units: BTreeMap<String, Option<(u64, u64)>> = BTreeMap::new();
+    let mut add = |label: &str, x: &F::Count, n: &F::Count| {
+        let v = x.number().zip(n.number());
+        units.insert(label.to_string(), v);
+    };
+    match by {
+        By::Organisation => {
+            for row in rows
+                .rows
+                .organisation_profile()
+                .iter()
+                .filter(|r| r.theme == theme)
+            {
+                add(
+                    row.organisation_code.as_deref().unwrap_or("(missing)"),
+                    &row.cases_with_theme,
+                    &row.cases,
+                );
+            }
+        }
+        By::Region => {
+            for row in rows
+                .rows
+                .theme_breakdown()
+                .iter()
+                .filter(|r| r.dimension == "region" && r.theme == theme)
+            {
+                add(
+                    row.value.as_deref().unwrap_or("(missing)"),
+                    &row.cases_with_theme,
+                    &row.cases,
+                );
+            }
+        }
     }
-    let mut not_shown = 0;
+    let not_shown = units.values().filter(|v| v.is_none()).count();
     let units: Vec<(String, u64, u64)> = units
         .into_iter()
-        .filter_map(|(k, (x, n))| {
-            if !publish {
-                return Some((k, x, n));
-            }
-            match (Count(x).published().value(), Count(n).published().value()) {
-                (Some(x), Some(n)) => Some((k, x, n)),
-                _ => {
-                    not_shown += 1;
-                    None
-                }
-            }
-        })
+        .filter_map(|(k, v)| v.map(|(x, n)| (k, x, n)))
+        .filter(|(_, _, n)| *n > 0)
         .collect();
-    let mut out = Output::new("funnel", c, Table::Funnel(Vec::new()));
-    if publish {
+    let mut out: Output<F> = Output {
+        measure: "funnel".into(),
+        scope: c.scope.clone(),
+        code_list: c.codes.source.name.clone(),
+        thresholds: None,
+        as_of: None,
+        disclosure: rows.disclosure.clone(),
+        extra: serde_json::Map::new(),
+        rows: Table::Funnel(Vec::new()),
+    };
+    if rows.disclosure.is_some() {
         out.extra.insert("not_shown".into(), Value::from(not_shown));
     }
     out.extra.insert("theme".into(), Value::from(theme));
@@ -156,9 +215,9 @@ pub fn funnel_from(
                 .into_iter()
                 .map(|p| FunnelRow {
                     label: p.label,
-                    numerator: Count(p.numerator),
-                    denominator: Count(p.denominator),
-                    proportion: Some(p.proportion),
+                    numerator: F::Count::of(p.numerator),
+                    denominator: F::Count::of(p.denominator),
+                    proportion: F::Figure::of(Some(p.proportion)),
                     lower95: p.lower95,
                     upper95: p.upper95,
                     lower998: p.lower998,
@@ -193,13 +252,13 @@ pub fn improvement(study: &crate::spec::study::StudyFile, theme: &str) -> stats:
 pub const VOLUME_RATIO: f64 = 1.5;
 
 /// What the report's SPC chart of a theme plots (see [`VOLUME_RATIO`]).
-pub fn plotted_for(series: &Output, theme: &str) -> Plotted {
+pub fn plotted_for<F: Form>(series: &Output<F>, theme: &str) -> Plotted {
     let cases: Vec<u64> = series
         .rows
         .monthly_series()
         .iter()
         .filter(|r| r.theme == theme)
-        .map(|r| r.cases.0)
+        .map(|r| r.cases.number().unwrap_or(0))
         .collect();
     let complete = complete_periods(&cases);
     let used: Vec<u64> = cases
@@ -270,30 +329,72 @@ pub async fn spc(
     plotted: Plotted,
     options: &SpcOptions,
     rebase: Option<NaiveDate>,
-    publish: bool,
-) -> Result<Output> {
+    publish: Option<&dyn Rule>,
+) -> Result<Output<Public>> {
     check_theme(c, theme)?;
     let series = measures::run(ctx, measures::find("monthly_series")?, c).await?;
-    spc_from(&series, c, theme, period, plotted, options, rebase, publish)
+    match publish {
+        Some(r) => spc_from(
+            &series.publish(r),
+            c,
+            theme,
+            period,
+            plotted,
+            options,
+            rebase,
+        ),
+        None => spc_from(&series, c, theme, period, plotted, options, rebase).map(shown_spc),
+    }
 }
 
-/// `spc` from a `monthly_series` output already run. For publication (`publish`) the
-/// chart is computed from the published counts of each period; when any period's count is
-/// suppressed (1 to 7) no chart is published ([`Error::NotDrawn`] says why), since its
-/// points would give the count away.
+/// An SPC output of the raw form in the public one, counts as computed.
+fn shown_spc(out: Output) -> Output<Public> {
+    let rows = out
+        .rows
+        .spc()
+        .iter()
+        .map(|r| SpcRow {
+            counted: r.counted,
+            period: r.period.clone(),
+            cases: Published::Count(r.cases.0),
+            cases_with_theme: Published::Count(r.cases_with_theme.0),
+            value: measures::rows::Amount::Figure(measures::Shown::Value(r.value)),
+            segment: r.segment,
+            mean: r.mean,
+            lower_limit: r.lower_limit,
+            upper_limit: r.upper_limit,
+            lower_two_sigma: r.lower_two_sigma,
+            upper_two_sigma: r.upper_two_sigma,
+            outside_limits: r.outside_limits,
+            trend: r.trend,
+            two_of_three: r.two_of_three,
+            shift: r.shift,
+            variation: r.variation,
+            complete: r.complete,
+        })
+        .collect();
+    out.with_rows(Table::Spc(rows))
+}
+
+/// `spc` from a `monthly_series` output already run, in either form. From published
+/// rows the chart is computed from the published counts alone: a period whose count is
+/// suppressed is drawn as "not shown" and left out of the mean, the limits and the rules
+/// (a quarter is the sum of its months' published counts, not shown when one of them
+/// is suppressed), and the completeness of the periods at the ends is judged on the
+/// published cases.
 #[allow(clippy::too_many_arguments)]
-pub fn spc_from(
-    series: &Output,
+pub fn spc_from<F: Form>(
+    series: &Output<F>,
     c: &Context<'_>,
     theme: &str,
     period: Period,
     plotted: Plotted,
     options: &SpcOptions,
     rebase: Option<NaiveDate>,
-    publish: bool,
-) -> Result<Output> {
+) -> Result<Output<F>> {
     check_theme(c, theme)?;
-    let mut periods: BTreeMap<NaiveDate, (u64, u64)> = BTreeMap::new();
+    // Per period: (cases with the theme, cases), None when a count is suppressed.
+    let mut periods: BTreeMap<NaiveDate, Option<(u64, u64)>> = BTreeMap::new();
     for row in series
         .rows
         .monthly_series()
@@ -303,49 +404,40 @@ pub fn spc_from(
         let Ok(month) = NaiveDate::parse_from_str(&row.month, "%Y-%m-%d") else {
             continue;
         };
-        let p = periods.entry(period_start(month, period)).or_default();
-        p.0 += row.cases_with_theme.0;
-        p.1 += row.cases.0;
-    }
-    if publish {
-        let hidden = periods
-            .values()
-            .filter(|(x, n)| {
-                Count(*x).published().value().is_none() || Count(*n).published().value().is_none()
-            })
-            .count();
-        if hidden > 0 {
-            return Err(Error::NotDrawn(format!(
-                "spc for {theme}: not published: {hidden} of its {} periods hold a count of 1 to 7, \
-                 which disclosure control suppresses and the chart's points would show",
-                periods.len()
-            )));
-        }
-        for (x, n) in periods.values_mut() {
-            *x = Count(*x).published().value().unwrap_or(0);
-            *n = Count(*n).published().value().unwrap_or(0);
-        }
+        let p = periods
+            .entry(period_start(month, period))
+            .or_insert(Some((0, 0)));
+        *p = match (*p, row.cases_with_theme.number(), row.cases.number()) {
+            (Some((a, b)), Some(x), Some(n)) => Some((a + x, b + n)),
+            _ => None,
+        };
     }
     // Proportions need cases: periods without any are left out of a proportion chart.
-    let kept: Vec<(NaiveDate, u64, u64)> = periods
+    let kept: Vec<(NaiveDate, Option<(u64, u64)>)> = periods
         .into_iter()
-        .filter(|(_, (_, n))| plotted == Plotted::Count || *n > 0)
-        .map(|(d, (x, n))| (d, x, n))
+        .filter(|(_, v)| plotted == Plotted::Count || v.is_none_or(|(_, n)| n > 0))
         .collect();
-    // Incomplete periods: a run of periods at the start or at the end of the series
-    // whose cases are fewer than INCOMPLETE_FRACTION of the median period's (an export
-    // cut in the middle of a month, a system still being filled). They are drawn, but
-    // left out of the mean, the limits and the rules. A low period between complete ones
-    // is part of the process and stays in.
-    let complete = complete_periods(&kept.iter().map(|(_, _, n)| *n).collect::<Vec<_>>());
-    let used: Vec<usize> = (0..kept.len()).filter(|i| complete[*i]).collect();
+    // Incomplete periods: a run at the start or the end whose cases are fewer than
+    // INCOMPLETE_FRACTION of the median period's (an export cut in the middle of a month,
+    // a system still being filled); a period not shown counts as 0 cases there. They are
+    // drawn, but left out of the mean, the limits and the rules. A low period between
+    // complete ones is part of the process and stays in.
+    let complete = complete_periods(
+        &kept
+            .iter()
+            .map(|(_, v)| v.map_or(0, |(_, n)| n))
+            .collect::<Vec<_>>(),
+    );
+    let used: Vec<usize> = (0..kept.len())
+        .filter(|i| complete[*i] && kept[*i].1.is_some())
+        .collect();
     let value_of = |x: u64, n: u64| match plotted {
         Plotted::Count => x as f64,
         Plotted::Proportion => x as f64 / n as f64,
     };
     let values: Vec<f64> = used
         .iter()
-        .map(|&i| value_of(kept[i].1, kept[i].2))
+        .filter_map(|&i| kept[i].1.map(|(x, n)| value_of(x, n)))
         .collect();
     let mut options = options.clone();
     if let Some(date) = rebase {
@@ -356,23 +448,36 @@ pub fn spc_from(
     }
     let chart = stats::spc(&values, &options).map_err(|e| {
         Error::NotDrawn(format!(
-            "spc for {theme}: {e} among its complete periods (widen the scope, or use --period month)"
+            "spc for {theme}: {e} among its complete periods{} (widen the scope, or use --per month)",
+            if series.disclosure.is_some() { " with published counts" } else { "" }
         ))
     })?;
     // Too sparse to chart: when the median complete period has no case with the theme,
     // an XmR chart only shows 0s and 1s against limits no point can cross downwards.
-    let mut counts: Vec<u64> = used.iter().map(|&i| kept[i].1).collect();
+    let mut counts: Vec<u64> = used
+        .iter()
+        .filter_map(|&i| kept[i].1.map(|(x, _)| x))
+        .collect();
     counts.sort_unstable();
     if counts.get(counts.len() / 2).is_some_and(|m| *m == 0) {
         return Err(Error::NotDrawn(format!(
-            "spc for {theme}: too sparse: the median {} has no case with the theme (widen the scope, or use --period quarter)",
+            "spc for {theme}: too sparse: the median {} has no case with the theme (widen the scope, or use --per quarter)",
             match period {
                 Period::Month => "month",
                 Period::Quarter => "quarter",
             }
         )));
     }
-    let mut out = Output::new("spc", c, Table::Spc(Vec::new()));
+    let mut out: Output<F> = Output {
+        measure: "spc".into(),
+        scope: c.scope.clone(),
+        code_list: c.codes.source.name.clone(),
+        thresholds: None,
+        as_of: None,
+        disclosure: series.disclosure.clone(),
+        extra: serde_json::Map::new(),
+        rows: Table::Spc(Vec::new()),
+    };
     out.extra.insert("theme".into(), Value::from(theme));
     out.extra.insert(
         "period".into(),
@@ -396,28 +501,45 @@ pub fn spc_from(
         .insert("screened".into(), Value::from(chart.screened));
     out.extra
         .insert("incomplete_rule".into(), Value::from(INCOMPLETE_RULE));
-    // Each period with its chart point; an incomplete one shows the nearest complete
-    // point's mean and limits and breaks no rule.
-    let point_for = |i: usize| -> &stats::SpcPoint {
-        let nearest = used
+    let hidden = kept.iter().filter(|(_, v)| v.is_none()).count();
+    if series.disclosure.is_some() {
+        out.extra.insert("not_shown".into(), Value::from(hidden));
+    }
+    // Each period with its chart point; an incomplete or hidden one shows the nearest
+    // used point's mean and limits and breaks no rule.
+    let point_for = |i: usize| -> (usize, &stats::SpcPoint) {
+        let (k, j) = used
             .iter()
             .enumerate()
             .min_by_key(|(_, j)| j.abs_diff(i))
-            .map_or(0, |(k, _)| k);
-        &chart.points[nearest]
+            .map_or((0, 0), |(k, j)| (k, *j));
+        (j, &chart.points[k])
     };
     out.rows = Table::Spc(
         kept.iter()
             .enumerate()
-            .map(|(i, (d, x, n))| {
-                let p = point_for(i);
-                let whole = complete[i];
+            .map(|(i, (d, v))| {
+                let (j, p) = point_for(i);
+                let whole = complete[i] && v.is_some() && j == i;
+                let (x, n) = v.unwrap_or((0, 0));
                 SpcRow {
                     counted: plotted == Plotted::Count,
                     period: d.to_string(),
-                    cases: Count(*n),
-                    cases_with_theme: Count(*x),
-                    value: Some(value_of(*x, *n)),
+                    cases: if v.is_some() {
+                        F::Count::of(n)
+                    } else {
+                        F::Count::hidden()
+                    },
+                    cases_with_theme: if v.is_some() {
+                        F::Count::of(x)
+                    } else {
+                        F::Count::hidden()
+                    },
+                    value: if v.is_some() {
+                        F::Amount::of_amount(Some(value_of(x, n)), plotted == Plotted::Count)
+                    } else {
+                        F::Amount::hidden()
+                    },
                     segment: p.segment,
                     mean: p.mean,
                     lower_limit: p.lower_limit,
@@ -433,7 +555,7 @@ pub fn spc_from(
                     } else {
                         stats::Variation::CommonCause
                     },
-                    complete: whole,
+                    complete: complete[i],
                 }
             })
             .collect(),

@@ -1,5 +1,7 @@
 //! The report's figures: runs the measures a chart needs and hands their rows to
-//! `chart`. With `publish`, counts pass disclosure control before they reach a chart.
+//! `chart`. With `publish`, every count a chart shows is the publication's
+//! (`publication::Publishing`): rows are published before a chart sees them, and no
+//! chart draws an individual value (a shortest or longest interval).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,8 +11,9 @@ use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::measures::{self, Breakdown, Context, Count, CountLike, FigureLike, Form, Output};
+use crate::measures::{self, Breakdown, Context, CountLike, FigureLike, Form, Output};
 use crate::oversight::{self, By, Period, Plotted};
+use crate::publication::Publishing;
 use crate::report::chart::{
     self, Bar, Combination, DelaySeries, Frame, FunnelUnit, Groups, SpcPoint,
 };
@@ -39,8 +42,8 @@ pub const CHARTS: &[&str] = &[
 /// figures are for publication, else as computed. (The body is compiled for both forms.)
 macro_rules! shown {
     ($self:ident, $out:expr, |$o:ident| $body:expr) => {
-        if $self.publish {
-            let published = $out.publish();
+        if let Some(rule) = &$self.publish {
+            let published = $out.publish(rule);
             let $o = &published;
             $body
         } else {
@@ -56,7 +59,8 @@ pub struct Figures<'a> {
     pub context: &'a Context<'a>,
     /// The source line under every chart.
     pub source: String,
-    pub publish: bool,
+    /// The publication at the figures' view, when they are for publication.
+    pub publish: Option<Publishing>,
     /// The study: each theme's better direction (SPC colours).
     pub study: &'a crate::spec::study::StudyFile,
     /// Measures already run, unpublished, by name.
@@ -106,7 +110,7 @@ impl<'a> Figures<'a> {
         ctx: &'a SessionContext,
         context: &'a Context<'a>,
         source: String,
-        publish: bool,
+        publish: Option<Publishing>,
         study: &'a crate::spec::study::StudyFile,
     ) -> Figures<'a> {
         Figures {
@@ -138,7 +142,8 @@ impl<'a> Figures<'a> {
         if let Some(r) = self.reliability.lock().ok().and_then(|r| r.clone()) {
             return Ok(r);
         }
-        let r = crate::oversight::agreement::agreement(self.ctx, self.context).await?;
+        let rule = self.publish.as_ref().map(|p| p as &dyn measures::Rule);
+        let r = crate::oversight::agreement::agreement(self.ctx, self.context, rule).await?;
         if let Ok(mut slot) = self.reliability.lock() {
             *slot = Some(r.clone());
         }
@@ -184,7 +189,7 @@ impl<'a> Figures<'a> {
             (bars, notes)
         }
         // As published: computed from the published counts (oversight::agreement).
-        let (bars, notes) = if self.publish {
+        let (bars, notes) = if self.publish.is_some() {
             bars_of(&r.published, self.study)
         } else {
             bars_of(&r.output, self.study)
@@ -194,11 +199,7 @@ impl<'a> Figures<'a> {
         } else {
             "Cohen's kappa, 95% interval"
         };
-        let n = if self.publish {
-            show_count(r.sample_cases)
-        } else {
-            chart::thousands(r.sample_cases as i64)
-        };
+        let n = r.sample_text(self.publish.is_some());
         let f = self.frame(
             "Coding reliability by theme".into(),
             format!(
@@ -212,16 +213,13 @@ impl<'a> Figures<'a> {
     /// The number of cases in scope, as a chart states it (published if asked).
     async fn cases_in_scope(&self) -> Result<String> {
         let prevalence = self.raw("theme_prevalence").await?;
-        let n = prevalence
-            .rows
-            .theme_prevalence()
-            .first()
-            .map_or(0, |r| r.cases.0);
-        Ok(if self.publish {
-            show_count(n)
-        } else {
-            chart::thousands(n as i64)
-        })
+        Ok(shown!(self, prevalence, |out| {
+            out.rows
+                .theme_prevalence()
+                .first()
+                .and_then(|r| r.cases.number())
+                .map_or("*".to_string(), |n| chart::thousands(n as i64))
+        }))
     }
 
     fn frame(&self, title: String, subtitle: String) -> Frame {
@@ -323,41 +321,40 @@ impl<'a> Figures<'a> {
     async fn cooccurrence(&self, stem: &Path) -> Result<()> {
         let raw = self.raw("theme_cooccurrence").await?;
         let themes = self.context.codes.themes();
-        // The largest combinations, and the rest as one bar: thirty themes can give
-        // thousands of combinations, which no chart can show.
-        let mut all: Vec<(Vec<bool>, u64)> = raw
-            .rows
-            .theme_cooccurrence()
-            .iter()
-            .filter(|r| r.combination != "none")
-            .map(|r| {
-                let parts: Vec<&str> = r.combination.split(" + ").collect();
-                (
-                    themes.iter().map(|t| parts.contains(&t.as_str())).collect(),
-                    r.cases.0,
-                )
-            })
-            .collect();
+        // Per combination with a theme: its members and its count as shown (None:
+        // suppressed).
+        let mut all: Vec<(Vec<bool>, Option<u64>)> = shown!(self, raw, |out| {
+            out.rows
+                .theme_cooccurrence()
+                .iter()
+                .filter(|r| r.combination != "none")
+                .map(|r| {
+                    let parts: Vec<&str> = r.combination.split(" + ").collect();
+                    (
+                        themes.iter().map(|t| parts.contains(&t.as_str())).collect(),
+                        r.cases.number(),
+                    )
+                })
+                .collect()
+        });
         let total_combinations = all.len();
+        // The largest combinations, and the rest as one bar: thirty themes can give
+        // thousands of combinations, which no chart can show. Published, the rest is the
+        // sum of published counts, and has no bar when one of them is suppressed.
         if all.len() > COMBINATIONS_SHOWN + 1 {
-            all.sort_by_key(|c| std::cmp::Reverse(c.1));
-            let rest: u64 = all[COMBINATIONS_SHOWN..].iter().map(|c| c.1).sum();
+            all.sort_by_key(|c| std::cmp::Reverse(c.1.unwrap_or(0)));
+            let rest: Option<u64> = all[COMBINATIONS_SHOWN..].iter().map(|c| c.1).sum();
             all.truncate(COMBINATIONS_SHOWN);
-            all.push((vec![false; themes.len()], rest));
+            if let Some(rest) = rest {
+                all.push((vec![false; themes.len()], Some(rest)));
+            }
         }
         let combos: Vec<Combination> = all
             .into_iter()
-            .map(|(members, n)| {
-                let shown = if self.publish {
-                    Count(n).published().value()
-                } else {
-                    Some(n)
-                };
-                Combination {
-                    members,
-                    cases: shown.unwrap_or(0),
-                    label: shown.map_or("*".to_string(), |n| chart::thousands(n as i64)),
-                }
+            .map(|(members, shown)| Combination {
+                members,
+                cases: shown.unwrap_or(0),
+                label: shown.map_or("*".to_string(), |n| chart::thousands(n as i64)),
             })
             .collect();
         if combos.iter().all(|c| c.cases == 0 && c.label == "0") {
@@ -385,6 +382,9 @@ impl<'a> Figures<'a> {
     }
 
     async fn delays(&self, stem: &Path) -> Result<()> {
+        if let Some(rule) = &self.publish {
+            return self.published_delays(rule, stem).await;
+        }
         // One point per interval is one point per episode: millions at national scale.
         // The strip is drawn from log-spaced buckets instead (50 a decade, finer than a
         // pixel): each bucket gives its shortest and longest interval, so the spread,
@@ -445,42 +445,86 @@ impl<'a> Figures<'a> {
             "Measured delays between the steps of each episode".into(),
             format!(
                 "Days between steps per episode ({} intervals measured); orange: over the threshold",
-                if self.publish { show_count(episodes) } else { chart::thousands(episodes as i64) }
+                chart::thousands(episodes as i64)
             ),
+        );
+        chart::delays(stem, &series, &f)
+    }
+
+    /// The delays chart for publication: no interval of its own, only each interval's
+    /// published median and 90th percentile (whole weeks, where its published count of
+    /// episodes is above the threshold).
+    async fn published_delays(&self, rule: &Publishing, stem: &Path) -> Result<()> {
+        let raw = self.raw("delay_intervals").await?;
+        let out = raw.publish(rule);
+        let mut series: Vec<DelaySeries> = Vec::new();
+        for r in out.rows.delay_intervals() {
+            let days: Vec<f64> = [r.median_days.value(), r.p90_days.value()]
+                .into_iter()
+                .flatten()
+                .collect();
+            if days.is_empty() {
+                continue;
+            }
+            series.push(DelaySeries {
+                label: format!(
+                    "{} → {} ({})",
+                    r.from_event.as_deref().unwrap_or("").replace('_', " "),
+                    r.to_event.as_deref().unwrap_or("").replace('_', " "),
+                    r.urgency.as_deref().unwrap_or("")
+                ),
+                days,
+                threshold_days: r.threshold_days.unwrap_or(0.0),
+            });
+        }
+        if series.is_empty() {
+            return Err(Error::NotDrawn(
+                "delays: no interval has enough episodes to publish its median".into(),
+            ));
+        }
+        let f = self.frame(
+            "Measured delays between the steps of each episode".into(),
+            "Published median and 90th percentile per interval, in whole weeks (intervals with few episodes not shown); orange: over the threshold".into(),
         );
         chart::delays(stem, &series, &f)
     }
 
     async fn spc(&self, theme: &str, stem: &Path) -> Result<()> {
         let series = self.raw("monthly_series").await?;
-        let plotted = oversight::plotted_for(&series, theme);
-        let out = oversight::spc_from(
-            &series,
-            self.context,
-            theme,
-            Period::Month,
-            plotted,
-            &SpcOptions {
-                improvement: oversight::improvement(self.study, theme),
-                ..SpcOptions::default()
-            },
-            None,
-            self.publish,
-        )?;
-        let points: Vec<SpcPoint> = out
-            .rows
-            .spc()
-            .iter()
-            .map(|r| SpcPoint {
-                label: r.period.get(0..7).unwrap_or("").to_string(),
-                value: r.value.unwrap_or(0.0),
-                mean: r.mean,
-                lower: r.lower_limit,
-                upper: r.upper_limit,
-                variation: serde_text(&r.variation),
-                complete: r.complete,
-            })
-            .collect();
+        let options = SpcOptions {
+            improvement: oversight::improvement(self.study, theme),
+            ..SpcOptions::default()
+        };
+        let (plotted, points, hidden): (Plotted, Vec<SpcPoint>, usize) =
+            shown!(self, series, |out| {
+                let plotted = oversight::plotted_for(out, theme);
+                let spc = oversight::spc_from(
+                    out,
+                    self.context,
+                    theme,
+                    Period::Month,
+                    plotted,
+                    &options,
+                    None,
+                )?;
+                let rows = spc.rows.spc();
+                let hidden = rows.iter().filter(|r| r.value.value().is_none()).count();
+                let points = rows
+                    .iter()
+                    .filter_map(|r| {
+                        Some(SpcPoint {
+                            label: r.period.get(0..7).unwrap_or("").to_string(),
+                            value: r.value.value()?,
+                            mean: r.mean,
+                            lower: r.lower_limit,
+                            upper: r.upper_limit,
+                            variation: serde_text(&r.variation),
+                            complete: r.complete,
+                        })
+                    })
+                    .collect();
+                (plotted, points, hidden)
+            });
         let share = plotted == Plotted::Proportion;
         let f = self.frame(
             if share {
@@ -492,11 +536,20 @@ impl<'a> Figures<'a> {
             } else {
                 format!("{}: {} per month", self.study.label(theme), self.study.cases())
             },
-            if points.iter().any(|p| !p.complete) {
-                "XmR chart (Making Data Count); orange: concern, blue: improvement; hollow: incomplete month, not judged".into()
-            } else {
-                "XmR chart (Making Data Count); orange: special cause concern, blue: improvement"
-                    .into()
+            {
+                let mut s = if points.iter().any(|p| !p.complete) {
+                    "XmR chart (Making Data Count); orange: concern, blue: improvement; hollow: incomplete month, not judged".to_string()
+                } else {
+                    "XmR chart (Making Data Count); orange: special cause concern, blue: improvement"
+                        .to_string()
+                };
+                if hidden > 0 {
+                    s.push_str(&format!(
+                        "; {hidden} month{} not shown (counts suppressed)",
+                        if hidden == 1 { "" } else { "s" }
+                    ));
+                }
+                s
             },
         );
         if share {
@@ -508,13 +561,17 @@ impl<'a> Figures<'a> {
 
     async fn funnel(&self, theme: &str, stem: &Path) -> Result<()> {
         let profile = self.raw("organisation_profile").await?;
-        let funnel = oversight::funnel_from(
-            &profile,
-            self.context,
-            theme,
-            By::Organisation,
-            self.publish,
-        )?;
+        let funnel = match &self.publish {
+            Some(rule) => oversight::funnel_from(
+                &profile.publish(rule),
+                self.context,
+                theme,
+                By::Organisation,
+            )?,
+            None => {
+                oversight::funnel_from(&profile, self.context, theme, By::Organisation)?.shown()
+            }
+        };
         let out = &funnel.output;
         let units: Vec<FunnelUnit> = out
             .rows
@@ -522,8 +579,8 @@ impl<'a> Figures<'a> {
             .iter()
             .map(|r| FunnelUnit {
                 label: r.label.clone(),
-                denominator: r.denominator.0 as f64,
-                proportion: r.proportion.unwrap_or(0.0),
+                denominator: r.denominator.number().unwrap_or(0) as f64,
+                proportion: r.proportion.value().unwrap_or(0.0),
                 outside998: matches!(
                     r.significance,
                     Significance::Low0001 | Significance::High0001
@@ -537,7 +594,7 @@ impl<'a> Figures<'a> {
         if units.is_empty() {
             return Err(Error::NotDrawn(if funnel.not_shown > 0 {
                 format!(
-                    "funnel for {theme}: not published: every organisation's count is 1 to 7, which disclosure control suppresses"
+                    "funnel for {theme}: not published: every organisation's count is suppressed (disclosure control)"
                 )
             } else {
                 format!("funnel for {theme}: no organisation has cases in scope")
@@ -553,7 +610,7 @@ impl<'a> Figures<'a> {
             format!("{}: organisations compared", self.study.label(theme)),
             if funnel.not_shown > 0 {
                 format!(
-                    "Funnel plot of published counts, {} organisations ({} with a count of 1 to 7 not shown); labelled: outside the 99.8% limits",
+                    "Funnel plot of published counts, {} organisations ({} with a suppressed count not shown); labelled: outside the 99.8% limits",
                     units.len(),
                     funnel.not_shown
                 )
@@ -705,12 +762,4 @@ fn r_value<F: Form>(r: &Breakdown<F>) -> Option<String> {
 
 fn text_of(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
-}
-
-/// A count as a chart writes it under publication: published, with thousands separators.
-fn show_count(n: u64) -> String {
-    match crate::stats::publish_count(n).value() {
-        Some(p) => chart::thousands(p as i64),
-        None => "*".into(),
-    }
 }

@@ -20,6 +20,9 @@ pub struct Job {
     /// The ingest's options (code list, thresholds, mapping, rejects file, limits).
     pub ingest: ingest::Options,
     pub report: Options,
+    /// Whether the report is for publication (the warehouse's publication is built
+    /// after the ingest).
+    pub publish: bool,
     /// The date overdue recommendations are counted on.
     pub as_of: NaiveDate,
 }
@@ -52,17 +55,29 @@ pub async fn run(job: Job, stage: &dyn Fn(u32, &str)) -> Result<Outcome> {
     }
     stage(2, "measuring and drawing charts");
     let warehouse = Warehouse::new(&job.warehouse);
+    let settings = &study.publication;
+    let scope = Scope {
+        date_field: settings.date_field,
+        ..Scope::default()
+    };
     let inputs = engine::Inputs {
         warehouse: &warehouse,
         codes: &codes,
         thresholds: &thresholds,
-        scope: &Scope::default(),
+        scope: &scope,
         as_of: job.as_of,
         memory_limit: engine::DEFAULT_MEMORY_LIMIT,
         pool: None,
         engine: &Engine::Local,
         study: &study,
     };
+    if job.publish {
+        let publication = crate::publication::build(&inputs, settings).await?;
+        report.publish = Some(crate::publication::Publishing::new(
+            std::sync::Arc::new(publication),
+            crate::publication::View::ALL,
+        ));
+    }
     stage(
         3,
         &format!("writing the report to {}", report.out.display()),

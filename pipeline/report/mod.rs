@@ -16,8 +16,9 @@ use serde_json::{Map, Value, json};
 use crate::engine::{self, Scope};
 use crate::error::{Error, Result};
 use crate::measures::{self, Context, FigureLike};
+use crate::publication::{Publishing, View};
 use crate::spec::study::StudyFile;
-use crate::stats::{self, DISCLOSURE_RULE};
+use crate::stats;
 use figures::Figures;
 
 const HTML_TEMPLATE: &str = include_str!("../../reports/templates/report.html");
@@ -52,7 +53,11 @@ impl Period {
 pub struct Options {
     pub out: PathBuf,
     pub title: String,
-    pub publish: bool,
+    /// The publication at the report's view, when it is for publication.
+    pub publish: Option<Publishing>,
+    /// Whether lists that name cases (the coding disagreements) are written (never with
+    /// `publish`; `serve` never keeps them).
+    pub lists: bool,
     pub comparison: Option<(Period, Period)>,
     /// A tracker CSV (number, text, owner, due_date, status, evidence); `None` uses the
     /// shipped one.
@@ -73,27 +78,17 @@ fn pct(p: f64) -> String {
     stats::percent(p)
 }
 
-/// A count as the report's prose writes it: published if asked, with thousands
-/// separators (2,000).
-fn count_text(n: u64, publish: bool) -> String {
-    let shown = if publish {
-        stats::publish_count(n).value()
-    } else {
-        Some(n)
-    };
-    shown.map_or("*".to_string(), |n| {
+/// A count as the report's prose writes it (as shown: `None` is suppressed), with
+/// thousands separators (2,000).
+fn count_text(n: Option<u64>) -> String {
+    n.map_or("*".to_string(), |n| {
         crate::report::chart::thousands(n as i64)
     })
 }
 
 /// A count for summary.json: a number, or `"*"` when suppressed for publication.
-fn count_value(n: u64, publish: bool) -> Value {
-    let shown = if publish {
-        stats::publish_count(n).value()
-    } else {
-        Some(n)
-    };
-    shown.map_or(Value::from("*"), Value::from)
+fn count_value(n: Option<u64>) -> Value {
+    n.map_or(Value::from("*"), Value::from)
 }
 
 /// One theme's headline figures as the report states them.
@@ -114,18 +109,11 @@ struct Headline {
     caveat: Option<String>,
 }
 
-fn headline(study: &StudyFile, theme: &str, x: u64, n: u64, publish: bool) -> Headline {
+/// One theme's headline from its counts as shown (`None`: suppressed).
+fn headline(study: &StudyFile, theme: &str, px: Option<u64>, pn: Option<u64>) -> Headline {
     let label = study.label(theme);
     let (nouns, words_after) = (study.cases(), study.headline_words(theme));
-    let (xs, ns) = (count_text(x, publish), count_text(n, publish));
-    let (px, pn) = if publish {
-        (
-            stats::publish_count(x).value(),
-            stats::publish_count(n).value(),
-        )
-    } else {
-        (Some(x), Some(n))
-    };
+    let (xs, ns) = (count_text(px), count_text(pn));
     match (px, pn) {
         (Some(x), Some(n)) if n > 0 => {
             let p = x as f64 / n as f64;
@@ -152,8 +140,8 @@ fn headline(study: &StudyFile, theme: &str, x: u64, n: u64, publish: bool) -> He
                 ),
                 theme: theme.into(),
                 label,
-                cases: count_value(n, publish),
-                cases_with_theme: count_value(x, publish),
+                cases: count_value(pn),
+                cases_with_theme: count_value(px),
                 percent: Some(show(p)),
                 ci95_low: Some(lo),
                 ci95_high: Some(hi),
@@ -167,8 +155,8 @@ fn headline(study: &StudyFile, theme: &str, x: u64, n: u64, publish: bool) -> He
             ),
             theme: theme.into(),
             label,
-            cases: count_value(n, publish),
-            cases_with_theme: count_value(x, publish),
+            cases: count_value(pn),
+            cases_with_theme: count_value(px),
             percent: None,
             ci95_low: None,
             ci95_high: None,
@@ -306,7 +294,7 @@ fn write(path: &Path, bytes: impl AsRef<[u8]>, files: &mut Vec<PathBuf>) -> Resu
 }
 
 fn csv_text(t: &Table) -> String {
-    measures::table_csv(&t.columns, &t.rows)
+    measures::table_csv(&t.columns, &t.rows, Some(&t.numeric))
 }
 
 fn workbook(path: &Path, tables: &[Table], date: NaiveDate) -> Result<()> {
@@ -443,7 +431,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         &ctx,
         &context,
         source.clone(),
-        options.publish,
+        options.publish.clone(),
         inputs.study,
     );
 
@@ -484,7 +472,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     let summary = json!({
         "title": options.title,
         "source": source,
-        "disclosure": options.publish.then_some(DISCLOSURE_RULE),
+        "disclosure": options.publish.as_ref().map(|p| p.settings().text()),
         "themes": collected.headlines,
         "comparisons": collected.comparisons.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
     });
@@ -512,10 +500,9 @@ async fn collect(
             // No double coding: no section, and no empty table of it.
             continue;
         }
-        let maps = if options.publish {
-            o.publish().rows.to_maps()
-        } else {
-            o.rows.to_maps()
+        let maps = match &options.publish {
+            Some(rule) => o.publish(rule).rows.to_maps(),
+            None => o.rows.to_maps(),
         };
         let mut t = table(m.name, &maps);
         if let Some(label) = &inputs.study.second_grouping {
@@ -536,17 +523,26 @@ async fn collect(
         tables.push(t);
     }
 
-    // Headlines per theme (from the unpublished counts, published in the text).
+    // Headlines per theme (from the counts as shown).
     let prevalence = figs.raw("theme_prevalence").await?;
+    let shown: Vec<(String, Option<u64>, Option<u64>)> = match &options.publish {
+        Some(rule) => prevalence
+            .publish(rule)
+            .rows
+            .theme_prevalence()
+            .iter()
+            .map(|r| (r.theme.clone(), r.cases_with_theme.value(), r.cases.value()))
+            .collect(),
+        None => prevalence
+            .rows
+            .theme_prevalence()
+            .iter()
+            .map(|r| (r.theme.clone(), Some(r.cases_with_theme.0), Some(r.cases.0)))
+            .collect(),
+    };
     let mut headlines = Vec::new();
-    for row in prevalence.rows.theme_prevalence() {
-        headlines.push(headline(
-            inputs.study,
-            &row.theme,
-            row.cases_with_theme.0,
-            row.cases.0,
-            options.publish,
-        ));
+    for (theme, x, n) in shown {
+        headlines.push(headline(inputs.study, &theme, x, n));
     }
 
     // Coding reliability: a section, a table, the disagreements (never published) and
@@ -554,13 +550,13 @@ async fn collect(
     let rel = figs.reliability().await?;
     let reliability = if rel.present() {
         let published = &rel.published;
-        let maps = if options.publish {
+        let maps = if options.publish.is_some() {
             published.rows.to_maps()
         } else {
             rel.output.rows.to_maps()
         };
         tables.push(table("agreement", &maps));
-        if !options.publish {
+        if options.publish.is_none() && options.lists {
             let maps: Vec<Map<String, Value>> = rel
                 .disagreements
                 .rows
@@ -593,16 +589,20 @@ async fn collect(
             h.caveat = match shown {
                 // Published: the kappa of the published counts, or, where it is withheld,
                 // the caveat without its number.
-                Some(s) if options.publish && s.kappa.is_suppressed() => raw_kappa
+                Some(s) if options.publish.is_some() && s.kappa.is_suppressed() => raw_kappa
                     .filter(|k| *k < crate::oversight::agreement::SUBSTANTIAL)
                     .map(|_| {
                         "Coders agreed less than substantially on this theme (its kappa is withheld: small counts): treat the figure as approximate.".to_string()
                     }),
-                Some(s) if options.publish => s.kappa.value().and_then(sentence),
+                Some(s) if options.publish.is_some() => s.kappa.value().and_then(sentence),
                 _ => raw_kappa.and_then(sentence),
             };
         }
-        Some(reliability_section(&rel, options.publish))
+        Some(reliability_section(
+            &rel,
+            options.publish.is_some(),
+            options.lists,
+        ))
     } else {
         None
     };
@@ -610,71 +610,96 @@ async fn collect(
     // Committee comparison between two periods.
     let mut comparisons: Vec<(String, Value)> = Vec::new();
     if let Some(periods) = &options.comparison {
-        let mut per_period = Vec::new();
+        // Per period, per theme: (cases with the theme, cases) as shown; published, the
+        // sum of the published counts of the grid's periods that make it up.
+        let mut per_period: Vec<Vec<ThemeCounts>> = Vec::new();
         for p in [periods.0, periods.1] {
-            let scope = Scope {
-                from: Some(p.from),
-                to: Some(p.to),
-                ..inputs.scope.clone()
-            };
-            let c = engine::session(&engine::Inputs {
-                scope: &scope,
-                ..inputs.clone()
-            })
-            .await?;
-            let cx = Context {
-                scope: &scope,
-                ..*context
-            };
-            per_period.push(measures::run(&c, measures::find("theme_prevalence")?, &cx).await?);
-        }
-        let (before, after) = (
-            per_period[0].rows.theme_prevalence(),
-            per_period[1].rows.theme_prevalence(),
-        );
-        for (b, c) in before.iter().zip(after) {
-            let theme = b.theme.as_str();
-            // As published: a suppressed count (1 to 7) is not a number to compare.
-            let counts = |r: &measures::Prevalence| {
-                let (x, n) = (r.cases_with_theme.0, r.cases.0);
-                if options.publish {
-                    match (
-                        stats::publish_count(x).value(),
-                        stats::publish_count(n).value(),
-                    ) {
-                        (Some(x), Some(n)) => Some((x, n)),
-                        _ => None,
-                    }
-                } else {
-                    Some((x, n))
+            let parts: Vec<Scope> = match &options.publish {
+                Some(rule) => {
+                    let grid =
+                        crate::spec::grid::Period::cover(p.from, p.to, &rule.settings().levels())
+                            .map_err(Error::Usage)?;
+                    grid.into_iter()
+                        .map(|g| rule.view.at(g).scope(rule.settings()))
+                        .collect()
                 }
+                None => vec![Scope {
+                    from: Some(p.from),
+                    to: Some(p.to),
+                    ..inputs.scope.clone()
+                }],
             };
+            let mut totals: Vec<(String, Option<(u64, u64)>)> = Vec::new();
+            for scope in &parts {
+                let c = engine::session(&engine::Inputs {
+                    scope,
+                    ..inputs.clone()
+                })
+                .await?;
+                let cx = Context { scope, ..*context };
+                let out = measures::run(&c, measures::find("theme_prevalence")?, &cx).await?;
+                let shown: Vec<(String, Option<(u64, u64)>)> = match &options.publish {
+                    Some(rule) => {
+                        let view = View::of(scope, rule.settings()).map_err(Error::Usage)?;
+                        out.publish(&rule.at(view))
+                            .rows
+                            .theme_prevalence()
+                            .iter()
+                            .map(|r| {
+                                (
+                                    r.theme.clone(),
+                                    r.cases_with_theme.value().zip(r.cases.value()),
+                                )
+                            })
+                            .collect()
+                    }
+                    None => out
+                        .rows
+                        .theme_prevalence()
+                        .iter()
+                        .map(|r| (r.theme.clone(), Some((r.cases_with_theme.0, r.cases.0))))
+                        .collect(),
+                };
+                if totals.is_empty() {
+                    totals = shown;
+                } else {
+                    for (t, (_, v)) in totals.iter_mut().zip(shown) {
+                        t.1 = match (t.1, v) {
+                            (Some((a, b)), Some((x, n))) => Some((a + x, b + n)),
+                            _ => None,
+                        };
+                    }
+                }
+            }
+            per_period.push(totals);
+        }
+        for ((theme, b), (_, c)) in per_period[0].iter().zip(&per_period[1]) {
             let label = inputs.study.label(theme);
-            let (s, mut v) = match (counts(b), counts(c)) {
-                (Some(before), Some(now)) => comparison_sentence(&label, before, now, periods),
+            let (s, mut v) = match (b, c) {
+                (Some(before), Some(now)) => comparison_sentence(&label, *before, *now, periods),
                 _ => (
                     format!(
-                        "{label}: the change between {}–{} and {}–{} cannot be published: a count in one of the periods is 1 to 7, which disclosure control suppresses.",
+                        "{label}: the change between {}–{} and {}–{} cannot be published: a count in one of the periods is suppressed (disclosure control).",
                         periods.0.from, periods.0.to, periods.1.from, periods.1.to
                     ),
                     json!({ "suppressed": true }),
                 ),
             };
-            v["theme"] = Value::from(theme);
+            v["theme"] = Value::from(theme.as_str());
             comparisons.push((s, v));
         }
     }
     // Every organisation outside each theme's 99.8% limits.
     let mut flagged = std::collections::BTreeMap::new();
     let profile = figs.raw("organisation_profile").await?;
+    let published_profile = options.publish.as_ref().map(|rule| profile.publish(rule));
     for theme in inputs.codes.themes() {
-        let funnel = crate::oversight::funnel_from(
-            &profile,
-            context,
-            &theme,
-            crate::oversight::By::Organisation,
-            options.publish,
-        )?;
+        let by = crate::oversight::By::Organisation;
+        let funnel = match &published_profile {
+            Some(p) => crate::oversight::funnel_from(p, context, &theme, by)?,
+            None => crate::oversight::funnel_from(&profile, context, &theme, by)?.shown(),
+        };
+        use crate::measures::CountLike;
         let list: Vec<Flagged> = funnel
             .output
             .rows
@@ -688,9 +713,9 @@ async fn collect(
                 };
                 Some(Flagged {
                     organisation: r.label.clone(),
-                    cases_with_theme: crate::report::chart::thousands(r.numerator.0 as i64),
-                    cases: crate::report::chart::thousands(r.denominator.0 as i64),
-                    percent: pct(r.proportion.unwrap_or(0.0)),
+                    cases_with_theme: count_text(r.numerator.number()),
+                    cases: count_text(r.denominator.number()),
+                    percent: pct(r.proportion.value().unwrap_or(0.0)),
                     side: side.into(),
                 })
             })
@@ -752,6 +777,7 @@ fn reliability_rows<F: crate::measures::Form>(out: &measures::Output<F>) -> Vec<
 fn reliability_section(
     rel: &crate::oversight::agreement::Reliability,
     publish: bool,
+    lists: bool,
 ) -> Reliability {
     // As published, or as computed.
     let rows = if publish {
@@ -759,13 +785,7 @@ fn reliability_section(
     } else {
         reliability_rows(&rel.output)
     };
-    let n = if publish {
-        crate::stats::publish_count(rel.sample_cases)
-            .value()
-            .map_or("*".to_string(), |n| n.to_string())
-    } else {
-        rel.sample_cases.to_string()
-    };
+    let n = rel.sample_text(publish);
     let method = if rel.coders > 2 {
         "Fleiss' kappa"
     } else {
@@ -778,7 +798,7 @@ fn reliability_section(
             crate::stats::agreement::BOOTSTRAP_DRAWS
         ),
         rows,
-        disagreements: if publish {
+        disagreements: if publish || !lists {
             String::new()
         } else {
             format!(
@@ -805,6 +825,18 @@ fn inline_svg(dir: &Path, name: &str) -> Option<String> {
             s.replacen("<svg ", &format!("<svg viewBox=\"0 0 {w} {h}\" "), 1)
         }
     })
+}
+
+/// A theme's (cases with it, cases) in a period, as shown (`None`: suppressed).
+type ThemeCounts = (String, Option<(u64, u64)>);
+
+/// A published view in words: "all cases, 2024" or "organisation RJ1, May 2024".
+pub fn view_words(view: &View) -> String {
+    let unit = match &view.unit {
+        crate::publication::Unit::All => "all cases".to_string(),
+        crate::publication::Unit::Is(f, v) => format!("{} {v}", f.name()),
+    };
+    format!("{unit}, {}", view.period.words())
 }
 
 /// The values the templates are rendered with.
@@ -893,8 +925,16 @@ fn compose(
         "Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".into(),
         format!("SPC charts: {}", crate::oversight::INCOMPLETE_RULE),
     ];
-    if options.publish {
-        methods.push("Prepared for publication: every count, table, sentence and chart uses the published counts; funnel plots are computed from published numerators and denominators and leave out organisations with a suppressed count; an SPC chart with a suppressed count in any period is not published; a change between periods that rests on a suppressed count is not stated.".into());
+    if let Some(rule) = &options.publish {
+        let p = &rule.publication;
+        methods.push(format!(
+            "Prepared for publication. {} This report's view: {}. In this version of the data the audited set publishes {} cells and suppresses {}. Every count, table, sentence and chart here is from that set: funnel plots are computed from published numerators and denominators and leave out organisations with a suppressed count; SPC charts from the published monthly counts, a month with a suppressed count not shown and left out of the limits; a change between periods is the sum of the published counts of the periods that make it up, and not stated where one is suppressed. Tables of delays, remedies, recommendations, learning, co-occurrence, breakdowns and coding reliability are published for all organisations only.",
+            rule.settings().text(),
+            crate::report::view_words(&rule.view),
+            crate::report::chart::thousands(p.counts.published as i64),
+            crate::report::chart::thousands((p.counts.primary + p.counts.secondary) as i64),
+        ));
+        methods.extend(p.notes.iter().cloned());
     }
     let thresholds: Vec<JinjaValue> = inputs
         .thresholds
@@ -920,7 +960,8 @@ fn compose(
             let counts: Vec<String> = i
                 .counts
                 .iter()
-                .map(|(t, c)| format!("{t} {} stored", count_text(c.stored, options.publish)))
+                .filter(|_| options.publish.is_none())
+                .map(|(t, c)| format!("{t} {} stored", count_text(Some(c.stored))))
                 .collect();
             let inputs: Vec<String> = i.inputs.iter().map(|f| format!("{} (SHA-256 {})", f.file, f.sha256)).collect();
             context! { number => i.number, time => i.time.get(0..10).unwrap_or("").to_string(), counts => counts.join(", "), inputs => inputs, version => i.casework_version.clone() }
@@ -930,7 +971,7 @@ fn compose(
         title => options.title.clone(),
         source => source,
         generated => inputs.as_of.to_string(),
-        disclosure => options.publish.then_some(DISCLOSURE_RULE),
+        disclosure => options.publish.as_ref().map(|p| p.settings().text()),
         themes => theme_sections,
         figures => general,
         comparisons => comparisons.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),

@@ -5,46 +5,57 @@
 //! no script), so every view is a link.
 //!
 //! Safety (docs/serve.md): loopback unless told otherwise, and a non-loopback address only
-//! with a token; filter values are typed literals in DataFusion expressions, never SQL
-//! text; every name from the data is escaped (minijinja's HTML escaping; plotters escapes
-//! SVG text); only fixed routes, and file names checked against the files the server
-//! wrote; `--publish` applies disclosure control to everything served and refuses views
-//! too narrow to publish; a bound on concurrent queries, a timeout per request, one
-//! memory pool for all of them.
+//! with a token; in loopback mode only loopback `Host` names are served (no DNS
+//! rebinding); filter values are typed literals in DataFusion expressions, never SQL text;
+//! every name from the data is escaped (minijinja's HTML escaping; plotters escapes SVG
+//! text; CSV cells cannot start a formula); only fixed routes, and file names checked
+//! against the files the server wrote; `--publish` serves the publication's audited set
+//! only (`publication`: periods of the calendar grid, one publishable filter at a time);
+//! a private cache (mode 700, files 600, removed on SIGINT and SIGTERM) that never holds
+//! a list naming cases; a bound on concurrent queries, a timeout per request, one memory
+//! pool for all of them, the answers kept within it; header and idle timeouts and a cap
+//! on connections; `Cache-Control: no-store`.
 
 mod pages;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::NaiveDate;
-use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryConsumer, MemoryPool, MemoryReservation,
+};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::engine::{self, DateField, Engine, Scope};
 use crate::error::{Error, Result};
-use crate::measures::{self, Context};
+use crate::measures::Context;
+use crate::publication::{Filter, Publication, Publishing, Unit, View};
+use crate::spec::grid::Period;
 use crate::spec::study::StudyFile;
 use crate::spec::{CodeList, Thresholds};
 use crate::warehouse::Warehouse;
 
-/// Under `--publish`, the fewest cases a filtered view may hold, and the fewest by which
-/// it may differ from the view without any one of its filters (docs/serve.md).
-pub const PUBLISH_MIN_CASES: u64 = 50;
-
 /// Reports (one per scope) kept on disk while the server runs; past this the older half
 /// is removed.
 pub const CACHED_VIEWS: usize = 200;
+
+/// How long a client may take to send a request's headers, and how long a kept-alive
+/// connection may stay idle.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a login session lasts.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 /// What the server serves and how.
 pub struct Config {
@@ -53,33 +64,83 @@ pub struct Config {
     pub thresholds: Thresholds,
     pub study: StudyFile,
     pub as_of: NaiveDate,
-    /// The one memory pool all requests' queries share (a fair spill pool).
+    /// The one memory pool all requests' queries share (a fair spill pool); the answers
+    /// kept take part of it.
     pub memory_limit: usize,
     pub engine: Engine,
     pub listen: SocketAddr,
     pub publish: bool,
-    /// Required of every request when set (bearer header, or the cookie `/login` sets).
+    /// Required of every request when set (bearer header, or the session cookie `/login`
+    /// sets).
     pub token: Option<String>,
     /// Requests computing at once; others wait (within the timeout).
     pub max_queries: usize,
     pub timeout: Duration,
+    /// Connections open at once; more wait in the listen queue.
+    pub max_connections: usize,
+    /// Host names served besides the loopback ones (`--allow-host`, for a proxy's name).
+    pub allowed_hosts: Vec<String>,
 }
 
 struct AppState {
     config: Config,
+    /// The port listened on (for the Host check).
+    port: u16,
     pool: Arc<dyn MemoryPool>,
     permits: Arc<tokio::sync::Semaphore>,
-    /// Reports built per scope (the page's filters and the warehouse version).
+    /// Reports built per scope (the page's filters and the warehouse version), in a
+    /// private folder.
     cache_root: tempfile::TempDir,
     cache: Mutex<HashMap<String, PathBuf>>,
-    /// Answers already given (the warehouse is read-only while served): (warehouse
-    /// version, path and query) → content type and body.
-    answers: Mutex<HashMap<String, (HeaderValue, axum::body::Bytes)>>,
+    /// Answers already given (the warehouse is read-only while served).
+    answers: Mutex<Answers>,
     /// Reports built so far (names their folders).
     built: std::sync::atomic::AtomicU64,
     /// One build per key at a time.
     building: tokio::sync::Mutex<()>,
-    choices: pages::Choices,
+    /// The filter form's choices, for the warehouse version they were read from.
+    choices: Mutex<Option<(String, Arc<pages::Choices>)>>,
+    /// The publication of the committed version (`--publish`), built once per version.
+    publication: tokio::sync::Mutex<Option<Arc<Publication>>>,
+    /// Login sessions: id → when it ends.
+    sessions: Mutex<HashMap<String, Instant>>,
+}
+
+/// Answers kept: keyed on the method, the path and the normalised query of a GET, for
+/// one warehouse version; bounded in bytes, the bytes reserved in the server's memory
+/// pool (oldest dropped first when the pool or the bound says no).
+struct Answers {
+    map: HashMap<String, (HeaderValue, axum::body::Bytes)>,
+    order: VecDeque<String>,
+    bytes: usize,
+    limit: usize,
+    reservation: MemoryReservation,
+}
+
+impl Answers {
+    fn get(&self, key: &str) -> Option<(HeaderValue, axum::body::Bytes)> {
+        self.map.get(key).cloned()
+    }
+
+    fn insert(&mut self, key: String, kind: HeaderValue, body: axum::body::Bytes) {
+        let n = body.len() + key.len();
+        if n > self.limit || self.map.contains_key(&key) {
+            return;
+        }
+        while self.bytes + n > self.limit || self.reservation.try_grow(n).is_err() {
+            let Some(old) = self.order.pop_front() else {
+                return;
+            };
+            if let Some((_, b)) = self.map.remove(&old) {
+                let m = b.len() + old.len();
+                self.bytes -= m;
+                self.reservation.shrink(m);
+            }
+        }
+        self.bytes += n;
+        self.order.push_back(key.clone());
+        self.map.insert(key, (kind, body));
+    }
 }
 
 /// The filters of a page, as its URL gives them (empty fields are no filter).
@@ -89,6 +150,9 @@ pub struct Filters {
     pub from: String,
     #[serde(default)]
     pub to: String,
+    /// A period of the calendar grid (2024, FY2024-25, 2024-Q2, 2024-05).
+    #[serde(default)]
+    pub period: String,
     #[serde(default)]
     pub date_field: String,
     #[serde(default)]
@@ -116,9 +180,24 @@ impl Filters {
                 .map_err(|_| format!("{name} must be a date YYYY-MM-DD, not {v:?}"))
         };
         let text = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        let (from, to) = (date("from", &self.from)?, date("to", &self.to)?);
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(format!("the period starts ({f}) after it ends ({t})"));
+        }
+        let period = if self.period.is_empty() {
+            None
+        } else {
+            if from.is_some() || to.is_some() {
+                return Err("give a period or from and to, not both".into());
+            }
+            Some(Period::parse(&self.period)?)
+        };
         Ok(Scope {
-            from: date("from", &self.from)?,
-            to: date("to", &self.to)?,
+            from,
+            to,
+            period,
             date_field: match self.date_field.as_str() {
                 "" | "opened_date" => DateField::OpenedDate,
                 "closed_date" => DateField::ClosedDate,
@@ -146,10 +225,11 @@ impl Filters {
         q.finish()
     }
 
-    fn pairs(&self) -> [(&'static str, &str); 7] {
+    fn pairs(&self) -> [(&'static str, &str); 8] {
         [
             ("from", &self.from),
             ("to", &self.to),
+            ("period", &self.period),
             ("date_field", &self.date_field),
             ("organisation", &self.organisation),
             ("region", &self.region),
@@ -158,35 +238,43 @@ impl Filters {
         ]
     }
 
-    pub fn is_filtered(&self) -> bool {
-        self.pairs()
-            .iter()
-            .any(|(k, v)| *k != "date_field" && !v.is_empty())
-    }
-
-    /// The same filters less one (for the publication rule's parents).
-    fn without(&self, field: &str) -> Filters {
-        let mut f = self.clone();
-        match field {
-            "from" => f.from.clear(),
-            "to" => f.to.clear(),
-            "organisation" => f.organisation.clear(),
-            "region" => f.region.clear(),
-            "source" => f.source.clear(),
-            "decision" => f.decision.clear(),
-            _ => {}
+    /// The filters of a published view (its canonical form).
+    fn of_view(view: &View) -> Filters {
+        let mut f = Filters {
+            period: if view.period == Period::All {
+                String::new()
+            } else {
+                view.period.code()
+            },
+            ..Filters::default()
+        };
+        if let Unit::Is(filter, v) = &view.unit {
+            let v = v.clone();
+            match filter {
+                Filter::Organisation => f.organisation = v,
+                Filter::Region => f.region = v,
+                Filter::Source => f.source = v,
+                Filter::Decision => f.decision = v,
+            }
         }
         f
     }
 }
 
-/// Runs the server until the process is stopped.
+/// Runs the server until the process is stopped (SIGINT, SIGTERM): then the cache is
+/// removed.
 pub async fn serve(config: Config) -> Result<()> {
     if !config.listen.ip().is_loopback() && config.token.is_none() {
         return Err(Error::Usage(format!(
             "{} is not a loopback address: give --token-file FILE so that only holders of the token can read the warehouse",
             config.listen
         )));
+    }
+    // Everything the server writes (its cache of reports) is its user's alone.
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -195,21 +283,38 @@ pub async fn serve(config: Config) -> Result<()> {
         .local_addr()
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
     let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(config.memory_limit));
-    let choices = pages::Choices::load(&config, pool.clone()).await?;
+    let reservation = MemoryConsumer::new("casework serve: answers kept").register(&pool);
+    let cache_root = tempfile::Builder::new()
+        .prefix("casework-serve-")
+        .permissions(private_folder())
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let state = Arc::new(AppState {
         permits: Arc::new(tokio::sync::Semaphore::new(config.max_queries.max(1))),
-        cache_root: tempfile::Builder::new()
-            .prefix("casework-serve-")
-            .tempdir()
-            .map_err(|e| Error::io(std::env::temp_dir(), e))?,
+        port: address.port(),
+        cache_root,
         cache: Mutex::new(HashMap::new()),
         built: std::sync::atomic::AtomicU64::new(0),
-        answers: Mutex::new(HashMap::new()),
+        answers: Mutex::new(Answers {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            limit: config.memory_limit / 4,
+            reservation,
+        }),
         building: tokio::sync::Mutex::new(()),
+        choices: Mutex::new(None),
+        publication: tokio::sync::Mutex::new(None),
+        sessions: Mutex::new(HashMap::new()),
         pool,
-        choices,
         config,
     });
+    // The filter form's choices (and, for publication, the audited set) before the first
+    // request, so that a warehouse that cannot be read stops the start.
+    state.choices().await?;
+    if state.config.publish {
+        state.publication().await?;
+    }
     let app = Router::new()
         .route("/", get(overview))
         .route("/theme/{theme}", get(theme))
@@ -227,35 +332,133 @@ pub async fn serve(config: Config) -> Result<()> {
     } else {
         ""
     };
+    let shown = if address.ip().is_unspecified() {
+        format!("localhost:{}", address.port())
+    } else {
+        address.to_string()
+    };
     eprintln!(
-        "casework serve: open http://{address}/{login}{}; Ctrl-C stops",
+        "casework serve: open http://{shown}/{login}{}; Ctrl-C stops",
         if state.config.publish {
             " (prepared for publication)"
         } else {
             ""
         }
     );
-    axum::serve(listener, app)
-        .await
-        .map_err(|e| Error::Usage(format!("the server stopped: {e}")))
+    let connections = Arc::new(tokio::sync::Semaphore::new(
+        state.config.max_connections.max(1),
+    ));
+    let mut stop = Box::pin(stopped());
+    loop {
+        let permit = tokio::select! {
+            _ = &mut stop => break,
+            p = connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, _)) = accepted else {
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(64 * 1024)
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+    let root = state.cache_root.path().to_path_buf();
+    let _ = std::fs::remove_dir_all(&root);
+    eprintln!("casework serve: stopped; its cache is removed");
+    Ok(())
 }
 
-/// Every request: the token where one is set, security headers, and a log line.
+/// A folder only its owner can enter.
+fn private_folder() -> std::fs::Permissions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(0o700)
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::temp_dir()
+            .metadata()
+            .map(|m| m.permissions())
+            .unwrap_or_else(|_| unreachable!())
+    }
+}
+
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A query as logged: every `token` parameter's value left out.
+fn logged_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("token") => format!("{k}=…"),
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Every request: the Host check, the token where one is set, security headers, and a
+/// log line (never the token).
 async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    // The token is never logged.
     let shown = match request.uri().query() {
-        Some(_) if path == "/login" => format!("{path}?…"),
-        Some(q) => format!("{path}?{q}"),
+        Some(q) => format!("{path}?{}", logged_query(q)),
         None => path.clone(),
     };
-    let allowed = match &state.config.token {
-        None => true,
-        Some(token) => path == "/login" || presented(request.headers(), token),
-    };
-    let mut response = if allowed {
+    let is_login = path.trim_end_matches('/') == "/login";
+    let mut response = if !state.host_allowed(request.headers()) {
+        (
+            StatusCode::MISDIRECTED_REQUEST,
+            "casework serve: this server answers only to its own address (the Host header names another)\n",
+        )
+            .into_response()
+    } else if !matches!(method, Method::GET | Method::HEAD) {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+            "casework serve: pages are read with GET\n",
+        )
+            .into_response()
+    } else if state.config.token.is_none() || is_login || state.presented(request.headers()) {
         next.run(request).await
     } else {
         (
@@ -280,6 +483,7 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     eprintln!(
         "{method} {shown} {} {} ms",
         response.status().as_u16(),
@@ -288,19 +492,41 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
-/// Answers kept: at most this many, each at most 16 MiB.
-const ANSWERS: usize = 1000;
+/// Answers kept are at most this large each.
 const ANSWER_BYTES: usize = 16 << 20;
 
-/// Serves a page already computed for the same warehouse version, path and query, and
-/// keeps every successful answer (the warehouse does not change under the server; a new
-/// ingest is a new version, so new keys).
+/// The key of an answer: the warehouse version, the method, the path and the query's
+/// parameters decoded, without empty ones, sorted.
+fn answer_key(version: &str, method: &Method, path: &str, query: Option<&str>) -> String {
+    let mut pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .filter(|(k, v)| !v.is_empty() && k != "token")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    pairs.sort();
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{version} {method} {path}?{q}")
+}
+
+/// Serves a GET already answered for the same warehouse version, path and parameters,
+/// and keeps every successful GET answer (the warehouse does not change under the
+/// server; a new ingest is a new version, so new keys).
 async fn remember(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let Ok(manifest) = state.config.warehouse.committed() else {
         return next.run(request).await;
     };
-    let key = format!("{}{}", manifest.version, request.uri());
-    if let Some((kind, body)) = state.answers.lock().ok().and_then(|a| a.get(&key).cloned()) {
+    if request.method() != Method::GET {
+        return next.run(request).await;
+    }
+    let key = answer_key(
+        &manifest.version,
+        request.method(),
+        request.uri().path(),
+        request.uri().query(),
+    );
+    if let Some((kind, body)) = state.answers.lock().ok().and_then(|a| a.get(&key)) {
         return ([(header::CONTENT_TYPE, kind)], body).into_response();
     }
     let response = next.run(request).await;
@@ -315,35 +541,15 @@ async fn remember(State(state): State<Arc<AppState>>, request: Request, next: Ne
         )
             .into_response();
     };
-    if let (Some(kind), Ok(mut a)) = (
-        parts.headers.get(header::CONTENT_TYPE),
-        state.answers.lock(),
-    ) {
-        if a.len() >= ANSWERS {
-            a.clear();
-        }
-        a.insert(key, (kind.clone(), bytes.clone()));
+    if parts.headers.get(header::SET_COOKIE).is_none()
+        && let (Some(kind), Ok(mut a)) = (
+            parts.headers.get(header::CONTENT_TYPE),
+            state.answers.lock(),
+        )
+    {
+        a.insert(key, kind.clone(), bytes.clone());
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
-}
-
-/// Whether the request carries the token (bearer header or cookie), compared in
-/// constant time.
-fn presented(headers: &HeaderMap, token: &str) -> bool {
-    let same = |given: &str| bool::from(given.as_bytes().ct_eq(token.as_bytes()));
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(same);
-    let cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix("casework_token="))
-        .any(same);
-    bearer || cookie
 }
 
 #[derive(Deserialize)]
@@ -359,9 +565,30 @@ async fn login(State(state): State<Arc<AppState>>, Query(q): Query<LoginQuery>) 
     if !bool::from(q.token.as_bytes().ct_eq(token.as_bytes())) {
         return (StatusCode::UNAUTHORIZED, "casework serve: wrong token\n").into_response();
     }
+    // A session of its own, not the token: it ends, and the token is never in a cookie.
+    let mut id = [0u8; 32];
+    if getrandom::fill(&mut id).is_err() {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "casework serve: no randomness for a session\n",
+        )
+            .into_response();
+    }
+    let id = hex::encode(id);
+    if let Ok(mut s) = state.sessions.lock() {
+        let now = Instant::now();
+        s.retain(|_, end| *end > now);
+        s.insert(id.clone(), now + SESSION_LIFETIME);
+    }
+    let secure = if state.config.listen.ip().is_loopback() {
+        ""
+    } else {
+        "; Secure"
+    };
     let mut r = redirect("/");
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "casework_token={token}; HttpOnly; SameSite=Strict; Path=/"
+        "casework_session={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        SESSION_LIFETIME.as_secs()
     )) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -379,6 +606,8 @@ async fn not_found() -> Response {
 /// What a page's work gives back.
 enum Reply {
     Html(String),
+    /// A page with another status than 200.
+    Status(StatusCode, String),
     File(&'static str, Vec<u8>),
     Text(StatusCode, String),
 }
@@ -389,6 +618,12 @@ impl IntoResponse for Reply {
             Reply::Html(h) => {
                 ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], h).into_response()
             }
+            Reply::Status(status, h) => (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                h,
+            )
+                .into_response(),
             Reply::File(kind, bytes) => ([(header::CONTENT_TYPE, kind)], bytes).into_response(),
             Reply::Text(status, t) => (
                 status,
@@ -402,8 +637,8 @@ impl IntoResponse for Reply {
 
 /// Runs a page's work on a blocking thread under a query permit and the timeout (the
 /// engine's futures need not be `Send`; a page never holds up the server's I/O). A page
-/// whose report for `cached` filters is already built (and needs no publication check)
-/// does not wait for a permit: it runs no query.
+/// whose report for `cached` filters is already built does not wait for a permit: it
+/// runs no query.
 async fn work<F, Fut>(state: Arc<AppState>, cached: Option<&Filters>, f: F) -> Response
 where
     F: FnOnce(Arc<AppState>) -> Fut + Send + 'static,
@@ -475,74 +710,156 @@ impl AppState {
         }
     }
 
-    /// Cases in a scope.
-    async fn cases(&self, scope: &Scope) -> Result<u64> {
-        let ctx = engine::session(&self.inputs(scope)).await?;
-        let batches = measures::sql_batches(
-            &ctx,
-            "SELECT COUNT(*) AS n FROM cases",
-            Path::new("(serve)"),
-            Vec::new(),
-        )
-        .await?;
-        let rows = measures::to_rows(&batches)?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.get("n"))
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0))
+    /// Whether the request's Host is this server's: in loopback mode a loopback name
+    /// with the server's port (a page of another site that a DNS name points here gets
+    /// nothing), or one of `--allow-host`; any with a token and no `--allow-host`.
+    fn host_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+            return false;
+        };
+        let host = host.to_ascii_lowercase();
+        if self
+            .config
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&host))
+        {
+            return true;
+        }
+        if !self.config.listen.ip().is_loopback() {
+            return self.config.allowed_hosts.is_empty();
+        }
+        let port = self.port;
+        ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .any(|name| host == format!("{name}:{port}") || (port == 80 && host == *name))
     }
 
-    /// Under `--publish`, why a filtered view may not be shown (docs/serve.md): it holds
-    /// fewer than [`PUBLISH_MIN_CASES`] cases, or differs from the view without one of
-    /// its filters by 1 to [`PUBLISH_MIN_CASES`] − 1 cases (which differencing the two
-    /// would reveal).
-    async fn too_narrow(&self, filters: &Filters) -> Result<Option<String>> {
-        if !self.config.publish || !filters.is_filtered() {
+    /// Whether the request carries the token (a bearer header, its scheme in any case)
+    /// or a live session's cookie; compared in constant time.
+    fn presented(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.config.token else {
+            return true;
+        };
+        let same = |given: &str, want: &str| bool::from(given.as_bytes().ct_eq(want.as_bytes()));
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once(char::is_whitespace))
+            .is_some_and(|(scheme, value)| {
+                scheme.eq_ignore_ascii_case("bearer") && same(value.trim(), token)
+            });
+        if bearer {
+            return true;
+        }
+        let now = Instant::now();
+        let Ok(sessions) = self.sessions.lock() else {
+            return false;
+        };
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().strip_prefix("casework_session="))
+            .any(|id| {
+                sessions
+                    .iter()
+                    .any(|(known, end)| *end > now && same(id, known))
+            })
+    }
+
+    /// The filter form's choices, read again when a new version is committed.
+    async fn choices(&self) -> Result<Arc<pages::Choices>> {
+        let version = self.config.warehouse.committed()?.version;
+        if let Some((v, c)) = self.choices.lock().ok().and_then(|c| c.clone())
+            && v == version
+        {
+            return Ok(c);
+        }
+        let c = Arc::new(pages::Choices::load(&self.config, self.pool.clone()).await?);
+        if let Ok(mut slot) = self.choices.lock() {
+            *slot = Some((version, c.clone()));
+        }
+        Ok(c)
+    }
+
+    /// The publication of the committed version, built once per version.
+    async fn publication(&self) -> Result<Arc<Publication>> {
+        let version = self.config.warehouse.committed()?.version;
+        let mut slot = self.publication.lock().await;
+        if let Some(p) = slot.as_ref()
+            && p.version == version
+        {
+            return Ok(p.clone());
+        }
+        let settings = &self.config.study.publication;
+        let scope = Scope {
+            date_field: settings.date_field,
+            ..Scope::default()
+        };
+        let p = Arc::new(crate::publication::build(&self.inputs(&scope), settings).await?);
+        *slot = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Under `--publish`, the view the filters ask for, published; `Err(why)` when the
+    /// publication has no such view (a reason that depends on no count: the grid, the
+    /// publishable filters, the values the filter form lists). `None` without
+    /// `--publish`.
+    async fn publishing(
+        &self,
+        f: &Filters,
+    ) -> Result<Option<std::result::Result<Publishing, String>>> {
+        if !self.config.publish {
             return Ok(None);
         }
-        let scope = filters.scope().map_err(Error::Usage)?;
-        let n = self.cases(&scope).await?;
-        if n < PUBLISH_MIN_CASES {
-            return Ok(Some(format!(
-                "This view holds fewer than {PUBLISH_MIN_CASES} cases: too few to publish its figures (disclosure control). Widen the filters."
-            )));
+        let publication = self.publication().await?;
+        let settings = &publication.settings;
+        let mut scope = match f.scope() {
+            Ok(s) => s,
+            Err(why) => return Ok(Some(Err(why))),
+        };
+        if f.date_field.is_empty() {
+            scope.date_field = settings.date_field;
         }
-        for field in ["from", "to", "organisation", "region", "source", "decision"] {
-            let parent = filters.without(field);
-            if parent.query() == filters.query() {
-                continue;
-            }
-            let p = self.cases(&parent.scope().map_err(Error::Usage)?).await?;
-            let d = p.saturating_sub(n);
-            if d > 0 && d < PUBLISH_MIN_CASES {
-                return Ok(Some(format!(
-                    "This view differs from the same view without its {field} filter by fewer than {PUBLISH_MIN_CASES} cases, so the two together would reveal a small count: its figures are not published (disclosure control)."
-                )));
-            }
+        let view = match View::of(&scope, settings) {
+            Ok(v) => v,
+            Err(why) => return Ok(Some(Err(why))),
+        };
+        if let Unit::Is(filter, value) = &view.unit
+            && !publication.values(*filter).contains(value)
+        {
+            return Ok(Some(Err(format!(
+                "no {} {value:?} in the published data; choose one from the list",
+                filter.name()
+            ))));
         }
-        Ok(None)
+        Ok(Some(Ok(Publishing::new(publication, view))))
     }
 
-    /// A scope's key in the caches: the warehouse version and the filters.
+    /// A scope's key in the caches: the warehouse version and the filters (a published
+    /// view's canonical filters).
     fn cache_key(&self, filters: &Filters) -> Result<String> {
         let version = self.config.warehouse.committed()?.version;
         Ok(format!("{version}?{}", filters.query()))
     }
 
     /// Whether a page of these filters can be served from a built report without any
-    /// query: the report is built, and no publication check is due.
+    /// query.
     fn is_cached(&self, filters: &Filters) -> bool {
-        let checked = self.config.publish && filters.is_filtered();
-        !checked
-            && self
-                .cache_key(filters)
-                .is_ok_and(|k| self.cache.lock().is_ok_and(|c| c.contains_key(&k)))
+        self.cache_key(filters)
+            .is_ok_and(|k| self.cache.lock().is_ok_and(|c| c.contains_key(&k)))
     }
 
-    /// The report for a scope, built once (per warehouse version) and kept.
-    async fn report(&self, filters: &Filters) -> Result<PathBuf> {
-        let key = self.cache_key(filters)?;
+    /// The report for a scope, built once (per warehouse version) and kept; for a
+    /// published view, from the publication.
+    async fn report(&self, filters: &Filters, publish: Option<&Publishing>) -> Result<PathBuf> {
+        let filters = match publish {
+            Some(p) => Filters::of_view(&p.view),
+            None => filters.clone(),
+        };
+        let key = self.cache_key(&filters)?;
         if let Some(dir) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(dir);
         }
@@ -566,11 +883,15 @@ impl AppState {
             .built
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = self.cache_root.path().join(format!("view{n:09}"));
-        let scope = filters.scope().map_err(Error::Usage)?;
+        let scope = match publish {
+            Some(p) => p.view.scope(p.settings()),
+            None => filters.scope().map_err(Error::Usage)?,
+        };
         let options = crate::report::Options {
             out: dir.clone(),
             title: self.config.study.title.clone(),
-            publish: self.config.publish,
+            publish: publish.cloned(),
+            lists: false,
             comparison: None,
             tracker: None,
         };
@@ -613,3 +934,38 @@ named_page!(organisation, pages::organisation, false);
 named_page!(figure, pages::figure, true);
 named_page!(table, pages::table, false);
 named_page!(chart, pages::chart, false);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_keyed_on_method_and_normalised_parameters() {
+        let a = answer_key("v1", &Method::GET, "/", Some("region=North&from="));
+        let b = answer_key("v1", &Method::GET, "/", Some("from=&region=North"));
+        let c = answer_key("v1", &Method::GET, "/", Some("region=N%6Frth"));
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_ne!(
+            a,
+            answer_key("v1", &Method::HEAD, "/", Some("region=North"))
+        );
+        assert_ne!(a, answer_key("v2", &Method::GET, "/", Some("region=North")));
+    }
+
+    #[test]
+    fn tokens_are_not_logged() {
+        assert_eq!(logged_query("a=1&token=secret&b=2"), "a=1&token=…&b=2");
+        assert_eq!(logged_query("TOKEN=x"), "TOKEN=…");
+    }
+
+    #[test]
+    fn a_view_gives_its_canonical_filters() {
+        let v = View {
+            period: Period::Quarter(2024, 2),
+            unit: Unit::Is(Filter::Organisation, "RJ1".into()),
+        };
+        let f = Filters::of_view(&v);
+        assert_eq!(f.query(), "period=2024-Q2&organisation=RJ1");
+    }
+}

@@ -13,11 +13,12 @@ use super::{AppState, Config, Filters, Reply};
 use crate::engine::{self, Scope};
 use crate::error::{Error, Result};
 use crate::measures::{self, CountLike, FigureLike};
+use crate::publication::{Publishing, Unit};
 use crate::report::figures::{Figures, source_line};
 
 const LAYOUT: &str = include_str!("../../reports/templates/serve.html");
 
-/// The choices of the filter form, read once from the warehouse.
+/// The choices of the filter form, read from the warehouse (again for each new version).
 pub(super) struct Choices {
     organisations: Vec<(String, String)>,
     regions: Vec<String>,
@@ -107,7 +108,36 @@ struct Content<'a> {
     downloads: Vec<Link>,
 }
 
-fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result<Reply> {
+async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result<Reply> {
+    let choices = s.choices().await?;
+    // Under --publish: the grid's periods and the filters the publication has.
+    let (periods, filters): (Vec<(String, String)>, Vec<&str>) = if s.config.publish {
+        let p = s.publication().await?;
+        let mut periods = vec![(String::new(), "The whole period".to_string())];
+        for level in p
+            .settings
+            .levels()
+            .into_iter()
+            .filter(|l| *l != crate::spec::grid::Level::All)
+        {
+            for period in p
+                .periods(level, crate::spec::grid::Period::All)
+                .into_iter()
+                .rev()
+            {
+                periods.push((period.code(), period.words()));
+            }
+        }
+        (
+            periods,
+            p.settings.filters.iter().map(|f| f.name()).collect(),
+        )
+    } else {
+        (
+            Vec::new(),
+            vec!["organisation", "region", "source", "decision"],
+        )
+    };
     let Content {
         heading,
         notice,
@@ -132,8 +162,7 @@ fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result<Reply
             label: s.config.study.label(t),
         })
         .collect();
-    let organisations: Vec<_> = s
-        .choices
+    let organisations: Vec<_> = choices
         .organisations
         .iter()
         .map(|(code, name)| context! { code => code, name => name })
@@ -147,15 +176,18 @@ fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result<Reply
                 q => q,
                 action => action,
                 f => context! {
-                    from => f.from, to => f.to, date_field => f.date_field,
+                    from => f.from, to => f.to, period => f.period, date_field => f.date_field,
                     organisation => f.organisation, region => f.region,
                     source => f.source, decision => f.decision,
                 },
                 themes => themes,
                 organisations => organisations,
-                regions => s.choices.regions,
-                sources => s.choices.sources,
-                decisions => s.choices.decisions,
+                regions => choices.regions,
+                sources => choices.sources,
+                decisions => choices.decisions,
+                periods => periods.iter().map(|(code, words)| context! { code => code, words => words }).collect::<Vec<_>>(),
+                filters => filters,
+                rule => if s.config.publish { s.config.study.publication.text() } else { String::new() },
                 region_label => s.config.study.second_grouping.clone().unwrap_or_else(|| "Region".into()),
                 notice => notice,
                 publish => s.config.publish,
@@ -227,28 +259,60 @@ fn table_links(q: &str) -> Vec<Link> {
         .collect()
 }
 
-fn narrow_page(s: &AppState, f: &Filters, action: &str, why: String) -> Result<Reply> {
-    let body = "<h2>Figures not shown</h2><p>Every count of this view is suppressed: <strong>*</strong>.</p>";
-    page(
+/// A view the publication does not have: the page says why (a reason that depends on no
+/// count), with the filter form to choose another.
+async fn unpublished_page(s: &AppState, f: &Filters, action: &str, why: String) -> Result<Reply> {
+    let body =
+        "<h2>Not a published view</h2><p>Choose a period from the list and at most one filter.</p>";
+    let reply = page(
         s,
         f,
         action,
         Content {
-            heading: "Filtered view",
+            heading: "Not published",
             notice: Some(why),
             style: "",
             body,
             downloads: Vec::new(),
         },
     )
+    .await?;
+    Ok(match reply {
+        Reply::Html(h) => Reply::Status(axum::http::StatusCode::BAD_REQUEST, h),
+        other => other,
+    })
+}
+
+/// The page's publication, or the page saying why the view is not published.
+async fn published(
+    s: &AppState,
+    f: &Filters,
+    action: &str,
+) -> Result<std::result::Result<Option<Publishing>, Reply>> {
+    match s.publishing(f).await? {
+        None => Ok(Ok(None)),
+        Some(Ok(p)) => Ok(Ok(Some(p))),
+        Some(Err(why)) => Ok(Err(unpublished_page(s, f, action, why).await?)),
+    }
+}
+
+/// A file's answer for a view the publication does not have.
+fn not_published(why: String) -> Reply {
+    Reply::Text(
+        axum::http::StatusCode::BAD_REQUEST,
+        format!("casework serve: not a published view: {why}\n"),
+    )
 }
 
 pub(super) async fn overview(s: &AppState, f: &Filters) -> Result<Reply> {
-    f.scope().map_err(Error::Usage)?;
-    if let Some(why) = s.too_narrow(f).await? {
-        return narrow_page(s, f, "/", why);
+    let publish = match published(s, f, "/").await? {
+        Ok(p) => p,
+        Err(reply) => return Ok(reply),
+    };
+    if publish.is_none() {
+        f.scope().map_err(Error::Usage)?;
     }
-    let dir = s.report(f).await?;
+    let dir = s.report(f, publish.as_ref()).await?;
     let q = f.query();
     let (style, body) = report_parts(&dir, &q)?;
     let mut downloads = Vec::new();
@@ -276,6 +340,7 @@ pub(super) async fn overview(s: &AppState, f: &Filters) -> Result<Reply> {
             downloads,
         },
     )
+    .await
 }
 
 pub(super) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Reply> {
@@ -288,12 +353,15 @@ pub(super) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Repl
             ),
         ));
     }
-    f.scope().map_err(Error::Usage)?;
     let action = format!("/theme/{}", encode(theme));
-    if let Some(why) = s.too_narrow(f).await? {
-        return narrow_page(s, f, &action, why);
+    let publish = match published(s, f, &action).await? {
+        Ok(p) => p,
+        Err(reply) => return Ok(reply),
+    };
+    if publish.is_none() {
+        f.scope().map_err(Error::Usage)?;
     }
-    let dir = s.report(f).await?;
+    let dir = s.report(f, publish.as_ref()).await?;
     let q = f.query();
     let (style, body) = report_parts(&dir, &q)?;
     // The theme's own section of the report: its headline, SPC chart, funnel plot and
@@ -332,50 +400,79 @@ pub(super) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Repl
             downloads,
         },
     )
+    .await
 }
 
 pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Result<Reply> {
-    let mut with_org = f.clone();
-    with_org.organisation = code.to_string();
+    // The organisation's own view (the page's period, no other filter) and the view of
+    // all organisations in the same period: both are views of their own, published (or
+    // refused) as any other.
+    let mut with_org = Filters {
+        from: f.from.clone(),
+        to: f.to.clone(),
+        period: f.period.clone(),
+        date_field: f.date_field.clone(),
+        organisation: code.to_string(),
+        ..Filters::default()
+    };
     let action = format!("/organisation/{}", encode(code));
-    if let Some(why) = s.too_narrow(&with_org).await? {
-        return narrow_page(s, f, &action, why);
-    }
-    // The organisation against every organisation in the same scope (less the
-    // organisation filter itself).
-    let mut all = f.clone();
-    all.organisation.clear();
-    let scope = all.scope().map_err(Error::Usage)?;
-    let ctx = engine::session(&s.inputs(&scope)).await?;
-    let c = s.context(&scope);
-    let profile = measures::run(&ctx, measures::find("organisation_profile")?, &c).await?;
-    let prevalence = measures::run(&ctx, measures::find("theme_prevalence")?, &c).await?;
-    let known = profile
-        .rows
-        .organisation_profile()
-        .iter()
-        .any(|r| r.organisation_code.as_deref() == Some(code));
-    if !known {
+    let choices = s.choices().await?;
+    let Some((_, name)) = choices.organisations.iter().find(|(c, _)| c == code) else {
         return Ok(Reply::Text(
             StatusCode::NOT_FOUND,
-            "casework serve: no case of that organisation in this scope\n".into(),
+            format!(
+                "casework serve: no organisation {code:?} in the warehouse; the organisation list names them\n"
+            ),
         ));
-    }
-    let (name, rows) = if s.config.publish {
-        profile_rows(
-            &profile.publish(),
-            &prevalence.publish(),
-            code,
-            &s.config.study,
-        )
-    } else {
-        profile_rows(&profile, &prevalence, code, &s.config.study)
     };
+    let publish = match published(s, &with_org, &action).await? {
+        Ok(p) => p,
+        Err(reply) => return Ok(reply),
+    };
+    let mut all = with_org.clone();
+    all.organisation.clear();
+    let (own_scope, all_scope) = match &publish {
+        Some(p) => (
+            p.view.scope(p.settings()),
+            p.view.with(Unit::All).scope(p.settings()),
+        ),
+        None => (
+            with_org.scope().map_err(Error::Usage)?,
+            all.scope().map_err(Error::Usage)?,
+        ),
+    };
+    let prevalence = |scope: Scope| async move {
+        let ctx = engine::session(&s.inputs(&scope)).await?;
+        measures::run(
+            &ctx,
+            measures::find("theme_prevalence")?,
+            &s.context(&scope),
+        )
+        .await
+    };
+    let own = prevalence(own_scope).await?;
+    let everyone = prevalence(all_scope).await?;
+    let rows = match &publish {
+        Some(p) => profile_rows(
+            &own.publish(p),
+            &everyone.publish(&p.at(p.view.with(Unit::All))),
+            &s.config.study,
+        ),
+        None => profile_rows(&own, &everyone, &s.config.study),
+    };
+    if publish.is_some() {
+        with_org = Filters::of_view(
+            &publish
+                .as_ref()
+                .map(|p| p.view.clone())
+                .unwrap_or(crate::publication::View::ALL),
+        );
+    }
     let mut env = Environment::new();
     env.add_template(
         "org.html",
         "<h2>{{ name }} ({{ code }})</h2>\
-         <p>Cases with each theme in this organisation against every organisation in the same scope, with 95% Wilson intervals.</p>\
+         <p>Cases with each theme in this organisation against every organisation in the same period, with 95% Wilson intervals.</p>\
          <table><thead><tr><th>Theme</th><th>Cases with the theme</th><th>Cases</th><th>Share</th><th>95% CI</th><th>All organisations</th><th>95% CI</th></tr></thead><tbody>\
          {% for r in rows %}<tr><td>{{ r.theme }}</td><td>{{ r.with_theme }}</td><td>{{ r.cases }}</td><td>{{ r.share }}</td><td>{{ r.interval }}</td><td>{{ r.all_share }}</td><td>{{ r.all_interval }}</td></tr>{% endfor %}\
          </tbody></table>",
@@ -403,19 +500,19 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
             downloads: table_links(&with_org.query()),
         },
     )
+    .await
 }
 
 /// A figure of the report built for the page's scope.
 pub(super) async fn figure(s: &AppState, file: &str, f: &Filters) -> Result<Reply> {
     let kind = content_type(file)
         .ok_or_else(|| Error::Usage(format!("{file:?}: a figure is NAME.svg or NAME.png")))?;
-    if s.too_narrow(f).await?.is_some() {
-        return Ok(Reply::Text(
-            StatusCode::FORBIDDEN,
-            "casework serve: this view is too narrow to publish\n".into(),
-        ));
-    }
-    let dir = s.report(f).await?.join("figures");
+    let publish = match s.publishing(f).await? {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(why)) => return Ok(not_published(why)),
+    };
+    let dir = s.report(f, publish.as_ref()).await?.join("figures");
     // Only a file the report wrote: its name is one of the folder's.
     let found = std::fs::read_dir(&dir)
         .map_err(|e| Error::io(&dir, e))?
@@ -451,19 +548,20 @@ pub(super) async fn table(s: &AppState, file: &str, f: &Filters) -> Result<Reply
         .strip_suffix(".csv")
         .ok_or_else(|| Error::Usage(format!("{file:?}: a table is MEASURE.csv")))?;
     let measure = measures::find(name)?;
-    let scope = f.scope().map_err(Error::Usage)?;
-    if s.too_narrow(f).await?.is_some() {
-        return Ok(Reply::Text(
-            StatusCode::FORBIDDEN,
-            "casework serve: this view is too narrow to publish\n".into(),
-        ));
-    }
+    let publish = match s.publishing(f).await? {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(why)) => return Ok(not_published(why)),
+    };
+    let scope = match &publish {
+        Some(p) => p.view.scope(p.settings()),
+        None => f.scope().map_err(Error::Usage)?,
+    };
     let ctx = engine::session(&s.inputs(&scope)).await?;
     let out = measures::run(&ctx, measure, &s.context(&scope)).await?;
-    let maps = if s.config.publish {
-        out.publish().rows.to_maps()
-    } else {
-        out.rows.to_maps()
+    let maps = match &publish {
+        Some(p) => out.publish(p).rows.to_maps(),
+        None => out.rows.to_maps(),
     };
     Ok(Reply::File(
         "text/csv; charset=utf-8",
@@ -485,13 +583,15 @@ pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply
             ),
         ));
     }
-    let scope = f.scope().map_err(Error::Usage)?;
-    if s.too_narrow(f).await?.is_some() {
-        return Ok(Reply::Text(
-            StatusCode::FORBIDDEN,
-            "casework serve: this view is too narrow to publish\n".into(),
-        ));
-    }
+    let publish = match s.publishing(f).await? {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(why)) => return Ok(not_published(why)),
+    };
+    let scope = match &publish {
+        Some(p) => p.view.scope(p.settings()),
+        None => f.scope().map_err(Error::Usage)?,
+    };
     let theme = (!f.theme.is_empty()).then_some(f.theme.as_str());
     if let Some(t) = theme
         && !s.config.codes.themes().iter().any(|x| x == t)
@@ -504,7 +604,7 @@ pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply
         &ctx,
         &c,
         source_line(&s.config.warehouse.committed()?, &s.config.codes),
-        s.config.publish,
+        publish,
         &s.config.study,
     );
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
@@ -536,49 +636,40 @@ struct ProfileRow {
     all_interval: String,
 }
 
-/// The organisation's name and its rows, from the outputs as computed or as published
-/// (a suppressed count shows `*`, and so does every figure resting on it).
+/// The organisation's rows beside every organisation's, from prevalence outputs as
+/// computed or as published (a suppressed count shows `*`, and so does every figure
+/// resting on it).
 fn profile_rows<F: measures::Form>(
-    profile: &measures::Output<F>,
-    prevalence: &measures::Output<F>,
-    code: &str,
+    own: &measures::Output<F>,
+    everyone: &measures::Output<F>,
     study: &crate::spec::study::StudyFile,
-) -> (String, Vec<ProfileRow>) {
+) -> Vec<ProfileRow> {
     let pct = |v: Option<f64>| v.map_or("*".to_string(), |p| format!("{:.0}%", p * 100.0));
     let ci = |lo: Option<f64>, hi: Option<f64>| match (lo, hi) {
         (Some(lo), Some(hi)) => format!("{:.0}% to {:.0}%", lo * 100.0, hi * 100.0),
         _ => "*".into(),
     };
-    let mut name = String::new();
-    let mut rows = Vec::new();
-    for r in profile
-        .rows
-        .organisation_profile()
+    own.rows
+        .theme_prevalence()
         .iter()
-        .filter(|r| r.organisation_code.as_deref() == Some(code))
-    {
-        name = r.organisation_name.clone().unwrap_or_default();
-        let avg = prevalence
-            .rows
-            .theme_prevalence()
-            .iter()
-            .find(|p| p.theme == r.theme);
-        let counts = r.cases_with_theme.number().zip(r.cases.number());
-        let wilson = counts.and_then(|(x, n)| crate::stats::wilson(x, n, 0.95));
-        rows.push(ProfileRow {
-            theme: study.label(&r.theme),
-            with_theme: r.cases_with_theme.text(),
-            cases: r.cases.text(),
-            share: pct(counts
-                .filter(|(_, n)| *n > 0)
-                .map(|(x, n)| x as f64 / n as f64)),
-            interval: ci(wilson.map(|w| w.low), wilson.map(|w| w.high)),
-            all_share: pct(avg.and_then(|a| a.proportion.value())),
-            all_interval: ci(
-                avg.and_then(|a| a.ci95_low.value()),
-                avg.and_then(|a| a.ci95_high.value()),
-            ),
-        });
-    }
-    (name, rows)
+        .map(|r| {
+            let avg = everyone
+                .rows
+                .theme_prevalence()
+                .iter()
+                .find(|p| p.theme == r.theme);
+            ProfileRow {
+                theme: study.label(&r.theme),
+                with_theme: r.cases_with_theme.text(),
+                cases: r.cases.text(),
+                share: pct(r.proportion.value()),
+                interval: ci(r.ci95_low.value(), r.ci95_high.value()),
+                all_share: pct(avg.and_then(|a| a.proportion.value())),
+                all_interval: ci(
+                    avg.and_then(|a| a.ci95_low.value()),
+                    avg.and_then(|a| a.ci95_high.value()),
+                ),
+            }
+        })
+        .collect()
 }

@@ -2,6 +2,8 @@
 //! the delay thresholds. Names and values here are the contract of `bundle-v1.md`.
 
 pub mod dates;
+pub mod grid;
+pub mod publication;
 pub mod reject;
 pub mod study;
 

@@ -133,6 +133,10 @@ pub struct StudyFile {
     /// Per theme: label, kind and better direction.
     #[serde(default, rename = "theme")]
     pub themes: Vec<ThemeSpec>,
+    /// What `--publish` publishes and how (`[publication]`; docs/studies.md): the rule's
+    /// name, threshold, rounding, filters, periods, date and amount unit.
+    #[serde(default)]
+    pub publication: crate::spec::publication::Settings,
 }
 
 fn default_noun() -> String {
@@ -254,6 +258,7 @@ impl StudyFile {
             organisation_types: Vec::new(),
             stages: Vec::new(),
             themes: Vec::new(),
+            publication: Default::default(),
         }
     }
 

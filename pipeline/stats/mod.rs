@@ -6,8 +6,9 @@ mod disclosure;
 mod funnel;
 pub mod random;
 mod spc;
+pub mod suppression;
 
-pub use disclosure::{DISCLOSURE_RULE, Published, publish_count};
+pub use disclosure::Published;
 pub use funnel::{CurvePoint, FunnelPoint, FunnelResult, Significance, funnel};
 pub use spc::{Direction, SpcOptions, SpcPoint, SpcResult, Variation, spc};
 

@@ -299,7 +299,7 @@ fn the_report_section_is_there_only_with_double_coding_and_publishes_safely() {
     // Every theme's table has a cell of 1 to 7 cases (delay: 4, 1, 5): withheld; the
     // ten cases are shown, the one case where coders differ is not.
     assert!(
-        md.contains("| Delay | 10 | * | * | * | * | * | * | not shown: a cell of its agreement table holds fewer than 8 cases |"),
+        md.contains("| Delay | 10 | * | * | * | * | * | * | not shown: a cell of its agreement table is suppressed |"),
         "{md}"
     );
     assert!(!md.contains("0.80"), "{md}");

@@ -6,6 +6,7 @@
 mod common;
 
 mod agreement;
+mod attacks;
 mod ballista;
 mod charts;
 mod confidentiality;

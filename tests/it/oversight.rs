@@ -162,7 +162,7 @@ fn funnel_flags_the_planted_organisations_and_spc_the_planted_step() {
             "spc",
             "--theme",
             "unfollowed_alert",
-            "--period",
+            "--per",
             "quarter",
             "--value",
             "proportion",
@@ -243,7 +243,13 @@ fn publish_applies_disclosure_control_to_every_count() {
     );
     // The table output states the rule too.
     let out = casework(tmp.path(), &["measure", "recommendations", "--publish"]);
-    assert!(stdout(&out).contains("Counts follow NHS statistical disclosure control"));
+    assert!(
+        stdout(&out).contains(
+            "NHS statistical disclosure control: the published figures are one fixed set"
+        ),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

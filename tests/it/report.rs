@@ -167,7 +167,12 @@ fn published_reports_hold_no_small_count_and_nothing_identifiable() {
         }
     }
     let html = fs::read_to_string(dir.join("index.html")).unwrap();
-    assert!(html.contains("Counts follow NHS statistical disclosure control"));
+    assert!(
+        html.contains(
+            "NHS statistical disclosure control: the published figures are one fixed set"
+        ),
+        "the rule stated"
+    );
     assert!(!html.contains("In 6 of 14"), "unpublished headline");
     let summary: Value =
         serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// A running `casework serve`, stopped when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     address: String,
     log: Arc<Mutex<String>>,
@@ -29,7 +29,12 @@ impl Drop for Server {
 impl Server {
     /// Starts `casework serve ARGS --listen 127.0.0.1:0` in `dir` and waits (at most a
     /// minute) for the address it prints.
-    fn start(dir: &Path, args: &[&str]) -> Server {
+    pub(crate) fn start(dir: &Path, args: &[&str]) -> Server {
+        Server::start_with_env(dir, args, &[])
+    }
+
+    /// [`Server::start`] with these environment variables set.
+    pub(crate) fn start_with_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut all = vec!["serve"];
         all.extend_from_slice(args);
         if !args.contains(&"--listen") {
@@ -39,6 +44,7 @@ impl Server {
             .args(&all)
             .current_dir(dir)
             .env_remove("CASEWORK_WAREHOUSE")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -71,7 +77,7 @@ impl Server {
     }
 
     /// GET `target` with extra header lines: (status, headers, body).
-    fn get(&self, target: &str, headers: &[&str]) -> (u16, String, Vec<u8>) {
+    pub(crate) fn get(&self, target: &str, headers: &[&str]) -> (u16, String, Vec<u8>) {
         raw_get(&self.address, target, headers)
     }
 
@@ -84,9 +90,26 @@ impl Server {
 }
 
 fn raw_get(address: &str, target: &str, headers: &[&str]) -> (u16, String, Vec<u8>) {
+    raw_request(address, "GET", target, headers)
+}
+
+/// A request with this method; a `Host:` line among `headers` replaces the server's own.
+fn raw_request(
+    address: &str,
+    method: &str,
+    target: &str,
+    headers: &[&str],
+) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(address).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let mut request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {target} HTTP/1.1\r\n");
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
+        request.push_str(&format!("Host: {address}\r\n"));
+    }
+    request.push_str("Connection: close\r\n");
     for h in headers {
         request.push_str(h);
         request.push_str("\r\n");
@@ -272,6 +295,14 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
     assert!(log.contains("GET /theme/delay 200"), "{log}");
 }
 
+/// Writes a token file with this mode.
+fn token_file(d: &Path, token: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = d.join("token");
+    fs::write(&path, format!("{token}\n")).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
 #[test]
 fn a_server_off_loopback_needs_its_token() {
     let tmp = tempfile::tempdir().unwrap();
@@ -282,7 +313,15 @@ fn a_server_off_loopback_needs_its_token() {
     assert!(stderr(&out).contains("--token-file"), "{}", stderr(&out));
 
     let token = "0123456789abcdef0123456789abcdef";
-    fs::write(d.join("token"), format!("{token}\n")).unwrap();
+    // A token file others can read is refused, as the key file is.
+    token_file(d, token, 0o644);
+    let out = casework(
+        d,
+        &["serve", "--listen", "0.0.0.0:0", "--token-file", "token"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("mode 644"), "{}", stderr(&out));
+    token_file(d, token, 0o600);
     let server = Server::start(d, &["--listen", "0.0.0.0:0", "--token-file", "token"]);
     let port = server.address.rsplit(':').next().unwrap().to_string();
     let at = format!("127.0.0.1:{port}");
@@ -292,24 +331,170 @@ fn a_server_off_loopback_needs_its_token() {
         raw_get(&at, "/", &["Authorization: Bearer wrong-token-wrong-token"]).0,
         401
     );
-    assert_eq!(
-        raw_get(&at, "/", &[&format!("Authorization: Bearer {token}")]).0,
-        200
-    );
+    // The scheme in any case.
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        assert_eq!(
+            raw_get(&at, "/", &[&format!("Authorization: {scheme} {token}")]).0,
+            200,
+            "{scheme}"
+        );
+    }
     assert_eq!(raw_get(&at, "/login?token=nope", &[]).0, 401);
     let (status, head, _) = raw_get(&at, &format!("/login?token={token}"), &[]);
     assert_eq!(status, 303);
     assert!(head.contains("HttpOnly"), "{head}");
+    // The cookie is a session of its own, not the token.
+    assert!(!head.contains(token), "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("casework_session="), "{cookie}");
+    assert_eq!(raw_get(&at, "/", &[&format!("Cookie: {cookie}")]).0, 200);
     assert_eq!(
         raw_get(&at, "/", &[&format!("Cookie: casework_token={token}")]).0,
-        200
+        401
     );
-    // The token never reaches the log.
-    assert!(!server.log.lock().unwrap().contains(token));
+    // The token given in any URL never reaches the log.
+    assert_eq!(raw_get(&at, &format!("/?token={token}"), &[]).0, 401);
+    raw_get(&at, &format!("/login/?token={token}"), &[]);
+    let log = server.log.lock().unwrap().clone();
+    assert!(!log.contains(token), "{log}");
+    assert!(log.contains("token=…"), "{log}");
 }
 
 #[test]
-fn under_publish_a_narrow_filter_shows_suppressed_counts() {
+fn serve_answers_only_its_own_host_and_get() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    example_warehouse(d);
+    let server = Server::start(d, &[]);
+    let port = server.address.rsplit(':').next().unwrap().to_string();
+    // DNS rebinding: a page of another site whose name points here gets nothing.
+    let (status, _, body) =
+        raw_request(&server.address, "GET", "/", &["Host: attacker.example:80"]);
+    assert_eq!(status, 421, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        raw_request(
+            &server.address,
+            "GET",
+            "/",
+            &[&format!("Host: localhost:{port}")]
+        )
+        .0,
+        200
+    );
+    // Every answer says no-store.
+    let (_, head, _) = server.get("/table/learning.csv", &[]);
+    assert!(
+        head.to_lowercase().contains("cache-control: no-store"),
+        "{head}"
+    );
+    // A DELETE of a page already answered is not answered from the cache.
+    assert_eq!(server.get("/", &[]).0, 200);
+    let (status, _, body) = raw_request(&server.address, "DELETE", "/", &[]);
+    assert_eq!(status, 405, "{}", String::from_utf8_lossy(&body));
+    assert!(!String::from_utf8_lossy(&body).contains("<html"));
+}
+
+#[test]
+fn the_cache_is_private_names_no_case_and_goes_on_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // A bundle with double coding: its report would list the coding disagreements.
+    let out = casework(
+        d,
+        &["generate", "--cases", "400", "--seed", "5", "--out", "g"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = casework(d, &["ingest", "g", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let scratch = d.join("scratch");
+    fs::create_dir(&scratch).unwrap();
+    let mut server = Server::start_with_env(d, &[], &[("TMPDIR", scratch.to_str().unwrap())]);
+    assert_eq!(server.get("/", &[]).0, 200);
+    assert_eq!(server.get("/?region=London", &[]).0, 200);
+    let caches: Vec<_> = fs::read_dir(&scratch)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(caches.len(), 1, "{caches:?}");
+    let mut files = 0;
+    let mut stack = vec![caches[0].clone()];
+    while let Some(p) = stack.pop() {
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        if p.is_dir() {
+            assert_eq!(mode, 0o700, "{}", p.display());
+            stack.extend(fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            files += 1;
+            assert_eq!(mode, 0o600, "{}", p.display());
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            assert!(!name.contains("disagreement"), "{}", p.display());
+        }
+    }
+    assert!(files > 10, "the cache holds the reports: {files} files");
+    // SIGTERM: the server stops and removes its cache.
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the server did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!caches[0].exists(), "the cache is left behind");
+}
+
+#[test]
+fn csv_cells_cannot_start_a_formula() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let b = bundle(
+        d,
+        "b",
+        &[
+            (
+                "cases.csv",
+                b"case_id,source,organisation_code,organisation_name,region,opened_date\nc1,ombudsman_complaint,=1+2,\"=HYPERLINK(\"\"http://x.example\"\")\",@North,2024-01-10\nc2,ombudsman_complaint,ORG,-Minus Trust,+South,2024-02-10\n",
+            ),
+            ("findings.csv", b"case_id,code\nc1,UF1\n"),
+        ],
+    );
+    let out = casework(d, &["ingest", b.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let server = Server::start(d, &[]);
+    let (status, _, body) = server.get("/table/organisation_profile.csv", &[]);
+    assert_eq!(status, 200);
+    let cli = casework(d, &["measure", "organisation_profile", "--format", "csv"]);
+    for text in [String::from_utf8(body).unwrap(), stdout(&cli)] {
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        for rec in r.records() {
+            for cell in rec.unwrap().iter() {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@']),
+                    "a cell a spreadsheet would run: {cell:?} in\n{text}"
+                );
+            }
+        }
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        assert!(text.contains("'-Minus Trust"), "{text}");
+    }
+}
+
+#[test]
+fn under_publish_a_view_is_the_publications() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let out = casework(
@@ -335,32 +520,72 @@ fn under_publish_a_narrow_filter_shows_suppressed_counts() {
         .unwrap();
     assert!(n < 8, "a small organisation: {small} with {n}");
     let server = Server::start(d, &["--publish"]);
+    // The organisation's view is published: its small counts are suppressed.
     let page = server.page(&format!("/?organisation={small}"));
-    assert!(page.contains("fewer than 50 cases"), "{page}");
-    assert!(page.contains("<strong>*</strong>"), "{page}");
+    assert!(page.contains("*"), "{page}");
     assert!(!page.contains(&format!(" of {n} cases")), "{page}");
-    for target in [
-        format!("/table/theme_prevalence.csv?organisation={small}"),
-        format!("/chart/prevalence.svg?organisation={small}"),
-    ] {
-        assert_eq!(server.get(&target, &[]).0, 403, "{target}");
-    }
-    // The unfiltered view is published as the report is: the same published counts.
-    let (_, _, csv_bytes) = server.get("/table/theme_prevalence.csv", &[]);
-    let out = casework(
-        d,
-        &[
+    // Its table equals the CLI's published view of the same organisation.
+    let csv_of = |target: &str| {
+        let (status, _, body) = server.get(target, &[]);
+        assert_eq!(status, 200, "{target}");
+        prevalence(&String::from_utf8(body).unwrap())
+    };
+    let cli = |args: &[&str]| {
+        let mut all = vec![
             "measure",
             "theme_prevalence",
             "--publish",
             "--format",
             "csv",
-        ],
-    );
-    assert_eq!(
-        prevalence(&String::from_utf8(csv_bytes).unwrap()),
+        ];
+        all.extend_from_slice(args);
+        let out = casework(d, &all);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         prevalence(&stdout(&out))
+    };
+    assert_eq!(
+        csv_of(&format!("/table/theme_prevalence.csv?organisation={small}")),
+        cli(&["--organisation", &small])
     );
+    assert_eq!(csv_of("/table/theme_prevalence.csv"), cli(&[]));
+    assert_eq!(
+        csv_of("/table/theme_prevalence.csv?period=FY2020-21"),
+        cli(&["--period", "FY2020-21"])
+    );
+    // Dates that are exactly a period are that period.
+    assert_eq!(
+        csv_of("/table/theme_prevalence.csv?from=2020-04-01&to=2021-03-31"),
+        cli(&["--period", "FY2020-21"])
+    );
+    // Views the publication does not have are refused for reasons that depend on no
+    // count: free dates, two filters, an unknown organisation.
+    for (target, why) in [
+        ("/?from=2020-04-02".to_string(), "calendar grid"),
+        (
+            format!("/?organisation={small}&region=London"),
+            "one filter",
+        ),
+        ("/?organisation=NOPE".to_string(), "no organisation"),
+        (
+            "/table/theme_prevalence.csv?from=2020-04-02&to=2020-04-09".to_string(),
+            "calendar grid",
+        ),
+    ] {
+        let (status, _, body) = server.get(&target, &[]);
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, 400, "{target}: {body}");
+        assert!(body.contains(why), "{target}: {body}");
+    }
+    // The organisation page: its own view beside the published view of all
+    // organisations in the same period.
+    let page = server.page(&format!("/organisation/{small}?period=2021"));
+    let national = cli(&["--period", "2021"]);
+    let (_, x, cases) = &national[0];
+    let shares = format!(
+        "{}",
+        (x.parse::<f64>().unwrap() / cases.parse::<f64>().unwrap() * 100.0).round()
+    );
+    assert!(page.contains(&format!("{shares}%")), "{page}");
 }
 
 #[test]
