@@ -496,16 +496,7 @@ pub async fn build(inputs: &Inputs<'_>, settings: &Settings) -> Result<Publicati
     let (amount_families, rest): (Vec<Input>, Vec<Input>) =
         rest.into_iter().partition(|i| i.follows.is_some());
     for stage in [cube, rest, amount_families] {
-        let t1 = std::time::Instant::now();
         let outcomes = audit_all(&stage, settings, &units, &built);
-        if std::env::var_os("CASEWORK_TIMING").is_some() {
-            let rows: usize = stage.iter().map(|i| i.rows.len()).sum();
-            eprintln!(
-                "audit stage: {} families, {rows} inner cells, {:?}",
-                stage.len(),
-                t1.elapsed()
-            );
-        }
         for (input, outcome) in stage.into_iter().zip(outcomes) {
             let (family, c, note) = outcome?;
             counts.published += c.published;

@@ -33,24 +33,67 @@ impl Filter {
     }
 }
 
-/// How a publication rounds what it shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// How a publication rounds the counts it shows (after suppression).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rounding {
-    /// To the nearest multiple of the base (5: NHS practice); halves up.
+    /// To the nearest multiple of the base (5: NHS Digital's practice); halves up.
     Nearest(u64),
+    /// To the midpoint of its band of six: 1–6 as 3, 7–12 as 9, 13–18 as 15 (OpenSAFELY's
+    /// "midpoint 6" rounding; 0 stays 0).
+    Midpoint6,
 }
 
 impl Rounding {
     pub fn count(self, n: u64) -> u64 {
         match self {
             Rounding::Nearest(b) => (n + b / 2) / b * b,
+            Rounding::Midpoint6 if n == 0 => 0,
+            Rounding::Midpoint6 => n.div_ceil(6) * 6 - 3,
         }
     }
 
     pub fn words(self) -> String {
         match self {
             Rounding::Nearest(b) => format!("rounded to the nearest {b}"),
+            Rounding::Midpoint6 => "rounded to the midpoint of its band of six (7 to 12 shown as 9, 13 to 18 as 15; OpenSAFELY's midpoint-6 rounding)".into(),
+        }
+    }
+
+    /// The true counts a shown one can stand for: (below, above) it.
+    pub fn spread(self) -> (u64, u64) {
+        match self {
+            Rounding::Nearest(b) => (b / 2, (b - 1) / 2),
+            Rounding::Midpoint6 => (2, 3),
+        }
+    }
+}
+
+impl Serialize for Rounding {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Rounding::Nearest(b) => s.serialize_u64(*b),
+            Rounding::Midpoint6 => s.serialize_str("midpoint6"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rounding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rounding, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Base(u64),
+            Name(String),
+        }
+        match Given::deserialize(d)? {
+            Given::Base(b) if (1..=100).contains(&b) => Ok(Rounding::Nearest(b)),
+            Given::Base(b) => Err(serde::de::Error::custom(format!(
+                "rounding {b}: a base from 1 to 100, or \"midpoint6\""
+            ))),
+            Given::Name(n) if n == "midpoint6" => Ok(Rounding::Midpoint6),
+            Given::Name(n) => Err(serde::de::Error::custom(format!(
+                "rounding {n:?}: a base from 1 to 100, or \"midpoint6\""
+            ))),
         }
     }
 }
@@ -63,8 +106,9 @@ pub struct Settings {
     pub rule: String,
     /// Counts of 1 to this are suppressed.
     pub threshold: u64,
-    /// Published counts are rounded to the nearest multiple of this.
-    pub rounding: u64,
+    /// Published counts are rounded to the nearest multiple of this, or (`"midpoint6"`)
+    /// to the midpoint of their band of six.
+    pub rounding: Rounding,
     /// The filters a published view may have, one at a time.
     pub filters: Vec<Filter>,
     /// The grid's periods a published view may have (the whole period always).
@@ -80,7 +124,7 @@ impl Default for Settings {
         Settings {
             rule: "Statistical disclosure control".into(),
             threshold: 7,
-            rounding: 5,
+            rounding: Rounding::Nearest(5),
             filters: vec![Filter::Organisation, Filter::Region],
             periods: vec![
                 Level::Month,
@@ -96,7 +140,7 @@ impl Default for Settings {
 
 impl Settings {
     pub fn rounding(&self) -> Rounding {
-        Rounding::Nearest(self.rounding.max(1))
+        self.rounding
     }
 
     /// The grid's levels in use, the whole period included.
@@ -110,9 +154,6 @@ impl Settings {
     pub fn check(&self) -> Result<(), String> {
         if self.threshold == 0 {
             return Err("publication.threshold must be at least 1".into());
-        }
-        if self.rounding == 0 || self.rounding > 100 {
-            return Err("publication.rounding must be from 1 to 100".into());
         }
         if self.amount_unit == 0 {
             return Err("publication.amount_unit must be at least 1 (pound)".into());
@@ -135,13 +176,25 @@ impl Settings {
                 Level::All => "",
             })
             .collect();
-        let filters: Vec<&str> = self.filters.iter().map(|f| f.name()).collect();
+        let filters: Vec<&str> = self
+            .filters
+            .iter()
+            .map(|f| match f {
+                Filter::Region => "each value of the second grouping (region)",
+                Filter::Organisation => "each organisation",
+                Filter::Source => "each source",
+                Filter::Decision => "each decision",
+            })
+            .collect();
+        let units = match filters.as_slice() {
+            [] => "all cases".to_string(),
+            [one] => format!("all cases and {one}"),
+            [init @ .., last] => format!("all cases, {} and {last}", init.join(", ")),
+        };
         format!(
-            "{rule}: the published figures are one fixed set of tables for this version of the data, for {periods} and the whole period, for all {filters_all}{filters}. Counts of 1 to {t} are suppressed (*), and so are further counts wherever a suppressed count could otherwise be worked out from other published counts (secondary suppression by Gaussian elimination, Langsrud 2024, as Statistics Norway's GaussSuppression); 0 is shown as 0, and every other count is {rounding}. Rates and intervals are calculated from the published counts. Amounts are shown only where their count is published and no single amount is more than {dom:.0}% of the total, {amount}; medians and percentiles only where their group's published count is above {t}, days rounded to whole weeks; minima and maxima are not published.",
+            "{rule}: the published figures are one fixed set of tables for this version of the data, for {periods} and the whole period, for {units}, one at a time. Counts of 1 to {t} are suppressed (*), and so are further counts wherever a suppressed count could otherwise be worked out from other published counts (secondary suppression by Gaussian elimination, Langsrud 2024, as Statistics Norway's GaussSuppression); 0 is shown as 0, and every other count is {rounding}. Rates and intervals are calculated from the published counts. Amounts are shown only where their count is published and no single amount is more than {dom:.0}% of the total, {amount}; medians and percentiles only where their group's published count is above {t}, days rounded to whole weeks; minima and maxima are not published.",
             rule = self.rule,
             periods = periods.join(", "),
-            filters_all = if filters.is_empty() { "" } else { "and each " },
-            filters = filters.join(", each "),
             rounding = self.rounding().words(),
             dom = DOMINANCE * 100.0,
             amount = format_args!("rounded to the nearest £{}", self.amount_unit),
@@ -172,6 +225,32 @@ mod tests {
         ] {
             assert_eq!(r.count(n), want, "{n}");
         }
+    }
+
+    /// OpenSAFELY's midpoint-6 rounding, `ceiling(x / 6) * 6 - 3` for x > 0: its
+    /// documented bands (1–6 → 3, 7–12 → 9, 13–18 → 15).
+    #[test]
+    fn midpoint_six() {
+        let r = Rounding::Midpoint6;
+        for (n, want) in [
+            (0, 0),
+            (1, 3),
+            (6, 3),
+            (7, 9),
+            (8, 9),
+            (12, 9),
+            (13, 15),
+            (18, 15),
+            (19, 21),
+            (100, 99),
+        ] {
+            assert_eq!(r.count(n), want, "{n}");
+        }
+        let s: Settings = toml::from_str("rounding = \"midpoint6\"\nthreshold = 10").unwrap();
+        assert_eq!(s.rounding, Rounding::Midpoint6);
+        assert!(s.text().contains("midpoint"));
+        assert!(toml::from_str::<Settings>("rounding = 0").is_err());
+        assert!(toml::from_str::<Settings>("rounding = \"half\"").is_err());
     }
 
     #[test]

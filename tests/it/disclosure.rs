@@ -466,3 +466,137 @@ fn published_outputs_reveal_no_small_count_anywhere() {
             .join("\n")
     );
 }
+
+/// The disclosure options (issue 31): a study that suppresses 1 to 10 and rounds to the
+/// midpoint of bands of six. Every published count is 0, `*` or a band's midpoint whose
+/// band holds no count of 1 to 10; and no suppressed count stands alone beside a
+/// published total (siblings against their margin: the secondary suppression's job).
+#[test]
+fn a_threshold_of_ten_and_midpoint_six_publish_no_small_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(
+        d,
+        &[
+            "generate",
+            "--cases",
+            "3000",
+            "--themes",
+            "4",
+            "--organisations",
+            "40",
+            "--seed",
+            "3",
+            "--out",
+            "g",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut study = fs::read_to_string(d.join("g/study.toml")).unwrap();
+    study.push_str("\n[publication]\nrule = \"The ombudsman's rule\"\nthreshold = 10\nrounding = \"midpoint6\"\n");
+    fs::write(d.join("g/study.toml"), study).unwrap();
+    let o = casework(
+        d,
+        &["ingest", "g", "--study", "g", "--warehouse", "wh", "-q"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // 0; or a midpoint (6k − 3) of a band above 10 (9 stands for 7 to 12, of which only
+    // 11 and 12 can be published).
+    let allowed = |text: &str| -> bool {
+        let t = text.trim().trim_matches('"');
+        t == "*"
+            || t.is_empty()
+            || t == "null"
+            || t.parse::<u64>()
+                .is_ok_and(|n| n == 0 || (n >= 9 && (n + 3) % 6 == 0))
+    };
+    let mut problems = Vec::new();
+    let json = |args: &[&str]| -> Value {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&[
+            "--warehouse",
+            "wh",
+            "--as-of",
+            "2025-06-30",
+            "--format",
+            "json",
+        ]);
+        let o = casework(d, &all);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let all = json(&["measure", "--publish"]);
+    for m in all.as_array().unwrap() {
+        assert!(
+            m["disclosure"]
+                .as_str()
+                .unwrap()
+                .starts_with("The ombudsman's rule")
+        );
+        assert!(
+            m["disclosure"]
+                .as_str()
+                .unwrap()
+                .contains("Counts of 1 to 10 are suppressed")
+        );
+        for (i, row) in m["rows"].as_array().unwrap().iter().enumerate() {
+            for (k, v) in row.as_object().unwrap() {
+                if COUNT_COLUMNS.contains(&k.as_str()) && !allowed(&v.to_string()) {
+                    problems.push(format!("{} row {i} {k}: {v}", m["measure"]));
+                }
+            }
+        }
+    }
+    // Siblings against the total: per theme, the organisations' counts beside the
+    // published total never hold exactly one suppressed count.
+    let profile = json(&["measure", "organisation_profile", "--publish"]);
+    let prevalence = json(&["measure", "theme_prevalence", "--publish"]);
+    for p in prevalence["rows"].as_array().unwrap() {
+        let theme = p["theme"].as_str().unwrap();
+        if p["cases_with_theme"] == "*" {
+            continue;
+        }
+        let hidden = profile["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["theme"] == theme && r["cases_with_theme"] == "*")
+            .count();
+        assert_ne!(
+            hidden, 1,
+            "{theme}: one organisation's count suppressed beside its total"
+        );
+        assert!(hidden >= 2 || hidden == 0);
+    }
+    let o = casework(
+        d,
+        &[
+            "report",
+            "--publish",
+            "--out",
+            "pub",
+            "--warehouse",
+            "wh",
+            "--as-of",
+            "2025-06-30",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for entry in fs::read_dir(d.join("pub/tables")).unwrap() {
+        let p = entry.unwrap().path();
+        let text = fs::read_to_string(&p).unwrap();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            for (h, v) in header.iter().zip(rec.iter()) {
+                if COUNT_COLUMNS.contains(&h.as_str()) && !allowed(v) {
+                    problems.push(format!("{}: {h} {v}", p.display()));
+                }
+            }
+        }
+    }
+    let md = fs::read_to_string(d.join("pub/report.md")).unwrap();
+    assert!(md.contains("midpoint-6"), "the methods state the rounding");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
