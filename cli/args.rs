@@ -260,6 +260,11 @@ pub(crate) struct MeasureArgs {
     /// funnel: compare organisations or regions.
     #[arg(long, value_enum, default_value_t = ByArg::Organisation)]
     pub(crate) by: ByArg,
+    /// funnel: the limits that judge the units: adjusted for overdispersion when the
+    /// units are overdispersed (auto, the default), always adjusted, or unadjusted
+    /// (docs/oversight.md).
+    #[arg(long, value_enum, default_value_t = LimitsArg::Auto)]
+    pub(crate) limits: LimitsArg,
     /// spc: one point per month or per quarter.
     #[arg(long, value_enum, default_value_t = PeriodArg::Month)]
     pub(crate) per: PeriodArg,
@@ -348,6 +353,13 @@ pub(crate) enum LevelArg {
 pub(crate) enum ByArg {
     Organisation,
     Region,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LimitsArg {
+    Auto,
+    Adjusted,
+    Unadjusted,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

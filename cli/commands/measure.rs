@@ -30,6 +30,11 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
             measures::find(n)?;
         }
     }
+    if args.limits != LimitsArg::Auto && !names.iter().any(|n| n == "funnel") {
+        return Err(Error::Usage(
+            "--limits is for the funnel: casework measure funnel --theme THEME --limits …".into(),
+        ));
+    }
     let mut s = Session::from_args(&args.session)?;
     if args.publish && args.queries.is_some() {
         return Err(Error::Usage(
@@ -57,8 +62,13 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                     ByArg::Organisation => oversight::By::Organisation,
                     ByArg::Region => oversight::By::Region,
                 };
+                let choice = match args.limits {
+                    LimitsArg::Auto => casework::stats::Choice::Auto,
+                    LimitsArg::Adjusted => casework::stats::Choice::Adjusted,
+                    LimitsArg::Unadjusted => casework::stats::Choice::Unadjusted,
+                };
                 Printed::of(
-                    &oversight::funnel(&ctx, &context, theme()?, by, rule)
+                    &oversight::funnel(&ctx, &context, theme()?, by, choice, rule)
                         .await?
                         .output,
                 )

@@ -69,6 +69,7 @@ pub async fn funnel(
     c: &Context<'_>,
     theme: &str,
     by: By,
+    choice: stats::Choice,
     publish: Option<&dyn Rule>,
 ) -> Result<Funnel<Public>> {
     check_theme(c, theme)?;
@@ -78,8 +79,8 @@ pub async fn funnel(
     };
     let rows = measures::run(ctx, measures::find(measure)?, c).await?;
     Ok(match publish {
-        Some(r) => funnel_from(&rows.publish(r), c, theme, by)?,
-        None => funnel_from(&rows, c, theme, by)?.shown(),
+        Some(r) => funnel_from(&rows.publish(r), c, theme, by, choice)?,
+        None => funnel_from(&rows, c, theme, by, choice)?.shown(),
     })
 }
 
@@ -92,6 +93,8 @@ pub struct Funnel<F: Form = Raw> {
     pub curve: Vec<stats::CurvePoint>,
     /// Units left out because a count of theirs is suppressed (publication only).
     pub not_shown: usize,
+    /// φ, τ² and the flags with and without the adjustment (none without a unit).
+    pub judged: Option<Judged>,
 }
 
 impl Funnel<Raw> {
@@ -119,6 +122,7 @@ impl Funnel<Raw> {
             average: self.average,
             curve: self.curve,
             not_shown: self.not_shown,
+            judged: self.judged,
         }
     }
 }
@@ -131,6 +135,7 @@ pub fn funnel_from<F: Form>(
     c: &Context<'_>,
     theme: &str,
     by: By,
+    choice: stats::Choice,
 ) -> Result<Funnel<F>> {
     check_theme(c, theme)?;
     // Per unit: (cases with the theme, cases), or None when a count is suppressed.
@@ -196,15 +201,39 @@ pub fn funnel_from<F: Form>(
             By::Region => "region",
         }),
     );
-    out.extra.insert(
-        "method".into(),
-        Value::from("PHEindicatormethods funnel limits for proportions: av ± z·√(av(1−av)/n), z the normal quantiles of 0.975 and 0.999; limits capped to [0, 1]; significance against the uncapped limits"),
-    );
     let mut average = None;
     let mut curve = Vec::new();
-    if let Some(f) = stats::funnel(&units) {
+    let mut judged = None;
+    if let Some(f) = stats::funnel(&units, choice) {
         average = Some(f.average);
         curve = f.curve.clone();
+        let d = &f.dispersion;
+        out.extra
+            .insert("method".into(), Value::from(d.kind.method()));
+        out.extra
+            .insert("trimming".into(), Value::from(d.kind.trimming()));
+        out.extra.insert("phi".into(), Value::from(d.phi));
+        out.extra.insert("tau2".into(), Value::from(d.tau2));
+        out.extra.insert(
+            "limits".into(),
+            Value::from(if f.adjusted { "adjusted" } else { "unadjusted" }),
+        );
+        out.extra.insert(
+            "flagged_adjusted".into(),
+            serde_json::json!({"high": f.flagged_adjusted.0, "low": f.flagged_adjusted.1}),
+        );
+        out.extra.insert(
+            "flagged_unadjusted".into(),
+            serde_json::json!({"high": f.flagged_unadjusted.0, "low": f.flagged_unadjusted.1}),
+        );
+        judged = Some(Judged {
+            phi: d.phi,
+            tau2: d.tau2,
+            adjusted: f.adjusted,
+            flagged_adjusted: f.flagged_adjusted,
+            flagged_unadjusted: f.flagged_unadjusted,
+            method: d.kind.method(),
+        });
         out.extra.insert("average".into(), Value::from(f.average));
         out.extra.insert(
             "curve".into(),
@@ -232,7 +261,44 @@ pub fn funnel_from<F: Form>(
         average,
         curve,
         not_shown,
+        judged,
     })
+}
+
+/// How a funnel judged its units: the overdispersion and the flags both ways.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub phi: f64,
+    pub tau2: f64,
+    /// Whether the limits drawn and judged by are adjusted for overdispersion.
+    pub adjusted: bool,
+    /// Units outside the 99.8% limits (high, low), adjusted and unadjusted.
+    pub flagged_adjusted: (usize, usize),
+    pub flagged_unadjusted: (usize, usize),
+    pub method: &'static str,
+}
+
+impl Judged {
+    /// The sentence a chart or report says of it.
+    pub fn words(&self) -> String {
+        let (ah, al) = self.flagged_adjusted;
+        let (uh, ul) = self.flagged_unadjusted;
+        format!(
+            "{}; overdispersion φ = {:.2}, τ² = {:.4}; limits {}; outside the 99.8% limits: {} high and {} low adjusted, {} high and {} low unadjusted",
+            self.method,
+            self.phi,
+            self.tau2,
+            if self.adjusted {
+                "adjusted for overdispersion"
+            } else {
+                "not adjusted"
+            },
+            ah,
+            al,
+            uh,
+            ul
+        )
+    }
 }
 
 /// The SPC direction of improvement for a theme, as its study says: lower is better

@@ -567,10 +567,16 @@ impl<'a> Figures<'a> {
                 self.context,
                 theme,
                 By::Organisation,
+                crate::stats::Choice::Auto,
             )?,
-            None => {
-                oversight::funnel_from(&profile, self.context, theme, By::Organisation)?.shown()
-            }
+            None => oversight::funnel_from(
+                &profile,
+                self.context,
+                theme,
+                By::Organisation,
+                crate::stats::Choice::Auto,
+            )?
+            .shown(),
         };
         let out = &funnel.output;
         let units: Vec<FunnelUnit> = out
@@ -606,19 +612,28 @@ impl<'a> Figures<'a> {
             .map(|c| (c.denominator, c.lower95, c.upper95, c.lower998, c.upper998))
             .collect();
         let average = funnel.average.unwrap_or(0.0);
+        let judged = funnel.judged.as_ref().map_or(String::new(), |j| {
+            let (h, l) = if j.adjusted { j.flagged_adjusted } else { j.flagged_unadjusted };
+            if j.adjusted {
+                let (uh, ul) = j.flagged_unadjusted;
+                format!(
+                    "; limits adjusted for overdispersion (φ = {:.2}, τ² = {:.4}; Spiegelhalter 2005): {h} high, {l} low ({uh} high, {ul} low unadjusted)",
+                    j.phi, j.tau2
+                )
+            } else {
+                format!("; no overdispersion (φ = {:.2}): {h} high, {l} low", j.phi)
+            }
+        });
         let f = self.frame(
             format!("{}: organisations compared", self.study.label(theme)),
             if funnel.not_shown > 0 {
                 format!(
-                    "Funnel plot of published counts, {} organisations ({} with a suppressed count not shown); labelled: outside the 99.8% limits",
+                    "Published counts, {} organisations ({} with a suppressed count not shown){judged}",
                     units.len(),
                     funnel.not_shown
                 )
             } else {
-                format!(
-                    "Funnel plot, {} organisations; labelled: outside the 99.8% limits",
-                    units.len()
-                )
+                format!("{} organisations{judged}", units.len())
             },
         );
         chart::funnel(stem, &units, &curve, average, &f)

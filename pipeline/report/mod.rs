@@ -372,6 +372,8 @@ struct Collected {
     /// Per theme, the organisations outside the funnel's 99.8% limits (published if
     /// asked): every one is listed under the chart, which labels at most ten.
     flagged: std::collections::BTreeMap<String, Vec<Flagged>>,
+    /// Per theme, how its funnel judged the organisations (φ, τ², the flags both ways).
+    judged: std::collections::BTreeMap<String, String>,
     /// Coding reliability, when the warehouse holds a double-coded sample in scope.
     reliability: Option<Reliability>,
 }
@@ -691,13 +693,23 @@ async fn collect(
     }
     // Every organisation outside each theme's 99.8% limits.
     let mut flagged = std::collections::BTreeMap::new();
+    let mut judged = std::collections::BTreeMap::new();
     let profile = figs.raw("organisation_profile").await?;
     let published_profile = options.publish.as_ref().map(|rule| profile.publish(rule));
     for theme in inputs.codes.themes() {
         let by = crate::oversight::By::Organisation;
         let funnel = match &published_profile {
-            Some(p) => crate::oversight::funnel_from(p, context, &theme, by)?,
-            None => crate::oversight::funnel_from(&profile, context, &theme, by)?.shown(),
+            Some(p) => {
+                crate::oversight::funnel_from(p, context, &theme, by, crate::stats::Choice::Auto)?
+            }
+            None => crate::oversight::funnel_from(
+                &profile,
+                context,
+                &theme,
+                by,
+                crate::stats::Choice::Auto,
+            )?
+            .shown(),
         };
         use crate::measures::CountLike;
         let list: Vec<Flagged> = funnel
@@ -720,6 +732,22 @@ async fn collect(
                 })
             })
             .collect();
+        if let Some(j) = &funnel.judged {
+            let (ah, al) = j.flagged_adjusted;
+            let (uh, ul) = j.flagged_unadjusted;
+            let sentence = if j.adjusted {
+                format!(
+                    "The organisations vary more than chance explains (overdispersion φ = {:.2}, between-organisation variance τ² = {:.4}), so the funnel's limits are adjusted for it (Spiegelhalter 2005): {ah} organisations lie above and {al} below the 99.8% limits; without the adjustment {uh} would lie above and {ul} below.",
+                    j.phi, j.tau2
+                )
+            } else {
+                format!(
+                    "The organisations vary no more than chance explains (φ = {:.2}): the funnel's limits are not adjusted; {ah} lie above and {al} below the 99.8% limits.",
+                    j.phi
+                )
+            };
+            judged.insert(theme.clone(), sentence);
+        }
         flagged.insert(theme, list);
     }
     Ok(Collected {
@@ -727,6 +755,7 @@ async fn collect(
         headlines,
         comparisons,
         flagged,
+        judged,
         reliability,
     })
 }
@@ -898,6 +927,7 @@ fn compose(
                 spc => svg(&format!("spc-{}", h.theme)).map(JinjaValue::from_safe_string),
                 funnel => svg(&format!("funnel-{}", h.theme)).map(JinjaValue::from_safe_string),
                 flagged => collected.flagged.get(&h.theme).cloned().unwrap_or_default(),
+                judged => collected.judged.get(&h.theme).cloned(),
             }
         })
         .collect();
@@ -921,7 +951,7 @@ fn compose(
         "Confidence intervals are Wilson score intervals without continuity correction (PHEindicatormethods phe_proportion), at 95% (and 99.8% in the tables).".into(),
         "Plain-English phrases name the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds, three-quarters, four-fifths and nine-tenths: within one percentage point its name, below it \"nearly\", above it \"more than\".".into(),
         "Changes between periods are differences in percentage points with Newcombe's hybrid score interval (method 10).".into(),
-        "Funnel plots use PHEindicatormethods' limits for proportions; SPC charts follow NHS England's Making Data Count (XmR, four rules; whether a rise is concern or improvement follows the study's better direction for the theme, lower by default).".into(),
+        "Funnel plots follow Spiegelhalter (2005) as FunnelPlotR implements it: proportions on the arcsine square-root scale, z-scores winsorised at 10% each end, the dispersion ratio φ and the between-organisation variance τ² (DerSimonian and Laird); when φ > 1 the 95% and 99.8% limits include τ² (adjusted for overdispersion), and each theme's section says how many organisations lie outside them with and without the adjustment. SPC charts follow NHS England's Making Data Count (XmR, four rules; whether a rise is concern or improvement follows the study's better direction for the theme, lower by default).".into(),
         "Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".into(),
         format!("SPC charts: {}", crate::oversight::INCOMPLETE_RULE),
     ];

@@ -1,21 +1,15 @@
-//! Funnel plots of proportions, by PHEindicatormethods' method: the average is Σx / Σn;
-//! the limits at denominator n are av ± z·√(av(1 − av)/n) with z = 1.959964 (95%) and
-//! 3.090232 (99.8%), capped to [0, 1] for display; significance compares each
-//! proportion strictly with the uncapped limits. Those two z values are the rounded
-//! normal quantiles of 0.975 and 0.999; like PHEindicatormethods (`qnorm`), casework uses
-//! the quantiles at full precision (the published test vector agrees to 1e-9 only so).
+//! Funnel plots of proportions, by FunnelPlotR's method (Spiegelhalter 2005; see
+//! `overdispersion`): the centre is Σx/Σn; the limits at denominator n are on the
+//! arcsine square-root scale, with the between-unit variance τ² added when the units are
+//! overdispersed (φ > 1) unless unadjusted limits are asked for; a limit that folds back
+//! at a small denominator is 0 or 1 (`overdispersion::unfolded`); a unit is flagged when
+//! its proportion is outside its limits (on a limit it is within). Both sets of flags are
+//! counted, whichever is drawn.
 
 use serde::Serialize;
 
-/// z of the 95% limits: the normal quantile of 0.975 (1.959964 rounded).
-pub fn z95() -> f64 {
-    super::normal_quantile(0.975)
-}
+use super::overdispersion::{Dispersion, Flag, Kind, Limits, TRIM, dispersion, flag, unfolded};
 
-/// z of the 99.8% limits: the normal quantile of 0.999 (3.090232 rounded).
-pub fn z998() -> f64 {
-    super::normal_quantile(0.999)
-}
 /// Points of the limit curves, spread evenly over the data's denominators.
 pub const CURVE_POINTS: usize = 101;
 
@@ -46,22 +40,6 @@ impl Significance {
     }
 }
 
-/// Limits at one denominator: (95% low, 95% high, 99.8% low, 99.8% high), uncapped.
-pub fn limits(average: f64, n: f64) -> [f64; 4] {
-    let se = (average * (1.0 - average) / n).sqrt();
-    let (z95, z998) = (z95(), z998());
-    [
-        average - z95 * se,
-        average + z95 * se,
-        average - z998 * se,
-        average + z998 * se,
-    ]
-}
-
-fn cap(v: f64) -> f64 {
-    v.clamp(0.0, 1.0)
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct FunnelPoint {
     pub label: String,
@@ -85,71 +63,111 @@ pub struct CurvePoint {
     pub upper998: f64,
 }
 
+/// Which limits a funnel judges by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// Adjusted for overdispersion when φ > 1, else unadjusted (the default).
+    #[default]
+    Auto,
+    Adjusted,
+    Unadjusted,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FunnelResult {
     pub average: f64,
     pub points: Vec<FunnelPoint>,
     pub curve: Vec<CurvePoint>,
+    /// φ, τ² and the method.
+    pub dispersion: Dispersion,
+    /// Whether the limits drawn and judged by are adjusted.
+    pub adjusted: bool,
+    /// Units outside the 99.8% limits, (high, low), with the adjusted limits and with the
+    /// unadjusted ones.
+    pub flagged_adjusted: (usize, usize),
+    pub flagged_unadjusted: (usize, usize),
+}
+
+fn significance(f: Flag) -> Significance {
+    match f {
+        Flag::Low998 => Significance::Low0001,
+        Flag::Low95 => Significance::Low0025,
+        Flag::High998 => Significance::High0001,
+        Flag::High95 => Significance::High0025,
+        Flag::Within => Significance::NotSignificant,
+    }
 }
 
 /// The funnel of units given as (label, numerator, denominator). Units with a zero
 /// denominator are left out; `None` when none is left or nothing was counted.
-pub fn funnel(units: &[(String, u64, u64)]) -> Option<FunnelResult> {
+pub fn funnel(units: &[(String, u64, u64)], choice: Choice) -> Option<FunnelResult> {
     let units: Vec<&(String, u64, u64)> = units.iter().filter(|u| u.2 > 0).collect();
-    let total_x: u64 = units.iter().map(|u| u.1).sum();
     let total_n: u64 = units.iter().map(|u| u.2).sum();
     if total_n == 0 {
         return None;
     }
-    let av = total_x as f64 / total_n as f64;
+    let pairs: Vec<(f64, f64)> = units.iter().map(|u| (u.1 as f64, u.2 as f64)).collect();
+    let d = dispersion(&pairs, Kind::Proportion, TRIM)?;
+    let adjusted = match choice {
+        Choice::Auto => d.phi > 1.0,
+        Choice::Adjusted => true,
+        Choice::Unadjusted => false,
+    };
+    let denominators: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+    let with = unfolded(&d, &denominators, true);
+    let without = unfolded(&d, &denominators, false);
+    let count = |ls: &[Limits]| {
+        let mut c = (0, 0);
+        for ((x, n), l) in pairs.iter().zip(ls) {
+            match flag(x / n, l) {
+                Flag::High998 => c.0 += 1,
+                Flag::Low998 => c.1 += 1,
+                _ => {}
+            }
+        }
+        c
+    };
+    let (flagged_adjusted, flagged_unadjusted) = (count(&with), count(&without));
+    let chosen = if adjusted { &with } else { &without };
     let points = units
         .iter()
-        .map(|(label, x, n)| {
+        .zip(chosen)
+        .map(|((label, x, n), l)| {
             let p = *x as f64 / *n as f64;
-            let [l95, u95, l998, u998] = limits(av, *n as f64);
-            let significance = if p < l998 {
-                Significance::Low0001
-            } else if p < l95 {
-                Significance::Low0025
-            } else if p > u998 {
-                Significance::High0001
-            } else if p > u95 {
-                Significance::High0025
-            } else {
-                Significance::NotSignificant
-            };
             FunnelPoint {
                 label: label.clone(),
                 numerator: *x,
                 denominator: *n,
                 proportion: p,
-                lower95: cap(l95),
-                upper95: cap(u95),
-                lower998: cap(l998),
-                upper998: cap(u998),
-                significance,
+                lower95: l.lower95,
+                upper95: l.upper95,
+                lower998: l.lower998,
+                upper998: l.upper998,
+                significance: significance(flag(p, l)),
             }
         })
         .collect();
     let lo = units.iter().map(|u| u.2).min().unwrap_or(1).max(1) as f64;
     let hi = units.iter().map(|u| u.2).max().unwrap_or(1) as f64;
-    let curve = (0..CURVE_POINTS)
-        .map(|i| {
-            let n = lo + (hi - lo) * i as f64 / (CURVE_POINTS - 1) as f64;
-            let [l95, u95, l998, u998] = limits(av, n);
-            CurvePoint {
-                denominator: n,
-                lower95: cap(l95),
-                upper95: cap(u95),
-                lower998: cap(l998),
-                upper998: cap(u998),
-            }
+    let curve = super::overdispersion::curve(&d, lo, hi, CURVE_POINTS, adjusted)
+        .into_iter()
+        .map(|(n, l)| CurvePoint {
+            denominator: n,
+            lower95: l.lower95,
+            upper95: l.upper95,
+            lower998: l.lower998,
+            upper998: l.upper998,
         })
         .collect();
     Some(FunnelResult {
-        average: av,
+        average: d.target,
         points,
         curve,
+        dispersion: d,
+        adjusted,
+        flagged_adjusted,
+        flagged_unadjusted,
     })
 }
 
@@ -157,47 +175,51 @@ pub fn funnel(units: &[(String, u64, u64)]) -> Option<FunnelResult> {
 mod tests {
     use super::*;
 
+    /// Five units, spread far wider than binomial (φ > 1): the adjusted limits are
+    /// used, wider than the unadjusted ones, and both sets of flags are counted.
     #[test]
-    fn the_issue_vector() {
-        let units: Vec<(String, u64, u64)> = [(30, 100), (45, 120), (12, 60), (80, 200), (5, 40)]
-            .iter()
-            .enumerate()
-            .map(|(i, (x, n))| (format!("u{i}"), *x, *n))
-            .collect();
-        let f = funnel(&units).unwrap();
-        assert!((f.average - 0.330769230769231).abs() < 1e-12);
-        let labels: Vec<&str> = f.points.iter().map(|p| p.significance.label()).collect();
-        assert_eq!(
-            labels,
-            [
-                "not significant",
-                "not significant",
-                "low (0.025)",
-                "high (0.025)",
-                "low (0.025)"
-            ]
-        );
-        let p = &f.points[4];
-        for (got, want) in [
-            (p.lower95, 0.184965513273),
-            (p.upper95, 0.476572948266),
-            (p.lower998, 0.100883701381),
-            (p.upper998, 0.560654760157),
-        ] {
-            assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+    fn overdispersed_units_are_judged_by_adjusted_limits() {
+        let units: Vec<(String, u64, u64)> = [
+            (30, 100),
+            (90, 120),
+            (2, 60),
+            (160, 200),
+            (5, 40),
+            (50, 150),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (x, n))| (format!("u{i}"), *x, *n))
+        .collect();
+        let f = funnel(&units, Choice::Auto).unwrap();
+        assert!(f.dispersion.phi > 1.0, "{}", f.dispersion.phi);
+        assert!(f.adjusted);
+        let unadjusted = funnel(&units, Choice::Unadjusted).unwrap();
+        assert!(!unadjusted.adjusted);
+        for (a, u) in f.points.iter().zip(&unadjusted.points) {
+            assert!(a.upper998 >= u.upper998 && a.lower998 <= u.lower998);
         }
+        assert_eq!(f.flagged_unadjusted, unadjusted.flagged_unadjusted);
+        let shown = |r: &FunnelResult| {
+            let h = r
+                .points
+                .iter()
+                .filter(|p| p.significance == Significance::High0001)
+                .count();
+            let l = r
+                .points
+                .iter()
+                .filter(|p| p.significance == Significance::Low0001)
+                .count();
+            (h, l)
+        };
+        assert_eq!(shown(&f), f.flagged_adjusted);
+        assert_eq!(shown(&unadjusted), f.flagged_unadjusted);
+        assert!(
+            f.flagged_unadjusted.0 + f.flagged_unadjusted.1
+                >= f.flagged_adjusted.0 + f.flagged_adjusted.1
+        );
         assert_eq!(f.curve.len(), CURVE_POINTS);
-        assert_eq!(f.curve[0].denominator, 40.0);
-        assert_eq!(f.curve[CURVE_POINTS - 1].denominator, 200.0);
-    }
-
-    #[test]
-    fn limits_are_capped_for_display_but_not_for_significance() {
-        // av = 0.05; at n = 5 the 95% lower limit is below zero and shows as 0.
-        let units = vec![("a".to_string(), 0, 5), ("b".to_string(), 50, 995)];
-        let f = funnel(&units).unwrap();
-        assert_eq!(f.points[0].lower95, 0.0);
-        assert_eq!(f.points[0].significance, Significance::NotSignificant);
-        assert!(funnel(&[("z".to_string(), 0, 0)]).is_none());
+        assert!(funnel(&[("z".to_string(), 0, 0)], Choice::Auto).is_none());
     }
 }

@@ -4,12 +4,13 @@
 pub mod agreement;
 mod disclosure;
 mod funnel;
+pub mod overdispersion;
 pub mod random;
 mod spc;
 pub mod suppression;
 
 pub use disclosure::Published;
-pub use funnel::{CurvePoint, FunnelPoint, FunnelResult, Significance, funnel};
+pub use funnel::{Choice, CurvePoint, FunnelPoint, FunnelResult, Significance, funnel};
 pub use spc::{Direction, SpcOptions, SpcPoint, SpcResult, Variation, spc};
 
 use serde::Serialize;

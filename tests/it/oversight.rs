@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::common::*;
+use serde_json::Value;
 
 /// A small deterministic generator (64-bit LCG, Knuth's constants), so that the planted
 /// data is the same on every run.
@@ -390,5 +391,79 @@ fn spc_leaves_incomplete_months_out_and_follows_the_study_direction() {
     assert!(
         !outcome.iter().any(|v| v == "special cause concern"),
         "{outcome:?}"
+    );
+}
+
+/// The funnel states its overdispersion and judges by the adjusted limits when the units
+/// are overdispersed (issue 31); `--limits unadjusted` judges without, and the counts of
+/// flagged units each way agree with the rows of each. The method's numbers themselves
+/// are tested against FunnelPlotR (stats::overdispersion).
+#[test]
+fn the_funnel_states_its_overdispersion_and_both_sets_of_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(
+        d,
+        &["generate", "--cases", "6000", "--seed", "4", "--out", "g"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let o = casework(d, &["ingest", "g", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let count = |v: &Value, side: &str| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["significance"] == side)
+            .count() as u64
+    };
+    let auto = measure_json(d, &["funnel", "--theme", "delay"]);
+    let phi = auto["phi"].as_f64().unwrap();
+    assert!(auto["tau2"].as_f64().unwrap() >= 0.0);
+    assert!(auto["method"].as_str().unwrap().contains("arcsine"));
+    assert_eq!(auto["trimming"], "winsorisation");
+    assert_eq!(
+        auto["limits"],
+        if phi > 1.0 { "adjusted" } else { "unadjusted" }
+    );
+    let key = if phi > 1.0 {
+        "flagged_adjusted"
+    } else {
+        "flagged_unadjusted"
+    };
+    assert_eq!(
+        auto[key]["high"].as_u64().unwrap(),
+        count(&auto, "high (0.001)")
+    );
+    assert_eq!(
+        auto[key]["low"].as_u64().unwrap(),
+        count(&auto, "low (0.001)")
+    );
+    let un = measure_json(d, &["funnel", "--theme", "delay", "--limits", "unadjusted"]);
+    assert_eq!(un["limits"], "unadjusted");
+    assert_eq!(
+        un["flagged_unadjusted"]["high"].as_u64().unwrap(),
+        count(&un, "high (0.001)")
+    );
+    assert_eq!(un["flagged_unadjusted"], auto["flagged_unadjusted"]);
+    // The planted organisations (delay at 45% against 20%) are flagged either way.
+    for v in [&auto, &un] {
+        for org in ["G001", "G003", "G005"] {
+            let row = v["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["label"] == org)
+                .unwrap();
+            assert_eq!(row["significance"], "high (0.001)", "{org}");
+        }
+    }
+    // An option that would do nothing is refused.
+    let o = casework(d, &["measure", "theme_prevalence", "--limits", "adjusted"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--limits is for the funnel"),
+        "{}",
+        stderr(&o)
     );
 }
