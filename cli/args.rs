@@ -89,6 +89,9 @@ pub(crate) struct GenerateArgs {
     /// Organisations (Zipf-like sizes).
     #[arg(long, default_value_t = 300)]
     pub(crate) organisations: u64,
+    /// Years of opened dates from January 2019 (6 gives 72 months).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub(crate) years: u32,
 }
 
 #[derive(Args)]
@@ -275,9 +278,24 @@ pub(crate) struct MeasureArgs {
     /// as in the Making Data Count tool).
     #[arg(long)]
     pub(crate) screen: bool,
-    /// spc: recompute the limits from the period holding this date on.
+    /// spc: recompute the limits from the period holding this date on (repeat for
+    /// several; the study's rebases of the theme come too).
     #[arg(long, value_name = "YYYY-MM-DD")]
-    pub(crate) rebase: Option<NaiveDate>,
+    pub(crate) rebase: Vec<NaiveDate>,
+    /// spc: the reason for each --rebase, in their order.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) rebase_reason: Vec<String>,
+    /// spc: compute each segment's mean and limits from its first N points (a baseline,
+    /// 12 to 20 in the Making Data Count tool).
+    #[arg(long, value_name = "N")]
+    pub(crate) fix_after: Option<usize>,
+    /// spc: points in a trend or a shift: 7 (the default) or 6.
+    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u64).range(6..=7))]
+    pub(crate) run_length: u64,
+    /// spc: a target share of cases (0 to 1) for the assurance icon, instead of the
+    /// study's.
+    #[arg(long, value_name = "SHARE")]
+    pub(crate) target: Option<f64>,
     /// Prepare for publication: every count from the publication's audited set (the
     /// study's disclosure rule; docs/oversight.md).
     #[arg(long)]

@@ -12,6 +12,7 @@ pub(crate) fn generate(args: &GenerateArgs) -> Result<i32, Error> {
             bad: args.bad,
             themes: args.themes,
             organisations: args.organisations,
+            years: args.years,
             ..Plan::new(args.cases, args.seed)
         },
     )?;

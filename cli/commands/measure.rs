@@ -30,6 +30,17 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
             measures::find(n)?;
         }
     }
+    let spc_only = !args.rebase.is_empty()
+        || !args.rebase_reason.is_empty()
+        || args.fix_after.is_some()
+        || args.run_length != 7
+        || args.target.is_some()
+        || args.screen;
+    if spc_only && !names.iter().any(|n| n == "spc") {
+        return Err(Error::Usage(
+            "--rebase, --rebase-reason, --fix-after, --run-length, --target and --screen are for the SPC chart: casework measure spc --theme THEME …".into(),
+        ));
+    }
     if args.limits != LimitsArg::Auto && !names.iter().any(|n| n == "funnel") {
         return Err(Error::Usage(
             "--limits is for the funnel: casework measure funnel --theme THEME --limits …".into(),
@@ -85,8 +96,38 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                 let options = casework::stats::SpcOptions {
                     screen: args.screen,
                     improvement: oversight::improvement(&s.study, theme()?),
+                    fix_after: args.fix_after,
+                    run_length: args.run_length as usize,
                     ..Default::default()
                 };
+                if !args.rebase_reason.is_empty() && args.rebase_reason.len() != args.rebase.len() {
+                    return Err(Error::Usage(
+                        "give one --rebase-reason per --rebase, in their order".into(),
+                    ));
+                }
+                let given: Vec<(chrono::NaiveDate, String)> = args
+                    .rebase
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        (
+                            *d,
+                            args.rebase_reason
+                                .get(i)
+                                .cloned()
+                                .unwrap_or_else(|| "given on the command line".into()),
+                        )
+                    })
+                    .collect();
+                let mut plan = oversight::Plan::for_theme(&s.study, theme()?, &given);
+                if let Some(t) = args.target {
+                    if !(0.0..=1.0).contains(&t) {
+                        return Err(Error::Usage(
+                            "--target is a share of cases, from 0 to 1".into(),
+                        ));
+                    }
+                    plan.target = Some((t, None));
+                }
                 Printed::of(
                     &oversight::spc(
                         &ctx,
@@ -95,7 +136,7 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                         period,
                         plotted,
                         &options,
-                        args.rebase,
+                        &plan,
                         rule,
                     )
                     .await?,

@@ -32,6 +32,8 @@ pub struct Plan {
     pub themes: usize,
     /// Organisations (Zipf-like sizes).
     pub organisations: u64,
+    /// Years of opened dates from January 2019 (5: 2019 to 2023).
+    pub years: u32,
 }
 
 impl Plan {
@@ -42,6 +44,7 @@ impl Plan {
             bad: 0,
             themes: 0,
             organisations: ORGANISATIONS,
+            years: 5,
         }
     }
 }
@@ -208,7 +211,7 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
         ..Truth::default()
     };
     let start = NaiveDate::from_ymd_opt(2019, 1, 1).expect("valid date");
-    let days = 5 * 365;
+    let days = u64::from(plan.years.max(1)) * 365;
     let step = NaiveDate::from_ymd_opt(STEP_MONTH.0, STEP_MONTH.1, 1).expect("valid date");
     let (mut n_findings, mut n_events, mut n_recs) = (0u64, 0u64, 0u64);
     for i in 0..plan.cases {

@@ -301,6 +301,59 @@ impl Judged {
     }
 }
 
+/// What an SPC chart is asked to do beyond its data: rebases (a month each, with its
+/// reason) and a target (a share of cases, from a month or throughout).
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub rebases: Vec<(NaiveDate, String)>,
+    pub target: Option<(f64, Option<NaiveDate>)>,
+}
+
+impl Plan {
+    /// The study's plan for a theme, with `extra` rebases (from the command line).
+    pub fn for_theme(
+        study: &crate::spec::study::StudyFile,
+        theme: &str,
+        extra: &[(NaiveDate, String)],
+    ) -> Plan {
+        let spec = study.theme(theme);
+        let mut rebases: Vec<(NaiveDate, String)> = spec
+            .map(|t| {
+                t.rebases
+                    .iter()
+                    .filter_map(|r| {
+                        crate::spec::study::month_start(&r.from).map(|d| (d, r.reason.clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        rebases.extend(extra.iter().cloned());
+        rebases.sort_by_key(|r| r.0);
+        Plan {
+            rebases,
+            target: spec.and_then(|t| {
+                t.target.map(|v| {
+                    (
+                        v,
+                        t.target_from
+                            .as_deref()
+                            .and_then(crate::spec::study::month_start),
+                    )
+                })
+            }),
+        }
+    }
+
+    /// The target in force at the latest period (none before its first month).
+    pub fn target_at(&self, latest: Option<NaiveDate>) -> Option<f64> {
+        let (v, from) = self.target?;
+        match (from, latest) {
+            (Some(f), Some(l)) if l < f => None,
+            _ => Some(v),
+        }
+    }
+}
+
 /// The SPC direction of improvement for a theme, as its study says: lower is better
 /// for a failing, higher for an outcome such as a remedy, neither for a neutral theme.
 pub fn improvement(study: &crate::spec::study::StudyFile, theme: &str) -> stats::Direction {
@@ -394,22 +447,14 @@ pub async fn spc(
     period: Period,
     plotted: Plotted,
     options: &SpcOptions,
-    rebase: Option<NaiveDate>,
+    plan: &Plan,
     publish: Option<&dyn Rule>,
 ) -> Result<Output<Public>> {
     check_theme(c, theme)?;
     let series = measures::run(ctx, measures::find("monthly_series")?, c).await?;
     match publish {
-        Some(r) => spc_from(
-            &series.publish(r),
-            c,
-            theme,
-            period,
-            plotted,
-            options,
-            rebase,
-        ),
-        None => spc_from(&series, c, theme, period, plotted, options, rebase).map(shown_spc),
+        Some(r) => spc_from(&series.publish(r), c, theme, period, plotted, options, plan),
+        None => spc_from(&series, c, theme, period, plotted, options, plan).map(shown_spc),
     }
 }
 
@@ -456,7 +501,7 @@ pub fn spc_from<F: Form>(
     period: Period,
     plotted: Plotted,
     options: &SpcOptions,
-    rebase: Option<NaiveDate>,
+    plan: &Plan,
 ) -> Result<Output<F>> {
     check_theme(c, theme)?;
     // Per period: (cases with the theme, cases), None when a count is suppressed.
@@ -506,10 +551,15 @@ pub fn spc_from<F: Form>(
         .filter_map(|&i| kept[i].1.map(|(x, n)| value_of(x, n)))
         .collect();
     let mut options = options.clone();
-    if let Some(date) = rebase {
-        let start = period_start(date, period);
+    let mut rebased = Vec::new();
+    for (date, reason) in &plan.rebases {
+        let start = period_start(*date, period);
         if let Some(i) = used.iter().position(|&i| kept[i].0 >= start) {
             options.rebase.push(i);
+            rebased.push(serde_json::json!({
+                "from": kept[used[i]].0.to_string(),
+                "reason": reason,
+            }));
         }
     }
     let chart = stats::spc(&values, &options).map_err(|e| {
@@ -565,6 +615,34 @@ pub fn spc_from<F: Form>(
     );
     out.extra
         .insert("screened".into(), Value::from(chart.screened));
+    out.extra
+        .insert("run_length".into(), Value::from(options.run_length));
+    if let Some(n) = options.fix_after {
+        out.extra.insert("baseline_points".into(), Value::from(n));
+    }
+    out.extra.insert("rebases".into(), Value::from(rebased));
+    let icon = chart.variation_icon();
+    out.extra.insert(
+        "variation_icon".into(),
+        serde_json::to_value(icon).unwrap_or_default(),
+    );
+    if let Some(target) = plan.target_at(kept.last().map(|k| k.0)) {
+        out.extra.insert("target".into(), Value::from(target));
+        out.extra.insert(
+            "assurance".into(),
+            serde_json::to_value(chart.assurance(target)).unwrap_or_default(),
+        );
+    }
+    if let Some(i) = stats::suggest_rebase(&chart) {
+        let from = kept[used[i]].0;
+        out.extra.insert(
+            "suggested_rebase".into(),
+            Value::from(format!(
+                "a sustained shift from {from}: {} points on one side of the mean to the latest; consider rebasing there if the process changed (casework never rebases by itself)",
+                used.len() - i
+            )),
+        );
+    }
     out.extra
         .insert("incomplete_rule".into(), Value::from(INCOMPLETE_RULE));
     let hidden = kept.iter().filter(|(_, v)| v.is_none()).count();

@@ -25,6 +25,73 @@ pub const NHS_WARM_YELLOW: RGBColor = RGBColor(0xFF, 0xB8, 0x1C);
 pub const NHS_ORANGE: RGBColor = RGBColor(0xED, 0x8B, 0x00);
 pub const NHS_AQUA_GREEN: RGBColor = RGBColor(0x00, 0xA4, 0x99);
 pub const NHS_PURPLE: RGBColor = RGBColor(0x33, 0x00, 0x72);
+
+/// Making Data Count's colours, as NHSRplotthedots issue #196 lists them: the points of
+/// an SPC chart (common cause, improvement, neither, concern) and the summary icons.
+pub mod mdc {
+    use plotters::style::RGBColor;
+    pub const POINT_COMMON: RGBColor = RGBColor(0x7b, 0x7d, 0x7d);
+    pub const POINT_IMPROVEMENT: RGBColor = RGBColor(0x28, 0x9d, 0xe0);
+    pub const POINT_NEITHER: RGBColor = RGBColor(0x36, 0x14, 0x75);
+    pub const POINT_CONCERN: RGBColor = RGBColor(0xfa, 0xb4, 0x28);
+    pub const ICON_COMMON: RGBColor = RGBColor(0xBF, 0xBF, 0xBF);
+    pub const ICON_IMPROVEMENT: RGBColor = RGBColor(0x00, 0x72, 0xC6);
+    pub const ICON_NEITHER: RGBColor = RGBColor(0x80, 0x00, 0xC0);
+    pub const ICON_CONCERN: RGBColor = RGBColor(0xFF, 0x66, 0x00);
+    pub const ICON_DARK: RGBColor = RGBColor(0x7F, 0x7F, 0x7F);
+    /// NHSRplotthedots' target line.
+    pub const TARGET: RGBColor = RGBColor(0xde, 0x1b, 0x1b);
+}
+
+/// A summary icon: its colour, its letter and its words.
+pub fn icon_face(
+    icon: Option<crate::stats::VariationIcon>,
+    assurance: Option<crate::stats::Assurance>,
+) -> Option<(RGBColor, &'static str, &'static str)> {
+    use crate::stats::{Assurance, VariationIcon};
+    if let Some(a) = assurance {
+        return Some(match a {
+            Assurance::Pass => (mdc::ICON_IMPROVEMENT, "P", a.words()),
+            Assurance::Fail => (mdc::ICON_CONCERN, "F", a.words()),
+            Assurance::HitAndMiss => (mdc::ICON_DARK, "?", a.words()),
+        });
+    }
+    let i = icon?;
+    Some(match i {
+        VariationIcon::CommonCause => (mdc::ICON_DARK, "~", i.words()),
+        VariationIcon::ConcernHigh => (mdc::ICON_CONCERN, "H", i.words()),
+        VariationIcon::ConcernLow => (mdc::ICON_CONCERN, "L", i.words()),
+        VariationIcon::ImprovementHigh => (mdc::ICON_IMPROVEMENT, "H", i.words()),
+        VariationIcon::ImprovementLow => (mdc::ICON_IMPROVEMENT, "L", i.words()),
+        VariationIcon::NeitherHigh => (mdc::ICON_NEITHER, "H", i.words()),
+        VariationIcon::NeitherLow => (mdc::ICON_NEITHER, "L", i.words()),
+    })
+}
+
+/// A summary icon as inline SVG (for the scorecard): a ring in the icon's colour, its
+/// letter, and its words as the title a screen reader reads.
+pub fn icon_svg(
+    icon: Option<crate::stats::VariationIcon>,
+    assurance: Option<crate::stats::Assurance>,
+) -> Option<String> {
+    let (c, letter, words) = icon_face(icon, assurance)?;
+    let hex = format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
+    Some(format!(
+        "<svg class=\"icon\" width=\"32\" height=\"32\" viewBox=\"0 0 32 32\" role=\"img\" aria-label=\"{words}\"><title>{words}</title><circle cx=\"16\" cy=\"16\" r=\"13\" fill=\"#fff\" stroke=\"{hex}\" stroke-width=\"4\"/><text x=\"16\" y=\"21.5\" text-anchor=\"middle\" font-family=\"Arial, sans-serif\" font-weight=\"bold\" font-size=\"15\" fill=\"{hex}\">{}</text></svg>",
+        match letter {
+            "~" => "&#8764;",
+            other => other,
+        }
+    ))
+}
+
+/// What an SPC chart draws beside its points: a target line and the summary icons.
+#[derive(Debug, Clone, Default)]
+pub struct SpcMarks {
+    pub target: Option<f64>,
+    pub icon: Option<crate::stats::VariationIcon>,
+    pub assurance: Option<crate::stats::Assurance>,
+}
 /// Series colours in order (blue, orange, aqua green, purple, yellow, dark blue).
 /// Twelve distinct colours for series: the NHS identity's six, then six from Okabe and
 /// Ito's and Tol's colour-blind-safe sets. A chart never needs more: past twelve series
@@ -772,8 +839,19 @@ pub struct SpcPoint {
 /// segment), special-cause points coloured as Making Data Count does (orange concern,
 /// blue improvement, grey common cause).
 /// `share`: the values are proportions (0 to 1), drawn as percentages.
-pub fn spc(stem: &Path, points: &[SpcPoint], y_desc: &str, share: bool, f: &Frame) -> Result<()> {
+pub fn spc(
+    stem: &Path,
+    points: &[SpcPoint],
+    y_desc: &str,
+    share: bool,
+    marks: &SpcMarks,
+    f: &Frame,
+) -> Result<()> {
     let scale = if share { 100.0 } else { 1.0 };
+    let marks = SpcMarks {
+        target: marks.target.map(|t| t * scale),
+        ..marks.clone()
+    };
     let points: Vec<SpcPoint> = points
         .iter()
         .map(|p| SpcPoint {
@@ -784,13 +862,14 @@ pub fn spc(stem: &Path, points: &[SpcPoint], y_desc: &str, share: bool, f: &Fram
             ..p.clone()
         })
         .collect();
-    render!(stem, |area| draw_spc(&area, &points, y_desc, f))
+    render!(stem, |area| draw_spc(&area, &points, y_desc, &marks, f))
 }
 
 fn draw_spc<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     points: &[SpcPoint],
     y_desc: &str,
+    marks: &SpcMarks,
     f: &Frame,
 ) -> Result<()> {
     let area = frame(root, f)?;
@@ -798,8 +877,10 @@ fn draw_spc<DB: DrawingBackend>(
     let hi = points
         .iter()
         .map(|p| p.value.max(p.upper))
+        .chain(marks.target)
         .fold(0.0, f64::max)
-        * 1.1
+        // Room above the data for the summary icons in the top right corner.
+        * if marks.icon.is_some() || marks.assurance.is_some() { 1.3 } else { 1.1 }
         + 1e-9;
     // The chart plots counts: nothing below 0, and a lower limit below 0 is drawn at
     // the axis (no negative ticks).
@@ -863,13 +944,25 @@ fn draw_spc<DB: DrawingBackend>(
             NHS_MID_GREY.stroke_width(2),
         ))
         .map_err(err)?;
+    if let Some(t) = marks.target {
+        chart
+            .draw_series(LineSeries::new(
+                [(-0.5, t), ((n - 1).max(1) as f64 + 0.5, t)],
+                mdc::TARGET.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("target")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], mdc::TARGET.stroke_width(2))
+            });
+    }
     chart
         .draw_series(points.iter().enumerate().map(|(i, p)| {
             let colour = match p.variation.as_str() {
-                "special cause concern" => NHS_ORANGE,
-                "special cause improvement" => NHS_BLUE,
-                "special cause neither" => NHS_PURPLE,
-                _ => NHS_MID_GREY,
+                "special cause concern" => mdc::POINT_CONCERN,
+                "special cause improvement" => mdc::POINT_IMPROVEMENT,
+                "special cause neither" => mdc::POINT_NEITHER,
+                _ => mdc::POINT_COMMON,
             };
             // An incomplete period is drawn hollow: it is outside the limits and rules.
             let style = if p.complete {
@@ -881,6 +974,29 @@ fn draw_spc<DB: DrawingBackend>(
         }))
         .map_err(err)?;
     legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    // The summary icons, top right of the plot: variation, then assurance.
+    let faces: Vec<_> = [
+        icon_face(marks.icon, None),
+        marks.assurance.and_then(|a| icon_face(None, Some(a))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let (w, _) = area.dim_in_pixel();
+    let r = 17i32;
+    for (k, (colour, letter, _)) in faces.iter().enumerate() {
+        let cx = w as i32 - 26 - (faces.len() - 1 - k) as i32 * (2 * r + 10);
+        let cy = 24;
+        area.draw(&Circle::new((cx, cy), r, WHITE.filled()))
+            .map_err(err)?;
+        area.draw(&Circle::new((cx, cy), r, colour.stroke_width(4)))
+            .map_err(err)?;
+        let style = TextStyle::from((FONT, 22).into_font().style(FontStyle::Bold))
+            .color(colour)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        area.draw(&Text::new(letter.to_string(), (cx, cy + 1), style))
+            .map_err(err)?;
+    }
     Ok(())
 }
 

@@ -489,42 +489,91 @@ impl<'a> Figures<'a> {
         chart::delays(stem, &series, &f)
     }
 
-    async fn spc(&self, theme: &str, stem: &Path) -> Result<()> {
+    /// A theme's SPC chart as the report draws it: per month, the theme's share of cases
+    /// when it has a target or the volume varies (else its count), the study's rebases
+    /// and target, and the summary icons. Published when the figures are.
+    pub async fn spc_view(&self, theme: &str) -> Result<SpcView> {
         let series = self.raw("monthly_series").await?;
+        let plan = oversight::Plan::for_theme(self.study, theme, &[]);
         let options = SpcOptions {
             improvement: oversight::improvement(self.study, theme),
             ..SpcOptions::default()
         };
-        let (plotted, points, hidden): (Plotted, Vec<SpcPoint>, usize) =
-            shown!(self, series, |out| {
-                let plotted = oversight::plotted_for(out, theme);
-                let spc = oversight::spc_from(
-                    out,
-                    self.context,
-                    theme,
-                    Period::Month,
-                    plotted,
-                    &options,
-                    None,
-                )?;
-                let rows = spc.rows.spc();
-                let hidden = rows.iter().filter(|r| r.value.value().is_none()).count();
-                let points = rows
-                    .iter()
-                    .filter_map(|r| {
-                        Some(SpcPoint {
-                            label: r.period.get(0..7).unwrap_or("").to_string(),
-                            value: r.value.value()?,
-                            mean: r.mean,
-                            lower: r.lower_limit,
-                            upper: r.upper_limit,
-                            variation: serde_text(&r.variation),
-                            complete: r.complete,
-                        })
+        shown!(self, series, |out| {
+            let plotted = if plan.target.is_some() {
+                Plotted::Proportion
+            } else {
+                oversight::plotted_for(out, theme)
+            };
+            let spc = oversight::spc_from(
+                out,
+                self.context,
+                theme,
+                Period::Month,
+                plotted,
+                &options,
+                &plan,
+            )?;
+            let rows = spc.rows.spc();
+            let hidden = rows.iter().filter(|r| r.value.value().is_none()).count();
+            let points: Vec<SpcPoint> = rows
+                .iter()
+                .filter_map(|r| {
+                    Some(SpcPoint {
+                        label: r.period.get(0..7).unwrap_or("").to_string(),
+                        value: r.value.value()?,
+                        mean: r.mean,
+                        lower: r.lower_limit,
+                        upper: r.upper_limit,
+                        variation: serde_text(&r.variation),
+                        complete: r.complete,
                     })
-                    .collect();
-                (plotted, points, hidden)
-            });
+                })
+                .collect();
+            let text = |k: &str| {
+                spc.extra
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            };
+            let icon = text("variation_icon").and_then(|t| icon_of(&t));
+            let assurance = text("assurance").and_then(|t| assurance_of(&t));
+            let rebases = spc
+                .extra
+                .get("rebases")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .map(|r| {
+                            (
+                                r["from"]
+                                    .as_str()
+                                    .unwrap_or("")
+                                    .get(0..7)
+                                    .unwrap_or("")
+                                    .to_string(),
+                                r["reason"].as_str().unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok::<SpcView, Error>(SpcView {
+                plotted,
+                hidden,
+                icon,
+                assurance,
+                target: spc.extra.get("target").and_then(|v| v.as_f64()),
+                rebases,
+                suggested: text("suggested_rebase"),
+                points,
+            })
+        })
+    }
+
+    async fn spc(&self, theme: &str, stem: &Path) -> Result<()> {
+        let v = self.spc_view(theme).await?;
+        let (plotted, points, hidden) = (v.plotted, &v.points, v.hidden);
         let share = plotted == Plotted::Proportion;
         let f = self.frame(
             if share {
@@ -538,11 +587,19 @@ impl<'a> Figures<'a> {
             },
             {
                 let mut s = if points.iter().any(|p| !p.complete) {
-                    "XmR chart (Making Data Count); orange: concern, blue: improvement; hollow: incomplete month, not judged".to_string()
+                    "XmR chart (Making Data Count); orange: concern, blue: improvement, purple: neither; hollow: incomplete month, not judged".to_string()
                 } else {
-                    "XmR chart (Making Data Count); orange: special cause concern, blue: improvement"
-                        .to_string()
+                    "XmR chart (Making Data Count); orange: special cause concern, blue: improvement, purple: neither".to_string()
                 };
+                if v.target.is_some() {
+                    s.push_str("; red: target");
+                }
+                if !v.rebases.is_empty() {
+                    s.push_str(&format!(
+                        "; rebased {}",
+                        v.rebases.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                }
                 if hidden > 0 {
                     s.push_str(&format!(
                         "; {hidden} month{} not shown (counts suppressed)",
@@ -552,10 +609,15 @@ impl<'a> Figures<'a> {
                 s
             },
         );
+        let marks = chart::SpcMarks {
+            target: v.target,
+            icon: v.icon,
+            assurance: v.assurance,
+        };
         if share {
-            chart::spc(stem, &points, "Share with the theme (%)", true, &f)
+            chart::spc(stem, points, "Share with the theme (%)", true, &marks, &f)
         } else {
-            chart::spc(stem, &points, "Cases with the theme", false, &f)
+            chart::spc(stem, points, "Cases with the theme", false, &marks, &f)
         }
     }
 
@@ -751,6 +813,30 @@ impl<'a> Figures<'a> {
         );
         chart::grouped(stem, &g, &f)
     }
+}
+
+/// A theme's SPC chart as the report draws it and the scorecard reads it.
+#[derive(Debug, Clone)]
+pub struct SpcView {
+    pub plotted: Plotted,
+    pub points: Vec<SpcPoint>,
+    /// Months not shown (their counts suppressed).
+    pub hidden: usize,
+    pub icon: Option<crate::stats::VariationIcon>,
+    pub assurance: Option<crate::stats::Assurance>,
+    pub target: Option<f64>,
+    /// (first month, reason) of each rebase.
+    pub rebases: Vec<(String, String)>,
+    /// A sustained shift worth considering as a rebase, in words.
+    pub suggested: Option<String>,
+}
+
+fn icon_of(text: &str) -> Option<crate::stats::VariationIcon> {
+    serde_json::from_value(Value::String(text.to_string())).ok()
+}
+
+fn assurance_of(text: &str) -> Option<crate::stats::Assurance> {
+    serde_json::from_value(Value::String(text.to_string())).ok()
 }
 
 fn need_theme(theme: Option<&str>) -> Result<&str> {

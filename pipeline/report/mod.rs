@@ -374,6 +374,8 @@ struct Collected {
     flagged: std::collections::BTreeMap<String, Vec<Flagged>>,
     /// Per theme, how its funnel judged the organisations (φ, τ², the flags both ways).
     judged: std::collections::BTreeMap<String, String>,
+    /// The scorecard: one row per theme, from its SPC chart (Making Data Count).
+    scorecard: Vec<ScoreRow>,
     /// Coding reliability, when the warehouse holds a double-coded sample in scope.
     reliability: Option<Reliability>,
 }
@@ -397,6 +399,30 @@ struct ReliabilityRow {
     alpha: String,
     ac1: String,
     note: String,
+}
+
+/// A theme's row of the scorecard: its SPC chart's latest value, mean and limits, the
+/// summary icons (as inline SVG with their words), the target.
+#[derive(Debug, Clone, Serialize)]
+struct ScoreRow {
+    theme: String,
+    label: String,
+    /// The latest month shown and its value ("2023-12: 31%").
+    latest: String,
+    mean: String,
+    limits: String,
+    variation: String,
+    variation_words: String,
+    assurance: String,
+    assurance_words: String,
+    target: String,
+    /// Why there is no chart, when there is none.
+    note: String,
+    /// A sustained shift worth considering as a rebase, in words.
+    suggestion: String,
+    /// Numbers for summary.json: latest value, mean, lower and upper limit, target.
+    #[serde(skip)]
+    numbers: Value,
 }
 
 /// An organisation outside a funnel's 99.8% limits, as the report lists it.
@@ -476,6 +502,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         "source": source,
         "disclosure": options.publish.as_ref().map(|p| p.settings().text()),
         "themes": collected.headlines,
+        "scorecard": collected.scorecard.iter().map(|r| r.numbers.clone()).collect::<Vec<_>>(),
         "comparisons": collected.comparisons.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
     });
     write(
@@ -750,14 +777,133 @@ async fn collect(
         }
         flagged.insert(theme, list);
     }
+    // The scorecard: each theme's SPC chart read as Making Data Count's summary.
+    let mut scorecard = Vec::new();
+    for theme in inputs.codes.themes() {
+        scorecard.push(score_row(figs, inputs.study, &theme).await?);
+    }
+    // Its table, for the workbook and tables/ (words for the icons).
+    let maps: Vec<Map<String, Value>> = scorecard
+        .iter()
+        .map(|r| {
+            let mut m = Map::new();
+            for (k, v) in [
+                ("theme", &r.label),
+                ("latest", &r.latest),
+                ("mean", &r.mean),
+                ("process_limits", &r.limits),
+                ("variation", &r.variation_words),
+                ("assurance", &r.assurance_words),
+                ("target", &r.target),
+                ("note", &r.note),
+            ] {
+                m.insert(k.into(), Value::from(v.as_str()));
+            }
+            m
+        })
+        .collect();
+    tables.insert(0, table("scorecard", &maps));
     Ok(Collected {
         tables,
         headlines,
         comparisons,
         flagged,
         judged,
+        scorecard,
         reliability,
     })
+}
+
+/// A theme's scorecard row from its SPC chart as the report draws it (published when
+/// the report is).
+async fn score_row(figs: &Figures<'_>, study: &StudyFile, theme: &str) -> Result<ScoreRow> {
+    let label = study.label(theme);
+    let mut row = ScoreRow {
+        theme: theme.to_string(),
+        label,
+        latest: String::new(),
+        mean: String::new(),
+        limits: String::new(),
+        variation: String::new(),
+        variation_words: String::new(),
+        assurance: String::new(),
+        assurance_words: String::new(),
+        target: String::new(),
+        note: String::new(),
+        suggestion: String::new(),
+        numbers: Value::Null,
+    };
+    let view = match figs.spc_view(theme).await {
+        Ok(v) => v,
+        Err(Error::NotDrawn(why)) => {
+            row.note = why;
+            return Ok(row);
+        }
+        Err(e) => return Err(e),
+    };
+    let share = view.plotted == crate::oversight::Plotted::Proportion;
+    let show = |v: f64| {
+        if share {
+            stats::percent_1dp(v)
+        } else if (v - v.round()).abs() < 1e-9 {
+            crate::report::chart::thousands(v.round() as i64)
+        } else {
+            format!("{v:.1}")
+        }
+    };
+    if let Some(p) = view.points.last() {
+        row.latest = format!("{}: {}", p.label, show(p.value));
+        row.mean = show(p.mean);
+        row.limits = format!("{} to {}", show(p.lower.max(0.0)), show(p.upper));
+        row.numbers = json!({
+            "theme": theme, "latest_period": p.label, "latest": p.value, "mean": p.mean,
+            "lower_limit": p.lower, "upper_limit": p.upper, "share": share,
+            "variation": view.icon, "assurance": view.assurance, "target": view.target,
+        });
+    }
+    row.variation = crate::report::chart::icon_svg(view.icon, None).unwrap_or_default();
+    row.variation_words = view.icon.map_or(String::new(), |i| i.words().to_string());
+    row.assurance = crate::report::chart::icon_svg(None, view.assurance).unwrap_or_default();
+    row.assurance_words = view.assurance.map_or_else(
+        || {
+            if view.target.is_some() {
+                "no assurance (neither direction is better)".into()
+            } else {
+                "no target".into()
+            }
+        },
+        |a| a.words().to_string(),
+    );
+    row.target = view.target.map_or(String::new(), |t| {
+        let better = match study.better(theme) {
+            crate::spec::study::Better::Lower => "at most",
+            crate::spec::study::Better::Higher => "at least",
+            crate::spec::study::Better::Neither => "",
+        };
+        format!("{better} {}", stats::percent_1dp(t))
+            .trim()
+            .to_string()
+    });
+    if !view.rebases.is_empty() {
+        row.note = format!(
+            "rebased {}",
+            view.rebases
+                .iter()
+                .map(|(m, why)| format!("{m} ({why})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if view.hidden > 0 {
+        let extra = format!("{} months not shown (suppressed)", view.hidden);
+        row.note = if row.note.is_empty() {
+            extra
+        } else {
+            format!("{}; {extra}", row.note)
+        };
+    }
+    row.suggestion = view.suggested.unwrap_or_default();
+    Ok(row)
 }
 
 /// The section's theme rows from the agreement table, as computed or as published (a
@@ -1003,6 +1149,15 @@ fn compose(
         generated => inputs.as_of.to_string(),
         disclosure => options.publish.as_ref().map(|p| p.settings().text()),
         themes => theme_sections,
+        scorecard => collected.scorecard.iter().map(|r| context! {
+            theme => r.theme.clone(), label => r.label.clone(), latest => r.latest.clone(),
+            mean => r.mean.clone(), limits => r.limits.clone(),
+            variation => JinjaValue::from_safe_string(r.variation.clone()),
+            variation_words => r.variation_words.clone(),
+            assurance => JinjaValue::from_safe_string(r.assurance.clone()),
+            assurance_words => r.assurance_words.clone(),
+            target => r.target.clone(), note => r.note.clone(), suggestion => r.suggestion.clone(),
+        }).collect::<Vec<_>>(),
         figures => general,
         comparisons => comparisons.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
         tables => tables.clone(),

@@ -73,6 +73,42 @@ pub struct ThemeSpec {
     /// the theme …".
     #[serde(default)]
     pub headline: Option<String>,
+    /// A target for the theme's share of cases (0 to 1), met on the better side
+    /// (`better`): the SPC chart draws it and the scorecard's assurance icon judges it.
+    #[serde(default)]
+    pub target: Option<f64>,
+    /// The month the target applies from (YYYY-MM); none: throughout.
+    #[serde(default)]
+    pub target_from: Option<String>,
+    /// Rebases of the theme's SPC chart, each from a month with its recorded reason:
+    /// the limits are computed afresh from there. None is ever made automatically.
+    #[serde(default, rename = "rebase")]
+    pub rebases: Vec<RebaseSpec>,
+}
+
+/// A rebase of a theme's SPC chart, as the study records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebaseSpec {
+    /// The first month of the new process (YYYY-MM).
+    pub from: String,
+    /// Why the process changed there ("new triage from April 2022").
+    pub reason: String,
+}
+
+/// A month written YYYY-MM (or a date YYYY-MM-DD), as its first day.
+pub fn month_start(text: &str) -> Option<chrono::NaiveDate> {
+    let t = text.trim();
+    chrono::NaiveDate::parse_from_str(&format!("{t}-01"), "%Y-%m-%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d"))
+        .ok()
+        .and_then(|d| {
+            chrono::NaiveDate::from_ymd_opt(
+                chrono::Datelike::year(&d),
+                chrono::Datelike::month(&d),
+                1,
+            )
+        })
 }
 
 /// A stage as the study names it.
@@ -333,6 +369,35 @@ impl StudyFile {
                     t.theme
                 ));
             }
+            if let Some(target) = t.target
+                && !(0.0..=1.0).contains(&target)
+            {
+                return Err(format!(
+                    "line {}: the target of {:?} is {target}; a target is a share of cases, from 0 to 1",
+                    line_of("target"),
+                    t.theme
+                ));
+            }
+            let months = t
+                .target_from
+                .iter()
+                .chain(t.rebases.iter().map(|r| &r.from));
+            for m in months {
+                if month_start(m).is_none() {
+                    return Err(format!(
+                        "line {}: {m:?} (theme {:?}) is not a month YYYY-MM",
+                        line_of(m),
+                        t.theme
+                    ));
+                }
+            }
+            if t.target_from.is_some() && t.target.is_none() {
+                return Err(format!(
+                    "line {}: theme {:?} has target_from but no target",
+                    line_of("target_from"),
+                    t.theme
+                ));
+            }
         }
         Ok(())
     }
@@ -371,6 +436,11 @@ impl StudyFile {
             ThemeKind::Outcome => format!("the outcome was {label}"),
             ThemeKind::Neutral => format!("the {} was coded {label}", self.case_noun),
         }
+    }
+
+    /// A theme's description, if the study has one.
+    pub fn theme(&self, theme: &str) -> Option<&ThemeSpec> {
+        self.themes.iter().find(|t| t.theme == theme)
     }
 
     /// Which direction of a theme's rate is better (lower, unless the study says).

@@ -11,7 +11,10 @@ pub mod suppression;
 
 pub use disclosure::Published;
 pub use funnel::{Choice, CurvePoint, FunnelPoint, FunnelResult, Significance, funnel};
-pub use spc::{Direction, SpcOptions, SpcPoint, SpcResult, Variation, spc};
+pub use spc::{
+    Assurance, Direction, SpcOptions, SpcPoint, SpcResult, Variation, VariationIcon, assurance,
+    spc, suggest_rebase,
+};
 
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};

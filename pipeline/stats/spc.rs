@@ -16,15 +16,30 @@
 //! - Rule 4, shift: seven or more consecutive points on one side of the mean; a point on
 //!   the mean breaks the run. Every point of the run is flagged.
 //! - A rebase starts a new segment with its own mean and limits; runs do not cross it.
+//!   Rebases are never made automatically; [`suggest_rebase`] only names a sustained shift
+//!   for an analyst to confirm.
+//! - A baseline (`fix_after`, 12 to 20 points in the Making Data Count tool): a segment's
+//!   mean and limits are computed from its first N points, and the later points are
+//!   judged against them.
+//! - Runs (trend and shift) are 7 points long by default, or 6 (`run_length`).
+//! - The summary icons (NHSRplotthedots `ptd_get_icons`,
+//!   `ptd_calculate_assurance_type`): variation from the latest point (common cause,
+//!   special cause of concern or improvement, high or low, or neither); assurance from the
+//!   latest segment's limits against a target: the target beyond the upper limit is a
+//!   consistent fail when higher is better (a pass when lower is), beyond the lower limit
+//!   the reverse, and between them hit and miss; none without a target or a better
+//!   direction. The latest segment's limits, so that a rebased chart judges its current
+//!   process (NHSRplotthedots issue #172).
 //! - A flagged point is "special cause concern" when any of its flags points in the
 //!   direction of concern (above the mean, or a rising trend, when a rise is concern),
 //!   else "special cause improvement"; unflagged points are "common cause".
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const LIMIT_FACTOR: f64 = 2.66;
 pub const TWO_SIGMA_FACTOR: f64 = 2.66 * 2.0 / 3.0;
 pub const SCREEN_FACTOR: f64 = 3.267;
+/// The default length of a trend or a shift (Making Data Count; 6 is the other choice).
 pub const RUN_LENGTH: usize = 7;
 pub const MIN_POINTS: usize = 12;
 
@@ -59,6 +74,10 @@ pub struct SpcOptions {
     pub improvement: Direction,
     /// Indexes where a new segment starts (rebase points).
     pub rebase: Vec<usize>,
+    /// Each segment's mean and limits from its first N points only (a baseline).
+    pub fix_after: Option<usize>,
+    /// Points in a trend or a shift (7, or 6).
+    pub run_length: usize,
 }
 
 impl Default for SpcOptions {
@@ -67,6 +86,8 @@ impl Default for SpcOptions {
             screen: false,
             improvement: Direction::Decrease,
             rebase: Vec::new(),
+            fix_after: None,
+            run_length: RUN_LENGTH,
         }
     }
 }
@@ -132,6 +153,14 @@ pub fn spc(values: &[f64], options: &SpcOptions) -> Result<SpcResult, String> {
             starts.push(r);
         }
     }
+    if let Some(n) = options.fix_after
+        && !(MIN_POINTS..=values.len()).contains(&n)
+    {
+        return Err(format!(
+            "a baseline needs at least {MIN_POINTS} points and at most the series' {}; {n} were asked",
+            values.len()
+        ));
+    }
     let mut points = Vec::with_capacity(values.len());
     for (segment, w) in starts.iter().enumerate() {
         let end = starts.get(segment + 1).copied().unwrap_or(values.len());
@@ -154,7 +183,11 @@ pub fn spc(values: &[f64], options: &SpcOptions) -> Result<SpcResult, String> {
 }
 
 fn segment_points(seg: &[f64], segment: usize, options: &SpcOptions) -> Vec<SpcPoint> {
-    let (mean, amr) = segment_stats(seg, options.screen);
+    let base = options
+        .fix_after
+        .map_or(seg.len(), |n| n.clamp(2, seg.len()));
+    let (mean, amr) = segment_stats(&seg[..base], options.screen);
+    let run = options.run_length.clamp(6, 7);
     let (lpl, upl) = (mean - LIMIT_FACTOR * amr, mean + LIMIT_FACTOR * amr);
     let (l2, u2) = (mean - TWO_SIGMA_FACTOR * amr, mean + TWO_SIGMA_FACTOR * amr);
     let n = seg.len();
@@ -187,7 +220,7 @@ fn segment_points(seg: &[f64], segment: usize, options: &SpcOptions) -> Vec<SpcP
                     _ => seg[i] < seg[i - 1],
                 };
             if !continues {
-                if i - start >= RUN_LENGTH {
+                if i - start >= run {
                     for j in start..i {
                         trend[j] = true;
                         hits[j].push(dir);
@@ -229,7 +262,7 @@ fn segment_points(seg: &[f64], segment: usize, options: &SpcOptions) -> Vec<SpcP
     for i in 1..=n {
         if i == n || side(seg[i]) != side(seg[start]) || side(seg[i]) == 0 {
             let s = side(seg[start]);
-            if s != 0 && i - start >= RUN_LENGTH {
+            if s != 0 && i - start >= run {
                 for j in start..i {
                     shift[j] = true;
                     hits[j].push(s);
@@ -270,9 +303,303 @@ fn segment_points(seg: &[f64], segment: usize, options: &SpcOptions) -> Vec<SpcP
         .collect()
 }
 
+/// The summary icon of variation (Making Data Count): the latest point's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariationIcon {
+    CommonCause,
+    ConcernHigh,
+    ConcernLow,
+    ImprovementHigh,
+    ImprovementLow,
+    NeitherHigh,
+    NeitherLow,
+}
+
+impl VariationIcon {
+    /// The icon in words (its text equivalent).
+    pub fn words(self) -> &'static str {
+        match self {
+            VariationIcon::CommonCause => "common cause variation",
+            VariationIcon::ConcernHigh => "special cause of concern, high",
+            VariationIcon::ConcernLow => "special cause of concern, low",
+            VariationIcon::ImprovementHigh => "special cause of improvement, high",
+            VariationIcon::ImprovementLow => "special cause of improvement, low",
+            VariationIcon::NeitherHigh => "special cause, high (neither better nor worse)",
+            VariationIcon::NeitherLow => "special cause, low (neither better nor worse)",
+        }
+    }
+}
+
+/// The summary icon of assurance against a target (Making Data Count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assurance {
+    /// The process will consistently meet the target.
+    Pass,
+    /// It will consistently miss it.
+    Fail,
+    /// It will sometimes meet it and sometimes not.
+    HitAndMiss,
+}
+
+impl Assurance {
+    pub fn words(self) -> &'static str {
+        match self {
+            Assurance::Pass => "consistently meets the target",
+            Assurance::Fail => "consistently misses the target",
+            Assurance::HitAndMiss => "hit and miss against the target",
+        }
+    }
+}
+
+impl SpcResult {
+    /// The variation icon: the latest point's (none for an empty chart).
+    pub fn variation_icon(&self) -> Option<VariationIcon> {
+        let p = self.points.last()?;
+        let high = p.value > p.mean;
+        Some(match (p.variation, self.improvement, high) {
+            (Variation::CommonCause, _, _) => VariationIcon::CommonCause,
+            (Variation::SpecialCauseNeither, _, true) => VariationIcon::NeitherHigh,
+            (Variation::SpecialCauseNeither, _, false) => VariationIcon::NeitherLow,
+            (Variation::SpecialCauseConcern, Direction::Increase, _) => VariationIcon::ConcernLow,
+            (Variation::SpecialCauseConcern, _, _) => VariationIcon::ConcernHigh,
+            (Variation::SpecialCauseImprovement, Direction::Increase, _) => {
+                VariationIcon::ImprovementHigh
+            }
+            (Variation::SpecialCauseImprovement, _, _) => VariationIcon::ImprovementLow,
+        })
+    }
+
+    /// The assurance icon against `target`: by the latest point's segment's limits.
+    pub fn assurance(&self, target: f64) -> Option<Assurance> {
+        let p = self.points.last()?;
+        assurance(p.lower_limit, p.upper_limit, target, self.improvement)
+    }
+}
+
+/// Assurance of a process with these limits against `target` (NHSRplotthedots'
+/// `ptd_calculate_assurance_type`).
+pub fn assurance(lower: f64, upper: f64, target: f64, improvement: Direction) -> Option<Assurance> {
+    let increasing = match improvement {
+        Direction::Increase => true,
+        Direction::Decrease => false,
+        Direction::Neither => return None,
+    };
+    Some(if target > upper {
+        if increasing {
+            Assurance::Fail
+        } else {
+            Assurance::Pass
+        }
+    } else if target < lower {
+        if increasing {
+            Assurance::Pass
+        } else {
+            Assurance::Fail
+        }
+    } else {
+        Assurance::HitAndMiss
+    })
+}
+
+/// A rebase worth considering: the first point of a run of `run_length` or more points
+/// on one side of the mean that reaches the end of the chart and is long enough to carry
+/// limits of its own (12 points). Only ever a suggestion, for the analyst to confirm.
+pub fn suggest_rebase(r: &SpcResult) -> Option<usize> {
+    let n = r.points.len();
+    let last = r.points.last()?;
+    if !last.shift {
+        return None;
+    }
+    let high = last.value > last.mean;
+    let mut start = n - 1;
+    while start > 0 {
+        let p = &r.points[start - 1];
+        if p.segment != last.segment || !p.shift || (p.value > p.mean) != high {
+            break;
+        }
+        start -= 1;
+    }
+    (n - start >= MIN_POINTS && start > 0 && r.points[start].segment == last.segment)
+        .then_some(start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// NHSRplotthedots' tests of `ptd_calculate_assurance_type`
+    /// (tests/testthat/test-ptd_calculate_assurance_type.R): limits (1, 3), (5, 7), (1, 5)
+    /// against a target of 4.
+    #[test]
+    fn assurance_as_nhsrplotthedots() {
+        let limits = [(1.0, 3.0), (5.0, 7.0), (1.0, 5.0)];
+        let of = |d: Direction| -> Vec<Option<Assurance>> {
+            limits
+                .iter()
+                .map(|&(l, u)| assurance(l, u, 4.0, d))
+                .collect()
+        };
+        use Assurance::*;
+        assert_eq!(
+            of(Direction::Increase),
+            vec![Some(Fail), Some(Pass), Some(HitAndMiss)]
+        );
+        assert_eq!(
+            of(Direction::Decrease),
+            vec![Some(Pass), Some(Fail), Some(HitAndMiss)]
+        );
+        assert_eq!(of(Direction::Neither), vec![None, None, None]);
+    }
+
+    /// Its rebase test: the assurance is the latest row's (after the rows are put in
+    /// another order, the last one's limits decide), and NHSRplotthedots issue #172: 20
+    /// points failing a target of 90% (higher better), then a rebased process whose
+    /// limits straddle it: hit and miss, not fail.
+    #[test]
+    fn assurance_is_the_latest_segments() {
+        let mut values: Vec<f64> = (0..20).map(|i| 0.55 + 0.01 * (i % 7) as f64).collect();
+        values.extend((0..14).map(|i| 0.86 + 0.02 * (i % 5) as f64));
+        let before = spc(
+            &values,
+            &SpcOptions {
+                improvement: Direction::Increase,
+                ..SpcOptions::default()
+            },
+        )
+        .unwrap();
+        let rebased = spc(
+            &values,
+            &SpcOptions {
+                improvement: Direction::Increase,
+                rebase: vec![20],
+                ..SpcOptions::default()
+            },
+        )
+        .unwrap();
+        let first = &rebased.points[0];
+        let last = rebased.points.last().unwrap();
+        assert!(
+            first.upper_limit < 0.9,
+            "the first process fails: {}",
+            first.upper_limit
+        );
+        assert!(last.lower_limit < 0.9 && last.upper_limit > 0.9);
+        assert_eq!(rebased.assurance(0.9), Some(Assurance::HitAndMiss));
+        // Unrebased, the whole series' limits decide.
+        assert_eq!(
+            before.assurance(0.9),
+            assurance(
+                before.points[0].lower_limit,
+                before.points[0].upper_limit,
+                0.9,
+                Direction::Increase
+            )
+        );
+        // Target above, inside and below the latest limits, higher better.
+        assert_eq!(
+            rebased.assurance(last.upper_limit + 0.01),
+            Some(Assurance::Fail)
+        );
+        assert_eq!(
+            rebased.assurance(last.lower_limit - 0.01),
+            Some(Assurance::Pass)
+        );
+        assert_eq!(rebased.assurance(last.mean), Some(Assurance::HitAndMiss));
+    }
+
+    /// The variation icon follows the latest point and the direction of improvement
+    /// (NHSRplotthedots `ptd_get_icons`: concern is high when lower is better).
+    #[test]
+    fn variation_icons() {
+        let mut values = vec![5.0; 20];
+        for (i, v) in values.iter_mut().enumerate() {
+            *v += (i % 3) as f64 * 0.1;
+        }
+        let mut high = values.clone();
+        high.push(9.0);
+        let r = |v: &[f64], d: Direction| {
+            spc(
+                v,
+                &SpcOptions {
+                    improvement: d,
+                    ..SpcOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            r(&values, Direction::Decrease).variation_icon(),
+            Some(VariationIcon::CommonCause)
+        );
+        assert_eq!(
+            r(&high, Direction::Decrease).variation_icon(),
+            Some(VariationIcon::ConcernHigh)
+        );
+        assert_eq!(
+            r(&high, Direction::Increase).variation_icon(),
+            Some(VariationIcon::ImprovementHigh)
+        );
+        assert_eq!(
+            r(&high, Direction::Neither).variation_icon(),
+            Some(VariationIcon::NeitherHigh)
+        );
+        let mut low = values.clone();
+        low.push(1.0);
+        assert_eq!(
+            r(&low, Direction::Decrease).variation_icon(),
+            Some(VariationIcon::ImprovementLow)
+        );
+        assert_eq!(
+            r(&low, Direction::Increase).variation_icon(),
+            Some(VariationIcon::ConcernLow)
+        );
+    }
+
+    /// A baseline: limits from the first 12 points; a run of 6 is a shift only when asked;
+    /// a sustained shift at the end is suggested as a rebase, never made.
+    #[test]
+    fn baseline_run_length_and_suggested_rebase() {
+        let mut v: Vec<f64> = (0..12).map(|i| 10.0 + ((i + 1) % 2) as f64).collect();
+        v.extend((0..14).map(|i| 14.0 + (i % 2) as f64 * 0.5));
+        let fixed = spc(
+            &v,
+            &SpcOptions {
+                fix_after: Some(12),
+                ..SpcOptions::default()
+            },
+        )
+        .unwrap();
+        let whole = spc(&v, &SpcOptions::default()).unwrap();
+        assert!((fixed.points[25].mean - 10.5).abs() < 1e-12);
+        assert!(fixed.points[25].mean < whole.points[25].mean);
+        assert!(
+            spc(
+                &v,
+                &SpcOptions {
+                    fix_after: Some(5),
+                    ..SpcOptions::default()
+                }
+            )
+            .is_err()
+        );
+        assert_eq!(suggest_rebase(&fixed), Some(12));
+        let six = [
+            1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 1.0, 2.0,
+        ];
+        let seven = spc(&six, &SpcOptions::default()).unwrap();
+        let run6 = spc(
+            &six,
+            &SpcOptions {
+                run_length: 6,
+                ..SpcOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(!seven.points[8].shift);
+        assert!(run6.points[8].shift);
+    }
 
     const SERIES: [f64; 18] = [
         1., 2., 1., 2., 10., 1., 2., 1., 2., 1., 2., 1., 2., 1., 2., 1., 2., 1.,

@@ -190,8 +190,8 @@ fn check_funnel_svg(place: &str, svg: &str, problems: &mut Vec<String>) {
         a.abs() < 1.0,
         "{place}: the axis is too coarse to read ({a} per pixel)"
     );
-    // Data points have a radius of 5; the legend's markers 4.
-    for (cx, _, r) in circles.iter().filter(|c| c.2 >= 4.5) {
+    // Data points have a radius of 5; the legend's markers 4; the summary icons 17.
+    for (cx, _, r) in circles.iter().filter(|c| (4.5..=6.0).contains(&c.2)) {
         let v = a * cx + b;
         let near_published = (0..=((v / 5.0).ceil() as u64 + 1))
             .map(|k| k * 5)
@@ -210,7 +210,10 @@ fn check_spc_svg(place: &str, svg: &str, problems: &mut Vec<String>) -> usize {
     // JSON rows of `measure spc --publish` are checked count by count): its points are
     // not counts.
     if texts.iter().any(|t| t.3.contains("Share with the theme")) {
-        return circles.iter().filter(|c| c.2 >= 4.5).count();
+        return circles
+            .iter()
+            .filter(|c| (4.5..=6.0).contains(&c.2))
+            .count();
     }
     let ticks: Vec<(f64, f64)> = texts
         .iter()
@@ -224,7 +227,7 @@ fn check_spc_svg(place: &str, svg: &str, problems: &mut Vec<String>) -> usize {
     );
     let points: Vec<f64> = circles
         .iter()
-        .filter(|c| c.2 >= 4.5)
+        .filter(|c| (4.5..=6.0).contains(&c.2))
         .map(|(_, cy, _)| a * cy + b)
         .collect();
     for v in &points {

@@ -467,3 +467,110 @@ fn the_funnel_states_its_overdispersion_and_both_sets_of_flags() {
         stderr(&o)
     );
 }
+
+/// Making Data Count's summary (issue 31): a study's target and rebase reach the SPC
+/// chart; the variation and assurance icons follow the latest point and the latest
+/// process; the report leads with the scorecard, in the page, the Markdown, the workbook
+/// and summary.json. The planted step (unfollowed alerts double from January 2022, lower
+/// better) is a special cause of concern, high; a target below the new process fails, one
+/// above it passes, one inside it is hit and miss.
+#[test]
+fn targets_icons_and_the_scorecard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(
+        d,
+        &["generate", "--cases", "12000", "--seed", "5", "--out", "g"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let study = r#"title = "Imaging with targets"
+codes = "codes.csv"
+
+[[theme]]
+theme = "unfollowed_alert"
+label = "Unfollowed alert"
+target = 0.05
+
+[[theme]]
+theme = "delay"
+label = "Delay"
+target = 0.9
+[[theme.rebase]]
+from = "2021-01"
+reason = "New reporting system"
+"#;
+    fs::create_dir_all(d.join("s")).unwrap();
+    fs::write(d.join("s/study.toml"), study).unwrap();
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/codes/imaging-themes.csv"),
+        d.join("s/codes.csv"),
+    )
+    .unwrap();
+    let o = casework(d, &["ingest", "g", "--study", "s", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let spc = |theme: &str, extra: &[&str]| {
+        let mut args = vec!["spc", "--theme", theme, "--value", "proportion"];
+        args.extend_from_slice(extra);
+        measure_json(d, &args)
+    };
+    let alert = spc("unfollowed_alert", &[]);
+    assert_eq!(
+        alert["variation_icon"], "concern_high",
+        "{}",
+        alert["variation_icon"]
+    );
+    assert_eq!(alert["target"], 0.05);
+    assert_eq!(alert["assurance"], "fail");
+    assert_eq!(
+        spc("unfollowed_alert", &["--target", "0.9"])["assurance"],
+        "pass"
+    );
+    let last = alert["rows"].as_array().unwrap().last().unwrap().clone();
+    let inside = format!("{}", last["mean"].as_f64().unwrap());
+    assert_eq!(
+        spc("unfollowed_alert", &["--target", &inside])["assurance"],
+        "hit_and_miss"
+    );
+    // The study's rebase, with its reason; a command line rebase beside it.
+    let delay = spc("delay", &[]);
+    assert_eq!(delay["rebases"][0]["from"], "2021-01-01");
+    assert_eq!(delay["rebases"][0]["reason"], "New reporting system");
+    let two = spc(
+        "delay",
+        &["--rebase", "2022-06-01", "--rebase-reason", "Merger"],
+    );
+    assert_eq!(two["rebases"].as_array().unwrap().len(), 2);
+    assert_eq!(two["rebases"][1]["reason"], "Merger");
+    // A run of 6 and a baseline are options of the chart; options that do nothing are
+    // refused.
+    assert_eq!(spc("delay", &["--run-length", "6"])["run_length"], 6);
+    assert_eq!(spc("delay", &["--fix-after", "12"])["baseline_points"], 12);
+    let o = casework(d, &["measure", "theme_prevalence", "--target", "0.5"]);
+    assert_eq!(o.status.code(), Some(1));
+    // The report leads with the scorecard.
+    let o = casework(d, &["report", "--out", "rep"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = fs::read_to_string(d.join("rep/index.html")).unwrap();
+    let summary = html.find("id=\"summary\"").unwrap();
+    let card = html.find("class=\"scorecard\"").unwrap();
+    let first_headline = html.find("class=\"headline\"").unwrap();
+    assert!(
+        summary < card && card < first_headline,
+        "the scorecard leads the summary"
+    );
+    assert!(html.contains("<title>special cause of concern, high</title>"));
+    assert!(html.contains("consistently misses the target"));
+    let md = fs::read_to_string(d.join("rep/report.md")).unwrap();
+    assert!(md.contains("| Unfollowed alert"), "{md}");
+    assert!(d.join("rep/tables/scorecard.csv").exists());
+    let s: Value =
+        serde_json::from_str(&fs::read_to_string(d.join("rep/summary.json")).unwrap()).unwrap();
+    let row = s["scorecard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["theme"] == "unfollowed_alert")
+        .unwrap();
+    assert_eq!(row["assurance"], "fail");
+    assert!(row["latest"].as_f64().unwrap() > 0.0);
+}

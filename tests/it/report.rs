@@ -101,9 +101,9 @@ fn run_writes_the_whole_report_from_the_built_in_example() {
             && html.contains("six-week diagnostic waiting standard")
     );
     assert!(html.contains("<td>FA4</td>") && html.contains("SHA-256"));
-    // Every table as CSV and as a sheet: the eleven measures, the agreement table and
-    // the disagreements (the example has a second coding).
-    assert_eq!(fs::read_dir(dir.join("tables")).unwrap().count(), 13);
+    // Every table as CSV and as a sheet: the scorecard, the eleven measures, the
+    // agreement table and the disagreements (the example has a second coding).
+    assert_eq!(fs::read_dir(dir.join("tables")).unwrap().count(), 14);
     let wb = fs::read(dir.join("workbook.xlsx")).unwrap();
     assert_eq!(&wb[..2], b"PK");
 }
