@@ -271,7 +271,8 @@ pub(crate) struct MeasureArgs {
     /// spc: one point per month or per quarter.
     #[arg(long, value_enum, default_value_t = PeriodArg::Month)]
     pub(crate) per: PeriodArg,
-    /// spc: plot the count of cases with the theme, or their proportion of cases.
+    /// spc: plot the count of cases with the theme, their proportion of cases, or (for a
+    /// theme the study reads per exposure) their rate per the study's exposure.
     #[arg(long, value_enum, default_value_t = ValueArg::Count)]
     pub(crate) value: ValueArg,
     /// spc: screen out moving ranges of 3.267 times the mean or more (off by default,
@@ -292,8 +293,8 @@ pub(crate) struct MeasureArgs {
     /// spc: points in a trend or a shift: 7 (the default) or 6.
     #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u64).range(6..=7))]
     pub(crate) run_length: u64,
-    /// spc: a target share of cases (0 to 1) for the assurance icon, instead of the
-    /// study's.
+    /// spc: a target for the assurance icon, instead of the study's: a share of cases (0
+    /// to 1) with --value proportion, a rate with --value rate.
     #[arg(long, value_name = "SHARE")]
     pub(crate) target: Option<f64>,
     /// Prepare for publication: every count from the publication's audited set (the
@@ -390,6 +391,7 @@ pub(crate) enum PeriodArg {
 pub(crate) enum ValueArg {
     Count,
     Proportion,
+    Rate,
 }
 
 #[derive(Args)]

@@ -79,9 +79,17 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                     LimitsArg::Unadjusted => casework::stats::Choice::Unadjusted,
                 };
                 Printed::of(
-                    &oversight::funnel(&ctx, &context, theme()?, by, choice, rule)
-                        .await?
-                        .output,
+                    &oversight::funnel(
+                        &ctx,
+                        &context,
+                        theme()?,
+                        by,
+                        choice,
+                        s.study.exposure.as_ref(),
+                        rule,
+                    )
+                    .await?
+                    .output,
                 )
             }
             "spc" => {
@@ -92,6 +100,7 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                 let plotted = match args.value {
                     ValueArg::Count => oversight::Plotted::Count,
                     ValueArg::Proportion => oversight::Plotted::Proportion,
+                    ValueArg::Rate => oversight::Plotted::Rate,
                 };
                 let options = casework::stats::SpcOptions {
                     screen: args.screen,
@@ -121,10 +130,21 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                     .collect();
                 let mut plan = oversight::Plan::for_theme(&s.study, theme()?, &given);
                 if let Some(t) = args.target {
-                    if !(0.0..=1.0).contains(&t) {
-                        return Err(Error::Usage(
-                            "--target is a share of cases, from 0 to 1".into(),
-                        ));
+                    match args.value {
+                        ValueArg::Count => {
+                            return Err(Error::Usage(
+                                "--target is a share of cases (--value proportion) or a rate per exposure (--value rate); a chart of counts has no target".into(),
+                            ));
+                        }
+                        ValueArg::Proportion if !(0.0..=1.0).contains(&t) => {
+                            return Err(Error::Usage(
+                                "--target is a share of cases, from 0 to 1".into(),
+                            ));
+                        }
+                        ValueArg::Rate if !(t.is_finite() && t >= 0.0) => {
+                            return Err(Error::Usage("--target is a rate of 0 or more".into()));
+                        }
+                        _ => {}
                     }
                     plan.target = Some((t, None));
                 }

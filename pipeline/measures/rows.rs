@@ -686,11 +686,28 @@ pub struct FunnelRow<F: Form = Raw> {
     pub numerator: F::Count,
     pub denominator: F::Count,
     pub proportion: F::Figure,
+    /// For a theme read per exposure: the unit's exposure, expected cases, O/E and rate.
+    /// The limits and the significance are then those of O/E.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub per_exposure: Option<PerExposure>,
     pub lower95: f64,
     pub upper95: f64,
     pub lower998: f64,
     pub upper998: f64,
     pub significance: Significance,
+}
+
+/// A funnel unit read per exposure (an indirectly standardised ratio).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PerExposure {
+    /// The unit's exposure over the view (the study's `[exposure]` unit).
+    pub exposure: f64,
+    /// Cases with the theme expected at the overall rate: ΣO/ΣX × the exposure.
+    pub expected: f64,
+    /// Observed over expected (1: the overall rate).
+    pub ratio: f64,
+    /// Cases with the theme per the study's `per` of the exposure.
+    pub rate: f64,
 }
 
 /// A period of an SPC chart (oversight::spc): its counts, the plotted value and the

@@ -16,6 +16,7 @@ use crate::measures::rows::{FunnelRow, SpcRow};
 use crate::measures::{
     self, Context, CountLike, FigureLike, Form, Output, Public, Raw, Rule, Table,
 };
+use crate::spec::study::ExposureSpec;
 use crate::stats::{self, Published, SpcOptions};
 
 /// What a funnel compares.
@@ -39,6 +40,8 @@ pub enum Plotted {
     Count,
     /// Cases with the theme / cases.
     Proportion,
+    /// Cases with the theme per the study's `per` of its exposure (the plan's).
+    Rate,
 }
 
 fn check_theme(c: &Context<'_>, theme: &str) -> Result<()> {
@@ -70,6 +73,7 @@ pub async fn funnel(
     theme: &str,
     by: By,
     choice: stats::Choice,
+    exposure: Option<&ExposureSpec>,
     publish: Option<&dyn Rule>,
 ) -> Result<Funnel<Public>> {
     check_theme(c, theme)?;
@@ -79,8 +83,8 @@ pub async fn funnel(
     };
     let rows = measures::run(ctx, measures::find(measure)?, c).await?;
     Ok(match publish {
-        Some(r) => funnel_from(&rows.publish(r), c, theme, by, choice)?,
-        None => funnel_from(&rows, c, theme, by, choice)?.shown(),
+        Some(r) => funnel_from(&rows.publish(r), c, theme, by, choice, exposure)?,
+        None => funnel_from(&rows, c, theme, by, choice, exposure)?.shown(),
     })
 }
 
@@ -110,6 +114,7 @@ impl Funnel<Raw> {
                 numerator: Published::Count(r.numerator.0),
                 denominator: Published::Count(r.denominator.0),
                 proportion: measures::Shown::Value(r.proportion),
+                per_exposure: r.per_exposure,
                 lower95: r.lower95,
                 upper95: r.upper95,
                 lower998: r.lower998,
@@ -130,12 +135,22 @@ impl Funnel<Raw> {
 /// `funnel` from rows already run: `organisation_profile` for organisations,
 /// `theme_breakdown` for regions, in either form (published rows give a published
 /// funnel).
+///
+/// A theme the study reads per exposure (`exposure`), across organisations, is a funnel
+/// of indirectly standardised ratios: each organisation's exposure over the view's days
+/// (`ExposureSpec::of`), its expected count E = X·ΣO/ΣX at the overall rate of the
+/// organisations placed, and O/E against limits around 1 by the study's method (SHMI or
+/// CQC). An organisation with cases but no exposure cannot be placed and is named in
+/// `without_exposure`; one of the lookup's with no case in the view counts 0 when the
+/// view is filtered by nothing but dates. Across regions a theme stays a proportion of
+/// cases (the lookup gives organisations, not regions) and the output says so.
 pub fn funnel_from<F: Form>(
     rows: &Output<F>,
     c: &Context<'_>,
     theme: &str,
     by: By,
     choice: stats::Choice,
+    exposure: Option<&ExposureSpec>,
 ) -> Result<Funnel<F>> {
     check_theme(c, theme)?;
     // Per unit: (cases with the theme, cases), or None when a count is suppressed.
@@ -175,10 +190,22 @@ pub fn funnel_from<F: Form>(
         }
     }
     let not_shown = units.values().filter(|v| v.is_none()).count();
+    let read_per = exposure.filter(|e| e.reads(theme));
+    let per_exposure = read_per.filter(|_| by == By::Organisation);
+    if let Some(e) = per_exposure {
+        let s = c.scope;
+        if has_exposure(s) {
+            for code in e.organisations() {
+                if s.organisation.as_deref().is_none_or(|o| o == code) {
+                    units.entry(code.to_string()).or_insert(Some((0, 0)));
+                }
+            }
+        }
+    }
     let units: Vec<(String, u64, u64)> = units
         .into_iter()
         .filter_map(|(k, v)| v.map(|(x, n)| (k, x, n)))
-        .filter(|(_, _, n)| *n > 0)
+        .filter(|(_, _, n)| *n > 0 || per_exposure.is_some())
         .collect();
     let mut out: Output<F> = Output {
         measure: "funnel".into(),
@@ -204,12 +231,95 @@ pub fn funnel_from<F: Form>(
     let mut average = None;
     let mut curve = Vec::new();
     let mut judged = None;
-    if let Some(f) = stats::funnel(&units, choice) {
+    // Per unit read per exposure: (exposure, expected); the overall rate.
+    let mut placed: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut units = units;
+    let result = match per_exposure {
+        None => {
+            if let Some(e) = read_per {
+                out.extra.insert(
+                    "per_exposure".into(),
+                    Value::from(format!(
+                        "not across regions: the study reads {theme} per {} {} of organisations, so this funnel compares proportions of cases",
+                        e.per, e.unit
+                    )),
+                );
+            }
+            stats::funnel(&units, choice)
+        }
+        Some(e) => {
+            let (from, to) = exposure_window(c.scope);
+            let mut without = Vec::new();
+            units.retain(|(label, _, _)| match e.of(label, from, to) {
+                Some(v) => {
+                    placed.insert(label.clone(), (v, 0.0));
+                    true
+                }
+                None => {
+                    without.push(label.clone());
+                    false
+                }
+            });
+            let observed: u64 = units.iter().map(|u| u.1).sum();
+            let exposed: f64 = placed.values().map(|p| p.0).sum();
+            let rate = if exposed > 0.0 {
+                observed as f64 / exposed
+            } else {
+                0.0
+            };
+            for p in placed.values_mut() {
+                p.1 = p.0 * rate;
+            }
+            out.extra.insert(
+                "per_exposure".into(),
+                serde_json::json!({
+                    "unit": e.unit,
+                    "per": e.per,
+                    "overall_rate": rate * e.per,
+                    "days": match (from, to) {
+                        (None, None) => "every period of the lookup".to_string(),
+                        (f, t) => format!(
+                            "{} to {}",
+                            f.map_or("the lookup's first".into(), |d| d.to_string()),
+                            t.map_or("the lookup's last".into(), |d| d.to_string())
+                        ),
+                    },
+                    "expected": "the exposure times the overall rate of the organisations placed",
+                }),
+            );
+            out.extra.insert(
+                "without_exposure".into(),
+                serde_json::json!({
+                    "count": without.len(),
+                    "first": without.iter().take(20).collect::<Vec<_>>(),
+                }),
+            );
+            let kind = match e.method {
+                crate::spec::study::RatioMethod::Shmi => stats::Kind::RatioShmi,
+                crate::spec::study::RatioMethod::Cqc => stats::Kind::RatioCqc,
+            };
+            let ratio_units: Vec<(String, u64, f64)> = units
+                .iter()
+                .map(|(l, x, _)| (l.clone(), *x, placed.get(l).map_or(0.0, |p| p.1)))
+                .collect();
+            if observed == 0 {
+                None
+            } else {
+                stats::ratio_funnel(&ratio_units, kind, choice)
+            }
+        }
+    };
+    let cases_of: BTreeMap<&str, u64> = units.iter().map(|(l, _, n)| (l.as_str(), *n)).collect();
+    if let Some(f) = result {
         average = Some(f.average);
         curve = f.curve.clone();
         let d = &f.dispersion;
         out.extra
             .insert("method".into(), Value::from(d.kind.method()));
+        if let Some(n) = &f.note {
+            out.extra
+                .insert("method_note".into(), Value::from(n.as_str()));
+        }
         out.extra
             .insert("trimming".into(), Value::from(d.kind.trimming()));
         out.extra.insert("phi".into(), Value::from(d.phi));
@@ -233,6 +343,7 @@ pub fn funnel_from<F: Form>(
             flagged_adjusted: f.flagged_adjusted,
             flagged_unadjusted: f.flagged_unadjusted,
             method: d.kind.method(),
+            note: f.note.clone(),
         });
         out.extra.insert("average".into(), Value::from(f.average));
         out.extra.insert(
@@ -242,16 +353,28 @@ pub fn funnel_from<F: Form>(
         out.rows = Table::Funnel(
             f.points
                 .into_iter()
-                .map(|p| FunnelRow {
-                    label: p.label,
-                    numerator: F::Count::of(p.numerator),
-                    denominator: F::Count::of(p.denominator),
-                    proportion: F::Figure::of(Some(p.proportion)),
-                    lower95: p.lower95,
-                    upper95: p.upper95,
-                    lower998: p.lower998,
-                    upper998: p.upper998,
-                    significance: p.significance,
+                .map(|p| {
+                    let n = cases_of.get(p.label.as_str()).copied().unwrap_or(0);
+                    let x = p.numerator.round() as u64;
+                    FunnelRow {
+                        per_exposure: placed.get(&p.label).zip(per_exposure).map(
+                            |((v, e), spec)| crate::measures::rows::PerExposure {
+                                exposure: *v,
+                                expected: *e,
+                                ratio: p.value,
+                                rate: x as f64 / v * spec.per,
+                            },
+                        ),
+                        label: p.label,
+                        numerator: F::Count::of(x),
+                        denominator: F::Count::of(n),
+                        proportion: F::Figure::of((n > 0).then(|| x as f64 / n as f64)),
+                        lower95: p.lower95,
+                        upper95: p.upper95,
+                        lower998: p.lower998,
+                        upper998: p.upper998,
+                        significance: p.significance,
+                    }
                 })
                 .collect(),
         );
@@ -265,6 +388,27 @@ pub fn funnel_from<F: Form>(
     })
 }
 
+/// Whether a view has an exposure of its own: every organisation's, or one's. A view
+/// filtered by region, source or decision has none (the lookup is per organisation).
+pub fn has_exposure(s: &crate::engine::Scope) -> bool {
+    s.region.is_none() && s.source.is_none() && s.decision.is_none()
+}
+
+/// The days a view covers, for its exposure: the later of `--from` and its period's
+/// first day, the earlier of `--to` and its period's last (either open).
+pub fn exposure_window(s: &crate::engine::Scope) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    let days = s.period.and_then(|p| p.days());
+    let from = match (s.from, days.map(|d| d.0)) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let to = match (s.to, days.map(|d| d.1)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    (from, to)
+}
+
 /// How a funnel judged its units: the overdispersion and the flags both ways.
 #[derive(Debug, Clone)]
 pub struct Judged {
@@ -276,6 +420,8 @@ pub struct Judged {
     pub flagged_adjusted: (usize, usize),
     pub flagged_unadjusted: (usize, usize),
     pub method: &'static str,
+    /// A convention beyond FunnelPlotR's that was applied (the method's fallback).
+    pub note: Option<String>,
 }
 
 impl Judged {
@@ -307,6 +453,8 @@ impl Judged {
 pub struct Plan {
     pub rebases: Vec<(NaiveDate, String)>,
     pub target: Option<(f64, Option<NaiveDate>)>,
+    /// The study's exposure when it reads the theme per exposure (a rate's denominator).
+    pub exposure: Option<ExposureSpec>,
 }
 
 impl Plan {
@@ -330,6 +478,7 @@ impl Plan {
         rebases.extend(extra.iter().cloned());
         rebases.sort_by_key(|r| r.0);
         Plan {
+            exposure: study.exposure.clone().filter(|e| e.reads(theme)),
             rebases,
             target: spec.and_then(|t| {
                 t.target.map(|v| {
@@ -523,11 +672,47 @@ pub fn spc_from<F: Form>(
             _ => None,
         };
     }
-    // Proportions need cases: periods without any are left out of a proportion chart.
+    // A rate's exposure per period: the months' of the view's organisation, or of every
+    // organisation of the lookup.
+    let mut exposed: BTreeMap<NaiveDate, f64> = BTreeMap::new();
+    if plotted == Plotted::Rate {
+        let Some(e) = &plan.exposure else {
+            return Err(Error::Usage(format!(
+                "spc for {theme}: a rate needs the study to read {theme} per exposure ([exposure] in study.toml, docs/studies.md)"
+            )));
+        };
+        let s = c.scope;
+        if !has_exposure(s) {
+            return Err(Error::Usage(format!(
+                "spc for {theme}: a rate per {} is of every organisation or one (--organisation); a view filtered by region, source or decision has no exposure of its own",
+                e.unit
+            )));
+        }
+        let mut months: Vec<NaiveDate> = Vec::new();
+        for row in series
+            .rows
+            .monthly_series()
+            .iter()
+            .filter(|r| r.theme == theme)
+        {
+            if let Ok(m) = NaiveDate::parse_from_str(&row.month, "%Y-%m-%d") {
+                months.push(m);
+            }
+        }
+        for (m, x) in e.per_month(&months, s.organisation.as_deref()) {
+            *exposed.entry(period_start(m, period)).or_insert(0.0) += x;
+        }
+    }
+    // Proportions need cases, rates an exposure: periods without are left out.
     let kept: Vec<(NaiveDate, Option<(u64, u64)>)> = periods
         .into_iter()
-        .filter(|(_, v)| plotted == Plotted::Count || v.is_none_or(|(_, n)| n > 0))
+        .filter(|(d, v)| match plotted {
+            Plotted::Count => true,
+            Plotted::Proportion => v.is_none_or(|(_, n)| n > 0),
+            Plotted::Rate => exposed.contains_key(d),
+        })
         .collect();
+    let per = plan.exposure.as_ref().map_or(1.0, |e| e.per);
     // Incomplete periods: a run at the start or the end whose cases are fewer than
     // INCOMPLETE_FRACTION of the median period's (an export cut in the middle of a month,
     // a system still being filled); a period not shown counts as 0 cases there. They are
@@ -542,13 +727,14 @@ pub fn spc_from<F: Form>(
     let used: Vec<usize> = (0..kept.len())
         .filter(|i| complete[*i] && kept[*i].1.is_some())
         .collect();
-    let value_of = |x: u64, n: u64| match plotted {
+    let value_of = |d: NaiveDate, x: u64, n: u64| match plotted {
         Plotted::Count => x as f64,
         Plotted::Proportion => x as f64 / n as f64,
+        Plotted::Rate => x as f64 / exposed.get(&d).copied().unwrap_or(f64::NAN) * per,
     };
     let values: Vec<f64> = used
         .iter()
-        .filter_map(|&i| kept[i].1.map(|(x, n)| value_of(x, n)))
+        .filter_map(|&i| kept[i].1.map(|(x, n)| value_of(kept[i].0, x, n)))
         .collect();
     let mut options = options.clone();
     let mut rebased = Vec::new();
@@ -607,8 +793,23 @@ pub fn spc_from<F: Form>(
         Value::from(match plotted {
             Plotted::Count => "count",
             Plotted::Proportion => "proportion",
+            Plotted::Rate => "rate",
         }),
     );
+    if let (Plotted::Rate, Some(e)) = (plotted, &plan.exposure) {
+        out.extra.insert(
+            "per_exposure".into(),
+            serde_json::json!({
+                "unit": e.unit,
+                "per": e.per,
+                "of": c.scope.organisation.clone().map_or(
+                    format!("the {} organisations of the lookup", e.organisations().len()),
+                    |o| format!("organisation {o}"),
+                ),
+                "months": "a period's value spread over its months by days; a value throughout counts in full each month",
+            }),
+        );
+    }
     out.extra.insert(
         "improvement".into(),
         serde_json::to_value(chart.improvement).unwrap_or_default(),
@@ -626,7 +827,17 @@ pub fn spc_from<F: Form>(
         "variation_icon".into(),
         serde_json::to_value(icon).unwrap_or_default(),
     );
-    if let Some(target) = plan.target_at(kept.last().map(|k| k.0)) {
+    // A target is a share of cases, or for a theme read per exposure a rate: it is
+    // drawn and judged only on a chart of that.
+    let target_applies = match plotted {
+        Plotted::Count => false,
+        Plotted::Proportion => plan.exposure.is_none(),
+        Plotted::Rate => true,
+    };
+    if let Some(target) = plan
+        .target_at(kept.last().map(|k| k.0))
+        .filter(|_| target_applies)
+    {
         out.extra.insert("target".into(), Value::from(target));
         out.extra.insert(
             "assurance".into(),
@@ -680,7 +891,7 @@ pub fn spc_from<F: Form>(
                         F::Count::hidden()
                     },
                     value: if v.is_some() {
-                        F::Amount::of_amount(Some(value_of(x, n)), plotted == Plotted::Count)
+                        F::Amount::of_amount(Some(value_of(*d, x, n)), plotted == Plotted::Count)
                     } else {
                         F::Amount::hidden()
                     },

@@ -91,6 +91,8 @@ pub struct SpcMarks {
     pub target: Option<f64>,
     pub icon: Option<crate::stats::VariationIcon>,
     pub assurance: Option<crate::stats::Assurance>,
+    /// The values are rates, not whole counts: ticks have the decimals they need.
+    pub fractional: bool,
 }
 /// Series colours in order (blue, orange, aqua green, purple, yellow, dark blue).
 /// Twelve distinct colours for series: the NHS identity's six, then six from Okabe and
@@ -164,6 +166,22 @@ fn whole(v: &f64) -> String {
         thousands(v.round() as i64)
     } else {
         String::new()
+    }
+}
+
+/// A tick of an axis running to `hi`: whole from 20 up, else with one or two decimals
+/// (trailing zeros dropped).
+fn decimal(v: &f64, hi: f64) -> String {
+    if hi >= 20.0 {
+        return whole(v);
+    }
+    let places = if hi >= 2.0 { 1 } else { 2 };
+    let text = format!("{v:.places$}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.to_string()
     }
 }
 
@@ -904,7 +922,13 @@ fn draw_spc<DB: DrawingBackend>(
             }
         })
         .y_desc(y_desc)
-        .y_label_formatter(&whole)
+        .y_label_formatter(&|v| {
+            if marks.fractional {
+                decimal(v, hi)
+            } else {
+                whole(v)
+            }
+        })
         .house_style(12)
         .draw()
         .map_err(err)?;
@@ -1019,14 +1043,37 @@ pub type Curve = Vec<(f64, f64, f64, f64, f64)>;
 /// Labels a funnel plot draws at the most (the units farthest outside the limits).
 pub const FUNNEL_LABELS: usize = 10;
 
+/// What a funnel's axes show: proportions of cases (as percentages) against cases, or
+/// standardised ratios (observed over expected, 1 the overall rate) against expected
+/// cases, with the axis titles to write.
+#[derive(Debug, Clone)]
+pub struct FunnelAxes {
+    pub x: String,
+    pub y: String,
+    pub ratio: bool,
+}
+
+impl FunnelAxes {
+    pub fn proportions() -> FunnelAxes {
+        FunnelAxes {
+            x: "Cases (denominator)".into(),
+            y: "Cases with the theme (%)".into(),
+            ratio: false,
+        }
+    }
+}
+
 pub fn funnel(
     stem: &Path,
     units: &[FunnelUnit],
     curve: &Curve,
     average: f64,
+    axes: &FunnelAxes,
     f: &Frame,
 ) -> Result<()> {
-    render!(stem, |area| draw_funnel(&area, units, curve, average, f))
+    render!(stem, |area| draw_funnel(
+        &area, units, curve, average, axes, f
+    ))
 }
 
 fn draw_funnel<DB: DrawingBackend>(
@@ -1034,25 +1081,39 @@ fn draw_funnel<DB: DrawingBackend>(
     units: &[FunnelUnit],
     curve: &Curve,
     average: f64,
+    axes: &FunnelAxes,
     f: &Frame,
 ) -> Result<()> {
     let area = frame(root, f)?;
     let max_n = units.iter().map(|u| u.denominator).fold(1.0, f64::max) * 1.05;
+    // Ratios: from 0 to past the highest unit (at least 2), the limits cut there.
+    let top = if axes.ratio {
+        units.iter().map(|u| u.proportion).fold(2.0, f64::max) * 1.1
+    } else {
+        100.0
+    };
     let mut chart = ChartBuilder::on(&area)
         .x_label_area_size(50)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..max_n, 0f64..100f64)
+        .build_cartesian_2d(0f64..max_n, 0f64..top)
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("Cases (denominator)")
-        .y_desc("Cases with the theme (%)")
+        .x_desc(axes.x.as_str())
+        .y_desc(axes.y.as_str())
         .x_label_formatter(&whole)
-        .y_label_formatter(&|v| format!("{v:.0}%"))
+        .y_label_formatter(&|v| {
+            if axes.ratio {
+                decimal(v, top)
+            } else {
+                format!("{v:.0}%")
+            }
+        })
         .house_style(13)
         .draw()
         .map_err(err)?;
-    let pct = |v: f64| v * 100.0;
+    let pct = |v: f64| if axes.ratio { v } else { v * 100.0 };
+    let inside = |p: &(f64, f64)| p.1.is_finite() && p.1 <= top;
     chart
         .draw_series(LineSeries::new(
             [(0.0, pct(average)), (max_n, pct(average))],
@@ -1075,7 +1136,10 @@ fn draw_funnel<DB: DrawingBackend>(
         };
         chart
             .draw_series(LineSeries::new(
-                curve.iter().map(|c| (c.0, pct(pick(c, false)))),
+                curve
+                    .iter()
+                    .map(|c| (c.0, pct(pick(c, false))))
+                    .filter(inside),
                 colour.stroke_width(2),
             ))
             .map_err(err)?
@@ -1085,7 +1149,10 @@ fn draw_funnel<DB: DrawingBackend>(
             });
         chart
             .draw_series(LineSeries::new(
-                curve.iter().map(|c| (c.0, pct(pick(c, true)))),
+                curve
+                    .iter()
+                    .map(|c| (c.0, pct(pick(c, true))))
+                    .filter(inside),
                 colour.stroke_width(2),
             ))
             .map_err(err)?;

@@ -500,7 +500,10 @@ impl<'a> Figures<'a> {
             ..SpcOptions::default()
         };
         shown!(self, series, |out| {
-            let plotted = if plan.target.is_some() {
+            let plotted = if plan.exposure.is_some() && oversight::has_exposure(self.context.scope)
+            {
+                Plotted::Rate
+            } else if plan.target.is_some() {
                 Plotted::Proportion
             } else {
                 oversight::plotted_for(out, theme)
@@ -575,8 +578,20 @@ impl<'a> Figures<'a> {
         let v = self.spc_view(theme).await?;
         let (plotted, points, hidden) = (v.plotted, &v.points, v.hidden);
         let share = plotted == Plotted::Proportion;
+        let per = self
+            .study
+            .exposure
+            .as_ref()
+            .map(|e| e.per_words())
+            .unwrap_or_default();
         let f = self.frame(
-            if share {
+            if plotted == Plotted::Rate {
+                format!(
+                    "{}: {} {per} per month",
+                    self.study.label(theme),
+                    self.study.cases()
+                )
+            } else if share {
                 format!(
                     "{}: share of {} per month",
                     self.study.label(theme),
@@ -613,8 +628,18 @@ impl<'a> Figures<'a> {
             target: v.target,
             icon: v.icon,
             assurance: v.assurance,
+            fractional: plotted == Plotted::Rate,
         };
-        if share {
+        if plotted == Plotted::Rate {
+            chart::spc(
+                stem,
+                points,
+                &format!("Cases with the theme {per}"),
+                false,
+                &marks,
+                &f,
+            )
+        } else if share {
             chart::spc(stem, points, "Share with the theme (%)", true, &marks, &f)
         } else {
             chart::spc(stem, points, "Cases with the theme", false, &marks, &f)
@@ -623,6 +648,7 @@ impl<'a> Figures<'a> {
 
     async fn funnel(&self, theme: &str, stem: &Path) -> Result<()> {
         let profile = self.raw("organisation_profile").await?;
+        let exposure = self.study.exposure.as_ref();
         let funnel = match &self.publish {
             Some(rule) => oversight::funnel_from(
                 &profile.publish(rule),
@@ -630,6 +656,7 @@ impl<'a> Figures<'a> {
                 theme,
                 By::Organisation,
                 crate::stats::Choice::Auto,
+                exposure,
             )?,
             None => oversight::funnel_from(
                 &profile,
@@ -637,26 +664,37 @@ impl<'a> Figures<'a> {
                 theme,
                 By::Organisation,
                 crate::stats::Choice::Auto,
+                exposure,
             )?
             .shown(),
         };
         let out = &funnel.output;
+        let reading = exposure.filter(|e| e.reads(theme));
         let units: Vec<FunnelUnit> = out
             .rows
             .funnel()
             .iter()
-            .map(|r| FunnelUnit {
-                label: r.label.clone(),
-                denominator: r.denominator.number().unwrap_or(0) as f64,
-                proportion: r.proportion.value().unwrap_or(0.0),
-                outside998: matches!(
-                    r.significance,
-                    Significance::Low0001 | Significance::High0001
-                ),
-                outside95: matches!(
-                    r.significance,
-                    Significance::Low0025 | Significance::High0025
-                ),
+            .map(|r| {
+                let (denominator, proportion) = match r.per_exposure {
+                    Some(x) => (x.expected, x.ratio),
+                    None => (
+                        r.denominator.number().unwrap_or(0) as f64,
+                        r.proportion.value().unwrap_or(0.0),
+                    ),
+                };
+                FunnelUnit {
+                    label: r.label.clone(),
+                    denominator,
+                    proportion,
+                    outside998: matches!(
+                        r.significance,
+                        Significance::Low0001 | Significance::High0001
+                    ),
+                    outside95: matches!(
+                        r.significance,
+                        Significance::Low0025 | Significance::High0025
+                    ),
+                }
             })
             .collect();
         if units.is_empty() {
@@ -686,19 +724,54 @@ impl<'a> Figures<'a> {
                 format!("; no overdispersion (φ = {:.2}): {h} high, {l} low", j.phi)
             }
         });
-        let f = self.frame(
-            format!("{}: organisations compared", self.study.label(theme)),
-            if funnel.not_shown > 0 {
-                format!(
-                    "Published counts, {} organisations ({} with a suppressed count not shown){judged}",
-                    units.len(),
-                    funnel.not_shown
+        let without = out
+            .extra
+            .get("without_exposure")
+            .and_then(|w| w["count"].as_u64())
+            .unwrap_or(0);
+        let (title, axes) = match reading {
+            Some(e) => {
+                let overall = out
+                    .extra
+                    .get("per_exposure")
+                    .and_then(|p| p["overall_rate"].as_f64())
+                    .unwrap_or(0.0);
+                (
+                    format!(
+                        "{}: organisations compared {}",
+                        self.study.label(theme),
+                        e.per_words()
+                    ),
+                    chart::FunnelAxes {
+                        x: "Expected cases with the theme at the overall rate".into(),
+                        y: format!(
+                            "Observed / expected (1 = {} {})",
+                            crate::stats::rate_text(overall),
+                            e.per_words()
+                        ),
+                        ratio: true,
+                    },
                 )
-            } else {
-                format!("{} organisations{judged}", units.len())
-            },
-        );
-        chart::funnel(stem, &units, &curve, average, &f)
+            }
+            None => (
+                format!("{}: organisations compared", self.study.label(theme)),
+                chart::FunnelAxes::proportions(),
+            ),
+        };
+        let mut subtitle = if funnel.not_shown > 0 {
+            format!(
+                "Published counts, {} organisations ({} with a suppressed count not shown){judged}",
+                units.len(),
+                funnel.not_shown
+            )
+        } else {
+            format!("{} organisations{judged}", units.len())
+        };
+        if without > 0 {
+            subtitle.push_str(&format!("; {without} without an exposure not placed"));
+        }
+        let f = self.frame(title, subtitle);
+        chart::funnel(stem, &units, &curve, average, &axes, &f)
     }
 
     async fn breakdown(&self, dimension: &str, stem: &Path) -> Result<()> {

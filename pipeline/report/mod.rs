@@ -374,6 +374,8 @@ struct Collected {
     flagged: std::collections::BTreeMap<String, Vec<Flagged>>,
     /// Per theme, how its funnel judged the organisations (φ, τ², the flags both ways).
     judged: std::collections::BTreeMap<String, String>,
+    /// Per theme read per exposure, what it is read per ("per 1,000 homes").
+    per: std::collections::BTreeMap<String, String>,
     /// The scorecard: one row per theme, from its SPC chart (Making Data Count).
     scorecard: Vec<ScoreRow>,
     /// Coding reliability, when the warehouse holds a double-coded sample in scope.
@@ -432,6 +434,8 @@ struct Flagged {
     cases_with_theme: String,
     cases: String,
     percent: String,
+    /// For a theme read per exposure: the rate and the ratio to expected.
+    rate: String,
     side: String,
 }
 
@@ -721,23 +725,35 @@ async fn collect(
     // Every organisation outside each theme's 99.8% limits.
     let mut flagged = std::collections::BTreeMap::new();
     let mut judged = std::collections::BTreeMap::new();
+    let mut per = std::collections::BTreeMap::new();
+    let exposure = inputs.study.exposure.as_ref();
     let profile = figs.raw("organisation_profile").await?;
     let published_profile = options.publish.as_ref().map(|rule| profile.publish(rule));
     for theme in inputs.codes.themes() {
         let by = crate::oversight::By::Organisation;
         let funnel = match &published_profile {
-            Some(p) => {
-                crate::oversight::funnel_from(p, context, &theme, by, crate::stats::Choice::Auto)?
-            }
+            Some(p) => crate::oversight::funnel_from(
+                p,
+                context,
+                &theme,
+                by,
+                crate::stats::Choice::Auto,
+                exposure,
+            )?,
             None => crate::oversight::funnel_from(
                 &profile,
                 context,
                 &theme,
                 by,
                 crate::stats::Choice::Auto,
+                exposure,
             )?
             .shown(),
         };
+        let reading = exposure.filter(|e| e.reads(&theme));
+        if let Some(e) = reading {
+            per.insert(theme.clone(), e.per_words());
+        }
         use crate::measures::CountLike;
         let list: Vec<Flagged> = funnel
             .output
@@ -754,24 +770,45 @@ async fn collect(
                     organisation: r.label.clone(),
                     cases_with_theme: count_text(r.numerator.number()),
                     cases: count_text(r.denominator.number()),
-                    percent: pct(r.proportion.value().unwrap_or(0.0)),
+                    percent: r.proportion.value().map(pct).unwrap_or_default(),
+                    rate: match (r.per_exposure, reading) {
+                        (Some(x), Some(e)) => format!(
+                            "{} {}; {:.2} × expected",
+                            crate::stats::rate_text(x.rate),
+                            e.per_words(),
+                            x.ratio
+                        ),
+                        _ => String::new(),
+                    },
                     side: side.into(),
                 })
             })
             .collect();
         if let Some(j) = &funnel.judged {
+            let what = match reading {
+                Some(e) => format!(
+                    "Read {} against each organisation's expected count at the overall rate ({}), the organisations",
+                    e.per_words(),
+                    j.method
+                ),
+                None => "The organisations".to_string(),
+            };
             let (ah, al) = j.flagged_adjusted;
             let (uh, ul) = j.flagged_unadjusted;
             let sentence = if j.adjusted {
                 format!(
-                    "The organisations vary more than chance explains (overdispersion φ = {:.2}, between-organisation variance τ² = {:.4}), so the funnel's limits are adjusted for it (Spiegelhalter 2005): {ah} organisations lie above and {al} below the 99.8% limits; without the adjustment {uh} would lie above and {ul} below.",
+                    "{what} vary more than chance explains (overdispersion φ = {:.2}, between-organisation variance τ² = {:.4}), so the funnel's limits are adjusted for it (Spiegelhalter 2005): {ah} organisations lie above and {al} below the 99.8% limits; without the adjustment {uh} would lie above and {ul} below.",
                     j.phi, j.tau2
                 )
             } else {
                 format!(
-                    "The organisations vary no more than chance explains (φ = {:.2}): the funnel's limits are not adjusted; {ah} lie above and {al} below the 99.8% limits.",
+                    "{what} vary no more than chance explains (φ = {:.2}): the funnel's limits are not adjusted; {ah} lie above and {al} below the 99.8% limits.",
                     j.phi
                 )
+            };
+            let sentence = match &j.note {
+                Some(n) => format!("{sentence} Note: {n}."),
+                None => sentence,
             };
             judged.insert(theme.clone(), sentence);
         }
@@ -809,6 +846,7 @@ async fn collect(
         comparisons,
         flagged,
         judged,
+        per,
         scorecard,
         reliability,
     })
@@ -842,9 +880,17 @@ async fn score_row(figs: &Figures<'_>, study: &StudyFile, theme: &str) -> Result
         Err(e) => return Err(e),
     };
     let share = view.plotted == crate::oversight::Plotted::Proportion;
+    let rate = view.plotted == crate::oversight::Plotted::Rate;
+    let per = study
+        .exposure
+        .as_ref()
+        .map(|e| e.per_words())
+        .unwrap_or_default();
     let show = |v: f64| {
         if share {
             stats::percent_1dp(v)
+        } else if rate {
+            format!("{} {per}", stats::rate_text(v))
         } else if (v - v.round()).abs() < 1e-9 {
             crate::report::chart::thousands(v.round() as i64)
         } else {
@@ -858,6 +904,7 @@ async fn score_row(figs: &Figures<'_>, study: &StudyFile, theme: &str) -> Result
         row.numbers = json!({
             "theme": theme, "latest_period": p.label, "latest": p.value, "mean": p.mean,
             "lower_limit": p.lower, "upper_limit": p.upper, "share": share,
+            "rate_per": if rate { Some(per.as_str()) } else { None },
             "variation": view.icon, "assurance": view.assurance, "target": view.target,
         });
     }
@@ -880,9 +927,7 @@ async fn score_row(figs: &Figures<'_>, study: &StudyFile, theme: &str) -> Result
             crate::spec::study::Better::Higher => "at least",
             crate::spec::study::Better::Neither => "",
         };
-        format!("{better} {}", stats::percent_1dp(t))
-            .trim()
-            .to_string()
+        format!("{better} {}", show(t)).trim().to_string()
     });
     if !view.rebases.is_empty() {
         row.note = format!(
@@ -1074,6 +1119,7 @@ fn compose(
                 funnel => svg(&format!("funnel-{}", h.theme)).map(JinjaValue::from_safe_string),
                 flagged => collected.flagged.get(&h.theme).cloned().unwrap_or_default(),
                 judged => collected.judged.get(&h.theme).cloned(),
+                per => collected.per.get(&h.theme).cloned(),
             }
         })
         .collect();

@@ -173,6 +173,284 @@ pub struct StudyFile {
     /// name, threshold, rounding, filters, periods, date and amount unit.
     #[serde(default)]
     pub publication: crate::spec::publication::Settings,
+    /// Themes read per exposure (`[exposure]`; docs/studies.md): complaints per 1,000
+    /// homes, per 10,000 episodes.
+    #[serde(default)]
+    pub exposure: Option<ExposureSpec>,
+}
+
+/// An exposure per organisation, and per period where the data has one: what the themes
+/// it names are read per.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExposureSpec {
+    /// What is counted ("homes", "episodes", "£1m of turnover").
+    pub unit: String,
+    /// Rates are per this many of the unit (1000: per 1,000 homes).
+    #[serde(default = "one")]
+    pub per: f64,
+    /// A CSV beside study.toml (`organisation_code`, `exposure`, and optionally `period`,
+    /// a period of the calendar grid: 2024, FY2024-25, 2024-Q2, 2024-05). Read when the
+    /// study is loaded; its values are kept in the warehouse's copy of the study.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// The values (from `file`, or written here).
+    #[serde(default)]
+    pub values: Vec<ExposureValue>,
+    /// The themes read per exposure (none listed: every theme).
+    #[serde(default)]
+    pub themes: Vec<String>,
+    /// The funnel's method for the standardised ratios: "shmi" (the default) or "cqc".
+    #[serde(default)]
+    pub method: RatioMethod,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// How a funnel of standardised ratios is adjusted (FunnelPlotR's `sr_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RatioMethod {
+    /// NHS England's SHMI: log scale, 10% truncation.
+    #[default]
+    Shmi,
+    /// CQC: square-root scale, 10% winsorising.
+    Cqc,
+}
+
+/// One organisation's exposure, for a period or throughout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExposureValue {
+    pub organisation_code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    pub exposure: f64,
+}
+
+impl ExposureSpec {
+    /// "per 1,000 homes": what a rate is per.
+    pub fn per_words(&self) -> String {
+        if self.per == 1.0 {
+            format!("per {}", self.unit)
+        } else if self.per.fract() == 0.0 && self.per < 1e15 {
+            let digits = (self.per as u64).to_string();
+            let mut grouped = String::new();
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                    grouped.push(',');
+                }
+                grouped.push(c);
+            }
+            format!("per {grouped} {}", self.unit)
+        } else {
+            format!("per {} {}", self.per, self.unit)
+        }
+    }
+
+    /// Whether a theme is read per exposure.
+    pub fn reads(&self, theme: &str) -> bool {
+        self.themes.is_empty() || self.themes.iter().any(|t| t == theme)
+    }
+
+    /// Reads the values of a lookup CSV; an error names the file, line and column.
+    pub fn read_file(path: &Path) -> Result<Vec<ExposureValue>> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let bad = |line: usize, message: String| Error::Config {
+            file: path.to_path_buf(),
+            message: format!("line {line}: {message}"),
+        };
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let headers: Vec<String> = r
+            .headers()
+            .map_err(|e| bad(1, e.to_string()))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        let at = |name: &str| headers.iter().position(|h| h == name);
+        let (Some(org), Some(value)) = (at("organisation_code"), at("exposure")) else {
+            return Err(bad(
+                1,
+                "an exposure lookup has the columns organisation_code and exposure (and optionally period)".into(),
+            ));
+        };
+        let period = at("period");
+        let mut out = Vec::new();
+        for (i, rec) in r.records().enumerate() {
+            let line = i + 2;
+            let rec = rec.map_err(|e| bad(line, e.to_string()))?;
+            let code = rec.get(org).unwrap_or("").trim().to_string();
+            if code.is_empty() {
+                return Err(bad(
+                    line,
+                    "column organisation_code: empty; an organisation's code was expected".into(),
+                ));
+            }
+            let raw = rec.get(value).unwrap_or("").trim();
+            let exposure: f64 = raw
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| {
+                    bad(
+                        line,
+                        format!("column exposure: {raw:?} is not a number above 0"),
+                    )
+                })?;
+            let p = period
+                .and_then(|c| rec.get(c))
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string);
+            if let Some(p) = &p {
+                crate::spec::grid::Period::parse(p)
+                    .map_err(|e| bad(line, format!("column period: {e}")))?;
+            }
+            out.push(ExposureValue {
+                organisation_code: code,
+                period: p,
+                exposure,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The days a value covers: `None` for a value throughout (a stock, such as homes,
+    /// read as it is for any period), else its period's first and last days.
+    fn span(v: &ExposureValue) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
+        v.period
+            .as_deref()
+            .and_then(|p| crate::spec::grid::Period::parse(p).ok())
+            .and_then(|p| p.days())
+    }
+
+    /// An organisation's exposure over the days `from` to `to` (either open: the
+    /// values' own ends): its value throughout if it has one, else each of its periods'
+    /// values in proportion to the days of the period inside `from`–`to`. `None` when
+    /// it has none there.
+    pub fn of(
+        &self,
+        organisation: &str,
+        from: Option<chrono::NaiveDate>,
+        to: Option<chrono::NaiveDate>,
+    ) -> Option<f64> {
+        let mut total: Option<f64> = None;
+        for v in self
+            .values
+            .iter()
+            .filter(|v| v.organisation_code == organisation)
+        {
+            let share = match Self::span(v) {
+                None => 1.0,
+                Some((a, b)) => {
+                    let lo = from.map_or(a, |f| f.max(a));
+                    let hi = to.map_or(b, |t| t.min(b));
+                    if hi < lo {
+                        continue;
+                    }
+                    ((hi - lo).num_days() + 1) as f64 / ((b - a).num_days() + 1) as f64
+                }
+            };
+            *total.get_or_insert(0.0) += v.exposure * share;
+        }
+        total
+    }
+
+    /// The exposure in each of `months` (first days), over every organisation of the
+    /// lookup or `organisation` alone: values throughout as they are, a period's value
+    /// in proportion to its days in the month. A month with none is left out.
+    pub fn per_month(
+        &self,
+        months: &[chrono::NaiveDate],
+        organisation: Option<&str>,
+    ) -> std::collections::BTreeMap<chrono::NaiveDate, f64> {
+        let mut out = std::collections::BTreeMap::new();
+        for &m in months {
+            let last = crate::spec::grid::Period::Month(
+                chrono::Datelike::year(&m),
+                chrono::Datelike::month(&m),
+            )
+            .days()
+            .map_or(m, |d| d.1);
+            let mut x = 0.0;
+            let mut any = false;
+            let codes: Vec<&str> = match organisation {
+                Some(o) => vec![o],
+                None => self.organisations(),
+            };
+            for code in codes {
+                if let Some(v) = self.of(code, Some(m), Some(last)) {
+                    x += v;
+                    any = true;
+                }
+            }
+            if any && x > 0.0 {
+                out.insert(m, x);
+            }
+        }
+        out
+    }
+
+    /// The organisations of the lookup, each once, in their first order.
+    pub fn organisations(&self) -> Vec<&str> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.values
+            .iter()
+            .map(|v| v.organisation_code.as_str())
+            .filter(|c| seen.insert(*c))
+            .collect()
+    }
+
+    /// The values' rules: a positive number each; per organisation either one value
+    /// throughout or values for periods that do not overlap.
+    pub fn check_values(&self) -> std::result::Result<(), String> {
+        let mut by: std::collections::BTreeMap<&str, Vec<&ExposureValue>> = Default::default();
+        for v in &self.values {
+            if !(v.exposure.is_finite() && v.exposure > 0.0) {
+                return Err(format!(
+                    "the exposure of {} is {}; an exposure is a number above 0",
+                    v.organisation_code, v.exposure
+                ));
+            }
+            if let Some(p) = &v.period {
+                let period = crate::spec::grid::Period::parse(p)?;
+                if period.days().is_none() {
+                    return Err(format!(
+                        "the exposure of {} is for {p:?}; give it without a period to hold throughout",
+                        v.organisation_code
+                    ));
+                }
+            }
+            by.entry(v.organisation_code.as_str()).or_default().push(v);
+        }
+        for (code, vs) in by {
+            let throughout = vs.iter().filter(|v| v.period.is_none()).count();
+            if throughout > 0 && vs.len() > 1 {
+                return Err(format!(
+                    "organisation {code} has {} exposure values, {throughout} of them without a period: give one value throughout, or one per period",
+                    vs.len()
+                ));
+            }
+            let mut spans: Vec<(chrono::NaiveDate, chrono::NaiveDate, &str)> = vs
+                .iter()
+                .filter_map(|v| {
+                    Self::span(v).map(|(a, b)| (a, b, v.period.as_deref().unwrap_or("")))
+                })
+                .collect();
+            spans.sort();
+            for w in spans.windows(2) {
+                if w[1].0 <= w[0].1 {
+                    return Err(format!(
+                        "organisation {code} has exposures for {} and {}, which overlap: give each day's exposure once",
+                        w[0].2, w[1].2
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_noun() -> String {
@@ -255,6 +533,24 @@ impl Study {
         };
         file.check(&codes, text).map_err(bad)?;
         let mut file = file;
+        if let Some(e) = &mut file.exposure
+            && let Some(f) = &e.file
+        {
+            if embedded {
+                return Err(bad("a shipped study has no exposure lookup".into()));
+            }
+            let mut values = ExposureSpec::read_file(&folder.join(f))?;
+            e.values.append(&mut values);
+        }
+        if let Some(e) = &file.exposure {
+            if e.values.is_empty() {
+                return Err(bad(
+                    "[exposure] has no values: give file = \"lookup.csv\" or values".into(),
+                ));
+            }
+            e.check_values()
+                .map_err(|m| bad(format!("[exposure]: {m}")))?;
+        }
         file.tracker = file.tracker.map(|t| {
             if embedded {
                 format!("embedded:{}", crate::spec::from_study_folder(&t))
@@ -295,6 +591,7 @@ impl StudyFile {
             stages: Vec::new(),
             themes: Vec::new(),
             publication: Default::default(),
+            exposure: None,
         }
     }
 
@@ -369,8 +666,10 @@ impl StudyFile {
                     t.theme
                 ));
             }
+            let per_exposure = self.exposure.as_ref().is_some_and(|e| e.reads(&t.theme));
             if let Some(target) = t.target
                 && !(0.0..=1.0).contains(&target)
+                && !(per_exposure && target >= 0.0)
             {
                 return Err(format!(
                     "line {}: the target of {:?} is {target}; a target is a share of cases, from 0 to 1",
@@ -396,6 +695,22 @@ impl StudyFile {
                     "line {}: theme {:?} has target_from but no target",
                     line_of("target_from"),
                     t.theme
+                ));
+            }
+        }
+        if let Some(e) = &self.exposure {
+            for t in &e.themes {
+                if !themes.contains(t) {
+                    return Err(format!(
+                        "line {}: [exposure] names theme {t:?}, which is not a theme of the code list",
+                        line_of("themes")
+                    ));
+                }
+            }
+            if !(e.per.is_finite() && e.per > 0.0) {
+                return Err(format!(
+                    "line {}: [exposure] per must be above 0",
+                    line_of("per")
                 ));
             }
         }

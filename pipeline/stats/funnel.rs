@@ -43,10 +43,13 @@ impl Significance {
 #[derive(Debug, Clone, Serialize)]
 pub struct FunnelPoint {
     pub label: String,
-    pub numerator: u64,
-    pub denominator: u64,
-    pub proportion: f64,
-    /// Limits at this unit's denominator, capped to [0, 1].
+    /// O: cases with the theme.
+    pub numerator: f64,
+    /// N (cases) for proportions, E (expected cases) for standardised ratios.
+    pub denominator: f64,
+    /// The plotted value: O/N, or O/E.
+    pub value: f64,
+    /// Limits at this unit's denominator (proportions' capped to [0, 1]).
     pub lower95: f64,
     pub upper95: f64,
     pub lower998: f64,
@@ -87,6 +90,8 @@ pub struct FunnelResult {
     /// unadjusted ones.
     pub flagged_adjusted: (usize, usize),
     pub flagged_unadjusted: (usize, usize),
+    /// A convention casework applied beyond FunnelPlotR's, in words.
+    pub note: Option<String>,
 }
 
 fn significance(f: Flag) -> Significance {
@@ -99,16 +104,62 @@ fn significance(f: Flag) -> Significance {
     }
 }
 
-/// The funnel of units given as (label, numerator, denominator). Units with a zero
-/// denominator are left out; `None` when none is left or nothing was counted.
+/// The funnel of proportions of units given as (label, numerator, denominator). Units
+/// with a zero denominator are left out; `None` when none is left or nothing was
+/// counted.
 pub fn funnel(units: &[(String, u64, u64)], choice: Choice) -> Option<FunnelResult> {
-    let units: Vec<&(String, u64, u64)> = units.iter().filter(|u| u.2 > 0).collect();
-    let total_n: u64 = units.iter().map(|u| u.2).sum();
-    if total_n == 0 {
+    let units: Vec<(String, f64, f64)> = units
+        .iter()
+        .map(|(l, x, n)| (l.clone(), *x as f64, *n as f64))
+        .collect();
+    funnel_of(&units, Kind::Proportion, choice)
+}
+
+/// The funnel of indirectly standardised ratios of units given as (label, observed,
+/// expected), by the SHMI or the CQC method (`kind`): centre 1, limits around it at each
+/// unit's expected count (exact Poisson when unadjusted). Units expected to have none
+/// are left out. As FunnelPlotR does for the SHMI method, the expected counts are
+/// rounded to two decimal places for φ, τ² and the limits, and each ratio is O over the
+/// unrounded E.
+pub fn ratio_funnel(
+    units: &[(String, u64, f64)],
+    kind: Kind,
+    choice: Choice,
+) -> Option<FunnelResult> {
+    let units: Vec<(String, f64, f64)> = units
+        .iter()
+        .map(|(l, o, e)| (l.clone(), *o as f64, *e))
+        .collect();
+    let f = funnel_of(&units, kind, choice)?;
+    if kind == Kind::RatioShmi && !f.dispersion.phi.is_finite() {
+        // log(0/E): with more units observed at 0 than the truncation removes, SHMI's
+        // φ is infinite (FunnelPlotR returns Inf). CQC's square root places them.
+        let zeros = units.iter().filter(|u| u.1 == 0.0 && u.2 > 0.0).count();
+        let mut g = funnel_of(&units, Kind::RatioCqc, choice)?;
+        g.note = Some(format!(
+            "the SHMI log method cannot place a unit with no case (log 0): with {zeros} such units, more than its 10% truncation removes, its overdispersion is infinite, so CQC's square-root method was used"
+        ));
+        return Some(g);
+    }
+    Some(f)
+}
+
+fn funnel_of(units: &[(String, f64, f64)], kind: Kind, choice: Choice) -> Option<FunnelResult> {
+    let units: Vec<&(String, f64, f64)> = units.iter().filter(|u| u.2 > 0.0).collect();
+    let total_n: f64 = units.iter().map(|u| u.2).sum();
+    if total_n <= 0.0 {
         return None;
     }
-    let pairs: Vec<(f64, f64)> = units.iter().map(|u| (u.1 as f64, u.2 as f64)).collect();
-    let d = dispersion(&pairs, Kind::Proportion, TRIM)?;
+    // FunnelPlotR rounds SHMI's denominators (`round(x, 2)`) before all but the ratio.
+    let at = |e: f64| {
+        if kind == Kind::RatioShmi {
+            (e * 100.0).round() / 100.0
+        } else {
+            e
+        }
+    };
+    let pairs: Vec<(f64, f64)> = units.iter().map(|u| (u.1, at(u.2))).collect();
+    let d = dispersion(&pairs, kind, TRIM)?;
     let adjusted = match choice {
         Choice::Auto => d.phi > 1.0,
         Choice::Adjusted => true,
@@ -119,8 +170,8 @@ pub fn funnel(units: &[(String, u64, u64)], choice: Choice) -> Option<FunnelResu
     let without = unfolded(&d, &denominators, false);
     let count = |ls: &[Limits]| {
         let mut c = (0, 0);
-        for ((x, n), l) in pairs.iter().zip(ls) {
-            match flag(x / n, l) {
+        for (u, l) in units.iter().zip(ls) {
+            match flag(u.1 / u.2, l) {
                 Flag::High998 => c.0 += 1,
                 Flag::Low998 => c.1 += 1,
                 _ => {}
@@ -134,22 +185,27 @@ pub fn funnel(units: &[(String, u64, u64)], choice: Choice) -> Option<FunnelResu
         .iter()
         .zip(chosen)
         .map(|((label, x, n), l)| {
-            let p = *x as f64 / *n as f64;
+            let v = x / n;
             FunnelPoint {
                 label: label.clone(),
                 numerator: *x,
                 denominator: *n,
-                proportion: p,
+                value: v,
                 lower95: l.lower95,
                 upper95: l.upper95,
                 lower998: l.lower998,
                 upper998: l.upper998,
-                significance: significance(flag(p, l)),
+                significance: significance(flag(v, l)),
             }
         })
         .collect();
-    let lo = units.iter().map(|u| u.2).min().unwrap_or(1).max(1) as f64;
-    let hi = units.iter().map(|u| u.2).max().unwrap_or(1) as f64;
+    let lo = pairs.iter().map(|u| u.1).fold(f64::INFINITY, f64::min);
+    let lo = if kind == Kind::Proportion {
+        lo.max(1.0)
+    } else {
+        lo
+    };
+    let hi = pairs.iter().map(|u| u.1).fold(lo, f64::max);
     let curve = super::overdispersion::curve(&d, lo, hi, CURVE_POINTS, adjusted)
         .into_iter()
         .map(|(n, l)| CurvePoint {
@@ -168,6 +224,7 @@ pub fn funnel(units: &[(String, u64, u64)], choice: Choice) -> Option<FunnelResu
         adjusted,
         flagged_adjusted,
         flagged_unadjusted,
+        note: None,
     })
 }
 
@@ -221,5 +278,101 @@ mod tests {
         );
         assert_eq!(f.curve.len(), CURVE_POINTS);
         assert!(funnel(&[("z".to_string(), 0, 0)], Choice::Auto).is_none());
+    }
+
+    /// Units observed at 0 beyond SHMI's truncation make its φ infinite (log 0); the
+    /// funnel then uses CQC's method and says so. With few zeros SHMI stays.
+    #[test]
+    fn shmi_falls_back_to_cqc_on_many_zeros() {
+        let mut units: Vec<(String, u64, f64)> = (0..20)
+            .map(|i| (format!("u{i:02}"), 10 + i as u64, 12.0 + i as f64 / 2.0))
+            .collect();
+        let f = ratio_funnel(&units, Kind::RatioShmi, Choice::Auto).unwrap();
+        assert_eq!(f.dispersion.kind, Kind::RatioShmi);
+        assert!(f.dispersion.phi.is_finite() && f.note.is_none());
+        for u in units.iter_mut().take(5) {
+            u.1 = 0;
+        }
+        let f = ratio_funnel(&units, Kind::RatioShmi, Choice::Auto).unwrap();
+        assert_eq!(f.dispersion.kind, Kind::RatioCqc);
+        assert!(f.dispersion.phi.is_finite());
+        assert!(f.note.as_deref().unwrap().contains("5 such units"));
+        // Five units at 0 among twenty near 1: overdispersed, the limits adjusted.
+        assert!(f.dispersion.phi > 1.0 && f.adjusted);
+    }
+
+    /// Standardised ratios against FunnelPlotR's own output (tests/data/funnel/sr-*.json,
+    /// produced as its README says): φ and τ² to 1e-9, each unit's limits to 1e-9 and the
+    /// same units flagged at 99.8%, adjusted and unadjusted, by both methods.
+    #[test]
+    fn ratio_funnels_equal_funnelplotr() {
+        for (text, kind) in [
+            (
+                include_str!("../../tests/data/funnel/sr-shmi.json"),
+                Kind::RatioShmi,
+            ),
+            (
+                include_str!("../../tests/data/funnel/sr-cqc.json"),
+                Kind::RatioCqc,
+            ),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            let units: Vec<(String, u64, f64)> = v["units"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| {
+                    let e = u
+                        .get("denominator_input")
+                        .unwrap_or(&u["denominator"])
+                        .as_f64()
+                        .unwrap();
+                    (
+                        u["group"].as_str().unwrap().to_string(),
+                        u["numerator"].as_u64().unwrap(),
+                        e,
+                    )
+                })
+                .collect();
+            for (choice, key, limit) in [
+                (Choice::Adjusted, "adjusted_99.8", "od_ll998"),
+                (Choice::Unadjusted, "unadjusted_99.8", "ll998"),
+            ] {
+                let f = ratio_funnel(&units, kind, choice).unwrap();
+                assert!((f.dispersion.phi - v["phi"].as_f64().unwrap()).abs() < 1e-9);
+                assert!((f.dispersion.tau2 - v["tau2"].as_f64().unwrap()).abs() < 1e-9);
+                let upper = limit.replace("ll", "ul");
+                for (p, u) in f.points.iter().zip(v["units"].as_array().unwrap()) {
+                    assert_eq!(p.label, u["group"].as_str().unwrap());
+                    let lo = u["limits"][limit].as_f64().unwrap();
+                    let hi = u["limits"][upper.as_str()].as_f64().unwrap();
+                    assert!((p.lower998 - lo).abs() < 1e-9, "{} {key}", p.label);
+                    assert!((p.upper998 - hi).abs() < 1e-9, "{} {key}", p.label);
+                }
+                let names = |side: &str| -> Vec<String> {
+                    v["flagged"][key][side]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap().to_string())
+                        .collect()
+                };
+                let ours = |s: Significance| -> Vec<String> {
+                    f.points
+                        .iter()
+                        .filter(|p| p.significance == s)
+                        .map(|p| p.label.clone())
+                        .collect()
+                };
+                assert_eq!(ours(Significance::High0001), names("high"), "{key}");
+                assert_eq!(ours(Significance::Low0001), names("low"), "{key}");
+                let shown = if choice == Choice::Adjusted {
+                    f.flagged_adjusted
+                } else {
+                    f.flagged_unadjusted
+                };
+                assert_eq!(shown, (names("high").len(), names("low").len()));
+            }
+        }
     }
 }

@@ -10,7 +10,10 @@ mod spc;
 pub mod suppression;
 
 pub use disclosure::Published;
-pub use funnel::{Choice, CurvePoint, FunnelPoint, FunnelResult, Significance, funnel};
+pub use funnel::{
+    Choice, CurvePoint, FunnelPoint, FunnelResult, Significance, funnel, ratio_funnel,
+};
+pub use overdispersion::Kind;
 pub use spc::{
     Assurance, Direction, SpcOptions, SpcPoint, SpcResult, Variation, VariationIcon, assurance,
     spc, suggest_rebase,
@@ -126,6 +129,15 @@ pub fn phrase(p: f64) -> Option<String> {
     } else {
         format!("more than {name}")
     })
+}
+
+/// A rate with three significant figures (12.3, 1.23, 0.123), or 0.
+pub fn rate_text(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return "0".into();
+    }
+    let places = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{v:.places$}")
 }
 
 /// A proportion as a percentage with one decimal: "9.1%" (for narrow intervals).

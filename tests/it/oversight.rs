@@ -574,3 +574,257 @@ reason = "New reporting system"
     assert_eq!(row["assurance"], "fail");
     assert!(row["latest"].as_f64().unwrap() > 0.0);
 }
+
+/// Rates per exposure (issue 31): a study reads a theme per 1,000 homes from a lookup
+/// beside it. Planted: every organisation's homes are ten times its cases but for the
+/// busiest (a quarter of that: four times its expected rate) and the second (four times:
+/// a quarter); one organisation of the export is missing from the lookup and one of the
+/// lookup has no case. The funnel is of indirectly standardised ratios, E = X·ΣO/ΣX,
+/// checked here from the lookup's own values; the SPC chart of the rate divides each
+/// month's count by the month's share of the year's homes (days/365), checked by hand.
+#[test]
+fn themes_read_per_exposure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(
+        d,
+        &["generate", "--cases", "12000", "--seed", "5", "--out", "g"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    // Cases per organisation, from the export itself.
+    let text = fs::read_to_string(d.join("g/cases.csv")).unwrap();
+    let mut rows = text.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let at = header
+        .iter()
+        .position(|h| *h == "organisation_code")
+        .unwrap();
+    let mut cases: std::collections::BTreeMap<String, u64> = Default::default();
+    for line in rows {
+        *cases
+            .entry(line.split(',').nth(at).unwrap().to_string())
+            .or_default() += 1;
+    }
+    let mut by_size: Vec<(&String, &u64)> = cases.iter().collect();
+    by_size.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let (busiest, second, missing) = (
+        by_size[0].0.clone(),
+        by_size[1].0.clone(),
+        by_size.last().unwrap().0.clone(),
+    );
+    // Homes per year, 2019 to 2023 (the generated years).
+    let mut yearly: std::collections::BTreeMap<String, f64> = Default::default();
+    let mut csv = String::from("organisation_code,period,exposure\n");
+    for (code, n) in &cases {
+        if *code == missing {
+            continue;
+        }
+        let mut x = *n as f64 * 10.0 / 5.0;
+        if *code == busiest {
+            x /= 4.0;
+        } else if *code == second {
+            x *= 4.0;
+        }
+        yearly.insert(code.clone(), x);
+        for y in 2019..=2023 {
+            csv.push_str(&format!("{code},{y},{x}\n"));
+        }
+    }
+    csv.push_str("Z999,,500\n");
+    fs::create_dir_all(d.join("s")).unwrap();
+    fs::write(d.join("s/homes.csv"), &csv).unwrap();
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/codes/imaging-themes.csv"),
+        d.join("s/codes.csv"),
+    )
+    .unwrap();
+    let study = |extra: &str| {
+        format!(
+            "title = \"Per home\"\ncodes = \"codes.csv\"\n\n[[theme]]\ntheme = \"delay\"\nlabel = \"Delay\"\ntarget = 20\n\n[exposure]\nunit = \"homes\"\nper = 1000\nfile = \"homes.csv\"\nthemes = [\"delay\"]\n{extra}"
+        )
+    };
+    fs::write(d.join("s/study.toml"), study("")).unwrap();
+    let o = casework(d, &["ingest", "g", "--study", "s", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let f = measure_json(d, &["funnel", "--theme", "delay"]);
+    assert_eq!(f["per_exposure"]["unit"], "homes");
+    assert_eq!(f["without_exposure"]["count"], 1);
+    assert_eq!(f["without_exposure"]["first"][0], missing.as_str());
+    assert!(
+        f["method"]
+            .as_str()
+            .unwrap()
+            .contains("standardised ratios")
+    );
+    let units = f["rows"].as_array().unwrap();
+    // Every organisation of the lookup: the 299 with cases and Z999 with none.
+    assert_eq!(units.len(), cases.len());
+    let x_of = |label: &str| -> f64 {
+        if label == "Z999" {
+            500.0
+        } else {
+            yearly[label] * 5.0
+        }
+    };
+    let observed: f64 = units.iter().map(|u| u["numerator"].as_f64().unwrap()).sum();
+    let exposed: f64 = units
+        .iter()
+        .map(|u| x_of(u["label"].as_str().unwrap()))
+        .sum();
+    for u in units {
+        let label = u["label"].as_str().unwrap();
+        let o = u["numerator"].as_f64().unwrap();
+        let x = x_of(label);
+        let e = x * observed / exposed;
+        assert!(
+            (u["exposure"].as_f64().unwrap() - x).abs() < 1e-9,
+            "{label}"
+        );
+        assert!(
+            (u["expected"].as_f64().unwrap() - e).abs() < 1e-9,
+            "{label}"
+        );
+        assert!(
+            (u["ratio"].as_f64().unwrap() - o / e).abs() < 1e-9,
+            "{label}"
+        );
+        assert!((u["rate"].as_f64().unwrap() - o / x * 1000.0).abs() < 1e-9);
+        if label != "Z999" {
+            assert_eq!(u["denominator"].as_u64().unwrap(), cases[label], "{label}");
+        }
+    }
+    let significance = |label: &str| {
+        units.iter().find(|u| u["label"] == label).unwrap()["significance"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(significance(&busiest), "high (0.001)");
+    assert_eq!(significance(&second), "low (0.001)");
+    let z = units.iter().find(|u| u["label"] == "Z999").unwrap();
+    assert_eq!(z["numerator"], 0);
+    // A theme the study does not read per exposure stays a proportion of cases.
+    let p = measure_json(d, &["funnel", "--theme", "unfollowed_alert"]);
+    assert!(p.get("per_exposure").is_none());
+    assert!(p["rows"][0].get("expected").is_none());
+    // Across regions the lookup does not apply, and the output says so.
+    let r = measure_json(d, &["funnel", "--theme", "delay", "--by", "region"]);
+    assert!(
+        r["per_exposure"]
+            .as_str()
+            .unwrap()
+            .starts_with("not across regions")
+    );
+    // A period takes the lookup's values for its days: 2021 is one year's homes.
+    let y = measure_json(d, &["funnel", "--theme", "delay", "--period", "2021"]);
+    let b = y["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["label"] == busiest.as_str())
+        .unwrap()
+        .clone();
+    assert!((b["exposure"].as_f64().unwrap() - yearly[&busiest]).abs() < 1e-9);
+
+    // SPC of the rate for one organisation: March 2021 by hand.
+    let s = measure_json(
+        d,
+        &[
+            "spc",
+            "--theme",
+            "delay",
+            "--value",
+            "rate",
+            "--organisation",
+            &busiest,
+        ],
+    );
+    assert_eq!(s["value"], "rate");
+    assert_eq!(s["target"], 20.0);
+    let march = s["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["period"] == "2021-03-01")
+        .unwrap()
+        .clone();
+    let count = march["cases_with_theme"].as_f64().unwrap();
+    let by_hand = count / (yearly[&busiest] * 31.0 / 365.0) * 1000.0;
+    assert!(
+        (march["value"].as_f64().unwrap() - by_hand).abs() < 1e-9,
+        "{march}"
+    );
+    // A rate needs the study to read the theme per exposure, and a view with an exposure.
+    let o = casework(
+        d,
+        &[
+            "measure",
+            "spc",
+            "--theme",
+            "unfollowed_alert",
+            "--value",
+            "rate",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("per exposure"), "{}", stderr(&o));
+    let o = casework(
+        d,
+        &[
+            "measure", "spc", "--theme", "delay", "--value", "rate", "--region", "London",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("region"), "{}", stderr(&o));
+    let o = casework(d, &["measure", "spc", "--theme", "delay", "--target", "20"]);
+    assert_eq!(o.status.code(), Some(1), "a chart of counts has no target");
+
+    // Published: the funnel's counts are the publication's, none from 1 to 7.
+    let pf = measure_json(d, &["funnel", "--theme", "delay", "--publish"]);
+    for u in pf["rows"].as_array().unwrap() {
+        let o = u["numerator"].as_u64().unwrap();
+        assert!(o == 0 || o > 7, "{u}");
+        let x = x_of(u["label"].as_str().unwrap());
+        assert!((u["rate"].as_f64().unwrap() - o as f64 / x * 1000.0).abs() < 1e-9);
+    }
+
+    // The report: the funnel and the SPC chart read per 1,000 homes, the flagged table
+    // gives the rate, the scorecard the rate and its target.
+    let o = casework(d, &["report", "--out", "rep"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = fs::read_to_string(d.join("rep/index.html")).unwrap();
+    assert!(html.contains("<th>Rate per 1,000 homes</th>"));
+    assert!(html.contains("Read per 1,000 homes against each organisation"));
+    let svg = fs::read_to_string(d.join("rep/figures/funnel-delay.svg")).unwrap();
+    assert!(svg.contains("Observed / expected"));
+    let s: Value =
+        serde_json::from_str(&fs::read_to_string(d.join("rep/summary.json")).unwrap()).unwrap();
+    let row = s["scorecard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["theme"] == "delay")
+        .unwrap()
+        .clone();
+    assert_eq!(row["rate_per"], "per 1,000 homes");
+    assert_eq!(row["target"], 20.0);
+
+    // A bad lookup names its file, line and column; overlapping periods are refused.
+    let refused = |lookup: &str| {
+        fs::write(d.join("s/homes.csv"), lookup).unwrap();
+        let o = casework(
+            d,
+            &["ingest", "g", "--study", "s", "--warehouse", "w2", "-q"],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        stderr(&o)
+    };
+    let e = refused("organisation_code,exposure\nG000,12\nG001,lots\n");
+    assert!(
+        e.contains("homes.csv") && e.contains("line 3") && e.contains("column exposure"),
+        "{e}"
+    );
+    let e = refused("organisation_code,period,exposure\nG000,2021,12\nG000,2021-Q2,3\n");
+    assert!(e.contains("overlap"), "{e}");
+}
