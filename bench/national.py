@@ -12,6 +12,10 @@ with `casework generate --seed 1`, then times, each as its own process under
   casework ingest      CSV bundle -> validated Parquet warehouse
   casework measure     all eleven measures of queries/ over that warehouse
   casework report      the full report (HTML, Markdown, figures, tables, workbook)
+  casework report --publish
+                       the same under disclosure control: the publication (every view's
+                       audited tables, secondary suppression included) built first, then
+                       the report from it; reported as a ratio to the full report
   duckdb ingest        the same five CSV files -> Parquet (zstd), types auto-detected
   duckdb measures      the same eleven queries/*.sql over casework's Parquet
   polars ingest        the same files -> Parquet through Polars' lazy scan_csv and
@@ -208,6 +212,9 @@ def main():
             r["cw_report"], r["cw_report_rss"] = timed(
                 [binary, "report", "--warehouse", wh, "--as-of", AS_OF, "--out",
                  os.path.join(d, "report"), "--format", "json"] + mem)
+            r["cw_publish"], r["cw_publish_rss"] = timed(
+                [binary, "report", "--warehouse", wh, "--as-of", AS_OF, "--out",
+                 os.path.join(d, "published"), "--format", "json", "--publish"] + mem)
             # casework's answers against the planted truth, with DuckDB or without it.
             with open(os.path.join(bundle, "truth.json")) as f:
                 truth = json.load(f)
@@ -283,6 +290,13 @@ def main():
                 tail = "– | – | – |"
             print(f"{head}| {step} | {r[cw]:.1f} | {r[cw + '_rss']:.0f} | {tail}")
             head = "| | | | "
+    print("\nThe published report (the publication built, then the report from it) against "
+          "the full report of the same run:\n")
+    print("| cases | full report s | published report s | peak RSS MiB | published / full |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(f"| {r['cases']:,} | {r['cw_report']:.1f} | {r['cw_publish']:.1f} | "
+              f"{r['cw_publish_rss']:.0f} | **{r['cw_publish'] / r['cw_report']:.2f}x** |")
     if any("pl_ingest" in r for r in results):
         print("\nPolars (typed `scan_csv(try_parse_dates=True)` -> `sink_parquet`, zstd) on the "
               "same files:\n")

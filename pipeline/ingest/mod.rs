@@ -272,6 +272,7 @@ impl RejectTable {
 /// `accept_partial`, the valid rows are committed and the rejects kept in the
 /// warehouse's `rejects` table; file problems still stop the commit.
 pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
+    let exposure_note = take_exposure(bundle_dir, &mut options)?;
     let (bundle, file_problems, mapping) = match options.mapping.take() {
         Some(mapping) => {
             let (bundle, mapping) = mapping.bind_with(bundle_dir, options.limits)?;
@@ -302,7 +303,10 @@ pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
         ingest_no,
     );
     let (mut summary, record) = match result {
-        Ok(v) => v,
+        Ok(mut v) => {
+            v.0.notes.extend(exposure_note);
+            v
+        }
         Err(e) => {
             if let Some(s) = staging {
                 let _ = s.abort();
@@ -1122,6 +1126,52 @@ impl Sink {
 }
 
 /// The calendar year of a Date32 value.
+/// The exposure that comes with the data: a bundle's `exposure.csv`, or the file a
+/// mapping's `[exposure]` names beside the export. Its values replace the study's
+/// lookup (docs/oversight.md, "Rates per exposure"). A study that reads themes per
+/// exposure must have values from one or the other. Returns the summary's note.
+fn take_exposure(bundle_dir: &Path, options: &mut Options) -> Result<Option<String>> {
+    use crate::spec::study::{ExposureColumns, ExposureSpec};
+    let from = match &options.mapping {
+        Some(m) => m.exposure.as_ref().map(|e| {
+            (
+                bundle_dir.parent().unwrap_or(Path::new(".")).join(&e.file),
+                e.columns.clone(),
+            )
+        }),
+        None => {
+            let p = bundle_dir.join("exposure.csv");
+            p.is_file().then(|| (p, ExposureColumns::default()))
+        }
+    };
+    let mut note = None;
+    if let Some((path, columns)) = from {
+        let values = ExposureSpec::read_file_with(&path, &columns)?;
+        let n = values.len();
+        options.study.take_exposure(values, &path)?;
+        let organisations = options
+            .study
+            .exposure
+            .as_ref()
+            .map_or(0, |e| e.organisations().len());
+        note = Some(format!(
+            "exposure: {n} values for {organisations} organisations read from {} (they replace the study's lookup)",
+            path.display()
+        ));
+    }
+    if options
+        .study
+        .exposure
+        .as_ref()
+        .is_some_and(|e| e.values.is_empty())
+    {
+        return Err(Error::Usage(
+            "the study reads themes per exposure ([exposure]) but has no values: give its file or values in study.toml, an exposure.csv in the bundle, or [exposure] in the mapping (docs/studies.md)".into(),
+        ));
+    }
+    Ok(note)
+}
+
 pub fn year_of(days: i32) -> i32 {
     crate::spec::dates::civil_from_days(i64::from(days)).0 as i32
 }

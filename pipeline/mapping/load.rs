@@ -408,6 +408,7 @@ const TOP_KEYS: &[&str] = &[
     "all",
     "maps",
     "lookups",
+    "exposure",
     "cases",
     "findings",
     "events",
@@ -595,6 +596,49 @@ impl Loader<'_> {
         Ok(())
     }
 
+    /// `[exposure]`: a file beside the export giving each organisation's exposure, and
+    /// its columns (docs/bring-your-own-export.md).
+    fn exposure_table(&self, v: &Spanned<DeValue<'_>>) -> Result<super::ExposureFrom> {
+        let t = self.table(v, "[exposure]")?;
+        self.check_keys(
+            t,
+            &["file", "organisation_code", "exposure", "period"],
+            "[exposure]",
+        )?;
+        let field = |k: &str| t.iter().find(|(x, _)| x.get_ref() == k).map(|(_, v)| v);
+        let Some(file) = field("file") else {
+            return Err(self.err(
+                v.span(),
+                "[exposure] needs file (beside the export), and the file's organisation_code and exposure columns unless they are so named",
+            ));
+        };
+        let file_span = file.span();
+        let file = self.string(file, "file")?;
+        let plain = Path::new(&file)
+            .file_name()
+            .is_some_and(|n| n.to_str() == Some(file.as_str()));
+        if !plain {
+            return Err(self.err(
+                file_span,
+                format!("exposure file {file:?} must be a file name beside the export, not a path"),
+            ));
+        }
+        let name =
+            |k: &str| -> Result<Option<String>> { field(k).map(|v| self.string(v, k)).transpose() };
+        let defaults = crate::spec::study::ExposureColumns::default();
+        let period = name("period")?;
+        Ok(super::ExposureFrom {
+            file,
+            line: line_of(self.text, v.span().start),
+            columns: crate::spec::study::ExposureColumns {
+                organisation_code: name("organisation_code")?.unwrap_or(defaults.organisation_code),
+                exposure: name("exposure")?.unwrap_or(defaults.exposure),
+                period_named: period.is_some(),
+                period: period.or(defaults.period),
+            },
+        })
+    }
+
     /// `[cases]`, `[findings]`, `[[events]]`, …: the record types the export gives, each
     /// with its fields (and the `[all]` fields it does not set itself).
     fn record_tables(
@@ -728,6 +772,10 @@ impl Mapping {
         if let Some(l) = get("lookups") {
             loader.lookups_table(l)?;
         }
+        let exposure = match get("exposure") {
+            Some(e) => Some(loader.exposure_table(e)?),
+            None => None,
+        };
         // [all]: fields every target gets unless it sets them itself.
         let all: Vec<Entry> = match get("all") {
             Some(a) => loader.table(a, "[all]")?.iter().collect(),
@@ -764,6 +812,7 @@ impl Mapping {
             maps: loader.maps,
             skip_if: export.skip_if,
             lookups: loader.lookups,
+            exposure,
             skipped: Mutex::new(BTreeMap::new()),
             matched: Mutex::new(BTreeMap::new()),
             used: Mutex::new(super::Used::default()),

@@ -44,6 +44,8 @@ pub struct Mapping {
     maps: Vec<ValueMap>,
     skip_if: Vec<Filter>,
     lookups: Vec<Lookup>,
+    /// `[exposure]`: each organisation's exposure, from a file beside the export.
+    pub exposure: Option<ExposureFrom>,
     /// Rows the mapping made none of, by reason (reported in the ingest summary).
     skipped: Mutex<BTreeMap<String, u64>>,
     /// Export names a `match = "normalised"` lookup read: (lookup, name as written) →
@@ -57,6 +59,15 @@ pub struct Mapping {
     /// those `skip_if` skipped.
     lines_read: AtomicU64,
     lines_skipped: AtomicU64,
+}
+
+/// A mapping's `[exposure]`: the file beside the export and its columns.
+#[derive(Debug, Clone)]
+pub struct ExposureFrom {
+    pub file: String,
+    /// The mapping's line of `[exposure]`.
+    pub line: u64,
+    pub columns: crate::spec::study::ExposureColumns,
 }
 
 #[derive(Debug, Default)]

@@ -230,6 +230,28 @@ pub struct ExposureValue {
     pub exposure: f64,
 }
 
+/// The columns of an exposure lookup: by default `organisation_code`, `exposure` and
+/// (when present) `period`; a mapping's `[exposure]` names the export's own.
+#[derive(Debug, Clone)]
+pub struct ExposureColumns {
+    pub organisation_code: String,
+    pub exposure: String,
+    pub period: Option<String>,
+    /// Whether `period` was named (then the file must have it).
+    pub period_named: bool,
+}
+
+impl Default for ExposureColumns {
+    fn default() -> Self {
+        ExposureColumns {
+            organisation_code: "organisation_code".into(),
+            exposure: "exposure".into(),
+            period: Some("period".into()),
+            period_named: false,
+        }
+    }
+}
+
 impl ExposureSpec {
     /// "per 1,000 homes": what a rate is per.
     pub fn per_words(&self) -> String {
@@ -257,6 +279,11 @@ impl ExposureSpec {
 
     /// Reads the values of a lookup CSV; an error names the file, line and column.
     pub fn read_file(path: &Path) -> Result<Vec<ExposureValue>> {
+        Self::read_file_with(path, &ExposureColumns::default())
+    }
+
+    /// `read_file` with the file's own column names (a mapping's `[exposure]`).
+    pub fn read_file_with(path: &Path, names: &ExposureColumns) -> Result<Vec<ExposureValue>> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let bad = |line: usize, message: String| Error::Config {
             file: path.to_path_buf(),
@@ -270,13 +297,31 @@ impl ExposureSpec {
             .map(|h| h.trim().to_string())
             .collect();
         let at = |name: &str| headers.iter().position(|h| h == name);
-        let (Some(org), Some(value)) = (at("organisation_code"), at("exposure")) else {
+        let (Some(org), Some(value)) = (at(&names.organisation_code), at(&names.exposure)) else {
             return Err(bad(
                 1,
-                "an exposure lookup has the columns organisation_code and exposure (and optionally period)".into(),
+                format!(
+                    "an exposure lookup has the columns {} and {} (and optionally {}); the header has: {}",
+                    names.organisation_code,
+                    names.exposure,
+                    names.period.as_deref().unwrap_or("period"),
+                    headers.join(", ")
+                ),
             ));
         };
-        let period = at("period");
+        let period = match &names.period {
+            Some(p) if names.period_named => Some(at(p).ok_or_else(|| {
+                bad(
+                    1,
+                    format!(
+                        "no column {p:?} (the mapping's period column); the header has: {}",
+                        headers.join(", ")
+                    ),
+                )
+            })?),
+            Some(p) => at(p),
+            None => None,
+        };
         let mut out = Vec::new();
         for (i, rec) in r.records().enumerate() {
             let line = i + 2;
@@ -542,12 +587,9 @@ impl Study {
             let mut values = ExposureSpec::read_file(&folder.join(f))?;
             e.values.append(&mut values);
         }
+        // Values may also come with the data (a bundle's exposure.csv, a mapping's
+        // [exposure]); an ingest refuses a study left without any (`ingest::run`).
         if let Some(e) = &file.exposure {
-            if e.values.is_empty() {
-                return Err(bad(
-                    "[exposure] has no values: give file = \"lookup.csv\" or values".into(),
-                ));
-            }
             e.check_values()
                 .map_err(|m| bad(format!("[exposure]: {m}")))?;
         }
@@ -608,6 +650,30 @@ impl StudyFile {
     }
 
     /// The study as TOML, to keep in a warehouse.
+    /// Exposure values from the data (a bundle's `exposure.csv`, a mapping's
+    /// `[exposure]`), read from `from`: they replace the study's lookup. The study must
+    /// say what the exposure is (`[exposure]` with its unit).
+    pub fn take_exposure(&mut self, values: Vec<ExposureValue>, from: &Path) -> Result<()> {
+        let Some(e) = &mut self.exposure else {
+            return Err(Error::Config {
+                file: from.to_path_buf(),
+                message: "exposure values, but the study in force reads no theme per exposure: give [exposure] with its unit (and per) in study.toml (docs/studies.md)".into(),
+            });
+        };
+        if values.is_empty() {
+            return Err(Error::Config {
+                file: from.to_path_buf(),
+                message: "line 2: no exposure values (a header and no rows)".into(),
+            });
+        }
+        e.values = values;
+        e.file = None;
+        e.check_values().map_err(|m| Error::Config {
+            file: from.to_path_buf(),
+            message: m,
+        })
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a study serialises")
     }

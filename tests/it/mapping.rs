@@ -1371,3 +1371,69 @@ fn month_only_and_year_only_dates_keep_their_precision_and_delays_leave_them_out
     );
     assert!(err.contains("date = [] names no format"), "{err}");
 }
+
+/// A mapping's `[exposure]` reads each organisation's exposure from a file beside the
+/// export, in the export's own column names; its values replace the study's lookup and
+/// are named in the summary. Beds per trust for 2023: RX1 200, RX2 50; the funnel of a
+/// theme read per 100 beds gives each trust its exposure and its expected count by hand.
+#[test]
+fn an_export_brings_its_exposure_through_the_mapping() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::create_dir_all(d.join("s")).unwrap();
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/codes/imaging-themes.csv"),
+        d.join("s/codes.csv"),
+    )
+    .unwrap();
+    fs::write(
+        d.join("s/study.toml"),
+        "title = \"Beds\"\ncodes = \"codes.csv\"\n\n[exposure]\nunit = \"beds\"\nper = 100\n",
+    )
+    .unwrap();
+    fs::write(
+        d.join("beds.csv"),
+        "Trust code,Beds,Year\nRX1,200,2023\nRX2,50,2023\n",
+    )
+    .unwrap();
+    let mapping = format!(
+        "{LOCAL_MAPPING}\n[exposure]\nfile = \"beds.csv\"\norganisation_code = \"Trust code\"\nexposure = \"Beds\"\nperiod = \"Year\"\n"
+    );
+    let (m, e) = write_local(d, &mapping, LOCAL_EXPORT);
+    let s = ingest_json(d, &["--mapping", &m, &e, "--study", "s"]);
+    let notes: Vec<&str> = s["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("exposure: 2 values for 2 organisations")),
+        "{notes:?}"
+    );
+    // Unreported finding: INC-1 (RX1) has UF1, INC-2 (RX2) has none: O = 1 and 0, the
+    // overall rate 1/250 beds, so E = 0.8 for RX1 and 0.2 for RX2.
+    let f = measure_json(d, &["funnel", "--theme", "unreported_finding"]);
+    let rows = f["rows"].as_array().unwrap();
+    let rx = |code: &str| rows.iter().find(|r| r["label"] == code).unwrap().clone();
+    assert_eq!(rx("RX1")["exposure"], 200.0);
+    assert!((rx("RX1")["expected"].as_f64().unwrap() - 0.8).abs() < 1e-12);
+    assert!((rx("RX2")["expected"].as_f64().unwrap() - 0.2).abs() < 1e-12);
+    assert!((rx("RX1")["rate"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    // A named column the file lacks is an error naming the file and the column.
+    fs::write(d.join("beds.csv"), "Trust code,Beds\nRX1,200\n").unwrap();
+    let o = casework(d, &["validate", "--mapping", &m, &e, "--study", "s"]);
+    assert_eq!(o.status.code(), Some(1));
+    let msg = stderr(&o);
+    assert!(
+        msg.contains("beds.csv") && msg.contains("\"Year\""),
+        "{msg}"
+    );
+    // A study that reads per exposure with values from nowhere is refused.
+    let (m, e) = write_local(d, LOCAL_MAPPING, LOCAL_EXPORT);
+    let o = casework(d, &["validate", "--mapping", &m, &e, "--study", "s"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("has no values"), "{}", stderr(&o));
+}

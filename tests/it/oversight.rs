@@ -827,4 +827,23 @@ fn themes_read_per_exposure() {
     );
     let e = refused("organisation_code,period,exposure\nG000,2021,12\nG000,2021-Q2,3\n");
     assert!(e.contains("overlap"), "{e}");
+
+    // The bundle may bring the values (exposure.csv): they replace the study's lookup,
+    // here a study that names none.
+    fs::write(d.join("g/exposure.csv"), &csv).unwrap();
+    fs::write(
+        d.join("s/study.toml"),
+        study("").replace("file = \"homes.csv\"\n", ""),
+    )
+    .unwrap();
+    let o = casework(
+        d,
+        &["ingest", "g", "--study", "s", "--warehouse", "w3", "-q"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let f3 = measure_json(d, &["funnel", "--theme", "delay", "--warehouse", "w3"]);
+    assert_eq!(
+        f3["rows"], f["rows"],
+        "the same funnel from the bundle's values"
+    );
 }
