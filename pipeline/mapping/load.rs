@@ -555,18 +555,7 @@ impl Loader<'_> {
                 self.string(k, "key")?,
                 self.string(on, "on")?,
             );
-            // A lookup file sits beside the export: a mapping never reaches elsewhere.
-            let plain = Path::new(&file)
-                .file_name()
-                .is_some_and(|n| n.to_str() == Some(file.as_str()));
-            if !plain {
-                return Err(self.err(
-                    file_span,
-                    format!(
-                        "lookup file {file:?} must be a file name beside the export, not a path"
-                    ),
-                ));
-            }
+            self.beside_export(&file, file_span, "lookup")?;
             let normalised = match field("match") {
                 None => false,
                 Some(m) => match m.get_ref().as_str() {
@@ -596,6 +585,21 @@ impl Loader<'_> {
         Ok(())
     }
 
+    /// A file a mapping names sits beside the export: a mapping never reaches elsewhere.
+    fn beside_export(&self, file: &str, span: std::ops::Range<usize>, what: &str) -> Result<()> {
+        let plain = Path::new(file)
+            .file_name()
+            .is_some_and(|n| n.to_str() == Some(file));
+        if plain {
+            Ok(())
+        } else {
+            Err(self.err(
+                span,
+                format!("{what} file {file:?} must be a file name beside the export, not a path"),
+            ))
+        }
+    }
+
     /// `[exposure]`: a file beside the export giving each organisation's exposure, and
     /// its columns (docs/bring-your-own-export.md).
     fn exposure_table(&self, v: &Spanned<DeValue<'_>>) -> Result<super::ExposureFrom> {
@@ -614,15 +618,7 @@ impl Loader<'_> {
         };
         let file_span = file.span();
         let file = self.string(file, "file")?;
-        let plain = Path::new(&file)
-            .file_name()
-            .is_some_and(|n| n.to_str() == Some(file.as_str()));
-        if !plain {
-            return Err(self.err(
-                file_span,
-                format!("exposure file {file:?} must be a file name beside the export, not a path"),
-            ));
-        }
+        self.beside_export(&file, file_span, "exposure")?;
         let name =
             |k: &str| -> Result<Option<String>> { field(k).map(|v| self.string(v, k)).transpose() };
         let defaults = crate::spec::study::ExposureColumns::default();
