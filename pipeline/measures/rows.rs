@@ -695,6 +695,13 @@ pub struct FunnelRow<F: Form = Raw> {
     pub lower998: f64,
     pub upper998: f64,
     pub significance: Significance,
+    /// How the funnel judged: the limits in use ("adjusted" for overdispersion or
+    /// "unadjusted"), φ, τ² and the method, on every row as PHEindicatormethods gives its
+    /// method, so that a CSV says it too.
+    pub limits: &'static str,
+    pub phi: f64,
+    pub tau2: f64,
+    pub method: &'static str,
 }
 
 /// A funnel unit read per exposure (an indirectly standardised ratio).

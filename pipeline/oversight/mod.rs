@@ -120,6 +120,10 @@ impl Funnel<Raw> {
                 lower998: r.lower998,
                 upper998: r.upper998,
                 significance: r.significance,
+                limits: r.limits,
+                phi: r.phi,
+                tau2: r.tau2,
+                method: r.method,
             })
             .collect();
         Funnel {
@@ -374,6 +378,10 @@ pub fn funnel_from<F: Form>(
                         lower998: p.lower998,
                         upper998: p.upper998,
                         significance: p.significance,
+                        limits: if f.adjusted { "adjusted" } else { "unadjusted" },
+                        phi: f.dispersion.phi,
+                        tau2: f.dispersion.tau2,
+                        method: f.dispersion.kind.method(),
                     }
                 })
                 .collect(),

@@ -458,6 +458,21 @@ fn the_funnel_states_its_overdispersion_and_both_sets_of_flags() {
             assert_eq!(row["significance"], "high (0.001)", "{org}");
         }
     }
+    // The CSV says how it judged on every row: the limits, φ, τ² and the method.
+    let o = casework(
+        d,
+        &["measure", "funnel", "--theme", "delay", "--format", "csv"],
+    );
+    let csv = stdout(&o);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let first = lines.next().unwrap();
+    let cells: Vec<&str> = first.split(',').collect();
+    assert_eq!(cells[at("limits")], auto["limits"].as_str().unwrap());
+    // (serde_json's parser, without float_roundtrip, may be an ulp off)
+    assert!((cells[at("phi")].parse::<f64>().unwrap() - phi).abs() < 1e-12);
+    assert!(csv.contains("arcsine square-root"), "{csv}");
     // An option that would do nothing is refused.
     let o = casework(d, &["measure", "theme_prevalence", "--limits", "adjusted"]);
     assert_eq!(o.status.code(), Some(1));
