@@ -584,8 +584,12 @@ impl Study {
             if embedded {
                 return Err(bad("a shipped study has no exposure lookup".into()));
             }
-            let mut values = ExposureSpec::read_file(&folder.join(f))?;
-            e.values.append(&mut values);
+            if !e.values.is_empty() {
+                return Err(bad(
+                    "[exposure] gives both file and values: give one of them".into(),
+                ));
+            }
+            e.values = ExposureSpec::read_file(&folder.join(f))?;
         }
         // Values may also come with the data (a bundle's exposure.csv, a mapping's
         // [exposure]); an ingest refuses a study left without any (`ingest::run`).
