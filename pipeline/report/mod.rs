@@ -771,11 +771,11 @@ async fn collect(
                     cases_with_theme: count_text(r.numerator.number()),
                     cases: count_text(r.denominator.number()),
                     percent: r.proportion.value().map(pct).unwrap_or_default(),
-                    rate: match (r.per_exposure, reading) {
-                        (Some(x), Some(e)) => format!(
-                            "{} {}; {:.2} × expected",
+                    // The column's header says what it is per.
+                    rate: match r.per_exposure {
+                        Some(x) if reading.is_some() => format!(
+                            "{}; {:.2} × expected",
                             crate::stats::rate_text(x.rate),
-                            e.per_words(),
                             x.ratio
                         ),
                         _ => String::new(),
@@ -900,7 +900,15 @@ async fn score_row(figs: &Figures<'_>, study: &StudyFile, theme: &str) -> Result
     if let Some(p) = view.points.last() {
         row.latest = format!("{}: {}", p.label, show(p.value));
         row.mean = show(p.mean);
-        row.limits = format!("{} to {}", show(p.lower.max(0.0)), show(p.upper));
+        row.limits = if rate {
+            format!(
+                "{} to {} {per}",
+                stats::rate_text(p.lower.max(0.0)),
+                stats::rate_text(p.upper)
+            )
+        } else {
+            format!("{} to {}", show(p.lower.max(0.0)), show(p.upper))
+        };
         row.numbers = json!({
             "theme": theme, "latest_period": p.label, "latest": p.value, "mean": p.mean,
             "lower_limit": p.lower, "upper_limit": p.upper, "share": share,
