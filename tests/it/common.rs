@@ -213,6 +213,21 @@ pub fn rejects(path: &Path) -> Vec<BTreeMap<String, String>> {
 }
 
 /// Runs `casework measure ARGS --format json` in `dir`, expecting success.
+/// Fails, listing the first 40, when any problem was found; `what` names them.
+pub fn assert_no_problems(problems: &[String], what: &str) {
+    assert!(
+        problems.is_empty(),
+        "{} {what}:\n{}",
+        problems.len(),
+        problems
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 pub fn measure_json(dir: &Path, args: &[&str]) -> Value {
     let mut all = vec!["measure"];
     all.extend_from_slice(args);
@@ -220,6 +235,19 @@ pub fn measure_json(dir: &Path, args: &[&str]) -> Value {
     let out = casework(dir, &all);
     assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `casework generate --cases N --seed S --out g`, then `ingest g` into
+/// `dir/warehouse`, each expecting success.
+pub fn generated_warehouse(dir: &Path, cases: u64, seed: u64) {
+    let (cases, seed) = (cases.to_string(), seed.to_string());
+    let out = casework(
+        dir,
+        &["generate", "--cases", &cases, "--seed", &seed, "--out", "g"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = casework(dir, &["ingest", "g", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// Ingests the example bundle into `dir/warehouse`, expecting success.

@@ -457,17 +457,7 @@ fn published_outputs_reveal_no_small_count_anywhere() {
         drawn >= 2,
         "SPC charts published from the large bundle: {drawn}"
     );
-    assert!(
-        problems.is_empty(),
-        "{} disclosures:\n{}",
-        problems.len(),
-        problems
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_problems(&problems, "disclosures");
 }
 
 /// The disclosure options (issue 31): a study that suppresses 1 to 10 and rounds to the

@@ -79,6 +79,16 @@ fn refused(dir: &Path, mapping_text: &str) -> String {
     stderr(&out)
 }
 
+/// The summary's notes.
+fn notes(summary: &Value) -> Vec<&str> {
+    summary["notes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no notes: {summary}"))
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect()
+}
+
 fn count(summary: &Value, t: &str, what: &str) -> u64 {
     summary["counts"][t][what].as_u64().unwrap()
 }
@@ -913,12 +923,7 @@ fn an_alias_file_merges_spellings_of_one_organisation_and_reports_them() {
     let s = validate_json(d, 2);
     assert_eq!(s["counts"]["cases"]["stored"], 4, "{s}");
     assert_eq!(s["counts"]["cases"]["rejected"], 1, "{s}");
-    let notes: Vec<&str> = s["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let notes = notes(&s);
     // Hand-listed: two spellings merged, one name unmatched; exact matches say nothing.
     assert_eq!(notes.len(), 3, "{notes:?}");
     assert!(
@@ -1128,12 +1133,7 @@ decision = { column = "Status", map = { "closed" = "upheld", "open" = "open", "p
     )
     .unwrap();
     let s = validate_json(d, 0);
-    let notes: Vec<&str> = s["notes"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{s}"))
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let notes = notes(&s);
     // Hand-listed: no row is withdrawn, Opened is never empty, no row is "partly".
     assert_eq!(notes.len(), 3, "{notes:?}");
     assert!(
@@ -1401,12 +1401,7 @@ fn an_export_brings_its_exposure_through_the_mapping() {
     );
     let (m, e) = write_local(d, &mapping, LOCAL_EXPORT);
     let s = ingest_json(d, &["--mapping", &m, &e, "--study", "s"]);
-    let notes: Vec<&str> = s["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let notes = notes(&s);
     assert!(
         notes
             .iter()

@@ -402,13 +402,7 @@ fn spc_leaves_incomplete_months_out_and_follows_the_study_direction() {
 fn the_funnel_states_its_overdispersion_and_both_sets_of_flags() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let o = casework(
-        d,
-        &["generate", "--cases", "6000", "--seed", "4", "--out", "g"],
-    );
-    assert_eq!(o.status.code(), Some(0));
-    let o = casework(d, &["ingest", "g", "-q"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    generated_warehouse(d, 6000, 4);
     let count = |v: &Value, side: &str| {
         v["rows"]
             .as_array()

@@ -408,13 +408,7 @@ fn the_cache_is_private_names_no_case_and_goes_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     // A bundle with double coding: its report would list the coding disagreements.
-    let out = casework(
-        d,
-        &["generate", "--cases", "400", "--seed", "5", "--out", "g"],
-    );
-    assert_eq!(out.status.code(), Some(0));
-    let out = casework(d, &["ingest", "g", "-q"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    generated_warehouse(d, 400, 5);
     let scratch = d.join("scratch");
     fs::create_dir(&scratch).unwrap();
     let mut server = Server::start_with_env(d, &[], &[("TMPDIR", scratch.to_str().unwrap())]);
@@ -497,13 +491,7 @@ fn csv_cells_cannot_start_a_formula() {
 fn under_publish_a_view_is_the_publications() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let out = casework(
-        d,
-        &["generate", "--cases", "1500", "--seed", "8", "--out", "g"],
-    );
-    assert_eq!(out.status.code(), Some(0));
-    let out = casework(d, &["ingest", "g", "-q"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    generated_warehouse(d, 1500, 8);
     // The smallest organisation, from the measure.
     let profile = measure_json(d, &["organisation_profile"]);
     let (small, n) = profile["rows"]
