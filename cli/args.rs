@@ -291,7 +291,7 @@ pub(crate) struct MeasureArgs {
     #[arg(long, value_name = "N")]
     pub(crate) fix_after: Option<usize>,
     /// spc: points in a trend or a shift: 7 (the default) or 6.
-    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u64).range(6..=7))]
+    #[arg(long, value_name = "N", default_value_t = casework::stats::RUN_LENGTH as u64, value_parser = clap::value_parser!(u64).range(6..=7))]
     pub(crate) run_length: u64,
     /// spc: a target for the assurance icon, instead of the study's: a share of cases (0
     /// to 1) with --value proportion, a rate with --value rate.

@@ -113,10 +113,16 @@ impl Session {
         }
     }
 
-    /// For `--publish`: the warehouse's publication (its audited set, built once for its
-    /// version) read at the session's view. The scope must be a view the publication has;
-    /// it becomes that view's own scope.
-    pub(crate) async fn publishing(&mut self) -> Result<Publishing, Error> {
+    /// For `--publish`: the warehouse's publication (the audited set of its committed
+    /// version, built here) read at the session's view. The scope must be a view the publication has;
+    /// it becomes that view's own scope. `None` unless `publish` (`--publish` was given).
+    pub(crate) async fn publishing_if(
+        &mut self,
+        publish: bool,
+    ) -> Result<Option<Publishing>, Error> {
+        if !publish {
+            return Ok(None);
+        }
         let settings = self.study.publication.clone();
         if !self.date_field_given {
             self.scope.date_field = settings.date_field;
@@ -125,7 +131,10 @@ impl Session {
             .map_err(|e| Error::Usage(format!("--publish: {e}")))?;
         let publication = casework::publication::build(&self.inputs(), &settings).await?;
         self.scope = view.scope(&settings);
-        Ok(Publishing::new(std::sync::Arc::new(publication), view))
+        Ok(Some(Publishing::new(
+            std::sync::Arc::new(publication),
+            view,
+        )))
     }
 
     pub(crate) fn context<'a>(&'a self, queries: Option<&'a Path>) -> measures::Context<'a> {

@@ -32,11 +32,7 @@ pub(crate) async fn agreement_command(args: AgreementArgs) -> Result<i32, Error>
         ));
     }
     let mut s = Session::from_args(&args.session)?;
-    let publishing = if args.publish {
-        Some(s.publishing().await?)
-    } else {
-        None
-    };
+    let publishing = s.publishing_if(args.publish).await?;
     let ctx = engine::session(&s.inputs()).await?;
     let context = s.context(None);
     let rule = publishing

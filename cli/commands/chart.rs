@@ -10,11 +10,7 @@ use crate::session::Session;
 
 pub(crate) async fn chart_command(args: ChartArgs) -> Result<i32, Error> {
     let mut s = Session::from_args(&args.session)?;
-    let publishing = if args.publish {
-        Some(s.publishing().await?)
-    } else {
-        None
-    };
+    let publishing = s.publishing_if(args.publish).await?;
     let ctx = engine::session(&s.inputs()).await?;
     let context = s.context(None);
     let figures = casework::report::figures::Figures::new(

@@ -33,7 +33,7 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
     let spc_only = !args.rebase.is_empty()
         || !args.rebase_reason.is_empty()
         || args.fix_after.is_some()
-        || args.run_length != 7
+        || args.run_length != casework::stats::RUN_LENGTH as u64
         || args.target.is_some()
         || args.screen;
     if spc_only && !names.iter().any(|n| n == "spc") {
@@ -52,11 +52,7 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
             "--queries with --publish: the publication is the fixed set the built-in measures make; edited queries are for the analyst's own work".into(),
         ));
     }
-    let publishing = if args.publish {
-        Some(s.publishing().await?)
-    } else {
-        None
-    };
+    let publishing = s.publishing_if(args.publish).await?;
     let rule = publishing.as_ref().map(|p| p as &dyn measures::Rule);
     let ctx = engine::session(&s.inputs()).await?;
     let context = s.context(args.queries.as_deref());

@@ -12,11 +12,7 @@ use crate::session::{Session, report_options, use_mapping};
 
 pub(crate) async fn report_command(args: ReportArgs) -> Result<i32, Error> {
     let mut s = Session::from_args(&args.session)?;
-    let publishing = if args.report.publish {
-        Some(s.publishing().await?)
-    } else {
-        None
-    };
+    let publishing = s.publishing_if(args.report.publish).await?;
     let options = report_options(&args.report, args.out.clone(), &s.study, publishing)?;
     let written = report::build(&s.inputs(), &options).await?;
     println!("Report written: {}", written.index.display());

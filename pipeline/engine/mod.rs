@@ -94,12 +94,13 @@ impl Scope {
                 if period.level() != Level::Year {
                     // A date known only to the year is in no month, quarter or
                     // financial year.
-                    let precision = col(format!("{date}_precision"));
+                    use crate::spec::dates::{Precision, precision_column};
+                    let precision = col(precision_column(date));
                     filters.push(
                         precision
                             .clone()
                             .is_null()
-                            .or(precision.not_eq(lit("year"))),
+                            .or(precision.not_eq(lit(Precision::Year.name()))),
                     );
                 }
             }
@@ -224,19 +225,35 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     register_memory(&ctx, "study", study_batch(inputs.study)?)?;
     register_memory(&ctx, "repeat_codes", repeat_codes_batch(inputs.study)?)?;
     for (name, sql) in SHARED_VIEWS {
-        let view = ctx.sql(sql).await.map_err(|source| Error::Query {
-            file: format!("queries/shared/{name}.sql").into(),
-            source,
-        })?;
-        if MATERIALISED.contains(name) && matches!(inputs.engine, Engine::Local) {
-            let table = Materialised::new(view.into_unoptimized_plan())
-                .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-            ctx.register_table(*name, Arc::new(table))?;
-        } else {
-            ctx.register_table(*name, view.into_view())?;
-        }
+        let file = format!("queries/shared/{name}.sql");
+        let materialise = MATERIALISED.contains(name) && matches!(inputs.engine, Engine::Local);
+        register_view(&ctx, name, sql, &file, materialise).await?;
     }
     Ok(ctx)
+}
+
+/// Registers the view `name` of `sql` (read from `file`, for errors): computed once and
+/// kept for the session when `materialise` (the local engine only: see `Materialised`),
+/// else computed wherever a query names it.
+pub async fn register_view(
+    ctx: &SessionContext,
+    name: &str,
+    sql: &str,
+    file: &str,
+    materialise: bool,
+) -> Result<()> {
+    let view = ctx.sql(sql).await.map_err(|source| Error::Query {
+        file: file.into(),
+        source,
+    })?;
+    if materialise {
+        let table = Materialised::new(view.into_unoptimized_plan())
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        ctx.register_table(name, Arc::new(table))?;
+    } else {
+        ctx.register_table(name, view.into_view())?;
+    }
+    Ok(())
 }
 
 async fn context(

@@ -1125,7 +1125,6 @@ impl Sink {
     }
 }
 
-/// The calendar year of a Date32 value.
 /// The exposure that comes with the data: a bundle's `exposure.csv`, or the file a
 /// mapping's `[exposure]` names beside the export. Its values replace the study's
 /// lookup (docs/oversight.md, "Rates per exposure"). A study that reads themes per
@@ -1172,6 +1171,7 @@ fn take_exposure(bundle_dir: &Path, options: &mut Options) -> Result<Option<Stri
     Ok(note)
 }
 
+/// The calendar year of a Date32 value.
 pub fn year_of(days: i32) -> i32 {
     crate::spec::dates::civil_from_days(i64::from(days)).0 as i32
 }

@@ -625,7 +625,6 @@ impl Loader<'_> {
         let period = name("period")?;
         Ok(super::ExposureFrom {
             file,
-            line: line_of(self.text, v.span().start),
             columns: crate::spec::study::ExposureColumns {
                 organisation_code: name("organisation_code")?.unwrap_or(defaults.organisation_code),
                 exposure: name("exposure")?.unwrap_or(defaults.exposure),

@@ -65,8 +65,6 @@ pub struct Mapping {
 #[derive(Debug, Clone)]
 pub struct ExposureFrom {
     pub file: String,
-    /// The mapping's line of `[exposure]`.
-    pub line: u64,
     pub columns: crate::spec::study::ExposureColumns,
 }
 

@@ -58,6 +58,20 @@ pub trait Rule {
     fn text(&self) -> String;
 }
 
+/// A place's cases and cases with `theme`, as published: (cases, with the theme).
+fn theme_counts(
+    r: &dyn Rule,
+    place: Place<'_>,
+    theme: &str,
+    cases: Count,
+    with_theme: Count,
+) -> (Published, Published) {
+    (
+        r.count(place, family::CASES, "all", cases),
+        r.count(place, &family::theme(theme), "all", with_theme),
+    )
+}
+
 /// The publication's families of cells, as the lookups name them.
 pub mod family {
     pub const CASES: &str = "cases";
@@ -347,13 +361,13 @@ impl Prevalence<Raw> {
     }
 
     pub fn publish(&self, r: &dyn Rule) -> Prevalence<Public> {
-        let x = r.count(
+        let (n, x) = theme_counts(
+            r,
             Place::View,
-            &family::theme(&self.theme),
-            "all",
+            &self.theme,
+            self.cases,
             self.cases_with_theme,
         );
-        let n = r.count(Place::View, family::CASES, "all", self.cases);
         let interval = |level: f64| match (x.value(), n.value()) {
             (Some(x), Some(n)) => stats::wilson(x, n, level),
             _ => None,
@@ -423,13 +437,7 @@ impl Breakdown<Raw> {
     pub fn publish(&self, r: &dyn Rule) -> Breakdown<Public> {
         let value = self.value.as_deref().unwrap_or("(missing)");
         let place = Place::Dimension(&self.dimension, value);
-        let x = r.count(
-            place,
-            &family::theme(&self.theme),
-            "all",
-            self.cases_with_theme,
-        );
-        let n = r.count(place, family::CASES, "all", self.cases);
+        let (n, x) = theme_counts(r, place, &self.theme, self.cases, self.cases_with_theme);
         Breakdown {
             dimension: self.dimension.clone(),
             value: self.value.clone(),
@@ -586,11 +594,6 @@ row! {
 }
 
 impl Learning<Raw> {
-    /// Whether the row's value is a count (of cases or repeated failings).
-    pub fn is_count(&self) -> bool {
-        self.measure.starts_with("cases") || self.measure == "repeat_failures"
-    }
-
     /// The row as published: a count from the audited set; the median days over the
     /// measured cases (`measured`: their published count); never a maximum.
     pub fn publish(&self, r: &dyn Rule, measured: Published) -> Learning<Public> {
@@ -634,18 +637,15 @@ row! {
 impl OrganisationTheme<Raw> {
     pub fn publish(&self, r: &dyn Rule) -> OrganisationTheme<Public> {
         let place = Place::Organisation(self.organisation_code.as_deref().unwrap_or(""));
+        let (cases, cases_with_theme) =
+            theme_counts(r, place, &self.theme, self.cases, self.cases_with_theme);
         OrganisationTheme {
             organisation_code: self.organisation_code.clone(),
             organisation_name: self.organisation_name.clone(),
             region: self.region.clone(),
             theme: self.theme.clone(),
-            cases: r.count(place, family::CASES, "all", self.cases),
-            cases_with_theme: r.count(
-                place,
-                &family::theme(&self.theme),
-                "all",
-                self.cases_with_theme,
-            ),
+            cases,
+            cases_with_theme,
         }
     }
 }
@@ -663,16 +663,13 @@ row! {
 impl MonthTheme<Raw> {
     pub fn publish(&self, r: &dyn Rule) -> MonthTheme<Public> {
         let place = Place::Month(&self.month);
+        let (cases, cases_with_theme) =
+            theme_counts(r, place, &self.theme, self.cases, self.cases_with_theme);
         MonthTheme {
             month: self.month.clone(),
             theme: self.theme.clone(),
-            cases: r.count(place, family::CASES, "all", self.cases),
-            cases_with_theme: r.count(
-                place,
-                &family::theme(&self.theme),
-                "all",
-                self.cases_with_theme,
-            ),
+            cases,
+            cases_with_theme,
         }
     }
 }

@@ -205,14 +205,17 @@ pub fn coefficients(
             let raw = Counts::of(&cells);
             // The figures from the published cells; the counts stay the raw ones here
             // and are published with the row (`Agreement::publish`).
+            let published: Vec<Option<u64>> =
+                cells.iter().map(|cell| shown_of(cell).value()).collect();
+            let suppressed = published.iter().any(Option::is_none);
             let shown: Vec<AgreementCell> = cells
                 .iter()
-                .map(|cell| AgreementCell {
-                    cases: Count(shown_of(cell).value().unwrap_or(0)),
+                .zip(&published)
+                .map(|(cell, p)| AgreementCell {
+                    cases: Count(p.unwrap_or(0)),
                     ..(*cell).clone()
                 })
                 .collect();
-            let suppressed = cells.iter().any(|cell| shown_of(cell).value().is_none());
             let shown: Vec<&AgreementCell> = shown.iter().collect();
             Agreement {
                 cases: Count(raw.cases),

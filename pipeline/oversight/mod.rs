@@ -206,7 +206,7 @@ pub fn funnel_from<F: Form>(
             }
         }
     }
-    let units: Vec<(String, u64, u64)> = units
+    let mut units: Vec<(String, u64, u64)> = units
         .into_iter()
         .filter_map(|(k, v)| v.map(|(x, n)| (k, x, n)))
         .filter(|(_, _, n)| *n > 0 || per_exposure.is_some())
@@ -235,9 +235,8 @@ pub fn funnel_from<F: Form>(
     let mut average = None;
     let mut curve = Vec::new();
     let mut judged = None;
-    // Per unit read per exposure: (exposure, expected); the overall rate.
-    let mut placed: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-    let mut units = units;
+    // Per unit read per exposure, its exposure over the view.
+    let mut placed: BTreeMap<String, f64> = BTreeMap::new();
     let result = match per_exposure {
         None => {
             if let Some(e) = read_per {
@@ -256,7 +255,7 @@ pub fn funnel_from<F: Form>(
             let mut without = Vec::new();
             units.retain(|(label, _, _)| match e.of(label, from, to) {
                 Some(v) => {
-                    placed.insert(label.clone(), (v, 0.0));
+                    placed.insert(label.clone(), v);
                     true
                 }
                 None => {
@@ -265,15 +264,12 @@ pub fn funnel_from<F: Form>(
                 }
             });
             let observed: u64 = units.iter().map(|u| u.1).sum();
-            let exposed: f64 = placed.values().map(|p| p.0).sum();
+            let exposed: f64 = placed.values().sum();
             let rate = if exposed > 0.0 {
                 observed as f64 / exposed
             } else {
                 0.0
             };
-            for p in placed.values_mut() {
-                p.1 = p.0 * rate;
-            }
             out.extra.insert(
                 "per_exposure".into(),
                 serde_json::json!({
@@ -304,7 +300,7 @@ pub fn funnel_from<F: Form>(
             };
             let ratio_units: Vec<(String, u64, f64)> = units
                 .iter()
-                .map(|(l, x, _)| (l.clone(), *x, placed.get(l).map_or(0.0, |p| p.1)))
+                .map(|(l, x, _)| (l.clone(), *x, placed.get(l).map_or(0.0, |v| v * rate)))
                 .collect();
             if observed == 0 {
                 None
@@ -361,14 +357,14 @@ pub fn funnel_from<F: Form>(
                     let n = cases_of.get(p.label.as_str()).copied().unwrap_or(0);
                     let x = p.numerator.round() as u64;
                     FunnelRow {
-                        per_exposure: placed.get(&p.label).zip(per_exposure).map(
-                            |((v, e), spec)| crate::measures::rows::PerExposure {
+                        per_exposure: placed.get(&p.label).zip(per_exposure).map(|(v, spec)| {
+                            crate::measures::rows::PerExposure {
                                 exposure: *v,
-                                expected: *e,
+                                expected: p.denominator,
                                 ratio: p.value,
                                 rate: x as f64 / v * spec.per,
-                            },
-                        ),
+                            }
+                        }),
                         label: p.label,
                         numerator: F::Count::of(x),
                         denominator: F::Count::of(n),
@@ -430,29 +426,6 @@ pub struct Judged {
     pub method: &'static str,
     /// A convention beyond FunnelPlotR's that was applied (the method's fallback).
     pub note: Option<String>,
-}
-
-impl Judged {
-    /// The sentence a chart or report says of it.
-    pub fn words(&self) -> String {
-        let (ah, al) = self.flagged_adjusted;
-        let (uh, ul) = self.flagged_unadjusted;
-        format!(
-            "{}; overdispersion φ = {:.2}, τ² = {:.4}; limits {}; outside the 99.8% limits: {} high and {} low adjusted, {} high and {} low unadjusted",
-            self.method,
-            self.phi,
-            self.tau2,
-            if self.adjusted {
-                "adjusted for overdispersion"
-            } else {
-                "not adjusted"
-            },
-            ah,
-            al,
-            uh,
-            ul
-        )
-    }
 }
 
 /// What an SPC chart is asked to do beyond its data: rebases (a month each, with its
@@ -663,6 +636,7 @@ pub fn spc_from<F: Form>(
     check_theme(c, theme)?;
     // Per period: (cases with the theme, cases), None when a count is suppressed.
     let mut periods: BTreeMap<NaiveDate, Option<(u64, u64)>> = BTreeMap::new();
+    let mut months: Vec<NaiveDate> = Vec::new();
     for row in series
         .rows
         .monthly_series()
@@ -672,6 +646,7 @@ pub fn spc_from<F: Form>(
         let Ok(month) = NaiveDate::parse_from_str(&row.month, "%Y-%m-%d") else {
             continue;
         };
+        months.push(month);
         let p = periods
             .entry(period_start(month, period))
             .or_insert(Some((0, 0)));
@@ -695,17 +670,6 @@ pub fn spc_from<F: Form>(
                 "spc for {theme}: a rate per {} is of every organisation or one (--organisation); a view filtered by region, source or decision has no exposure of its own",
                 e.unit
             )));
-        }
-        let mut months: Vec<NaiveDate> = Vec::new();
-        for row in series
-            .rows
-            .monthly_series()
-            .iter()
-            .filter(|r| r.theme == theme)
-        {
-            if let Ok(m) = NaiveDate::parse_from_str(&row.month, "%Y-%m-%d") {
-                months.push(m);
-            }
         }
         for (m, x) in e.per_month(&months, s.organisation.as_deref()) {
             *exposed.entry(period_start(m, period)).or_insert(0.0) += x;

@@ -167,11 +167,15 @@ pub async fn build(inputs: &Inputs<'_>, settings: &Settings) -> Result<Publicati
         ..inputs.clone()
     };
     let ctx = engine::session(&national).await?;
-    let view = ctx.sql(CASE_CELLS).await.map_err(|source| Error::Query {
-        file: "queries/publication/case_cells.sql".into(),
-        source,
-    })?;
-    ctx.register_table("case_cells", view.into_view())?;
+    // Every family's query reads it: computed once.
+    engine::register_view(
+        &ctx,
+        "case_cells",
+        CASE_CELLS,
+        "queries/publication/case_cells.sql",
+        matches!(inputs.engine, engine::Engine::Local),
+    )
+    .await?;
 
     let themes = inputs.codes.themes();
     let mut units = Units::new();
@@ -310,10 +314,13 @@ pub async fn build(inputs: &Inputs<'_>, settings: &Settings) -> Result<Publicati
     }
 
     let mut coded = Input::new(family::CODED_VS_MEASURED, true);
-    for r in run(&ctx, CODED_VS_MEASURED, "coded_vs_measured")
-        .await?
-        .iter()
-    {
+    // Its query gives no row without a delay theme: not run then.
+    let coded_rows = if inputs.study.delay_theme.is_some() {
+        run(&ctx, CODED_VS_MEASURED, "coded_vs_measured").await?
+    } else {
+        Rows::default()
+    };
+    for r in coded_rows.iter() {
         for m in [
             "cases_with_measured_delay",
             "cases_coded_delay",
@@ -523,7 +530,6 @@ pub async fn build(inputs: &Inputs<'_>, settings: &Settings) -> Result<Publicati
         families: built,
         units: units.index,
         leaves,
-        mismatches: AtomicUsize::new(0),
         notes,
         counts,
     })
@@ -539,15 +545,19 @@ const CASE_DIMENSIONS: &[&str] = &[
     "source",
 ];
 
-/// Whether a breakdown dimension is one of the publication's filters, whose cells the
-/// cube holds.
+/// The publication's filter that a breakdown dimension is, whose cells the cube holds
+/// (the organisation is no breakdown dimension).
+pub(crate) fn cube_filter(settings: &Settings, dimension: &str) -> Option<Filter> {
+    settings
+        .filters
+        .iter()
+        .copied()
+        .find(|f| *f != Filter::Organisation && f.name() == dimension)
+}
+
+/// Whether a breakdown dimension is one of the publication's filters (`cube_filter`).
 pub(crate) fn is_cube_dimension(settings: &Settings, dimension: &str) -> bool {
-    settings.filters.iter().any(|f| match f {
-        Filter::Region => dimension == "region",
-        Filter::Source => dimension == "source",
-        Filter::Decision => dimension == "decision",
-        Filter::Organisation => false,
-    })
+    cube_filter(settings, dimension).is_some()
 }
 
 type Audited = Result<(Family, Counts, Option<String>)>;
@@ -592,7 +602,7 @@ fn audit(
     built: &HashMap<String, Family>,
 ) -> Audited {
     let levels = settings.levels();
-    let rounding = settings.rounding();
+    let rounding = settings.rounding;
     let t = settings.threshold;
     // Codes holding each category leaf.
     let mut codes_of: Vec<Vec<u32>> = vec![Vec::new(); input.categories.len()];

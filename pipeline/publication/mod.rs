@@ -32,7 +32,6 @@
 mod build;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -192,9 +191,6 @@ pub struct Publication {
     units: HashMap<Unit, u32>,
     /// Every leaf of the grid holding a case.
     leaves: BTreeSet<Leaf>,
-    /// Cells asked for whose true count differs from the audited one (an internal error;
-    /// they are shown suppressed).
-    mismatches: AtomicUsize,
     /// What the audit found to say (a family withheld because a suppressed cell could not
     /// be protected).
     pub notes: Vec<String>,
@@ -223,16 +219,6 @@ impl Publication {
                 self.mismatch(view, family, category, raw);
                 Published::Suppressed
             }
-            Lookup::NotPublished => Published::Suppressed,
-        }
-    }
-
-    /// The published count of a cell, without a count to check it against (a chart's
-    /// own period, a comparison).
-    pub fn shown(&self, view: &View, family: &str, category: &str) -> Published {
-        match self.cell(view, family, category) {
-            Lookup::Cell(c) => c.shown,
-            Lookup::Zero => Published::Count(0),
             Lookup::NotPublished => Published::Suppressed,
         }
     }
@@ -298,17 +284,6 @@ impl Publication {
             .map(|a| (a / unit).round() * unit)
     }
 
-    /// The months of the grid holding a case, in order.
-    pub fn months(&self) -> Vec<Period> {
-        self.leaves
-            .iter()
-            .filter_map(|l| match l {
-                Leaf::Month(y, m) => Some(Period::Month(*y, *m)),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// The periods of the grid at `level` within `within` that hold a case.
     pub fn periods(&self, level: Level, within: Period) -> Vec<Period> {
         let leaves: Vec<Leaf> = self.leaves.iter().copied().collect();
@@ -327,11 +302,6 @@ impl Publication {
             .collect();
         v.sort();
         v
-    }
-
-    /// Lookups whose count was not the audited one, so far (0 unless something is wrong).
-    pub fn mismatches(&self) -> usize {
-        self.mismatches.load(Ordering::Relaxed)
     }
 
     fn view_known(&self, view: &View) -> bool {
@@ -359,8 +329,9 @@ impl Publication {
         }
     }
 
+    /// A cell asked for whose true count differs from the audited one: an internal
+    /// error, shown suppressed.
     fn mismatch(&self, view: &View, family: &str, category: &str, raw: u64) {
-        self.mismatches.fetch_add(1, Ordering::Relaxed);
         eprintln!(
             "casework: internal error: the count {raw} of {family}/{category} in {} {:?} is not the published set's; it is shown suppressed",
             view.period, view.unit
@@ -404,6 +375,11 @@ impl Publishing {
         &self.publication.settings
     }
 
+    /// The scope of the view's cases.
+    pub fn scope(&self) -> Scope {
+        self.view.scope(self.settings())
+    }
+
     /// The view of a row's place, when the set has one.
     pub fn place(&self, place: Place<'_>, family: &str) -> Option<(View, String, String)> {
         let v = &self.view;
@@ -423,12 +399,7 @@ impl Publishing {
                 }
             }
             Place::Dimension(dimension, value) => {
-                if build::is_cube_dimension(&self.publication.settings, dimension) {
-                    let filter = match dimension {
-                        "region" => Filter::Region,
-                        "source" => Filter::Source,
-                        _ => Filter::Decision,
-                    };
+                if let Some(filter) = build::cube_filter(&self.publication.settings, dimension) {
                     if v.unit != Unit::All {
                         return None;
                     }

@@ -67,6 +67,11 @@ pub struct Figures<'a> {
     runs: Mutex<HashMap<String, Output>>,
     /// Coding reliability, computed once.
     reliability: Mutex<Option<crate::oversight::agreement::Reliability>>,
+    /// The organisation profile, published once (for publication).
+    published_profile: Mutex<Option<Output<crate::measures::Public>>>,
+    /// Each theme's funnel and SPC view, computed once for the chart and the report.
+    funnels: Mutex<HashMap<String, oversight::Funnel<crate::measures::Public>>>,
+    spc_views: Mutex<HashMap<String, SpcView>>,
 }
 
 /// A bucket of measured intervals for the delays chart (its own SQL, below).
@@ -121,6 +126,9 @@ impl<'a> Figures<'a> {
             study,
             runs: Mutex::new(HashMap::new()),
             reliability: Mutex::new(None),
+            published_profile: Mutex::new(None),
+            funnels: Mutex::new(HashMap::new()),
+            spc_views: Mutex::new(HashMap::new()),
         }
     }
 
@@ -493,6 +501,22 @@ impl<'a> Figures<'a> {
     /// when it has a target or the volume varies (else its count), the study's rebases
     /// and target, and the summary icons. Published when the figures are.
     pub async fn spc_view(&self, theme: &str) -> Result<SpcView> {
+        if let Some(v) = self
+            .spc_views
+            .lock()
+            .ok()
+            .and_then(|m| m.get(theme).cloned())
+        {
+            return Ok(v);
+        }
+        let v = self.compute_spc_view(theme).await?;
+        if let Ok(mut m) = self.spc_views.lock() {
+            m.insert(theme.to_string(), v.clone());
+        }
+        Ok(v)
+    }
+
+    async fn compute_spc_view(&self, theme: &str) -> Result<SpcView> {
         let series = self.raw("monthly_series").await?;
         let plan = oversight::Plan::for_theme(self.study, theme, &[]);
         let options = SpcOptions {
@@ -646,18 +670,39 @@ impl<'a> Figures<'a> {
         }
     }
 
-    async fn funnel(&self, theme: &str, stem: &Path) -> Result<()> {
+    /// A theme's funnel across organisations as the report draws it and lists its
+    /// flagged organisations (published when the figures are), computed once.
+    pub async fn funnel_view(
+        &self,
+        theme: &str,
+    ) -> Result<oversight::Funnel<crate::measures::Public>> {
+        if let Some(f) = self.funnels.lock().ok().and_then(|m| m.get(theme).cloned()) {
+            return Ok(f);
+        }
         let profile = self.raw("organisation_profile").await?;
         let exposure = self.study.exposure.as_ref();
         let funnel = match &self.publish {
-            Some(rule) => oversight::funnel_from(
-                &profile.publish(rule),
-                self.context,
-                theme,
-                By::Organisation,
-                crate::stats::Choice::Auto,
-                exposure,
-            )?,
+            Some(rule) => {
+                let cached = self.published_profile.lock().ok().and_then(|p| p.clone());
+                let published = match cached {
+                    Some(p) => p,
+                    None => {
+                        let p = profile.publish(rule);
+                        if let Ok(mut slot) = self.published_profile.lock() {
+                            *slot = Some(p.clone());
+                        }
+                        p
+                    }
+                };
+                oversight::funnel_from(
+                    &published,
+                    self.context,
+                    theme,
+                    By::Organisation,
+                    crate::stats::Choice::Auto,
+                    exposure,
+                )?
+            }
             None => oversight::funnel_from(
                 &profile,
                 self.context,
@@ -668,6 +713,15 @@ impl<'a> Figures<'a> {
             )?
             .shown(),
         };
+        if let Ok(mut m) = self.funnels.lock() {
+            m.insert(theme.to_string(), funnel.clone());
+        }
+        Ok(funnel)
+    }
+
+    async fn funnel(&self, theme: &str, stem: &Path) -> Result<()> {
+        let exposure = self.study.exposure.as_ref();
+        let funnel = self.funnel_view(theme).await?;
         let out = &funnel.output;
         let reading = exposure.filter(|e| e.reads(theme));
         let units: Vec<FunnelUnit> = out

@@ -439,6 +439,25 @@ struct Flagged {
     side: String,
 }
 
+/// Per theme of a `theme_prevalence` output, in either form: (theme, cases with it,
+/// cases), `None` where a count is suppressed.
+fn prevalence_counts<F: crate::measures::Form>(
+    out: &crate::measures::Output<F>,
+) -> Vec<(String, Option<u64>, Option<u64>)> {
+    use crate::measures::CountLike;
+    out.rows
+        .theme_prevalence()
+        .iter()
+        .map(|r| {
+            (
+                r.theme.clone(),
+                r.cases_with_theme.number(),
+                r.cases.number(),
+            )
+        })
+        .collect()
+}
+
 /// Builds the report into `options.out`: collect the measures, draw the figures,
 /// compose the page's values, render the templates, write the files.
 pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
@@ -558,20 +577,9 @@ async fn collect(
 
     // Headlines per theme (from the counts as shown).
     let prevalence = figs.raw("theme_prevalence").await?;
-    let shown: Vec<(String, Option<u64>, Option<u64>)> = match &options.publish {
-        Some(rule) => prevalence
-            .publish(rule)
-            .rows
-            .theme_prevalence()
-            .iter()
-            .map(|r| (r.theme.clone(), r.cases_with_theme.value(), r.cases.value()))
-            .collect(),
-        None => prevalence
-            .rows
-            .theme_prevalence()
-            .iter()
-            .map(|r| (r.theme.clone(), Some(r.cases_with_theme.0), Some(r.cases.0)))
-            .collect(),
+    let shown = match &options.publish {
+        Some(rule) => prevalence_counts(&prevalence.publish(rule)),
+        None => prevalence_counts(&prevalence),
     };
     let mut headlines = Vec::new();
     for (theme, x, n) in shown {
@@ -671,28 +679,17 @@ async fn collect(
                 .await?;
                 let cx = Context { scope, ..*context };
                 let out = measures::run(&c, measures::find("theme_prevalence")?, &cx).await?;
-                let shown: Vec<(String, Option<(u64, u64)>)> = match &options.publish {
+                let counts = match &options.publish {
                     Some(rule) => {
                         let view = View::of(scope, rule.settings()).map_err(Error::Usage)?;
-                        out.publish(&rule.at(view))
-                            .rows
-                            .theme_prevalence()
-                            .iter()
-                            .map(|r| {
-                                (
-                                    r.theme.clone(),
-                                    r.cases_with_theme.value().zip(r.cases.value()),
-                                )
-                            })
-                            .collect()
+                        prevalence_counts(&out.publish(&rule.at(view)))
                     }
-                    None => out
-                        .rows
-                        .theme_prevalence()
-                        .iter()
-                        .map(|r| (r.theme.clone(), Some((r.cases_with_theme.0, r.cases.0))))
-                        .collect(),
+                    None => prevalence_counts(&out),
                 };
+                let shown: Vec<(String, Option<(u64, u64)>)> = counts
+                    .into_iter()
+                    .map(|(theme, x, n)| (theme, x.zip(n)))
+                    .collect();
                 if totals.is_empty() {
                     totals = shown;
                 } else {
@@ -727,29 +724,8 @@ async fn collect(
     let mut judged = std::collections::BTreeMap::new();
     let mut per = std::collections::BTreeMap::new();
     let exposure = inputs.study.exposure.as_ref();
-    let profile = figs.raw("organisation_profile").await?;
-    let published_profile = options.publish.as_ref().map(|rule| profile.publish(rule));
     for theme in inputs.codes.themes() {
-        let by = crate::oversight::By::Organisation;
-        let funnel = match &published_profile {
-            Some(p) => crate::oversight::funnel_from(
-                p,
-                context,
-                &theme,
-                by,
-                crate::stats::Choice::Auto,
-                exposure,
-            )?,
-            None => crate::oversight::funnel_from(
-                &profile,
-                context,
-                &theme,
-                by,
-                crate::stats::Choice::Auto,
-                exposure,
-            )?
-            .shown(),
-        };
+        let funnel = figs.funnel_view(&theme).await?;
         let reading = exposure.filter(|e| e.reads(&theme));
         if let Some(e) = reading {
             per.insert(theme.clone(), e.per_words());

@@ -112,7 +112,7 @@ struct AppState {
 struct Answers {
     map: HashMap<String, (HeaderValue, axum::body::Bytes)>,
     order: VecDeque<String>,
-    bytes: usize,
+    /// The bound; the bytes kept are the reservation's size.
     limit: usize,
     reservation: MemoryReservation,
 }
@@ -127,17 +127,14 @@ impl Answers {
         if n > self.limit || self.map.contains_key(&key) {
             return;
         }
-        while self.bytes + n > self.limit || self.reservation.try_grow(n).is_err() {
+        while self.reservation.size() + n > self.limit || self.reservation.try_grow(n).is_err() {
             let Some(old) = self.order.pop_front() else {
                 return;
             };
             if let Some((_, b)) = self.map.remove(&old) {
-                let m = b.len() + old.len();
-                self.bytes -= m;
-                self.reservation.shrink(m);
+                self.reservation.shrink(b.len() + old.len());
             }
         }
-        self.bytes += n;
         self.order.push_back(key.clone());
         self.map.insert(key, (kind, body));
     }
@@ -298,7 +295,6 @@ pub async fn serve(config: Config) -> Result<()> {
         answers: Mutex::new(Answers {
             map: HashMap::new(),
             order: VecDeque::new(),
-            bytes: 0,
             limit: config.memory_limit / 4,
             reservation,
         }),
@@ -777,7 +773,7 @@ impl AppState {
         {
             return Ok(c);
         }
-        let c = Arc::new(pages::Choices::load(&self.config, self.pool.clone()).await?);
+        let c = Arc::new(pages::Choices::load(&self.inputs(&Scope::default())).await?);
         if let Ok(mut slot) = self.choices.lock() {
             *slot = Some((version, c.clone()));
         }
@@ -793,12 +789,14 @@ impl AppState {
         {
             return Ok(p.clone());
         }
-        let settings = &self.config.study.publication;
-        let scope = Scope {
-            date_field: settings.date_field,
-            ..Scope::default()
-        };
-        let p = Arc::new(crate::publication::build(&self.inputs(&scope), settings).await?);
+        // `build` reads every case, whatever the inputs' scope.
+        let p = Arc::new(
+            crate::publication::build(
+                &self.inputs(&Scope::default()),
+                &self.config.study.publication,
+            )
+            .await?,
+        );
         *slot = Some(p.clone());
         Ok(p)
     }
@@ -883,10 +881,7 @@ impl AppState {
             .built
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = self.cache_root.path().join(format!("view{n:09}"));
-        let scope = match publish {
-            Some(p) => p.view.scope(p.settings()),
-            None => filters.scope().map_err(Error::Usage)?,
-        };
+        let scope = pages::scope_of(&filters, publish)?;
         let options = crate::report::Options {
             out: dir.clone(),
             title: self.config.study.title.clone(),

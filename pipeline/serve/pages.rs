@@ -2,14 +2,12 @@
 //! report's own HTML, charts and tables.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use axum::http::StatusCode;
-use datafusion::execution::memory_pool::MemoryPool;
 use minijinja::{Environment, context};
 use serde::Serialize;
 
-use super::{AppState, Config, Filters, Reply};
+use super::{AppState, Filters, Reply};
 use crate::engine::{self, Scope};
 use crate::error::{Error, Result};
 use crate::measures::{self, CountLike, FigureLike};
@@ -27,20 +25,8 @@ pub(super) struct Choices {
 }
 
 impl Choices {
-    pub(super) async fn load(config: &Config, pool: Arc<dyn MemoryPool>) -> Result<Choices> {
-        let scope = Scope::default();
-        let inputs = engine::Inputs {
-            warehouse: &config.warehouse,
-            codes: &config.codes,
-            thresholds: &config.thresholds,
-            scope: &scope,
-            as_of: config.as_of,
-            memory_limit: config.memory_limit,
-            pool: Some(pool),
-            engine: &config.engine,
-            study: &config.study,
-        };
-        let ctx = engine::session(&inputs).await?;
+    pub(super) async fn load(inputs: &engine::Inputs<'_>) -> Result<Choices> {
+        let ctx = engine::session(inputs).await?;
         let list = |sql: &'static str| {
             let ctx = ctx.clone();
             async move {
@@ -296,12 +282,22 @@ async fn published(
     }
 }
 
-/// A file's answer for a view the publication does not have.
-fn not_published(why: String) -> Reply {
-    Reply::Text(
-        axum::http::StatusCode::BAD_REQUEST,
-        format!("casework serve: not a published view: {why}\n"),
-    )
+/// The publishing of a file's view (`None` without `--publish`); a view the publication
+/// does not have is refused as a usage error.
+async fn file_publishing(s: &AppState, f: &Filters) -> Result<Option<Publishing>> {
+    match s.publishing(f).await? {
+        None => Ok(None),
+        Some(Ok(p)) => Ok(Some(p)),
+        Some(Err(why)) => Err(Error::Usage(format!("not a published view: {why}"))),
+    }
+}
+
+/// The cases of a page: its published view's, or its filters'.
+pub(super) fn scope_of(f: &Filters, publish: Option<&Publishing>) -> Result<Scope> {
+    match publish {
+        Some(p) => Ok(p.scope()),
+        None => f.scope().map_err(Error::Usage),
+    }
 }
 
 pub(super) async fn overview(s: &AppState, f: &Filters) -> Result<Reply> {
@@ -429,17 +425,16 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
         Ok(p) => p,
         Err(reply) => return Ok(reply),
     };
-    let mut all = with_org.clone();
-    all.organisation.clear();
     let (own_scope, all_scope) = match &publish {
-        Some(p) => (
-            p.view.scope(p.settings()),
-            p.view.with(Unit::All).scope(p.settings()),
-        ),
-        None => (
-            with_org.scope().map_err(Error::Usage)?,
-            all.scope().map_err(Error::Usage)?,
-        ),
+        Some(p) => (p.scope(), p.at(p.view.with(Unit::All)).scope()),
+        None => {
+            let mut all = with_org.clone();
+            all.organisation.clear();
+            (
+                with_org.scope().map_err(Error::Usage)?,
+                all.scope().map_err(Error::Usage)?,
+            )
+        }
     };
     let prevalence = |scope: Scope| async move {
         let ctx = engine::session(&s.inputs(&scope)).await?;
@@ -460,13 +455,8 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
         ),
         None => profile_rows(&own, &everyone, &s.config.study),
     };
-    if publish.is_some() {
-        with_org = Filters::of_view(
-            &publish
-                .as_ref()
-                .map(|p| p.view.clone())
-                .unwrap_or(crate::publication::View::ALL),
-        );
+    if let Some(p) = &publish {
+        with_org = Filters::of_view(&p.view);
     }
     let mut env = Environment::new();
     env.add_template(
@@ -507,11 +497,7 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
 pub(super) async fn figure(s: &AppState, file: &str, f: &Filters) -> Result<Reply> {
     let kind = content_type(file)
         .ok_or_else(|| Error::Usage(format!("{file:?}: a figure is NAME.svg or NAME.png")))?;
-    let publish = match s.publishing(f).await? {
-        None => None,
-        Some(Ok(p)) => Some(p),
-        Some(Err(why)) => return Ok(not_published(why)),
-    };
+    let publish = file_publishing(s, f).await?;
     let dir = s.report(f, publish.as_ref()).await?.join("figures");
     // Only a file the report wrote: its name is one of the folder's.
     let found = std::fs::read_dir(&dir)
@@ -548,15 +534,8 @@ pub(super) async fn table(s: &AppState, file: &str, f: &Filters) -> Result<Reply
         .strip_suffix(".csv")
         .ok_or_else(|| Error::Usage(format!("{file:?}: a table is MEASURE.csv")))?;
     let measure = measures::find(name)?;
-    let publish = match s.publishing(f).await? {
-        None => None,
-        Some(Ok(p)) => Some(p),
-        Some(Err(why)) => return Ok(not_published(why)),
-    };
-    let scope = match &publish {
-        Some(p) => p.view.scope(p.settings()),
-        None => f.scope().map_err(Error::Usage)?,
-    };
+    let publish = file_publishing(s, f).await?;
+    let scope = scope_of(f, publish.as_ref())?;
     let ctx = engine::session(&s.inputs(&scope)).await?;
     let out = measures::run(&ctx, measure, &s.context(&scope)).await?;
     let maps = match &publish {
@@ -583,15 +562,8 @@ pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply
             ),
         ));
     }
-    let publish = match s.publishing(f).await? {
-        None => None,
-        Some(Ok(p)) => Some(p),
-        Some(Err(why)) => return Ok(not_published(why)),
-    };
-    let scope = match &publish {
-        Some(p) => p.view.scope(p.settings()),
-        None => f.scope().map_err(Error::Usage)?,
-    };
+    let publish = file_publishing(s, f).await?;
+    let scope = scope_of(f, publish.as_ref())?;
     let theme = (!f.theme.is_empty()).then_some(f.theme.as_str());
     if let Some(t) = theme
         && !s.config.codes.themes().iter().any(|x| x == t)

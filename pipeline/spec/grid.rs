@@ -36,15 +36,9 @@ pub enum Leaf {
     Undated,
 }
 
-impl Leaf {
-    /// The leaf of a date known to `precision` (`day`, `month` or `year`; none is `day`).
-    pub fn of(date: Option<NaiveDate>, precision: Option<&str>) -> Leaf {
-        match (date, precision) {
-            (None, _) => Leaf::Undated,
-            (Some(d), Some("year")) => Leaf::Year(d.year()),
-            (Some(d), _) => Leaf::Month(d.year(), d.month()),
-        }
-    }
+/// The calendar quarter (1 to 4) of a month (1 to 12).
+fn quarter(month: u32) -> u32 {
+    (month - 1) / 3 + 1
 }
 
 /// A period of the grid.
@@ -91,10 +85,6 @@ impl Level {
             Level::Month => "month",
         }
     }
-
-    pub fn parse(text: &str) -> Option<Level> {
-        Level::ALL.into_iter().find(|l| l.name() == text)
-    }
 }
 
 impl Period {
@@ -110,16 +100,7 @@ impl Period {
 
     /// Whether a case at `leaf` belongs to this period.
     pub fn contains(self, leaf: Leaf) -> bool {
-        match (self, leaf) {
-            (Period::All, _) => true,
-            (Period::Year(y), Leaf::Month(ly, _) | Leaf::Year(ly)) => y == ly,
-            (Period::FinancialYear(y), Leaf::Month(ly, m)) => {
-                (ly == y && m >= 4) || (ly == y + 1 && m <= 3)
-            }
-            (Period::Quarter(y, q), Leaf::Month(ly, m)) => ly == y && (m - 1) / 3 + 1 == q,
-            (Period::Month(y, m), Leaf::Month(ly, lm)) => y == ly && m == lm,
-            _ => false,
-        }
+        Period::holding(leaf, &[self.level()]).contains(&self)
     }
 
     /// The periods of the grid at `levels` that hold `leaf`.
@@ -132,7 +113,7 @@ impl Period {
                 (Level::FinancialYear, Leaf::Month(y, m)) => {
                     Some(Period::FinancialYear(if m >= 4 { y } else { y - 1 }))
                 }
-                (Level::Quarter, Leaf::Month(y, m)) => Some(Period::Quarter(y, (m - 1) / 3 + 1)),
+                (Level::Quarter, Leaf::Month(y, m)) => Some(Period::Quarter(y, quarter(m))),
                 (Level::Month, Leaf::Month(y, m)) => Some(Period::Month(y, m)),
                 _ => None,
             };
@@ -256,7 +237,7 @@ impl Period {
         let candidates = [
             Period::Year(y),
             Period::FinancialYear(y),
-            Period::Quarter(y, (from.month() - 1) / 3 + 1),
+            Period::Quarter(y, quarter(from.month())),
             Period::Month(y, from.month()),
         ];
         candidates
@@ -284,7 +265,7 @@ impl Period {
                     Level::Quarter,
                     (at.month() - 1)
                         .is_multiple_of(3)
-                        .then_some(Period::Quarter(at.year(), (at.month() - 1) / 3 + 1)),
+                        .then_some(Period::Quarter(at.year(), quarter(at.month()))),
                 ),
                 (Level::Month, Some(Period::Month(at.year(), at.month()))),
             ];

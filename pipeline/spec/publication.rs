@@ -58,14 +58,6 @@ impl Rounding {
             Rounding::Midpoint6 => "rounded to the midpoint of its band of six (7 to 12 shown as 9, 13 to 18 as 15; OpenSAFELY's midpoint-6 rounding)".into(),
         }
     }
-
-    /// The true counts a shown one can stand for: (below, above) it.
-    pub fn spread(self) -> (u64, u64) {
-        match self {
-            Rounding::Nearest(b) => (b / 2, (b - 1) / 2),
-            Rounding::Midpoint6 => (2, 3),
-        }
-    }
 }
 
 impl Serialize for Rounding {
@@ -139,10 +131,6 @@ impl Default for Settings {
 }
 
 impl Settings {
-    pub fn rounding(&self) -> Rounding {
-        self.rounding
-    }
-
     /// The grid's levels in use, the whole period included.
     pub fn levels(&self) -> Vec<Level> {
         let mut l = vec![Level::All];
@@ -195,7 +183,7 @@ impl Settings {
             "{rule}: the published figures are one fixed set of tables for this version of the data, for {periods} and the whole period, for {units}, one at a time. Counts of 1 to {t} are suppressed (*), and so are further counts wherever a suppressed count could otherwise be worked out from other published counts (secondary suppression by Gaussian elimination, Langsrud 2024, as Statistics Norway's GaussSuppression); 0 is shown as 0, and every other count is {rounding}. Rates and intervals are calculated from the published counts. Amounts are shown only where their count is published and no single amount is more than {dom:.0}% of the total, {amount}; medians and percentiles only where their group's published count is above {t}, days rounded to whole weeks; minima and maxima are not published.",
             rule = self.rule,
             periods = periods.join(", "),
-            rounding = self.rounding().words(),
+            rounding = self.rounding.words(),
             dom = DOMINANCE * 100.0,
             amount = format_args!("rounded to the nearest £{}", self.amount_unit),
         )

@@ -258,15 +258,11 @@ impl ExposureSpec {
         if self.per == 1.0 {
             format!("per {}", self.unit)
         } else if self.per.fract() == 0.0 && self.per < 1e15 {
-            let digits = (self.per as u64).to_string();
-            let mut grouped = String::new();
-            for (i, c) in digits.chars().enumerate() {
-                if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                    grouped.push(',');
-                }
-                grouped.push(c);
-            }
-            format!("per {grouped} {}", self.unit)
+            format!(
+                "per {} {}",
+                crate::report::chart::thousands(self.per as i64),
+                self.unit
+            )
         } else {
             format!("per {} {}", self.per, self.unit)
         }
@@ -371,22 +367,16 @@ impl ExposureSpec {
             .and_then(|p| p.days())
     }
 
-    /// An organisation's exposure over the days `from` to `to` (either open: the
-    /// values' own ends): its value throughout if it has one, else each of its periods'
-    /// values in proportion to the days of the period inside `from`–`to`. `None` when
-    /// it has none there.
-    pub fn of(
-        &self,
-        organisation: &str,
+    /// The exposure of `values` over the days `from` to `to` (either open: the values'
+    /// own ends): a value throughout as it is, a period's value in proportion to the
+    /// days of the period inside `from`–`to`. `None` when no value reaches those days.
+    fn over<'a>(
+        values: impl Iterator<Item = &'a ExposureValue>,
         from: Option<chrono::NaiveDate>,
         to: Option<chrono::NaiveDate>,
     ) -> Option<f64> {
         let mut total: Option<f64> = None;
-        for v in self
-            .values
-            .iter()
-            .filter(|v| v.organisation_code == organisation)
-        {
+        for v in values {
             let share = match Self::span(v) {
                 None => 1.0,
                 Some((a, b)) => {
@@ -401,6 +391,23 @@ impl ExposureSpec {
             *total.get_or_insert(0.0) += v.exposure * share;
         }
         total
+    }
+
+    /// An organisation's exposure over the days `from` to `to` (see `over`): its value
+    /// throughout, or its periods' values in proportion to their days inside.
+    pub fn of(
+        &self,
+        organisation: &str,
+        from: Option<chrono::NaiveDate>,
+        to: Option<chrono::NaiveDate>,
+    ) -> Option<f64> {
+        Self::over(
+            self.values
+                .iter()
+                .filter(|v| v.organisation_code == organisation),
+            from,
+            to,
+        )
     }
 
     /// The exposure in each of `months` (first days), over every organisation of the
@@ -419,19 +426,11 @@ impl ExposureSpec {
             )
             .days()
             .map_or(m, |d| d.1);
-            let mut x = 0.0;
-            let mut any = false;
-            let codes: Vec<&str> = match organisation {
-                Some(o) => vec![o],
-                None => self.organisations(),
-            };
-            for code in codes {
-                if let Some(v) = self.of(code, Some(m), Some(last)) {
-                    x += v;
-                    any = true;
-                }
-            }
-            if any && x > 0.0 {
+            let values = self
+                .values
+                .iter()
+                .filter(|v| organisation.is_none_or(|o| v.organisation_code == o));
+            if let Some(x) = Self::over(values, Some(m), Some(last)).filter(|x| *x > 0.0) {
                 out.insert(m, x);
             }
         }
@@ -653,7 +652,6 @@ impl StudyFile {
         Ok(file)
     }
 
-    /// The study as TOML, to keep in a warehouse.
     /// Exposure values from the data (a bundle's `exposure.csv`, a mapping's
     /// `[exposure]`), read from `from`: they replace the study's lookup. The study must
     /// say what the exposure is (`[exposure]` with its unit).
@@ -678,6 +676,7 @@ impl StudyFile {
         })
     }
 
+    /// The study as TOML, to keep in a warehouse.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a study serialises")
     }

@@ -15,8 +15,8 @@ pub use funnel::{
 };
 pub use overdispersion::Kind;
 pub use spc::{
-    Assurance, Direction, SpcOptions, SpcPoint, SpcResult, Variation, VariationIcon, assurance,
-    spc, suggest_rebase,
+    Assurance, Direction, RUN_LENGTH, SpcOptions, SpcPoint, SpcResult, Variation, VariationIcon,
+    assurance, spc, suggest_rebase,
 };
 
 use serde::Serialize;

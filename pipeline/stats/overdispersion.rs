@@ -98,9 +98,6 @@ pub struct Dispersion {
     pub tau2: f64,
     /// Units kept for φ (after truncation).
     pub used: usize,
-    /// Per unit, its z-score on the transformed scale.
-    #[serde(skip)]
-    pub z: Vec<f64>,
 }
 
 /// R's `quantile(x, p, type = 7)` of finite values (sorted inside).
@@ -229,7 +226,6 @@ pub fn dispersion(units: &[(f64, f64)], kind: Kind, trim: f64) -> Option<Dispers
         phi,
         tau2,
         used: used.len(),
-        z,
     })
 }
 
@@ -341,30 +337,33 @@ pub fn limits(d: &Dispersion, denominators: &[f64], adjusted: bool) -> Vec<Limit
 /// denominators) the limit is 0 or 1, whatever FunnelPlotR's grid rule would have made
 /// of it. FunnelPlotR compares each limit with the next denominator's on its grid, which
 /// misses a fold below its first grid point (3): there 1 of 1 or 2 of 2 falls above an
-/// upper limit just under 1. casework judges by these limits (docs/oversight.md).
+/// upper limit just under 1. casework judges by these limits (docs/oversight.md). The
+/// grid rule zeroes (or sets to 1) only a limit whose angle has passed 0 (or π/2), so
+/// these are each denominator's raw limits with the fold rule alone.
 pub fn unfolded(d: &Dispersion, denominators: &[f64], adjusted: bool) -> Vec<Limits> {
-    let mut out = limits(d, denominators, adjusted);
-    if d.kind != Kind::Proportion {
-        return out;
-    }
+    denominators
+        .iter()
+        .map(|&n| Limits::from_array(unfolded_at(d, n, adjusted)))
+        .collect()
+}
+
+/// The limits at one denominator, a proportion's folds set to 0 or 1.
+fn unfolded_at(d: &Dispersion, n: f64, adjusted: bool) -> [f64; 4] {
     let tau2 = if adjusted { d.tau2 } else { 0.0 };
-    let centre = d.target.sqrt().asin();
-    for (l, &n) in out.iter_mut().zip(denominators) {
+    let mut l = raw_limits(d.kind, d.target, tau2, n, adjusted);
+    if d.kind == Kind::Proportion {
+        let centre = d.target.sqrt().asin();
         let w = (1.0 / (4.0 * n) + tau2).sqrt();
-        if centre - Z95 * w <= 0.0 {
-            l.lower95 = 0.0;
-        }
-        if centre - Z998 * w <= 0.0 {
-            l.lower998 = 0.0;
-        }
-        if centre + Z95 * w >= std::f64::consts::FRAC_PI_2 {
-            l.upper95 = 1.0;
-        }
-        if centre + Z998 * w >= std::f64::consts::FRAC_PI_2 {
-            l.upper998 = 1.0;
+        for (k, z) in [(0, -Z95), (1, Z95), (2, -Z998), (3, Z998)] {
+            let angle = centre + z * w;
+            if angle <= 0.0 {
+                l[k] = 0.0;
+            } else if angle >= std::f64::consts::FRAC_PI_2 {
+                l[k] = 1.0;
+            }
         }
     }
-    out
+    l
 }
 
 /// Limits for drawing, at `points` denominators spread evenly from the smallest to the
@@ -376,28 +375,10 @@ pub fn curve(
     points: usize,
     adjusted: bool,
 ) -> Vec<(f64, Limits)> {
-    let tau2 = if adjusted { d.tau2 } else { 0.0 };
-    let centre = d.target.sqrt().asin();
     (0..points)
         .map(|i| {
             let n = low + (high - low) * i as f64 / (points.max(2) - 1) as f64;
-            let mut l = raw_limits(d.kind, d.target, tau2, n, adjusted);
-            if d.kind == Kind::Proportion {
-                let w = (1.0 / (4.0 * n) + tau2).sqrt();
-                if centre - Z95 * w <= 0.0 {
-                    l[0] = 0.0;
-                }
-                if centre - Z998 * w <= 0.0 {
-                    l[2] = 0.0;
-                }
-                if centre + Z95 * w >= std::f64::consts::FRAC_PI_2 {
-                    l[1] = 1.0;
-                }
-                if centre + Z998 * w >= std::f64::consts::FRAC_PI_2 {
-                    l[3] = 1.0;
-                }
-            }
-            (n, Limits::from_array(l))
+            (n, Limits::from_array(unfolded_at(d, n, adjusted)))
         })
         .collect()
 }

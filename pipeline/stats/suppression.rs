@@ -154,12 +154,7 @@ pub fn suppress(
     forced: &[bool],
     order: &[usize],
 ) -> Outcome {
-    let rows = columns
-        .iter()
-        .flat_map(|c| c.iter())
-        .map(|&r| r as usize + 1)
-        .max()
-        .unwrap_or(0);
+    let rows = row_count(columns);
     // The primary cells' columns, reduced by the published ones so far, and per row the
     // primary cells with a nonzero entry there.
     let slots: Vec<usize> = (0..columns.len())
@@ -294,15 +289,21 @@ pub fn suppress(
     outcome
 }
 
-/// Whether cell `target` is given by the published cells (`published[c]`): its column
-/// is in their span. For tests and audits: an independent check of [`suppress`].
-pub fn derivable(columns: &[Vec<u32>], published: &[bool], target: usize) -> bool {
-    let rows = columns
+/// The rows of a system given by its columns' nonzero rows: one past the largest.
+fn row_count(columns: &[Vec<u32>]) -> usize {
+    columns
         .iter()
         .flat_map(|c| c.iter())
         .map(|&r| r as usize + 1)
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// Whether cell `target` is given by the published cells (`published[c]`): its column
+/// is in their span. For tests: an independent check of [`suppress`].
+#[cfg(test)]
+pub fn derivable(columns: &[Vec<u32>], published: &[bool], target: usize) -> bool {
+    let rows = row_count(columns);
     // Row-reduce the published columns (pivot = first entry, fully reduced against each
     // other), then reduce the target.
     let mut basis: Vec<Vector> = Vec::new();
