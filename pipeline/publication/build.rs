@@ -244,7 +244,7 @@ pub async fn build(inputs: &Inputs<'_>, settings: &Settings) -> Result<Publicati
     let mut breakdowns: HashMap<String, Input> = HashMap::new();
     for r in run(&ctx, BREAKDOWN, "breakdown").await?.iter() {
         let dim = r.text("dimension").unwrap_or_default();
-        if is_cube_dimension(settings, &dim) {
+        if is_cube_dimension(settings, &dim) || is_withheld_dimension(settings, &dim) {
             continue;
         }
         let order = r.int("theme_order");
@@ -513,17 +513,6 @@ pub async fn build(inputs: &Inputs<'_>, settings: &Settings) -> Result<Publicati
             built.insert(input.name, family);
         }
     }
-    // Dimensions the publication does not have as their own family.
-    if settings.date_field == crate::engine::DateField::ClosedDate {
-        built.retain(|name, _| !name.starts_with("breakdown:closing_year:"));
-        built.insert(
-            family::breakdown("closing_year", None),
-            Family {
-                national: true,
-                ..Family::default()
-            },
-        );
-    }
     Ok(Publication {
         settings: settings.clone(),
         version,
@@ -553,6 +542,13 @@ pub(crate) fn cube_filter(settings: &Settings, dimension: &str) -> Option<Filter
         .iter()
         .copied()
         .find(|f| *f != Filter::Organisation && f.name() == dimension)
+}
+
+/// Whether a breakdown dimension is withheld: its values are the grid's own periods
+/// (the closing year when the periods are of the closed date), so its cells would be
+/// the grid's counts audited apart from them. Not built; its rows are shown suppressed.
+pub(crate) fn is_withheld_dimension(settings: &Settings, dimension: &str) -> bool {
+    dimension == "closing_year" && settings.date_field == crate::engine::DateField::ClosedDate
 }
 
 /// Whether a breakdown dimension is one of the publication's filters (`cube_filter`).

@@ -399,6 +399,9 @@ impl Publishing {
                 }
             }
             Place::Dimension(dimension, value) => {
+                if build::is_withheld_dimension(&self.publication.settings, dimension) {
+                    return None;
+                }
                 if let Some(filter) = build::cube_filter(&self.publication.settings, dimension) {
                     if v.unit != Unit::All {
                         return None;

@@ -593,3 +593,60 @@ fn a_threshold_of_ten_and_midpoint_six_publish_no_small_count() {
     assert!(md.contains("midpoint-6"), "the methods state the rounding");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// A publication whose periods are of the closed date withholds the closing-year
+/// breakdown (its values are the grid's own years, audited apart from them): its rows
+/// are shown suppressed, with no internal error (a lookup that disagreed with the set
+/// used to be reported, and panicked in a debug build).
+#[test]
+fn a_closed_date_publication_withholds_the_closing_year_breakdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = casework(
+        d,
+        &["generate", "--cases", "3000", "--seed", "2", "--out", "g"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::create_dir_all(d.join("s")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/codes/imaging-themes.csv"),
+        d.join("s/codes.csv"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("s/study.toml"),
+        "title = \"Closed\"\ncodes = \"codes.csv\"\n\n[publication]\ndate_field = \"closed_date\"\n",
+    )
+    .unwrap();
+    let o = casework(d, &["ingest", "g", "--study", "s", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = casework(
+        d,
+        &[
+            "measure",
+            "theme_breakdown",
+            "--publish",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("internal error"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let closing: Vec<_> = rows
+        .iter()
+        .filter(|r| r["dimension"] == "closing_year")
+        .collect();
+    assert!(!closing.is_empty());
+    assert!(
+        closing.iter().all(|r| r["cases"] == "*"),
+        "{:?}",
+        closing.first()
+    );
+    // The other dimensions are published.
+    assert!(
+        rows.iter()
+            .any(|r| r["dimension"] == "modality" && r["cases"].is_u64())
+    );
+}
