@@ -335,6 +335,18 @@ pub async fn build(inputs: &Inputs<'_>, settings: &Settings) -> Result<Publicati
         }
     }
     coded.code_each();
+    // Its cases coded with the delay theme are the cube's cell of that theme: linked, so
+    // that both publish or suppress it alike.
+    if let Some(theme) = &inputs.study.delay_theme
+        && let Some(i) = coded
+            .codes
+            .iter()
+            .position(|(name, _)| name == "cases_coded_delay")
+    {
+        coded
+            .links
+            .push((i, Link::Cell(family::theme(theme), "all".into())));
+    }
     rest.push(coded);
 
     // Recommendations: kind × status × overdue; published per kind and in all, for
