@@ -89,9 +89,14 @@ pub(crate) struct GenerateArgs {
     /// Organisations (Zipf-like sizes).
     #[arg(long, default_value_t = 300)]
     pub(crate) organisations: u64,
-    /// Years of opened dates from January 2019 (6 gives 72 months).
+    /// Years of opened dates from January 2019 (6 gives 72 months; a span past 2024
+    /// starts earlier, so that 40 years end in December 2024).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub(crate) years: u32,
+    /// Months of opened dates from January 2019, instead of --years (14 gives January
+    /// 2019 to February 2020).
+    #[arg(long, conflicts_with = "years", value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub(crate) months: Option<u32>,
 }
 
 #[derive(Args)]
@@ -110,9 +115,13 @@ pub(crate) struct ReportOpts {
     #[arg(long, value_name = "FROM..TO", requires = "baseline")]
     pub(crate) current: Option<String>,
     /// A recommendations tracker CSV (number, text, owner, due_date, status, evidence);
-    /// default: the founding report's seven recommendations.
+    /// default: the study's own, if it has one (the founding study's: its seven).
     #[arg(long, value_name = "FILE")]
     pub(crate) tracker: Option<PathBuf>,
+    /// The address of `casework serve` on this warehouse (http://HOST:PORT): the tables
+    /// of organisations outside the funnels' limits link each to its page there.
+    #[arg(long, value_name = "URL")]
+    pub(crate) serve_url: Option<String>,
 }
 
 #[derive(Args)]

@@ -171,6 +171,7 @@ pub(crate) fn report_options(
         lists: true,
         comparison,
         tracker: r.tracker.clone(),
+        serve_url: r.serve_url.clone(),
     })
 }
 

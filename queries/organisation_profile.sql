@@ -5,6 +5,9 @@
 -- Denominator: the organisation's cases in scope.
 -- Shared views: themes, case_themes, case_theme_bits (queries/shared/).
 -- Parameters:  the scope.
+-- Region: the organisation's cases' region when they all give the same one, else
+-- "(several)" (a funnel by region reads theme_breakdown, which places each case by its
+-- own value).
 -- How: each organisation's cases are counted by their set of themes (the bits of
 -- case_theme_bits), a few rows per organisation, and only those rows are crossed with
 -- the themes; themes past the 62nd are counted pair by pair (wide_themes, which reads
@@ -17,7 +20,8 @@ WITH organisation_bits AS (
     SELECT k.organisation_code,
            COALESCE(b.themes, CAST(0 AS BIGINT)) AS themes,
            MAX(k.organisation_name) AS organisation_name,
-           MAX(k.region) AS region,
+           MIN(k.region) AS region_low,
+           MAX(k.region) AS region_high,
            COUNT(*) AS cases
     FROM cases k
     LEFT JOIN case_theme_bits b ON b.case_key = k.case_key
@@ -26,7 +30,10 @@ WITH organisation_bits AS (
 grid AS (
     SELECT o.organisation_code,
            MAX(o.organisation_name) AS organisation_name,
-           MAX(o.region) AS region,
+           -- The organisation's region when all its cases give one; cases that give
+           -- several are counted in their own regions by theme_breakdown.
+           CASE WHEN MIN(o.region_low) = MAX(o.region_high) THEN MAX(o.region_high)
+                WHEN MAX(o.region_high) IS NOT NULL THEN '(several)' END AS region,
            t.theme,
            t.theme_order,
            SUM(o.cases) AS cases,

@@ -13,6 +13,7 @@ pub(crate) fn generate(args: &GenerateArgs) -> Result<i32, Error> {
             themes: args.themes,
             organisations: args.organisations,
             years: args.years,
+            months: args.months,
             ..Plan::new(args.cases, args.seed)
         },
     )?;

@@ -82,6 +82,7 @@ pub(crate) async fn measure_command(args: MeasureArgs) -> Result<i32, Error> {
                         by,
                         choice,
                         s.study.exposure.as_ref(),
+                        s.study.min_denominator,
                         rule,
                     )
                     .await?

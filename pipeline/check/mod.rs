@@ -615,6 +615,12 @@ impl Validator {
     /// Asks the processor for the slot of case `id`, which is checked a few rows on
     /// (while cases are read, the set is looked up and added to a row at a time, a
     /// cache miss each; see [`CaseSet::find`] for the other record types).
+    /// A case rejected before its row was checked (a mapped export's row the mapping
+    /// could not convert): rows naming it are told so.
+    pub fn rejected_case(&mut self, id: &str, line: u64) {
+        self.rejected_cases.entry(id.to_string()).or_insert(line);
+    }
+
     pub fn prefetch_case(&self, id: &str) {
         self.cases.prefetch(self.print(id));
     }

@@ -34,6 +34,8 @@ pub struct Plan {
     pub organisations: u64,
     /// Years of opened dates from January 2019 (5: 2019 to 2023).
     pub years: u32,
+    /// Months instead of years (the span is then exactly that many calendar months).
+    pub months: Option<u32>,
 }
 
 impl Plan {
@@ -45,6 +47,7 @@ impl Plan {
             themes: 0,
             organisations: ORGANISATIONS,
             years: 5,
+            months: None,
         }
     }
 }
@@ -132,6 +135,23 @@ pub struct Truth {
     pub coding_tables: BTreeMap<String, [u64; 4]>,
 }
 
+/// Organisation names as real exports have them: accents, other scripts (Cyrillic,
+/// Greek, Welsh, Polish), right-to-left text (Arabic, Hebrew) and long names, each with
+/// its number so that every name is unique. None has a comma (the bundle is plain CSV).
+pub fn organisation_name(org: u64) -> String {
+    const NAMES: [&str; 8] = [
+        "Northfield Community Services",
+        "Hôpital Saint-Éloi de Montréal-Nord",
+        "Ysbyty Prifysgol Glan Clwyd",
+        "مستشفى الملك فيصل التخصصي",
+        "Городская клиническая больница",
+        "בית החולים הדסה עין כרם",
+        "Ośrodek Zdrowia Łódź-Śródmieście",
+        "The Greater Riverside Metropolitan Borough Council Housing Repairs and Tenancy Services Partnership",
+    ];
+    format!("{} {org}", NAMES[(org % 8) as usize])
+}
+
 fn writer(dir: &Path, name: &str, header: &str) -> Result<BufWriter<File>> {
     let path = dir.join(name);
     let mut w = BufWriter::new(File::create(&path).map_err(|e| Error::io(&path, e))?);
@@ -210,8 +230,15 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
         step_month: format!("{}-{:02}", STEP_MONTH.0, STEP_MONTH.1),
         ..Truth::default()
     };
-    let start = NaiveDate::from_ymd_opt(2019, 1, 1).expect("valid date");
-    let days = u64::from(plan.years.max(1)) * 365;
+    // January 2019, or earlier for a span that would otherwise pass the end of 2024.
+    let months = plan.months.unwrap_or(plan.years.max(1) * 12).max(1);
+    let first_year = 2019.min(2025 - months.div_ceil(12) as i32);
+    let start = NaiveDate::from_ymd_opt(first_year, 1, 1).expect("valid date");
+    let days = match plan.months {
+        // Whole years as 365 days each (the form every earlier bundle was made in).
+        None => u64::from(plan.years.max(1)) * 365,
+        Some(m) => (start + chrono::Months::new(m) - start).num_days() as u64,
+    };
     let step = NaiveDate::from_ymd_opt(STEP_MONTH.0, STEP_MONTH.1, 1).expect("valid date");
     let (mut n_findings, mut n_events, mut n_recs) = (0u64, 0u64, 0u64);
     for i in 0..plan.cases {
@@ -225,7 +252,8 @@ pub fn generate(dir: &Path, plan: &Plan) -> Result<Truth> {
         let region = REGIONS[(org % REGIONS.len() as u64) as usize];
         writeln!(
             cases,
-            "{id},ombudsman_complaint,G{org:03},Organisation {org},acute_trust,{region},{opened},{closed},upheld,ct,moderate,PT-{i}"
+            "{id},ombudsman_complaint,G{org:03},{},acute_trust,{region},{opened},{closed},upheld,ct,moderate,PT-{i}",
+            organisation_name(org)
         )
         .map_err(io)?;
         let mut case_codes: Vec<&str> = Vec::new();

@@ -614,7 +614,11 @@ impl Pass {
         match item {
             Item::Unreadable(reject) => {
                 self.count_read(t);
-                self.mark_line(reject.position.number(), false);
+                let line = reject.position.number();
+                self.mark_line(line, false);
+                if let Some(id) = &reject.case {
+                    self.validator.rejected_case(id, line.unwrap_or(0));
+                }
                 self.reject_row(t, vec![reject])
             }
             Item::Row(row) => {

@@ -353,7 +353,8 @@ impl Mapping {
 
     /// The bundle rows of record type `t` that the export's rows give.
     fn bundle_rows(self: Arc<Self>, t: RecordType, raw: Rows) -> Rows {
-        let mut seen_cases: HashSet<String> = HashSet::new();
+        // Cases given so far: whether each was rejected.
+        let mut seen_cases: HashMap<String, bool> = HashMap::new();
         let gathering = Rc::new(RefCell::new((HashMap::new(), Vec::new())));
         let flush = (Arc::clone(&self), Rc::clone(&gathering));
         let rows = raw.flat_map(move |item| {
@@ -426,7 +427,7 @@ impl Mapping {
         &self,
         target: &Target,
         row: &RawRow,
-        seen_cases: &mut HashSet<String>,
+        seen_cases: &mut HashMap<String, bool>,
         gathering: &mut (HashMap<String, usize>, Vec<Gathered>),
         out: &mut Vec<Result<Item>>,
     ) {
@@ -555,7 +556,25 @@ impl Mapping {
                     }
                 }
             }
-            if let Some(r) = problem {
+            if let Some(mut r) = problem {
+                // A case's row rejected: the case is rejected once, on its first row; its
+                // later rows are its rows, not new cases rejected again.
+                if t == RecordType::Cases
+                    && let Some(id) = values[0].clone()
+                {
+                    let (index, _) = &*gathering;
+                    let rejected = seen_cases.get(&id).copied();
+                    if index.contains_key(&id) || rejected.is_some() {
+                        self.skip(later_rows(
+                            target,
+                            rejected.unwrap_or(false),
+                            target.fields.iter().any(|f| f.per_case.is_some()),
+                        ));
+                        continue;
+                    }
+                    seen_cases.insert(id.clone(), true);
+                    r.case = Some(id);
+                }
                 out.push(Ok(Item::Unreadable(r)));
                 continue;
             }
@@ -573,6 +592,10 @@ impl Mapping {
                 && let Some(id) = values[0].clone()
             {
                 let (index, cases) = &mut *gathering;
+                if seen_cases.contains_key(&id) {
+                    self.skip(later_rows(target, true, true));
+                    continue;
+                }
                 let later = index.contains_key(&id);
                 let at = *index.entry(id).or_insert_with(|| {
                     cases.push(Gathered {
@@ -594,21 +617,18 @@ impl Mapping {
                             .column(&column),
                     )));
                 } else if later {
-                    self.skip(format!(
-                        "{}: later export rows of a case already given (their per_case fields are gathered; other case columns are not compared)",
-                        target.label
-                    ));
+                    self.skip(later_rows(target, false, true));
                 }
                 continue;
             }
             if t == RecordType::Cases
                 && let Some(id) = values[0].clone()
-                && !seen_cases.insert(id)
+                && let Some(rejected) = seen_cases.get(&id).copied().or_else(|| {
+                    seen_cases.insert(id, false);
+                    None
+                })
             {
-                self.skip(format!(
-                    "{}: later export rows of a case already given (their case columns are not compared)",
-                    target.label
-                ));
+                self.skip(later_rows(target, rejected, false));
                 continue;
             }
             out.push(Ok(Item::Row(RawRow {
@@ -683,6 +703,25 @@ impl Mapping {
 /// value that does not match it but is already ISO (an XLSX date cell, which the reader
 /// gives as ISO) is taken as it is, except under a format that itself begins `%Y-`
 /// (`%Y-%d-%m`), where an ISO-looking value is the format's to read.
+/// The stated rule for a case's later export rows: they are its rows, never a case
+/// read (or rejected) again.
+fn later_rows(target: &Target, rejected: bool, gathered: bool) -> String {
+    match (rejected, gathered) {
+        (true, _) => format!(
+            "{}: later export rows of a rejected case (its rows, not a case rejected again)",
+            target.label
+        ),
+        (false, true) => format!(
+            "{}: later export rows of a case already given (their per_case fields are gathered; other case columns are not compared)",
+            target.label
+        ),
+        (false, false) => format!(
+            "{}: later export rows of a case already given (their case columns are not compared)",
+            target.label
+        ),
+    }
+}
+
 fn convert_date(format: &DateFormat, text: &str) -> Option<String> {
     let converted = match format {
         DateFormat::Pattern {

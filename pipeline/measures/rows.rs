@@ -680,6 +680,9 @@ impl MonthTheme<Raw> {
 #[serde(bound(serialize = ""))]
 pub struct FunnelRow<F: Form = Raw> {
     pub label: String,
+    /// The unit's name where it has one (an organisation's, from its cases); the label
+    /// is its code.
+    pub name: Option<String>,
     pub numerator: F::Count,
     pub denominator: F::Count,
     pub proportion: F::Figure,

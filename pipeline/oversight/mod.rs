@@ -67,6 +67,7 @@ fn check_theme(c: &Context<'_>, theme: &str) -> Result<()> {
 /// from them alone: the average from the published counts, each limit at the unit's
 /// published denominator; units with a suppressed count cannot be placed and are left
 /// out (`not_shown`).
+#[allow(clippy::too_many_arguments)]
 pub async fn funnel(
     ctx: &SessionContext,
     c: &Context<'_>,
@@ -74,6 +75,7 @@ pub async fn funnel(
     by: By,
     choice: stats::Choice,
     exposure: Option<&ExposureSpec>,
+    min_denominator: u64,
     publish: Option<&dyn Rule>,
 ) -> Result<Funnel<Public>> {
     check_theme(c, theme)?;
@@ -83,8 +85,16 @@ pub async fn funnel(
     };
     let rows = measures::run(ctx, measures::find(measure)?, c).await?;
     Ok(match publish {
-        Some(r) => funnel_from(&rows.publish(r), c, theme, by, choice, exposure)?,
-        None => funnel_from(&rows, c, theme, by, choice, exposure)?.shown(),
+        Some(r) => funnel_from(
+            &rows.publish(r),
+            c,
+            theme,
+            by,
+            choice,
+            exposure,
+            min_denominator,
+        )?,
+        None => funnel_from(&rows, c, theme, by, choice, exposure, min_denominator)?.shown(),
     })
 }
 
@@ -111,6 +121,7 @@ impl Funnel<Raw> {
             .iter()
             .map(|r| FunnelRow {
                 label: r.label.clone(),
+                name: r.name.clone(),
                 numerator: Published::Count(r.numerator.0),
                 denominator: Published::Count(r.denominator.0),
                 proportion: measures::Shown::Value(r.proportion),
@@ -148,6 +159,11 @@ impl Funnel<Raw> {
 /// `without_exposure`; one of the lookup's with no case in the view counts 0 when the
 /// view is filtered by nothing but dates. Across regions a theme stays a proportion of
 /// cases (the lookup gives organisations, not regions) and the output says so.
+///
+/// A unit with fewer cases than `min_denominator` (the study's) is placed and counts in
+/// the average, φ and τ² as in FunnelPlotR, but is not judged: its significance is
+/// "not judged (small denominator)" and it is in neither count of flagged units.
+#[allow(clippy::too_many_arguments)]
 pub fn funnel_from<F: Form>(
     rows: &Output<F>,
     c: &Context<'_>,
@@ -155,10 +171,12 @@ pub fn funnel_from<F: Form>(
     by: By,
     choice: stats::Choice,
     exposure: Option<&ExposureSpec>,
+    min_denominator: u64,
 ) -> Result<Funnel<F>> {
     check_theme(c, theme)?;
     // Per unit: (cases with the theme, cases), or None when a count is suppressed.
     let mut units: BTreeMap<String, Option<(u64, u64)>> = BTreeMap::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut add = |label: &str, x: &F::Count, n: &F::Count| {
         let v = x.number().zip(n.number());
         units.insert(label.to_string(), v);
@@ -171,11 +189,15 @@ pub fn funnel_from<F: Form>(
                 .iter()
                 .filter(|r| r.theme == theme)
             {
-                add(
-                    row.organisation_code.as_deref().unwrap_or("(missing)"),
-                    &row.cases_with_theme,
-                    &row.cases,
-                );
+                let code = row.organisation_code.as_deref().unwrap_or("(missing)");
+                if let Some(n) = row
+                    .organisation_name
+                    .as_deref()
+                    .filter(|n| !n.trim().is_empty())
+                {
+                    names.insert(code.to_string(), n.to_string());
+                }
+                add(code, &row.cases_with_theme, &row.cases);
             }
         }
         By::Region => {
@@ -310,7 +332,15 @@ pub fn funnel_from<F: Form>(
         }
     };
     let cases_of: BTreeMap<&str, u64> = units.iter().map(|(l, _, n)| (l.as_str(), *n)).collect();
-    if let Some(f) = result {
+    if let Some(mut f) = result {
+        // Units under the minimum denominator: drawn, not judged, not counted as flagged.
+        let not_judged = f.leave_unjudged(|p| {
+            cases_of.get(p.label.as_str()).copied().unwrap_or(0) < min_denominator
+        });
+        out.extra.insert(
+            "min_denominator".into(),
+            serde_json::json!({"cases": min_denominator, "units_not_judged": not_judged}),
+        );
         average = Some(f.average);
         curve = f.curve.clone();
         let d = &f.dispersion;
@@ -337,6 +367,8 @@ pub fn funnel_from<F: Form>(
             serde_json::json!({"high": f.flagged_unadjusted.0, "low": f.flagged_unadjusted.1}),
         );
         judged = Some(Judged {
+            min_denominator,
+            not_judged,
             phi: d.phi,
             tau2: d.tau2,
             adjusted: f.adjusted,
@@ -365,6 +397,7 @@ pub fn funnel_from<F: Form>(
                                 rate: x as f64 / v * spec.per,
                             }
                         }),
+                        name: names.get(&p.label).cloned(),
                         label: p.label,
                         numerator: F::Count::of(x),
                         denominator: F::Count::of(n),
@@ -416,6 +449,9 @@ pub fn exposure_window(s: &crate::engine::Scope) -> (Option<NaiveDate>, Option<N
 /// How a funnel judged its units: the overdispersion and the flags both ways.
 #[derive(Debug, Clone)]
 pub struct Judged {
+    /// Units with fewer cases are drawn, not judged; `not_judged` of them.
+    pub min_denominator: u64,
+    pub not_judged: usize,
     pub phi: f64,
     pub tau2: f64,
     /// Whether the limits drawn and judged by are adjusted for overdispersion.

@@ -132,6 +132,8 @@ pub struct Frame {
     pub subtitle: String,
     /// At the foot: the data's source and date.
     pub source: String,
+    /// The study's word for its cases, capitalised ("Decisions"), for axis titles.
+    pub cases: String,
 }
 
 fn err<E: std::fmt::Display>(e: E) -> Error {
@@ -251,11 +253,30 @@ macro_rules! render {
         let png_path = stem.with_extension("png");
         {
             let $area = BitMapBackend::new(&png_path, size).into_drawing_area();
-            $draw?;
+            BITMAP.with(|b| b.set(true));
+            let drawn = $draw;
+            BITMAP.with(|b| b.set(false));
+            drawn?;
             $area.present().map_err(err)?;
         }
         Ok(())
     }};
+}
+
+/// The characters a theme's label keeps beside a chart (235 pixels at 13 pixels).
+pub const LABEL_CHARS: usize = 32;
+
+/// `text` cut to `max` characters at a word where it can be, with an ellipsis.
+pub fn abbreviated(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max - 1).collect();
+    let at_word = match cut.rfind(' ') {
+        Some(i) if i > max / 2 => cut[..i].to_string(),
+        _ => cut,
+    };
+    format!("{}…", at_word.trim_end())
 }
 
 /// A labelled value with an optional interval (proportions are 0 to 1).
@@ -288,17 +309,26 @@ fn draw_prevalence<DB: DrawingBackend>(
     let n = bars.len().max(1);
     let mut chart = ChartBuilder::on(&area)
         .x_label_area_size(40)
-        .y_label_area_size(190)
+        .y_label_area_size(235)
         .build_cartesian_2d(0f64..100f64, (0..n - 1).into_segmented())
         .map_err(err)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .x_desc("Cases with the theme (%), with 95% confidence interval")
+        .x_desc(
+            format!(
+                "{} with the theme (%), with 95% confidence interval",
+                f.cases
+            )
+            .as_str(),
+        )
         .x_label_formatter(&|v| format!("{v:.0}%"))
         .y_labels(n + 1)
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.label.clone()).unwrap_or_default(),
+            SegmentValue::CenterOf(i) => bars
+                .get(*i)
+                .map(|b| visual(&abbreviated(&b.label, LABEL_CHARS)))
+                .unwrap_or_default(),
             _ => String::new(),
         })
         .house_style(14)
@@ -389,7 +419,7 @@ fn draw_agreement<DB: DrawingBackend>(
     let x_min = ((lowest * 10.0).floor() / 10.0).max(-1.0);
     let mut chart = ChartBuilder::on(&area)
         .x_label_area_size(40)
-        .y_label_area_size(190)
+        .y_label_area_size(235)
         .build_cartesian_2d(x_min..1.0f64, (0..n - 1).into_segmented())
         .map_err(err)?;
     chart
@@ -399,7 +429,10 @@ fn draw_agreement<DB: DrawingBackend>(
         .x_label_formatter(&|v| format!("{v:.1}"))
         .y_labels(n + 1)
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.label.clone()).unwrap_or_default(),
+            SegmentValue::CenterOf(i) => bars
+                .get(*i)
+                .map(|b| visual(&abbreviated(&b.label, LABEL_CHARS)))
+                .unwrap_or_default(),
             _ => String::new(),
         })
         .house_style(14)
@@ -490,6 +523,101 @@ pub struct Groups {
     pub y_desc: String,
 }
 
+/// A heat map of `g`: a row per series (theme), a column per category (stage or
+/// service), each cell shaded by its count against the largest and, where it is wide
+/// enough, labelled with it. Every theme and category is labelled (long ones cut with
+/// an ellipsis); the chart's height follows the themes (26 pixels a row). Thirty
+/// themes by ten services stay cells a reader can tell apart, where bars were hairlines
+/// in near-identical colours.
+pub fn heatmap(stem: &Path, g: &Groups, f: &Frame) -> Result<()> {
+    let height = (104 + 100 + 26 * g.series.len() as u32).max(300);
+    render!(stem, (SIZE.0, height), |area| draw_heatmap(&area, g, f))
+}
+
+fn draw_heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    g: &Groups,
+    f: &Frame,
+) -> Result<()> {
+    let area = frame(root, f)?;
+    let (w, h) = area.dim_in_pixel();
+    let (left, top_pad, bottom) = (235i32, 4i32, 70i32);
+    let rows = g.series.len().max(1) as i32;
+    let cols = g.categories.len().max(1) as i32;
+    let cell_w = ((w as i32 - left - 10) / cols).max(1);
+    let cell_h = ((h as i32 - top_pad - bottom) / rows).clamp(1, 26);
+    let largest = largest(g);
+    let label = text_style(13).pos(Pos::new(HPos::Right, VPos::Center));
+    for (r, name) in g.series.iter().enumerate() {
+        let y = top_pad + r as i32 * cell_h;
+        area.draw(&Text::new(
+            visual(&abbreviated(name, LABEL_CHARS)),
+            (left - 8, y + cell_h / 2),
+            label.clone(),
+        ))
+        .map_err(err)?;
+        for c in 0..cols as usize {
+            let v = g
+                .values
+                .get(r)
+                .and_then(|row| row.get(c))
+                .copied()
+                .unwrap_or(0.0);
+            let t = if largest > 0.0 { v / largest } else { 0.0 };
+            // From white to NHS blue.
+            let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
+            let colour = RGBColor(
+                mix(0xFF, NHS_BLUE.0),
+                mix(0xFF, NHS_BLUE.1),
+                mix(0xFF, NHS_BLUE.2),
+            );
+            let x = left + c as i32 * cell_w;
+            area.draw(&Rectangle::new(
+                [(x, y), (x + cell_w - 1, y + cell_h - 1)],
+                colour.filled(),
+            ))
+            .map_err(err)?;
+            let text = thousands(v.round() as i64);
+            if cell_w >= 8 * text.len() as i32 + 6 && cell_h >= 14 {
+                let ink = if t > 0.5 { WHITE } else { NHS_DARK_GREY };
+                area.draw(&Text::new(
+                    text,
+                    (x + cell_w / 2, y + cell_h / 2),
+                    (FONT, 12)
+                        .into_font()
+                        .color(&ink)
+                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                ))
+                .map_err(err)?;
+            }
+        }
+    }
+    // The categories under their columns, cut to the column's width.
+    let per_char = 7;
+    let fits = ((cell_w - 4) / per_char).max(3) as usize;
+    let under = top_pad + rows * cell_h + 6;
+    for (c, name) in g.categories.iter().enumerate() {
+        let x = left + c as i32 * cell_w + cell_w / 2;
+        area.draw(&Text::new(
+            visual(&abbreviated(name, fits)),
+            (x, under),
+            text_style(12).pos(Pos::new(HPos::Center, VPos::Top)),
+        ))
+        .map_err(err)?;
+    }
+    area.draw(&Text::new(
+        format!(
+            "Shade and number: {} (darkest {})",
+            g.y_desc.to_lowercase(),
+            thousands(largest.round() as i64)
+        ),
+        (left, under + 24),
+        text_style(13),
+    ))
+    .map_err(err)?;
+    Ok(())
+}
+
 /// Grouped bars: findings by stage or service, recommendations by kind and status.
 ///
 /// Up to twelve series (themes) are bars in columns by category, each series a colour.
@@ -535,7 +663,12 @@ fn draw_grouped_rows<DB: DrawingBackend>(
         .build_cartesian_2d(0f64..right, (0..rows - 1).into_segmented())
         .map_err(err)?;
     // Drawn bottom to top: reversed, so the first series is at the top.
-    let label_of = |i: usize| g.series.get(rows - 1 - i).cloned().unwrap_or_default();
+    let label_of = |i: usize| {
+        g.series
+            .get(rows - 1 - i)
+            .map(|l| visual(&abbreviated(l, 23)))
+            .unwrap_or_default()
+    };
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -654,21 +787,12 @@ pub struct Combination {
 /// Only the themes that some shown combination holds get a row of the matrix, and the
 /// chart grows in height with them (22 pixels a row), so every row is labelled.
 pub fn upset(stem: &Path, themes: &[String], combos: &[Combination], f: &Frame) -> Result<()> {
-    let used: Vec<usize> = (0..themes.len())
-        .filter(|j| combos.iter().any(|c| c.members.get(*j) == Some(&true)))
-        .collect();
-    let themes: Vec<String> = used.iter().map(|j| themes[*j].clone()).collect();
-    let combos: Vec<Combination> = combos
-        .iter()
-        .map(|c| Combination {
-            members: used.iter().map(|j| c.members[*j]).collect(),
-            cases: c.cases,
-            label: c.label.clone(),
-        })
-        .collect();
+    // Every theme has its row, in one of the shown combinations or not; a long label
+    // is cut with an ellipsis (the code list in the report's methods names it whole).
+    let themes: Vec<String> = themes.iter().map(|t| abbreviated(t, LABEL_CHARS)).collect();
     let height = SIZE.1.max(330 + 22 * themes.len() as u32);
     render!(stem, (SIZE.0, height), |area| draw_upset(
-        &area, &themes, &combos, f
+        &area, &themes, combos, f
     ))
 }
 
@@ -685,14 +809,14 @@ fn draw_upset<DB: DrawingBackend>(
     let n = combos.len().max(1) as f64;
     let top = combos.iter().map(|c| c.cases).max().unwrap_or(1).max(1) as f64 * 1.15;
     let mut bars = ChartBuilder::on(&bars_area)
-        .y_label_area_size(190)
+        .y_label_area_size(235)
         .x_label_area_size(4)
         .build_cartesian_2d(0f64..n, 0f64..top)
         .map_err(err)?;
     bars.configure_mesh()
         .disable_x_mesh()
         .x_labels(0)
-        .y_desc("Cases")
+        .y_desc(f.cases.as_str())
         .y_label_formatter(&whole)
         .house_style(13)
         .draw()
@@ -714,7 +838,7 @@ fn draw_upset<DB: DrawingBackend>(
     .map_err(err)?;
     let t = themes.len().max(1);
     let mut matrix = ChartBuilder::on(&matrix_area)
-        .y_label_area_size(190)
+        .y_label_area_size(235)
         .build_cartesian_2d(0f64..n, (0..t - 1).into_segmented())
         .map_err(err)?;
     matrix
@@ -909,18 +1033,11 @@ fn draw_spc<DB: DrawingBackend>(
         // Half a period of margin each side, so the first and last points are whole.
         .build_cartesian_2d(-0.5f64..(n - 1).max(1) as f64 + 0.5, lo..hi)
         .map_err(err)?;
-    let step = (n / 12).max(1);
+    let ticks = calendar_ticks(points);
     chart
         .configure_mesh()
-        .x_labels(n.min(13))
-        .x_label_formatter(&|x| {
-            let i = x.round() as usize;
-            if (x - x.round()).abs() < 1e-6 && i.is_multiple_of(step) {
-                points.get(i).map(|p| p.label.clone()).unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .x_labels(0)
+        .disable_x_mesh()
         .y_desc(y_desc)
         .y_label_formatter(&|v| {
             if marks.fractional {
@@ -932,6 +1049,30 @@ fn draw_spc<DB: DrawingBackend>(
         .house_style(12)
         .draw()
         .map_err(err)?;
+    // The labelled periods: a vertical grid line, a tick and the label (drawn here, as
+    // plotters would put a tick at every period).
+    let tick_style = text_style(12).pos(Pos::new(HPos::Center, VPos::Top));
+    for (k, text) in &ticks {
+        chart
+            .draw_series(LineSeries::new(
+                [(*k as f64, lo), (*k as f64, hi)],
+                NHS_PALE_GREY.stroke_width(1),
+            ))
+            .map_err(err)?;
+        let (px, py) = chart.backend_coord(&(*k as f64, lo));
+        let (ox, oy) = area.get_base_pixel();
+        area.draw(&PathElement::new(
+            vec![(px - ox, py - oy), (px - ox, py - oy + 5)],
+            NHS_DARK_GREY.stroke_width(1),
+        ))
+        .map_err(err)?;
+        area.draw(&Text::new(
+            text.clone(),
+            (px - ox, py - oy + 8),
+            tick_style.clone(),
+        ))
+        .map_err(err)?;
+    }
     let line = |f: fn(&SpcPoint) -> f64| {
         points
             .iter()
@@ -980,22 +1121,37 @@ fn draw_spc<DB: DrawingBackend>(
                 PathElement::new(vec![(x, y), (x + 16, y)], mdc::TARGET.stroke_width(2))
             });
     }
+    let spacing = {
+        let (x_range, _) = chart.plotting_area().get_pixel_range();
+        (x_range.end - x_range.start) as f64 / n as f64
+    };
+    let radius = (spacing * 0.4).clamp(2.0, 5.0).round() as i32;
     chart
-        .draw_series(points.iter().enumerate().map(|(i, p)| {
-            let colour = match p.variation.as_str() {
-                "special cause concern" => mdc::POINT_CONCERN,
-                "special cause improvement" => mdc::POINT_IMPROVEMENT,
-                "special cause neither" => mdc::POINT_NEITHER,
-                _ => mdc::POINT_COMMON,
-            };
-            // An incomplete period is drawn hollow: it is outside the limits and rules.
-            let style = if p.complete {
-                colour.filled()
-            } else {
-                colour.stroke_width(2)
-            };
-            Circle::new((i as f64, p.value), 5, style)
-        }))
+        .draw_series(
+            points
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| {
+                    // Points shrink as they crowd (hundreds of months); a common-cause point is
+                    // left to the line once they are closer than four pixels.
+                    spacing >= 4.0 || p.variation != "common cause" || !p.complete
+                })
+                .map(|(i, p)| {
+                    let colour = match p.variation.as_str() {
+                        "special cause concern" => mdc::POINT_CONCERN,
+                        "special cause improvement" => mdc::POINT_IMPROVEMENT,
+                        "special cause neither" => mdc::POINT_NEITHER,
+                        _ => mdc::POINT_COMMON,
+                    };
+                    // An incomplete period is drawn hollow: it is outside the limits and rules.
+                    let style = if p.complete {
+                        colour.filled()
+                    } else {
+                        colour.stroke_width(2)
+                    };
+                    Circle::new((i as f64, p.value), radius, style)
+                }),
+        )
         .map_err(err)?;
     legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     // The summary icons, top right of the plot: variation, then assurance.
@@ -1024,24 +1180,69 @@ fn draw_spc<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The x axis's labels of an SPC chart: (point index, label) at calendar steps (1, 2,
+/// 3 or 6 months, or 1, 2, 5, 10 or 20 years, the smallest giving at most 12 labels),
+/// on the periods' own boundaries: January for years, the quarter's first month for
+/// quarters. A period labelled other than YYYY-MM gets labels at even steps.
+fn calendar_ticks(points: &[SpcPoint]) -> Vec<(usize, String)> {
+    let month = |l: &str| -> Option<i64> {
+        let (y, m) = l.get(0..7)?.split_once('-')?;
+        let (y, m): (i64, i64) = (y.parse().ok()?, m.parse().ok()?);
+        (1..=12).contains(&m).then_some(y * 12 + m - 1)
+    };
+    let months: Option<Vec<i64>> = points.iter().map(|p| month(&p.label)).collect();
+    let Some(months) = months.filter(|m| !m.is_empty()) else {
+        let step = (points.len() / 12).max(1);
+        return points
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i.is_multiple_of(step))
+            .map(|(i, p)| (i, p.label.clone()))
+            .collect();
+    };
+    let span = months.last().unwrap_or(&0) - months.first().unwrap_or(&0) + 1;
+    let step = [1i64, 2, 3, 6, 12, 24, 60, 120, 240]
+        .into_iter()
+        .find(|s| span / s <= 12)
+        .unwrap_or(480);
+    months
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| *m % step == 0)
+        .map(|(i, m)| {
+            let (y, mo) = (m.div_euclid(12), m.rem_euclid(12) + 1);
+            let text = if step >= 12 {
+                y.to_string()
+            } else {
+                format!("{y}-{mo:02}")
+            };
+            (i, text)
+        })
+        .collect()
+}
+
 /// A unit of a funnel plot.
 #[derive(Debug, Clone)]
 pub struct FunnelUnit {
+    /// Its code.
     pub label: String,
+    /// Its name, when it has one.
+    pub name: Option<String>,
     pub denominator: f64,
     pub proportion: f64,
-    /// Outside the 99.8% limits (labelled on the chart) or the 95% limits.
+    /// What the key says of its figures ("31% (45 of 145)").
+    pub figures: String,
+    /// Outside the 99.8% limits (numbered on the chart and in its key) or the 95% limits.
     pub outside998: bool,
     pub outside95: bool,
+    /// Fewer cases than the study's minimum denominator: drawn hollow, not judged.
+    pub judged: bool,
+    /// Its number on the chart and in the key (and the report's table), when flagged.
+    pub number: Option<usize>,
 }
 
 /// The limit curves: (denominator, lower95, upper95, lower998, upper998).
 pub type Curve = Vec<(f64, f64, f64, f64, f64)>;
-
-/// A funnel plot: units as points, the average, 95% and 99.8% limits; units outside
-/// the 99.8% limits labelled.
-/// Labels a funnel plot draws at the most (the units farthest outside the limits).
-pub const FUNNEL_LABELS: usize = 10;
 
 /// What a funnel's axes show: proportions of cases (as percentages) against cases, or
 /// standardised ratios (observed over expected, 1 the overall rate) against expected
@@ -1051,16 +1252,39 @@ pub struct FunnelAxes {
     pub x: String,
     pub y: String,
     pub ratio: bool,
+    /// The minimum denominator below which units are not judged (the legend says so).
+    pub min_denominator: u64,
 }
 
 impl FunnelAxes {
-    pub fn proportions() -> FunnelAxes {
+    pub fn proportions(cases: &str, min_denominator: u64) -> FunnelAxes {
         FunnelAxes {
-            x: "Cases (denominator)".into(),
-            y: "Cases with the theme (%)".into(),
+            x: format!("{} (denominator)", capitalised(cases)),
+            y: "Share with the theme (%)".into(),
             ratio: false,
+            min_denominator,
         }
     }
+}
+
+/// `text` with its first letter in capitals.
+pub fn capitalised(text: &str) -> String {
+    let mut c = text.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The height of the plot of a chart with a key below it (the key adds its rows).
+const PLOT_HEIGHT: u32 = 560;
+/// A row of a chart's key, in pixels.
+const KEY_ROW: u32 = 18;
+
+/// The key's layout: rows per column and columns, for `n` entries.
+fn key_layout(n: usize) -> (usize, usize) {
+    let columns = if n > 8 { 2 } else { 1 };
+    (n.div_ceil(columns), columns)
 }
 
 pub fn funnel(
@@ -1071,9 +1295,49 @@ pub fn funnel(
     axes: &FunnelAxes,
     f: &Frame,
 ) -> Result<()> {
-    render!(stem, |area| draw_funnel(
+    let numbered = units.iter().filter(|u| u.number.is_some()).count();
+    let (rows, _) = key_layout(numbered);
+    let key = if numbered == 0 {
+        0
+    } else {
+        28 + rows as u32 * KEY_ROW
+    };
+    render!(stem, (SIZE.0, PLOT_HEIGHT + key), |area| draw_funnel(
         &area, units, curve, average, axes, f
     ))
+}
+
+/// Axis ticks at 1, 2 and 5 times the powers of ten from `lo` to `hi` (a log axis), or
+/// at a round step giving about `target` ticks (a linear one).
+fn ticks(lo: f64, hi: f64, log: bool, target: usize) -> Vec<f64> {
+    if log {
+        let mut out = Vec::new();
+        let mut decade = 10f64.powf(lo.max(1e-9).log10().floor());
+        while decade <= hi {
+            for m in [1.0, 2.0, 5.0] {
+                let v = decade * m;
+                if v >= lo && v <= hi {
+                    out.push(v);
+                }
+            }
+            decade *= 10.0;
+        }
+        return out;
+    }
+    let raw = (hi - lo).max(1e-9) / target.max(1) as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    let mut out = Vec::new();
+    let mut v = (lo / step).ceil() * step;
+    while v <= hi + 1e-9 {
+        out.push(v);
+        v += step;
+    }
+    out
 }
 
 fn draw_funnel<DB: DrawingBackend>(
@@ -1084,24 +1348,56 @@ fn draw_funnel<DB: DrawingBackend>(
     axes: &FunnelAxes,
     f: &Frame,
 ) -> Result<()> {
-    let area = frame(root, f)?;
-    let max_n = units.iter().map(|u| u.denominator).fold(1.0, f64::max) * 1.05;
+    let whole_area = frame(root, f)?;
+    let (plot_area, key_area) = whole_area.split_vertically(PLOT_HEIGHT - 104);
+    let max_n = units.iter().map(|u| u.denominator).fold(1.0, f64::max);
+    let min_n = units
+        .iter()
+        .map(|u| u.denominator)
+        .filter(|d| *d > 0.0)
+        .fold(max_n, f64::min);
+    // Denominators spanning two orders of magnitude or more are drawn on a log axis, so
+    // that hundreds of small units are not crowded against zero.
+    let log = max_n / min_n.max(1e-9) >= 100.0;
+    let (x_lo, x_hi) = if log {
+        ((min_n * 0.8).log10(), (max_n * 1.25).log10())
+    } else {
+        (0.0, max_n * 1.05)
+    };
+    let tx = move |n: f64| if log { n.max(1e-9).log10() } else { n };
+    let key_points: Vec<f64> = ticks(
+        if log { 10f64.powf(x_lo) } else { x_lo },
+        if log { 10f64.powf(x_hi) } else { x_hi },
+        log,
+        10,
+    )
+    .into_iter()
+    .map(tx)
+    .collect();
     // Ratios: from 0 to past the highest unit (at least 2), the limits cut there.
     let top = if axes.ratio {
         units.iter().map(|u| u.proportion).fold(2.0, f64::max) * 1.1
     } else {
         100.0
     };
-    let mut chart = ChartBuilder::on(&area)
+    let mut chart = ChartBuilder::on(&plot_area)
         .x_label_area_size(50)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..max_n, 0f64..top)
+        .build_cartesian_2d(x_lo..x_hi, 0f64..top)
         .map_err(err)?;
+    let x_desc = if log {
+        format!("{} (log scale)", axes.x)
+    } else {
+        axes.x.clone()
+    };
+    // The x axis's ticks are drawn here, at round values of the denominator (1, 2 and 5
+    // times powers of ten on a log axis).
     chart
         .configure_mesh()
-        .x_desc(axes.x.as_str())
+        .x_desc(x_desc.as_str())
         .y_desc(axes.y.as_str())
-        .x_label_formatter(&whole)
+        .x_labels(0)
+        .disable_x_mesh()
         .y_label_formatter(&|v| {
             if axes.ratio {
                 decimal(v, top)
@@ -1112,11 +1408,39 @@ fn draw_funnel<DB: DrawingBackend>(
         .house_style(13)
         .draw()
         .map_err(err)?;
+    for k in &key_points {
+        chart
+            .draw_series(LineSeries::new(
+                [(*k, 0.0), (*k, top)],
+                NHS_PALE_GREY.stroke_width(1),
+            ))
+            .map_err(err)?;
+    }
+    let tick_style = text_style(13).pos(Pos::new(HPos::Center, VPos::Top));
+    for k in &key_points {
+        let n = if log { 10f64.powf(*k) } else { *k };
+        let text = if n >= 1.0 || !log {
+            thousands(n.round() as i64)
+        } else {
+            format!("{n:.1}")
+        };
+        let (px, py) = chart.backend_coord(&(*k, 0.0));
+        let (ox, oy) = plot_area.get_base_pixel();
+        plot_area
+            .draw(&PathElement::new(
+                vec![(px - ox, py - oy), (px - ox, py - oy + 5)],
+                NHS_DARK_GREY.stroke_width(1),
+            ))
+            .map_err(err)?;
+        plot_area
+            .draw(&Text::new(text, (px - ox, py - oy + 8), tick_style.clone()))
+            .map_err(err)?;
+    }
     let pct = |v: f64| if axes.ratio { v } else { v * 100.0 };
-    let inside = |p: &(f64, f64)| p.1.is_finite() && p.1 <= top;
+    let inside = |p: &(f64, f64)| p.1.is_finite() && p.1 <= top && p.0 >= x_lo;
     chart
         .draw_series(LineSeries::new(
-            [(0.0, pct(average)), (max_n, pct(average))],
+            [(x_lo, pct(average)), (x_hi, pct(average))],
             NHS_DARK_BLUE.stroke_width(2),
         ))
         .map_err(err)?
@@ -1134,98 +1458,278 @@ fn draw_funnel<DB: DrawingBackend>(
             (_, true) => c.3,
             (_, false) => c.4,
         };
-        chart
-            .draw_series(LineSeries::new(
-                curve
-                    .iter()
-                    .map(|c| (c.0, pct(pick(c, false))))
-                    .filter(inside),
-                colour.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
-            });
-        chart
-            .draw_series(LineSeries::new(
-                curve
-                    .iter()
-                    .map(|c| (c.0, pct(pick(c, true))))
-                    .filter(inside),
-                colour.stroke_width(2),
-            ))
-            .map_err(err)?;
+        for lower in [false, true] {
+            let series = chart
+                .draw_series(LineSeries::new(
+                    curve
+                        .iter()
+                        .filter(|c| c.0 > 0.0)
+                        .map(|c| (tx(c.0), pct(pick(c, lower))))
+                        .filter(inside),
+                    colour.stroke_width(2),
+                ))
+                .map_err(err)?;
+            if !lower {
+                series.label(name).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+                });
+            }
+        }
     }
-    // The dots, and what their colours mean, in the legend.
-    for (name, colour, pick) in [
-        ("within the 95% limits", NHS_BLUE, 0u8),
+    // The dots, and what their colours mean, in the legend; units not judged hollow.
+    let small = format!("fewer than {} cases: not judged", axes.min_denominator);
+    let classes: [(&str, RGBColor, u8); 4] = [
+        ("within the 95% limits", NHS_BLUE, 0),
         ("outside the 95% limits", NHS_WARM_YELLOW, 1),
-        ("outside the 99.8% limits", NHS_ORANGE, 2),
-    ] {
+        ("outside the 99.8% limits (numbered)", NHS_ORANGE, 2),
+        (small.as_str(), NHS_MID_GREY, 3),
+    ];
+    for (name, colour, pick) in classes {
         let class = |u: &&FunnelUnit| match pick {
-            2 => u.outside998,
-            1 => u.outside95 && !u.outside998,
-            _ => !u.outside95 && !u.outside998,
+            3 => !u.judged,
+            2 => u.judged && u.outside998,
+            1 => u.judged && u.outside95 && !u.outside998,
+            _ => u.judged && !u.outside95 && !u.outside998,
         };
+        if pick == 3 && !units.iter().any(|u| !u.judged) {
+            continue;
+        }
+        let style = if pick == 3 {
+            colour.stroke_width(1)
+        } else {
+            colour.filled()
+        };
+        let r = if units.len() > 200 { 3 } else { 5 };
         chart
             .draw_series(
                 units
                     .iter()
                     .filter(class)
-                    .map(|u| Circle::new((u.denominator, pct(u.proportion)), 5, colour.filled())),
+                    .map(|u| Circle::new((tx(u.denominator), pct(u.proportion)), r, style)),
             )
             .map_err(err)?
             .label(name)
-            .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, style));
     }
-    // Labels: at most FUNNEL_LABELS of the units outside the 99.8% limits, the farthest
-    // from the average first, each placed where it overlaps no other label and stays
-    // inside the plot (tried above, below, left and right of its dot); a unit whose
-    // label finds no place is still listed in the report's table of flagged units.
+    // Every unit outside the 99.8% limits carries its number, placed where it overlaps no
+    // other number, no legend and stays inside the plot: tried at eight places around its
+    // dot at growing distances, with a leader line when it stands off; the key below the
+    // plot names each number.
     let (plot_x, plot_y) = chart.plotting_area().get_pixel_range();
-    let mut flagged: Vec<&FunnelUnit> = units.iter().filter(|u| u.outside998).collect();
-    flagged.sort_by(|a, b| {
-        (b.proportion - average)
-            .abs()
-            .total_cmp(&(a.proportion - average).abs())
-    });
-    let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
-    let mut labels = Vec::new();
-    for u in flagged.into_iter().take(FUNNEL_LABELS) {
-        let (px, py) = chart.backend_coord(&(u.denominator, pct(u.proportion)));
-        let (w, h) = (7 * u.label.chars().count() as i32 + 4, 14);
-        let spot = [
-            (6, -18),
-            (6, 6),
-            (-w - 6, -18),
-            (-w - 6, 6),
-            (8, -7),
-            (-w - 8, -7),
-        ]
-        .into_iter()
-        .map(|(dx, dy)| (px + dx, py + dy, dx, dy))
-        .find(|(x, y, _, _)| {
-            let inside = *x >= plot_x.start
-                && x + w <= plot_x.end
-                && *y >= plot_y.start
-                && y + h <= plot_y.end;
-            inside
-                && placed.iter().all(|(ox, oy, ow, oh)| {
-                    x + w <= *ox || *x >= ox + ow || y + h <= *oy || *y >= oy + oh
-                })
-        });
-        if let Some((x, y, dx, dy)) = spot {
-            placed.push((x, y, w, h));
-            labels.push((u, dx, dy));
+    let mut numbered: Vec<&FunnelUnit> = units.iter().filter(|u| u.number.is_some()).collect();
+    numbered.sort_by_key(|u| u.number);
+    let dots: Vec<(i32, i32)> = units
+        .iter()
+        .map(|u| chart.backend_coord(&(tx(u.denominator), pct(u.proportion))))
+        .collect();
+    // The legend's box, top right (an estimate of its size).
+    let legend_box = (plot_x.end - 330, plot_y.start, 330, 130);
+    let mut placed: Vec<(i32, i32, i32, i32)> = vec![legend_box];
+    let label_style = (FONT, 13, FontStyle::Bold)
+        .into_font()
+        .color(&NHS_DARK_BLUE);
+    // (number, where it is drawn, its dot).
+    type Placed = (String, (i32, i32), (i32, i32));
+    let mut labels: Vec<Placed> = Vec::new();
+    for u in &numbered {
+        let n = u.number.unwrap_or(0);
+        let text = n.to_string();
+        let (px, py) = chart.backend_coord(&(tx(u.denominator), pct(u.proportion)));
+        let (w, h) = (8 * text.len() as i32 + 4, 15);
+        let mut spot = None;
+        'search: for distance in [6, 14, 24, 36, 50, 66] {
+            for (dx, dy) in [
+                (1, -1),
+                (1, 1),
+                (-1, -1),
+                (-1, 1),
+                (1, 0),
+                (-1, 0),
+                (0, -1),
+                (0, 1),
+            ] {
+                let x = px + dx * distance
+                    - if dx < 0 {
+                        w
+                    } else if dx == 0 {
+                        w / 2
+                    } else {
+                        0
+                    };
+                let y = py + dy * distance
+                    - if dy < 0 {
+                        h
+                    } else if dy == 0 {
+                        h / 2
+                    } else {
+                        0
+                    };
+                let fits = x >= plot_x.start
+                    && x + w <= plot_x.end
+                    && y >= plot_y.start
+                    && y + h <= plot_y.end;
+                let free = placed.iter().all(|(ox, oy, ow, oh)| {
+                    x + w <= *ox || x >= ox + ow || y + h <= *oy || y >= oy + oh
+                });
+                // Not over another unit's flagged dot.
+                let covers = |(px2, py2): &(i32, i32)| {
+                    (x - 3..=x + w + 3).contains(px2) && (y - 3..=y + h + 3).contains(py2)
+                };
+                let clear = dots
+                    .iter()
+                    .zip(units)
+                    .all(|(dot, v)| !(v.outside998 && covers(dot)));
+                if fits && free && clear {
+                    spot = Some((x, y));
+                    break 'search;
+                }
+            }
+        }
+        // Nowhere free: the nearest place inside the plot, even over another label (the
+        // key still names it).
+        let (x, y) = spot.unwrap_or((
+            (px + 6).clamp(plot_x.start, plot_x.end - w),
+            (py - h - 6).clamp(plot_y.start, plot_y.end - h),
+        ));
+        placed.push((x, y, w, h));
+        labels.push((text, (x, y), (px, py)));
+    }
+    let (ox, oy) = (plot_area.get_base_pixel().0, plot_area.get_base_pixel().1);
+    for (text, (x, y), (px, py)) in &labels {
+        let (cx, cy) = (x + 4 * text.len() as i32 + 2, y + 7);
+        if (cx - px).abs() + (cy - py).abs() > 24 {
+            plot_area
+                .draw(&PathElement::new(
+                    vec![(cx - ox, cy - oy), (px - ox, py - oy)],
+                    NHS_DARK_BLUE.stroke_width(1),
+                ))
+                .map_err(err)?;
+        }
+        plot_area
+            .draw(&Rectangle::new(
+                [
+                    (x - ox, y - oy),
+                    (x - ox + 8 * text.len() as i32 + 4, y - oy + 15),
+                ],
+                WHITE.mix(0.85).filled(),
+            ))
+            .map_err(err)?;
+        plot_area
+            .draw(&Text::new(
+                text.clone(),
+                (x - ox + 2, y - oy + 1),
+                label_style.clone(),
+            ))
+            .map_err(err)?;
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    // The key: each number, its unit's name and code, and its figures.
+    if !numbered.is_empty() {
+        let (rows, columns) = key_layout(numbered.len());
+        let heading = (FONT, 14, FontStyle::Bold)
+            .into_font()
+            .color(&NHS_DARK_BLUE);
+        key_area
+            .draw(&Text::new(
+                "Outside the 99.8% limits (the numbers on the chart):".to_string(),
+                (0, 8),
+                heading,
+            ))
+            .map_err(err)?;
+        let (kw, _) = key_area.dim_in_pixel();
+        let column_width = kw as i32 / columns as i32;
+        let style = text_style(12);
+        for (i, u) in numbered.iter().enumerate() {
+            let (col, row) = (i / rows, i % rows);
+            // A long name is cut, never its code or figures.
+            let (who, tail) = match &u.name {
+                Some(n) => (n.clone(), format!(" ({}): {}", u.label, u.figures)),
+                None => (u.label.clone(), format!(": {}", u.figures)),
+            };
+            let room = column_width - 40;
+            let text = fit_text(
+                &key_area,
+                &format!("{who}{tail}"),
+                &who,
+                &tail,
+                room,
+                &style,
+            )?;
+            let (x, y) = (col as i32 * column_width, 30 + row as i32 * KEY_ROW as i32);
+            key_area
+                .draw(&Text::new(
+                    u.number.unwrap_or(0).to_string(),
+                    (x, y),
+                    (FONT, 12, FontStyle::Bold)
+                        .into_font()
+                        .color(&NHS_DARK_BLUE),
+                ))
+                .map_err(err)?;
+            key_area
+                .draw(&Text::new(visual(&text), (x + 28, y), style.clone()))
+                .map_err(err)?;
         }
     }
-    chart
-        .draw_series(labels.iter().map(|(u, dx, dy)| {
-            EmptyElement::at((u.denominator, pct(u.proportion)))
-                + Text::new(u.label.clone(), (*dx, *dy), text_style(12))
-        }))
-        .map_err(err)?;
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
+}
+
+/// `whole` if it fits in `room` pixels, else `name` cut with an ellipsis and `tail`.
+fn fit_text<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    whole: &str,
+    name: &str,
+    tail: &str,
+    room: i32,
+    style: &TextStyle,
+) -> Result<String> {
+    let width =
+        |t: &str| -> Result<i32> { Ok(area.estimate_text_size(t, style).map_err(err)?.0 as i32) };
+    if width(whole)? <= room {
+        return Ok(whole.to_string());
+    }
+    let chars: Vec<char> = name.chars().collect();
+    let mut keep = chars.len();
+    while keep > 4 {
+        keep -= 1;
+        let cut: String = chars[..keep].iter().collect();
+        let text = format!("{}…{tail}", cut.trim_end());
+        if width(&text)? <= room {
+            return Ok(text);
+        }
+    }
+    Ok(format!(
+        "{}…{tail}",
+        chars.iter().take(4).collect::<String>()
+    ))
+}
+
+thread_local! {
+    /// Whether the chart being drawn is the PNG (text must be in visual order) rather
+    /// than the SVG (the browser orders it).
+    static BITMAP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A right-to-left character (Hebrew, Arabic, Syriac, Thaana, N'Ko and their
+/// presentation forms).
+fn is_rtl(c: char) -> bool {
+    matches!(c as u32, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFF)
+}
+
+/// Text as a chart draws it: for the PNG, text holding right-to-left script is shaped
+/// (Arabic joined forms) and put in visual order by the Unicode Bidirectional Algorithm,
+/// since the bitmap backend lays glyphs out left to right; for the SVG it is left as
+/// written (the browser does both).
+pub fn visual(text: &str) -> String {
+    if !BITMAP.with(|b| b.get()) || !text.chars().any(is_rtl) {
+        return text.to_string();
+    }
+    let shaped = ar_reshaper::reshape_line(text);
+    // A left-to-right paragraph (the chart's language), its right-to-left runs reversed
+    // in place.
+    let info = unicode_bidi::BidiInfo::new(&shaped, Some(unicode_bidi::Level::ltr()));
+    info.paragraphs
+        .iter()
+        .map(|p| info.reorder_line(p, p.range.clone()).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -235,6 +235,7 @@ impl<'a> Figures<'a> {
             title,
             subtitle,
             source: self.source.clone(),
+            cases: chart::capitalised(&self.study.cases()),
         }
     }
 
@@ -260,10 +261,20 @@ impl<'a> Figures<'a> {
     /// drawn and, for charts that could not be drawn (an SPC chart with too few points),
     /// why not.
     pub async fn draw_all(&self, dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
+        self.draw_all_but(dir, &[]).await
+    }
+
+    /// `draw_all`, leaving out the charts named in `lacking` (what the study's data does
+    /// not have: no chart, and no note of one not drawn).
+    pub async fn draw_all_but(
+        &self,
+        dir: &Path,
+        lacking: &[&str],
+    ) -> Result<(Vec<PathBuf>, Vec<String>)> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut drawn = Vec::new();
         let mut skipped = Vec::new();
-        for name in CHARTS {
+        for name in CHARTS.iter().filter(|c| !lacking.contains(c)) {
             let themes: Vec<Option<String>> = if matches!(*name, "spc" | "funnel") {
                 self.context.codes.themes().into_iter().map(Some).collect()
             } else {
@@ -320,8 +331,14 @@ impl<'a> Figures<'a> {
             return Err(Error::NotDrawn("prevalence: no case in scope".into()));
         }
         let f = self.frame(
-            "Cases with each theme".into(),
-            format!("Share of cases in scope (n = {n}), with 95% Wilson intervals"),
+            format!(
+                "{} with each theme",
+                chart::capitalised(&self.study.cases())
+            ),
+            format!(
+                "Share of {} in scope (n = {n}), with 95% Wilson intervals",
+                self.study.cases()
+            ),
         );
         chart::prevalence(stem, &bars, &f)
     }
@@ -346,16 +363,16 @@ impl<'a> Figures<'a> {
                 .collect()
         });
         let total_combinations = all.len();
-        // The largest combinations, and the rest as one bar: thirty themes can give
-        // thousands of combinations, which no chart can show. Published, the rest is the
-        // sum of published counts, and has no bar when one of them is suppressed.
-        if all.len() > COMBINATIONS_SHOWN + 1 {
+        // The largest combinations: thirty themes can give thousands of combinations,
+        // which no chart can show. The rest are counted in the subtitle, not drawn as a
+        // bar (one bar of thousands would flatten every other). Published, their count is
+        // the sum of published counts, not stated when one of them is suppressed.
+        let mut rest = None;
+        if all.len() > COMBINATIONS_SHOWN {
             all.sort_by_key(|c| std::cmp::Reverse(c.1.unwrap_or(0)));
-            let rest: Option<u64> = all[COMBINATIONS_SHOWN..].iter().map(|c| c.1).sum();
+            let others: Option<u64> = all[COMBINATIONS_SHOWN..].iter().map(|c| c.1).sum();
+            rest = Some(others);
             all.truncate(COMBINATIONS_SHOWN);
-            if let Some(rest) = rest {
-                all.push((vec![false; themes.len()], Some(rest)));
-            }
         }
         let combos: Vec<Combination> = all
             .into_iter()
@@ -371,19 +388,21 @@ impl<'a> Figures<'a> {
             ));
         }
         let labels: Vec<String> = themes.iter().map(|t| self.study.label(t)).collect();
+        let cases = self.study.cases();
+        let n = self.cases_in_scope().await?;
         let f = self.frame(
             "Which themes occur together".into(),
-            if total_combinations > COMBINATIONS_SHOWN + 1 {
-                format!(
-                    "The {COMBINATIONS_SHOWN} largest of {} combinations, and all others as the last bar (n = {})",
+            match rest {
+                Some(others) => format!(
+                    "The {COMBINATIONS_SHOWN} largest of {} combinations (n = {n} {cases}); {} in the other {} are not drawn",
                     chart::thousands(total_combinations as i64),
-                    self.cases_in_scope().await?
-                )
-            } else {
-                format!(
-                    "Cases per combination of themes, each case counted once (n = {})",
-                    self.cases_in_scope().await?
-                )
+                    others.map_or("the cases".to_string(), |o| format!("{} {cases}", chart::thousands(o as i64))),
+                    chart::thousands((total_combinations - COMBINATIONS_SHOWN) as i64),
+                ),
+                None => format!(
+                    "{} per combination of themes, each counted once (n = {n})",
+                    chart::capitalised(&cases)
+                ),
             },
         );
         chart::upset(stem, &labels, &combos, &f)
@@ -622,21 +641,39 @@ impl<'a> Figures<'a> {
                     self.study.cases()
                 )
             } else {
-                format!("{}: {} per month", self.study.label(theme), self.study.cases())
+                format!(
+                    "{}: {} per month",
+                    self.study.label(theme),
+                    self.study.cases()
+                )
             },
             {
-                let mut s = if points.iter().any(|p| !p.complete) {
-                    "XmR chart (Making Data Count); orange: concern, blue: improvement, purple: neither; hollow: incomplete month, not judged".to_string()
-                } else {
-                    "XmR chart (Making Data Count); orange: special cause concern, blue: improvement, purple: neither".to_string()
-                };
+                // Every colour drawn, and only those.
+                let mut colours = vec!["XmR (Making Data Count): grey common cause".to_string()];
+                for (variation, words) in [
+                    ("special cause concern", "orange concern"),
+                    ("special cause improvement", "blue improvement"),
+                    ("special cause neither", "purple neither better nor worse"),
+                ] {
+                    if points.iter().any(|p| p.variation == variation) {
+                        colours.push(words.to_string());
+                    }
+                }
+                let mut s = colours.join(", ");
+                if points.iter().any(|p| !p.complete) {
+                    s.push_str("; hollow: incomplete month, not judged");
+                }
                 if v.target.is_some() {
                     s.push_str("; red: target");
                 }
                 if !v.rebases.is_empty() {
                     s.push_str(&format!(
                         "; rebased {}",
-                        v.rebases.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ")
+                        v.rebases
+                            .iter()
+                            .map(|(m, _)| m.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
                 if hidden > 0 {
@@ -658,7 +695,10 @@ impl<'a> Figures<'a> {
             chart::spc(
                 stem,
                 points,
-                &format!("Cases with the theme {per}"),
+                &format!(
+                    "{} with the theme {per}",
+                    chart::capitalised(&self.study.cases())
+                ),
                 false,
                 &marks,
                 &f,
@@ -666,7 +706,14 @@ impl<'a> Figures<'a> {
         } else if share {
             chart::spc(stem, points, "Share with the theme (%)", true, &marks, &f)
         } else {
-            chart::spc(stem, points, "Cases with the theme", false, &marks, &f)
+            chart::spc(
+                stem,
+                points,
+                &format!("{} with the theme", chart::capitalised(&self.study.cases())),
+                false,
+                &marks,
+                &f,
+            )
         }
     }
 
@@ -701,6 +748,7 @@ impl<'a> Figures<'a> {
                     By::Organisation,
                     crate::stats::Choice::Auto,
                     exposure,
+                    self.study.min_denominator,
                 )?
             }
             None => oversight::funnel_from(
@@ -710,6 +758,7 @@ impl<'a> Figures<'a> {
                 By::Organisation,
                 crate::stats::Choice::Auto,
                 exposure,
+                self.study.min_denominator,
             )?
             .shown(),
         };
@@ -724,11 +773,12 @@ impl<'a> Figures<'a> {
         let funnel = self.funnel_view(theme).await?;
         let out = &funnel.output;
         let reading = exposure.filter(|e| e.reads(theme));
-        let units: Vec<FunnelUnit> = out
-            .rows
-            .funnel()
+        let rows = out.rows.funnel();
+        let order = flagged_order(rows);
+        let units: Vec<FunnelUnit> = rows
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 let (denominator, proportion) = match r.per_exposure {
                     Some(x) => (x.expected, x.ratio),
                     None => (
@@ -736,10 +786,31 @@ impl<'a> Figures<'a> {
                         r.proportion.value().unwrap_or(0.0),
                     ),
                 };
+                let figures = match r.per_exposure {
+                    Some(x) => format!(
+                        "{} ({} of {} {}); {:.2} × expected",
+                        crate::stats::rate_text(x.rate),
+                        count_text(&r.numerator),
+                        count_text(&r.denominator),
+                        self.study.cases(),
+                        x.ratio
+                    ),
+                    None => format!(
+                        "{} ({} of {})",
+                        r.proportion
+                            .value()
+                            .map(crate::stats::percent)
+                            .unwrap_or_default(),
+                        count_text(&r.numerator),
+                        count_text(&r.denominator)
+                    ),
+                };
                 FunnelUnit {
                     label: r.label.clone(),
+                    name: r.name.clone(),
                     denominator,
                     proportion,
+                    figures,
                     outside998: matches!(
                         r.significance,
                         Significance::Low0001 | Significance::High0001
@@ -748,6 +819,8 @@ impl<'a> Figures<'a> {
                         r.significance,
                         Significance::Low0025 | Significance::High0025
                     ),
+                    judged: r.significance != Significance::NotJudged,
+                    number: order.iter().position(|k| *k == i).map(|p| p + 1),
                 }
             })
             .collect();
@@ -792,12 +865,17 @@ impl<'a> Figures<'a> {
                     .unwrap_or(0.0);
                 (
                     format!(
-                        "{}: organisations compared {}",
+                        "{}: {} compared {}",
                         self.study.label(theme),
+                        self.study.organisations(),
                         e.per_words()
                     ),
                     chart::FunnelAxes {
-                        x: "Expected cases with the theme at the overall rate".into(),
+                        min_denominator: self.study.min_denominator,
+                        x: format!(
+                            "Expected {} with the theme at the overall rate",
+                            self.study.cases()
+                        ),
                         y: format!(
                             "Observed / expected (1 = {} {})",
                             crate::stats::rate_text(overall),
@@ -808,19 +886,32 @@ impl<'a> Figures<'a> {
                 )
             }
             None => (
-                format!("{}: organisations compared", self.study.label(theme)),
-                chart::FunnelAxes::proportions(),
+                format!(
+                    "{}: {} compared",
+                    self.study.label(theme),
+                    self.study.organisations()
+                ),
+                chart::FunnelAxes::proportions(&self.study.cases(), self.study.min_denominator),
             ),
         };
+        let organisations = self.study.organisations();
         let mut subtitle = if funnel.not_shown > 0 {
             format!(
-                "Published counts, {} organisations ({} with a suppressed count not shown){judged}",
+                "Published counts, {} {organisations} ({} with a suppressed count not shown){judged}",
                 units.len(),
                 funnel.not_shown
             )
         } else {
-            format!("{} organisations{judged}", units.len())
+            format!("{} {organisations}{judged}", units.len())
         };
+        let small = units.iter().filter(|u| !u.judged).count();
+        if small > 0 {
+            subtitle.push_str(&format!(
+                "; {small} with fewer than {} {} not judged",
+                self.study.min_denominator,
+                self.study.cases()
+            ));
+        }
         if without > 0 {
             subtitle.push_str(&format!("; {without} without an exposure not placed"));
         }
@@ -883,23 +974,25 @@ impl<'a> Figures<'a> {
                 .collect(),
             series: themes.iter().map(|t| self.study.label(t)).collect(),
             values,
-            y_desc: "Cases with the theme".into(),
+            y_desc: format!("{} with the theme", chart::capitalised(&self.study.cases())),
         };
         let (title, what) = match dimension {
-            "stage" => ("Findings by stage", "stage of the finding"),
+            "stage" => ("Themes by stage", "stage of the finding"),
             _ => (
-                "Findings by responsible service",
+                "Themes by service",
                 "service of the finding (else of the case)",
             ),
         };
         let f = self.frame(
             title.into(),
             format!(
-                "Cases with each theme, by {what} (n = {} cases)",
-                self.cases_in_scope().await?
+                "{} with each theme, by {what} (n = {} {})",
+                chart::capitalised(&self.study.cases()),
+                self.cases_in_scope().await?,
+                self.study.cases()
             ),
         );
-        chart::grouped(stem, &g, &f)
+        chart::heatmap(stem, &g, &f)
     }
 
     async fn compliance(&self, stem: &Path) -> Result<()> {
@@ -956,6 +1049,35 @@ pub struct SpcView {
     pub rebases: Vec<(String, String)>,
     /// A sustained shift worth considering as a rebase, in words.
     pub suggested: Option<String>,
+}
+
+/// The units a funnel flags (outside the 99.8% limits, judged), as indices into its
+/// rows, in the order they are numbered on the chart and listed in the report: those
+/// above first, then those below, each farthest beyond its limit first.
+pub fn flagged_order<F: Form>(rows: &[crate::measures::rows::FunnelRow<F>]) -> Vec<usize> {
+    let mut out: Vec<(usize, bool, f64)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let value = match r.per_exposure {
+                Some(x) => x.ratio,
+                None => r.proportion.value()?,
+            };
+            match r.significance {
+                Significance::High0001 => Some((i, true, value - r.upper998)),
+                Significance::Low0001 => Some((i, false, r.lower998 - value)),
+                _ => None,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)));
+    out.into_iter().map(|(i, _, _)| i).collect()
+}
+
+/// A count as a chart's key writes it (`*` when suppressed).
+fn count_text<C: CountLike>(c: &C) -> String {
+    c.number()
+        .map_or("*".to_string(), |n| chart::thousands(n as i64))
 }
 
 fn icon_of(text: &str) -> Option<crate::stats::VariationIcon> {

@@ -59,6 +59,9 @@ pub struct Options {
     /// `publish`; `serve` never keeps them).
     pub lists: bool,
     pub comparison: Option<(Period, Period)>,
+    /// The address of `casework serve` on this warehouse: the tables of flagged
+    /// organisations link each to its page there.
+    pub serve_url: Option<String>,
     /// A tracker CSV (number, text, owner, due_date, status, evidence); `None` uses the
     /// shipped one.
     pub tracker: Option<PathBuf>,
@@ -86,9 +89,10 @@ fn count_text(n: Option<u64>) -> String {
     })
 }
 
-/// A count for summary.json: a number, or `"*"` when suppressed for publication.
+/// A count for summary.json: a number, or null when suppressed for publication (the
+/// headline's `suppressed` says so).
 fn count_value(n: Option<u64>) -> Value {
-    n.map_or(Value::from("*"), Value::from)
+    n.map_or(Value::Null, Value::from)
 }
 
 /// One theme's headline figures as the report states them.
@@ -96,9 +100,16 @@ fn count_value(n: Option<u64>) -> Value {
 struct Headline {
     theme: String,
     label: String,
-    /// Counts as numbers (`"*"` when suppressed for publication).
+    /// Counts as numbers (null when suppressed for publication).
     cases: Value,
     cases_with_theme: Value,
+    /// Whether a count is suppressed (publication): the figures are then null.
+    suppressed: bool,
+    /// The share as a number (0 to 1) and its 95% Wilson interval.
+    proportion: Option<f64>,
+    ci95_lower: Option<f64>,
+    ci95_upper: Option<f64>,
+    /// The same, as the sentence writes them ("43%").
     percent: Option<String>,
     ci95_low: Option<String>,
     ci95_high: Option<String>,
@@ -142,6 +153,10 @@ fn headline(study: &StudyFile, theme: &str, px: Option<u64>, pn: Option<u64>) ->
                 label,
                 cases: count_value(pn),
                 cases_with_theme: count_value(px),
+                suppressed: false,
+                proportion: Some(p),
+                ci95_lower: ci.map(|c| c.low),
+                ci95_upper: ci.map(|c| c.high),
                 percent: Some(show(p)),
                 ci95_low: Some(lo),
                 ci95_high: Some(hi),
@@ -157,6 +172,10 @@ fn headline(study: &StudyFile, theme: &str, px: Option<u64>, pn: Option<u64>) ->
             label,
             cases: count_value(pn),
             cases_with_theme: count_value(px),
+            suppressed: px.is_none() || pn.is_none(),
+            proportion: None,
+            ci95_lower: None,
+            ci95_upper: None,
             percent: None,
             ci95_low: None,
             ci95_high: None,
@@ -221,6 +240,8 @@ fn comparison_sentence(
 #[derive(Debug, Clone, Serialize)]
 struct Table {
     name: String,
+    /// What the page calls it, in the study's words.
+    title: String,
     columns: Vec<String>,
     rows: Vec<Vec<String>>,
     /// Per cell, whether the measure gave a number (the workbook writes it as one);
@@ -278,6 +299,7 @@ fn table(name: &str, maps: &[Map<String, Value>]) -> Table {
     let headers = columns.clone();
     Table {
         name: name.to_string(),
+        title: name.replace('_', " "),
         columns,
         rows,
         numeric,
@@ -364,6 +386,12 @@ fn tracker_rows(path: Option<&Path>, study: &StudyFile) -> Result<Vec<Map<String
 
 /// What the report says, gathered from the warehouse before anything is composed.
 struct Collected {
+    /// Per theme, what its SPC chart plots, for the caption ("share of decisions per
+    /// month").
+    spc_captions: std::collections::BTreeMap<String, String>,
+    /// Whether the data has what a section needs: measured delays, remedies,
+    /// recommendations, services.
+    has: Has,
     /// Every measure as a table (published if asked).
     tables: Vec<Table>,
     headlines: Vec<Headline>,
@@ -427,10 +455,30 @@ struct ScoreRow {
     numbers: Value,
 }
 
+/// What the study's data has, so that the report shows no section for what it lacks.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+struct Has {
+    /// Measured delays (events with intervals): the delays chart, thresholds, methods.
+    delays: bool,
+    /// A theme measured against the thresholds (the study's delay theme).
+    delay_theme: bool,
+    remedies: bool,
+    recommendations: bool,
+    learning: bool,
+    services: bool,
+    stages: bool,
+}
+
 /// An organisation outside a funnel's 99.8% limits, as the report lists it.
 #[derive(Debug, Clone, Serialize)]
 struct Flagged {
+    /// Its number on the funnel chart.
+    number: usize,
+    /// Its name (its code when it has none), and its code.
     organisation: String,
+    code: String,
+    /// Its page in `casework serve`, when the report was given serve's address.
+    link: Option<String>,
     cases_with_theme: String,
     cases: String,
     percent: String,
@@ -498,7 +546,18 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     workbook(&xlsx, &collected.tables, inputs.as_of)?;
     files.push(xlsx);
 
-    let (drawn, skipped) = figs.draw_all(&figures_dir).await?;
+    let has = collected.has;
+    let lacking: Vec<&str> = [
+        ("delays", has.delays),
+        ("service", has.services),
+        ("stage", has.stages),
+        ("compliance", has.recommendations),
+    ]
+    .into_iter()
+    .filter(|(_, present)| !present)
+    .map(|(name, _)| name)
+    .collect();
+    let (drawn, skipped) = figs.draw_all_but(&figures_dir, &lacking).await?;
     for stem in &drawn {
         files.push(stem.with_extension("svg"));
         files.push(stem.with_extension("png"));
@@ -546,6 +605,7 @@ async fn collect(
 ) -> Result<Collected> {
     // Measures, published if asked, as tables.
     let mut tables = Vec::new();
+    let mut has = Has::default();
     for m in measures::MEASURES {
         let o = figs.raw(m.name).await?;
         if m.name == "coding_agreement" && o.rows.is_empty() {
@@ -555,6 +615,28 @@ async fn collect(
         let maps = match &options.publish {
             Some(rule) => o.publish(rule).rows.to_maps(),
             None => o.rows.to_maps(),
+        };
+        // What the data lacks gets no table (judged on the counts as computed, so that a
+        // published report leaves out the same tables as the full one).
+        let present = informative(m.name, &o.rows.to_maps());
+        match m.name {
+            "delay_intervals" => has.delays = present,
+            "delay_coded_vs_measured" => has.delay_theme = present,
+            "financial_remedies" => has.remedies = present,
+            "recommendations" => has.recommendations = present,
+            "learning" => has.learning = present,
+            _ => {}
+        }
+        if !present {
+            continue;
+        }
+        // Combinations no case has (the row of all themes together) are not listed.
+        let maps: Vec<Map<String, Value>> = if m.name == "theme_cooccurrence" {
+            maps.into_iter()
+                .filter(|r| r.get("cases").and_then(Value::as_u64) != Some(0))
+                .collect()
+        } else {
+            maps
         };
         let mut t = table(m.name, &maps);
         if let Some(label) = &inputs.study.second_grouping {
@@ -731,19 +813,27 @@ async fn collect(
             per.insert(theme.clone(), e.per_words());
         }
         use crate::measures::CountLike;
-        let list: Vec<Flagged> = funnel
-            .output
-            .rows
-            .funnel()
-            .iter()
-            .filter_map(|r| {
+        let rows = funnel.output.rows.funnel();
+        let list: Vec<Flagged> = figures::flagged_order(rows)
+            .into_iter()
+            .enumerate()
+            .map(|(k, i)| {
+                let r = &rows[i];
                 let side = match r.significance {
                     stats::Significance::High0001 => "above",
-                    stats::Significance::Low0001 => "below",
-                    _ => return None,
+                    _ => "below",
                 };
-                Some(Flagged {
-                    organisation: r.label.clone(),
+                Flagged {
+                    number: k + 1,
+                    organisation: r.name.clone().unwrap_or_else(|| r.label.clone()),
+                    code: r.label.clone(),
+                    link: options.serve_url.as_ref().map(|u| {
+                        format!(
+                            "{}/organisation/{}",
+                            u.trim_end_matches('/'),
+                            url_segment(&r.label)
+                        )
+                    }),
                     cases_with_theme: count_text(r.numerator.number()),
                     cases: count_text(r.denominator.number()),
                     percent: r.proportion.value().map(pct).unwrap_or_default(),
@@ -757,7 +847,7 @@ async fn collect(
                         _ => String::new(),
                     },
                     side: side.into(),
-                })
+                }
             })
             .collect();
         if let Some(j) = &funnel.judged {
@@ -782,10 +872,28 @@ async fn collect(
                     j.phi
                 )
             };
-            let sentence = match &j.note {
+            let mut sentence = match &j.note {
                 Some(n) => format!("{sentence} Note: {n}."),
                 None => sentence,
             };
+            if j.not_judged > 0 {
+                sentence.push_str(&format!(
+                    " {} of the {} have fewer than {} {} and are drawn but not judged (the study's minimum denominator).",
+                    j.not_judged,
+                    inputs.study.organisations(),
+                    j.min_denominator,
+                    inputs.study.cases()
+                ));
+            }
+            let organisations = inputs.study.organisations();
+            let sentence = sentence
+                .replace("The organisations", &format!("The {organisations}"))
+                .replace("the organisations", &format!("the {organisations}"))
+                .replace(" organisations lie", &format!(" {organisations} lie"))
+                .replace(
+                    "between-organisation",
+                    &format!("between-{}", inputs.study.organisation_noun),
+                );
             judged.insert(theme.clone(), sentence);
         }
         flagged.insert(theme, list);
@@ -816,7 +924,45 @@ async fn collect(
         })
         .collect();
     tables.insert(0, table("scorecard", &maps));
+    // Services and stages: charts only where findings give them.
+    let breakdown = figs.raw("theme_breakdown").await?.rows.to_maps();
+    let given = |dimension: &str| {
+        breakdown.iter().any(|r| {
+            r.get("dimension").and_then(Value::as_str) == Some(dimension)
+                && r.get("value").and_then(Value::as_str) != Some("(missing)")
+        })
+    };
+    has.services = given("service");
+    has.stages = given("stage");
+    // Each theme's SPC caption: what its chart plots, in the study's words.
+    let mut spc_captions = std::collections::BTreeMap::new();
+    for theme in inputs.codes.themes() {
+        if let Ok(v) = figs.spc_view(&theme).await {
+            let cases = inputs.study.cases();
+            let what = match v.plotted {
+                crate::oversight::Plotted::Proportion => {
+                    format!("the share of {cases} with the theme")
+                }
+                crate::oversight::Plotted::Rate => format!(
+                    "{cases} with the theme {}",
+                    inputs
+                        .study
+                        .exposure
+                        .as_ref()
+                        .map(|e| e.per_words())
+                        .unwrap_or_default()
+                ),
+                crate::oversight::Plotted::Count => format!("{cases} with the theme"),
+            };
+            spc_captions.insert(theme.clone(), format!("SPC chart of {what}, per month"));
+        }
+    }
+    for t in &mut tables {
+        humanise(t, inputs.study);
+    }
     Ok(Collected {
+        spc_captions,
+        has,
         tables,
         headlines,
         comparisons,
@@ -1043,6 +1189,129 @@ pub fn view_words(view: &View) -> String {
     format!("{unit}, {}", view.period.words())
 }
 
+/// A path segment percent-encoded (every byte but unreserved ones).
+fn url_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A table's title and column headers as the page shows them, in the study's words
+/// ("Decisions with the theme", "Landlord code"); the CSV and the workbook keep the
+/// data's names.
+fn humanise(t: &mut Table, study: &StudyFile) {
+    let cases = chart::capitalised(&study.cases());
+    let organisations = chart::capitalised(&study.organisations());
+    t.title = match t.name.as_str() {
+        "scorecard" => "Scorecard".to_string(),
+        "theme_prevalence" => format!("{cases} with each theme"),
+        "theme_cooccurrence" => "Themes together".to_string(),
+        "theme_breakdown" => "Themes by each grouping".to_string(),
+        "organisation_profile" => format!("{organisations}: {} with each theme", study.cases()),
+        "monthly_series" => format!("{cases} per month"),
+        "coding_agreement" => "Agreement between coders".to_string(),
+        "agreement" => "Agreement between coders, by theme".to_string(),
+        "coding_disagreements" => "Where coders disagree".to_string(),
+        "delay_intervals" => "Measured delays".to_string(),
+        "delay_coded_vs_measured" => "Delays coded against delays measured".to_string(),
+        "financial_remedies" => "Financial remedies".to_string(),
+        "recommendations" => "Recommendations".to_string(),
+        "learning" => "Learning".to_string(),
+        other => chart::capitalised(&other.replace('_', " ")),
+    };
+    let grouping = study
+        .second_grouping
+        .clone()
+        .unwrap_or_else(|| "region".into());
+    for h in &mut t.headers {
+        let words: Vec<String> = h
+            .split('_')
+            .map(|w| match w {
+                "cases" => study.cases(),
+                "case" => study.case_noun.clone(),
+                "organisation" => study.organisation_noun.clone(),
+                "region" => grouping.to_lowercase(),
+                "ci95" => "95% CI".into(),
+                "ci998" => "99.8% CI".into(),
+                "gbp" => "(£)".into(),
+                w => w.to_string(),
+            })
+            .collect();
+        *h = chart::capitalised(&words.join(" "));
+    }
+}
+
+/// Whether a measure's rows say anything: some row, and for the single-row summaries
+/// (remedies, learning) some count beyond the cases in scope.
+fn informative(measure: &str, maps: &[Map<String, Value>]) -> bool {
+    let positive = |v: Option<&Value>| v.and_then(Value::as_f64).is_some_and(|x| x > 0.0);
+    match measure {
+        "financial_remedies" => maps.iter().any(|r| positive(r.get("remedies"))),
+        "learning" => maps.iter().any(|r| {
+            r.get("measure").and_then(Value::as_str) != Some("cases_in_scope")
+                && positive(r.get("value"))
+        }),
+        "delay_intervals" => maps.iter().any(|r| positive(r.get("episodes"))),
+        _ => !maps.is_empty(),
+    }
+}
+
+/// An SVG chart without its pale grid lines (the house style's light mesh): the
+/// lighter form a figure takes in the page once the figure budget is spent.
+fn lighter(svg: &str) -> String {
+    let grid = format!(
+        "stroke=\"#{:02X}{:02X}{:02X}\"",
+        chart::NHS_PALE_GREY.0,
+        chart::NHS_PALE_GREY.1,
+        chart::NHS_PALE_GREY.2
+    );
+    svg.lines()
+        .filter(|l| !(l.starts_with("<line") && l.contains(&grid)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The scope a report covers, in words: "all decisions in the warehouse, dated by date
+/// of decision; from 2020-01-01 to 2020-12-31; region North."
+fn scope_words(scope: &Scope, study: &StudyFile) -> String {
+    let mut parts = vec![format!(
+        "all {} in the warehouse, dated by {}",
+        study.cases(),
+        study.date_label(scope.date_field)
+    )];
+    match (scope.from, scope.to) {
+        (Some(f), Some(t)) => parts.push(format!("from {f} to {t}")),
+        (Some(f), None) => parts.push(format!("from {f}")),
+        (None, Some(t)) => parts.push(format!("up to {t}")),
+        (None, None) => {}
+    }
+    if let Some(p) = &scope.period {
+        parts.push(format!("in {}", p.words()));
+    }
+    let grouping = study
+        .second_grouping
+        .clone()
+        .unwrap_or_else(|| "region".into());
+    for (what, v) in [
+        (study.organisation_noun.clone(), &scope.organisation),
+        (grouping, &scope.region),
+        ("source".to_string(), &scope.source),
+        ("decision".to_string(), &scope.decision),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("{what} {v}"));
+        }
+    }
+    let mut text = parts.join("; ");
+    text.push('.');
+    chart::capitalised(&text)
+}
+
 /// The values the templates are rendered with.
 #[allow(clippy::too_many_arguments)]
 fn compose(
@@ -1055,31 +1324,20 @@ fn compose(
     tracker: Vec<Map<String, Value>>,
     skipped: Vec<String>,
 ) -> JinjaValue {
-    // Figures are inlined (the page is self-contained) until the page's budget is
-    // spent; after that a figure is an image of the file in figures/, so that a report of
-    // many themes and organisations stays a page a browser opens quickly.
+    // Figures are inlined as SVG (text that scales and can be searched). Once the page's
+    // budget is spent, a figure is inlined in a lighter form: without its pale grid lines
+    // (a third of a small chart's bytes), every point, limit and label kept. Never a
+    // link: the page is one self-contained file at any size.
     let inlined = std::cell::Cell::new(0usize);
     let svg = |name: &str| {
         let text = inline_svg(figures_dir, name)?;
-        if inlined.get() + text.len() <= PAGE_FIGURE_BYTES {
-            inlined.set(inlined.get() + text.len());
-            Some(text)
+        let text = if inlined.get() + text.len() <= PAGE_FIGURE_BYTES {
+            text
         } else {
-            let attr: String = name
-                .chars()
-                .map(|c| match c {
-                    '&' => "&amp;".to_string(),
-                    '<' => "&lt;".to_string(),
-                    '>' => "&gt;".to_string(),
-                    '"' => "&quot;".to_string(),
-                    '\'' => "&#39;".to_string(),
-                    c => c.to_string(),
-                })
-                .collect();
-            Some(format!(
-                "<img src=\"figures/{attr}.svg\" alt=\"{attr}\" loading=\"lazy\" style=\"width:100%\">"
-            ))
-        }
+            lighter(&text)
+        };
+        inlined.set(inlined.get() + text.len());
+        Some(text)
     };
     let reliability = collected.reliability.as_ref().map(|r| {
         context! {
@@ -1107,16 +1365,28 @@ fn compose(
             }
         })
         .collect();
+    let study = inputs.study;
+    let has = collected.has;
+    let cases_title = chart::capitalised(&study.cases());
     let general: Vec<JinjaValue> = [
-        ("prevalence", "Cases with each theme"),
-        ("cooccurrence", "Themes together"),
-        ("delays", "Measured delays"),
-        ("stage", "Failings by stage"),
-        ("service", "Failings by service"),
-        ("compliance", "Recommendations"),
+        ("prevalence", format!("{cases_title} with each theme"), true),
+        ("cooccurrence", "Themes together".to_string(), true),
+        ("delays", "Measured delays".to_string(), has.delays),
+        (
+            "stage",
+            format!("Themes by stage of the {}", study.case_noun),
+            has.stages,
+        ),
+        ("service", "Themes by service".to_string(), has.services),
+        (
+            "compliance",
+            "Recommendations".to_string(),
+            has.recommendations,
+        ),
     ]
-    .iter()
-    .filter_map(|(name, title)| {
+    .into_iter()
+    .filter(|(_, _, shown)| *shown)
+    .filter_map(|(name, title, _)| {
         svg(name).map(
             |s| context! { name => name, title => title, svg => JinjaValue::from_safe_string(s) },
         )
@@ -1128,9 +1398,17 @@ fn compose(
         "Plain-English phrases name the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds, three-quarters, four-fifths and nine-tenths: within one percentage point its name, below it \"nearly\", above it \"more than\".".into(),
         "Changes between periods are differences in percentage points with Newcombe's hybrid score interval (method 10).".into(),
         "Funnel plots follow Spiegelhalter (2005) as FunnelPlotR implements it: proportions on the arcsine square-root scale, z-scores winsorised at 10% each end, the dispersion ratio φ and the between-organisation variance τ² (DerSimonian and Laird); when φ > 1 the 95% and 99.8% limits include τ² (adjusted for overdispersion), and each theme's section says how many organisations lie outside them with and without the adjustment. SPC charts follow NHS England's Making Data Count (XmR, four rules; whether a rise is concern or improvement follows the study's better direction for the theme, lower by default).".into(),
-        "Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".into(),
         format!("SPC charts: {}", crate::oversight::INCOMPLETE_RULE),
+        format!(
+            "Funnel plots do not judge {} with fewer than {} {}: they are drawn hollow and never flagged (the study's minimum denominator; its default, 10, follows Public Health England's practice of not calculating an indicator from fewer than 10, as PHEindicatormethods does). They still count in the average, φ and τ².",
+            study.organisations(),
+            study.min_denominator,
+            study.cases()
+        ),
     ];
+    if has.delays {
+        methods.push("Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".to_string());
+    }
     if let Some(rule) = &options.publish {
         let p = &rule.publication;
         methods.push(format!(
@@ -1146,6 +1424,7 @@ fn compose(
         .thresholds
         .intervals
         .iter()
+        .filter(|_| has.delays)
         .map(|t| {
             context! {
                 from => t.from.replace('_', " "), to => t.to.replace('_', " "),
@@ -1199,7 +1478,15 @@ fn compose(
         tracker => tracker,
         reliability => reliability,
         skipped => skipped,
-        scope => serde_json::to_string(inputs.scope).unwrap_or_default(),
+        scope => scope_words(inputs.scope, study),
+        spc_captions => collected.spc_captions.clone(),
+        words => context! {
+            case => study.case_noun.clone(),
+            cases => cases_title.clone(),
+            organisation => chart::capitalised(&study.organisation_noun),
+            organisations => study.organisations(),
+        },
+        has => has,
     }
 }
 

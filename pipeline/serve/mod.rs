@@ -889,6 +889,8 @@ impl AppState {
             lists: false,
             comparison: None,
             tracker: None,
+            // Serve's own pages: a flagged organisation links to its page here.
+            serve_url: Some(String::new()),
         };
         crate::report::build(&self.inputs(&scope), &options).await?;
         if let Ok(mut c) = self.cache.lock() {

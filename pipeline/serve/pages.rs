@@ -235,9 +235,16 @@ fn link_figures_with_query(body: &str, q: &str) -> String {
     out
 }
 
+/// Links to the measures' tables (only those the view's report has, when `dir` is
+/// given: a study without remedies offers no remedies table).
 fn table_links(q: &str) -> Vec<Link> {
+    table_links_in(q, None)
+}
+
+fn table_links_in(q: &str, dir: Option<&std::path::Path>) -> Vec<Link> {
     measures::MEASURES
         .iter()
+        .filter(|m| dir.is_none_or(|d| d.join("tables").join(format!("{}.csv", m.name)).is_file()))
         .map(|m| Link {
             href: format!("/table/{}.csv?{q}", m.name),
             label: format!("{}.csv", m.name),
@@ -312,9 +319,11 @@ pub(super) async fn overview(s: &AppState, f: &Filters) -> Result<Reply> {
     let q = f.query();
     let (style, body) = report_parts(&dir, &q)?;
     let mut downloads = Vec::new();
+    // The charts and tables the study's report has, and only those.
     for chart in crate::report::figures::CHARTS
         .iter()
         .filter(|c| !matches!(**c, "spc" | "funnel"))
+        .filter(|c| dir.join("figures").join(format!("{c}.svg")).is_file())
     {
         for ext in ["svg", "png"] {
             downloads.push(Link {
@@ -323,7 +332,7 @@ pub(super) async fn overview(s: &AppState, f: &Filters) -> Result<Reply> {
             });
         }
     }
-    downloads.extend(table_links(&q));
+    downloads.extend(table_links_in(&q, Some(&dir)));
     page(
         s,
         f,

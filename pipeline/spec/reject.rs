@@ -169,6 +169,11 @@ pub struct Reject {
     pub value: Option<String>,
     pub rule: Rule,
     pub message: String,
+    /// The case a rejected row of `cases` gives, when it is known before the row is
+    /// checked (a mapped export's row whose value the mapping could not convert): the
+    /// case's later rows and the rows naming it are then told it was rejected.
+    #[serde(skip)]
+    pub case: Option<String>,
 }
 
 /// Columns whose values are never copied into a reject, a log or an output.
@@ -202,6 +207,7 @@ impl Reject {
             value: None,
             rule,
             message: message.into(),
+            case: None,
         }
     }
 

@@ -133,6 +133,20 @@ pub struct StudyFile {
     /// Its plural, where adding "s" is wrong ("inquiries").
     #[serde(default)]
     pub case_noun_plural: Option<String>,
+    /// The noun for one organisation ("landlord", "company", "trust"): captions, axes,
+    /// table headers and sentences use it.
+    #[serde(default = "default_organisation_noun")]
+    pub organisation_noun: String,
+    /// Its plural, where adding "s" is wrong ("bodies").
+    #[serde(default)]
+    pub organisation_noun_plural: Option<String>,
+    /// What the bundle's `opened_date` is in this study ("date of decision"); none:
+    /// "date opened".
+    #[serde(default)]
+    pub opened_date_label: Option<String>,
+    /// What the bundle's `closed_date` is in this study; none: "date closed".
+    #[serde(default)]
+    pub closed_date_label: Option<String>,
     /// The code list (CSV), relative to the study's folder.
     pub codes: String,
     /// The delay thresholds (TOML), relative to the study's folder; none: the spec's.
@@ -169,6 +183,13 @@ pub struct StudyFile {
     /// Per theme: label, kind and better direction.
     #[serde(default, rename = "theme")]
     pub themes: Vec<ThemeSpec>,
+    /// Funnel plots: a unit with fewer cases than this is drawn but not judged (its
+    /// significance is "not judged"; it is never flagged). Default 10, after Public Health
+    /// England's practice of not calculating an indicator's value from fewer than 10
+    /// (PHEindicatormethods: "dsr NA for total count < 10"; PHE Fingertips technical
+    /// guidance). 1 judges every unit.
+    #[serde(default = "default_min_denominator")]
+    pub min_denominator: u64,
     /// What `--publish` publishes and how (`[publication]`; docs/studies.md): the rule's
     /// name, threshold, rounding, filters, periods, date and amount unit.
     #[serde(default)]
@@ -497,6 +518,17 @@ impl ExposureSpec {
     }
 }
 
+fn default_min_denominator() -> u64 {
+    MIN_DENOMINATOR
+}
+
+/// The minimum denominator of a funnel's judgement when the study gives none.
+pub const MIN_DENOMINATOR: u64 = 10;
+
+fn default_organisation_noun() -> String {
+    "organisation".into()
+}
+
 fn default_noun() -> String {
     "case".into()
 }
@@ -625,6 +657,11 @@ impl StudyFile {
             title: "What the case data shows".into(),
             case_noun: default_noun(),
             case_noun_plural: None,
+            organisation_noun: default_organisation_noun(),
+            organisation_noun_plural: None,
+            opened_date_label: None,
+            closed_date_label: None,
+            min_denominator: MIN_DENOMINATOR,
             codes: codes.source.name.clone(),
             thresholds: None,
             delay_theme: None,
@@ -797,6 +834,28 @@ impl StudyFile {
             .position(|s| *s == value)
             .unwrap_or(crate::spec::STAGES.len());
         (self.stages.len() + at, value.replace('_', " "))
+    }
+
+    /// The plural of the organisation noun ("organisations", "landlords").
+    pub fn organisations(&self) -> String {
+        self.organisation_noun_plural
+            .clone()
+            .unwrap_or_else(|| format!("{}s", self.organisation_noun))
+    }
+
+    /// How the study names a case date field: "date of decision" for `opened_date`.
+    pub fn date_label(&self, field: crate::spec::grid::DateField) -> String {
+        use crate::spec::grid::DateField;
+        match field {
+            DateField::OpenedDate => self
+                .opened_date_label
+                .clone()
+                .unwrap_or_else(|| "date opened".into()),
+            DateField::ClosedDate => self
+                .closed_date_label
+                .clone()
+                .unwrap_or_else(|| "date closed".into()),
+        }
     }
 
     /// The plural of the case noun ("cases", "complaints").

@@ -26,6 +26,9 @@ pub enum Significance {
     High0025,
     #[serde(rename = "not significant")]
     NotSignificant,
+    /// Fewer cases than the study's minimum denominator: drawn, never judged.
+    #[serde(rename = "not judged (small denominator)")]
+    NotJudged,
 }
 
 impl Significance {
@@ -36,6 +39,7 @@ impl Significance {
             Significance::High0001 => "high (0.001)",
             Significance::High0025 => "high (0.025)",
             Significance::NotSignificant => "not significant",
+            Significance::NotJudged => "not judged (small denominator)",
         }
     }
 }
@@ -55,6 +59,10 @@ pub struct FunnelPoint {
     pub lower998: f64,
     pub upper998: f64,
     pub significance: Significance,
+    /// Beyond the 99.8% limits with the adjusted and with the unadjusted limits: 1 above,
+    /// -1 below, 0 within (what the counts of flagged units count).
+    #[serde(skip)]
+    pub beyond998: (i8, i8),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,6 +152,32 @@ pub fn ratio_funnel(
     Some(f)
 }
 
+impl FunnelResult {
+    /// Leaves the units `unjudged` picks out of the judgement (a convention of casework's,
+    /// not FunnelPlotR's: the study's minimum denominator): they keep their place in the
+    /// average, φ, τ² and limits, their significance becomes `NotJudged`, and they leave
+    /// both counts of flagged units. Returns how many were left out.
+    pub fn leave_unjudged(&mut self, unjudged: impl Fn(&FunnelPoint) -> bool) -> usize {
+        let mut n = 0;
+        for p in self.points.iter_mut().filter(|p| unjudged(p)) {
+            n += 1;
+            p.significance = Significance::NotJudged;
+            for (b, c) in [
+                (p.beyond998.0, &mut self.flagged_adjusted),
+                (p.beyond998.1, &mut self.flagged_unadjusted),
+            ] {
+                match b {
+                    1 => c.0 -= 1,
+                    -1 => c.1 -= 1,
+                    _ => {}
+                }
+            }
+            p.beyond998 = (0, 0);
+        }
+        n
+    }
+}
+
 fn funnel_of(units: &[(String, f64, f64)], kind: Kind, choice: Choice) -> Option<FunnelResult> {
     let units: Vec<&(String, f64, f64)> = units.iter().filter(|u| u.2 > 0.0).collect();
     let total_n: f64 = units.iter().map(|u| u.2).sum();
@@ -181,12 +215,19 @@ fn funnel_of(units: &[(String, f64, f64)], kind: Kind, choice: Choice) -> Option
     };
     let (flagged_adjusted, flagged_unadjusted) = (count(&with), count(&without));
     let chosen = if adjusted { &with } else { &without };
+    let beyond = |v: f64, l: &Limits| match flag(v, l) {
+        Flag::High998 => 1i8,
+        Flag::Low998 => -1,
+        _ => 0,
+    };
     let points = units
         .iter()
         .zip(chosen)
-        .map(|((label, x, n), l)| {
+        .zip(with.iter().zip(&without))
+        .map(|(((label, x, n), l), (a, u))| {
             let v = x / n;
             FunnelPoint {
+                beyond998: (beyond(v, a), beyond(v, u)),
                 label: label.clone(),
                 numerator: *x,
                 denominator: *n,

@@ -400,3 +400,13 @@ pub fn screenshot(browser: &Path, url: &str, profile: &Path, netlog: &Path, shot
     );
     log
 }
+
+/// Text as minijinja's HTML auto-escaping writes it.
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}

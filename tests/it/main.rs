@@ -9,6 +9,7 @@ mod agreement;
 mod attacks;
 mod ballista;
 mod charts;
+mod committee;
 mod confidentiality;
 mod disclosure;
 mod generate;

@@ -1432,3 +1432,101 @@ fn an_export_brings_its_exposure_through_the_mapping() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("has no values"), "{}", stderr(&o));
 }
+
+/// A per-row export whose rows of a case are scattered: a case whose first row (in file
+/// order) has a date the mapping cannot read is rejected once, and its later rows are
+/// its rows (a stated rule), never new cases rejected again; rows naming it say it was
+/// rejected. Planted: 60 cases of 1 to 4 rows each; cases 0, 9, …, 54 (7) have a bad
+/// date, cases 0, 18 and 36 on their first row only (their later rows read well).
+#[test]
+fn a_case_rejected_on_its_first_row_is_rejected_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(
+        d.join("m.toml"),
+        r#"[all]
+case_id = "Ref"
+
+[cases]
+source = { value = "ombudsman_complaint" }
+organisation_code = "Org"
+opened_date = { column = "Decided", date = "%d/%m/%Y" }
+
+[findings]
+code = "Code"
+require = "code"
+"#,
+    )
+    .unwrap();
+    // Rows (case, its row number), scattered by a fixed permutation.
+    let mut rows: Vec<(u32, u32)> = (0..60u32)
+        .flat_map(|c| (0..1 + c % 4).map(move |k| (c, k)))
+        .collect();
+    let n = rows.len();
+    let mut state = 7u64;
+    for i in (1..n).rev() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        rows.swap(i, (state >> 33) as usize % (i + 1));
+    }
+    let mut first_seen = std::collections::HashSet::new();
+    let mut text = String::from("Ref,Org,Decided,Code\n");
+    for (c, k) in &rows {
+        let first = first_seen.insert(*c);
+        let bad = c % 9 == 0 && (c % 18 != 0 || first);
+        let date = if bad {
+            "31/02/2024".to_string()
+        } else {
+            format!("{:02}/03/2024", 1 + c % 28)
+        };
+        let code = ["UF1", "FA1", "LL1", "DL3"][*k as usize];
+        text.push_str(&format!("C{c},O{},{date},{code}\n", c % 5));
+    }
+    fs::write(d.join("export.csv"), text).unwrap();
+    let s = validate_json(d, 2);
+    // By hand: 60 cases, 7 rejected, 53 stored; 150 rows (15 cases each of 1, 2, 3 and
+    // 4 rows), each a finding; the rejected cases' findings are 1+2+3+4+1+2+3 = 16.
+    assert_eq!(n, 150);
+    assert_eq!(
+        (
+            count(&s, "cases", "read"),
+            count(&s, "cases", "rejected"),
+            count(&s, "cases", "stored")
+        ),
+        (60, 7, 53),
+        "{s}"
+    );
+    assert_eq!(
+        (
+            count(&s, "findings", "rejected"),
+            count(&s, "findings", "stored")
+        ),
+        (16, 134),
+        "{s}"
+    );
+    let nm = s["not_mapped"].as_object().unwrap();
+    assert_eq!(
+        nm["cases: later export rows of a rejected case (its rows, not a case rejected again)"],
+        16 - 7,
+        "{s}"
+    );
+    assert_eq!(
+        nm["cases: later export rows of a case already given (their case columns are not compared)"],
+        150 - 60 - 9,
+        "{s}"
+    );
+    // The findings of a rejected case name it as rejected, at the line of its first row.
+    let rejects = fs::read_to_string(d.join("casework-rejects.csv")).unwrap();
+    let unknown: Vec<&str> = rejects
+        .lines()
+        .filter(|l| l.contains("unknown_case"))
+        .collect();
+    assert_eq!(unknown.len(), 16, "{rejects}");
+    assert!(
+        unknown
+            .iter()
+            .all(|l| l.contains("which was rejected (cases, line")),
+        "{rejects}"
+    );
+}

@@ -856,3 +856,92 @@ fn themes_read_per_exposure() {
         "the same funnel from the bundle's values"
     );
 }
+
+/// A funnel across the second grouping counts each case where its own value puts it,
+/// even where one organisation's cases carry several values: each region's numerator and
+/// denominator equal the count of the export's rows by region (counted here from the
+/// export alone) and the per-case figures of `--region`. Planted: 40 organisations, the
+/// first ten with cases spread over all four regions, in no order.
+#[test]
+fn a_funnel_by_region_counts_each_case_in_its_own_region() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    fs::write(
+        d.join("m.toml"),
+        r#"[cases]
+case_id = "Ref"
+source = { value = "ombudsman_complaint" }
+organisation_code = "Org"
+region = "Region"
+opened_date = { column = "Decided", date = "%Y-%m-%d" }
+
+[findings]
+case_id = "Ref"
+code = "Code"
+require = "code"
+"#,
+    )
+    .unwrap();
+    let regions = ["North", "South", "East", "West"];
+    let mut text = String::from("Ref,Org,Region,Decided,Code\n");
+    // Expected per region: (cases with an unreported finding, cases).
+    let mut expected: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    let mut state = 11u64;
+    for c in 0..3000u64 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let r = (state >> 33) as usize;
+        let org = (c * 7) % 40;
+        let region = if org < 10 {
+            regions[r % 4]
+        } else {
+            regions[org as usize % 4]
+        };
+        let code = ["UF1", "FA1", "LL1", "DL3", ""][(r / 4) % 5];
+        let e = expected.entry(region).or_default();
+        e.1 += 1;
+        e.0 += u64::from(code == "UF1");
+        text.push_str(&format!(
+            "C{c},O{org},{region},2024-{:02}-{:02},{code}\n",
+            1 + c % 12,
+            1 + c % 28
+        ));
+    }
+    fs::write(d.join("export.csv"), text).unwrap();
+    let out = casework(d, &["ingest", "--mapping", "m.toml", "export.csv", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let f = measure_json(
+        d,
+        &["funnel", "--theme", "unreported_finding", "--by", "region"],
+    );
+    let rows = f["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{f}");
+    for row in rows {
+        let label = row["label"].as_str().unwrap();
+        let (x, n) = expected[label];
+        assert_eq!(
+            (
+                row["numerator"].as_u64().unwrap(),
+                row["denominator"].as_u64().unwrap()
+            ),
+            (x, n),
+            "{label}"
+        );
+        let p = measure_json(d, &["theme_prevalence", "--region", label]);
+        let unreported = p["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["theme"] == "unreported_finding")
+            .unwrap();
+        assert_eq!(
+            (
+                unreported["cases_with_theme"].as_u64().unwrap(),
+                unreported["cases"].as_u64().unwrap()
+            ),
+            (x, n),
+            "{label}"
+        );
+    }
+}
