@@ -152,8 +152,41 @@ fn frame<DB: DrawingBackend>(
         .into_font()
         .color(&NHS_DARK_BLUE);
     root.draw_text(&f.title, &title, (16, 12)).map_err(err)?;
+    // A subtitle wider than the chart is broken at its last "; " or ", " that fits, onto
+    // a second line in a smaller size (never cut at the edge).
     let sub = (FONT, 15).into_font().color(&NHS_DARK_GREY);
-    root.draw_text(&f.subtitle, &sub, (16, 44)).map_err(err)?;
+    let room = w as i32 - 32;
+    let width = |t: &str, size: u32| -> i32 {
+        root.estimate_text_size(t, &TextStyle::from((FONT, size).into_font()))
+            .map_or(0, |(tw, _)| tw as i32)
+    };
+    if width(&f.subtitle, 15) <= room {
+        root.draw_text(&f.subtitle, &sub, (16, 44)).map_err(err)?;
+    } else {
+        let small = (FONT, 13).into_font().color(&NHS_DARK_GREY);
+        let breaks: Vec<usize> = f
+            .subtitle
+            .match_indices("; ")
+            .chain(f.subtitle.match_indices(", "))
+            .map(|(i, _)| i)
+            .collect();
+        let at = breaks
+            .iter()
+            .copied()
+            .filter(|i| width(&f.subtitle[..=*i], 13) <= room)
+            .max()
+            .unwrap_or(f.subtitle.len() / 2);
+        let at = if f.subtitle.is_char_boundary(at) {
+            at
+        } else {
+            f.subtitle.len()
+        };
+        let (first, second) = f.subtitle.split_at(at);
+        root.draw_text(first.trim_end_matches([';', ',']), &small, (16, 40))
+            .map_err(err)?;
+        root.draw_text(second.trim_start_matches([';', ',', ' ']), &small, (16, 55))
+            .map_err(err)?;
+    }
     let foot = (FONT, 13).into_font().color(&NHS_MID_GREY);
     root.draw_text(&f.source, &foot, (16, h as i32 - 22))
         .map_err(err)?;
@@ -243,11 +276,13 @@ macro_rules! render {
         let stem: &Path = $stem;
         let size: (u32, u32) = $size;
         let mut svg = String::new();
+        CUT.with(|c| c.borrow_mut().clear());
         {
             let $area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
             $draw?;
             $area.present().map_err(err)?;
         }
+        let svg = with_tooltips(svg);
         let svg_path = stem.with_extension("svg");
         std::fs::write(&svg_path, svg).map_err(|e| Error::io(&svg_path, e))?;
         let png_path = stem.with_extension("png");
@@ -276,7 +311,44 @@ pub fn abbreviated(text: &str, max: usize) -> String {
         Some(i) if i > max / 2 => cut[..i].to_string(),
         _ => cut,
     };
-    format!("{}…", at_word.trim_end())
+    let short = format!("{}…", at_word.trim_end());
+    CUT.with(|c| c.borrow_mut().push((short.clone(), text.to_string())));
+    short
+}
+
+thread_local! {
+    /// Labels cut while drawing a chart, (as drawn, whole): the SVG gives each its whole
+    /// text as a tooltip.
+    static CUT: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// XML-escaped text, as the SVG backend writes it.
+fn xml_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// `svg` with a `<title>` (the browser's tooltip) holding the whole text of every label
+/// the chart cut.
+fn with_tooltips(svg: String) -> String {
+    let cut = CUT.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    let mut svg = svg;
+    for (short, whole) in cut {
+        for drawn in [short.clone(), xml_escaped(&short)] {
+            let from = format!("\n{drawn}\n</text>");
+            if svg.contains(&from) {
+                svg = svg.replace(
+                    &from,
+                    &format!("\n<title>{}</title>{drawn}\n</text>", xml_escaped(&whole)),
+                );
+                break;
+            }
+        }
+    }
+    svg
 }
 
 /// A labelled value with an optional interval (proportions are 0 to 1).
@@ -789,7 +861,7 @@ pub struct Combination {
 pub fn upset(stem: &Path, themes: &[String], combos: &[Combination], f: &Frame) -> Result<()> {
     // Every theme has its row, in one of the shown combinations or not; a long label
     // is cut with an ellipsis (the code list in the report's methods names it whole).
-    let themes: Vec<String> = themes.iter().map(|t| abbreviated(t, LABEL_CHARS)).collect();
+    let themes: Vec<String> = themes.to_vec();
     let height = SIZE.1.max(330 + 22 * themes.len() as u32);
     render!(stem, (SIZE.0, height), |area| draw_upset(
         &area, &themes, combos, f
@@ -847,7 +919,10 @@ fn draw_upset<DB: DrawingBackend>(
         .x_labels(0)
         .y_labels(t + 1)
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => themes.get(*i).cloned().unwrap_or_default(),
+            SegmentValue::CenterOf(i) => themes
+                .get(*i)
+                .map(|t| visual(&abbreviated(t, LABEL_CHARS)))
+                .unwrap_or_default(),
             _ => String::new(),
         })
         .label_style(text_style(13))
@@ -975,6 +1050,9 @@ pub struct SpcPoint {
     pub variation: String,
     /// False for an incomplete period: drawn hollow.
     pub complete: bool,
+    /// A share of fewer cases than the study's minimum denominator (it swings by
+    /// chance): drawn as a cross, not a dot. It stays in the chart's arithmetic.
+    pub sparse: bool,
 }
 
 /// A theme's trend as an SPC chart: the values, the mean and process limits (per
@@ -1134,7 +1212,7 @@ fn draw_spc<DB: DrawingBackend>(
                 .filter(|(_, p)| {
                     // Points shrink as they crowd (hundreds of months); a common-cause point is
                     // left to the line once they are closer than four pixels.
-                    spacing >= 4.0 || p.variation != "common cause" || !p.complete
+                    !p.sparse && (spacing >= 4.0 || p.variation != "common cause" || !p.complete)
                 })
                 .map(|(i, p)| {
                     let colour = match p.variation.as_str() {
@@ -1150,6 +1228,24 @@ fn draw_spc<DB: DrawingBackend>(
                         colour.stroke_width(2)
                     };
                     Circle::new((i as f64, p.value), radius, style)
+                }),
+        )
+        .map_err(err)?;
+    // Sparse shares: a cross in the point's colour.
+    chart
+        .draw_series(
+            points
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.sparse)
+                .map(|(i, p)| {
+                    let colour = match p.variation.as_str() {
+                        "special cause concern" => mdc::POINT_CONCERN,
+                        "special cause improvement" => mdc::POINT_IMPROVEMENT,
+                        "special cause neither" => mdc::POINT_NEITHER,
+                        _ => mdc::POINT_COMMON,
+                    };
+                    Cross::new((i as f64, p.value), radius.max(3), colour.stroke_width(2))
                 }),
         )
         .map_err(err)?;
@@ -1694,6 +1790,7 @@ fn fit_text<DB: DrawingBackend>(
         let cut: String = chars[..keep].iter().collect();
         let text = format!("{}…{tail}", cut.trim_end());
         if width(&text)? <= room {
+            CUT.with(|c| c.borrow_mut().push((text.clone(), whole.to_string())));
             return Ok(text);
         }
     }

@@ -573,6 +573,10 @@ impl<'a> Figures<'a> {
                         upper: r.upper_limit,
                         variation: serde_text(&r.variation),
                         complete: r.complete,
+                        sparse: plotted == Plotted::Proportion
+                            && r.cases
+                                .number()
+                                .is_some_and(|n| n < self.study.min_denominator),
                     })
                 })
                 .collect();
@@ -662,6 +666,15 @@ impl<'a> Figures<'a> {
                 let mut s = colours.join(", ");
                 if points.iter().any(|p| !p.complete) {
                     s.push_str("; hollow: incomplete month, not judged");
+                }
+                let sparse = points.iter().filter(|p| p.sparse).count();
+                if sparse > 0 {
+                    s.push_str(&format!(
+                        "; ×: {sparse} month{} of fewer than {} {} (a share that swings by chance)",
+                        if sparse == 1 { "" } else { "s" },
+                        self.study.min_denominator,
+                        self.study.cases()
+                    ));
                 }
                 if v.target.is_some() {
                     s.push_str("; red: target");

@@ -1393,7 +1393,10 @@ fn compose(
     })
     .collect();
     let mut methods = vec![
-        "A case has a theme when at least one of its findings has a code that the code list maps to the theme; the denominator is every case in scope.".to_string(),
+        format!(
+            "A {case} has a theme when at least one of its findings has a code that the code list maps to the theme; the denominator is every {case} in scope.",
+            case = study.case_noun
+        ),
         "Confidence intervals are Wilson score intervals without continuity correction (PHEindicatormethods phe_proportion), at 95% (and 99.8% in the tables).".into(),
         "Plain-English phrases name the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds, three-quarters, four-fifths and nine-tenths: within one percentage point its name, below it \"nearly\", above it \"more than\".".into(),
         "Changes between periods are differences in percentage points with Newcombe's hybrid score interval (method 10).".into(),
@@ -1406,6 +1409,15 @@ fn compose(
             study.cases()
         ),
     ];
+    let organisation = &study.organisation_noun;
+    for m in methods.iter_mut() {
+        *m = m
+            .replace("between-organisation", &format!("between-{organisation}"))
+            .replace(
+                "how many organisations",
+                &format!("how many {}", study.organisations()),
+            );
+    }
     if has.delays {
         methods.push("Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".to_string());
     }

@@ -8,7 +8,6 @@ use std::process::Command;
 use crate::common::*;
 use serde_json::Value;
 
-
 #[test]
 fn run_writes_the_whole_report_from_the_built_in_example() {
     let tmp = tempfile::tempdir().unwrap();
