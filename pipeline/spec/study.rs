@@ -281,7 +281,7 @@ impl ExposureSpec {
         } else if self.per.fract() == 0.0 && self.per < 1e15 {
             format!(
                 "per {} {}",
-                crate::report::chart::thousands(self.per as i64),
+                crate::spec::thousands(self.per as i64),
                 self.unit
             )
         } else {
