@@ -181,12 +181,7 @@ fn draw_spc<DB: DrawingBackend>(
                     !p.sparse && (spacing >= 4.0 || p.variation != "common cause" || !p.complete)
                 })
                 .map(|(i, p)| {
-                    let colour = match p.variation.as_str() {
-                        "special cause concern" => mdc::POINT_CONCERN,
-                        "special cause improvement" => mdc::POINT_IMPROVEMENT,
-                        "special cause neither" => mdc::POINT_NEITHER,
-                        _ => mdc::POINT_COMMON,
-                    };
+                    let colour = point_colour(&p.variation);
                     // An incomplete period is drawn hollow: it is outside the limits and rules.
                     let style = if p.complete {
                         colour.filled()
@@ -205,12 +200,7 @@ fn draw_spc<DB: DrawingBackend>(
                 .enumerate()
                 .filter(|(_, p)| p.sparse)
                 .map(|(i, p)| {
-                    let colour = match p.variation.as_str() {
-                        "special cause concern" => mdc::POINT_CONCERN,
-                        "special cause improvement" => mdc::POINT_IMPROVEMENT,
-                        "special cause neither" => mdc::POINT_NEITHER,
-                        _ => mdc::POINT_COMMON,
-                    };
+                    let colour = point_colour(&p.variation);
                     Cross::new((i as f64, p.value), radius.max(3), colour.stroke_width(2))
                 }),
         )
@@ -246,6 +236,16 @@ fn draw_spc<DB: DrawingBackend>(
 /// 3 or 6 months, or 1, 2, 5, 10 or 20 years, the smallest giving at most 12 labels),
 /// on the periods' own boundaries: January for years, the quarter's first month for
 /// quarters. A period labelled other than YYYY-MM gets labels at even steps.
+/// A point's colour by its variation, as Making Data Count colours it.
+fn point_colour(variation: &str) -> RGBColor {
+    match variation {
+        "special cause concern" => mdc::POINT_CONCERN,
+        "special cause improvement" => mdc::POINT_IMPROVEMENT,
+        "special cause neither" => mdc::POINT_NEITHER,
+        _ => mdc::POINT_COMMON,
+    }
+}
+
 fn calendar_ticks(points: &[SpcPoint]) -> Vec<(usize, String)> {
     let month = |l: &str| -> Option<i64> {
         let (y, m) = l.get(0..7)?.split_once('-')?;
