@@ -82,8 +82,9 @@ pub fn funnel(
 }
 
 /// Axis ticks at 1, 2 and 5 times the powers of ten from `lo` to `hi` (a log axis), or
-/// at a round step giving about `target` ticks (a linear one).
-fn ticks(lo: f64, hi: f64, log: bool, target: usize) -> Vec<f64> {
+/// at a round step giving about `target` ticks, never less than `min_step` (a linear
+/// one: 1 for counts of cases).
+fn ticks(lo: f64, hi: f64, log: bool, target: usize, min_step: f64) -> Vec<f64> {
     if log {
         let mut out = Vec::new();
         let mut decade = 10f64.powf(lo.max(1e-9).log10().floor());
@@ -104,7 +105,8 @@ fn ticks(lo: f64, hi: f64, log: bool, target: usize) -> Vec<f64> {
         .iter()
         .map(|m| m * magnitude)
         .find(|s| *s >= raw)
-        .unwrap_or(10.0 * magnitude);
+        .unwrap_or(10.0 * magnitude)
+        .max(min_step);
     let mut out = Vec::new();
     let mut v = (lo / step).ceil() * step;
     while v <= hi + 1e-9 {
@@ -144,6 +146,8 @@ fn draw_funnel<DB: DrawingBackend>(
         if log { 10f64.powf(x_hi) } else { x_hi },
         log,
         10,
+        // Cases are whole; expected counts (ratio funnels) need not be.
+        if axes.ratio { 0.0 } else { 1.0 },
     )
     .into_iter()
     .map(tx)
@@ -193,10 +197,12 @@ fn draw_funnel<DB: DrawingBackend>(
     let tick_style = text_style(13).pos(Pos::new(HPos::Center, VPos::Top));
     for k in &key_points {
         let n = if log { 10f64.powf(*k) } else { *k };
-        let text = if n >= 1.0 || !log {
+        let text = if (n - n.round()).abs() < 1e-9 {
             thousands(n.round() as i64)
-        } else {
+        } else if n >= 1.0 {
             format!("{n:.1}")
+        } else {
+            format!("{n:.2}")
         };
         let (px, py) = chart.backend_coord(&(*k, 0.0));
         let (ox, oy) = plot_area.get_base_pixel();
@@ -297,7 +303,33 @@ fn draw_funnel<DB: DrawingBackend>(
         .map(|u| chart.backend_coord(&(tx(u.denominator), pct(u.proportion))))
         .collect();
     // The legend's box, top right (an estimate of its size).
-    let legend_box = (plot_x.end - 330, plot_y.start, 330, 130);
+    // The legend goes in the corner of the plot covering fewest dots (an estimate of its
+    // box).
+    let (lw, lh) = (330, 130);
+    let upper = (plot_x.end - lw, plot_y.start, lw, lh);
+    let lower = (plot_x.end - lw, plot_y.end - lh, lw, lh);
+    let covered = |(x, y, w, h): (i32, i32, i32, i32)| {
+        dots.iter()
+            .filter(|(px, py)| (x..=x + w).contains(px) && (y..=y + h).contains(py))
+            .count()
+    };
+    let corners = [
+        (upper, SeriesLabelPosition::UpperRight),
+        (lower, SeriesLabelPosition::LowerRight),
+        (
+            (plot_x.start, plot_y.start, lw, lh),
+            SeriesLabelPosition::UpperLeft,
+        ),
+        (
+            (plot_x.start, plot_y.end - lh, lw, lh),
+            SeriesLabelPosition::LowerLeft,
+        ),
+    ];
+    // The first corner covering fewest dots (top right unless it covers more).
+    let (legend_box, legend_at) = corners
+        .into_iter()
+        .min_by_key(|(b, _)| covered(*b))
+        .unwrap_or((upper, SeriesLabelPosition::UpperRight));
     let mut placed: Vec<(i32, i32, i32, i32)> = vec![legend_box];
     let label_style = (FONT, 13, FontStyle::Bold)
         .into_font()
@@ -396,7 +428,7 @@ fn draw_funnel<DB: DrawingBackend>(
             ))
             .map_err(err)?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    legend(&mut chart, legend_at)?;
     // The key: each number, its unit's name and code, and its figures.
     if !numbered.is_empty() {
         let (rows, columns) = key_layout(numbered.len());
