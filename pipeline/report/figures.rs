@@ -260,13 +260,9 @@ impl<'a> Figures<'a> {
     /// Draws every chart into `dir` (spc and funnel once per theme); returns the stems
     /// drawn and, for charts that could not be drawn (an SPC chart with too few points),
     /// why not.
-    pub async fn draw_all(&self, dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
-        self.draw_all_but(dir, &[]).await
-    }
-
-    /// `draw_all`, leaving out the charts named in `lacking` (what the study's data does
-    /// not have: no chart, and no note of one not drawn).
-    pub async fn draw_all_but(
+    /// The charts named in `lacking` are left out (what the study's data does not have:
+    /// no chart, and no note of one not drawn).
+    pub async fn draw_all(
         &self,
         dir: &Path,
         lacking: &[&str],
@@ -787,7 +783,11 @@ impl<'a> Figures<'a> {
         let out = &funnel.output;
         let reading = exposure.filter(|e| e.reads(theme));
         let rows = out.rows.funnel();
-        let order = flagged_order(rows);
+        // Each flagged unit's number, by its row.
+        let mut numbers = vec![None; rows.len()];
+        for (k, i) in flagged_order(rows).into_iter().enumerate() {
+            numbers[i] = Some(k + 1);
+        }
         let units: Vec<FunnelUnit> = rows
             .iter()
             .enumerate()
@@ -833,7 +833,7 @@ impl<'a> Figures<'a> {
                         Significance::Low0025 | Significance::High0025
                     ),
                     judged: r.significance != Significance::NotJudged,
-                    number: order.iter().position(|k| *k == i).map(|p| p + 1),
+                    number: numbers[i],
                 }
             })
             .collect();

@@ -557,7 +557,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
     .filter(|(_, present)| !present)
     .map(|(name, _)| name)
     .collect();
-    let (drawn, skipped) = figs.draw_all_but(&figures_dir, &lacking).await?;
+    let (drawn, skipped) = figs.draw_all(&figures_dir, &lacking).await?;
     for stem in &drawn {
         files.push(stem.with_extension("svg"));
         files.push(stem.with_extension("png"));
@@ -612,13 +612,10 @@ async fn collect(
             // No double coding: no section, and no empty table of it.
             continue;
         }
-        let maps = match &options.publish {
-            Some(rule) => o.publish(rule).rows.to_maps(),
-            None => o.rows.to_maps(),
-        };
+        let raw = o.rows.to_maps();
         // What the data lacks gets no table (judged on the counts as computed, so that a
         // published report leaves out the same tables as the full one).
-        let present = informative(m.name, &o.rows.to_maps());
+        let present = informative(m.name, &raw);
         match m.name {
             "delay_intervals" => has.delays = present,
             "delay_coded_vs_measured" => has.delay_theme = present,
@@ -630,6 +627,10 @@ async fn collect(
         if !present {
             continue;
         }
+        let maps = match &options.publish {
+            Some(rule) => o.publish(rule).rows.to_maps(),
+            None => raw,
+        };
         // Combinations no case has (the row of all themes together) are not listed.
         let maps: Vec<Map<String, Value>> = if m.name == "theme_cooccurrence" {
             maps.into_iter()
@@ -831,7 +832,7 @@ async fn collect(
                         format!(
                             "{}/organisation/{}",
                             u.trim_end_matches('/'),
-                            url_segment(&r.label)
+                            crate::serve::encode(&r.label)
                         )
                     }),
                     cases_with_theme: count_text(r.numerator.number()),
@@ -851,19 +852,23 @@ async fn collect(
             })
             .collect();
         if let Some(j) = &funnel.judged {
+            let (organisation, organisations) = (
+                &inputs.study.organisation_noun,
+                inputs.study.organisations(),
+            );
             let what = match reading {
                 Some(e) => format!(
-                    "Read {} against each organisation's expected count at the overall rate ({}), the organisations",
+                    "Read {} against each {organisation}'s expected count at the overall rate ({}), the {organisations}",
                     e.per_words(),
                     j.method
                 ),
-                None => "The organisations".to_string(),
+                None => format!("The {organisations}"),
             };
             let (ah, al) = j.flagged_adjusted;
             let (uh, ul) = j.flagged_unadjusted;
             let sentence = if j.adjusted {
                 format!(
-                    "{what} vary more than chance explains (overdispersion φ = {:.2}, between-organisation variance τ² = {:.4}), so the funnel's limits are adjusted for it (Spiegelhalter 2005): {ah} organisations lie above and {al} below the 99.8% limits; without the adjustment {uh} would lie above and {ul} below.",
+                    "{what} vary more than chance explains (overdispersion φ = {:.2}, between-{organisation} variance τ² = {:.4}), so the funnel's limits are adjusted for it (Spiegelhalter 2005): {ah} {organisations} lie above and {al} below the 99.8% limits; without the adjustment {uh} would lie above and {ul} below.",
                     j.phi, j.tau2
                 )
             } else {
@@ -878,22 +883,12 @@ async fn collect(
             };
             if j.not_judged > 0 {
                 sentence.push_str(&format!(
-                    " {} of the {} have fewer than {} {} and are drawn but not judged (the study's minimum denominator).",
+                    " {} of the {organisations} have fewer than {} {} and are drawn but not judged (the study's minimum denominator).",
                     j.not_judged,
-                    inputs.study.organisations(),
                     j.min_denominator,
                     inputs.study.cases()
                 ));
             }
-            let organisations = inputs.study.organisations();
-            let sentence = sentence
-                .replace("The organisations", &format!("The {organisations}"))
-                .replace("the organisations", &format!("the {organisations}"))
-                .replace(" organisations lie", &format!(" {organisations} lie"))
-                .replace(
-                    "between-organisation",
-                    &format!("between-{}", inputs.study.organisation_noun),
-                );
             judged.insert(theme.clone(), sentence);
         }
         flagged.insert(theme, list);
@@ -925,11 +920,10 @@ async fn collect(
         .collect();
     tables.insert(0, table("scorecard", &maps));
     // Services and stages: charts only where findings give them.
-    let breakdown = figs.raw("theme_breakdown").await?.rows.to_maps();
+    let breakdown = figs.raw("theme_breakdown").await?;
     let given = |dimension: &str| {
-        breakdown.iter().any(|r| {
-            r.get("dimension").and_then(Value::as_str) == Some(dimension)
-                && r.get("value").and_then(Value::as_str) != Some("(missing)")
+        breakdown.rows.theme_breakdown().iter().any(|r| {
+            r.dimension == dimension && r.value.as_deref().is_some_and(|v| v != "(missing)")
         })
     };
     has.services = given("service");
@@ -1189,18 +1183,6 @@ pub fn view_words(view: &View) -> String {
     format!("{unit}, {}", view.period.words())
 }
 
-/// A path segment percent-encoded (every byte but unreserved ones).
-fn url_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A table's title and column headers as the page shows them, in the study's words
 /// ("Decisions with the theme", "Landlord code"); the CSV and the workbook keep the
 /// data's names.
@@ -1400,7 +1382,11 @@ fn compose(
         "Confidence intervals are Wilson score intervals without continuity correction (PHEindicatormethods phe_proportion), at 95% (and 99.8% in the tables).".into(),
         "Plain-English phrases name the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds, three-quarters, four-fifths and nine-tenths: within one percentage point its name, below it \"nearly\", above it \"more than\".".into(),
         "Changes between periods are differences in percentage points with Newcombe's hybrid score interval (method 10).".into(),
-        "Funnel plots follow Spiegelhalter (2005) as FunnelPlotR implements it: proportions on the arcsine square-root scale, z-scores winsorised at 10% each end, the dispersion ratio φ and the between-organisation variance τ² (DerSimonian and Laird); when φ > 1 the 95% and 99.8% limits include τ² (adjusted for overdispersion), and each theme's section says how many organisations lie outside them with and without the adjustment. SPC charts follow NHS England's Making Data Count (XmR, four rules; whether a rise is concern or improvement follows the study's better direction for the theme, lower by default).".into(),
+        format!(
+            "Funnel plots follow Spiegelhalter (2005) as FunnelPlotR implements it: proportions on the arcsine square-root scale, z-scores winsorised at 10% each end, the dispersion ratio φ and the between-{} variance τ² (DerSimonian and Laird); when φ > 1 the 95% and 99.8% limits include τ² (adjusted for overdispersion), and each theme's section says how many {} lie outside them with and without the adjustment. SPC charts follow NHS England's Making Data Count (XmR, four rules; whether a rise is concern or improvement follows the study's better direction for the theme, lower by default).",
+            study.organisation_noun,
+            study.organisations()
+        ),
         format!("SPC charts: {}", crate::oversight::INCOMPLETE_RULE),
         format!(
             "Funnel plots do not judge {} with fewer than {} {}: they are drawn hollow and never flagged (the study's minimum denominator; its default, 10, follows Public Health England's practice of not calculating an indicator from fewer than 10, as PHEindicatormethods does). They still count in the average, φ and τ².",
@@ -1409,15 +1395,6 @@ fn compose(
             study.cases()
         ),
     ];
-    let organisation = &study.organisation_noun;
-    for m in methods.iter_mut() {
-        *m = m
-            .replace("between-organisation", &format!("between-{organisation}"))
-            .replace(
-                "how many organisations",
-                &format!("how many {}", study.organisations()),
-            );
-    }
     if has.delays {
         methods.push("Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".to_string());
     }

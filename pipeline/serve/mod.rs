@@ -17,6 +17,7 @@
 //! on connections; `Cache-Control: no-store`.
 
 mod pages;
+pub(crate) use pages::encode;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

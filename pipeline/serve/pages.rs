@@ -191,7 +191,9 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
     Ok(Reply::Html(html))
 }
 
-fn encode(s: &str) -> String {
+/// A path segment or query value as serve's own links write it (the reports' links to
+/// serve use it too).
+pub(crate) fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -237,11 +239,7 @@ fn link_figures_with_query(body: &str, q: &str) -> String {
 
 /// Links to the measures' tables (only those the view's report has, when `dir` is
 /// given: a study without remedies offers no remedies table).
-fn table_links(q: &str) -> Vec<Link> {
-    table_links_in(q, None)
-}
-
-fn table_links_in(q: &str, dir: Option<&std::path::Path>) -> Vec<Link> {
+fn table_links(q: &str, dir: Option<&std::path::Path>) -> Vec<Link> {
     measures::MEASURES
         .iter()
         .filter(|m| dir.is_none_or(|d| d.join("tables").join(format!("{}.csv", m.name)).is_file()))
@@ -332,7 +330,7 @@ pub(super) async fn overview(s: &AppState, f: &Filters) -> Result<Reply> {
             });
         }
     }
-    downloads.extend(table_links_in(&q, Some(&dir)));
+    downloads.extend(table_links(&q, Some(&dir)));
     page(
         s,
         f,
@@ -392,7 +390,7 @@ pub(super) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Repl
             });
         }
     }
-    downloads.extend(table_links(&q));
+    downloads.extend(table_links(&q, None));
     page(
         s,
         f,
@@ -496,7 +494,7 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
             notice: None,
             style: "",
             body: &body,
-            downloads: table_links(&with_org.query()),
+            downloads: table_links(&with_org.query(), None),
         },
     )
     .await

@@ -186,36 +186,21 @@ fn draw_funnel<DB: DrawingBackend>(
         .house_style(13)
         .draw()
         .map_err(err)?;
-    for k in &key_points {
-        chart
-            .draw_series(LineSeries::new(
-                [(*k, 0.0), (*k, top)],
-                NHS_PALE_GREY.stroke_width(1),
-            ))
-            .map_err(err)?;
-    }
-    let tick_style = text_style(13).pos(Pos::new(HPos::Center, VPos::Top));
-    for k in &key_points {
-        let n = if log { 10f64.powf(*k) } else { *k };
-        let text = if (n - n.round()).abs() < 1e-9 {
-            thousands(n.round() as i64)
-        } else if n >= 1.0 {
-            format!("{n:.1}")
-        } else {
-            format!("{n:.2}")
-        };
-        let (px, py) = chart.backend_coord(&(*k, 0.0));
-        let (ox, oy) = plot_area.get_base_pixel();
-        plot_area
-            .draw(&PathElement::new(
-                vec![(px - ox, py - oy), (px - ox, py - oy + 5)],
-                NHS_DARK_GREY.stroke_width(1),
-            ))
-            .map_err(err)?;
-        plot_area
-            .draw(&Text::new(text, (px - ox, py - oy + 8), tick_style.clone()))
-            .map_err(err)?;
-    }
+    let ticks: Vec<(f64, String)> = key_points
+        .iter()
+        .map(|k| {
+            let n = if log { 10f64.powf(*k) } else { *k };
+            let text = if (n - n.round()).abs() < 1e-9 {
+                thousands(n.round() as i64)
+            } else if n >= 1.0 {
+                format!("{n:.1}")
+            } else {
+                format!("{n:.2}")
+            };
+            (*k, text)
+        })
+        .collect();
+    draw_x_ticks(&mut chart, &plot_area, &ticks, (0.0, top), 13)?;
     let pct = |v: f64| if axes.ratio { v } else { v * 100.0 };
     let inside = |p: &(f64, f64)| p.1.is_finite() && p.1 <= top && p.0 >= x_lo;
     chart
@@ -296,13 +281,14 @@ fn draw_funnel<DB: DrawingBackend>(
     // dot at growing distances, with a leader line when it stands off; the key below the
     // plot names each number.
     let (plot_x, plot_y) = chart.plotting_area().get_pixel_range();
-    let mut numbered: Vec<&FunnelUnit> = units.iter().filter(|u| u.number.is_some()).collect();
-    numbered.sort_by_key(|u| u.number);
+    let mut numbered: Vec<usize> = (0..units.len())
+        .filter(|i| units[*i].number.is_some())
+        .collect();
+    numbered.sort_by_key(|i| units[*i].number);
     let dots: Vec<(i32, i32)> = units
         .iter()
         .map(|u| chart.backend_coord(&(tx(u.denominator), pct(u.proportion))))
         .collect();
-    // The legend's box, top right (an estimate of its size).
     // The legend goes in the corner of the plot covering fewest dots (an estimate of its
     // box).
     let (lw, lh) = (330, 130);
@@ -337,10 +323,9 @@ fn draw_funnel<DB: DrawingBackend>(
     // (number, where it is drawn, its dot).
     type Placed = (String, (i32, i32), (i32, i32));
     let mut labels: Vec<Placed> = Vec::new();
-    for u in &numbered {
-        let n = u.number.unwrap_or(0);
-        let text = n.to_string();
-        let (px, py) = chart.backend_coord(&(tx(u.denominator), pct(u.proportion)));
+    for &i in &numbered {
+        let text = units[i].number.unwrap_or(0).to_string();
+        let (px, py) = dots[i];
         let (w, h) = (8 * text.len() as i32 + 4, 15);
         let mut spot = None;
         'search: for distance in [6, 14, 24, 36, 50, 66] {
@@ -400,7 +385,7 @@ fn draw_funnel<DB: DrawingBackend>(
         placed.push((x, y, w, h));
         labels.push((text, (x, y), (px, py)));
     }
-    let (ox, oy) = (plot_area.get_base_pixel().0, plot_area.get_base_pixel().1);
+    let (ox, oy) = plot_area.get_base_pixel();
     for (text, (x, y), (px, py)) in &labels {
         let (cx, cy) = (x + 4 * text.len() as i32 + 2, y + 7);
         if (cx - px).abs() + (cy - py).abs() > 24 {
@@ -445,8 +430,8 @@ fn draw_funnel<DB: DrawingBackend>(
         let (kw, _) = key_area.dim_in_pixel();
         let column_width = kw as i32 / columns as i32;
         let style = text_style(12);
-        for (i, u) in numbered.iter().enumerate() {
-            let (col, row) = (i / rows, i % rows);
+        for (k, u) in numbered.iter().map(|i| &units[*i]).enumerate() {
+            let (col, row) = (k / rows, k % rows);
             // A long name is cut, never its code or figures.
             let (who, tail) = match &u.name {
                 Some(n) => (n.clone(), format!(" ({}): {}", u.label, u.figures)),

@@ -242,6 +242,46 @@ impl<X: Ranged, Y: Ranged, DB: DrawingBackend> HouseStyle
     }
 }
 
+/// A chart of f64 by f64.
+type XyChart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Draws an x axis's labelled ticks where plotters would not put them (at calendar
+/// steps, at 1-2-5 steps of a log scale): for each (x, label), a pale grid line from
+/// `lo` to `hi`, a tick under the axis and the label below it. `area` is the one the
+/// chart was built on.
+fn draw_x_ticks<DB: DrawingBackend>(
+    chart: &mut XyChart<'_, DB>,
+    area: &DrawingArea<DB, Shift>,
+    ticks: &[(f64, String)],
+    (lo, hi): (f64, f64),
+    size: u32,
+) -> Result<()> {
+    let style = text_style(size).pos(Pos::new(HPos::Center, VPos::Top));
+    let (ox, oy) = area.get_base_pixel();
+    for (x, text) in ticks {
+        chart
+            .draw_series(LineSeries::new(
+                [(*x, lo), (*x, hi)],
+                NHS_PALE_GREY.stroke_width(1),
+            ))
+            .map_err(err)?;
+        let (px, py) = chart.backend_coord(&(*x, lo));
+        let (px, py) = (px - ox, py - oy);
+        area.draw(&PathElement::new(
+            vec![(px, py), (px, py + 5)],
+            NHS_DARK_GREY.stroke_width(1),
+        ))
+        .map_err(err)?;
+        area.draw(&Text::new(text.clone(), (px, py + 8), style.clone()))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Draws the series legend in the house style.
 fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,

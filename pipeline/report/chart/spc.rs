@@ -93,30 +93,9 @@ fn draw_spc<DB: DrawingBackend>(
         .house_style(12)
         .draw()
         .map_err(err)?;
-    // The labelled periods: a vertical grid line, a tick and the label (drawn here, as
-    // plotters would put a tick at every period).
-    let tick_style = text_style(12).pos(Pos::new(HPos::Center, VPos::Top));
-    for (k, text) in &ticks {
-        chart
-            .draw_series(LineSeries::new(
-                [(*k as f64, lo), (*k as f64, hi)],
-                NHS_PALE_GREY.stroke_width(1),
-            ))
-            .map_err(err)?;
-        let (px, py) = chart.backend_coord(&(*k as f64, lo));
-        let (ox, oy) = area.get_base_pixel();
-        area.draw(&PathElement::new(
-            vec![(px - ox, py - oy), (px - ox, py - oy + 5)],
-            NHS_DARK_GREY.stroke_width(1),
-        ))
-        .map_err(err)?;
-        area.draw(&Text::new(
-            text.clone(),
-            (px - ox, py - oy + 8),
-            tick_style.clone(),
-        ))
-        .map_err(err)?;
-    }
+    // The labelled periods (plotters would put a tick at every period).
+    let ticks: Vec<(f64, String)> = ticks.into_iter().map(|(k, t)| (k as f64, t)).collect();
+    draw_x_ticks(&mut chart, &area, &ticks, (lo, hi), 12)?;
     let line = |f: fn(&SpcPoint) -> f64| {
         points
             .iter()
