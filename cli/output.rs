@@ -29,7 +29,7 @@ pub(super) fn print_summary(summary: &Summary, format: Format, verb: &str) {
             t.name(),
             c.read,
             c.stored,
-            if verb == "validate" {
+            if summary.warehouse.is_none() {
                 "valid "
             } else {
                 "stored"

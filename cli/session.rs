@@ -223,7 +223,8 @@ pub(crate) fn options(args: &CheckArgs, warehouse: Option<PathBuf>) -> Result<Op
     let mut options = Options::new(warehouse);
     (options.codes, options.thresholds, options.study) = args.config.load()?;
     use_mapping(&mut options, args.mapping.as_deref(), &args.config)?;
-    options.rejects_file = Some(args.rejects.clone());
+    // A dry run (--show) writes nothing at all: no rejects file, no warehouse.
+    options.rejects_file = (args.show == 0).then(|| args.rejects.clone());
     options.limits = Limits {
         max_line_bytes: args.max_line_bytes,
         max_field_bytes: args.max_field_bytes,

@@ -18,7 +18,23 @@ pub(crate) fn validate(args: &CheckArgs) -> Result<i32, Error> {
 
 pub(crate) fn ingest(args: &IngestArgs) -> Result<i32, Error> {
     keep_freed_memory();
-    let mut options = options(&args.check, Some(args.warehouse.warehouse.clone()))?;
+    // `--show N` is a dry run, on ingest as on validate: it reads, checks and prints,
+    // and writes nothing (no warehouse version, no rejects file).
+    let dry_run = args.check.show > 0;
+    if dry_run {
+        let no_effect = [
+            (args.accept_partial, "--accept-partial"),
+            (args.wait.is_some(), "--wait"),
+            (args.key_file.is_some(), "--key-file"),
+        ];
+        if let Some((_, flag)) = no_effect.iter().find(|(given, _)| *given) {
+            return Err(Error::Usage(format!(
+                "{flag} has no effect with --show, which is a dry run that stores nothing: leave out one of them"
+            )));
+        }
+    }
+    let warehouse = (!dry_run).then(|| args.warehouse.warehouse.clone());
+    let mut options = options(&args.check, warehouse)?;
     options.accept_partial = args.accept_partial;
     options.wait = match args.wait.as_deref() {
         None => LockWait::No,
@@ -37,6 +53,14 @@ pub(crate) fn ingest(args: &IngestArgs) -> Result<i32, Error> {
         None => None,
     };
     let summary = ingest::run(&args.check.bundle, options)?;
+    if dry_run {
+        print_summary(
+            &summary,
+            args.check.format,
+            "ingest --show (dry run, nothing written)",
+        );
+        return Ok(if summary.clean() { 0 } else { 2 });
+    }
     print_summary(&summary, args.check.format, "ingest");
     Ok(if summary.committed { 0 } else { 2 })
 }

@@ -34,7 +34,9 @@ pub struct Options {
     pub key: Option<Vec<u8>>,
     pub codes: CodeList,
     pub thresholds: Thresholds,
-    /// Where to write every reject as CSV (written only when there are rejects).
+    /// Where to write every reject as CSV (written only when there are rejects). A
+    /// rejects file an earlier run left there is removed when the run starts, so the file
+    /// present afterwards is always this run's (each row names the run in `run`).
     pub rejects_file: Option<PathBuf>,
     /// Called after each batch of rows with the rows read so far.
     pub progress: Box<dyn FnMut(RecordType, u64)>,
@@ -51,6 +53,8 @@ pub struct Options {
     pub study: crate::spec::study::StudyFile,
     /// Rows of each record type to show as read (after a mapping), for a dry run.
     pub show: usize,
+    /// The run's label in the rejects file (set by [`run`]).
+    run: String,
 }
 
 impl Options {
@@ -69,6 +73,7 @@ impl Options {
             time_zone: None,
             study: crate::spec::study::StudyFile::for_code_list(&CodeList::spec_default()),
             show: 0,
+            run: String::new(),
         }
     }
 }
@@ -144,6 +149,8 @@ struct RejectLog {
     per_rule: BTreeMap<Rule, RuleSummary>,
     csv: Option<(PathBuf, csv::Writer<std::fs::File>)>,
     csv_path: Option<PathBuf>,
+    /// The run every row of the CSV belongs to ([`run_label`]).
+    run: String,
     table: RejectTable,
 }
 
@@ -154,17 +161,8 @@ impl RejectLog {
         {
             let mut w = csv::Writer::from_path(path)
                 .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
-            w.write_record([
-                "record_type",
-                "file",
-                "sheet",
-                "line",
-                "column",
-                "value",
-                "rule",
-                "message",
-            ])
-            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+            w.write_record(REJECTS_HEADER.iter().chain(&["run"]))
+                .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
             self.csv = Some((path.clone(), w));
         }
         if let Some((path, w)) = &mut self.csv {
@@ -179,6 +177,7 @@ impl RejectLog {
                 reject.value.as_deref().unwrap_or(""),
                 reject.rule.name(),
                 &reject.message,
+                &self.run,
             ])
             .map_err(|e| Error::io(&*path, std::io::Error::other(e.to_string())))?;
         }
@@ -200,6 +199,52 @@ impl RejectLog {
             w.flush().map_err(|e| Error::io(&*path, e))?;
         }
         Ok(())
+    }
+}
+
+/// The rejects CSV's columns before `run` (the header every rejects file casework has
+/// written begins with: how an earlier run's file is recognised before it is removed).
+const REJECTS_HEADER: [&str; 8] = [
+    "record_type",
+    "file",
+    "sheet",
+    "line",
+    "column",
+    "value",
+    "rule",
+    "message",
+];
+
+/// The rejects file named by `path`, left by an earlier run, removed: the rejects file
+/// present after a run is that run's or none. A file at that path that is not a rejects
+/// file is refused, not overwritten. Returns whether one was removed.
+fn remove_earlier_rejects(path: &Path) -> Result<bool> {
+    use std::io::BufRead;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut first = String::new();
+    std::io::BufReader::new(std::io::Read::take(file, 4096))
+        .read_line(&mut first)
+        .map_err(|e| Error::io(path, e))?;
+    if !first.trim_end().starts_with(&REJECTS_HEADER.join(",")) {
+        return Err(Error::Usage(format!(
+            "{}: the rejects file's path holds a file that is not a casework rejects file; give --rejects another path",
+            path.display()
+        )));
+    }
+    std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+    Ok(true)
+}
+
+/// The `run` column of a rejects file: the command, its ingest number where it stores,
+/// and when it started (UTC), e.g. `ingest 3 2026-12-07T04:02:11Z`.
+fn run_label(ingest: Option<u32>, started: &str) -> String {
+    match ingest {
+        Some(n) => format!("ingest {n} {started}"),
+        None => format!("validate {started}"),
     }
 }
 
@@ -272,6 +317,7 @@ impl RejectTable {
 /// `accept_partial`, the valid rows are committed and the rejects kept in the
 /// warehouse's `rejects` table; file problems still stop the commit.
 pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
+    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let exposure_note = take_exposure(bundle_dir, &mut options)?;
     let (bundle, file_problems, mapping) = match options.mapping.take() {
         Some(mapping) => {
@@ -293,6 +339,19 @@ pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
         None => (None, None),
     };
     let ingest_no = staging.as_ref().map_or(1, |s| s.ingest_number());
+    options.run = run_label(staging.as_ref().map(|s| s.ingest_number()), &started);
+    let earlier_rejects = match &options.rejects_file {
+        Some(path) => match remove_earlier_rejects(path) {
+            Ok(removed) => removed.then(|| path.clone()),
+            Err(e) => {
+                if let Some(s) = staging {
+                    let _ = s.abort();
+                }
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     let result = ingest_into(
         &bundle,
         mapping.as_deref(),
@@ -305,6 +364,14 @@ pub fn run(bundle_dir: &Path, mut options: Options) -> Result<Summary> {
     let (mut summary, record) = match result {
         Ok(mut v) => {
             v.0.notes.extend(exposure_note);
+            if let Some(path) = earlier_rejects
+                && v.0.rejects_file.is_none()
+            {
+                v.0.notes.push(format!(
+                    "removed {}, the rejects file of an earlier run: this run rejected nothing",
+                    path.display()
+                ));
+            }
             v
         }
         Err(e) => {
@@ -858,6 +925,7 @@ fn ingest_into(
             per_rule: BTreeMap::new(),
             csv: None,
             csv_path: options.rejects_file.clone(),
+            run: options.run.clone(),
             table: RejectTable::new(ingest_no),
         },
         problems: Vec::new(),
@@ -1130,18 +1198,30 @@ impl Sink {
 }
 
 /// The exposure that comes with the data: a bundle's `exposure.csv`, or the file a
-/// mapping's `[exposure]` names beside the export. Its values replace the study's
+/// mapping's `[exposure]` names (relative to the mapping's folder). Its values replace the study's
 /// lookup (docs/oversight.md, "Rates per exposure"). A study that reads themes per
 /// exposure must have values from one or the other. Returns the summary's note.
 fn take_exposure(bundle_dir: &Path, options: &mut Options) -> Result<Option<String>> {
     use crate::spec::study::{ExposureColumns, ExposureSpec};
     let from = match &options.mapping {
-        Some(m) => m.exposure.as_ref().map(|e| {
-            (
-                bundle_dir.parent().unwrap_or(Path::new(".")).join(&e.file),
-                e.columns.clone(),
-            )
-        }),
+        Some(m) => match &m.exposure {
+            Some(e) if !e.path.is_file() => {
+                return Err(Error::Config {
+                    file: m.path.clone(),
+                    message: format!(
+                        "[exposure] file {:?}: no such file at {}{}",
+                        e.file,
+                        e.path.display(),
+                        crate::mapping::moved_hint(
+                            &e.file,
+                            bundle_dir.parent().unwrap_or(Path::new("."))
+                        )
+                    ),
+                });
+            }
+            Some(e) => Some((e.path.clone(), e.columns.clone())),
+            None => None,
+        },
         None => {
             let p = bundle_dir.join("exposure.csv");
             p.is_file().then(|| (p, ExposureColumns::default()))

@@ -425,6 +425,7 @@ struct ExportTable {
     thresholds: Option<PathBuf>,
     study: Option<String>,
     skip_if: Vec<Filter>,
+    repeats_case_rows: bool,
 }
 
 type Entry<'t, 'i> = (
@@ -451,6 +452,7 @@ impl Loader<'_> {
                 "thresholds",
                 "study",
                 "skip_if",
+                "repeats_case_rows",
             ],
             "[export]",
         )?;
@@ -478,6 +480,14 @@ impl Loader<'_> {
                     );
                 }
                 "skip_if" => out.skip_if = self.skip_if(v)?,
+                "repeats_case_rows" => {
+                    out.repeats_case_rows = v.get_ref().as_bool().ok_or_else(|| {
+                        self.err(
+                            v.span(),
+                            "repeats_case_rows must be true or false (true: each export row restates its case's events and recommendations, which are then stored once)",
+                        )
+                    })?
+                }
                 _ => unreachable!("keys checked"),
             }
         }
@@ -536,8 +546,12 @@ impl Loader<'_> {
         Ok(names)
     }
 
-    /// `[lookups.NAME]`: files beside the export that give more columns by a key.
-    fn lookups_table(&mut self, l: &Spanned<DeValue<'_>>) -> Result<()> {
+    /// `[lookups.NAME]`: files (relative to the mapping's folder) that give more columns by a key.
+    fn lookups_table(
+        &mut self,
+        l: &Spanned<DeValue<'_>>,
+        relative: &dyn Fn(String) -> PathBuf,
+    ) -> Result<()> {
         for (key, v) in self.table(l, "[lookups]")? {
             let t = self.table(v, "a lookup")?;
             self.check_keys(t, &["file", "key", "on", "match"], "a lookup")?;
@@ -555,7 +569,7 @@ impl Loader<'_> {
                 self.string(k, "key")?,
                 self.string(on, "on")?,
             );
-            self.beside_export(&file, file_span, "lookup")?;
+            self.named_file(&file, file_span, "lookup")?;
             let normalised = match field("match") {
                 None => false,
                 Some(m) => match m.get_ref().as_str() {
@@ -572,6 +586,7 @@ impl Loader<'_> {
             let on = self.column(&on, line);
             self.lookups.push(Lookup {
                 name: key.get_ref().to_string(),
+                path: relative(file.clone()),
                 file,
                 key: k,
                 on,
@@ -585,24 +600,25 @@ impl Loader<'_> {
         Ok(())
     }
 
-    /// A file a mapping names sits beside the export: a mapping never reaches elsewhere.
-    fn beside_export(&self, file: &str, span: std::ops::Range<usize>, what: &str) -> Result<()> {
-        let plain = Path::new(file)
-            .file_name()
-            .is_some_and(|n| n.to_str() == Some(file));
-        if plain {
-            Ok(())
-        } else {
-            Err(self.err(
+    /// A file a mapping names: a path to a file, relative to the mapping's folder like
+    /// every path in a mapping (or absolute).
+    fn named_file(&self, file: &str, span: std::ops::Range<usize>, what: &str) -> Result<()> {
+        if file.trim().is_empty() || file.ends_with('/') || file.ends_with('\\') {
+            return Err(self.err(
                 span,
-                format!("{what} file {file:?} must be a file name beside the export, not a path"),
-            ))
+                format!("{what} file {file:?} must name a file (a path relative to the mapping's folder)"),
+            ));
         }
+        Ok(())
     }
 
-    /// `[exposure]`: a file beside the export giving each organisation's exposure, and
+    /// `[exposure]`: a file (relative to the mapping's folder) giving each organisation's exposure, and
     /// its columns (docs/bring-your-own-export.md).
-    fn exposure_table(&self, v: &Spanned<DeValue<'_>>) -> Result<super::ExposureFrom> {
+    fn exposure_table(
+        &self,
+        v: &Spanned<DeValue<'_>>,
+        relative: &dyn Fn(String) -> PathBuf,
+    ) -> Result<super::ExposureFrom> {
         let t = self.table(v, "[exposure]")?;
         self.check_keys(
             t,
@@ -613,17 +629,18 @@ impl Loader<'_> {
         let Some(file) = field("file") else {
             return Err(self.err(
                 v.span(),
-                "[exposure] needs file (beside the export), and the file's organisation_code and exposure columns unless they are so named",
+                "[exposure] needs file (a path relative to the mapping's folder), and the file's organisation_code and exposure columns unless they are so named",
             ));
         };
         let file_span = file.span();
         let file = self.string(file, "file")?;
-        self.beside_export(&file, file_span, "exposure")?;
+        self.named_file(&file, file_span, "exposure")?;
         let name =
             |k: &str| -> Result<Option<String>> { field(k).map(|v| self.string(v, k)).transpose() };
         let defaults = crate::spec::study::ExposureColumns::default();
         let period = name("period")?;
         Ok(super::ExposureFrom {
+            path: relative(file.clone()),
             file,
             columns: crate::spec::study::ExposureColumns {
                 organisation_code: name("organisation_code")?.unwrap_or(defaults.organisation_code),
@@ -765,10 +782,10 @@ impl Mapping {
             None => BTreeMap::new(),
         };
         if let Some(l) = get("lookups") {
-            loader.lookups_table(l)?;
+            loader.lookups_table(l, &relative)?;
         }
         let exposure = match get("exposure") {
-            Some(e) => Some(loader.exposure_table(e)?),
+            Some(e) => Some(loader.exposure_table(e, &relative)?),
             None => None,
         };
         // [all]: fields every target gets unless it sets them itself.
@@ -806,6 +823,8 @@ impl Mapping {
             targets,
             maps: loader.maps,
             skip_if: export.skip_if,
+            repeats_case_rows: export.repeats_case_rows,
+            repeated: Default::default(),
             lookups: loader.lookups,
             exposure,
             skipped: Mutex::new(BTreeMap::new()),

@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,8 +44,17 @@ pub struct Mapping {
     targets: Vec<Target>,
     maps: Vec<ValueMap>,
     skip_if: Vec<Filter>,
+    /// `[export] repeats_case_rows`: each export row restates its case's events and
+    /// recommendations (remedies among them: an export of one row per finding or
+    /// allegation), so a row of those equal in every column to one already made is
+    /// stored once.
+    pub repeats_case_rows: bool,
+    /// Rows of events and recommendations equal in every column to one made
+    /// before, by record type (without `repeats_case_rows` they are stored, and the
+    /// summary's notes say how many).
+    repeated: Mutex<BTreeMap<RecordType, u64>>,
     lookups: Vec<Lookup>,
-    /// `[exposure]`: each organisation's exposure, from a file beside the export.
+    /// `[exposure]`: each organisation's exposure, from a file the mapping names.
     pub exposure: Option<ExposureFrom>,
     /// Rows the mapping made none of, by reason (reported in the ingest summary).
     skipped: Mutex<BTreeMap<String, u64>>,
@@ -61,10 +71,12 @@ pub struct Mapping {
     lines_skipped: AtomicU64,
 }
 
-/// A mapping's `[exposure]`: the file beside the export and its columns.
+/// A mapping's `[exposure]`: the file (as written, and resolved against the mapping's
+/// folder) and its columns.
 #[derive(Debug, Clone)]
 pub struct ExposureFrom {
     pub file: String,
+    pub path: PathBuf,
     pub columns: crate::spec::study::ExposureColumns,
 }
 
@@ -172,7 +184,10 @@ struct Filter {
 #[derive(Debug)]
 struct Lookup {
     name: String,
+    /// The file as the mapping writes it (for messages), and where it resolves: like
+    /// every path in a mapping, relative to the mapping's folder.
     file: String,
+    path: PathBuf,
     key: String,
     /// Export column holding the key.
     on: usize,
@@ -313,6 +328,35 @@ impl Mapping {
         }
     }
 
+    /// Of the rows just made, those equal in every column to a row made before: dropped
+    /// (with the stated rule) under `repeats_case_rows`, else counted for a note.
+    fn drop_repeats(
+        &self,
+        t: RecordType,
+        made: &mut ((RandomState, RandomState), HashSet<u128>),
+        out: &mut Vec<Result<Item>>,
+    ) {
+        let ((a, b), seen) = made;
+        out.retain(|item| {
+            let Ok(Item::Row(row)) = item else {
+                return true;
+            };
+            let print = (u128::from(a.hash_one(&row.values)) << 64) | u128::from(b.hash_one(&row.values));
+            if seen.insert(print) {
+                return true;
+            }
+            if let Ok(mut m) = self.repeated.lock() {
+                *m.entry(t).or_insert(0) += 1;
+            }
+            if self.repeats_case_rows {
+                self.skip(format!(
+                    "{t}: rows equal to one already made (repeats_case_rows: the export restates them on each of a case's rows), stored once"
+                ));
+            }
+            !self.repeats_case_rows
+        });
+    }
+
     /// Checks an export's header against the columns the mapping reads: for each header
     /// column its index in [`Mapping::columns`], or the file rejects for columns the
     /// mapping names that the export lacks.
@@ -357,6 +401,13 @@ impl Mapping {
         let mut seen_cases: HashMap<String, bool> = HashMap::new();
         let gathering = Rc::new(RefCell::new((HashMap::new(), Vec::new())));
         let flush = (Arc::clone(&self), Rc::clone(&gathering));
+        // Rows of the case-level record types an export may restate on each of a
+        // case's rows: the 128-bit fingerprints (two independent 64-bit hashes) of the
+        // rows made so far.
+        let mut made = matches!(t, RecordType::Events | RecordType::Recommendations).then(|| {
+            let hashers = (RandomState::new(), RandomState::new());
+            (hashers, HashSet::<u128>::new())
+        });
         let rows = raw.flat_map(move |item| {
             let mut out = Vec::new();
             if t == RecordType::Cases && item.is_ok() {
@@ -389,6 +440,9 @@ impl Mapping {
                         for target in self.targets.iter().filter(|x| x.record_type == t) {
                             let mut g = gathering.borrow_mut();
                             self.emit(target, &row, &mut seen_cases, &mut g, &mut out);
+                        }
+                        if let Some(made) = made.as_mut() {
+                            self.drop_repeats(t, made, &mut out);
                         }
                     }
                 }
@@ -789,15 +843,40 @@ fn excel_serial(text: &str, epoch: Epoch) -> Option<String> {
     })
 }
 
-fn load_lookup(lookup: &mut Lookup, dir: &Path, mapping: &Path, limits: &Limits) -> Result<()> {
-    let path = dir.join(&lookup.file);
+/// Where a file a mapping names is missing but one of that name sits beside the export
+/// (where lookup and exposure files were looked for before every path in a mapping
+/// resolved against the mapping's folder): a hint saying so.
+pub fn moved_hint(file: &str, export_dir: &Path) -> String {
+    let beside = Path::new(file).file_name().map(|n| export_dir.join(n));
+    if let Some(beside) = beside.filter(|b| b.is_file()) {
+        format!(
+            "; a file of that name is beside the export ({}): paths in a mapping are relative to the mapping's folder, so write the path from there",
+            beside.display()
+        )
+    } else {
+        " (paths in a mapping are relative to the mapping's folder)".into()
+    }
+}
+
+fn load_lookup(
+    lookup: &mut Lookup,
+    export_dir: &Path,
+    mapping: &Path,
+    limits: &Limits,
+) -> Result<()> {
+    let path = lookup.path.clone();
     let bad = |message: String| Error::Config {
         file: mapping.to_path_buf(),
         message: format!("line {}: lookup {}: {message}", lookup.line, lookup.name),
     };
     // The same line cap as an export's, so a lookup file cannot be buffered whole.
-    let file = std::fs::File::open(&path)
-        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let file = std::fs::File::open(&path).map_err(|e| {
+        bad(format!(
+            "cannot read {} ({e}){}",
+            path.display(),
+            moved_hint(&lookup.file, export_dir)
+        ))
+    })?;
     let file = crate::input::limits::LineLimit::new(file, limits.max_line_bytes, 1);
     let mut reader = csv::Reader::from_reader(file);
     let header: Vec<String> = reader

@@ -65,6 +65,18 @@ impl Mapping {
             return Vec::new();
         };
         let mut notes = Vec::new();
+        let repeated = self.repeated.lock().map(|m| m.clone()).unwrap_or_default();
+        let counted: Vec<String> = repeated.iter().map(|(t, n)| format!("{n} {t}")).collect();
+        match (self.repeats_case_rows, counted.is_empty()) {
+            (true, true) => notes.push(
+                "repeats_case_rows: no event or recommendation row of this export repeated one already made".into(),
+            ),
+            (false, false) => notes.push(format!(
+                "{} rows repeat, in every column, a row already made from an earlier export row of the case; they are stored as they are. If the export restates each case's events and recommendations (remedies) on every row (one row per finding or allegation), set repeats_case_rows = true under [export] to store them once",
+                counted.join(", ")
+            )),
+            _ => {}
+        }
         for (i, f) in self.skip_if.iter().enumerate() {
             if !u.filters.contains(&i) {
                 notes.push(format!(

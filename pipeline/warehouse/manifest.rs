@@ -28,10 +28,21 @@ pub struct Manifest {
     /// `case_id` standing in for it; the next ingest rewrites their files with keys.
     #[serde(default)]
     pub case_keys: bool,
+    /// The revision of casework's own Parquet encoder that wrote every committed file
+    /// (`warehouse::parquet_file::ENCODER_REVISION`; each file also names it in its
+    /// key-value metadata, with casework's version). Absent: revision 1, before the field
+    /// existed. An ingest over files of an earlier revision rewrites them, so one
+    /// warehouse holds files of one revision.
+    #[serde(default = "first_encoder_revision")]
+    pub encoder_revision: u32,
 }
 
 fn legacy_order_claims() -> bool {
     true
+}
+
+fn first_encoder_revision() -> u32 {
+    1
 }
 
 impl Manifest {

@@ -43,12 +43,12 @@ pub fn writer_properties() -> WriterProperties {
         .set_column_dictionary_enabled(ColumnPath::from(CASE_KEY), false)
         .set_column_encoding(ColumnPath::from(CASE_KEY), Encoding::DELTA_BINARY_PACKED)
         // case_id, a text nearly unique per case: a row group's dictionary is nearly as
-        // long as its column (plain, a million cases' warehouse was 70 MiB instead of
-        // 83). Prefix deltas: a case's rows are together and the same text repeats as
-        // a zero-length suffix, and ids share their prefixes: 64 MiB instead of 68, and
-        // the compressor has a quarter of the bytes to squeeze.
+        // long as its column, so no dictionary. Plain values, not prefix deltas
+        // (DELTA_BYTE_ARRAY, a few per cent smaller: docs/benchmarks.md): fastparquet
+        // (pandas' other engine) cannot read prefix deltas, and analysts keep these
+        // files for years in whatever reads Parquet (README, "Readers tested").
         .set_column_dictionary_enabled(ColumnPath::from("case_id"), false)
-        .set_column_encoding(ColumnPath::from("case_id"), Encoding::DELTA_BYTE_ARRAY)
+        .set_column_encoding(ColumnPath::from("case_id"), Encoding::PLAIN)
         // Row groups are cut by `Staging`, which gathers ROW_GROUP_ROWS rows plus at most
         // one batch, and `TableFile` writes each as one: this cap binds only the parquet
         // crate's own `ArrowWriter` (the tests' reference writer).
@@ -254,7 +254,8 @@ impl Staging {
                     }
                 };
                 let (rows, mut keep) = self.rows_to_keep(&path, replaced)?;
-                if keep.is_none() && (old.files_may_claim_order || add_keys) {
+                let old_encoder = old.encoder_revision < super::parquet_file::ENCODER_REVISION;
+                if keep.is_none() && (old.files_may_claim_order || add_keys || old_encoder) {
                     keep = Some(BooleanArray::from(vec![true; rows as usize]));
                 }
                 let kept = keep.as_ref().map_or(rows, |k| k.true_count() as u64);
@@ -403,6 +404,7 @@ impl Staging {
             ingests,
             files_may_claim_order: false,
             case_keys: true,
+            encoder_revision: super::parquet_file::ENCODER_REVISION,
         };
         let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
         let tmp = self.root.join("manifest.json.tmp");

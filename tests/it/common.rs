@@ -24,7 +24,11 @@ pub fn casework(dir: &Path, args: &[&str]) -> Output {
 
 /// [`casework`], with these environment variables set.
 pub fn casework_with_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_casework"))
+    // CASEWORK_TEST_BIN runs the tests against another build (an older binary, to see
+    // a test fail before its fix); by default the one cargo built for them.
+    let bin = std::env::var_os("CASEWORK_TEST_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_casework").into());
+    Command::new(bin)
         .args(args)
         .current_dir(dir)
         .env_remove("CASEWORK_WAREHOUSE")

@@ -29,9 +29,38 @@ fn golden_dir() -> PathBuf {
 fn mask(text: &str, tmp: &Path, started: &str) -> String {
     let today = chrono::Utc::now().date_naive().to_string();
     let tmp = tmp.display().to_string();
-    text.replace(&tmp, "<tmp>")
+    let masked = mask_dates(text, &tmp, started, &today);
+    // The time of day after a masked date (a rejects file's run: `<today>T04:02:11Z`).
+    let mut out = String::with_capacity(masked.len());
+    let mut rest = masked.as_str();
+    while let Some(at) = rest.find("<today>T") {
+        let (head, tail) = rest.split_at(at + "<today>T".len());
+        out.push_str(head);
+        let time = tail.get(..9).unwrap_or("");
+        let is_time = time.len() == 9
+            && time.ends_with('Z')
+            && time[..8].char_indices().all(|(i, c)| {
+                if i % 3 == 2 {
+                    c == ':'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
+        if is_time {
+            out.push_str("<time>Z");
+            rest = &tail[9..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn mask_dates(text: &str, tmp: &str, started: &str, today: &str) -> String {
+    text.replace(tmp, "<tmp>")
         .replace(started, "<today>")
-        .replace(&today, "<today>")
+        .replace(today, "<today>")
         .replace(
             concat!("casework ", env!("CARGO_PKG_VERSION")),
             "casework <version>",

@@ -1,8 +1,9 @@
 //! Ingest: the example bundle, every rule of the spec, malformed files, partial commits,
 //! re-ingest, pseudonymisation. Expected values are hand counts of the input files.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::common::*;
 use arrow::datatypes::{DataType, TimeUnit};
@@ -1131,4 +1132,120 @@ fn rejects_keep_their_lines_across_chunks() {
         want.push(("findings.csv".into(), (i + 1).to_string(), rule.into()));
     }
     assert_eq!(got, want);
+}
+
+/// Every file under `dir` with its bytes, for "nothing changed" checks.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    all_files(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+/// `--show N` is a dry run on `ingest` as on `validate`: on an export with no rejects it
+/// prints the rows and writes nothing, neither a warehouse (none made; an existing one
+/// byte for byte the same, its manifest listing no new ingest) nor a rejects file.
+/// Options that would act only on a commit are refused beside it.
+#[test]
+fn ingest_show_is_a_dry_run_that_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let out = casework(d, &["ingest", EXAMPLE, "--show", "3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("cases: the first 3 rows as read"), "{text}");
+    assert!(text.contains("dry run, nothing written"), "{text}");
+    assert!(!d.join("warehouse").exists(), "{text}");
+    assert!(all_files(d).is_empty(), "{:?}", all_files(d));
+
+    // Over a warehouse that exists: untouched, its manifest still one ingest.
+    let out = casework(d, &["ingest", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let before = snapshot(d);
+    let out = casework(d, &["ingest", EXAMPLE, "--show", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(snapshot(d), before, "--show changed the folder");
+    assert_eq!(
+        manifest(&d.join("warehouse"))["ingests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    for extra in [&["--accept-partial"][..], &["--wait", "5"]] {
+        let mut args = vec!["ingest", EXAMPLE, "--show", "2"];
+        args.extend_from_slice(extra);
+        let out = casework(d, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("has no effect with --show"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(snapshot(d), before);
+}
+
+/// A rejects file always belongs to the run that wrote it: each row names its run, and
+/// a later run that rejects nothing removes the earlier file (and says so), so a stale
+/// file never reads as current. A file at that path that is not a rejects file is
+/// refused and left as it was.
+#[test]
+fn a_rejects_file_belongs_to_the_run_that_wrote_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    copy_example(d, "good");
+    let bad = copy_example(d, "bad");
+    let mut cases = std::fs::read_to_string(bad.join("cases.csv")).unwrap();
+    cases.push_str("bad-1,ombudsman_complaint,ORG-01,,acute_trust,,2017-13-45,,,,,,,,\n");
+    std::fs::write(bad.join("cases.csv"), cases).unwrap();
+    let rejects_path = d.join("casework-rejects.csv");
+
+    let out = casework(d, &["ingest", "bad"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let rows = rejects(&rejects_path);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let run = &rows[0]["run"];
+    assert!(
+        run.starts_with("ingest 1 ")
+            && run.ends_with('Z')
+            && run.len() == "ingest 1 2026-12-07T04:00:00Z".len(),
+        "{run}"
+    );
+    let out = casework(d, &["validate", "bad"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(rejects(&rejects_path)[0]["run"].starts_with("validate "));
+
+    // A clean run: the earlier file is gone, and the summary says it removed it.
+    let out = casework(d, &["ingest", "good"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(!rejects_path.exists(), "a stale rejects file was left");
+    assert!(
+        stdout(&out).contains("the rejects file of an earlier run"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Not a rejects file: refused, untouched.
+    std::fs::write(&rejects_path, "my,own,notes\n1,2,3\n").unwrap();
+    let out = casework(d, &["validate", "bad"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("not a casework rejects file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&rejects_path).unwrap(),
+        "my,own,notes\n1,2,3\n"
+    );
 }

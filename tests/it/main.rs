@@ -15,6 +15,7 @@ mod disclosure;
 mod generate;
 mod golden;
 mod ingest;
+mod interop;
 mod limits;
 mod mapping;
 mod measures;

@@ -479,16 +479,16 @@ fn a_malformed_mapping_is_named_with_its_line() {
         "{msg}"
     );
 
-    // A lookup file is a file name beside the export, never a path elsewhere.
+    // A lookup file's path that names a folder is refused at its line.
     let m = format!(
-        "{LOCAL_MAPPING}\n[lookups.trusts]\nfile = \"../../etc/trusts.csv\"\nkey = \"code\"\non = \"Trust\"\n"
+        "{LOCAL_MAPPING}\n[lookups.trusts]\nfile = \"lookups/\"\nkey = \"code\"\non = \"Trust\"\n"
     );
     let (code, msg) = validate(d, &m, LOCAL_EXPORT);
     assert_eq!(code, Some(1), "{msg}");
-    let line = line_of(&m, "etc/trusts.csv");
+    let line = line_of(&m, "lookups/");
     assert!(
         msg.contains(&format!(
-            "line {line}: lookup file \"../../etc/trusts.csv\" must be a file name beside the export, not a path"
+            "line {line}: lookup file \"lookups/\" must name a file (a path relative to the mapping's folder)"
         )),
         "{msg}"
     );
@@ -1528,5 +1528,211 @@ require = "code"
             .iter()
             .all(|l| l.contains("which was rejected (cases, line")),
         "{rejects}"
+    );
+}
+
+/// Every path in a mapping resolves against the mapping's folder, so a mapping kept in a
+/// repository carries its study, lookup (alias) file and exposure file, and the export
+/// can be anywhere. Planted: the mapping in `repo/mappings/`, its alias file in
+/// `repo/mappings/lookups/`, its exposure file in `repo/exposure/`, its study in
+/// `repo/studies/homes/`, the export in `downloads/`; H1 and H2 are two spellings of
+/// landlord L054, H3 is L002.
+#[test]
+fn every_path_in_a_mapping_resolves_from_the_mapping_s_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for dir in [
+        "repo/mappings/lookups",
+        "repo/exposure",
+        "repo/studies/homes",
+        "downloads",
+    ] {
+        fs::create_dir_all(d.join(dir)).unwrap();
+    }
+    fs::copy(
+        Path::new(ROOT).join("data/codes/imaging-themes.csv"),
+        d.join("repo/studies/homes/codes.csv"),
+    )
+    .unwrap();
+    fs::write(
+        d.join("repo/studies/homes/study.toml"),
+        "title = \"Homes\"\ncodes = \"codes.csv\"\n\n[exposure]\nunit = \"homes\"\nper = 1000\n",
+    )
+    .unwrap();
+    let mapping = format!(
+        "[export]\nstudy = \"../studies/homes\"\n\n{}\n[exposure]\nfile = \"../exposure/homes.csv\"\norganisation_code = \"code\"\nexposure = \"homes\"\n",
+        ALIAS_MAPPING.replace(
+            "file = \"landlords.csv\"",
+            "file = \"lookups/landlords.csv\""
+        )
+    );
+    fs::write(d.join("repo/mappings/m.toml"), &mapping).unwrap();
+    fs::write(
+        d.join("repo/mappings/lookups/landlords.csv"),
+        "name,code\n54 North,L054\nA2 Dominion,L002\n",
+    )
+    .unwrap();
+    fs::write(
+        d.join("repo/exposure/homes.csv"),
+        "code,homes\nL054,1200\nL002,800\n",
+    )
+    .unwrap();
+    let export = "Ref,Landlord,Decided\nH1,54 North,2024-01-05\nH2,54north,2024-01-06\nH3,A2 Dominion,2024-01-07\n";
+    fs::write(d.join("downloads/export.csv"), export).unwrap();
+    // Run from an unrelated folder: nothing resolves against the working folder either.
+    let elsewhere = d.join("downloads");
+    let s = ingest_json(
+        &elsewhere,
+        &[
+            "--mapping",
+            &d.join("repo/mappings/m.toml").display().to_string(),
+            &d.join("downloads/export.csv").display().to_string(),
+            "--warehouse",
+            &d.join("wh").display().to_string(),
+        ],
+    );
+    assert_eq!(s["counts"]["cases"]["stored"], 3, "{s}");
+    let notes = notes(&s);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("exposure: 2 values for 2 organisations")),
+        "{notes:?}"
+    );
+    let cases = table_rows(&d.join("wh"), "cases");
+    let orgs: Vec<&str> = cases
+        .iter()
+        .map(|r| {
+            r.split('|')
+                .find_map(|f| f.strip_prefix("organisation_code="))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(orgs, ["L054", "L054", "L002"], "{cases:?}");
+
+    // A lookup file left beside the export (where one was once looked for) is not read:
+    // the error names the path it resolved to and where the file of that name is.
+    fs::rename(
+        d.join("repo/mappings/lookups/landlords.csv"),
+        d.join("downloads/landlords.csv"),
+    )
+    .unwrap();
+    let o = casework(
+        &elsewhere,
+        &[
+            "validate",
+            "--mapping",
+            &d.join("repo/mappings/m.toml").display().to_string(),
+            "export.csv",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let msg = stderr(&o);
+    assert!(
+        msg.contains("m.toml")
+            && msg.contains("lookups/landlords.csv")
+            && msg.contains("a file of that name is beside the export")
+            && msg.contains("relative to the mapping's folder"),
+        "{msg}"
+    );
+}
+
+/// An export of one row per allegation restates each case's events and
+/// recommendations (remedies) on every row. Planted, in no order: 40 cases, case i with
+/// 1 + i % 4 allegation rows; each row carries the case's two dates (received, decided:
+/// two events) and its remedy (an apology, a recommendation). Distinct: 80 events and 40
+/// recommendations, where the rows give 2 × 100 = 200 and 100. With `repeats_case_rows = true` the distinct rows are stored
+/// once and the dropped ones counted under their stated rule; without it every row is
+/// stored and a note says how many repeat and names the option. A case whose two
+/// allegation rows give genuinely different decision dates keeps both.
+#[test]
+fn an_export_of_one_row_per_allegation_stores_case_rows_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut lines = Vec::new();
+    for i in 0..40u32 {
+        for a in 0..=(i % 4) {
+            let decided = if i == 7 && a == 1 {
+                "2024-03-30"
+            } else {
+                "2024-03-01"
+            };
+            lines.push(format!(
+                "C{i:03},ORG{},2024-01-{:02},{decided},Allegation {a},apology",
+                i % 5,
+                1 + i % 28
+            ));
+        }
+    }
+    // No particular order: a fixed shuffle (rows of a case scattered).
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for k in (1..lines.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        lines.swap(k, (state % (k as u64 + 1)) as usize);
+    }
+    assert_eq!(lines.len(), 100);
+    let export = format!(
+        "Ref,Org,Received,Decided,Allegation,Remedy\n{}\n",
+        lines.join("\n")
+    );
+    fs::write(d.join("export.csv"), export).unwrap();
+    let mapping = |repeats: &str| {
+        format!(
+            r#"[export]
+{repeats}
+[all]
+case_id = "Ref"
+
+[cases]
+source = {{ value = "ombudsman_complaint" }}
+organisation_code = "Org"
+opened_date = "Received"
+
+[[events]]
+episode = {{ value = "1" }}
+event = {{ value = "requested" }}
+occurred_at = "Received"
+
+[[events]]
+episode = {{ value = "1" }}
+event = {{ value = "reported" }}
+occurred_at = "Decided"
+
+[recommendations]
+kind = "Remedy"
+made_date = "Received"
+status = {{ value = "complied" }}
+"#
+        )
+    };
+    fs::write(d.join("m.toml"), mapping("repeats_case_rows = true")).unwrap();
+    let s = validate_json(d, 0);
+    // 40 cases × 2 events, and case C007's second decision date: 81.
+    assert_eq!(count(&s, "events", "stored"), 81, "{s}");
+    assert_eq!(count(&s, "recommendations", "stored"), 40, "{s}");
+    let nm = s["not_mapped"].as_object().unwrap();
+    let dropped = |t: &str| {
+        nm[&format!(
+            "{t}: rows equal to one already made (repeats_case_rows: the export restates them on each of a case's rows), stored once"
+        )]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(dropped("events"), 200 - 81);
+    assert_eq!(dropped("recommendations"), 100 - 40);
+    // Without the option: every row stored, and a note with the counts and the option.
+    fs::write(d.join("m.toml"), mapping("")).unwrap();
+    let s = validate_json(d, 0);
+    assert_eq!(count(&s, "events", "stored"), 200, "{s}");
+    assert_eq!(count(&s, "recommendations", "stored"), 100, "{s}");
+    let notes = notes(&s);
+    assert!(
+        notes.iter().any(
+            |n| n.starts_with("119 events, 60 recommendations rows repeat")
+                && n.contains("repeats_case_rows = true")
+        ),
+        "{notes:?}"
     );
 }

@@ -134,19 +134,26 @@ pub(super) fn dictionary_chunk(
     )
 }
 
-/// The column chunk of a text column stored with prefix deltas (`DELTA_BYTE_ARRAY`, no
-/// dictionary: `case_id`), encoded by hand like [`dictionary_chunk`]. The Arrow writer
-/// compared every row's text with the page's least and greatest for the statistics;
-/// here a row equal to the one before it (a case's rows are together) is not compared.
-pub(super) fn delta_text_chunk(
+/// The column chunk of a text column stored without a dictionary (`case_id`), as plain
+/// length-prefixed values (`PLAIN`, which every Parquet reader reads) or as prefix
+/// deltas (`DELTA_BYTE_ARRAY`, which some do not: fastparquet), encoded by hand like
+/// [`dictionary_chunk`]. The Arrow writer compared every row's text with the page's
+/// least and greatest for the statistics; here a row equal to the one before it (a
+/// case's rows are together) is not compared.
+pub(super) fn text_chunk(
     descr: &ColumnDescPtr,
     props: &WriterProperties,
     column: &StringArray,
 ) -> Result<Option<(Bytes, ColumnCloseResult)>> {
     let path = descr.path();
-    if props.dictionary_enabled(path) || props.encoding(path) != Some(Encoding::DELTA_BYTE_ARRAY) {
+    let encoding = match props.encoding(path) {
+        Some(e @ (Encoding::PLAIN | Encoding::DELTA_BYTE_ARRAY)) => e,
+        _ => return Ok(None),
+    };
+    if props.dictionary_enabled(path) {
         return Ok(None);
     }
+    let plain = encoding == Encoding::PLAIN;
     // The longest span of the offsets: a null slot's span (which may hold bytes) can
     // only make it longer, sending the chunk to the Arrow writer, never cutting a value.
     let longest = column
@@ -170,6 +177,8 @@ pub(super) fn delta_text_chunk(
     let valid = |i: usize| nulls.is_none_or(|n| n.is_valid(i));
     let page_rows = props.data_page_row_count_limit().max(1);
     let page_bytes_limit = props.data_page_size_limit().max(1);
+    // Per page: for DELTA_BYTE_ARRAY each value's shared prefix and suffix length, and
+    // the suffixes; for PLAIN each value's length (4 bytes, little-endian) and bytes.
     let (mut prefixes, mut suffix_lens, mut suffixes) = (Vec::new(), Vec::new(), Vec::new());
     let mut start = 0;
     while start < rows {
@@ -178,41 +187,47 @@ pub(super) fn delta_text_chunk(
         suffixes.clear();
         let mut previous: &[u8] = &[];
         let mut range: Option<(&[u8], &[u8])> = None;
+        let (mut present, mut page_bytes) = (0, 0i64);
         let mut end = start;
         while end < rows && end - start < page_rows && suffixes.len() < page_bytes_limit {
             if valid(end) {
                 let v = column.value(end).as_bytes();
-                let prefix = common_prefix(previous, v);
-                if !(prefix == v.len() && prefix == previous.len() && range.is_some()) {
+                let same = range.is_some() && v == previous;
+                if !same {
                     range = Some(match range {
                         None => (v, v),
                         Some((lo, hi)) => (lo.min(v), hi.max(v)),
                     });
                 }
-                prefixes.push(prefix as i64);
-                suffix_lens.push((v.len() - prefix) as i64);
-                suffixes.extend_from_slice(&v[prefix..]);
+                if plain {
+                    suffixes.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    suffixes.extend_from_slice(v);
+                } else {
+                    let prefix = if same {
+                        v.len()
+                    } else {
+                        common_prefix(previous, v)
+                    };
+                    prefixes.push(prefix as i64);
+                    suffix_lens.push((v.len() - prefix) as i64);
+                    suffixes.extend_from_slice(&v[prefix..]);
+                }
+                present += 1;
+                page_bytes += v.len() as i64;
                 previous = v;
             }
             end += 1;
         }
-        let present = prefixes.len();
         let mut body = pages.levels(start..end, present, valid);
-        delta_binary_packed(&prefixes, &mut body);
-        delta_binary_packed(&suffix_lens, &mut body);
+        if !plain {
+            delta_binary_packed(&prefixes, &mut body);
+            delta_binary_packed(&suffix_lens, &mut body);
+        }
         body.extend_from_slice(&suffixes);
-        let page_bytes = prefixes.iter().zip(&suffix_lens).map(|(p, s)| p + s).sum();
-        pages.data(
-            body,
-            start..end,
-            present,
-            Encoding::DELTA_BYTE_ARRAY,
-            range,
-            page_bytes,
-        )?;
+        pages.data(body, start..end, present, encoding, range, page_bytes)?;
         start = end;
     }
-    pages.finish(rows, &[Encoding::RLE, Encoding::DELTA_BYTE_ARRAY])
+    pages.finish(rows, &[Encoding::RLE, encoding])
 }
 
 /// Bytes `a` and `b` begin with in common.

@@ -26,12 +26,25 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int32Type, SchemaRef};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{WriterProperties, WriterPropertiesPtr};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::SchemaDescriptor;
 
 use crate::error::Result;
-use chunks::{delta_text_chunk, dictionary_chunk};
+use chunks::{dictionary_chunk, text_chunk};
+
+/// The revision of the hand-written encoder (the chunks of enumerated columns and
+/// `case_id`), recorded in every file it writes (key [`ENCODER_KEY`]) and in the
+/// manifest, so that a fix can find the files an earlier revision wrote. Raise it with
+/// any change to the bytes it writes:
+/// - 1: dictionaries; `case_id` as prefix deltas (`DELTA_BYTE_ARRAY`), which
+///   fastparquet cannot read (files with no key were written by revision 1);
+/// - 2: `case_id` as plain values (`PLAIN`), read by every reader tested.
+pub const ENCODER_REVISION: u32 = 2;
+/// The key-value metadata keys naming what wrote a warehouse file.
+pub const VERSION_KEY: &str = "casework.version";
+pub const ENCODER_KEY: &str = "casework.encoder_revision";
 
 /// A Parquet file being written from record batches of one schema.
 pub struct TableFile<W: Write + Send> {
@@ -45,10 +58,24 @@ pub struct TableFile<W: Write + Send> {
 impl<W: Write + Send> TableFile<W> {
     /// A file of `schema`'s batches, with `props` and the Arrow schema in its metadata
     /// (as `ArrowWriter` writes it, so readers get the same types back).
-    pub fn try_new(out: W, schema: SchemaRef, mut props: WriterProperties) -> Result<Self> {
+    pub fn try_new(out: W, schema: SchemaRef, props: WriterProperties) -> Result<Self> {
         let parquet = ArrowSchemaConverter::new()
             .with_coerce_types(props.coerce_types())
             .convert(&schema)?;
+        let mut kv = props.key_value_metadata().cloned().unwrap_or_default();
+        kv.retain(|e| e.key != VERSION_KEY && e.key != ENCODER_KEY);
+        kv.push(KeyValue::new(
+            VERSION_KEY.into(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ));
+        kv.push(KeyValue::new(
+            ENCODER_KEY.into(),
+            ENCODER_REVISION.to_string(),
+        ));
+        let mut props = props
+            .into_builder()
+            .set_key_value_metadata(Some(kv))
+            .build();
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
         let props = Arc::new(props);
         let writer = SerializedFileWriter::new(out, parquet.root_schema_ptr(), Arc::clone(&props))?;
@@ -79,7 +106,7 @@ impl<W: Write + Send> TableFile<W> {
                     Some(d) => dictionary_chunk(&descr, &self.props, d)?,
                     None => None,
                 },
-                ([_], DataType::Utf8) => delta_text_chunk(&descr, &self.props, column.as_string())?,
+                ([_], DataType::Utf8) => text_chunk(&descr, &self.props, column.as_string())?,
                 _ => None,
             };
             if let Some((bytes, close)) = by_hand {
@@ -198,14 +225,21 @@ mod tests {
         .unwrap()
     }
 
+    /// The warehouse's writer properties with `case_id` stored in `encoding`.
+    fn props(encoding: Encoding) -> WriterProperties {
+        crate::warehouse::writer_properties()
+            .into_builder()
+            .set_column_encoding("case_id".into(), encoding)
+            .build()
+    }
+
     /// `groups` written through `TableFile`, a row group each.
     fn write_ours(groups: &[RecordBatch]) -> Bytes {
-        let mut file = TableFile::try_new(
-            Vec::new(),
-            groups[0].schema(),
-            crate::warehouse::writer_properties(),
-        )
-        .unwrap();
+        write_ours_with(groups, crate::warehouse::writer_properties())
+    }
+
+    fn write_ours_with(groups: &[RecordBatch], props: WriterProperties) -> Bytes {
+        let mut file = TableFile::try_new(Vec::new(), groups[0].schema(), props).unwrap();
         for group in groups {
             file.write_row_group(group).unwrap();
         }
@@ -221,14 +255,9 @@ mod tests {
     }
 
     /// `groups` written through the parquet crate's `ArrowWriter`, a row group each.
-    fn write_arrow(groups: &[RecordBatch]) -> Bytes {
+    fn write_arrow(groups: &[RecordBatch], props: WriterProperties) -> Bytes {
         let mut out = Vec::new();
-        let mut w = ArrowWriter::try_new(
-            &mut out,
-            groups[0].schema(),
-            Some(crate::warehouse::writer_properties()),
-        )
-        .unwrap();
+        let mut w = ArrowWriter::try_new(&mut out, groups[0].schema(), Some(props)).unwrap();
         for group in groups {
             w.write(group).unwrap();
             w.flush().unwrap();
@@ -258,12 +287,23 @@ mod tests {
             .collect()
     }
 
+    /// `case_id` in the warehouse's encoding (plain) and in prefix deltas.
     #[test]
     fn hand_encoded_chunks_read_back_with_the_arrow_writers_statistics() {
+        for encoding in [Encoding::PLAIN, Encoding::DELTA_BYTE_ARRAY] {
+            hand_encoded_chunks_match_the_arrow_writer(encoding);
+        }
+    }
+
+    fn hand_encoded_chunks_match_the_arrow_writer(encoding: Encoding) {
         let batch = batch();
-        let ours = write_ours(&two_groups(&batch, 30_000));
+        let ours = write_ours_with(&two_groups(&batch, 30_000), props(encoding));
         let (back, metadata) = read(&ours);
-        assert_eq!(back.schema(), batch.schema(), "the Arrow types come back");
+        assert_eq!(
+            back.schema().fields(),
+            batch.schema().fields(),
+            "the Arrow types come back"
+        );
         for i in 0..batch.num_columns() {
             assert_eq!(
                 as_text(back.column(i)),
@@ -271,7 +311,7 @@ mod tests {
                 "column {i}"
             );
         }
-        let (_, theirs) = read(&write_arrow(&two_groups(&batch, 30_000)));
+        let (_, theirs) = read(&write_arrow(&two_groups(&batch, 30_000), props(encoding)));
         assert_eq!(metadata.num_row_groups(), 2);
         for g in 0..2 {
             for c in 0..batch.num_columns() {
@@ -359,12 +399,17 @@ mod tests {
                 }
             }
         }
-        // case_id's pages are prefix deltas, as the Arrow writer writes them.
+        // case_id's pages are in the encoding asked for, and the file says which
+        // casework and which encoder revision wrote it.
         let encodings: Vec<Encoding> = metadata.row_group(0).column(1).encodings().collect();
-        assert!(
-            encodings.contains(&Encoding::DELTA_BYTE_ARRAY),
-            "{encodings:?}"
+        assert!(encodings.contains(&encoding), "{encodings:?}");
+        let kv = metadata.file_metadata().key_value_metadata().unwrap();
+        let value = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
+        assert_eq!(
+            value(VERSION_KEY).as_deref(),
+            Some(env!("CARGO_PKG_VERSION"))
         );
+        assert_eq!(value(ENCODER_KEY), Some(ENCODER_REVISION.to_string()));
     }
 
     /// Hand-counted: five rows b, null, a, b, c.
