@@ -13,6 +13,7 @@ fn main() {
     // Rust ignores SIGPIPE, which turns a closed pipe (`casework … | head`) into a panic
     // on the next print; the default action ends the process quietly instead.
     #[cfg(unix)]
+    #[allow(unsafe_code)]
     // SAFETY: called once at start-up, before any other thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);

@@ -7,6 +7,9 @@ in tests/data. Standard library only; deterministic. Run from anywhere:
 
 GENERATED_BUNDLE_DIR is the output of `casework generate --cases 40 --bad 12 --seed 7
 --out DIR` (optional: without it those seeds are left as they are).
+
+The `split` and `encoder` targets' seeds (seeds/split/, seeds/encoder/) are written by
+hand, not here: a read-size byte and a messy CSV; shape bytes and text.
 """
 
 import csv
@@ -228,7 +231,7 @@ def mapping_seeds():
                               keep=lambda h, r: any(v.strip() in wanted for v in r))
     codes = (ROOT / "data" / "codes" / "device-report-themes.csv").read_text(encoding="utf-8")
     write("mapping", "maude", multi([("mapping.toml", mapping), ("export.csv", text),
-                                     ("aiml_devices_823.csv", devices), ("codes.csv", codes)], "mapping.toml"))
+                                     ("fda-maude-devices.csv", devices), ("codes.csv", codes)], "mapping.toml"))
 
 
 def main():

@@ -58,7 +58,7 @@ pub enum Error {
     #[error("the query engine's runtime could not start")]
     Runtime(#[source] std::io::Error),
 
-    #[cfg(feature = "engine")]
+    #[cfg(feature = "encoder")]
     #[error("parquet")]
     Parquet(#[from] parquet::errors::ParquetError),
 
@@ -124,11 +124,10 @@ impl Error {
             | Error::Chart(_) => 3,
             #[cfg(feature = "engine")]
             Error::Query { .. } => 1,
+            #[cfg(feature = "encoder")]
+            Error::Parquet(_) => 3,
             #[cfg(feature = "engine")]
-            Error::Parquet(_)
-            | Error::DataFusion(_)
-            | Error::Workbook(_)
-            | Error::Template { .. } => 3,
+            Error::DataFusion(_) | Error::Workbook(_) | Error::Template { .. } => 3,
         }
     }
 }

@@ -40,6 +40,8 @@ pub mod check;
 pub mod error;
 pub mod input;
 pub mod mapping;
+#[cfg(feature = "encoder")]
+pub mod parquet_file;
 pub mod spec;
 
 #[cfg(feature = "engine")]

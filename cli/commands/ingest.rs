@@ -77,6 +77,7 @@ pub(crate) fn ingest(args: &IngestArgs) -> Result<i32, Error> {
 /// from 963 to 1,108 MiB (docs/benchmarks.md, seventh round), for 8% less time.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
     // SAFETY: mallopt only sets malloc's parameters (under its own lock); it is called
     // before the ingest's threads start.
     unsafe {

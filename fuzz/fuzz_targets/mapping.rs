@@ -4,8 +4,9 @@
 //!
 //! The input is the mapping, then the export after `==== export.csv` (or
 //! `==== export.xlsx`), then any lookup files and `codes.csv`, each after `==== NAME`.
-//! Runs stay inside their folder: the loader refuses a lookup file that is not a plain
-//! name beside the export, and the code list and thresholds it names are not read here.
+//! Runs stay inside their folder: a mapping whose lookup or exposure file resolves outside
+//! it (paths in a mapping resolve against its folder, and may leave it) is not bound, and
+//! the code list and thresholds it names are not read here.
 #![no_main]
 
 use casework::error::Error;
@@ -31,6 +32,14 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
+    let inside = |p: &std::path::Path| {
+        p.parent()
+            .and_then(|d| d.canonicalize().ok())
+            .is_some_and(|d| d == dir.canonicalize().unwrap_or_default())
+    };
+    if !mapping.files_read().iter().all(|p| inside(p)) {
+        return;
+    }
     let Some(export) = ["export.csv", "export.xlsx"]
         .iter()
         .map(|n| dir.join(n))

@@ -423,6 +423,7 @@ impl CaseSet {
     fn prefetch(&self, print: u128) {
         let slot = &self.slots[print as usize & (self.slots.len() - 1)];
         #[cfg(target_arch = "x86_64")]
+        #[allow(unsafe_code)]
         // SAFETY: a prefetch is a hint: it reads nothing into the program and cannot
         // fault; the address is of a slot of this set.
         unsafe {

@@ -213,6 +213,16 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     if let Some(remote) = &inputs.warehouse.remote {
         runtime.register_object_store(&remote.url, remote.store.clone());
     }
+    // The committed files, kept with the session so that a query failing on a damaged
+    // file can name it ([`query_failed`]).
+    if inputs.warehouse.remote.is_none() {
+        let files = manifest
+            .tables
+            .values()
+            .flat_map(|t| t.files.iter().map(|f| inputs.warehouse.root.join(f)))
+            .collect();
+        config = config.with_extension(Arc::new(WarehouseFiles(files)));
+    }
     let ctx = context(inputs.engine, config, runtime).await?;
     for t in RecordType::ALL {
         let stored = format!("stored_{t}");
@@ -232,6 +242,33 @@ pub async fn session(inputs: &Inputs<'_>) -> Result<SessionContext> {
     Ok(ctx)
 }
 
+/// The warehouse files a session reads (a session config extension).
+pub struct WarehouseFiles(pub Vec<std::path::PathBuf>);
+
+/// The error of SQL (from `file`) that failed: when DataFusion's error is a Parquet one,
+/// which does not name the file, the first committed file whose footer cannot be read is
+/// named instead.
+pub fn query_failed(
+    ctx: &SessionContext,
+    file: &std::path::Path,
+    source: datafusion::error::DataFusionError,
+) -> Error {
+    let parquet = matches!(
+        source.find_root(),
+        datafusion::error::DataFusionError::ParquetError(_)
+    ) || source.to_string().contains("Parquet error");
+    if parquet
+        && let Some(files) = ctx.state().config().get_extension::<WarehouseFiles>()
+        && let Some(named) = crate::warehouse::first_unreadable(&files.0)
+    {
+        return named;
+    }
+    Error::Query {
+        file: file.to_path_buf(),
+        source,
+    }
+}
+
 /// Registers the view `name` of `sql` (read from `file`, for errors): computed once and
 /// kept for the session when `materialise` (the local engine only: see `Materialised`),
 /// else computed wherever a query names it.
@@ -242,10 +279,10 @@ pub async fn register_view(
     file: &str,
     materialise: bool,
 ) -> Result<()> {
-    let view = ctx.sql(sql).await.map_err(|source| Error::Query {
-        file: file.into(),
-        source,
-    })?;
+    let view = ctx
+        .sql(sql)
+        .await
+        .map_err(|source| query_failed(ctx, std::path::Path::new(file), source))?;
     if materialise {
         let table = Materialised::new(view.into_unoptimized_plan())
             .map_err(|e| Error::io(std::env::temp_dir(), e))?;

@@ -6,6 +6,8 @@ mod csv;
 pub mod limits;
 mod ndjson;
 mod records;
+#[doc(hidden)]
+pub use records::split_in_small_reads;
 mod xlsx;
 
 use std::fs;

@@ -340,6 +340,7 @@ fn specials(block: &[u8]) -> u64 {
     };
     let mut mask = 0u64;
     for (i, lanes) in block[..64].chunks_exact(16).enumerate() {
+        #[allow(unsafe_code)]
         // SAFETY: SSE2 is part of every x86-64 processor (the target's baseline, which
         // the compiler does not count as enabled for these calls); `lanes` is 16 bytes,
         // and an unaligned load reads exactly those.
@@ -372,6 +373,54 @@ fn specials_bytewise(block: &[u8]) -> u64 {
 
 #[cfg(not(target_arch = "x86_64"))]
 use specials_bytewise as specials;
+
+/// The records of `input` handed to the splitter `read_size` bytes at a time (so lines
+/// and characters straddle reads): each record's line and fields. Checks what the
+/// readers rely on, panicking if it does not hold: a record the splitter says is known
+/// to be UTF-8 is valid UTF-8 (`csv.rs` then takes its bytes as text unchecked), in an
+/// input that is UTF-8 throughout every record split by hand is known to be, and every
+/// byte is consumed. For the unit tests and the `split` fuzz target.
+#[doc(hidden)]
+pub fn split_in_small_reads(input: &[u8], read_size: usize) -> Vec<(u64, Vec<Vec<u8>>)> {
+    /// Hands out the input a few bytes at a time.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(self.1.max(1));
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let mut records = Records::new(Trickle(input, read_size));
+    let mut out = Vec::new();
+    let all_utf8 = std::str::from_utf8(input).is_ok();
+    while records.read().expect("reading from memory does not fail") {
+        if records.known_utf8() {
+            assert!(
+                std::str::from_utf8(records.bytes()).is_ok(),
+                "a record taken as UTF-8 unchecked is not UTF-8: {:?}",
+                records.bytes()
+            );
+        }
+        if all_utf8 && records.split_by_hand() {
+            assert!(
+                records.known_utf8(),
+                "a UTF-8 line split by hand is not known to be UTF-8"
+            );
+        }
+        out.push((
+            records.line(),
+            records.fields().map(<[u8]>::to_vec).collect(),
+        ));
+    }
+    assert_eq!(
+        records.consumed(),
+        input.len() as u64,
+        "every byte consumed"
+    );
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -408,35 +457,7 @@ mod tests {
     }
 
     fn split(input: &[u8], read_size: usize) -> Vec<(u64, Vec<Vec<u8>>)> {
-        /// Hands out the input a few bytes at a time, so lines straddle reads.
-        struct Trickle<'a>(&'a [u8], usize);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(buf.len()).min(self.1);
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
-        let mut records = Records::new(Trickle(input, read_size));
-        let mut out = Vec::new();
-        let all_utf8 = std::str::from_utf8(input).is_ok();
-        while records.read().unwrap() {
-            // What is known to be UTF-8 is; in a file that is UTF-8 throughout, every
-            // line split by hand is known to be.
-            if records.known_utf8() {
-                assert!(std::str::from_utf8(records.bytes()).is_ok());
-            }
-            if all_utf8 && records.split_by_hand() {
-                assert!(records.known_utf8());
-            }
-            out.push((
-                records.line(),
-                records.fields().map(<[u8]>::to_vec).collect(),
-            ));
-        }
-        assert_eq!(records.consumed(), input.len() as u64);
-        out
+        split_in_small_reads(input, read_size)
     }
 
     #[test]

@@ -309,6 +309,16 @@ impl Mapping {
         Ok((bundle, mapping))
     }
 
+    /// The files besides the export that binding the mapping reads: its lookup files and
+    /// its exposure file, resolved against the mapping's folder.
+    pub fn files_read(&self) -> Vec<PathBuf> {
+        self.lookups
+            .iter()
+            .map(|l| l.path.clone())
+            .chain(self.exposure.iter().map(|e| e.path.clone()))
+            .collect()
+    }
+
     /// Rows the mapping made nothing of, by reason.
     pub fn skipped(&self) -> BTreeMap<String, u64> {
         self.skipped.lock().map(|m| m.clone()).unwrap_or_default()

@@ -273,10 +273,7 @@ pub async fn sql_batches(
     file: &Path,
     params: Vec<(String, ScalarValue)>,
 ) -> Result<Vec<RecordBatch>> {
-    let failed = |source: datafusion::error::DataFusionError| Error::Query {
-        file: file.to_path_buf(),
-        source,
-    };
+    let failed = |source| crate::engine::query_failed(ctx, file, source);
     let mut df = ctx.sql(sql).await.map_err(failed)?;
     if !params.is_empty() {
         df = df.with_param_values(params).map_err(failed)?;

@@ -270,6 +270,7 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     // Everything the server writes (its cache of reports) is its user's alone.
     #[cfg(unix)]
+    #[allow(unsafe_code)]
     // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
     unsafe {
         libc::umask(0o077);

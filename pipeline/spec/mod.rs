@@ -449,8 +449,10 @@ impl CodeList {
     }
 }
 
-/// One row of the delay threshold table.
+/// One row of the delay threshold table. A key it does not know is refused: an option
+/// that would have no effect is an error, not a silence.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct Interval {
     pub from: String,
     pub to: String,
@@ -475,6 +477,7 @@ impl Interval {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ThresholdFile {
     interval: Vec<Interval>,
 }

@@ -29,7 +29,7 @@ pub struct Manifest {
     #[serde(default)]
     pub case_keys: bool,
     /// The revision of casework's own Parquet encoder that wrote every committed file
-    /// (`warehouse::parquet_file::ENCODER_REVISION`; each file also names it in its
+    /// (`parquet_file::ENCODER_REVISION`; each file also names it in its
     /// key-value metadata, with casework's version). Absent: revision 1, before the field
     /// existed. An ingest over files of an earlier revision rewrites them, so one
     /// warehouse holds files of one revision.

@@ -26,7 +26,6 @@ use std::sync::Arc;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 mod manifest;
-mod parquet_file;
 mod staging;
 
 pub use manifest::{Counts, IngestRecord, InputFile, Manifest, TableFiles};
@@ -36,6 +35,33 @@ use crate::error::{Error, Result};
 use crate::spec::{CodeList, Thresholds};
 
 pub const MANIFEST: &str = "manifest.json";
+
+/// A committed file that the parquet crate cannot read: the error names it, and says
+/// what to do.
+pub fn unreadable(path: &Path, e: parquet::errors::ParquetError) -> Error {
+    Error::Warehouse {
+        path: path.to_path_buf(),
+        message: format!(
+            "not a readable Parquet file ({e}): the warehouse is damaged; restore this file from a backup, or ingest the bundles again into a new warehouse"
+        ),
+    }
+}
+
+/// The first of `files` whose Parquet footer cannot be read, as the error naming it.
+/// Called after a query fails with a Parquet error (DataFusion's message does not
+/// name the file).
+pub fn first_unreadable(files: &[PathBuf]) -> Option<Error> {
+    files.iter().find_map(|path| {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => return Some(Error::io(path, e)),
+        };
+        parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .err()
+            .map(|e| unreadable(path, e))
+    })
+}
 /// The code list and thresholds an ingest used, kept in its version folder.
 pub const CODES_FILE: &str = "codes.csv";
 pub const THRESHOLDS_FILE: &str = "thresholds.toml";

@@ -15,12 +15,12 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use super::parquet_file::TableFile;
 use super::{
     FORMAT, IngestRecord, MANIFEST, Manifest, TABLES, TableFiles, Warehouse, row_group_rows,
 };
 use crate::check::CASE_KEY;
 use crate::error::{Error, Result};
+use crate::parquet_file::TableFile;
 
 /// Writer settings for every warehouse file: zstd, page-level statistics, dictionary
 /// encoding, row groups sized for scans. No row order is declared (`sorting_columns`
@@ -254,7 +254,7 @@ impl Staging {
                     }
                 };
                 let (rows, mut keep) = self.rows_to_keep(&path, replaced)?;
-                let old_encoder = old.encoder_revision < super::parquet_file::ENCODER_REVISION;
+                let old_encoder = old.encoder_revision < crate::parquet_file::ENCODER_REVISION;
                 if keep.is_none() && (old.files_may_claim_order || add_keys || old_encoder) {
                     keep = Some(BooleanArray::from(vec![true; rows as usize]));
                 }
@@ -277,10 +277,12 @@ impl Staging {
                     Some(_) if kept == 0 => {}
                     Some(mask) => {
                         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-                        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+                        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                            .and_then(|b| b.build())
+                            .map_err(|e| super::unreadable(&path, e))?;
                         let mut offset = 0;
                         for batch in reader {
-                            let batch = batch?;
+                            let batch = batch.map_err(|e| super::unreadable(&path, e.into()))?;
                             let part = mask.slice(offset, batch.num_rows());
                             offset += batch.num_rows();
                             let mut kept = filter_record_batch(&batch, &part)?;
@@ -304,7 +306,8 @@ impl Staging {
         replaced: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<(u64, Option<BooleanArray>)> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| super::unreadable(path, e))?;
         let rows = builder.metadata().file_metadata().num_rows() as u64;
         let Some(index) = builder
             .schema()
@@ -319,8 +322,12 @@ impl Staging {
         };
         let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
         let mut keep = Vec::with_capacity(rows as usize);
-        for batch in builder.with_projection(mask).build()? {
-            let batch = batch?;
+        let reader = builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| super::unreadable(path, e))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| super::unreadable(path, e.into()))?;
             let ids = batch.column(0).as_string::<i32>();
             keep.extend((0..ids.len()).map(|i| !replaced(ids.value(i))));
         }
@@ -404,7 +411,7 @@ impl Staging {
             ingests,
             files_may_claim_order: false,
             case_keys: true,
-            encoder_revision: super::parquet_file::ENCODER_REVISION,
+            encoder_revision: crate::parquet_file::ENCODER_REVISION,
         };
         let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
         let tmp = self.root.join("manifest.json.tmp");

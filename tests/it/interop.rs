@@ -71,10 +71,13 @@ fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-/// The messy bundle, written to `dir/bundle`; returns its cases as (case_id, source,
-/// decision) and its findings' case ids.
-fn messy_bundle(dir: &Path) -> (Vec<(String, String, Option<String>)>, Vec<String>) {
-    let mut rng = Rng(0x5eed_0f_1d_2026);
+/// The planted bundle: its cases as (case_id, source, decision), and its findings' case
+/// ids.
+type Planted = (Vec<(String, String, Option<String>)>, Vec<String>);
+
+/// The messy bundle, written to `dir/bundle`.
+fn messy_bundle(dir: &Path) -> Planted {
+    let mut rng = Rng(0x5eed_0f1d_2026);
     let names = [
         "Trust of the North",
         "مؤسسة الصحة الوطنية",
@@ -172,7 +175,7 @@ fn parquet_files(warehouse: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn ingest_messy(d: &Path) -> (Vec<(String, String, Option<String>)>, Vec<String>) {
+fn ingest_messy(d: &Path) -> Planted {
     let planted = messy_bundle(d);
     let out = casework_with_env(
         d,

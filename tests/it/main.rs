@@ -12,6 +12,7 @@ mod charts;
 mod committee;
 mod confidentiality;
 mod disclosure;
+mod docs;
 mod generate;
 mod golden;
 mod ingest;

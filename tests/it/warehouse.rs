@@ -620,3 +620,45 @@ fn fifty_concurrent_ingests_with_wait_all_commit() {
     let want: Vec<String> = (0..50).map(|i| format!("case_id=C{i:03}")).collect();
     assert_eq!(ids, want);
 }
+
+/// A damaged warehouse file is named, with what to do, wherever it is met: by a measure
+/// (DataFusion's own Parquet error names no file) and by an ingest that carries the file
+/// over. Two kinds of damage: a file cut short, and one overwritten with text.
+#[test]
+fn a_damaged_parquet_file_is_named() {
+    for damage in ["cut", "text"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        example_warehouse(d);
+        let file = table_files(&d.join("warehouse"), "findings")
+            .into_iter()
+            .next()
+            .unwrap();
+        let bytes = fs::read(&file).unwrap();
+        let damaged = match damage {
+            "cut" => [
+                &bytes[..bytes.len() / 2],
+                &[0u8; 64][..],
+                &bytes[bytes.len() - 8..],
+            ]
+            .concat(),
+            _ => b"not parquet".to_vec(),
+        };
+        fs::write(&file, damaged).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        for args in [
+            &["measure", "theme_prevalence"][..],
+            &["ingest", EXAMPLE, "-q"],
+        ] {
+            let out = casework(d, args);
+            assert_ne!(out.status.code(), Some(0), "{damage} {args:?}");
+            let err = stderr(&out);
+            assert!(
+                err.contains("findings/")
+                    && err.contains(&name)
+                    && err.contains("not a readable Parquet file"),
+                "{damage} {args:?}: {err}"
+            );
+        }
+    }
+}

@@ -4,8 +4,9 @@
 
 use std::ops::Range;
 
-use arrow::array::{Array, AsArray, DictionaryArray, StringArray};
-use arrow::datatypes::Int32Type;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, DictionaryArray, StringArray};
 use bytes::Bytes;
 use parquet::basic::{BoundaryOrder, Compression, Encoding, EncodingMask, PageType};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};

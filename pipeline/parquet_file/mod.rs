@@ -1,7 +1,7 @@
 //! One warehouse Parquet file, written a row group at a time: every column through the
 //! parquet crate's Arrow column writers, except two kinds whose column chunks are encoded
-//! here: the enumerated columns (Arrow dictionaries of text) and `case_id` (text stored
-//! as prefix deltas).
+//! here: the enumerated columns (Arrow dictionaries of text) and `case_id` (text without a
+//! dictionary, as plain values or prefix deltas).
 //!
 //! Hand-written because it is the ingest's hot path. The Arrow writer interns every row of
 //! a dictionary column again (hashing and comparing its text) and compares every row's
@@ -22,8 +22,10 @@ mod encoding;
 use std::io::Write;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Int32Type, SchemaRef};
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int32Type;
+use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
 use parquet::file::metadata::KeyValue;
@@ -126,6 +128,11 @@ impl<W: Write + Send> TableFile<W> {
         Ok(())
     }
 
+    /// Writes the footer (with the page indexes) and returns the output.
+    pub fn into_inner(self) -> Result<W> {
+        Ok(self.writer.into_inner()?)
+    }
+
     /// Writes the footer (with the page indexes).
     pub fn close(self) -> Result<()> {
         self.writer.close()?;
@@ -133,7 +140,7 @@ impl<W: Write + Send> TableFile<W> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "engine"))]
 mod tests {
     use super::*;
     use arrow::array::DictionaryArray;
