@@ -255,11 +255,11 @@ fn ingest_into(
 /// manifest) as they are read, others on a thread of their own, and stored rows are
 /// written to the staging version on a thread of its own while the next are checked
 /// ([`Sink`]). Returns the input files.
-fn read_all<'s>(
+fn read_all(
     pass: &mut Pass,
     bundle: &Bundle,
     options: &mut Options,
-    staging: &mut Option<&'s mut Staging>,
+    staging: &mut Option<&mut Staging>,
 ) -> Result<Vec<InputFile>> {
     std::thread::scope(|scope| {
         let hashing = scope.spawn(|| hash_other_files(bundle));
