@@ -82,7 +82,7 @@ PY
 python3 - <<'PY'
 import json
 local = json.load(open("local.json"))
-assert len(local) == 10, len(local)
+assert len(local) == 11, len(local)
 truth = json.load(open("bundle/truth.json"))
 for store in ["s3", "az"]:
     got = json.load(open(f"{store}.json"))
@@ -90,5 +90,5 @@ for store in ["s3", "az"]:
     prevalence = next(m for m in got if m["measure"] == "theme_prevalence")
     for row in prevalence["rows"]:
         assert row["cases_with_theme"] == truth["themes"][row["theme"]], row
-    print(f"{store}: all 10 measures equal the folder's; theme counts equal the planted truth")
+    print(f"{store}: all 11 measures equal the folder's; theme counts equal the planted truth")
 PY

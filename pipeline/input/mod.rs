@@ -421,7 +421,7 @@ impl Bundle {
                     },
                     Rule::UnknownSheet,
                     format!(
-                        "sheet {sheet:?} is not a record type: name the sheets cases, findings, events or recommendations"
+                        "sheet {sheet:?} is not a record type: name the sheets cases, findings, events, recommendations or codings"
                     ),
                 ));
             }

@@ -497,28 +497,7 @@ impl Mapping {
     ) {
         let t = target.record_type;
         let columns = t.columns();
-        // The values an expanding field takes (one bundle row each), or one pass.
-        let expanding = target.fields.iter().find_map(|f| match &f.from {
-            From::Columns(cs) => Some(
-                cs.iter()
-                    .filter_map(|&c| row.values[c].clone().map(|v| (c, v)))
-                    .collect::<Vec<_>>(),
-            ),
-            From::Split(c, sep) => Some(
-                row.values[*c]
-                    .as_deref()
-                    .map(|v| {
-                        v.split(sep.as_str())
-                            .map(str::trim)
-                            .filter(|p| !p.is_empty())
-                            .map(|p| (*c, p.to_string()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            ),
-            _ => None,
-        });
-        let passes: Vec<Option<(usize, String)>> = match expanding {
+        let passes: Vec<Option<(usize, String)>> = match expanding(target, row) {
             None => vec![None],
             Some(parts) if parts.is_empty() => {
                 self.skip(format!(
@@ -536,52 +515,7 @@ impl Mapping {
             // The `per_case` fields' values: (column, as written, as stored).
             let mut gathered: Vec<(Option<String>, Option<String>)> = Vec::new();
             for f in &target.fields {
-                let (mut text, mut label): (Option<String>, Option<String>) = match &f.from {
-                    From::Column(c) => (row.values[*c].clone(), Some(self.columns[*c].clone())),
-                    From::Columns(_) | From::Split(..) => match &part {
-                        Some((c, v)) => (Some(v.clone()), Some(self.columns[*c].clone())),
-                        None => (None, None),
-                    },
-                    From::Constant(v) => (Some(v.clone()).filter(|v| !v.is_empty()), None),
-                    From::Template { pieces, label } => {
-                        let mut made = String::new();
-                        let mut whole = true;
-                        for p in pieces {
-                            match p {
-                                Piece::Text(t) => made.push_str(t),
-                                Piece::Column(c) => match &row.values[*c] {
-                                    Some(v) => made.push_str(v),
-                                    None => whole = false,
-                                },
-                            }
-                        }
-                        (whole.then_some(made), Some(label.clone()))
-                    }
-                    From::Lookup { lookup, column } => {
-                        let l = &self.lookups[*lookup];
-                        let value = match (l.normalised, row.values[l.on].as_deref()) {
-                            (true, Some(name)) => {
-                                let key = normalise_name(name);
-                                if let Ok(mut m) = self.matched.lock() {
-                                    m.entry((*lookup, name.to_string()))
-                                        .or_insert_with(|| l.spellings.get(&key).cloned());
-                                }
-                                l.rows.get(&key).and_then(|r| r[*column].clone())
-                            }
-                            (false, Some(k)) => match l.rows.get(k) {
-                                Some(r) => r[*column].clone(),
-                                None => {
-                                    if let Ok(mut m) = self.matched.lock() {
-                                        m.entry((*lookup, k.to_string())).or_insert(None);
-                                    }
-                                    None
-                                }
-                            },
-                            (_, None) => None,
-                        };
-                        (value, Some(format!("{}.{}", l.name, l.columns[*column])))
-                    }
-                };
+                let (mut text, mut label) = self.field_text(f, row, &part);
                 // The field's column is empty: the first of its `else` columns that is not.
                 let mut date = f.date.as_deref();
                 if text.is_none()
@@ -655,33 +589,11 @@ impl Mapping {
                 && !gathered.is_empty()
                 && let Some(id) = values[0].clone()
             {
-                let (index, cases) = &mut *gathering;
                 if seen_cases.contains_key(&id) {
                     self.skip(later_rows(target, true, true));
-                    continue;
-                }
-                let later = index.contains_key(&id);
-                let at = *index.entry(id).or_insert_with(|| {
-                    cases.push(Gathered {
-                        row: RawRow {
-                            position: row.position.clone(),
-                            values: values.clone(),
-                            origin: Some(Arc::new(origin.clone())),
-                        },
-                        chosen: gathered.iter().map(|_| (None, 0)).collect(),
-                    });
-                    cases.len() - 1
-                });
-                if let Err((c, message)) = self.gather(target, &mut cases[at], &gathered) {
-                    let column = origin[c]
-                        .clone()
-                        .unwrap_or_else(|| columns[c].name.to_string());
-                    out.push(Ok(Item::Unreadable(
-                        Reject::new(t, row.position.clone(), Rule::UnmappedValue, message)
-                            .column(&column),
-                    )));
-                } else if later {
-                    self.skip(later_rows(target, false, true));
+                } else {
+                    let made = (values, origin, gathered);
+                    out.extend(self.gather_row(target, row, id, made, gathering));
                 }
                 continue;
             }
@@ -700,6 +612,113 @@ impl Mapping {
                 values,
                 origin: Some(Arc::new(origin)),
             })));
+        }
+    }
+
+    /// A case row with `per_case` fields (`made`: its values, their export columns, and
+    /// the `per_case` fields' values): gathered into its case (made on the case's first
+    /// row, emitted once every row is read). Returns the reject of a value the gathering
+    /// refuses.
+    fn gather_row(
+        &self,
+        target: &Target,
+        row: &RawRow,
+        id: String,
+        made: MadeRow,
+        gathering: &mut (HashMap<String, usize>, Vec<Gathered>),
+    ) -> Option<Result<Item>> {
+        let (values, origin, gathered) = made;
+        let (index, cases) = gathering;
+        let later = index.contains_key(&id);
+        let at = *index.entry(id).or_insert_with(|| {
+            cases.push(Gathered {
+                row: RawRow {
+                    position: row.position.clone(),
+                    values,
+                    origin: Some(Arc::new(origin.clone())),
+                },
+                chosen: gathered.iter().map(|_| (None, 0)).collect(),
+            });
+            cases.len() - 1
+        });
+        if let Err((c, message)) = self.gather(target, &mut cases[at], &gathered) {
+            let t = target.record_type;
+            let column = origin[c]
+                .clone()
+                .unwrap_or_else(|| t.columns()[c].name.to_string());
+            return Some(Ok(Item::Unreadable(
+                Reject::new(t, row.position.clone(), Rule::UnmappedValue, message).column(&column),
+            )));
+        }
+        if later {
+            self.skip(later_rows(target, false, true));
+        }
+        None
+    }
+
+    /// A field's text as the export row gives it (before its map, date format and
+    /// prefix), and the export column (or lookup column) it came from; `part` is the
+    /// value of the row's expanding field in this pass.
+    fn field_text(
+        &self,
+        f: &Field,
+        row: &RawRow,
+        part: &Option<(usize, String)>,
+    ) -> (Option<String>, Option<String>) {
+        match &f.from {
+            From::Column(c) => (row.values[*c].clone(), Some(self.columns[*c].clone())),
+            From::Columns(_) | From::Split(..) => match part {
+                Some((c, v)) => (Some(v.clone()), Some(self.columns[*c].clone())),
+                None => (None, None),
+            },
+            From::Constant(v) => (Some(v.clone()).filter(|v| !v.is_empty()), None),
+            From::Template { pieces, label } => {
+                let mut made = String::new();
+                let mut whole = true;
+                for p in pieces {
+                    match p {
+                        Piece::Text(t) => made.push_str(t),
+                        Piece::Column(c) => match &row.values[*c] {
+                            Some(v) => made.push_str(v),
+                            None => whole = false,
+                        },
+                    }
+                }
+                (whole.then_some(made), Some(label.clone()))
+            }
+            From::Lookup { lookup, column } => {
+                let l = &self.lookups[*lookup];
+                (
+                    self.looked_up(*lookup, *column, row.values[l.on].as_deref()),
+                    Some(format!("{}.{}", l.name, l.columns[*column])),
+                )
+            }
+        }
+    }
+
+    /// The lookup file's `column` for the export's `key` (noting, for the summary, the
+    /// spelling a normalised key matched, or that it matched none).
+    fn looked_up(&self, lookup: usize, column: usize, key: Option<&str>) -> Option<String> {
+        let l = &self.lookups[lookup];
+        match (l.normalised, key) {
+            (true, Some(name)) => {
+                let key = normalise_name(name);
+                if let Ok(mut m) = self.matched.lock() {
+                    m.entry((lookup, name.to_string()))
+                        .or_insert_with(|| l.spellings.get(&key).cloned());
+                }
+                l.rows.get(&key).and_then(|r| r[column].clone())
+            }
+            (false, Some(k)) => match l.rows.get(k) {
+                Some(r) => r[column].clone(),
+                None => {
+                    if let Ok(mut m) = self.matched.lock() {
+                        m.entry((lookup, k.to_string())).or_insert(None);
+                    }
+                    None
+                }
+            },
+            (_, None) => None,
         }
     }
 
@@ -761,6 +780,39 @@ impl Mapping {
         }
         Ok(value)
     }
+}
+
+/// A row's values as mapped, the export column each came from, and its `per_case` fields'
+/// values (as written, as stored).
+type MadeRow = (
+    Vec<Option<String>>,
+    Vec<Option<String>>,
+    Vec<(Option<String>, Option<String>)>,
+);
+
+/// The values a target's expanding field (`columns` or `split`) takes in an export row,
+/// one bundle row each; `None` when the target has no expanding field (one row).
+fn expanding(target: &Target, row: &RawRow) -> Option<Vec<(usize, String)>> {
+    target.fields.iter().find_map(|f| match &f.from {
+        From::Columns(cs) => Some(
+            cs.iter()
+                .filter_map(|&c| row.values[c].clone().map(|v| (c, v)))
+                .collect::<Vec<_>>(),
+        ),
+        From::Split(c, sep) => Some(
+            row.values[*c]
+                .as_deref()
+                .map(|v| {
+                    v.split(sep.as_str())
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(|p| (*c, p.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    })
 }
 
 /// A date in the export's format as the spec's ISO text. The format is tried first; a

@@ -520,8 +520,8 @@ impl Plan {
     }
 }
 
-/// The SPC direction of improvement for a theme, as its study says: lower is better
-/// for a failing, higher for an outcome such as a remedy, neither for a neutral theme.
+/// The SPC direction of improvement for a theme, as its study's `better` says (lower
+/// unless the theme says `higher` or `neither`, whatever its `kind`).
 pub fn improvement(study: &crate::spec::study::StudyFile, theme: &str) -> stats::Direction {
     use crate::spec::study::Better;
     match study.better(theme) {

@@ -3,8 +3,11 @@
 //! `figures/`, `tables/`, `summary.json` and `workbook.xlsx`.
 
 pub mod chart;
+mod collect;
 pub mod figures;
 pub mod job;
+
+use collect::collect;
 
 use std::path::{Path, PathBuf};
 
@@ -385,7 +388,7 @@ fn tracker_rows(path: Option<&Path>, study: &StudyFile) -> Result<Vec<Map<String
 }
 
 /// What the report says, gathered from the warehouse before anything is composed.
-struct Collected {
+pub(super) struct Collected {
     /// Per theme, what its SPC chart plots, for the caption ("share of decisions per
     /// month").
     spc_captions: std::collections::BTreeMap<String, String>,
@@ -593,379 +596,6 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         &mut files,
     )?;
     Ok(Written { index, files })
-}
-
-/// Runs the measures (each once) and gathers the tables, the headline per theme and the
-/// committee comparison.
-async fn collect(
-    figs: &Figures<'_>,
-    inputs: &Inputs<'_>,
-    context: &Context<'_>,
-    options: &Options,
-) -> Result<Collected> {
-    // Measures, published if asked, as tables.
-    let mut tables = Vec::new();
-    let mut has = Has::default();
-    for m in measures::MEASURES {
-        let o = figs.raw(m.name).await?;
-        if m.name == "coding_agreement" && o.rows.is_empty() {
-            // No double coding: no section, and no empty table of it.
-            continue;
-        }
-        let raw = o.rows.to_maps();
-        // What the data lacks gets no table (judged on the counts as computed, so that a
-        // published report leaves out the same tables as the full one).
-        let present = informative(m.name, &raw);
-        match m.name {
-            "delay_intervals" => has.delays = present,
-            "delay_coded_vs_measured" => has.delay_theme = present,
-            "financial_remedies" => has.remedies = present,
-            "recommendations" => has.recommendations = present,
-            "learning" => has.learning = present,
-            _ => {}
-        }
-        if !present {
-            continue;
-        }
-        let maps = match &options.publish {
-            Some(rule) => o.publish(rule).rows.to_maps(),
-            None => raw,
-        };
-        // Combinations no case has (the row of all themes together) are not listed.
-        let maps: Vec<Map<String, Value>> = if m.name == "theme_cooccurrence" {
-            maps.into_iter()
-                .filter(|r| r.get("cases").and_then(Value::as_u64) != Some(0))
-                .collect()
-        } else {
-            maps
-        };
-        let mut t = table(m.name, &maps);
-        if let Some(label) = &inputs.study.second_grouping {
-            // The page's names: the column, and the breakdown's dimension value.
-            for h in &mut t.headers {
-                if h == "region" {
-                    *h = label.clone();
-                }
-            }
-            for row in &mut t.preview {
-                for cell in row.iter_mut() {
-                    if cell == "region" && m.name == "theme_breakdown" {
-                        *cell = label.clone();
-                    }
-                }
-            }
-        }
-        tables.push(t);
-    }
-
-    // Headlines per theme (from the counts as shown).
-    let prevalence = figs.raw("theme_prevalence").await?;
-    let shown = match &options.publish {
-        Some(rule) => prevalence_counts(&prevalence.publish(rule)),
-        None => prevalence_counts(&prevalence),
-    };
-    let mut headlines = Vec::new();
-    for (theme, x, n) in shown {
-        headlines.push(headline(inputs.study, &theme, x, n));
-    }
-
-    // Coding reliability: a section, a table, the disagreements (never published) and
-    // a caveat on each theme coders agreed on less than substantially.
-    let rel = figs.reliability().await?;
-    let reliability = if rel.present() {
-        let published = &rel.published;
-        let maps = if options.publish.is_some() {
-            published.rows.to_maps()
-        } else {
-            rel.output.rows.to_maps()
-        };
-        tables.push(table("agreement", &maps));
-        if options.publish.is_none() && options.lists {
-            let maps: Vec<Map<String, Value>> = rel
-                .disagreements
-                .rows
-                .iter()
-                .map(|r| {
-                    rel.disagreements
-                        .columns
-                        .iter()
-                        .cloned()
-                        .zip(r.iter().map(|v| Value::from(v.as_str())))
-                        .collect()
-                })
-                .collect();
-            tables.push(table("coding_disagreements", &maps));
-        }
-        for h in &mut headlines {
-            let raw = rel.themes().find(|r| r.item == h.theme);
-            let shown = published
-                .rows
-                .agreement()
-                .iter()
-                .find(|r| r.level == "theme" && r.item == h.theme);
-            let sentence = |k: f64| {
-                crate::oversight::agreement::caveat(k).map(|mut c| {
-                    c.replace_range(0..1, &c[0..1].to_uppercase());
-                    format!("{c}.")
-                })
-            };
-            let raw_kappa = raw.and_then(|r| r.kappa);
-            h.caveat = match shown {
-                // Published: the kappa of the published counts, or, where it is withheld,
-                // the caveat without its number.
-                Some(s) if options.publish.is_some() && s.kappa.is_suppressed() => raw_kappa
-                    .filter(|k| *k < crate::oversight::agreement::SUBSTANTIAL)
-                    .map(|_| {
-                        "Coders agreed less than substantially on this theme (its kappa is withheld: small counts): treat the figure as approximate.".to_string()
-                    }),
-                Some(s) if options.publish.is_some() => s.kappa.value().and_then(sentence),
-                _ => raw_kappa.and_then(sentence),
-            };
-        }
-        Some(reliability_section(
-            &rel,
-            options.publish.is_some(),
-            options.lists,
-        ))
-    } else {
-        None
-    };
-
-    // Committee comparison between two periods.
-    let mut comparisons: Vec<(String, Value)> = Vec::new();
-    if let Some(periods) = &options.comparison {
-        // Per period, per theme: (cases with the theme, cases) as shown; published, the
-        // sum of the published counts of the grid's periods that make it up.
-        let mut per_period: Vec<Vec<ThemeCounts>> = Vec::new();
-        for p in [periods.0, periods.1] {
-            let parts: Vec<Scope> = match &options.publish {
-                Some(rule) => {
-                    let grid =
-                        crate::spec::grid::Period::cover(p.from, p.to, &rule.settings().levels())
-                            .map_err(Error::Usage)?;
-                    grid.into_iter()
-                        .map(|g| rule.view.at(g).scope(rule.settings()))
-                        .collect()
-                }
-                None => vec![Scope {
-                    from: Some(p.from),
-                    to: Some(p.to),
-                    ..inputs.scope.clone()
-                }],
-            };
-            let mut totals: Vec<(String, Option<(u64, u64)>)> = Vec::new();
-            for scope in &parts {
-                let c = engine::session(&engine::Inputs {
-                    scope,
-                    ..inputs.clone()
-                })
-                .await?;
-                let cx = Context { scope, ..*context };
-                let out = measures::run(&c, measures::find("theme_prevalence")?, &cx).await?;
-                let counts = match &options.publish {
-                    Some(rule) => {
-                        let view = View::of(scope, rule.settings()).map_err(Error::Usage)?;
-                        prevalence_counts(&out.publish(&rule.at(view)))
-                    }
-                    None => prevalence_counts(&out),
-                };
-                let shown: Vec<(String, Option<(u64, u64)>)> = counts
-                    .into_iter()
-                    .map(|(theme, x, n)| (theme, x.zip(n)))
-                    .collect();
-                if totals.is_empty() {
-                    totals = shown;
-                } else {
-                    for (t, (_, v)) in totals.iter_mut().zip(shown) {
-                        t.1 = match (t.1, v) {
-                            (Some((a, b)), Some((x, n))) => Some((a + x, b + n)),
-                            _ => None,
-                        };
-                    }
-                }
-            }
-            per_period.push(totals);
-        }
-        for ((theme, b), (_, c)) in per_period[0].iter().zip(&per_period[1]) {
-            let label = inputs.study.label(theme);
-            let (s, mut v) = match (b, c) {
-                (Some(before), Some(now)) => comparison_sentence(&label, *before, *now, periods),
-                _ => (
-                    format!(
-                        "{label}: the change between {}–{} and {}–{} cannot be published: a count in one of the periods is suppressed (disclosure control).",
-                        periods.0.from, periods.0.to, periods.1.from, periods.1.to
-                    ),
-                    json!({ "suppressed": true }),
-                ),
-            };
-            v["theme"] = Value::from(theme.as_str());
-            comparisons.push((s, v));
-        }
-    }
-    // Every organisation outside each theme's 99.8% limits.
-    let mut flagged = std::collections::BTreeMap::new();
-    let mut judged = std::collections::BTreeMap::new();
-    let mut per = std::collections::BTreeMap::new();
-    let exposure = inputs.study.exposure.as_ref();
-    for theme in inputs.codes.themes() {
-        let funnel = figs.funnel_view(&theme).await?;
-        let reading = exposure.filter(|e| e.reads(&theme));
-        if let Some(e) = reading {
-            per.insert(theme.clone(), e.per_words());
-        }
-        use crate::measures::CountLike;
-        let rows = funnel.output.rows.funnel();
-        let list: Vec<Flagged> = figures::flagged_order(rows)
-            .into_iter()
-            .enumerate()
-            .map(|(k, i)| {
-                let r = &rows[i];
-                let side = match r.significance {
-                    stats::Significance::High0001 => "above",
-                    _ => "below",
-                };
-                Flagged {
-                    number: k + 1,
-                    organisation: r.name.clone().unwrap_or_else(|| r.label.clone()),
-                    code: r.label.clone(),
-                    link: options.serve_url.as_ref().map(|u| {
-                        format!(
-                            "{}/organisation/{}",
-                            u.trim_end_matches('/'),
-                            crate::serve::encode(&r.label)
-                        )
-                    }),
-                    cases_with_theme: count_text(r.numerator.number()),
-                    cases: count_text(r.denominator.number()),
-                    percent: r.proportion.value().map(pct).unwrap_or_default(),
-                    // The column's header says what it is per.
-                    rate: match r.per_exposure {
-                        Some(x) if reading.is_some() => format!(
-                            "{}; {:.2} × expected",
-                            crate::stats::rate_text(x.rate),
-                            x.ratio
-                        ),
-                        _ => String::new(),
-                    },
-                    side: side.into(),
-                }
-            })
-            .collect();
-        if let Some(j) = &funnel.judged {
-            let (organisation, organisations) = (
-                &inputs.study.organisation_noun,
-                inputs.study.organisations(),
-            );
-            let what = match reading {
-                Some(e) => format!(
-                    "Read {} against each {organisation}'s expected count at the overall rate ({}), the {organisations}",
-                    e.per_words(),
-                    j.method
-                ),
-                None => format!("The {organisations}"),
-            };
-            let (ah, al) = j.flagged_adjusted;
-            let (uh, ul) = j.flagged_unadjusted;
-            let sentence = if j.adjusted {
-                format!(
-                    "{what} vary more than chance explains (overdispersion φ = {:.2}, between-{organisation} variance τ² = {:.4}), so the funnel's limits are adjusted for it (Spiegelhalter 2005): {ah} {organisations} lie above and {al} below the 99.8% limits; without the adjustment {uh} would lie above and {ul} below.",
-                    j.phi, j.tau2
-                )
-            } else {
-                format!(
-                    "{what} vary no more than chance explains (φ = {:.2}): the funnel's limits are not adjusted; {ah} lie above and {al} below the 99.8% limits.",
-                    j.phi
-                )
-            };
-            let mut sentence = match &j.note {
-                Some(n) => format!("{sentence} Note: {n}."),
-                None => sentence,
-            };
-            if j.not_judged > 0 {
-                sentence.push_str(&format!(
-                    " {} of the {organisations} have fewer than {} {} and are drawn but not judged (the study's minimum denominator).",
-                    j.not_judged,
-                    j.min_denominator,
-                    inputs.study.cases()
-                ));
-            }
-            judged.insert(theme.clone(), sentence);
-        }
-        flagged.insert(theme, list);
-    }
-    // The scorecard: each theme's SPC chart read as Making Data Count's summary.
-    let mut scorecard = Vec::new();
-    for theme in inputs.codes.themes() {
-        scorecard.push(score_row(figs, inputs.study, &theme).await?);
-    }
-    // Its table, for the workbook and tables/ (words for the icons).
-    let maps: Vec<Map<String, Value>> = scorecard
-        .iter()
-        .map(|r| {
-            let mut m = Map::new();
-            for (k, v) in [
-                ("theme", &r.label),
-                ("latest", &r.latest),
-                ("mean", &r.mean),
-                ("process_limits", &r.limits),
-                ("variation", &r.variation_words),
-                ("assurance", &r.assurance_words),
-                ("target", &r.target),
-                ("note", &r.note),
-            ] {
-                m.insert(k.into(), Value::from(v.as_str()));
-            }
-            m
-        })
-        .collect();
-    tables.insert(0, table("scorecard", &maps));
-    // Services and stages: charts only where findings give them.
-    let breakdown = figs.raw("theme_breakdown").await?;
-    let given = |dimension: &str| {
-        breakdown.rows.theme_breakdown().iter().any(|r| {
-            r.dimension == dimension && r.value.as_deref().is_some_and(|v| v != "(missing)")
-        })
-    };
-    has.services = given("service");
-    has.stages = given("stage");
-    // Each theme's SPC caption: what its chart plots, in the study's words.
-    let mut spc_captions = std::collections::BTreeMap::new();
-    for theme in inputs.codes.themes() {
-        if let Ok(v) = figs.spc_view(&theme).await {
-            let cases = inputs.study.cases();
-            let what = match v.plotted {
-                crate::oversight::Plotted::Proportion => {
-                    format!("the share of {cases} with the theme")
-                }
-                crate::oversight::Plotted::Rate => format!(
-                    "{cases} with the theme {}",
-                    inputs
-                        .study
-                        .exposure
-                        .as_ref()
-                        .map(|e| e.per_words())
-                        .unwrap_or_default()
-                ),
-                crate::oversight::Plotted::Count => format!("{cases} with the theme"),
-            };
-            spc_captions.insert(theme.clone(), format!("SPC chart of {what}, per month"));
-        }
-    }
-    for t in &mut tables {
-        humanise(t, inputs.study);
-    }
-    Ok(Collected {
-        spc_captions,
-        has,
-        tables,
-        headlines,
-        comparisons,
-        flagged,
-        judged,
-        per,
-        scorecard,
-        reliability,
-    })
 }
 
 /// A theme's scorecard row from its SPC chart as the report draws it (published when
@@ -1294,6 +924,88 @@ fn scope_words(scope: &Scope, study: &StudyFile) -> String {
     chart::capitalised(&text)
 }
 
+/// The report's methods, in the study's words: what was computed and how, and for a
+/// published report the disclosure control.
+fn methods(study: &StudyFile, has: Has, options: &Options) -> Vec<String> {
+    let mut methods = vec![
+        format!(
+            "A {case} has a theme when at least one of its findings has a code that the code list maps to the theme; the denominator is every {case} in scope.",
+            case = study.case_noun
+        ),
+        "Confidence intervals are Wilson score intervals without continuity correction (PHEindicatormethods phe_proportion), at 95% (and 99.8% in the tables).".into(),
+        "Plain-English phrases name the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds, three-quarters, four-fifths and nine-tenths: within one percentage point its name, below it \"nearly\", above it \"more than\"; only when the share is within 15% of that fraction's own value (between 5% and 95%), else the percentage stands alone.".into(),
+        "Changes between periods are differences in percentage points with Newcombe's hybrid score interval (method 10).".into(),
+        format!(
+            "Funnel plots follow Spiegelhalter (2005) as FunnelPlotR implements it: proportions on the arcsine square-root scale, z-scores winsorised at 10% each end, the dispersion ratio φ and the between-{} variance τ² (DerSimonian and Laird); when φ > 1 the 95% and 99.8% limits include τ² (adjusted for overdispersion), and each theme's section says how many {} lie outside them with and without the adjustment. SPC charts follow NHS England's Making Data Count (XmR, four rules; whether a rise is concern or improvement follows the study's better direction for the theme, lower by default).",
+            study.organisation_noun,
+            study.organisations()
+        ),
+        format!("SPC charts: {}", crate::oversight::INCOMPLETE_RULE),
+        format!(
+            "Funnel plots do not judge {} with fewer than {} {}: they are drawn hollow and never flagged (the study's minimum denominator; its default, 10, follows Public Health England's practice of not calculating an indicator from fewer than 10, as PHEindicatormethods does). They still count in the average, φ and τ².",
+            study.organisations(),
+            study.min_denominator,
+            study.cases()
+        ),
+    ];
+    if has.delays {
+        methods.push("Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".to_string());
+    }
+    if let Some(rule) = &options.publish {
+        let p = &rule.publication;
+        methods.push(format!(
+            "Prepared for publication. {} This report's view: {}. In this version of the data the audited set publishes {} cells and suppresses {}. Every count, table, sentence and chart here is from that set: funnel plots are computed from published numerators and denominators and leave out organisations with a suppressed count; SPC charts from the published monthly counts, a month with a suppressed count not shown and left out of the limits; a change between periods is the sum of the published counts of the periods that make it up, and not stated where one is suppressed. Tables of delays, remedies, recommendations, learning, co-occurrence, breakdowns and coding reliability are published for all organisations only.",
+            rule.settings().text(),
+            crate::report::view_words(&rule.view),
+            crate::report::chart::thousands(p.counts.published as i64),
+            crate::report::chart::thousands((p.counts.primary + p.counts.secondary) as i64),
+        ));
+        methods.extend(p.notes.iter().cloned());
+    }
+    methods
+}
+
+/// The delay thresholds table (none when the data has no measured delays).
+fn thresholds_rows(thresholds: &crate::spec::Thresholds, delays: bool) -> Vec<JinjaValue> {
+    thresholds
+        .intervals
+        .iter()
+        .filter(|_| delays)
+        .map(|t| {
+            context! {
+                from => t.from.replace('_', " "), to => t.to.replace('_', " "),
+                urgency => t.urgency.join(", "),
+                threshold => match (t.days, t.hours) {
+                    (Some(d), Some(h)) => format!("{d} days {h} hours"),
+                    (Some(d), None) => format!("{d} days"),
+                    (None, Some(h)) => format!("{h} hours"),
+                    (None, None) => String::new(),
+                },
+                basis => t.basis.clone().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// Each ingest of the warehouse: when, from which files (with their SHA-256), by which
+/// casework, and (not when published) how many rows it stored.
+fn provenance(manifest: &crate::warehouse::Manifest, published: bool) -> Vec<JinjaValue> {
+    manifest
+        .ingests
+        .iter()
+        .map(|i| {
+            let counts: Vec<String> = i
+                .counts
+                .iter()
+                .filter(|_| !published)
+                .map(|(t, c)| format!("{t} {} stored", count_text(Some(c.stored))))
+                .collect();
+            let inputs: Vec<String> = i.inputs.iter().map(|f| format!("{} (SHA-256 {})", f.file, f.sha256)).collect();
+            context! { number => i.number, time => i.time.get(0..10).unwrap_or("").to_string(), counts => counts.join(", "), inputs => inputs, version => i.casework_version.clone() }
+        })
+        .collect()
+}
+
 /// The values the templates are rendered with.
 #[allow(clippy::too_many_arguments)]
 fn compose(
@@ -1374,73 +1086,9 @@ fn compose(
         )
     })
     .collect();
-    let mut methods = vec![
-        format!(
-            "A {case} has a theme when at least one of its findings has a code that the code list maps to the theme; the denominator is every {case} in scope.",
-            case = study.case_noun
-        ),
-        "Confidence intervals are Wilson score intervals without continuity correction (PHEindicatormethods phe_proportion), at 95% (and 99.8% in the tables).".into(),
-        "Plain-English phrases name the nearest of a tenth, a fifth, a quarter, a third, half, two-thirds, three-quarters, four-fifths and nine-tenths: within one percentage point its name, below it \"nearly\", above it \"more than\".".into(),
-        "Changes between periods are differences in percentage points with Newcombe's hybrid score interval (method 10).".into(),
-        format!(
-            "Funnel plots follow Spiegelhalter (2005) as FunnelPlotR implements it: proportions on the arcsine square-root scale, z-scores winsorised at 10% each end, the dispersion ratio φ and the between-{} variance τ² (DerSimonian and Laird); when φ > 1 the 95% and 99.8% limits include τ² (adjusted for overdispersion), and each theme's section says how many {} lie outside them with and without the adjustment. SPC charts follow NHS England's Making Data Count (XmR, four rules; whether a rise is concern or improvement follows the study's better direction for the theme, lower by default).",
-            study.organisation_noun,
-            study.organisations()
-        ),
-        format!("SPC charts: {}", crate::oversight::INCOMPLETE_RULE),
-        format!(
-            "Funnel plots do not judge {} with fewer than {} {}: they are drawn hollow and never flagged (the study's minimum denominator; its default, 10, follows Public Health England's practice of not calculating an indicator from fewer than 10, as PHEindicatormethods does). They still count in the average, φ and τ².",
-            study.organisations(),
-            study.min_denominator,
-            study.cases()
-        ),
-    ];
-    if has.delays {
-        methods.push("Delays are measured per episode from the events, against the thresholds below; a measured delay is strictly longer than its threshold.".to_string());
-    }
-    if let Some(rule) = &options.publish {
-        let p = &rule.publication;
-        methods.push(format!(
-            "Prepared for publication. {} This report's view: {}. In this version of the data the audited set publishes {} cells and suppresses {}. Every count, table, sentence and chart here is from that set: funnel plots are computed from published numerators and denominators and leave out organisations with a suppressed count; SPC charts from the published monthly counts, a month with a suppressed count not shown and left out of the limits; a change between periods is the sum of the published counts of the periods that make it up, and not stated where one is suppressed. Tables of delays, remedies, recommendations, learning, co-occurrence, breakdowns and coding reliability are published for all organisations only.",
-            rule.settings().text(),
-            crate::report::view_words(&rule.view),
-            crate::report::chart::thousands(p.counts.published as i64),
-            crate::report::chart::thousands((p.counts.primary + p.counts.secondary) as i64),
-        ));
-        methods.extend(p.notes.iter().cloned());
-    }
-    let thresholds: Vec<JinjaValue> = inputs
-        .thresholds
-        .intervals
-        .iter()
-        .filter(|_| has.delays)
-        .map(|t| {
-            context! {
-                from => t.from.replace('_', " "), to => t.to.replace('_', " "),
-                urgency => t.urgency.join(", "),
-                threshold => match (t.days, t.hours) {
-                    (Some(d), _) => format!("{d} days"),
-                    (None, Some(h)) => format!("{h} hours"),
-                    _ => String::new(),
-                },
-                basis => t.basis.clone().unwrap_or_default(),
-            }
-        })
-        .collect();
-    let provenance: Vec<JinjaValue> = manifest
-        .ingests
-        .iter()
-        .map(|i| {
-            let counts: Vec<String> = i
-                .counts
-                .iter()
-                .filter(|_| options.publish.is_none())
-                .map(|(t, c)| format!("{t} {} stored", count_text(Some(c.stored))))
-                .collect();
-            let inputs: Vec<String> = i.inputs.iter().map(|f| format!("{} (SHA-256 {})", f.file, f.sha256)).collect();
-            context! { number => i.number, time => i.time.get(0..10).unwrap_or("").to_string(), counts => counts.join(", "), inputs => inputs, version => i.casework_version.clone() }
-        })
-        .collect();
+    let methods = methods(study, has, options);
+    let thresholds = thresholds_rows(inputs.thresholds, has.delays);
+    let provenance = provenance(manifest, options.publish.is_some());
     context! {
         title => options.title.clone(),
         source => source,

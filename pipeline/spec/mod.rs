@@ -1,5 +1,5 @@
 //! The case bundle, version 1: record types, columns, allowed values, the code list and
-//! the delay thresholds. Names and values here are the contract of `bundle-v1.md`.
+//! the delay thresholds. Names and values here are the contract of docs/data-dictionary.md (bundle v1 and its extensions).
 
 pub mod dates;
 pub mod grid;

@@ -33,7 +33,8 @@ pub const SHIPPED: &[(&str, &str)] = &[
 /// The study used when none is named.
 pub const DEFAULT: &str = "phso-imaging-2021";
 
-/// What a theme is, for wording and colours.
+/// What a theme is, for the wording of its default headline (not its direction of
+/// improvement, which is `better`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ThemeKind {

@@ -683,7 +683,7 @@ fn malformed_ndjson_and_xlsx_are_reported() {
             "",
             "",
             "unknown_sheet",
-            "sheet \"Sheet2\" is not a record type: name the sheets cases, findings, events or recommendations"
+            "sheet \"Sheet2\" is not a record type: name the sheets cases, findings, events, recommendations or codings"
         )
     );
 }
