@@ -69,12 +69,11 @@ pub(crate) fn ingest(args: &IngestArgs) -> Result<i32, Error> {
 /// for the next chunk or row group to reuse. By default, a block of more than 128 KiB is
 /// mapped afresh and unmapped when freed, and the top of the heap is handed back to the
 /// system at 128 KiB free: each chunk, column builder and row group then costs a page
-/// fault per 4 KiB the first time it is written (about a twentieth of a million cases'
-/// ingest, and half of its system time). Blocks up to 32 MiB (glibc's cap for this
-/// setting) now come from the heap, and up to 1 GiB free stays with the process until
-/// it exits. What is kept is not always the size the next request needs, so the heap
-/// grows somewhat past the live peak: at ten million cases the ingest's peak RSS went
-/// from 963 to 1,108 MiB (docs/benchmarks.md, seventh round), for 8% less time.
+/// fault per 4 KiB the first time it is written (much of the ingest's system time).
+/// Blocks up to 32 MiB (glibc's cap for this setting) now come from the heap, and up to
+/// 1 GiB free stays with the process until it exits. What is kept is not always the size
+/// the next request needs, so the heap grows somewhat past the live peak, for less time
+/// (docs/benchmarks.md, seventh round).
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]

@@ -29,7 +29,7 @@ enum ColumnBuilder {
 
 /// A primitive column being built: its values in a `Vec`, validity kept only once a
 /// null comes. (arrow's builders, not inlined into `push_values`, cost a call a value:
-/// a sixth of the checking thread.)
+/// a visible share of the checking thread; docs/benchmarks.md.)
 struct Prim<T: ArrowPrimitiveType> {
     values: Vec<T::Native>,
     nulls: arrow_buffer::NullBufferBuilder,

@@ -437,8 +437,7 @@ impl Validator {
         let mut rejects = Vec::new();
         let lists = &self.listed[t.index()];
         // Each field is typed into its slot: built in place, not moved out of a result
-        // (the copy stalled on a load of what had just been stored, a third of the
-        // typing's time).
+        // (the copy stalled on a load of what had just been stored; docs/benchmarks.md).
         values.clear();
         values.resize_with(columns.len().min(fields.len()).min(lists.len()), || {
             Value::Null

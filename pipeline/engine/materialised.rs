@@ -12,9 +12,9 @@
 //!
 //! Parquet, not Arrow IPC, though IPC is quicker to write: DataFusion 55 fetches every
 //! record batch of the byte range it scans from an IPC file before decoding any
-//! (datafusion-datasource-arrow, `source.rs`), and at ten million cases (20 million
-//! episodes) that took the measures' peak RSS from 1.4 GiB to 2.2 GiB; Parquet is read
-//! a row group at a time.
+//! (datafusion-datasource-arrow, `source.rs`), which at ten million cases raised the
+//! measures' peak memory by half (docs/benchmarks.md); Parquet is read a row group at a
+//! time.
 //! LZ4 and row groups of 65,536 rows: cheap to write, small to read.
 //!
 //! Local engine only: a cluster's executors could not read the client's temporary folder

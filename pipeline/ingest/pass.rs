@@ -521,8 +521,8 @@ pub(super) fn flush(
 }
 
 /// Batches on their way to the staging version: a thread of their own writes them
-/// (gathers row groups, sorts, encodes and compresses them: a fifth of the ingest's
-/// work) while this one checks the next rows. At most [`WRITE_AHEAD`] batches wait.
+/// (gathers row groups, sorts, encodes and compresses them: a good share of the
+/// ingest's work) while this one checks the next rows. At most [`WRITE_AHEAD`] batches wait.
 pub(super) struct Sink(pub(super) std::sync::mpsc::SyncSender<Sent>);
 
 /// What the writing thread is sent: a batch for a table (and a cases partition), or
@@ -533,9 +533,9 @@ pub(super) enum Sent {
 }
 
 /// Four row groups of batches: this thread goes on checking while the writer encodes a
-/// row group (at 4, a million cases took 6.1 s to ingest; at 32, 4.9 s). At 64 (a
-/// million cases' peak RSS 225 to 240 MiB), the checker no longer waits for the writer
-/// as it goes from the cases, whose row groups are slow to encode, to the findings.
+/// row group (fewer made the ingest wait; docs/benchmarks.md). At 64, for a little more
+/// memory, the checker no longer waits for the writer as it goes from the cases, whose
+/// row groups are slow to encode, to the findings.
 pub(super) const WRITE_AHEAD: usize = 64;
 
 impl Sink {

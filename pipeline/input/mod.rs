@@ -292,10 +292,9 @@ impl Chunk {
 }
 
 /// Rows per chunk, and the text after which a chunk is handed on early. 8,192 rows (a
-/// third of a megabyte of events) where 1,024 handed over eight times as many chunks:
-/// the checking thread waited on the reading one about three thousand times in a
-/// million cases' ingest and a fifth of a core sat idle; the ingest took about 5% less
-/// wall time.
+/// third of a megabyte of events) where 1,024 handed over eight times as many chunks,
+/// and the checking thread waited on the reading one thousands of times in a large
+/// ingest (docs/benchmarks.md).
 pub const CHUNK_ROWS: usize = 8192;
 const CHUNK_TEXT: usize = 4 << 20;
 

@@ -5,8 +5,8 @@
 //!
 //! Hand-written because it is the ingest's hot path. The Arrow writer interns every row of
 //! a dictionary column again (hashing and comparing its text) and compares every row's
-//! text for the statistics (arrow-rs issue 10465, pull request 10862): at a million cases
-//! that was about a tenth of the ingest's CPU. Here an enumerated value costs a key
+//! text for the statistics (arrow-rs issue 10465, pull request 10862): a large share of
+//! the ingest's CPU (docs/benchmarks.md). Here an enumerated value costs a key
 //! look-up and a few bits of packing, and a `case_id` equal to the row's before (a case's
 //! rows are together) is not compared. Each chunk is one the Arrow writer could have
 //! written: the same encodings and compression, chunk and page statistics (the column

@@ -169,8 +169,7 @@ pub async fn build(inputs: &Inputs<'_>, settings: &Settings) -> Result<Publicati
     let ctx = engine::session(&national).await?;
     // Every family's query reads it. A view, not materialised: each query reads only
     // the columns it needs, and materialising every column of every case made the
-    // published report at a million cases slower (43.6 s against 36.0 s, peak RSS 953
-    // MiB against 840; docs/benchmarks.md).
+    // published report slower and larger in memory (docs/benchmarks.md).
     engine::register_view(
         &ctx,
         "case_cells",

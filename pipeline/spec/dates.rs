@@ -58,8 +58,9 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01
-/// (Hinnant, `civil_from_days`): integer arithmetic, where chrono's date addition took
-/// a tenth of the checking thread's time on the cases file (each case's year).
+/// (Hinnant, `civil_from_days`): integer arithmetic, where chrono's date addition was a
+/// visible share of the checking thread's time on the cases file (each case's year;
+/// docs/benchmarks.md).
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

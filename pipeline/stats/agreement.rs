@@ -233,8 +233,8 @@ pub const BOOTSTRAP_SEED: u64 = 20_260_601;
 /// each next pattern's Binomial(what is left to draw, its share of the patterns left).
 /// rand_distr's binomial sampler (BTPE, Kachitvichyanukul and Schmeiser 1988; inversion
 /// for small means) takes the random numbers, so a draw costs a few per pattern whatever
-/// the number of units: a hundred thousand double-coded cases and twenty items took four
-/// seconds one unit at a time.
+/// the number of units, where drawing one unit at a time was slow on a large sample
+/// (docs/benchmarks.md).
 pub fn krippendorff_bootstrap(
     counts: &[Vec<f64>],
     level: f64,

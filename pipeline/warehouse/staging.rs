@@ -30,16 +30,17 @@ use crate::parquet_file::TableFile;
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_sorting_columns(None)
-        // Level 1: on a million cases' shuffled bundle, 68 MiB where level 3 made 70 (the
-        // pages are small and repetitive), and a sixth less of the writing thread's time.
+        // Level 1: files barely larger than at level 3 (the pages are small and
+        // repetitive) for less of the writing thread's time (docs/benchmarks.md, "Figures
+        // behind choices in the code").
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_dictionary_enabled(true)
         // The integer case key, sorted within each row group: deltas, not a dictionary
-        // (sorted by case_id instead, a shuffled input's keys took 53 MiB of a million
-        // cases' 119 MiB).
+        // (sorted by case_id instead, a shuffled input's keys took nearly half the
+        // warehouse: docs/benchmarks.md).
         .set_column_dictionary_enabled(ColumnPath::from(CASE_KEY), false)
         .set_column_encoding(ColumnPath::from(CASE_KEY), Encoding::DELTA_BINARY_PACKED)
         // case_id, a text nearly unique per case: a row group's dictionary is nearly as
@@ -101,7 +102,8 @@ impl OpenFile {
 /// Hand-written (a hot path): a least-significant-digit radix sort of the keys less
 /// their minimum, 11 bits a pass. One ingest's keys are its case ordinals, so a row
 /// group of a million cases takes two passes over the rows, where a comparison sort
-/// of (index, key) pairs took a tenth of the ingest's writing thread.
+/// of (index, key) pairs took a noticeable share of the writing thread
+/// (docs/benchmarks.md).
 fn key_order(column: &arrow::array::ArrayRef) -> Option<arrow::array::UInt32Array> {
     const BITS: u32 = 11;
     let keys = column.as_primitive_opt::<arrow::datatypes::Int64Type>()?;
