@@ -73,6 +73,58 @@ impl Choices {
             ),
         })
     }
+
+    /// What is wrong with a filter naming a value the warehouse does not have (an
+    /// unknown organisation, a code in the wrong case, a region no case is in), in plain
+    /// words with the nearest value it has; `None` when every value is one it has. A
+    /// page of zeros would otherwise say nothing.
+    pub(super) fn unknown(&self, f: &Filters) -> Option<String> {
+        let codes: Vec<&str> = self.organisations.iter().map(|(c, _)| c.as_str()).collect();
+        let lists: [(&str, &str, Vec<&str>); 4] = [
+            ("organisation", &f.organisation, codes),
+            (
+                "region",
+                &f.region,
+                self.regions.iter().map(String::as_str).collect(),
+            ),
+            (
+                "source",
+                &f.source,
+                self.sources.iter().map(String::as_str).collect(),
+            ),
+            (
+                "decision",
+                &f.decision,
+                self.decisions.iter().map(String::as_str).collect(),
+            ),
+        ];
+        lists.into_iter().find_map(|(what, value, known)| {
+            if value.is_empty() || known.contains(&value) {
+                return None;
+            }
+            let plain = |t: &str| -> String {
+                t.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .flat_map(char::to_lowercase)
+                    .collect()
+            };
+            let near = known.iter().find(|k| plain(k) == plain(value));
+            Some(match near {
+                _ if known.is_empty() => {
+                    format!("no {what} {value:?}: no case in the warehouse has a {what}")
+                }
+                Some(k) => format!("no {what} {value:?} in the warehouse: did you mean {k:?}?"),
+                None if known.len() <= 12 => format!(
+                    "no {what} {value:?} in the warehouse; its {what}s are: {}",
+                    known.join(", ")
+                ),
+                None => format!(
+                    "no {what} {value:?} in the warehouse; choose one from the list ({} of them)",
+                    known.len()
+                ),
+            })
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -192,9 +244,15 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
 }
 
 /// A path segment or query value as serve's own links write it (the reports' links to
-/// serve use it too).
+/// serve use it too): every byte but letters, digits and `*-._` percent-encoded, a space
+/// as `%20`. Not the form encoding's `+`: in a path `+` is a plus sign (an organisation
+/// code with a space, as most CFPB companies' are, answered 404).
 pub(crate) fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    // byte_serialize writes a space as `+` and a plus sign as `%2B`, so every `+` it
+    // writes is a space.
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 /// The report page's style and body, with its figures linked through the server.
@@ -255,12 +313,25 @@ fn table_links(q: &str, dir: Option<&std::path::Path>) -> Vec<Link> {
 async fn unpublished_page(s: &AppState, f: &Filters, action: &str, why: String) -> Result<Reply> {
     let body =
         "<h2>Not a published view</h2><p>Choose a period from the list and at most one filter.</p>";
+    notice_page(s, f, action, "Not published", body, why).await
+}
+
+/// A page (status 400) that says what is wrong with its filters, with the filter form to
+/// choose again.
+async fn notice_page(
+    s: &AppState,
+    f: &Filters,
+    action: &str,
+    heading: &'static str,
+    body: &'static str,
+    why: String,
+) -> Result<Reply> {
     let reply = page(
         s,
         f,
         action,
         Content {
-            heading: "Not published",
+            heading,
             notice: Some(why),
             style: "",
             body,
@@ -280,6 +351,12 @@ async fn published(
     f: &Filters,
     action: &str,
 ) -> Result<std::result::Result<Option<Publishing>, Reply>> {
+    if let Some(why) = s.choices().await?.unknown(f) {
+        let body = "<h2>No such value</h2><p>Choose from the lists below.</p>";
+        return Ok(Err(
+            notice_page(s, f, action, "Nothing to show", body, why).await?
+        ));
+    }
     match s.publishing(f).await? {
         None => Ok(Ok(None)),
         Some(Ok(p)) => Ok(Ok(Some(p))),
@@ -290,6 +367,9 @@ async fn published(
 /// The publishing of a file's view (`None` without `--publish`); a view the publication
 /// does not have is refused as a usage error.
 async fn file_publishing(s: &AppState, f: &Filters) -> Result<Option<Publishing>> {
+    if let Some(why) = s.choices().await?.unknown(f) {
+        return Err(Error::Usage(why));
+    }
     match s.publishing(f).await? {
         None => Ok(None),
         Some(Ok(p)) => Ok(Some(p)),

@@ -149,6 +149,18 @@ fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// A path segment percent-encoded by hand (RFC 3986: all but unreserved characters).
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Per theme (cases with the theme, cases) from a theme_prevalence CSV.
 fn prevalence(csv_text: &str) -> Vec<(String, String, String)> {
     let mut r = csv::Reader::from_reader(csv_text.as_bytes());
@@ -247,6 +259,41 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
         filtered.contains("In 2 of 4 cases"),
         "the page's headline is the measure's: {filtered}"
     );
+    // An organisation whose code has spaces: its page, and the link the page gives to
+    // itself (its form's action), which must lead to the same organisation: a space in
+    // a path is %20, never the form encoding's `+` (a plus sign in a path).
+    let own = server.page(&format!("/organisation/{}", path_segment(quote)));
+    assert!(own.contains("Quote Trust"), "{own}");
+    let action = own
+        .split("action=\"")
+        .nth(1)
+        .and_then(|a| a.split('"').next())
+        .unwrap_or_else(|| panic!("no form on {own}"))
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    assert!(!action.contains('+'), "{action}");
+    assert!(server.page(&action).contains("Quote Trust"), "{action}");
+    // A filter naming a value the warehouse does not have is said so in plain words,
+    // with the nearest value it has, never answered with a page of zeros.
+    for (q, said) in [
+        (
+            "organisation=ORG-Z",
+            "no organisation \"ORG-Z\" in the warehouse",
+        ),
+        ("organisation=org-a", "did you mean \"ORG-A\"?"),
+        ("region=Nowhere", "its regions are: North, South"),
+        (
+            "decision=upheld",
+            "no decision \"upheld\": no case in the warehouse has a decision",
+        ),
+    ] {
+        for target in [format!("/?{q}"), format!("/table/theme_prevalence.csv?{q}")] {
+            let (status, _, body) = server.get(&target, &[]);
+            let body = String::from_utf8_lossy(&body).replace("&quot;", "\"");
+            assert_eq!(status, 400, "{target}: {body}");
+            assert!(body.contains(said), "{target}: {body}");
+        }
+    }
     // The organisation's profile page, and a region filter.
     let org = server.page("/organisation/ORG-A");
     assert!(org.contains("&lt;script&gt;") && !org.contains("<script>alert"));
