@@ -143,7 +143,7 @@ fn headline(study: &StudyFile, theme: &str, px: Option<u64>, pn: Option<u64>) ->
                 }
             };
             let (lo, hi) = ci.map_or((String::new(), String::new()), |c| {
-                (show(c.low), show(c.high))
+                stats::percent_interval(c.low, c.high, usize::from(narrow))
             });
             let phrase = stats::phrase(p);
             let words = phrase.as_ref().map_or(String::new(), |w| format!(" {w},"));
@@ -575,7 +575,10 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         &manifest,
         &source,
         tracker,
-        skipped,
+        skipped
+            .iter()
+            .map(|why| readers_words(why, inputs.study))
+            .collect(),
     );
     let (html, markdown) = render(&page)?;
     let index = out.join("index.html");
@@ -620,7 +623,9 @@ async fn score_row(figs: &Figures<'_>, study: &StudyFile, theme: &str) -> Result
     let view = match figs.spc_view(theme).await {
         Ok(v) => v,
         Err(Error::NotDrawn(why)) => {
-            row.note = why;
+            // The row names the theme already.
+            row.note =
+                readers_words(&why, study).replacen(&format!("{}, ", study.label(theme)), "", 1);
             return Ok(row);
         }
         Err(e) => return Err(e),
@@ -1006,6 +1011,43 @@ fn provenance(manifest: &crate::warehouse::Manifest, published: bool) -> Vec<Jin
         .collect()
 }
 
+/// Why a chart was not drawn, in a reader's words rather than the command line's: the
+/// chart and theme named by their labels ("Delay, SPC chart: …", not "spc for delay:
+/// …"), and hints to command-line options ("or use --per month") left out.
+pub fn readers_words(why: &str, study: &StudyFile) -> String {
+    let charts = [
+        ("spc", "SPC chart"),
+        ("funnel", "funnel plot"),
+        ("prevalence", "prevalence chart"),
+        ("cooccurrence", "chart of themes together"),
+        ("delays", "delays chart"),
+        ("compliance", "recommendations chart"),
+        ("agreement", "agreement chart"),
+        ("service", "chart by service"),
+        ("stage", "chart by stage"),
+    ];
+    let mut text = why.to_string();
+    for (name, words) in charts {
+        if let Some(rest) = why.strip_prefix(&format!("{name} for "))
+            && let Some((theme, reason)) = rest.split_once(": ")
+        {
+            text = format!("{}, {words}: {reason}", study.label(theme));
+            break;
+        }
+        if let Some(reason) = why.strip_prefix(&format!("{name}: ")) {
+            text = format!("{}: {reason}", chart::capitalised(words));
+            break;
+        }
+    }
+    for hint in [
+        " (widen the scope, or use --per month)",
+        " (widen the scope, or use --per quarter)",
+    ] {
+        text = text.replace(hint, " (widen the scope)");
+    }
+    text.replace(" (--organisation)", "")
+}
+
 /// The values the templates are rendered with.
 #[allow(clippy::too_many_arguments)]
 fn compose(
@@ -1149,4 +1191,30 @@ fn render(page: &JinjaValue) -> Result<(String, String)> {
             })
     };
     Ok((render("report.html")?, render("report.md")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Written by hand from the messages oversight and figures give.
+    #[test]
+    fn a_chart_not_drawn_is_said_in_a_readers_words() {
+        let study = StudyFile::for_code_list(&crate::spec::CodeList::spec_default());
+        assert_eq!(
+            readers_words(
+                "spc for delay: an SPC chart needs at least 12 points; this series has 1 among its complete periods (widen the scope, or use --per month)",
+                &study
+            ),
+            "Delay, SPC chart: an SPC chart needs at least 12 points; this series has 1 among its complete periods (widen the scope)"
+        );
+        assert_eq!(
+            readers_words("prevalence: no case in scope", &study),
+            "Prevalence chart: no case in scope"
+        );
+        assert_eq!(
+            readers_words("service: no finding in scope has a service", &study),
+            "Chart by service: no finding in scope has a service"
+        );
+    }
 }

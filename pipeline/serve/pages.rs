@@ -138,6 +138,8 @@ struct Link {
 /// What a page shows inside the layout.
 struct Content<'a> {
     heading: &'a str,
+    /// The view's cases, when the page knows them (from its report).
+    cases: Option<u64>,
     notice: Option<String>,
     /// The report's style sheet, where the body is the report's.
     style: &'a str,
@@ -178,6 +180,7 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
     };
     let Content {
         heading,
+        cases,
         notice,
         style,
         body,
@@ -211,6 +214,7 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
             t.render(context! {
                 title => s.config.study.title.clone(),
                 heading => heading,
+                scope => scope_title(s, f, &choices, cases),
                 q => q,
                 action => action,
                 f => context! {
@@ -316,6 +320,78 @@ async fn unpublished_page(s: &AppState, f: &Filters, action: &str, why: String) 
     notice_page(s, f, action, "Not published", body, why).await
 }
 
+/// The cases of a view's report (its summary's count, as shown: none where a published
+/// count is withheld).
+fn report_cases(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    let summary: serde_json::Value = serde_json::from_str(&text).ok()?;
+    summary["themes"].get(0)?["cases"].as_u64()
+}
+
+/// The view in words, for the page's title and under its heading, so that a page shared
+/// or printed keeps its scope: "ORG-A (Quote Trust), region North, opened from
+/// 2022-01-01, 4,914 cases".
+fn scope_title(s: &AppState, f: &Filters, choices: &Choices, cases: Option<u64>) -> String {
+    let study = &s.config.study;
+    let mut parts = Vec::new();
+    if !f.organisation.is_empty() {
+        let name = choices
+            .organisations
+            .iter()
+            .find(|(c, _)| *c == f.organisation)
+            .map(|(_, n)| n.as_str())
+            .filter(|n| !n.is_empty() && *n != f.organisation);
+        parts.push(match name {
+            Some(n) => format!("{} ({n})", f.organisation),
+            None => f.organisation.clone(),
+        });
+    }
+    let grouping = study
+        .second_grouping
+        .clone()
+        .unwrap_or_else(|| "region".into())
+        .to_lowercase();
+    for (what, v) in [
+        (grouping.as_str(), &f.region),
+        ("source", &f.source),
+        ("decision", &f.decision),
+    ] {
+        if !v.is_empty() {
+            parts.push(format!("{what} {v}"));
+        }
+    }
+    let dated = study.date_label(if f.date_field == "closed_date" {
+        crate::spec::grid::DateField::ClosedDate
+    } else {
+        crate::spec::grid::DateField::OpenedDate
+    });
+    let period = match (f.from.as_str(), f.to.as_str()) {
+        ("", "") => None,
+        (from, "") => Some(format!("from {from}")),
+        ("", to) => Some(format!("up to {to}")),
+        (from, to) => Some(format!("from {from} to {to}")),
+    };
+    let period = match crate::spec::grid::Period::parse(&f.period) {
+        Ok(p) if !f.period.is_empty() => Some(format!("in {}", p.words())),
+        _ => period,
+    };
+    if let Some(p) = period {
+        parts.push(format!("{dated} {p}"));
+    }
+    if parts.is_empty() {
+        parts.push(format!("all {}", study.cases()));
+    }
+    if let Some(n) = cases {
+        let noun = if n == 1 {
+            study.case_noun.clone()
+        } else {
+            study.cases()
+        };
+        parts.push(format!("{} {noun}", crate::spec::thousands(n as i64)));
+    }
+    parts.join(", ")
+}
+
 /// A page (status 400) that says what is wrong with its filters, with the filter form to
 /// choose again.
 async fn notice_page(
@@ -332,6 +408,7 @@ async fn notice_page(
         action,
         Content {
             heading,
+            cases: None,
             notice: Some(why),
             style: "",
             body,
@@ -417,6 +494,7 @@ pub(super) async fn overview(s: &AppState, f: &Filters) -> Result<Reply> {
         "/",
         Content {
             heading: "Overview",
+            cases: report_cases(&dir),
             notice: None,
             style: &style,
             body: &body,
@@ -477,6 +555,7 @@ pub(super) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Repl
         &action,
         Content {
             heading: &s.config.study.label(theme),
+            cases: report_cases(&dir),
             notice: None,
             style: &style,
             body: &section,
@@ -571,6 +650,7 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
         &action,
         Content {
             heading: "Organisation",
+            cases: None,
             notice: None,
             style: "",
             body: &body,
@@ -705,7 +785,10 @@ fn profile_rows<F: measures::Form>(
 ) -> Vec<ProfileRow> {
     let pct = |v: Option<f64>| v.map_or("*".to_string(), |p| format!("{:.0}%", p * 100.0));
     let ci = |lo: Option<f64>, hi: Option<f64>| match (lo, hi) {
-        (Some(lo), Some(hi)) => format!("{:.0}% to {:.0}%", lo * 100.0, hi * 100.0),
+        (Some(lo), Some(hi)) => {
+            let (lo, hi) = crate::stats::percent_interval(lo, hi, 0);
+            format!("{lo} to {hi}")
+        }
         _ => "*".into(),
     };
     own.rows

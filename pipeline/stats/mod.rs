@@ -145,6 +145,22 @@ pub fn percent_1dp(p: f64) -> String {
     format!("{:.1}%", (p * 1000.0).round() / 10.0)
 }
 
+/// An interval's two ends as percentages with at least `min_decimals` decimals and as
+/// many more (up to three) as it takes for them to differ: "21% to 67%", but "30.0% to
+/// 30.5%" and "30.01% to 30.05%" where whole numbers would read "30% to 30%". Each end
+/// rounded half away from zero.
+pub fn percent_interval(low: f64, high: f64, min_decimals: usize) -> (String, String) {
+    let at = |p: f64, d: usize| {
+        let scale = 10f64.powi(d as i32);
+        format!("{:.d$}%", (p * 100.0 * scale).round() / scale)
+    };
+    let mut d = min_decimals.min(3);
+    while d < 3 && at(low, d) == at(high, d) {
+        d += 1;
+    }
+    (at(low, d), at(high, d))
+}
+
 /// A proportion as a whole percentage, ONS style: "43%" (no space), rounded half away
 /// from zero.
 pub fn percent(p: f64) -> String {
@@ -154,6 +170,20 @@ pub fn percent(p: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// By hand: whole numbers where they differ, a decimal more each time they do not.
+    #[test]
+    fn an_interval_has_the_decimals_that_make_its_ends_differ() {
+        let p = |lo, hi, d| percent_interval(lo, hi, d);
+        assert_eq!(p(0.2138, 0.6741, 0), ("21%".into(), "67%".into()));
+        assert_eq!(p(0.3001, 0.3049, 0), ("30.0%".into(), "30.5%".into()));
+        assert_eq!(p(0.30012, 0.30049, 0), ("30.01%".into(), "30.05%".into()));
+        assert_eq!(p(0.2138, 0.6741, 1), ("21.4%".into(), "67.4%".into()));
+        assert_eq!(
+            p(0.300001, 0.300002, 0),
+            ("30.000%".into(), "30.000%".into())
+        );
+    }
 
     #[test]
     fn normal_quantiles_are_the_phe_z_values() {

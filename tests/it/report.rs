@@ -410,7 +410,7 @@ fn reports_over_zero_cases_and_themes_with_no_case() {
     // And the report over no cases says which charts it left out and why.
     let md = fs::read_to_string(d.join("no-cases/report.md")).unwrap();
     assert!(
-        md.contains("Charts not drawn") && md.contains("prevalence: no case in scope"),
+        md.contains("Charts not drawn") && md.contains("Prevalence chart: no case in scope"),
         "{md}"
     );
     // Another format version is refused, naming what was found.

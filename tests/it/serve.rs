@@ -299,6 +299,17 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
     assert!(org.contains("&lt;script&gt;") && !org.contains("<script>alert"));
     let south = server.page("/?region=South");
     assert!(south.contains("of 8 cases"), "{south}");
+    // The scope is in the title and under the heading: a page shared keeps it.
+    assert!(
+        south.contains("<title>Overview: region South, 8 cases ·")
+            && south.contains("<p class=\"scope\">region South, 8 cases</p>"),
+        "{south}"
+    );
+    let all = server.page("/?from=2024-03-01");
+    assert!(
+        all.contains("<p class=\"scope\">date opened from 2024-03-01, 10 cases</p>"),
+        "{all}"
+    );
 
     // Theme pages, charts and figures.
     assert!(server.page("/theme/delay").contains("id=\"theme-delay\""));

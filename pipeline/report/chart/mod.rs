@@ -338,6 +338,21 @@ pub struct Bar {
     pub high: Option<f64>,
 }
 
+/// The end of the prevalence chart's axis (in %): the first of 10, 20, 25, 30, 40, 50, 60,
+/// 75 and 100 that holds the longest interval with room for its label, so that shares
+/// of at most 30% are not squeezed into the axis's first third.
+fn prevalence_axis_end(bars: &[Bar]) -> f64 {
+    let top = bars
+        .iter()
+        .filter_map(|b| b.high.or(b.value))
+        .fold(0.0, f64::max)
+        * 100.0;
+    [10.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 75.0]
+        .into_iter()
+        .find(|end| top * 1.1 + 4.0 <= *end)
+        .unwrap_or(100.0)
+}
+
 /// Theme prevalence: horizontal bars with 95% interval whiskers, as percentages.
 ///
 /// The chart grows in height with the themes (30 pixels a bar beyond the first dozen),
@@ -356,10 +371,11 @@ fn draw_prevalence<DB: DrawingBackend>(
 ) -> Result<()> {
     let area = frame(root, f)?;
     let n = bars.len().max(1);
+    let x_max = prevalence_axis_end(bars);
     let mut chart = ChartBuilder::on(&area)
         .x_label_area_size(40)
         .y_label_area_size(235)
-        .build_cartesian_2d(0f64..100f64, (0..n - 1).into_segmented())
+        .build_cartesian_2d(0f64..x_max, (0..n - 1).into_segmented())
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -412,22 +428,23 @@ fn draw_prevalence<DB: DrawingBackend>(
             ))
         }))
         .map_err(err)?;
-    // The share beside its interval; where that would pass the axis (an interval
-    // reaching 100%), inside the bar's end, in white.
+    // The share beside its interval; where that would pass the axis's end, inside the
+    // bar's end, in white.
+    let near_end = x_max * 0.93;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, b)| {
             let text = b.value.map_or("*".to_string(), crate::stats::percent);
             let beside = b.high.or(b.value).unwrap_or(0.0) * 100.0 + 1.5;
             // (x, pixel offset, style): below the whisker, inside the bar's end.
             let (x, offset, style) = match b.value {
-                Some(v) if beside > 93.0 && v > 0.12 => (
+                Some(v) if beside > near_end && v * 100.0 > x_max * 0.12 => (
                     v * 100.0,
                     (-8, 5),
                     text_style(14)
                         .color(&WHITE)
                         .pos(Pos::new(HPos::Right, VPos::Top)),
                 ),
-                _ if beside > 93.0 => (
+                _ if beside > near_end => (
                     b.value.unwrap_or(0.0) * 100.0,
                     (6, -5),
                     text_style(14).pos(Pos::new(HPos::Left, VPos::Bottom)),
