@@ -100,3 +100,64 @@ fn the_spc_chart_renders_where_the_data_supports_it() {
     let svg = fs::read_to_string(d.join("spc.svg")).unwrap();
     assert!(roxmltree::Document::parse(&svg).is_ok());
 }
+
+/// Charts fit their data: on a generated warehouse, every strip of the delays chart is
+/// labelled (15 strips, where a fixed height labelled every other one), and the
+/// prevalence axis ends at the first round share holding the longest interval with room
+/// for its label (worked out here from the measure's intervals), not always at 100%.
+#[test]
+fn charts_fit_their_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    generated_warehouse(d, 3000, 8);
+    fs::create_dir_all(d.join("figs")).unwrap();
+    for name in ["delays", "prevalence"] {
+        let stem = format!("figs/{name}");
+        let out = casework(d, &["chart", name, "--out", &stem]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    }
+    let texts = |name: &str| -> Vec<String> {
+        let svg = fs::read_to_string(d.join(format!("figs/{name}.svg"))).unwrap();
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        doc.descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .map(|n| n.text().unwrap_or("").trim().to_string())
+            .collect()
+    };
+    let delays = measure_json(d, &["delay_intervals"]);
+    let strips: Vec<String> = delays["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["episodes"].as_u64().unwrap_or(0) > 0)
+        .map(|r| {
+            format!(
+                "{} → {} ({})",
+                r["from_event"].as_str().unwrap().replace('_', " "),
+                r["to_event"].as_str().unwrap().replace('_', " "),
+                r["urgency"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(strips.len() >= 10, "{strips:?}");
+    let drawn = texts("delays");
+    for s in &strips {
+        assert!(drawn.contains(s), "strip {s:?} is not labelled: {drawn:?}");
+    }
+    let prevalence = measure_json(d, &["theme_prevalence"]);
+    let top = prevalence["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["ci95_high"].as_f64())
+        .fold(0.0, f64::max)
+        * 100.0;
+    let end = [10.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 75.0]
+        .into_iter()
+        .find(|e| top * 1.1 + 4.0 <= *e)
+        .unwrap_or(100.0);
+    let ticks = texts("prevalence");
+    assert!(ticks.contains(&format!("{end:.0}%")), "{end}: {ticks:?}");
+    assert!(end < 100.0, "the planted shares are small: {top}");
+    assert!(!ticks.contains(&"100%".to_string()), "{ticks:?}");
+}

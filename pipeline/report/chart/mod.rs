@@ -961,9 +961,11 @@ pub struct DelaySeries {
 }
 
 /// Delay distributions: a strip of points per interval and urgency, with each one's
-/// threshold as a line; points over the threshold in orange.
+/// threshold as a line; points over the threshold in orange. The chart grows in height
+/// with the strips (30 pixels a strip beyond a dozen), and every strip is labelled.
 pub fn delays(stem: &Path, series: &[DelaySeries], f: &Frame) -> Result<()> {
-    render!(stem, |area| draw_delays(&area, series, f))
+    let height = SIZE.1.max(180 + 30 * series.len() as u32);
+    render!(stem, (SIZE.0, height), |area| draw_delays(&area, series, f))
 }
 
 fn draw_delays<DB: DrawingBackend>(
@@ -997,6 +999,7 @@ fn draw_delays<DB: DrawingBackend>(
                 format!("{v:.0}")
             }
         })
+        .y_labels(n + 1)
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => {
                 series.get(*i).map(|s| s.label.clone()).unwrap_or_default()
