@@ -323,6 +323,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .route("/login", get(login))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), remember))
+        .layer(middleware::from_fn(compress))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state.clone());
     let login = if state.config.token.is_some() {
@@ -548,6 +549,77 @@ async fn remember(State(state): State<Arc<AppState>>, request: Request, next: Ne
         a.insert(key, kind.clone(), bytes.clone());
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Text answers (pages, CSV, SVG) of at least this many bytes are gzipped for a client
+/// that accepts gzip.
+const COMPRESS_BYTES: usize = 1024;
+
+/// Whether an `Accept-Encoding` header accepts gzip (`gzip` or `*`, not at `q=0`).
+fn accepts_gzip(header: &str) -> bool {
+    header.split(',').any(|part| {
+        let mut it = part.split(';').map(str::trim);
+        let coding = it.next().unwrap_or("");
+        let refused = it.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f64>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
+}
+
+/// Gzips a text answer (HTML, CSV, SVG, plain text) for a client that accepts it: the
+/// overview of a large study is half a megabyte, a tenth of it gzipped. PNGs are already
+/// compressed and go as they are.
+async fn compress(request: Request, next: Next) -> Response {
+    let gzip = request
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    let mut response = next.run(request).await;
+    let textual = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/") || t.starts_with("image/svg+xml"));
+    if !textual || response.headers().contains_key(header::CONTENT_ENCODING) {
+        return response;
+    }
+    response.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("accept-encoding"),
+    );
+    if !gzip {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, ANSWER_BYTES).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "casework serve: the page was too large\n",
+        )
+            .into_response();
+    };
+    if bytes.len() < COMPRESS_BYTES {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::fast(),
+    );
+    let zipped = match encoder.write_all(&bytes).and_then(|_| encoder.finish()) {
+        Ok(z) => z,
+        Err(_) => return Response::from_parts(parts, axum::body::Body::from(bytes)),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_ENCODING,
+        header::HeaderValue::from_static("gzip"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(zipped))
 }
 
 #[derive(Deserialize)]
@@ -950,6 +1022,16 @@ mod tests {
             answer_key("v1", &Method::HEAD, "/", Some("region=North"))
         );
         assert_ne!(a, answer_key("v2", &Method::GET, "/", Some("region=North")));
+    }
+
+    #[test]
+    fn gzip_is_sent_only_where_accepted() {
+        assert!(accepts_gzip("gzip, deflate, br"));
+        assert!(accepts_gzip("br;q=1.0, gzip;q=0.8"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip("deflate, br"));
     }
 
     #[test]

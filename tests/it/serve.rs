@@ -294,6 +294,42 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
             assert!(body.contains(said), "{target}: {body}");
         }
     }
+    // Gzipped where the client accepts it (the same bytes once unzipped), never a PNG;
+    // every text answer says it varies by Accept-Encoding.
+    for target in [
+        "/?region=South",
+        "/table/theme_prevalence.csv",
+        "/chart/prevalence.svg",
+    ] {
+        let (status, plain_head, plain) = server.get(target, &[]);
+        assert_eq!(status, 200, "{target}");
+        assert!(
+            !plain_head.to_lowercase().contains("content-encoding"),
+            "{plain_head}"
+        );
+        assert!(
+            plain_head.to_lowercase().contains("vary: accept-encoding"),
+            "{plain_head}"
+        );
+        let (status, head, zipped) = server.get(target, &["Accept-Encoding: gzip, br"]);
+        assert_eq!(status, 200);
+        if plain.len() >= 1024 {
+            assert!(
+                head.to_lowercase().contains("content-encoding: gzip"),
+                "{target}: {head}"
+            );
+            let mut unzipped = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(zipped.as_slice()),
+                &mut unzipped,
+            )
+            .unwrap();
+            assert_eq!(unzipped, plain, "{target}");
+            assert!(zipped.len() < plain.len() / 2, "{target}");
+        }
+    }
+    let (_, head, _) = server.get("/chart/prevalence.png", &["Accept-Encoding: gzip"]);
+    assert!(!head.to_lowercase().contains("content-encoding"), "{head}");
     // The organisation's profile page, and a region filter.
     let org = server.page("/organisation/ORG-A");
     assert!(org.contains("&lt;script&gt;") && !org.contains("<script>alert"));
