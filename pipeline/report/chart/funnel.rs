@@ -27,6 +27,51 @@ pub struct FunnelUnit {
 /// The limit curves: (denominator, lower95, upper95, lower998, upper998).
 pub type Curve = Vec<(f64, f64, f64, f64, f64)>;
 
+/// A limit line cut where it leaves the top of the plot: the points under `top`, and
+/// where the line crosses it, the crossing (so that a limit leaves through the top edge
+/// instead of starting in mid-air).
+fn clipped_at(points: &[(f64, f64)], top: f64) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(points.len() + 2);
+    for (i, p) in points.iter().enumerate() {
+        if let Some(q) = i.checked_sub(1).map(|j| points[j])
+            && (q.1 > top) != (p.1 > top)
+        {
+            let t = (top - q.1) / (p.1 - q.1);
+            out.push((q.0 + t * (p.0 - q.0), top));
+        }
+        if p.1 <= top {
+            out.push(*p);
+        }
+    }
+    out
+}
+
+/// The end of a proportion funnel's y axis (in %): the first of 5, 10, 15, 20, 25, 30,
+/// 40, 50, 60, 70 and 80 that holds every unit and the upper 99.8% limit at the median
+/// unit's denominator, with a tenth to spare; else 100.
+fn proportion_axis_end(units: &[FunnelUnit], curve: &Curve) -> f64 {
+    let mut sizes: Vec<f64> = units.iter().map(|u| u.denominator).collect();
+    sizes.sort_by(f64::total_cmp);
+    let median = sizes.get(sizes.len() / 2).copied().unwrap_or(0.0);
+    let limit = curve
+        .iter()
+        .filter(|c| c.0 > 0.0)
+        .min_by(|a, b| (a.0 - median).abs().total_cmp(&(b.0 - median).abs()))
+        .map_or(1.0, |c| c.4);
+    let highest = units
+        .iter()
+        .map(|u| u.proportion)
+        .filter(|p| p.is_finite())
+        .fold(limit, f64::max)
+        * 100.0;
+    [
+        5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0,
+    ]
+    .into_iter()
+    .find(|end| highest * 1.1 <= *end)
+    .unwrap_or(100.0)
+}
+
 /// What a funnel's axes show: proportions of cases (as percentages) against cases, or
 /// standardised ratios (observed over expected, 1 the overall rate) against expected
 /// cases, with the axis titles to write.
@@ -133,8 +178,11 @@ fn draw_funnel<DB: DrawingBackend>(
         .filter(|d| *d > 0.0)
         .fold(max_n, f64::min);
     // Denominators spanning two orders of magnitude or more are drawn on a log axis, so
-    // that hundreds of small units are not crowded against zero.
-    let log = max_n / min_n.max(1e-9) >= 100.0;
+    // that hundreds of small units are not crowded against zero; so are those spanning
+    // one order where most units would sit in the first tenth of a linear axis.
+    let spread = max_n / min_n.max(1e-9);
+    let crowded = units.iter().filter(|u| u.denominator < max_n * 0.1).count() * 2 > units.len();
+    let log = spread >= 100.0 || (spread >= 10.0 && crowded);
     let (x_lo, x_hi) = if log {
         ((min_n * 0.8).log10(), (max_n * 1.25).log10())
     } else {
@@ -153,10 +201,13 @@ fn draw_funnel<DB: DrawingBackend>(
     .map(tx)
     .collect();
     // Ratios: from 0 to past the highest unit (at least 2), the limits cut there.
+    // Proportions: from 0 to a round share past the highest unit and the 99.8% limit at
+    // the median unit's size (the limits of smaller units leave through the top), so that
+    // shares of a few per cent are not pressed against the floor of a 0–100% axis.
     let top = if axes.ratio {
         units.iter().map(|u| u.proportion).fold(2.0, f64::max) * 1.1
     } else {
-        100.0
+        proportion_axis_end(units, curve)
     };
     let mut chart = ChartBuilder::on(&plot_area)
         .x_label_area_size(50)
@@ -202,7 +253,6 @@ fn draw_funnel<DB: DrawingBackend>(
         .collect();
     draw_x_ticks(&mut chart, &plot_area, &ticks, (0.0, top), 13)?;
     let pct = |v: f64| if axes.ratio { v } else { v * 100.0 };
-    let inside = |p: &(f64, f64)| p.1.is_finite() && p.1 <= top && p.0 >= x_lo;
     chart
         .draw_series(LineSeries::new(
             [(x_lo, pct(average)), (x_hi, pct(average))],
@@ -224,13 +274,15 @@ fn draw_funnel<DB: DrawingBackend>(
             (_, false) => c.4,
         };
         for lower in [false, true] {
+            let points: Vec<(f64, f64)> = curve
+                .iter()
+                .filter(|c| c.0 > 0.0)
+                .map(|c| (tx(c.0), pct(pick(c, lower))))
+                .filter(|p| p.1.is_finite() && p.0 >= x_lo)
+                .collect();
             let series = chart
                 .draw_series(LineSeries::new(
-                    curve
-                        .iter()
-                        .filter(|c| c.0 > 0.0)
-                        .map(|c| (tx(c.0), pct(pick(c, lower))))
-                        .filter(inside),
+                    clipped_at(&points, top),
                     colour.stroke_width(2),
                 ))
                 .map_err(err)?;
