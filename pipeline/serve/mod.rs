@@ -676,6 +676,8 @@ async fn not_found() -> Response {
 /// What a page's work gives back.
 enum Reply {
     Html(String),
+    /// Another page (303 See Other).
+    Redirect(String),
     /// A page with another status than 200.
     Status(StatusCode, String),
     File(&'static str, Vec<u8>),
@@ -687,6 +689,9 @@ impl IntoResponse for Reply {
         match self {
             Reply::Html(h) => {
                 ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], h).into_response()
+            }
+            Reply::Redirect(to) => {
+                (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
             }
             Reply::Status(status, h) => (
                 status,

@@ -320,6 +320,15 @@ async fn unpublished_page(s: &AppState, f: &Filters, action: &str, why: String) 
     notice_page(s, f, action, "Not published", body, why).await
 }
 
+/// The report's style sheet (from its template), for pages whose body is serve's own.
+fn report_style() -> &'static str {
+    const REPORT: &str = include_str!("../../reports/templates/report.html");
+    REPORT
+        .split_once("<style>")
+        .and_then(|(_, rest)| rest.split_once("</style>"))
+        .map_or("", |(style, _)| style)
+}
+
 /// The cases of a view's report (its summary's count, as shown: none where a published
 /// count is withheld).
 fn report_cases(dir: &Path) -> Option<u64> {
@@ -410,7 +419,7 @@ async fn notice_page(
             heading,
             cases: None,
             notice: Some(why),
-            style: "",
+            style: report_style(),
             body,
             downloads: Vec::new(),
         },
@@ -566,6 +575,19 @@ pub(super) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Repl
 }
 
 pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Result<Reply> {
+    // The page's own form names another organisation: its page, with the same filters
+    // (a plain form, no script: the choice is the query, the page the path).
+    if !f.organisation.is_empty() && f.organisation != code {
+        let other = Filters {
+            organisation: String::new(),
+            ..f.clone()
+        };
+        return Ok(Reply::Redirect(format!(
+            "/organisation/{}?{}",
+            encode(&f.organisation),
+            other.query()
+        )));
+    }
     // The organisation's own view (the page's period, no other filter) and the view of
     // all organisations in the same period: both are views of their own, published (or
     // refused) as any other.
@@ -628,8 +650,8 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
     env.add_template(
         "org.html",
         "<h2>{{ name }} ({{ code }})</h2>\
-         <p>Cases with each theme in this organisation against every organisation in the same period, with 95% Wilson intervals.</p>\
-         <table><thead><tr><th>Theme</th><th>Cases with the theme</th><th>Cases</th><th>Share</th><th>95% CI</th><th>All organisations</th><th>95% CI</th></tr></thead><tbody>\
+         <p>{{ cases_title }} with each theme for this {{ org }} against every {{ org }} in the same period, with 95% Wilson intervals.</p>\
+         <table><thead><tr><th>Theme</th><th>{{ cases_title }} with the theme</th><th>{{ cases_title }}</th><th>Share</th><th>95% CI</th><th>All {{ orgs }}</th><th>95% CI</th></tr></thead><tbody>\
          {% for r in rows %}<tr><td>{{ r.theme }}</td><td>{{ r.with_theme }}</td><td>{{ r.cases }}</td><td>{{ r.share }}</td><td>{{ r.interval }}</td><td>{{ r.all_share }}</td><td>{{ r.all_interval }}</td></tr>{% endfor %}\
          </tbody></table>",
     )
@@ -639,20 +661,32 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
     })?;
     let body = env
         .get_template("org.html")
-        .and_then(|t| t.render(context! { name => name, code => code, rows => rows }))
+        .and_then(|t| {
+            t.render(context! {
+                name => name, code => code, rows => rows,
+                org => s.config.study.organisation_noun.clone(),
+                orgs => s.config.study.organisations(),
+                cases_title => crate::report::chart::capitalised(&s.config.study.cases()),
+            })
+        })
         .map_err(|source| Error::Template {
             name: "org.html".into(),
             source,
         })?;
+    // The form shows this organisation chosen, and the page's title names it.
+    let shown = Filters {
+        organisation: code.to_string(),
+        ..f.clone()
+    };
     page(
         s,
-        f,
+        &shown,
         &action,
         Content {
-            heading: "Organisation",
+            heading: &crate::report::chart::capitalised(&s.config.study.organisation_noun),
             cases: None,
             notice: None,
-            style: "",
+            style: report_style(),
             body: &body,
             downloads: table_links(&with_org.query(), None),
         },

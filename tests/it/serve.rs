@@ -330,6 +330,21 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
     }
     let (_, head, _) = server.get("/chart/prevalence.png", &["Accept-Encoding: gzip"]);
     assert!(!head.to_lowercase().contains("content-encoding"), "{head}");
+    // The organisation page is styled as the report, its form shows it chosen, and
+    // choosing another there leads to that one's page (no script: a redirect).
+    let page_a = server.page("/organisation/ORG-A?from=2024-01-01");
+    assert!(page_a.contains("font-family: Arial"), "unstyled: {page_a}");
+    assert!(page_a.contains("value=\"ORG-A\" selected"), "{page_a}");
+    let (status, head, _) = server.get(
+        "/organisation/ORG-A?from=2024-01-01&organisation=ORG-C",
+        &[],
+    );
+    assert_eq!(status, 303, "{head}");
+    assert!(
+        head.contains("location: /organisation/ORG-C?from=2024-01-01")
+            || head.contains("Location: /organisation/ORG-C?from=2024-01-01"),
+        "{head}"
+    );
     // The organisation's profile page, and a region filter.
     let org = server.page("/organisation/ORG-A");
     assert!(org.contains("&lt;script&gt;") && !org.contains("<script>alert"));
