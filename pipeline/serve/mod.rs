@@ -317,6 +317,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .route("/", get(overview))
         .route("/theme/{theme}", get(theme))
         .route("/organisation/{code}", get(organisation))
+        .route("/organisations", get(search))
         .route("/figure/{file}", get(figure))
         .route("/table/{file}", get(table))
         .route("/chart/{file}", get(chart))
@@ -977,6 +978,24 @@ impl AppState {
         }
         Ok(dir)
     }
+}
+
+/// `/organisations?q=TEXT`: the search box's query.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+async fn search(
+    State(state): State<Arc<AppState>>,
+    Query(f): Query<Filters>,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    work(state, None, move |s| async move {
+        pages::search(&s, &q.q, &f).await
+    })
+    .await
 }
 
 async fn overview(State(state): State<Arc<AppState>>, Query(f): Query<Filters>) -> Response {

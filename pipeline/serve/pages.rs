@@ -214,6 +214,7 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
             t.render(context! {
                 title => s.config.study.title.clone(),
                 heading => heading,
+                organisation_noun => s.config.study.organisation_noun.clone(),
                 scope => scope_title(s, f, &choices, cases),
                 q => q,
                 action => action,
@@ -689,6 +690,88 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
             style: report_style(),
             body: &body,
             downloads: table_links(&with_org.query(), None),
+        },
+    )
+    .await
+}
+
+/// Organisations whose code or name holds `text` (case and accents as written are
+/// ignored only for case), each a link to its page with the filters kept: the way from a
+/// name to its figures when there are hundreds (no script: a plain form).
+pub(super) async fn search(s: &AppState, text: &str, f: &Filters) -> Result<Reply> {
+    /// Matches listed at most (the rest are counted).
+    const SHOWN: usize = 200;
+    let choices = s.choices().await?;
+    let wanted = text.trim().to_lowercase();
+    let matches: Vec<&(String, String)> = choices
+        .organisations
+        .iter()
+        .filter(|(code, name)| {
+            code.to_lowercase().contains(&wanted) || name.to_lowercase().contains(&wanted)
+        })
+        .collect();
+    let kept = Filters {
+        organisation: String::new(),
+        ..f.clone()
+    };
+    let q = kept.query();
+    let links: Vec<_> = matches
+        .iter()
+        .take(SHOWN)
+        .map(|(code, name)| {
+            context! {
+                href => format!("/organisation/{}?{q}", encode(code)),
+                code => code,
+                name => name,
+            }
+        })
+        .collect();
+    let study = &s.config.study;
+    let mut env = Environment::new();
+    env.add_template(
+        "search.html",
+        "<h2>{{ heading }}</h2>\
+         <form method=\"get\" action=\"/organisations\"><label>Code or name <input name=\"q\" value=\"{{ text }}\"></label> <button type=\"submit\">Find</button></form>\
+         {% if links %}<ul>{% for l in links %}<li><a href=\"{{ l.href }}\">{{ l.code }}</a>{% if l.name and l.name != l.code %}: {{ l.name }}{% endif %}</li>{% endfor %}</ul>{% endif %}\
+         {% if more %}<p class=\"meta\">{{ more }}</p>{% endif %}",
+    )
+    .map_err(|source| Error::Template {
+        name: "search.html".into(),
+        source,
+    })?;
+    let orgs = study.organisations();
+    let heading = match (wanted.is_empty(), matches.len()) {
+        (true, n) => format!("All {n} {orgs}"),
+        (false, 0) => format!("No {orgs} match {text:?}"),
+        (false, 1) => format!("One {} matches {text:?}", study.organisation_noun),
+        (false, n) => format!("{n} {orgs} match {text:?}"),
+    };
+    let more = (matches.len() > SHOWN).then(|| {
+        format!(
+            "The first {SHOWN} are listed; {} more match: search for more of the name.",
+            matches.len() - SHOWN
+        )
+    });
+    let body = env
+        .get_template("search.html")
+        .and_then(|t| {
+            t.render(context! { heading => heading, text => text, links => links, more => more })
+        })
+        .map_err(|source| Error::Template {
+            name: "search.html".into(),
+            source,
+        })?;
+    page(
+        s,
+        &kept,
+        "/",
+        Content {
+            heading: &format!("Find {}", study.organisation_noun),
+            cases: None,
+            notice: None,
+            style: report_style(),
+            body: &body,
+            downloads: Vec::new(),
         },
     )
     .await

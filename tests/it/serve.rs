@@ -345,6 +345,28 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
             || head.contains("Location: /organisation/ORG-C?from=2024-01-01"),
         "{head}"
     );
+    // Search by code or name, case ignored: each match a link to its page, the page's
+    // other filters kept; names shown as text.
+    let found = server
+        .page("/organisations?q=quote&region=South")
+        .replace("&#x2f;", "/");
+    assert!(found.contains("One organisation matches"), "{found}");
+    assert!(
+        found.contains("href=\"/organisation/%27%20OR%201%3D1%20--?region=South\""),
+        "{found}"
+    );
+    let found = server.page("/organisations?q=org-");
+    assert!(found.contains("2 organisations match"), "{found}");
+    assert!(found.contains("&lt;script&gt;") && !found.contains("<script>alert"));
+    assert!(
+        server
+            .page("/organisations?q=zzz")
+            .contains("No organisations match")
+    );
+    assert!(
+        server.page("/").contains("href=\"/organisations?\""),
+        "the nav links to it"
+    );
     // The organisation's profile page, and a region filter.
     let org = server.page("/organisation/ORG-A");
     assert!(org.contains("&lt;script&gt;") && !org.contains("<script>alert"));
