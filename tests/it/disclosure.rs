@@ -179,24 +179,43 @@ fn check_funnel_svg(place: &str, svg: &str, problems: &mut Vec<String>) {
         .filter(|t| t.2 == "middle" && numeric(&t.3).is_some())
         .map(|t| t.1)
         .fold(f64::MIN, f64::max);
+    // A log axis (its title says so) is read as log10(value) = a · pixel + b.
+    let log = texts.iter().any(|t| t.3.contains("(log scale)"));
     let ticks: Vec<(f64, f64)> = texts
         .iter()
         .filter(|t| t.2 == "middle" && t.1 == bottom)
-        .filter_map(|t| numeric(&t.3).map(|v| (t.0, v)))
+        .filter_map(|t| numeric(&t.3).map(|v| (t.0, if log { v.log10() } else { v })))
         .collect();
     let (a, b) = fit(&ticks);
-    // One pixel is less than one case, so a point at 3 could not pass for 0 or 10.
+    let value = |px: f64| {
+        if log {
+            10f64.powf(a * px + b)
+        } else {
+            a * px + b
+        }
+    };
+    // What one pixel is worth, in cases, at value v.
+    let pixel = |v: f64| {
+        if log {
+            v * (10f64.powf(a.abs()) - 1.0)
+        } else {
+            a.abs()
+        }
+    };
+    // One pixel is less than one case where counts are small, so a point at 3 could not
+    // pass for 0 or 10.
     assert!(
-        a.abs() < 1.0,
-        "{place}: the axis is too coarse to read ({a} per pixel)"
+        pixel(10.0) < 1.0,
+        "{place}: the axis is too coarse to read ({} per pixel at 10)",
+        pixel(10.0)
     );
     // Data points have a radius of 5; the legend's markers 4; the summary icons 17.
     for (cx, _, r) in circles.iter().filter(|c| (4.5..=6.0).contains(&c.2)) {
-        let v = a * cx + b;
+        let v = value(*cx);
         let near_published = (0..=((v / 5.0).ceil() as u64 + 1))
             .map(|k| k * 5)
             .filter(|p| published(*p))
-            .any(|p| (v - p as f64).abs() <= a.abs() + 0.5);
+            .any(|p| (v - p as f64).abs() <= pixel(v) + 0.5);
         if !near_published || (0.5..7.5).contains(&v) {
             problems.push(format!("{place}: a point (r {r}) at denominator {v:.1}"));
         }
