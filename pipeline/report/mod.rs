@@ -297,7 +297,25 @@ fn table(name: &str, maps: &[Map<String, Value>]) -> Table {
         .iter()
         .map(|r| columns.iter().map(|c| value(r, c).is_number()).collect())
         .collect();
-    let preview: Vec<Vec<String>> = rows.iter().take(PAGE_ROWS).cloned().collect();
+    // The page's rows: whole numbers of 1,000 or more with thousands separators (a year
+    // column's values left as they are); the CSV files and the workbook keep the number.
+    let preview: Vec<Vec<String>> = maps
+        .iter()
+        .take(PAGE_ROWS)
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| match value(r, c) {
+                    Value::Number(n)
+                        if !c.contains("year") && n.as_i64().is_some_and(|i| i.abs() >= 1000) =>
+                    {
+                        crate::spec::thousands(n.as_i64().unwrap_or(0))
+                    }
+                    v => cell(&v),
+                })
+                .collect()
+        })
+        .collect();
     let more = rows.len() - preview.len();
     let headers = columns.clone();
     Table {
