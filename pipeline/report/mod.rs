@@ -746,8 +746,8 @@ fn reliability_rows<F: crate::measures::Form>(out: &measures::Output<F>) -> Vec<
                 |v: &F::Figure| v.value().map_or(missing.to_string(), |v| format!("{v:.2}"));
             ReliabilityRow {
                 theme: crate::report::figures::label(&r.item),
-                cases: r.cases.text(),
-                split: r.cases_split.text(),
+                cases: count_text(r.cases.number()),
+                split: count_text(r.cases_split.number()),
                 observed: r.observed.value().map_or(missing.to_string(), pct),
                 kappa: format!(
                     "{}{}",

@@ -849,10 +849,21 @@ pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply
     let publish = file_publishing(s, f).await?;
     let scope = scope_of(f, publish.as_ref())?;
     let theme = (!f.theme.is_empty()).then_some(f.theme.as_str());
+    let themes = s.config.codes.themes();
     if let Some(t) = theme
-        && !s.config.codes.themes().iter().any(|x| x == t)
+        && !themes.iter().any(|x| x == t)
     {
-        return Err(Error::Usage(format!("no theme {t:?}")));
+        return Err(Error::Usage(format!(
+            "no theme {t:?}; the themes are: {}",
+            themes.join(", ")
+        )));
+    }
+    if theme.is_none() && matches!(name, "spc" | "funnel") {
+        return Err(Error::Usage(format!(
+            "a {} chart is of one theme: add theme=THEME to the address (the themes are: {})",
+            if name == "spc" { "SPC" } else { "funnel" },
+            themes.join(", ")
+        )));
     }
     let ctx = engine::session(&s.inputs(&scope)).await?;
     let c = s.context(&scope);

@@ -387,6 +387,14 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
     // Theme pages, charts and figures.
     assert!(server.page("/theme/delay").contains("id=\"theme-delay\""));
     assert_eq!(server.get("/theme/nothing", &[]).0, 404);
+    // Errors in the address's words, not the command line's.
+    let (status, _, body) = server.get("/chart/spc.svg", &[]);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("add theme=THEME to the address") && !body.contains("--theme"),
+        "{body}"
+    );
     let (status, head, svg) = server.get("/chart/prevalence.svg?region=South", &[]);
     assert_eq!(status, 200);
     assert!(head.contains("image/svg+xml"), "{head}");
