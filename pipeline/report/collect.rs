@@ -30,6 +30,9 @@ pub(super) async fn collect(
     let spc_captions = spc_captions(figs, inputs).await;
     for t in &mut tables {
         humanise(t, inputs.study);
+        if let Some(url) = &options.serve_url {
+            t.link_organisations(url);
+        }
     }
     Ok(Collected {
         spc_captions,

@@ -259,6 +259,37 @@ struct Table {
     /// The column names as the page shows them (the study's name for `region`); the
     /// CSV and the workbook keep the data's names.
     headers: Vec<String>,
+    /// The column whose cells link to their organisation's page in `casework serve`
+    /// (`organisation_code`, when the report knows serve's address), and per row shown
+    /// the link.
+    link_column: Option<usize>,
+    links: Vec<Option<String>>,
+}
+
+impl Table {
+    /// Links each shown row's organisation code to its page in `casework serve` at
+    /// `serve_url` ("" inside serve itself).
+    fn link_organisations(&mut self, serve_url: &str) {
+        let Some(c) = self.columns.iter().position(|c| c == "organisation_code") else {
+            return;
+        };
+        self.link_column = Some(c);
+        self.links = self
+            .preview
+            .iter()
+            .map(|row| {
+                row.get(c)
+                    .filter(|code| !code.is_empty() && *code != "*")
+                    .map(|code| {
+                        format!(
+                            "{}/organisation/{}",
+                            serve_url.trim_end_matches('/'),
+                            crate::serve::encode(code)
+                        )
+                    })
+            })
+            .collect();
+    }
 }
 
 /// Bytes of figures the HTML page inlines; later figures are linked images (figures/).
@@ -327,6 +358,8 @@ fn table(name: &str, maps: &[Map<String, Value>]) -> Table {
         preview,
         more,
         headers,
+        link_column: None,
+        links: Vec::new(),
     }
 }
 

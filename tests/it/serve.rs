@@ -367,6 +367,14 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
         server.page("/").contains("href=\"/organisations?\""),
         "the nav links to it"
     );
+    // Every row of the organisations' table links to its organisation's page.
+    let overview = server.page("/").replace("&#x2f;", "/");
+    for code in ["ORG-A", "ORG-C", "%27%20OR%201%3D1%20--"] {
+        assert!(
+            overview.contains(&format!("<a href=\"/organisation/{code}\">")),
+            "{code}: {overview}"
+        );
+    }
     // The organisation's profile page, and a region filter.
     let org = server.page("/organisation/ORG-A");
     assert!(org.contains("&lt;script&gt;") && !org.contains("<script>alert"));
