@@ -33,6 +33,30 @@ fn run_writes_the_whole_report_from_the_built_in_example() {
         assert!(dir.join(f).is_file(), "{f}");
     }
     let html = fs::read_to_string(dir.join("index.html")).unwrap();
+    // A contents list first, linking every section; each section can be folded (open).
+    let contents = html
+        .split("<nav class=\"contents\"")
+        .nth(1)
+        .and_then(|c| c.split("</nav>").next())
+        .unwrap_or_else(|| panic!("no contents list"));
+    for anchor in [
+        "#summary",
+        "#theme-unreported_finding",
+        "#theme-unfollowed_alert",
+        "#theme-delay",
+        "#theme-unlearned_lesson",
+        "#tables",
+        "#methods",
+        "#provenance",
+    ] {
+        assert!(
+            contents.contains(&format!("href=\"{anchor}\"")),
+            "{anchor}: {contents}"
+        );
+        let id = &anchor[1..];
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    assert!(html.matches("<details class=\"section\" open>").count() >= 7);
     let summary: Value =
         serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     // The headline of the issue: 6 of 14 cases, 43%, 95% CI 21% to 67%, nearly half.
