@@ -8,6 +8,66 @@ use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why a chart is not drawn: which chart (`spc`, `funnel`, `prevalence`, …), of which
+/// theme, the reason, and what to do about it, in a reader's words ("widen the scope")
+/// and, for the command line only, its way ("or use --per month"). Displayed as the
+/// command line gives it: `spc for delay: too sparse: … (widen the scope, or use --per
+/// quarter)`; the report words it for readers (`report::readers_words`).
+#[derive(Debug, Clone)]
+pub struct NotDrawn {
+    pub chart: String,
+    pub theme: Option<String>,
+    pub reason: String,
+    pub advice: Option<&'static str>,
+    pub command_line: Option<&'static str>,
+}
+
+impl NotDrawn {
+    pub fn new(chart: &str, reason: impl Into<String>) -> NotDrawn {
+        NotDrawn {
+            chart: chart.to_string(),
+            theme: None,
+            reason: reason.into(),
+            advice: None,
+            command_line: None,
+        }
+    }
+
+    /// Of one theme's chart.
+    pub fn of(mut self, theme: &str) -> NotDrawn {
+        self.theme = Some(theme.to_string());
+        self
+    }
+
+    /// What to do about it: in a reader's words, and the command line's way.
+    pub fn advice(mut self, advice: &'static str, command_line: &'static str) -> NotDrawn {
+        self.advice = Some(advice);
+        self.command_line = Some(command_line);
+        self
+    }
+}
+
+impl From<NotDrawn> for Error {
+    fn from(n: NotDrawn) -> Error {
+        Error::NotDrawn(n)
+    }
+}
+
+impl std::fmt::Display for NotDrawn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.chart)?;
+        if let Some(t) = &self.theme {
+            write!(f, " for {t}")?;
+        }
+        write!(f, ": {}", self.reason)?;
+        match (self.advice, self.command_line) {
+            (Some(a), Some(c)) => write!(f, " ({a}, {c})"),
+            (Some(a), None) => write!(f, " ({a})"),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A configuration file (code list, thresholds, key file, tracker) is unreadable or
@@ -22,7 +82,7 @@ pub enum Error {
     /// A chart that the data cannot support (an SPC chart with too few points): the
     /// report says why and goes on.
     #[error("{0}")]
-    NotDrawn(String),
+    NotDrawn(NotDrawn),
 
     /// SQL that failed to plan or run.
     #[cfg(feature = "engine")]

@@ -214,10 +214,10 @@ impl CsvChunks {
         chunk.start_row(line);
         #[allow(unsafe_code)]
         let text = if record.known_utf8() {
+            // `Records::known_utf8` is checked in small reads by the unit tests and the
+            // `split` fuzz target (`records::split_in_small_reads`).
             debug_assert!(std::str::from_utf8(record.bytes()).is_ok());
-            // SAFETY: the reader checked these bytes as UTF-8 when it read them
-            // (`Records::known_utf8`; checked in small reads by the unit tests and the
-            // `split` fuzz target, `records::split_in_small_reads`).
+            // SAFETY: the reader checked these bytes as UTF-8 when it read them.
             Ok(unsafe { std::str::from_utf8_unchecked(record.bytes()) })
         } else {
             std::str::from_utf8(record.bytes())

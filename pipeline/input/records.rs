@@ -340,10 +340,11 @@ fn specials(block: &[u8]) -> u64 {
     };
     let mut mask = 0u64;
     for (i, lanes) in block[..64].chunks_exact(16).enumerate() {
+        // SSE2 is part of every x86-64 processor (the target's baseline, which the
+        // compiler does not count as enabled for these calls).
         #[allow(unsafe_code)]
-        // SAFETY: SSE2 is part of every x86-64 processor (the target's baseline, which
-        // the compiler does not count as enabled for these calls); `lanes` is 16 bytes,
-        // and an unaligned load reads exactly those.
+        // SAFETY: SSE2 is the x86-64 baseline; `lanes` is 16 bytes, all an unaligned
+        // load reads.
         let lanes = unsafe {
             let v = _mm_loadu_si128(lanes.as_ptr().cast::<__m128i>());
             let any = _mm_or_si128(

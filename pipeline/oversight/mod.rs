@@ -11,7 +11,7 @@ use chrono::{Datelike, NaiveDate};
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NotDrawn, Result};
 use crate::measures::rows::{FunnelRow, SpcRow};
 use crate::measures::{
     self, Context, CountLike, FigureLike, Form, Output, Public, Raw, Rule, Table,
@@ -757,10 +757,16 @@ pub fn spc_from<F: Form>(
         }
     }
     let chart = stats::spc(&values, &options).map_err(|e| {
-        Error::NotDrawn(format!(
-            "spc for {theme}: {e} among its complete periods{} (widen the scope, or use --per month)",
-            if series.disclosure.is_some() { " with published counts" } else { "" }
-        ))
+        let published = if series.disclosure.is_some() {
+            " with published counts"
+        } else {
+            ""
+        };
+        Error::from(
+            NotDrawn::new("spc", format!("{e} among its complete periods{published}"))
+                .of(theme)
+                .advice("widen the scope", "or use --per month"),
+        )
     })?;
     // Too sparse to chart: when the median complete period has no case with the theme,
     // an XmR chart only shows 0s and 1s against limits no point can cross downwards.
@@ -770,13 +776,17 @@ pub fn spc_from<F: Form>(
         .collect();
     counts.sort_unstable();
     if counts.get(counts.len() / 2).is_some_and(|m| *m == 0) {
-        return Err(Error::NotDrawn(format!(
-            "spc for {theme}: too sparse: the median {} has no case with the theme (widen the scope, or use --per quarter)",
-            match period {
-                Period::Month => "month",
-                Period::Quarter => "quarter",
-            }
-        )));
+        let median = match period {
+            Period::Month => "month",
+            Period::Quarter => "quarter",
+        };
+        return Err(NotDrawn::new(
+            "spc",
+            format!("too sparse: the median {median} has no case with the theme"),
+        )
+        .of(theme)
+        .advice("widen the scope", "or use --per quarter")
+        .into());
     }
     let mut out: Output<F> = Output {
         measure: "spc".into(),

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NotDrawn, Result};
 use crate::measures::{self, Breakdown, Context, CountLike, FigureLike, Form, Output};
 use crate::oversight::{self, By, Period, Plotted};
 use crate::publication::Publishing;
@@ -161,9 +161,11 @@ impl<'a> Figures<'a> {
     async fn agreement(&self, stem: &Path) -> Result<()> {
         let r = self.reliability().await?;
         if !r.present() {
-            return Err(Error::NotDrawn(
-                "agreement: no case in scope was coded by two or more coders".into(),
-            ));
+            return Err(NotDrawn::new(
+                "agreement",
+                "no case in scope was coded by two or more coders",
+            )
+            .into());
         }
         fn bars_of<F: crate::measures::Form>(
             out: &Output<F>,
@@ -266,7 +268,7 @@ impl<'a> Figures<'a> {
         &self,
         dir: &Path,
         lacking: &[&str],
-    ) -> Result<(Vec<PathBuf>, Vec<String>)> {
+    ) -> Result<(Vec<PathBuf>, Vec<NotDrawn>)> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut drawn = Vec::new();
         let mut skipped = Vec::new();
@@ -324,7 +326,7 @@ impl<'a> Figures<'a> {
             .first()
             .is_none_or(|r| r.cases.0 == 0)
         {
-            return Err(Error::NotDrawn("prevalence: no case in scope".into()));
+            return Err(NotDrawn::new("prevalence", "no case in scope").into());
         }
         let f = self.frame(
             format!(
@@ -379,9 +381,7 @@ impl<'a> Figures<'a> {
             })
             .collect();
         if combos.iter().all(|c| c.cases == 0 && c.label == "0") {
-            return Err(Error::NotDrawn(
-                "cooccurrence: no case in scope has a theme".into(),
-            ));
+            return Err(NotDrawn::new("cooccurrence", "no case in scope has a theme").into());
         }
         let labels: Vec<String> = themes.iter().map(|t| self.study.label(t)).collect();
         let cases = self.study.cases();
@@ -439,9 +439,9 @@ impl<'a> Figures<'a> {
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::Usage(format!("delays chart: {e}")))?;
         if rows.is_empty() {
-            return Err(Error::NotDrawn(
-                "delays: no episode has two dated steps to measure".into(),
-            ));
+            return Err(
+                NotDrawn::new("delays", "no episode has two dated steps to measure").into(),
+            );
         }
         let mut series: Vec<DelaySeries> = Vec::new();
         let mut episodes = 0u64;
@@ -501,9 +501,11 @@ impl<'a> Figures<'a> {
             });
         }
         if series.is_empty() {
-            return Err(Error::NotDrawn(
-                "delays: no interval has enough episodes to publish its median".into(),
-            ));
+            return Err(NotDrawn::new(
+                "delays",
+                "no interval has enough episodes to publish its median",
+            )
+            .into());
         }
         let f = self.frame(
             "Measured delays between the steps of each episode".into(),
@@ -838,13 +840,12 @@ impl<'a> Figures<'a> {
             })
             .collect();
         if units.is_empty() {
-            return Err(Error::NotDrawn(if funnel.not_shown > 0 {
-                format!(
-                    "funnel for {theme}: not published: every organisation's count is suppressed (disclosure control)"
-                )
+            let reason = if funnel.not_shown > 0 {
+                "not published: every organisation's count is suppressed (disclosure control)"
             } else {
-                format!("funnel for {theme}: no organisation has cases in scope")
-            }));
+                "no organisation has cases in scope"
+            };
+            return Err(NotDrawn::new("funnel", reason).of(theme).into());
         }
         let curve: chart::Curve = funnel
             .curve
@@ -970,9 +971,9 @@ impl<'a> Figures<'a> {
             (categories, values)
         });
         if categories.iter().all(|c| c == "(missing)") {
-            return Err(Error::NotDrawn(format!(
-                "{dimension}: no finding in scope has a {dimension}"
-            )));
+            return Err(
+                NotDrawn::new(dimension, format!("no finding in scope has a {dimension}")).into(),
+            );
         }
         let g = Groups {
             categories: categories
@@ -1027,9 +1028,7 @@ impl<'a> Figures<'a> {
             (categories, values, total)
         });
         if categories.is_empty() {
-            return Err(Error::NotDrawn(
-                "compliance: no recommendation in scope".into(),
-            ));
+            return Err(NotDrawn::new("compliance", "no recommendation in scope").into());
         }
         let g = Groups {
             categories,

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::engine::{self, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, NotDrawn, Result};
 use crate::measures::{self, Context, FigureLike};
 use crate::publication::{Publishing, View};
 use crate::spec::study::StudyFile;
@@ -628,7 +628,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         tracker,
         skipped
             .iter()
-            .map(|why| readers_words(why, inputs.study))
+            .map(|why| readers_words(why, inputs.study, true))
             .collect(),
     );
     let (html, markdown) = render(&page)?;
@@ -675,8 +675,7 @@ async fn score_row(figs: &Figures<'_>, study: &StudyFile, theme: &str) -> Result
         Ok(v) => v,
         Err(Error::NotDrawn(why)) => {
             // The row names the theme already.
-            row.note =
-                readers_words(&why, study).replacen(&format!("{}, ", study.label(theme)), "", 1);
+            row.note = readers_words(&why, study, false);
             return Ok(row);
         }
         Err(e) => return Err(e),
@@ -1064,39 +1063,29 @@ fn provenance(manifest: &crate::warehouse::Manifest, published: bool) -> Vec<Jin
 
 /// Why a chart was not drawn, in a reader's words rather than the command line's: the
 /// chart and theme named by their labels ("Delay, SPC chart: …", not "spc for delay:
-/// …"), and hints to command-line options ("or use --per month") left out.
-pub fn readers_words(why: &str, study: &StudyFile) -> String {
-    let charts = [
-        ("spc", "SPC chart"),
-        ("funnel", "funnel plot"),
-        ("prevalence", "prevalence chart"),
-        ("cooccurrence", "chart of themes together"),
-        ("delays", "delays chart"),
-        ("compliance", "recommendations chart"),
-        ("agreement", "agreement chart"),
-        ("service", "chart by service"),
-        ("stage", "chart by stage"),
-    ];
-    let mut text = why.to_string();
-    for (name, words) in charts {
-        if let Some(rest) = why.strip_prefix(&format!("{name} for "))
-            && let Some((theme, reason)) = rest.split_once(": ")
-        {
-            text = format!("{}, {words}: {reason}", study.label(theme));
-            break;
-        }
-        if let Some(reason) = why.strip_prefix(&format!("{name}: ")) {
-            text = format!("{}: {reason}", chart::capitalised(words));
-            break;
-        }
+/// …"; the theme left out where the reader already sees it, `name_theme` false), and
+/// only the reader's advice, not the command line's options ("or use --per month").
+pub fn readers_words(why: &NotDrawn, study: &StudyFile, name_theme: bool) -> String {
+    let words = match why.chart.as_str() {
+        "spc" => "SPC chart",
+        "funnel" => "funnel plot",
+        "prevalence" => "prevalence chart",
+        "cooccurrence" => "chart of themes together",
+        "delays" => "delays chart",
+        "compliance" => "recommendations chart",
+        "agreement" => "agreement chart",
+        "service" => "chart by service",
+        "stage" => "chart by stage",
+        other => other,
+    };
+    let text = match &why.theme {
+        Some(t) if name_theme => format!("{}, {words}: {}", study.label(t), why.reason),
+        _ => format!("{}: {}", chart::capitalised(words), why.reason),
+    };
+    match why.advice {
+        Some(a) => format!("{text} ({a})"),
+        None => text,
     }
-    for hint in [
-        " (widen the scope, or use --per month)",
-        " (widen the scope, or use --per quarter)",
-    ] {
-        text = text.replace(hint, " (widen the scope)");
-    }
-    text.replace(" (--organisation)", "")
 }
 
 /// The values the templates are rendered with.
@@ -1252,19 +1241,34 @@ mod tests {
     #[test]
     fn a_chart_not_drawn_is_said_in_a_readers_words() {
         let study = StudyFile::for_code_list(&crate::spec::CodeList::spec_default());
+        let spc = NotDrawn::new(
+            "spc",
+            "an SPC chart needs at least 12 points; this series has 1 among its complete periods",
+        )
+        .of("delay")
+        .advice("widen the scope", "or use --per month");
         assert_eq!(
-            readers_words(
-                "spc for delay: an SPC chart needs at least 12 points; this series has 1 among its complete periods (widen the scope, or use --per month)",
-                &study
-            ),
+            spc.to_string(),
+            "spc for delay: an SPC chart needs at least 12 points; this series has 1 among its complete periods (widen the scope, or use --per month)"
+        );
+        assert_eq!(
+            readers_words(&spc, &study, true),
             "Delay, SPC chart: an SPC chart needs at least 12 points; this series has 1 among its complete periods (widen the scope)"
         );
         assert_eq!(
-            readers_words("prevalence: no case in scope", &study),
+            readers_words(
+                &NotDrawn::new("prevalence", "no case in scope"),
+                &study,
+                true
+            ),
             "Prevalence chart: no case in scope"
         );
         assert_eq!(
-            readers_words("service: no finding in scope has a service", &study),
+            readers_words(
+                &NotDrawn::new("service", "no finding in scope has a service"),
+                &study,
+                true
+            ),
             "Chart by service: no finding in scope has a service"
         );
     }

@@ -110,8 +110,11 @@ struct AppState {
 /// Answers kept: keyed on the method, the path and the normalised query of a GET, for
 /// one warehouse version; bounded in bytes, the bytes reserved in the server's memory
 /// pool (oldest dropped first when the pool or the bound says no).
+/// An answer kept: its content headers (type, encoding, vary) and body.
+type Answer = (HeaderMap, axum::body::Bytes);
+
 struct Answers {
-    map: HashMap<String, (HeaderValue, axum::body::Bytes)>,
+    map: HashMap<String, Answer>,
     order: VecDeque<String>,
     /// The bound; the bytes kept are the reservation's size.
     limit: usize,
@@ -119,11 +122,11 @@ struct Answers {
 }
 
 impl Answers {
-    fn get(&self, key: &str) -> Option<(HeaderValue, axum::body::Bytes)> {
+    fn get(&self, key: &str) -> Option<Answer> {
         self.map.get(key).cloned()
     }
 
-    fn insert(&mut self, key: String, kind: HeaderValue, body: axum::body::Bytes) {
+    fn insert(&mut self, key: String, headers: HeaderMap, body: axum::body::Bytes) {
         let n = body.len() + key.len();
         if n > self.limit || self.map.contains_key(&key) {
             return;
@@ -137,7 +140,7 @@ impl Answers {
             }
         }
         self.order.push_back(key.clone());
-        self.map.insert(key, (kind, body));
+        self.map.insert(key, (headers, body));
     }
 }
 
@@ -323,8 +326,10 @@ pub async fn serve(config: Config) -> Result<()> {
         .route("/chart/{file}", get(chart))
         .route("/login", get(login))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), remember))
+        // Answers are kept as sent, gzipped or not (`remember` keys on which), so a page
+        // asked for again is not compressed again.
         .layer(middleware::from_fn(compress))
+        .layer(middleware::from_fn_with_state(state.clone(), remember))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state.clone());
     let login = if state.config.token.is_some() {
@@ -520,14 +525,23 @@ async fn remember(State(state): State<Arc<AppState>>, request: Request, next: Ne
     if request.method() != Method::GET {
         return next.run(request).await;
     }
-    let key = answer_key(
-        &manifest.version,
-        request.method(),
-        request.uri().path(),
-        request.uri().query(),
+    let gzip = request
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    let key = format!(
+        "{}{}",
+        answer_key(
+            &manifest.version,
+            request.method(),
+            request.uri().path(),
+            request.uri().query(),
+        ),
+        if gzip { " gzip" } else { "" }
     );
-    if let Some((kind, body)) = state.answers.lock().ok().and_then(|a| a.get(&key)) {
-        return ([(header::CONTENT_TYPE, kind)], body).into_response();
+    if let Some((headers, body)) = state.answers.lock().ok().and_then(|a| a.get(&key)) {
+        return (headers, body).into_response();
     }
     let response = next.run(request).await;
     if response.status() != StatusCode::OK {
@@ -542,12 +556,16 @@ async fn remember(State(state): State<Arc<AppState>>, request: Request, next: Ne
             .into_response();
     };
     if parts.headers.get(header::SET_COOKIE).is_none()
-        && let (Some(kind), Ok(mut a)) = (
-            parts.headers.get(header::CONTENT_TYPE),
-            state.answers.lock(),
-        )
+        && parts.headers.contains_key(header::CONTENT_TYPE)
+        && let Ok(mut a) = state.answers.lock()
     {
-        a.insert(key, kind.clone(), bytes.clone());
+        let mut kept = HeaderMap::new();
+        for name in [header::CONTENT_TYPE, header::CONTENT_ENCODING, header::VARY] {
+            if let Some(v) = parts.headers.get(&name) {
+                kept.insert(name, v.clone());
+            }
+        }
+        a.insert(key, kept, bytes.clone());
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }

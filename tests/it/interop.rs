@@ -294,24 +294,13 @@ fn values(column: &ArrayRef) -> Option<Vec<Option<Stat>>> {
                 .map(|i| b.is_valid(i).then(|| Stat::Bool(b.value(i))))
                 .collect()
         }
-        DataType::Int32
-        | DataType::Date32
-        | DataType::UInt32
+        DataType::Int8
         | DataType::Int16
-        | DataType::Int8 => {
-            let v = arrow::compute::cast(column, &DataType::Int64).unwrap_or_else(|_| {
-                arrow::compute::cast(
-                    &arrow::compute::cast(column, &DataType::Int32).unwrap(),
-                    &DataType::Int64,
-                )
-                .unwrap()
-            });
-            let v = v.as_primitive::<arrow::datatypes::Int64Type>();
-            (0..n)
-                .map(|i| v.is_valid(i).then(|| Stat::Int(v.value(i))))
-                .collect()
-        }
-        DataType::Int64 | DataType::Timestamp(..) => {
+        | DataType::Int32
+        | DataType::UInt32
+        | DataType::Date32
+        | DataType::Int64
+        | DataType::Timestamp(..) => {
             let v = arrow::compute::cast(column, &DataType::Int64).unwrap();
             let v = v.as_primitive::<arrow::datatypes::Int64Type>();
             (0..n)

@@ -64,12 +64,10 @@ fn proportion_axis_end(units: &[FunnelUnit], curve: &Curve) -> f64 {
         .filter(|p| p.is_finite())
         .fold(limit, f64::max)
         * 100.0;
-    [
+    let ends = [
         5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0,
-    ]
-    .into_iter()
-    .find(|end| highest * 1.1 <= *end)
-    .unwrap_or(100.0)
+    ];
+    super::share_axis_end(highest, &ends, 0.0)
 }
 
 /// What a funnel's axes show: proportions of cases (as percentages) against cases, or

@@ -347,9 +347,15 @@ fn prevalence_axis_end(bars: &[Bar]) -> f64 {
         .filter_map(|b| b.high.or(b.value))
         .fold(0.0, f64::max)
         * 100.0;
-    [10.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 75.0]
-        .into_iter()
-        .find(|end| top * 1.1 + 4.0 <= *end)
+    share_axis_end(top, &[10.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 75.0], 4.0)
+}
+
+/// The end of an axis of shares (in %): the first of `ends` (ascending) that holds `top`
+/// with a tenth to spare and `room` points more (for a label beside it); else 100.
+pub(super) fn share_axis_end(top: f64, ends: &[f64], room: f64) -> f64 {
+    ends.iter()
+        .copied()
+        .find(|end| top * 1.1 + room <= *end)
         .unwrap_or(100.0)
 }
 
