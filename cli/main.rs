@@ -9,6 +9,10 @@ mod session;
 
 use clap::Parser;
 
+/// See Cargo.toml: mimalloc, for serve's many small allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // Rust ignores SIGPIPE, which turns a closed pipe (`casework … | head`) into a panic
     // on the next print; the default action ends the process quietly instead.

@@ -75,6 +75,7 @@ impl Session {
             region: args.region.clone(),
             source: args.source.clone(),
             decision: args.decision.clone(),
+            choices: Vec::new(),
         };
         Ok(Session {
             warehouse,

@@ -73,6 +73,61 @@ pub struct Scope {
     pub source: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<String>,
+    /// Several values of a grouping, or values left out (`casework serve`'s filters:
+    /// `region=A&region=B`, `exclude=region`). Each is a filter of its own, beside the
+    /// single values above.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<Choice>,
+}
+
+/// One of the groupings every case has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grouping {
+    Organisation,
+    Region,
+    Source,
+    Decision,
+}
+
+impl Grouping {
+    pub const ALL: [Grouping; 4] = [
+        Grouping::Organisation,
+        Grouping::Region,
+        Grouping::Source,
+        Grouping::Decision,
+    ];
+
+    /// Its column in `cases`.
+    pub fn column(self) -> &'static str {
+        match self {
+            Grouping::Organisation => "organisation_code",
+            Grouping::Region => "region",
+            Grouping::Source => "source",
+            Grouping::Decision => "decision",
+        }
+    }
+
+    /// Its name in filters and addresses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Grouping::Organisation => "organisation",
+            Grouping::Region => "region",
+            Grouping::Source => "source",
+            Grouping::Decision => "decision",
+        }
+    }
+}
+
+/// The cases whose grouping has one of `values` or, with `exclude`, none of them. A case
+/// with no value (a missing region) is in no list of values, and so is kept by an
+/// exclusion and left out by an inclusion.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Choice {
+    pub grouping: Grouping,
+    pub values: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exclude: bool,
 }
 
 impl Scope {
@@ -114,6 +169,21 @@ impl Scope {
             if let Some(v) = value {
                 filters.push(col(column).eq(lit(v.as_str())));
             }
+        }
+        for c in &self.choices {
+            let column = match c.grouping {
+                // Dictionary-encoded in the warehouse: compared as text.
+                Grouping::Source | Grouping::Decision => {
+                    datafusion::logical_expr::cast(col(c.grouping.column()), DataType::Utf8)
+                }
+                g => col(g.column()),
+            };
+            let values: Vec<Expr> = c.values.iter().map(|v| lit(v.as_str())).collect();
+            filters.push(if c.exclude {
+                column.clone().is_null().or(column.in_list(values, true))
+            } else {
+                column.in_list(values, false)
+            });
         }
         filters
     }

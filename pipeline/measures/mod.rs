@@ -208,7 +208,7 @@ async fn empty_input(ctx: &SessionContext, measure: &Measure) -> Result<bool> {
 
 /// Reads a measure's rows into its row type, then adds what casework computes beside the
 /// SQL (intervals, the all-themes combination, empty months).
-fn typed(
+pub(crate) fn typed(
     name: &str,
     rows: Vec<Map<String, Value>>,
     file: &Path,

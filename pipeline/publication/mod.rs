@@ -64,6 +64,11 @@ impl View {
 
     /// The view a scope asks for, or why it is not one the publication has.
     pub fn of(scope: &Scope, settings: &Settings) -> std::result::Result<View, String> {
+        if !scope.choices.is_empty() {
+            return Err(
+                "published views have at most one filter of one value; several values or values left out are not published".into(),
+            );
+        }
         if scope.date_field != settings.date_field
             && (scope.from.is_some() || scope.to.is_some() || scope.period.is_some())
         {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use datafusion::prelude::SessionContext;
 use serde_json::Value;
@@ -64,7 +64,9 @@ pub struct Figures<'a> {
     /// The study: each theme's better direction (SPC colours).
     pub study: &'a crate::spec::study::StudyFile,
     /// Measures already run, unpublished, by name.
-    runs: Mutex<HashMap<String, Output>>,
+    /// Kept shared: a national organisation profile is tens of thousands of rows, read
+    /// by every theme's funnel.
+    runs: Mutex<HashMap<String, Arc<Output>>>,
     /// Coding reliability, computed once.
     reliability: Mutex<Option<crate::oversight::agreement::Reliability>>,
     /// The organisation profile, published once (for publication).
@@ -134,11 +136,45 @@ impl<'a> Figures<'a> {
 
     /// A measure's output, unpublished, run once however many charts (or report
     /// tables) use it.
-    pub async fn raw(&self, name: &str) -> Result<Output> {
+    /// Gives the figures a measure's output computed elsewhere (serve's case index, whose
+    /// answers equal the SQL's: `tests/it/explorer.rs`), so that it is not run again.
+    pub fn seed(&self, out: Output) {
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.insert(out.measure.clone(), Arc::new(out));
+        }
+    }
+
+    /// Gives the figures the organisation profile of one theme only (serve's pages that
+    /// draw one theme's funnel: a national profile has a row per organisation and
+    /// theme). Only that theme's funnel reads it; anything else reads the whole
+    /// profile as before.
+    pub fn seed_profile_of(&self, theme: &str, out: Output) {
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.insert(format!("organisation_profile#{theme}"), Arc::new(out));
+        }
+    }
+
+    fn profile_given(&self, theme: &str) -> Option<Arc<Output>> {
+        self.runs
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&format!("organisation_profile#{theme}")).cloned())
+    }
+
+    /// The organisation profile with (at least) the rows of `theme`: the one given for
+    /// it alone, else the whole profile.
+    pub async fn theme_profile(&self, theme: &str) -> Result<Arc<Output>> {
+        match self.profile_given(theme) {
+            Some(p) => Ok(p),
+            None => self.raw("organisation_profile").await,
+        }
+    }
+
+    pub async fn raw(&self, name: &str) -> Result<Arc<Output>> {
         if let Some(out) = self.runs.lock().ok().and_then(|r| r.get(name).cloned()) {
             return Ok(out);
         }
-        let out = measures::run(self.ctx, measures::find(name)?, self.context).await?;
+        let out = Arc::new(measures::run(self.ctx, measures::find(name)?, self.context).await?);
         if let Ok(mut runs) = self.runs.lock() {
             runs.insert(name.to_string(), out.clone());
         }
@@ -737,11 +773,18 @@ impl<'a> Figures<'a> {
         if let Some(f) = self.funnels.lock().ok().and_then(|m| m.get(theme).cloned()) {
             return Ok(f);
         }
-        let profile = self.raw("organisation_profile").await?;
+        let one = self.profile_given(theme);
+        let profile = self.theme_profile(theme).await?;
         let exposure = self.study.exposure.as_ref();
         let funnel = match &self.publish {
             Some(rule) => {
-                let cached = self.published_profile.lock().ok().and_then(|p| p.clone());
+                // The published whole profile is kept for the other themes; a profile of
+                // one theme is published for its funnel alone.
+                let cached = if one.is_some() {
+                    Some(profile.publish(rule))
+                } else {
+                    self.published_profile.lock().ok().and_then(|p| p.clone())
+                };
                 let published = match cached {
                     Some(p) => p,
                     None => {

@@ -488,25 +488,25 @@ struct ReliabilityRow {
 /// A theme's row of the scorecard: its SPC chart's latest value, mean and limits, the
 /// summary icons (as inline SVG with their words), the target.
 #[derive(Debug, Clone, Serialize)]
-struct ScoreRow {
-    theme: String,
-    label: String,
+pub struct ScoreRow {
+    pub theme: String,
+    pub label: String,
     /// The latest month shown and its value ("2023-12: 31%").
-    latest: String,
-    mean: String,
-    limits: String,
-    variation: String,
-    variation_words: String,
-    assurance: String,
-    assurance_words: String,
-    target: String,
+    pub latest: String,
+    pub mean: String,
+    pub limits: String,
+    pub variation: String,
+    pub variation_words: String,
+    pub assurance: String,
+    pub assurance_words: String,
+    pub target: String,
     /// Why there is no chart, when there is none.
-    note: String,
+    pub note: String,
     /// A sustained shift worth considering as a rebase, in words.
-    suggestion: String,
+    pub suggestion: String,
     /// Numbers for summary.json: latest value, mean, lower and upper limit, target.
     #[serde(skip)]
-    numbers: Value,
+    pub numbers: Value,
 }
 
 /// What the study's data has, so that the report shows no section for what it lacks.
@@ -654,7 +654,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
 
 /// A theme's scorecard row from its SPC chart as the report draws it (published when
 /// the report is).
-async fn score_row(figs: &Figures<'_>, study: &StudyFile, theme: &str) -> Result<ScoreRow> {
+pub async fn score_row(figs: &Figures<'_>, study: &StudyFile, theme: &str) -> Result<ScoreRow> {
     let label = study.label(theme);
     let mut row = ScoreRow {
         theme: theme.to_string(),
@@ -974,9 +974,33 @@ fn scope_words(scope: &Scope, study: &StudyFile) -> String {
             parts.push(format!("{what} {v}"));
         }
     }
+    for c in &scope.choices {
+        parts.push(choice_words(c, study));
+    }
     let mut text = parts.join("; ");
     text.push('.');
     chart::capitalised(&text)
+}
+
+/// A filter of several values, or of values left out, in the study's words: "region
+/// London or North", "organisation not RJ1 or RJ2".
+pub fn choice_words(c: &crate::engine::Choice, study: &StudyFile) -> String {
+    use crate::engine::Grouping;
+    let what = match c.grouping {
+        Grouping::Organisation => study.organisation_noun.clone(),
+        Grouping::Region => study
+            .second_grouping
+            .clone()
+            .unwrap_or_else(|| "region".into())
+            .to_lowercase(),
+        g => g.name().to_string(),
+    };
+    let values = match c.values.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    };
+    format!("{what} {}{values}", if c.exclude { "not " } else { "" })
 }
 
 /// The report's methods, in the study's words: what was computed and how, and for a

@@ -16,7 +16,9 @@
 //! pool for all of them, the answers kept within it; header and idle timeouts and a cap
 //! on connections; `Cache-Control: no-store`.
 
+mod index;
 mod pages;
+pub use index::{CaseIndex, Counts, Want};
 pub(crate) use pages::encode;
 
 use std::collections::{HashMap, VecDeque};
@@ -97,8 +99,21 @@ struct AppState {
     answers: Mutex<Answers>,
     /// Reports built so far (names their folders).
     built: std::sync::atomic::AtomicU64,
-    /// One build per key at a time.
-    building: tokio::sync::Mutex<()>,
+    /// One build per scope at a time (a second request for the scope waits for the
+    /// first's report); builds of different scopes run side by side, as many as the
+    /// query permits allow.
+    building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The explorer's case index of the committed version (`index`), built once per
+    /// version.
+    index: tokio::sync::Mutex<Option<Arc<CaseIndex>>>,
+    /// Pages answered from the index: arithmetic over memory, never behind a report.
+    fast: Arc<tokio::sync::Semaphore>,
+    /// The counts of the scopes asked for last (a page and its charts share a scope).
+    counts: Mutex<VecDeque<(String, Arc<Counts>)>>,
+    /// A session with no tables, for the figures of pages answered from the index: a
+    /// query they should not run fails (no such table) instead of answering for
+    /// another scope.
+    no_tables: datafusion::prelude::SessionContext,
     /// The filter form's choices, for the warehouse version they were read from.
     choices: Mutex<Option<(String, Arc<pages::Choices>)>>,
     /// The publication of the committed version (`--publish`), built once per version.
@@ -144,32 +159,140 @@ impl Answers {
     }
 }
 
-/// The filters of a page, as its URL gives them (empty fields are no filter).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The filters of a page, as its URL gives them (empty fields are no filter). A grouping
+/// named more than once (`region=A&region=B`), or named in `exclude` (`exclude=region`:
+/// every value but those given), is a choice of several values.
+#[derive(Debug, Clone, Default)]
 pub struct Filters {
-    #[serde(default)]
     pub from: String,
-    #[serde(default)]
     pub to: String,
-    /// A period of the calendar grid (2024, FY2024-25, 2024-Q2, 2024-05).
-    #[serde(default)]
+    /// A period of the calendar grid (2024, FY2024-25, 2024-Q2, 2024-05), or the preset
+    /// `last-12-months` (the twelve months up to the last month with a case).
     pub period: String,
-    #[serde(default)]
     pub date_field: String,
-    #[serde(default)]
     pub organisation: String,
-    #[serde(default)]
     pub region: String,
-    #[serde(default)]
     pub source: String,
-    #[serde(default)]
     pub decision: String,
     /// For charts: the theme of an SPC chart or funnel plot.
-    #[serde(default)]
     pub theme: String,
+    /// Groupings of several values, or of values left out.
+    pub choices: Vec<engine::Choice>,
+}
+
+/// The preset period of the last twelve months.
+pub const LAST_12_MONTHS: &str = "last-12-months";
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Filters {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        Filters::parse(parts.uri.query().unwrap_or("")).map_err(|why| {
+            Reply::Text(StatusCode::BAD_REQUEST, format!("casework serve: {why}\n")).into_response()
+        })
+    }
 }
 
 impl Filters {
+    /// The filters of a query string (other parameters are left to their pages).
+    pub fn parse(query: &str) -> std::result::Result<Filters, String> {
+        let mut f = Filters::default();
+        let mut values: [Vec<String>; 4] = Default::default();
+        let mut excluded = [false; 4];
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            let v = v.into_owned();
+            let grouping = engine::Grouping::ALL.iter().position(|g| g.name() == k);
+            if let Some(g) = grouping {
+                if !v.is_empty() && !values[g].contains(&v) {
+                    values[g].push(v);
+                }
+                continue;
+            }
+            let slot = match k.as_ref() {
+                "from" => &mut f.from,
+                "to" => &mut f.to,
+                "period" => &mut f.period,
+                "date_field" => &mut f.date_field,
+                "theme" => &mut f.theme,
+                "exclude" => {
+                    if v.is_empty() {
+                        continue;
+                    }
+                    let Some(g) = engine::Grouping::ALL.iter().position(|g| g.name() == v) else {
+                        return Err(format!(
+                            "exclude={v}: exclude names a grouping: organisation, region, source or decision"
+                        ));
+                    };
+                    excluded[g] = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            if slot.is_empty() {
+                *slot = v;
+            }
+        }
+        for (g, grouping) in engine::Grouping::ALL.into_iter().enumerate() {
+            let vs = std::mem::take(&mut values[g]);
+            if excluded[g] && vs.is_empty() {
+                return Err(format!(
+                    "exclude={}: give the values to leave out ({}=VALUE)",
+                    grouping.name(),
+                    grouping.name()
+                ));
+            }
+            if excluded[g] || vs.len() > 1 {
+                f.choices.push(engine::Choice {
+                    grouping,
+                    values: vs,
+                    exclude: excluded[g],
+                });
+            } else if let Some(v) = vs.into_iter().next() {
+                *f.single(grouping) = v;
+            }
+        }
+        Ok(f)
+    }
+
+    fn single(&mut self, g: engine::Grouping) -> &mut String {
+        match g {
+            engine::Grouping::Organisation => &mut self.organisation,
+            engine::Grouping::Region => &mut self.region,
+            engine::Grouping::Source => &mut self.source,
+            engine::Grouping::Decision => &mut self.decision,
+        }
+    }
+
+    /// The period preset resolved: `last-12-months` as the dates of the twelve months up
+    /// to `last` (the last month with a case); other filters as they are.
+    pub fn resolved(&self, last: Option<NaiveDate>) -> std::result::Result<Filters, String> {
+        if self.period != LAST_12_MONTHS {
+            return Ok(self.clone());
+        }
+        if !self.from.is_empty() || !self.to.is_empty() {
+            return Err("give a period or from and to, not both".into());
+        }
+        let Some(last) = last else {
+            return Err("no case has a month by this date, so there are no last 12 months".into());
+        };
+        use chrono::Datelike;
+        let first = NaiveDate::from_ymd_opt(last.year() - 1, last.month(), 1)
+            .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
+            .ok_or("no such month")?;
+        let end = last
+            .checked_add_months(chrono::Months::new(1))
+            .and_then(|d| d.pred_opt())
+            .ok_or("no such month")?;
+        Ok(Filters {
+            period: String::new(),
+            from: first.to_string(),
+            to: end.to_string(),
+            ..self.clone()
+        })
+    }
     /// The scope, or what is wrong with a field.
     pub fn scope(&self) -> std::result::Result<Scope, String> {
         let date = |name: &str, v: &str| -> std::result::Result<Option<NaiveDate>, String> {
@@ -212,6 +335,7 @@ impl Filters {
             region: text(&self.region),
             source: text(&self.source),
             decision: text(&self.decision),
+            choices: self.choices.clone(),
         })
     }
 
@@ -221,6 +345,14 @@ impl Filters {
         for (k, v) in self.pairs() {
             if !v.is_empty() {
                 q.append_pair(k, v);
+            }
+        }
+        for c in &self.choices {
+            for v in &c.values {
+                q.append_pair(c.grouping.name(), v);
+            }
+            if c.exclude {
+                q.append_pair("exclude", c.grouping.name());
             }
         }
         q.finish()
@@ -303,7 +435,13 @@ pub async fn serve(config: Config) -> Result<()> {
             limit: config.memory_limit / 4,
             reservation,
         }),
-        building: tokio::sync::Mutex::new(()),
+        building: Mutex::new(HashMap::new()),
+        index: tokio::sync::Mutex::new(None),
+        counts: Mutex::new(VecDeque::new()),
+        no_tables: datafusion::prelude::SessionContext::new(),
+        fast: Arc::new(tokio::sync::Semaphore::new(
+            2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
         choices: Mutex::new(None),
         publication: tokio::sync::Mutex::new(None),
         sessions: Mutex::new(HashMap::new()),
@@ -313,11 +451,14 @@ pub async fn serve(config: Config) -> Result<()> {
     // The filter form's choices (and, for publication, the audited set) before the first
     // request, so that a warehouse that cannot be read stops the start.
     state.choices().await?;
+    state.index().await?;
     if state.config.publish {
         state.publication().await?;
     }
     let app = Router::new()
         .route("/", get(overview))
+        .route("/report", get(report))
+        .route("/compare", get(compare))
         .route("/theme/{theme}", get(theme))
         .route("/organisation/{code}", get(organisation))
         .route("/organisations", get(search))
@@ -729,22 +870,32 @@ impl IntoResponse for Reply {
     }
 }
 
-/// Runs a page's work on a blocking thread under a query permit and the timeout (the
-/// engine's futures need not be `Send`; a page never holds up the server's I/O). A page
-/// whose report for `cached` filters is already built does not wait for a permit: it
-/// runs no query.
-async fn work<F, Fut>(state: Arc<AppState>, cached: Option<&Filters>, f: F) -> Response
+/// Which permits a page's work waits for.
+#[derive(Clone, Copy, PartialEq)]
+enum Lane {
+    /// Pages answered from the case index (milliseconds of arithmetic): their own
+    /// permits, so that they never wait behind a report being built.
+    Fast,
+    /// Pages that run queries (a report, a delays chart, a table of events): the query
+    /// permits, within the one memory pool.
+    Query,
+    /// A page whose report is built already: no permit.
+    Free,
+}
+
+/// Runs a page's work on a blocking thread under a permit of its lane and the timeout
+/// (the engine's futures need not be `Send`; a page never holds up the server's I/O).
+async fn work<F, Fut>(state: Arc<AppState>, lane: Lane, f: F) -> Response
 where
     F: FnOnce(Arc<AppState>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<Reply>>,
 {
     let timeout = state.config.timeout;
-    let free = cached.is_some_and(|f| state.is_cached(f));
     let outcome = tokio::time::timeout(timeout, async move {
-        let permit = if free {
-            None
-        } else {
-            Some(state.permits.clone().acquire_owned().await)
+        let permit = match lane {
+            Lane::Free => None,
+            Lane::Fast => Some(state.fast.clone().acquire_owned().await),
+            Lane::Query => Some(state.permits.clone().acquire_owned().await),
         };
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
@@ -878,6 +1029,46 @@ impl AppState {
         Ok(c)
     }
 
+    /// The case index of the committed version, built once per version (a second
+    /// request waits for the first's).
+    async fn index(&self) -> Result<Arc<CaseIndex>> {
+        let version = self.config.warehouse.committed()?.version;
+        let mut slot = self.index.lock().await;
+        if let Some(i) = slot.as_ref()
+            && i.version == version
+        {
+            return Ok(i.clone());
+        }
+        let scope = Scope::default();
+        let ctx = engine::session(&self.inputs(&scope)).await?;
+        let i = Arc::new(CaseIndex::load(&ctx, &version, self.config.codes.themes()).await?);
+        *slot = Some(i.clone());
+        Ok(i)
+    }
+
+    /// The counts of a scope from the index (kept for the last few scopes: a page's
+    /// charts ask for the page's scope again).
+    async fn counts(&self, scope: &Scope, want: Want) -> Result<(Arc<CaseIndex>, Arc<Counts>)> {
+        /// Scopes whose counts are kept.
+        const KEPT: usize = 32;
+        let index = self.index().await?;
+        let key = format!("{} {scope:?}", index.version);
+        if let Ok(kept) = self.counts.lock()
+            && let Some((_, c)) = kept.iter().find(|(k, c)| *k == key && c.covers(want))
+        {
+            return Ok((index, c.clone()));
+        }
+        let c = Arc::new(index.count(scope, want));
+        if let Ok(mut kept) = self.counts.lock() {
+            kept.retain(|(k, _)| *k != key);
+            kept.push_back((key, c.clone()));
+            while kept.len() > KEPT {
+                kept.pop_front();
+            }
+        }
+        Ok((index, c))
+    }
+
     /// The publication of the committed version, built once per version.
     async fn publication(&self) -> Result<Arc<Publication>> {
         let version = self.config.warehouse.committed()?.version;
@@ -959,7 +1150,11 @@ impl AppState {
         if let Some(dir) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(dir);
         }
-        let _one = self.building.lock().await;
+        let one = match self.building.lock() {
+            Ok(mut b) => b.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        };
+        let _one = one.lock().await;
         if let Some(dir) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(dir);
         }
@@ -979,7 +1174,7 @@ impl AppState {
             .built
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = self.cache_root.path().join(format!("view{n:09}"));
-        let scope = pages::scope_of(&filters, publish)?;
+        let scope = pages::scope_of(self, &filters, publish).await?;
         let options = crate::report::Options {
             out: dir.clone(),
             title: self.config.study.title.clone(),
@@ -992,7 +1187,10 @@ impl AppState {
         };
         crate::report::build(&self.inputs(&scope), &options).await?;
         if let Ok(mut c) = self.cache.lock() {
-            c.insert(key, dir.clone());
+            c.insert(key.clone(), dir.clone());
+        }
+        if let Ok(mut b) = self.building.lock() {
+            b.remove(&key);
         }
         Ok(dir)
     }
@@ -1007,46 +1205,124 @@ struct SearchQuery {
 
 async fn search(
     State(state): State<Arc<AppState>>,
-    Query(f): Query<Filters>,
+    f: Filters,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    work(state, None, move |s| async move {
+    work(state, Lane::Fast, move |s| async move {
         pages::search(&s, &q.q, &f).await
     })
     .await
 }
 
-async fn overview(State(state): State<Arc<AppState>>, Query(f): Query<Filters>) -> Response {
-    let key = f.clone();
-    work(state, Some(&key), move |s| async move {
-        pages::overview(&s, &f).await
+/// How a page's table is ordered and which page of it is shown.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Paging {
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub desc: String,
+    #[serde(default)]
+    pub page: String,
+}
+
+async fn overview(
+    State(state): State<Arc<AppState>>,
+    f: Filters,
+    Query(p): Query<Paging>,
+) -> Response {
+    work(state, Lane::Fast, move |s| async move {
+        pages::overview(&s, &f, &p).await
+    })
+    .await
+}
+
+async fn report(State(state): State<Arc<AppState>>, f: Filters) -> Response {
+    let lane = if state.is_cached(&f) {
+        Lane::Free
+    } else {
+        Lane::Query
+    };
+    work(
+        state,
+        lane,
+        move |s| async move { pages::report(&s, &f).await },
+    )
+    .await
+}
+
+/// `/compare`: the view beside another (`versus_*` fields replace the view's).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Versus {
+    #[serde(default)]
+    pub versus_organisation: String,
+    #[serde(default)]
+    pub versus_period: String,
+    #[serde(default)]
+    pub versus_from: String,
+    #[serde(default)]
+    pub versus_to: String,
+}
+
+async fn compare(
+    State(state): State<Arc<AppState>>,
+    f: Filters,
+    Query(v): Query<Versus>,
+) -> Response {
+    work(state, Lane::Fast, move |s| async move {
+        pages::compare(&s, &f, &v).await
     })
     .await
 }
 
 /// A page named in its path (a theme, an organisation, a file), for the filters of its
-/// query; `$cached`: served without a query permit once its scope's report is built.
+/// query; `$lane`: the lane of its work, given the state, the name and the filters.
 macro_rules! named_page {
-    ($handler:ident, $page:path, $cached:expr) => {
+    ($handler:ident, $page:path, $lane:expr) => {
         async fn $handler(
             State(state): State<Arc<AppState>>,
             UrlPath(name): UrlPath<String>,
-            Query(f): Query<Filters>,
+            f: Filters,
         ) -> Response {
-            let key = $cached.then(|| f.clone());
-            work(state, key.as_ref(), move |s| async move {
-                $page(&s, &name, &f).await
-            })
+            let lane: Lane = $lane(&state, &name, &f);
+            work(
+                state,
+                lane,
+                move |s| async move { $page(&s, &name, &f).await },
+            )
             .await
         }
     };
 }
 
-named_page!(theme, pages::theme, true);
-named_page!(organisation, pages::organisation, false);
-named_page!(figure, pages::figure, true);
-named_page!(table, pages::table, false);
-named_page!(chart, pages::chart, false);
+/// The lane of a page answered from the index.
+fn fast(_: &AppState, _: &str, _: &Filters) -> Lane {
+    Lane::Fast
+}
+
+/// A figure of a report: free once the scope's report is built.
+fn built_or_query(s: &AppState, _: &str, f: &Filters) -> Lane {
+    if s.is_cached(f) {
+        Lane::Free
+    } else {
+        Lane::Query
+    }
+}
+
+/// A table or chart: from the index when the index has its measure, else a query.
+fn by_measure(_: &AppState, file: &str, _: &Filters) -> Lane {
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    if pages::from_index(stem) {
+        Lane::Fast
+    } else {
+        Lane::Query
+    }
+}
+
+named_page!(theme, pages::theme, fast);
+named_page!(organisation, pages::organisation, fast);
+named_page!(figure, pages::figure, built_or_query);
+named_page!(table, pages::table, by_measure);
+named_page!(chart, pages::chart, by_measure);
 
 #[cfg(test)]
 mod tests {
@@ -1080,6 +1356,64 @@ mod tests {
     fn tokens_are_not_logged() {
         assert_eq!(logged_query("a=1&token=secret&b=2"), "a=1&token=…&b=2");
         assert_eq!(logged_query("TOKEN=x"), "TOKEN=…");
+    }
+
+    #[test]
+    fn repeated_groupings_are_choices_and_exclude_leaves_them_out() {
+        let f =
+            Filters::parse("region=A&region=B%20C&source=x&organisation=O1&exclude=organisation")
+                .unwrap();
+        assert_eq!(f.region, "");
+        assert_eq!(f.source, "x");
+        assert_eq!(f.organisation, "");
+        assert_eq!(
+            f.choices,
+            vec![
+                engine::Choice {
+                    grouping: engine::Grouping::Organisation,
+                    values: vec!["O1".into()],
+                    exclude: true,
+                },
+                engine::Choice {
+                    grouping: engine::Grouping::Region,
+                    values: vec!["A".into(), "B C".into()],
+                    exclude: false,
+                },
+            ]
+        );
+        // The query gives the same filters back.
+        let again = Filters::parse(&f.query()).unwrap();
+        assert_eq!(again.choices, f.choices);
+        assert_eq!(again.source, "x");
+        // A value repeated is one value; an exclusion without values is refused.
+        assert_eq!(Filters::parse("region=A&region=A").unwrap().region, "A");
+        assert!(Filters::parse("exclude=region").is_err());
+        assert!(Filters::parse("exclude=colour&region=A").is_err());
+    }
+
+    #[test]
+    fn the_last_12_months_end_with_the_last_month_with_a_case() {
+        let f = Filters::parse("period=last-12-months&region=A").unwrap();
+        let last = NaiveDate::from_ymd_opt(2024, 3, 1);
+        let r = f.resolved(last).unwrap();
+        assert_eq!(
+            (r.from.as_str(), r.to.as_str()),
+            ("2023-04-01", "2024-03-31")
+        );
+        assert_eq!(r.period, "");
+        assert_eq!(r.region, "A");
+        let dec = f.resolved(NaiveDate::from_ymd_opt(2024, 12, 1)).unwrap();
+        assert_eq!(
+            (dec.from.as_str(), dec.to.as_str()),
+            ("2024-01-01", "2024-12-31")
+        );
+        assert!(f.resolved(None).is_err());
+        assert!(
+            Filters::parse("period=last-12-months&from=2024-01-01")
+                .unwrap()
+                .resolved(last)
+                .is_err()
+        );
     }
 
     #[test]

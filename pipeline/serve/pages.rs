@@ -8,11 +8,14 @@ use minijinja::{Environment, context};
 use serde::Serialize;
 
 use super::{AppState, Filters, Reply};
+
+mod explore;
 use crate::engine::{self, Scope};
 use crate::error::{Error, Result};
 use crate::measures::{self, CountLike, FigureLike};
 use crate::publication::{Publishing, Unit};
 use crate::report::figures::{Figures, source_line};
+pub(crate) use explore::{compare, from_index, overview, theme};
 
 const LAYOUT: &str = include_str!("../../reports/templates/serve.html");
 
@@ -98,6 +101,27 @@ impl Choices {
                 self.decisions.iter().map(String::as_str).collect(),
             ),
         ];
+        // A choice's values are checked as single values are.
+        let chosen: Vec<(&str, &str)> = f
+            .choices
+            .iter()
+            .flat_map(|c| {
+                c.values
+                    .iter()
+                    .map(move |v| (c.grouping.name(), v.as_str()))
+            })
+            .collect();
+        let lists: Vec<(&str, &str, Vec<&str>)> = lists
+            .iter()
+            .flat_map(|(what, value, known)| {
+                std::iter::once((*what, *value, known.clone())).chain(
+                    chosen
+                        .iter()
+                        .filter(move |(w, _)| w == what)
+                        .map(move |(_, v)| (*what, *v, known.clone())),
+                )
+            })
+            .collect();
         lists.into_iter().find_map(|(what, value, known)| {
             if value.is_empty() || known.contains(&value) {
                 return None;
@@ -174,7 +198,7 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
         )
     } else {
         (
-            Vec::new(),
+            presets(s, f).await?,
             vec!["organisation", "region", "source", "decision"],
         )
     };
@@ -230,6 +254,18 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
                 decisions => choices.decisions,
                 periods => periods.iter().map(|(code, words)| context! { code => code, words => words }).collect::<Vec<_>>(),
                 filters => filters,
+                // Groupings of several values or values left out: shown in words, kept
+                // as hidden fields (Apply keeps them), with a link to the view without
+                // them.
+                chosen => f.choices.iter().map(|c| (c.grouping.name(), crate::report::choice_words(c, &s.config.study))).collect::<std::collections::BTreeMap<_, _>>(),
+                unchosen => f.choices.iter().map(|c| {
+                    let other = Filters { choices: f.choices.iter().filter(|o| o.grouping != c.grouping).cloned().collect(), ..f.clone() };
+                    (c.grouping.name(), other.query())
+                }).collect::<std::collections::BTreeMap<_, _>>(),
+                kept => f.choices.iter().flat_map(|c| {
+                    c.values.iter().map(move |v| (c.grouping.name().to_string(), v.clone()))
+                        .chain(c.exclude.then(|| ("exclude".to_string(), c.grouping.name().to_string())))
+                }).collect::<Vec<_>>(),
                 rule => if s.config.publish { s.config.study.publication.text() } else { String::new() },
                 region_label => s.config.study.second_grouping.clone().unwrap_or_else(|| "Region".into()),
                 notice => notice,
@@ -246,6 +282,41 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
             source,
         })?;
     Ok(Reply::Html(html))
+}
+
+/// The period presets of the filter form: the whole period, the last 12 months, and the
+/// latest three years, financial years and quarters with cases (by the page's date).
+async fn presets(s: &AppState, f: &Filters) -> Result<Vec<(String, String)>> {
+    use crate::spec::grid::Period;
+    use chrono::Datelike;
+    let mut list = vec![
+        (String::new(), "The whole period".to_string()),
+        (
+            super::LAST_12_MONTHS.to_string(),
+            "The last 12 months".to_string(),
+        ),
+    ];
+    let Some(last) = s.index().await?.last_month(f.date_field == "closed_date") else {
+        return Ok(list);
+    };
+    let (y, m) = (last.year(), last.month());
+    let fy = if m >= 4 { y } else { y - 1 };
+    let q = (m - 1) / 3 + 1;
+    let mut periods: Vec<Period> = (0..3).map(|i| Period::Year(y - i)).collect();
+    periods.extend((0..3).map(|i| Period::FinancialYear(fy - i)));
+    for i in 0..4 {
+        let k = (y * 4 + q as i32 - 1) - i;
+        periods.push(Period::Quarter(
+            k.div_euclid(4),
+            (k.rem_euclid(4) + 1) as u32,
+        ));
+    }
+    list.extend(periods.into_iter().map(|p| (p.code(), p.words())));
+    if !f.period.is_empty() && !list.iter().any(|(c, _)| *c == f.period) {
+        let words = Period::parse(&f.period).map_or(f.period.clone(), |p| p.words());
+        list.push((f.period.clone(), words));
+    }
+    Ok(list)
 }
 
 /// A path segment or query value as serve's own links write it (the reports' links to
@@ -370,6 +441,9 @@ fn scope_title(s: &AppState, f: &Filters, choices: &Choices, cases: Option<u64>)
             parts.push(format!("{what} {v}"));
         }
     }
+    for c in &f.choices {
+        parts.push(crate::report::choice_words(c, study));
+    }
     let dated = study.date_label(if f.date_field == "closed_date" {
         crate::spec::grid::DateField::ClosedDate
     } else {
@@ -383,12 +457,13 @@ fn scope_title(s: &AppState, f: &Filters, choices: &Choices, cases: Option<u64>)
     };
     let period = match crate::spec::grid::Period::parse(&f.period) {
         Ok(p) if !f.period.is_empty() => Some(format!("in {}", p.words())),
+        _ if f.period == super::LAST_12_MONTHS => Some("in the last 12 months".into()),
         _ => period,
     };
     if let Some(p) = period {
         parts.push(format!("{dated} {p}"));
     }
-    if parts.is_empty() {
+    if parts.is_empty() && cases.is_none() {
         parts.push(format!("all {}", study.cases()));
     }
     if let Some(n) = cases {
@@ -465,20 +540,35 @@ async fn file_publishing(s: &AppState, f: &Filters) -> Result<Option<Publishing>
 }
 
 /// The cases of a page: its published view's, or its filters'.
-pub(super) fn scope_of(f: &Filters, publish: Option<&Publishing>) -> Result<Scope> {
+pub(super) async fn scope_of(
+    s: &AppState,
+    f: &Filters,
+    publish: Option<&Publishing>,
+) -> Result<Scope> {
     match publish {
         Some(p) => Ok(p.scope()),
-        None => f.scope().map_err(Error::Usage),
+        None => {
+            let last = if f.period == super::LAST_12_MONTHS {
+                s.index().await?.last_month(f.date_field == "closed_date")
+            } else {
+                None
+            };
+            f.resolved(last)
+                .and_then(|f| f.scope())
+                .map_err(Error::Usage)
+        }
     }
 }
 
-pub(super) async fn overview(s: &AppState, f: &Filters) -> Result<Reply> {
-    let publish = match published(s, f, "/").await? {
+/// `/report`: the full report of the view (every section and table), built once per
+/// scope and kept.
+pub(super) async fn report(s: &AppState, f: &Filters) -> Result<Reply> {
+    let publish = match published(s, f, "/report").await? {
         Ok(p) => p,
         Err(reply) => return Ok(reply),
     };
     if publish.is_none() {
-        f.scope().map_err(Error::Usage)?;
+        scope_of(s, f, None).await?;
     }
     let dir = s.report(f, publish.as_ref()).await?;
     let q = f.query();
@@ -501,74 +591,13 @@ pub(super) async fn overview(s: &AppState, f: &Filters) -> Result<Reply> {
     page(
         s,
         f,
-        "/",
+        "/report",
         Content {
-            heading: "Overview",
+            heading: "Full report",
             cases: report_cases(&dir),
             notice: None,
             style: &style,
             body: &body,
-            downloads,
-        },
-    )
-    .await
-}
-
-pub(super) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Reply> {
-    if !s.config.codes.themes().iter().any(|t| t == theme) {
-        return Ok(Reply::Text(
-            StatusCode::NOT_FOUND,
-            format!(
-                "casework serve: no theme {theme:?}; the themes are: {}\n",
-                s.config.codes.themes().join(", ")
-            ),
-        ));
-    }
-    let action = format!("/theme/{}", encode(theme));
-    let publish = match published(s, f, &action).await? {
-        Ok(p) => p,
-        Err(reply) => return Ok(reply),
-    };
-    if publish.is_none() {
-        f.scope().map_err(Error::Usage)?;
-    }
-    let dir = s.report(f, publish.as_ref()).await?;
-    let q = f.query();
-    let (style, body) = report_parts(&dir, &q)?;
-    // The theme's own section of the report: its headline, SPC chart, funnel plot and
-    // flagged organisations.
-    let marker = format!("<h2 id=\"theme-{theme}\">");
-    let section = body
-        .find(&marker)
-        .map(|i| {
-            let rest = &body[i..];
-            let end = rest[marker.len()..]
-                .find("<h2")
-                .map_or(rest.len(), |j| marker.len() + j);
-            rest[..end].to_string()
-        })
-        .unwrap_or_default();
-    let t = encode(theme);
-    let mut downloads = Vec::new();
-    for chart in ["spc", "funnel"] {
-        for ext in ["svg", "png"] {
-            downloads.push(Link {
-                href: format!("/chart/{chart}.{ext}?theme={t}&{q}"),
-                label: format!("{chart}.{ext}"),
-            });
-        }
-    }
-    downloads.extend(table_links(&q, None));
-    page(
-        s,
-        f,
-        &action,
-        Content {
-            heading: &s.config.study.label(theme),
-            cases: report_cases(&dir),
-            notice: None,
-            style: &style,
-            body: &section,
             downloads,
         },
     )
@@ -620,22 +649,30 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
             let mut all = with_org.clone();
             all.organisation.clear();
             (
-                with_org.scope().map_err(Error::Usage)?,
-                all.scope().map_err(Error::Usage)?,
+                scope_of(s, &with_org, None).await?,
+                scope_of(s, &all, None).await?,
             )
         }
     };
-    let prevalence = |scope: Scope| async move {
-        let ctx = engine::session(&s.inputs(&scope)).await?;
-        measures::run(
-            &ctx,
-            measures::find("theme_prevalence")?,
-            &s.context(&scope),
-        )
-        .await
+    // Two passes over the index: the organisation's cases by month (its SPC charts),
+    // and every organisation's (the funnels); each gives its prevalence too.
+    let want_own = super::Want {
+        organisations: false,
+        months: true,
     };
-    let own = prevalence(own_scope).await?;
-    let everyone = prevalence(all_scope).await?;
+    let want_all = super::Want {
+        organisations: true,
+        months: false,
+    };
+    let (index, own_counts) = s.counts(&own_scope, want_own).await?;
+    let (_, all_counts) = s.counts(&all_scope, want_all).await?;
+    let prevalence = |scope: &Scope, counts: &super::Counts| -> Result<measures::Output> {
+        index
+            .measure("theme_prevalence", counts, &s.context(scope))?
+            .ok_or_else(|| Error::Usage("the index has no theme_prevalence".into()))
+    };
+    let own = prevalence(&own_scope, &own_counts)?;
+    let everyone = prevalence(&all_scope, &all_counts)?;
     let rows = match &publish {
         Some(p) => profile_rows(
             &own.publish(p),
@@ -647,14 +684,82 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
     if let Some(p) = &publish {
         with_org = Filters::of_view(&p.view);
     }
+    // Its place in each theme's funnel across every organisation of the same period,
+    // and its SPC chart per theme: the index's figures, as the overview's.
+    let all_publish = publish.as_ref().map(|p| p.at(p.view.with(Unit::All)));
+    let c = s.context(&all_scope);
+    let figs = Figures::new(
+        &s.no_tables,
+        &c,
+        source_line(&s.config.warehouse.committed()?, &s.config.codes),
+        all_publish,
+        &s.config.study,
+    );
+    // Each theme's funnel reads its own rows of the profile.
+    for theme in s.config.codes.themes() {
+        if let Some(out) = index.profile_of(&theme, &all_counts, &c)? {
+            figs.seed_profile_of(&theme, out);
+        }
+    }
+    let own_c = s.context(&own_scope);
+    let own_figs = Figures::new(
+        &s.no_tables,
+        &own_c,
+        source_line(&s.config.warehouse.committed()?, &s.config.codes),
+        publish.clone(),
+        &s.config.study,
+    );
+    if let Some(out) = index.measure("monthly_series", &own_counts, &own_c)? {
+        own_figs.seed(out);
+    }
+    let mut all = with_org.clone();
+    all.organisation.clear();
+    let (own_q, all_q) = (with_org.query(), all.query());
+    let mut themes = Vec::new();
+    for (theme, row) in s.config.codes.themes().iter().zip(&rows) {
+        let place = match figs.funnel_view(theme).await {
+            Ok(fv) => fv
+                .output
+                .rows
+                .funnel()
+                .iter()
+                .find(|r| r.label == code)
+                .map(|r| explore::judgement(r.significance.label()))
+                .unwrap_or_else(|| "not shown".into()),
+            Err(Error::NotDrawn(_)) => "no funnel".into(),
+            Err(e) => return Err(e),
+        };
+        // Its SPC chart, or why there is none (too few months), in a reader's words.
+        let spc_missing = match own_figs.spc_view(theme).await {
+            Ok(_) => None,
+            Err(Error::NotDrawn(why)) => {
+                Some(crate::report::readers_words(&why, &s.config.study, false))
+            }
+            Err(e) => return Err(e),
+        };
+        let t = encode(theme);
+        themes.push(context! {
+            spc_missing => spc_missing,
+            row => row,
+            place => place,
+            funnel => format!("/chart/funnel.svg?theme={t}&{all_q}"),
+            spc => format!("/chart/spc.svg?theme={t}&{own_q}"),
+            page => format!("/theme/{t}?{all_q}"),
+        });
+    }
     let mut env = Environment::new();
     env.add_template(
         "org.html",
         "<h2>{{ name }} ({{ code }})</h2>\
          <p>{{ cases_title }} with each theme for this {{ org }} against every {{ org }} in the same period, with 95% Wilson intervals.</p>\
-         <table><thead><tr><th>Theme</th><th>{{ cases_title }} with the theme</th><th>{{ cases_title }}</th><th>Share</th><th>95% CI</th><th>All {{ orgs }}</th><th>95% CI</th></tr></thead><tbody>\
-         {% for r in rows %}<tr><td>{{ r.theme }}</td><td>{{ r.with_theme }}</td><td>{{ r.cases }}</td><td>{{ r.share }}</td><td>{{ r.interval }}</td><td>{{ r.all_share }}</td><td>{{ r.all_interval }}</td></tr>{% endfor %}\
-         </tbody></table>",
+         <table><thead><tr><th>Theme</th><th>{{ cases_title }} with the theme</th><th>{{ cases_title }}</th><th>Share</th><th>95% CI</th><th>All {{ orgs }}</th><th>95% CI (all)</th><th>In the funnel</th></tr></thead><tbody>\
+         {% for t in themes %}{% set r = t.row %}<tr><td><a href=\"{{ t.page }}\">{{ r.theme }}</a></td><td class=\"n\">{{ r.with_theme }}</td><td class=\"n\">{{ r.cases }}</td><td class=\"n\">{{ r.share }}</td><td>{{ r.interval }}</td><td class=\"n\">{{ r.all_share }}</td><td>{{ r.all_interval }}</td><td><a href=\"{{ t.funnel }}\">{{ t.place }}</a></td></tr>{% endfor %}\
+         </tbody></table>\
+         <p class=\"meta\">In the funnel: where this {{ org }} sits in each theme's funnel plot of every {{ org }} in the same period (high or low beyond the 95% (0.025) or 99.8% (0.001) limits); the link opens the plot.</p>\
+         <h2 id=\"months\">Month by month</h2>\
+         <p>This {{ org }}'s SPC chart of each theme (select a theme to open it).</p>\
+         {% for t in themes %}<details class=\"section\"{% if loop.first %} open{% endif %}><summary>{{ t.row.theme }}</summary>{% if t.spc_missing %}<p class=\"meta\">{{ t.spc_missing }}</p>{% else %}<figure class=\"wide\"><img loading=\"lazy\" src=\"{{ t.spc }}\" alt=\"SPC chart of {{ t.row.theme }} for {{ code }}\" style=\"max-width:100%\"></figure>{% endif %}</details>{% endfor %}\
+         <p><a href=\"/compare?{{ own_q }}\">Compare this {{ org }} with another</a></p>",
     )
     .map_err(|source| Error::Template {
         name: "org.html".into(),
@@ -664,7 +769,7 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
         .get_template("org.html")
         .and_then(|t| {
             t.render(context! {
-                name => name, code => code, rows => rows,
+                name => name, code => code, themes => themes, own_q => own_q,
                 org => s.config.study.organisation_noun.clone(),
                 orgs => s.config.study.organisations(),
                 cases_title => crate::report::chart::capitalised(&s.config.study.cases()),
@@ -819,9 +924,15 @@ pub(super) async fn table(s: &AppState, file: &str, f: &Filters) -> Result<Reply
         .ok_or_else(|| Error::Usage(format!("{file:?}: a table is MEASURE.csv")))?;
     let measure = measures::find(name)?;
     let publish = file_publishing(s, f).await?;
-    let scope = scope_of(f, publish.as_ref())?;
-    let ctx = engine::session(&s.inputs(&scope)).await?;
-    let out = measures::run(&ctx, measure, &s.context(&scope)).await?;
+    let scope = scope_of(s, f, publish.as_ref()).await?;
+    let (index, counts) = s.counts(&scope, super::Want::of(&[name])).await?;
+    let out = match index.measure(name, &counts, &s.context(&scope))? {
+        Some(out) => out,
+        None => {
+            let ctx = engine::session(&s.inputs(&scope)).await?;
+            measures::run(&ctx, measure, &s.context(&scope)).await?
+        }
+    };
     let maps = match &publish {
         Some(p) => out.publish(p).rows.to_maps(),
         None => out.rows.to_maps(),
@@ -847,7 +958,7 @@ pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply
         ));
     }
     let publish = file_publishing(s, f).await?;
-    let scope = scope_of(f, publish.as_ref())?;
+    let scope = scope_of(s, f, publish.as_ref()).await?;
     let theme = (!f.theme.is_empty()).then_some(f.theme.as_str());
     let themes = s.config.codes.themes();
     if let Some(t) = theme
@@ -865,7 +976,12 @@ pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply
             themes.join(", ")
         )));
     }
-    let ctx = engine::session(&s.inputs(&scope)).await?;
+    // The index's charts run no query: a session with no tables.
+    let ctx = if from_index(name) {
+        s.no_tables.clone()
+    } else {
+        engine::session(&s.inputs(&scope)).await?
+    };
     let c = s.context(&scope);
     let figures = Figures::new(
         &ctx,
@@ -874,8 +990,17 @@ pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply
         publish,
         &s.config.study,
     );
+    if from_index(name) {
+        let measure = match name {
+            "funnel" => "organisation_profile",
+            "spc" => "monthly_series",
+            _ => "theme_prevalence",
+        };
+        explore::seed(s, &figures, &[measure], theme).await?;
+    }
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let stem = dir.path().join("chart");
+    let _one = crate::report::chart::only(ext);
     match figures.draw(name, theme, &stem).await {
         Ok(()) => {}
         Err(Error::NotDrawn(why)) => {
@@ -911,10 +1036,10 @@ fn profile_rows<F: measures::Form>(
     everyone: &measures::Output<F>,
     study: &crate::spec::study::StudyFile,
 ) -> Vec<ProfileRow> {
-    let pct = |v: Option<f64>| v.map_or("*".to_string(), |p| format!("{:.0}%", p * 100.0));
+    let pct = |v: Option<f64>| v.map_or("*".to_string(), |p| format!("{:.1}%", p * 100.0));
     let ci = |lo: Option<f64>, hi: Option<f64>| match (lo, hi) {
         (Some(lo), Some(hi)) => {
-            let (lo, hi) = crate::stats::percent_interval(lo, hi, 0);
+            let (lo, hi) = crate::stats::percent_interval(lo, hi, 1);
             format!("{lo} to {hi}")
         }
         _ => "*".into(),

@@ -373,6 +373,18 @@ pub fn page_requests(netlog: &Path) -> Vec<String> {
 /// screenshot), at most two minutes; checks the screenshot is not blank and returns the
 /// browser's log (console lines included).
 pub fn screenshot(browser: &Path, url: &str, profile: &Path, netlog: &Path, shot: &Path) -> String {
+    screenshot_at(browser, url, profile, netlog, shot, (1200, 2400))
+}
+
+/// [`screenshot`] at a window size of (width, height).
+pub fn screenshot_at(
+    browser: &Path,
+    url: &str,
+    profile: &Path,
+    netlog: &Path,
+    shot: &Path,
+    (width, height): (u32, u32),
+) -> String {
     let child = Command::new(browser)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -389,7 +401,7 @@ pub fn screenshot(browser: &Path, url: &str, profile: &Path, netlog: &Path, shot
             "--v=1",
             &format!("--user-data-dir={}", profile.display()),
             &format!("--log-net-log={}", netlog.display()),
-            "--window-size=1200,2400",
+            &format!("--window-size={width},{height}"),
             &format!("--screenshot={}", shot.display()),
             url,
         ])

@@ -13,6 +13,7 @@ mod committee;
 mod confidentiality;
 mod disclosure;
 mod docs;
+mod explorer;
 mod generate;
 mod golden;
 mod ingest;

@@ -254,10 +254,18 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
     // c04 and c10, DL1 on c01, c04, c07, c10.
     assert!(measured.contains(&("unreported_finding".into(), "2".into(), "4".into())));
     assert!(measured.contains(&("delay".into(), "4".into(), "4".into())));
-    let filtered = server.page(&format!("/?{q}"));
+    let filtered = server.page(&format!("/report?{q}"));
     assert!(
         filtered.contains("In 2 of 4 cases"),
-        "the page's headline is the measure's: {filtered}"
+        "the full report's headline is the measure's: {filtered}"
+    );
+    // The overview (from the case index) gives the same counts: the delay theme's row
+    // says 4 with the theme, 100.0% of the 4 cases.
+    let overview = server.page(&format!("/?{q}"));
+    assert!(overview.contains("4 cases"), "{overview}");
+    assert!(
+        overview.contains("<td class=\"n\">4</td><td class=\"n\">100.0%</td>"),
+        "{overview}"
     );
     // An organisation whose code has spaces: its page, and the link the page gives to
     // itself (its form's action), which must lead to the same organisation: a space in
@@ -379,7 +387,7 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
     let org = server.page("/organisation/ORG-A");
     assert!(org.contains("&lt;script&gt;") && !org.contains("<script>alert"));
     let south = server.page("/?region=South");
-    assert!(south.contains("of 8 cases"), "{south}");
+    assert!(south.contains("<p>8 cases."), "{south}");
     // The scope is in the title and under the heading: a page shared keeps it.
     assert!(
         south.contains("<title>Overview: region South, 8 cases ·")
@@ -393,7 +401,11 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
     );
 
     // Theme pages, charts and figures.
-    assert!(server.page("/theme/delay").contains("id=\"theme-delay\""));
+    let delay = server.page("/theme/delay").replace("&#x2f;", "/");
+    assert!(
+        delay.contains("id=\"spc\"") && delay.contains("src=\"/chart/spc.svg?theme=delay&"),
+        "{delay}"
+    );
     assert_eq!(server.get("/theme/nothing", &[]).0, 404);
     // Errors in the address's words, not the command line's.
     let (status, _, body) = server.get("/chart/spc.svg", &[]);
@@ -559,8 +571,8 @@ fn the_cache_is_private_names_no_case_and_goes_on_sigterm() {
     let scratch = d.join("scratch");
     fs::create_dir(&scratch).unwrap();
     let mut server = Server::start_with_env(d, &[], &[("TMPDIR", scratch.to_str().unwrap())]);
-    assert_eq!(server.get("/", &[]).0, 200);
-    assert_eq!(server.get("/?region=London", &[]).0, 200);
+    assert_eq!(server.get("/report", &[]).0, 200);
+    assert_eq!(server.get("/report?region=London", &[]).0, 200);
     let caches: Vec<_> = fs::read_dir(&scratch)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -717,8 +729,8 @@ fn under_publish_a_view_is_the_publications() {
     let national = cli(&["--period", "2021"]);
     let (_, x, cases) = &national[0];
     let shares = format!(
-        "{}",
-        (x.parse::<f64>().unwrap() / cases.parse::<f64>().unwrap() * 100.0).round()
+        "{:.1}",
+        x.parse::<f64>().unwrap() / cases.parse::<f64>().unwrap() * 100.0
     );
     assert!(page.contains(&format!("{shares}%")), "{page}");
 }
@@ -730,18 +742,49 @@ fn the_explorer_loads_in_a_real_browser_without_errors_or_outside_requests() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    example_warehouse(d);
+    // A generated warehouse (regions, hundreds of organisations, years of months), so
+    // that the pages are seen at something like their real sizes.
+    generated_warehouse(d, 3000, 3);
     let server = Server::start(d, &[]);
     let origin = format!("http://{}/", server.address);
-    for (name, target) in [("overview", ""), ("filtered", "?organisation=ORG-04")] {
+    // Every page type, at a desktop's width and a phone's (each saved beside the test
+    // binary as serve-NAME-WIDTH.png, to be looked at).
+    let pages = [
+        ("overview", ""),
+        ("filtered", "?organisation=G001&sort=share&desc=1"),
+        (
+            "several",
+            "?region=London&region=North%20West&period=last-12-months",
+        ),
+        (
+            "excluded",
+            "?region=London&exclude=region&sort=cases&desc=1",
+        ),
+        ("theme", "theme/delay?region=London"),
+        ("organisation", "organisation/G001"),
+        ("search", "organisations?q=G01"),
+        (
+            "compare",
+            "compare?organisation=G001&versus_organisation=G002",
+        ),
+        ("periods", "compare?period=2022&versus_period=2023"),
+        ("report", "report?region=London"),
+    ];
+    for ((name, target), width) in pages.into_iter().flat_map(|p| [(p, 1400), (p, 390)]) {
+        let (status, _, body) = server.get(&format!("/{target}"), &[]);
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, 200, "/{target}: {body}");
+        assert!(!body.contains("class=\"notice\""), "/{target}: {body}");
+        let name = format!("{name}-{width}");
         let shot = d.join(format!("{name}.png"));
         let netlog = d.join(format!("{name}-netlog.json"));
-        let log = screenshot(
+        let log = screenshot_at(
             &browser,
             &format!("{origin}{target}"),
             &d.join(format!("profile-{name}")),
             &netlog,
             &shot,
+            (width, 2400),
         );
         for line in log.lines().filter(|l| l.contains("CONSOLE")) {
             assert!(
@@ -764,6 +807,6 @@ fn the_explorer_loads_in_a_real_browser_without_errors_or_outside_requests() {
         .unwrap();
     }
     let start = Instant::now();
-    assert!(server.page("/?organisation=ORG-04").contains("ORG-04"));
+    assert!(server.page("/?organisation=G001").contains("G001"));
     assert!(start.elapsed() < Duration::from_secs(120));
 }

@@ -297,7 +297,33 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
         .map_err(err)
 }
 
-/// Renders a chart to `stem.svg` and `stem.png`.
+thread_local! {
+    /// The formats charts are rendered in on this thread: bit 1 SVG, bit 2 PNG (both,
+    /// unless [`only`] says otherwise).
+    static FORMATS: std::cell::Cell<u8> = const { std::cell::Cell::new(3) };
+}
+
+/// While the guard lives, charts drawn on this thread are rendered in one format only
+/// (`svg` or `png`): serve's chart of one format does not rasterise the other.
+pub fn only(ext: &str) -> OnlyFormat {
+    FORMATS.with(|f| f.set(if ext == "png" { 2 } else { 1 }));
+    OnlyFormat
+}
+
+/// See [`only`]: both formats again when dropped.
+pub struct OnlyFormat;
+
+impl Drop for OnlyFormat {
+    fn drop(&mut self) {
+        FORMATS.with(|f| f.set(3));
+    }
+}
+
+fn renders(bit: u8) -> bool {
+    FORMATS.with(|f| f.get() & bit != 0)
+}
+
+/// Renders a chart to `stem.svg` and `stem.png` (or the one [`only`] names).
 macro_rules! render {
     ($stem:expr, |$area:ident| $draw:expr) => {
         render!($stem, SIZE, |$area| $draw)
@@ -307,16 +333,18 @@ macro_rules! render {
         let size: (u32, u32) = $size;
         let mut svg = String::new();
         CUT.with(|c| c.borrow_mut().clear());
-        {
-            let $area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-            $draw?;
-            $area.present().map_err(err)?;
+        if renders(1) {
+            {
+                let $area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+                $draw?;
+                $area.present().map_err(err)?;
+            }
+            let svg = with_tooltips(svg);
+            let svg_path = stem.with_extension("svg");
+            std::fs::write(&svg_path, svg).map_err(|e| Error::io(&svg_path, e))?;
         }
-        let svg = with_tooltips(svg);
-        let svg_path = stem.with_extension("svg");
-        std::fs::write(&svg_path, svg).map_err(|e| Error::io(&svg_path, e))?;
         let png_path = stem.with_extension("png");
-        {
+        if renders(2) {
             let $area = BitMapBackend::new(&png_path, size).into_drawing_area();
             BITMAP.with(|b| b.set(true));
             let drawn = $draw;

@@ -1,0 +1,970 @@
+//! The explorer's case index: what every page's filters and counts need of each case,
+//! read once per warehouse version, so that a view never seen before is answered by
+//! arithmetic over memory instead of a report's worth of queries.
+//!
+//! One compact row per case (about 45 bytes: its groupings as numbers into sorted lists
+//! of their values, its two dates and their months, and its *theme set*, a number into
+//! the list of the distinct sets of themes the cases have). A scope is one pass over the
+//! rows; the counts of a view are the three measures the explorer's pages rest on:
+//! `theme_prevalence`, `organisation_profile` and `monthly_series`, produced as their
+//! SQL's rows and read through the measures' own row types ([`measures::typed`]), so that
+//! the intervals, the funnels, the SPC charts, the scorecard and disclosure control
+//! downstream are the report's. `tests/it/explorer.rs` compares them with the SQL
+//! measures over random scopes.
+//!
+//! Why not a cube of counts: the filters take any day as `from` and `to`, and a cube by
+//! day, organisation, grouping, source, decision and theme set has about a cell per case
+//! at national scale; the rows are the cube at its finest, and one pass over a million
+//! of them takes milliseconds.
+//!
+//! The measures that need a case's events, recommendations or codings (delays, remedies,
+//! reliability) stay on DataFusion: serve's full report of a view (`/report`).
+
+use std::collections::HashMap;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Date32Type, Int64Type};
+use chrono::{Datelike, NaiveDate};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::engine::{Grouping, Scope};
+use crate::error::{Error, Result};
+use crate::measures::rows::{Count, MonthTheme, OrganisationTheme, Table};
+use crate::measures::{self, Context, Output};
+use crate::spec::grid::Level;
+
+/// No value (a missing grouping, a case with no date).
+const NONE: u32 = u32::MAX;
+const NO_DATE: i32 = i32::MIN;
+const NO_MONTH: u32 = u32::MAX;
+/// Flags: the date is known only to its year.
+const OPENED_YEAR_ONLY: u8 = 1;
+const CLOSED_YEAR_ONLY: u8 = 2;
+
+/// One case as read (kept while the index is built).
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    groupings: [u32; 4],
+    name: u32,
+    /// Days since 1970-01-01.
+    opened: i32,
+    closed: i32,
+    /// The date's month (an offset from the index's first month), when it is known to
+    /// the month; NO_MONTH when not.
+    opened_month: u32,
+    closed_month: u32,
+    flags: u8,
+    set: u32,
+    /// The set's themes as bits (theme n at bit n; the first 64 themes): counting by
+    /// bits reads no other memory. A code list of more themes counts through `sets`.
+    bits: u64,
+}
+
+/// One case, as the pages need it: 32 bytes, so that a pass over a million reads 32 MB.
+/// Its dates (to find a period's slice) and theme set (for more than 64 themes) are kept
+/// beside it ([`Ordered`]).
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    /// Its themes as bits (theme n at bit n; the first 64 themes).
+    bits: u64,
+    org: u32,
+    name: u32,
+    region: u32,
+    source: u16,
+    decision: u16,
+    /// Offsets from the index's first month; NO_MONTH16 when the date is not known to
+    /// the month.
+    opened_month: u16,
+    closed_month: u16,
+    flags: u8,
+}
+
+const NO_MONTH16: u16 = u16::MAX;
+
+impl Case {
+    fn of(r: &Row) -> Result<Case> {
+        let narrow = |v: u32, what: &str| -> Result<u16> {
+            if v == NONE {
+                Ok(u16::MAX)
+            } else if v < u32::from(u16::MAX) {
+                Ok(v as u16)
+            } else {
+                Err(Error::Usage(format!(
+                    "casework serve: more than {} {what} values or months; the explorer's index holds fewer",
+                    u16::MAX - 1
+                )))
+            }
+        };
+        Ok(Case {
+            bits: r.bits,
+            org: r.groupings[0],
+            name: r.name,
+            region: r.groupings[1],
+            source: narrow(r.groupings[2], "source")?,
+            decision: narrow(r.groupings[3], "decision")?,
+            opened_month: narrow(r.opened_month, "month")?,
+            closed_month: narrow(r.closed_month, "month")?,
+            flags: r.flags,
+        })
+    }
+
+    /// Its value of grouping `k` (0 organisation, 1 region, 2 source, 3 decision).
+    #[inline(always)]
+    fn grouping(&self, k: usize) -> u32 {
+        let wide = |v: u16| if v == u16::MAX { NONE } else { u32::from(v) };
+        match k {
+            0 => self.org,
+            1 => self.region,
+            2 => wide(self.source),
+            _ => wide(self.decision),
+        }
+    }
+}
+
+/// The cases in the order of one of their dates (those with no date first), with each
+/// one's date and theme set beside it: a view of a period reads only its slice.
+#[derive(Debug, Default)]
+struct Ordered {
+    cases: Vec<Case>,
+    dates: Vec<i32>,
+    sets: Vec<u32>,
+}
+
+impl Ordered {
+    fn of(rows: &[Row], date: fn(&Row) -> i32) -> Result<Ordered> {
+        let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+        order.sort_by_key(|i| date(&rows[*i as usize]));
+        let mut o = Ordered {
+            cases: Vec::with_capacity(rows.len()),
+            dates: Vec::with_capacity(rows.len()),
+            sets: Vec::with_capacity(rows.len()),
+        };
+        for i in order {
+            let r = &rows[i as usize];
+            o.cases.push(Case::of(r)?);
+            o.dates.push(date(r));
+            o.sets.push(r.set);
+        }
+        Ok(o)
+    }
+}
+
+/// The values of a text column, sorted (bytewise, as DataFusion compares text), each
+/// case holding its value's position.
+#[derive(Debug, Default)]
+struct Values {
+    sorted: Vec<String>,
+    position: HashMap<String, u32>,
+}
+
+impl Values {
+    fn get(&self, v: &str) -> Option<u32> {
+        self.position.get(v).copied()
+    }
+}
+
+/// Builds a sorted [`Values`] while reading: values get provisional numbers, renumbered
+/// in sorted order at the end.
+#[derive(Default)]
+struct Collecting {
+    seen: HashMap<String, u32>,
+    order: Vec<String>,
+}
+
+impl Collecting {
+    fn id(&mut self, v: Option<&str>) -> u32 {
+        let Some(v) = v else { return NONE };
+        if let Some(&i) = self.seen.get(v) {
+            return i;
+        }
+        let i = self.order.len() as u32;
+        self.seen.insert(v.to_string(), i);
+        self.order.push(v.to_string());
+        i
+    }
+
+    /// The sorted values and the map from provisional numbers to sorted ones.
+    fn finish(self) -> (Values, Vec<u32>) {
+        let mut sorted = self.order.clone();
+        sorted.sort();
+        let position: HashMap<String, u32> = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.clone(), i as u32))
+            .collect();
+        let renumber = self.order.iter().map(|v| position[v]).collect();
+        (Values { sorted, position }, renumber)
+    }
+}
+
+/// Every case of one warehouse version, as the explorer's pages need it.
+#[derive(Debug)]
+pub struct CaseIndex {
+    /// The warehouse version read.
+    pub version: String,
+    themes: Vec<String>,
+    groupings: [Values; 4],
+    names: Values,
+    /// The cases in the order of their opened dates, and again in the order of their
+    /// closed dates.
+    by_opened: Ordered,
+    by_closed: Ordered,
+    /// Each theme set's themes (positions in `themes`).
+    sets: Vec<Vec<u16>>,
+    /// The first month any case has (either date), year × 12 + month − 1; cases' months
+    /// are kept as offsets from it.
+    first_month: i32,
+    /// Months from the first to the last any case has.
+    months: usize,
+    /// The last month with a case by the opened and by the closed date.
+    last: [Option<NaiveDate>; 2],
+    /// Per organisation (by position; the last: no code), its name and region when all
+    /// its cases give the same (most do): then a scope's name and region for it need no
+    /// comparison per case.
+    fixed: Vec<Option<(u32, u32)>>,
+}
+
+/// The rows read for the index: every case's groupings, dates and themes (the bits of
+/// `case_theme_bits`; themes past the 62nd from `case_themes`).
+fn index_sql(wide: bool) -> String {
+    let (wide_column, wide_join) = if wide {
+        (
+            ", w.wide",
+            " LEFT JOIN (SELECT case_key, array_agg(theme_order) AS wide FROM case_themes \
+             WHERE theme_order > 62 GROUP BY case_key) w ON w.case_key = k.case_key",
+        )
+    } else {
+        ("", "")
+    };
+    format!(
+        "SELECT CAST(k.organisation_code AS VARCHAR) AS organisation, \
+                CAST(k.region AS VARCHAR) AS region, \
+                CAST(k.source AS VARCHAR) AS source, \
+                CAST(k.decision AS VARCHAR) AS decision, \
+                CAST(k.organisation_name AS VARCHAR) AS name, \
+                k.opened_date AS opened, \
+                COALESCE(CAST(k.opened_date_precision AS VARCHAR), 'day') = 'year' AS opened_year_only, \
+                k.closed_date AS closed, \
+                COALESCE(CAST(k.closed_date_precision AS VARCHAR), 'day') = 'year' AS closed_year_only, \
+                COALESCE(b.themes, CAST(0 AS BIGINT)) AS themes{wide_column} \
+         FROM cases k LEFT JOIN case_theme_bits b ON b.case_key = k.case_key{wide_join}"
+    )
+}
+
+fn month_of(days: i32) -> i32 {
+    let d = NaiveDate::from_num_days_from_ce_opt(days + EPOCH_CE).unwrap_or_default();
+    d.year() * 12 + d.month0() as i32
+}
+
+/// Days from 0001-01-01 (CE day 1) to 1970-01-01.
+const EPOCH_CE: i32 = 719_163;
+
+fn days_of(d: NaiveDate) -> i32 {
+    d.num_days_from_ce() - EPOCH_CE
+}
+
+fn first_of_month(month: i32) -> String {
+    format!(
+        "{:04}-{:02}-01",
+        month.div_euclid(12),
+        month.rem_euclid(12) + 1
+    )
+}
+
+impl CaseIndex {
+    /// Reads the index from a session over the whole warehouse (no scope).
+    pub async fn load(ctx: &SessionContext, version: &str, themes: Vec<String>) -> Result<Self> {
+        let wide = themes.len() > 62;
+        let sql = index_sql(wide);
+        let df = ctx.sql(&sql).await.map_err(|source| Error::Query {
+            file: "(serve: the case index)".into(),
+            source,
+        })?;
+        let mut stream = df.execute_stream().await.map_err(|source| Error::Query {
+            file: "(serve: the case index)".into(),
+            source,
+        })?;
+        let mut groupings: [Collecting; 4] = Default::default();
+        let mut names = Collecting::default();
+        let mut sets: HashMap<(i64, Vec<u16>), u32> = HashMap::new();
+        let mut set_list: Vec<Vec<u16>> = Vec::new();
+        let mut cases: Vec<Row> = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|source| Error::Query {
+                file: "(serve: the case index)".into(),
+                source,
+            })?;
+            let text = |i: usize| -> Result<arrow::array::StringArray> {
+                let a = arrow::compute::cast(batch.column(i), &DataType::Utf8)?;
+                Ok(a.as_string::<i32>().clone())
+            };
+            let columns = [text(0)?, text(1)?, text(2)?, text(3)?];
+            let name = text(4)?;
+            let opened = batch.column(5).as_primitive::<Date32Type>();
+            let opened_year = batch.column(6).as_boolean();
+            let closed = batch.column(7).as_primitive::<Date32Type>();
+            let closed_year = batch.column(8).as_boolean();
+            let bits = batch.column(9).as_primitive::<Int64Type>();
+            let wide_list = wide.then(|| batch.column(10).as_list::<i32>());
+            for r in 0..batch.num_rows() {
+                fn value(a: &arrow::array::StringArray, r: usize) -> Option<&str> {
+                    a.is_valid(r).then(|| a.value(r))
+                }
+                let mut g = [NONE; 4];
+                for (k, c) in columns.iter().enumerate() {
+                    g[k] = groupings[k].id(value(c, r));
+                }
+                let date = |a: &arrow::array::Date32Array| {
+                    if a.is_valid(r) { a.value(r) } else { NO_DATE }
+                };
+                let (o, c) = (date(opened), date(closed));
+                let year_only = |a: &arrow::array::BooleanArray| a.is_valid(r) && a.value(r);
+                let mut flags = 0;
+                if year_only(opened_year) {
+                    flags |= OPENED_YEAR_ONLY;
+                }
+                if year_only(closed_year) {
+                    flags |= CLOSED_YEAR_ONLY;
+                }
+                // The absolute month for now (made an offset once the first is known).
+                let month = |d: i32, year_only: bool| {
+                    if d == NO_DATE || year_only {
+                        NO_MONTH
+                    } else {
+                        month_of(d) as u32
+                    }
+                };
+                let b = if bits.is_valid(r) { bits.value(r) } else { 0 };
+                let mut extra: Vec<u16> = Vec::new();
+                if let Some(list) = wide_list
+                    && list.is_valid(r)
+                {
+                    let v = arrow::compute::cast(&list.value(r), &DataType::Int32)?;
+                    extra = v
+                        .as_primitive::<arrow::datatypes::Int32Type>()
+                        .iter()
+                        .flatten()
+                        .map(|t| (t - 1) as u16)
+                        .collect();
+                    extra.sort_unstable();
+                    extra.dedup();
+                }
+                let key = (b, extra);
+                let set = match sets.get(&key) {
+                    Some(&s) => s,
+                    None => {
+                        let mut members: Vec<u16> =
+                            (0..62u16).filter(|t| b & (1i64 << t) != 0).collect();
+                        members.extend(&key.1);
+                        let s = set_list.len() as u32;
+                        set_list.push(members);
+                        sets.insert(key, s);
+                        s
+                    }
+                };
+                cases.push(Row {
+                    groupings: g,
+                    name: names.id(value(&name, r)),
+                    opened: o,
+                    closed: c,
+                    opened_month: month(o, flags & OPENED_YEAR_ONLY != 0),
+                    closed_month: month(c, flags & CLOSED_YEAR_ONLY != 0),
+                    flags,
+                    set,
+                    bits: 0,
+                });
+            }
+        }
+        let absolute = cases
+            .iter()
+            .flat_map(|c| [c.opened_month, c.closed_month])
+            .filter(|m| *m != NO_MONTH);
+        let (first, last_any) = absolute.fold((u32::MAX, 0), |(lo, hi), m| (lo.min(m), hi.max(m)));
+        let months = if first == u32::MAX {
+            0
+        } else {
+            (last_any - first + 1) as usize
+        };
+        let mut last = [None, None];
+        for c in &mut cases {
+            for (k, m) in [&mut c.opened_month, &mut c.closed_month]
+                .into_iter()
+                .enumerate()
+            {
+                if *m != NO_MONTH {
+                    let abs = *m as i32;
+                    if last[k].is_none_or(|l: i32| abs > l) {
+                        last[k] = Some(abs);
+                    }
+                    *m -= first;
+                }
+            }
+        }
+        let last = last.map(|m| {
+            m.and_then(|m| {
+                NaiveDate::from_ymd_opt(m.div_euclid(12), m.rem_euclid(12) as u32 + 1, 1)
+            })
+        });
+        let mut finished: Vec<(Values, Vec<u32>)> =
+            groupings.into_iter().map(Collecting::finish).collect();
+        let (names, name_map) = names.finish();
+        for case in &mut cases {
+            for (k, (_, map)) in finished.iter().enumerate() {
+                if case.groupings[k] != NONE {
+                    case.groupings[k] = map[case.groupings[k] as usize];
+                }
+            }
+            if case.name != NONE {
+                case.name = name_map[case.name as usize];
+            }
+        }
+        // Themes past the code list's (a set's bits are the list's) cannot occur.
+        let n = themes.len() as u16;
+        for s in &mut set_list {
+            s.retain(|t| *t < n);
+        }
+        if themes.len() <= 64 {
+            let bits: Vec<u64> = set_list
+                .iter()
+                .map(|s| s.iter().fold(0u64, |b, t| b | (1u64 << t)))
+                .collect();
+            for c in &mut cases {
+                c.bits = bits[c.set as usize];
+            }
+        }
+        let orgs = finished[0].0.sorted.len() + 1;
+        let mut fixed: Vec<Option<Option<(u32, u32)>>> = vec![None; orgs];
+        for c in &cases {
+            let o = if c.groupings[0] == NONE {
+                orgs - 1
+            } else {
+                c.groupings[0] as usize
+            };
+            let this = (c.name, c.groupings[1]);
+            fixed[o] = match fixed[o] {
+                None => Some(Some(this)),
+                Some(Some(f)) if f == this => Some(Some(f)),
+                _ => Some(None),
+            };
+        }
+        let fixed: Vec<Option<(u32, u32)>> = fixed.into_iter().map(Option::flatten).collect();
+        let by_opened = Ordered::of(&cases, |r| r.opened)?;
+        let by_closed = Ordered::of(&cases, |r| r.closed)?;
+        drop(cases);
+        let mut values = finished.drain(..).map(|(v, _)| v);
+        let groupings = [
+            values.next().unwrap_or_default(),
+            values.next().unwrap_or_default(),
+            values.next().unwrap_or_default(),
+            values.next().unwrap_or_default(),
+        ];
+        Ok(CaseIndex {
+            version: version.to_string(),
+            themes,
+            groupings,
+            names,
+            by_opened,
+            by_closed,
+            sets: set_list,
+            first_month: if first == u32::MAX { 0 } else { first as i32 },
+            months,
+            last,
+            fixed,
+        })
+    }
+
+    /// The cases indexed.
+    pub fn len(&self) -> usize {
+        self.by_opened.cases.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_opened.cases.is_empty()
+    }
+
+    /// The values a grouping takes, sorted.
+    pub fn values(&self, g: Grouping) -> &[String] {
+        &self.groupings[g as usize].sorted
+    }
+
+    /// The latest month with a case, by the date field (year × 12 + month − 1).
+    pub fn last_month(&self, closed: bool) -> Option<NaiveDate> {
+        self.last[usize::from(closed)]
+    }
+
+    /// The counts of a scope: one pass over its cases (only the slice of its dates, for
+    /// a view of a period), counting the parts `want` asks for.
+    pub fn count(&self, scope: &Scope, want: Want) -> Counts {
+        let test = Test::of(self, scope);
+        let themes = self.themes.len();
+        let orgs = self.groupings[0].sorted.len() + 1;
+        let sized = |on: bool, n: usize| if on { n } else { 0 };
+        let mut counts = Counts {
+            cases: 0,
+            // Cases per theme set where the themes are not bits (more than 64).
+            per_set: vec![0; if themes > 64 { self.sets.len() } else { 0 }],
+            theme_totals: vec![0; themes],
+            organisations: vec![OrgCounts::default(); sized(want.organisations, orgs)],
+            org_themes: vec![0; sized(want.organisations, orgs * themes)],
+            month_cases: vec![0; sized(want.months, self.months)],
+            month_themes: vec![0; sized(want.months, self.months * themes)],
+            themes,
+            want,
+        };
+        let ordered = if test.closed {
+            &self.by_closed
+        } else {
+            &self.by_opened
+        };
+        let (start, end) = if test.dated {
+            let start = ordered.dates.partition_point(|d| *d < test.low);
+            let end = ordered
+                .dates
+                .partition_point(|d| *d <= test.high)
+                .max(start);
+            (start, end)
+        } else {
+            (0, ordered.cases.len())
+        };
+        let wide = themes > 64;
+        for i in start..end {
+            let c = &ordered.cases[i];
+            let set = ordered.sets[i];
+            if !test.passes(c) {
+                continue;
+            }
+            counts.cases += 1;
+            if wide {
+                counts.per_set[set as usize] += 1;
+            }
+            let org = if want.organisations {
+                let o = if c.org == NONE {
+                    orgs - 1
+                } else {
+                    c.org as usize
+                };
+                let org = &mut counts.organisations[o];
+                org.cases += 1;
+                if self.fixed[o].is_none() {
+                    org.widen(c);
+                }
+                Some(o)
+            } else {
+                None
+            };
+            let month = if want.months {
+                let m = if test.closed {
+                    c.closed_month
+                } else {
+                    c.opened_month
+                };
+                (m != NO_MONTH16).then(|| {
+                    counts.month_cases[m as usize] += 1;
+                    m as usize
+                })
+            } else {
+                None
+            };
+            // Each theme once, into every count that wants it (one loop: its exit is the
+            // branch the processor guesses worst). With organisations counted, the
+            // totals are their sum (after the loop).
+            let (org_themes, month_themes, totals) = (
+                &mut counts.org_themes,
+                &mut counts.month_themes,
+                &mut counts.theme_totals,
+            );
+            match (org, month) {
+                (Some(o), Some(m)) => self.each_theme(c, set, |t| {
+                    org_themes[o * themes + t] += 1;
+                    month_themes[m * themes + t] += 1;
+                }),
+                (Some(o), None) => self.each_theme(c, set, |t| org_themes[o * themes + t] += 1),
+                (None, Some(m)) => self.each_theme(c, set, |t| {
+                    if !wide {
+                        totals[t] += 1;
+                    }
+                    month_themes[m * themes + t] += 1;
+                }),
+                (None, None) if !wide => self.each_theme(c, set, |t| totals[t] += 1),
+                (None, None) => {}
+            }
+        }
+        if want.organisations && !wide {
+            for row in counts.org_themes.chunks(themes.max(1)) {
+                for (t, n) in row.iter().enumerate() {
+                    counts.theme_totals[t] += n;
+                }
+            }
+        }
+        if want.organisations {
+            for (org, fixed) in counts.organisations.iter_mut().zip(&self.fixed) {
+                if let (Some((name, region)), true) = (fixed, org.cases > 0) {
+                    org.name = *name;
+                    org.region_low = *region;
+                    org.region_high = *region;
+                }
+            }
+        }
+        counts
+    }
+
+    /// Calls `f` with each theme of the case (its position).
+    #[inline(always)]
+    fn each_theme(&self, c: &Case, set: u32, mut f: impl FnMut(usize)) {
+        if self.themes.len() <= 64 {
+            let mut b = c.bits;
+            while b != 0 {
+                f(b.trailing_zeros() as usize);
+                b &= b - 1;
+            }
+        } else {
+            for t in &self.sets[set as usize] {
+                f(*t as usize);
+            }
+        }
+    }
+
+    /// A measure the index answers, as the SQL measure would for the same scope; `None`
+    /// for one it does not.
+    pub fn measure(&self, name: &str, counts: &Counts, c: &Context<'_>) -> Result<Option<Output>> {
+        let rows = match name {
+            // Through the measure's own row reading (its intervals and phrase added).
+            "theme_prevalence" => measures::typed(
+                name,
+                self.prevalence_rows(counts),
+                std::path::Path::new("queries/theme_prevalence.sql"),
+                c.codes,
+            )?,
+            // Built as the rows directly: thousands of them at national scale.
+            "organisation_profile" if counts.want.organisations => {
+                Table::OrganisationProfile(self.profile_rows(counts, None))
+            }
+            "monthly_series" if counts.want.months => {
+                Table::MonthlySeries(self.monthly_rows(counts))
+            }
+            "organisation_profile" | "monthly_series" => {
+                return Err(Error::Usage(format!(
+                    "{name}: the view's counts were made without it"
+                )));
+            }
+            _ => return Ok(None),
+        };
+        let measure = measures::find(name)?;
+        let mut out = Output::new(name, c, rows);
+        out.thresholds = measure
+            .uses_thresholds
+            .then(|| c.thresholds.intervals.clone());
+        out.as_of = measure.uses_as_of.then(|| c.as_of.to_string());
+        Ok(Some(out))
+    }
+
+    /// The measures the index answers.
+    pub const MEASURES: [&'static str; 3] =
+        ["theme_prevalence", "organisation_profile", "monthly_series"];
+
+    fn prevalence_rows(&self, counts: &Counts) -> Vec<Map<String, Value>> {
+        let mut with = vec![0u64; self.themes.len()];
+        if self.themes.len() <= 64 {
+            with.clone_from(&counts.theme_totals);
+        }
+        for (s, n) in counts.per_set.iter().enumerate() {
+            for t in &self.sets[s] {
+                with[*t as usize] += n;
+            }
+        }
+        self.themes
+            .iter()
+            .zip(with)
+            .map(|(theme, w)| {
+                row([
+                    ("theme", Value::from(theme.as_str())),
+                    ("cases", Value::from(counts.cases)),
+                    ("cases_with_theme", Value::from(w)),
+                ])
+            })
+            .collect()
+    }
+
+    /// `organisation_profile`'s rows of one theme (its position in the code list's
+    /// themes): what that theme's funnel reads.
+    pub fn profile_of(
+        &self,
+        theme: &str,
+        counts: &Counts,
+        c: &Context<'_>,
+    ) -> Result<Option<Output>> {
+        let Some(t) = self.themes.iter().position(|x| x == theme) else {
+            return Ok(None);
+        };
+        if !counts.want.organisations {
+            return Err(Error::Usage(
+                "organisation_profile: the view's counts were made without it".into(),
+            ));
+        }
+        let rows = Table::OrganisationProfile(self.profile_rows(counts, Some(t)));
+        Ok(Some(Output::new("organisation_profile", c, rows)))
+    }
+
+    fn profile_rows(&self, counts: &Counts, only: Option<usize>) -> Vec<OrganisationTheme> {
+        let orgs = &self.groupings[0].sorted;
+        let regions = &self.groupings[1].sorted;
+        let text = |v: u32, list: &[String]| (v != NONE).then(|| list[v as usize].clone());
+        let mut rows = Vec::new();
+        // Codes in order (the SQL's), the cases with no code last (its NULLS LAST).
+        for (o, org) in counts.organisations.iter().enumerate() {
+            if org.cases == 0 {
+                continue;
+            }
+            let code = (o < orgs.len()).then(|| orgs[o].clone());
+            let region = if org.region_low != NONE && org.region_low == org.region_high {
+                text(org.region_high, regions)
+            } else if org.region_high != NONE {
+                Some("(several)".to_string())
+            } else {
+                None
+            };
+            let name = text(org.name, &self.names.sorted);
+            for (t, theme) in self.themes.iter().enumerate() {
+                if only.is_some_and(|o| o != t) {
+                    continue;
+                }
+                rows.push(OrganisationTheme {
+                    organisation_code: code.clone(),
+                    organisation_name: name.clone(),
+                    region: region.clone(),
+                    theme: theme.clone(),
+                    cases: Count(org.cases),
+                    cases_with_theme: Count(counts.org_themes[o * counts.themes + t]),
+                });
+            }
+        }
+        rows
+    }
+
+    /// Every month from the scope's first month with a case to its last, a month
+    /// without cases given zeros (as `casework measure monthly_series` fills them).
+    fn monthly_rows(&self, counts: &Counts) -> Vec<MonthTheme> {
+        let with: Vec<usize> = (0..self.months)
+            .filter(|m| counts.month_cases[*m] > 0)
+            .collect();
+        let (Some(&first), Some(&last)) = (with.first(), with.last()) else {
+            return Vec::new();
+        };
+        let mut rows = Vec::with_capacity((last - first + 1) * self.themes.len());
+        for m in first..=last {
+            let month = first_of_month(self.first_month + m as i32);
+            for (t, theme) in self.themes.iter().enumerate() {
+                rows.push(MonthTheme {
+                    month: month.clone(),
+                    theme: theme.clone(),
+                    cases: Count(counts.month_cases[m]),
+                    cases_with_theme: Count(counts.month_themes[m * counts.themes + t]),
+                });
+            }
+        }
+        rows
+    }
+}
+
+fn row<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// One organisation's part of a scope's counts.
+#[derive(Debug, Clone, Copy)]
+pub struct OrgCounts {
+    cases: u64,
+    /// The greatest name and the least and greatest region of its cases (the SQL's MAX
+    /// and MIN), as positions in the sorted values.
+    name: u32,
+    region_low: u32,
+    region_high: u32,
+}
+
+impl OrgCounts {
+    /// The greatest name and the least and greatest region, with this case's.
+    #[inline]
+    fn widen(&mut self, c: &Case) {
+        if c.name != NONE && (self.name == NONE || c.name > self.name) {
+            self.name = c.name;
+        }
+        if c.region != NONE {
+            if self.region_high == NONE || c.region > self.region_high {
+                self.region_high = c.region;
+            }
+            if self.region_low == NONE || c.region < self.region_low {
+                self.region_low = c.region;
+            }
+        }
+    }
+}
+
+impl Default for OrgCounts {
+    fn default() -> Self {
+        OrgCounts {
+            cases: 0,
+            name: NONE,
+            region_low: NONE,
+            region_high: NONE,
+        }
+    }
+}
+
+/// A scope's counts: what the index's measures are made of.
+#[derive(Debug)]
+pub struct Counts {
+    pub cases: u64,
+    per_set: Vec<u64>,
+    /// Cases per theme (up to 64 themes; past that from `per_set`).
+    theme_totals: Vec<u64>,
+    /// By organisation (its position; the last: cases with no organisation code).
+    organisations: Vec<OrgCounts>,
+    org_themes: Vec<u64>,
+    /// By month (offsets from the index's first month).
+    month_cases: Vec<u64>,
+    month_themes: Vec<u64>,
+    themes: usize,
+    want: Want,
+}
+
+impl Counts {
+    /// Whether these counts have the parts `want` asks for.
+    pub fn covers(&self, want: Want) -> bool {
+        (self.want.organisations || !want.organisations) && (self.want.months || !want.months)
+    }
+}
+
+/// Which parts of a scope's counts to make: the cases and theme sets always; by
+/// organisation (`organisation_profile`) and by month (`monthly_series`) when asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Want {
+    pub organisations: bool,
+    pub months: bool,
+}
+
+impl Want {
+    pub const ALL: Want = Want {
+        organisations: true,
+        months: true,
+    };
+    pub const TOTALS: Want = Want {
+        organisations: false,
+        months: false,
+    };
+
+    /// What the index's measures among `names` need.
+    pub fn of(names: &[&str]) -> Want {
+        Want {
+            organisations: names.contains(&"organisation_profile"),
+            months: names.contains(&"monthly_series"),
+        }
+    }
+}
+
+/// A scope as a test of one case: the same rules as `Scope::filters` (engine).
+struct Test {
+    closed: bool,
+    low: i32,
+    high: i32,
+    /// A date known only to its year is in no month, quarter or financial year.
+    not_year_only: bool,
+    dated: bool,
+    /// Per grouping, the values allowed (by position) and whether a missing value is;
+    /// `None`: no filter.
+    active: Vec<(usize, Vec<bool>, bool)>,
+}
+
+impl Test {
+    fn of(index: &CaseIndex, scope: &Scope) -> Test {
+        let closed = scope.date_field == crate::spec::grid::DateField::ClosedDate;
+        let (mut low, mut high) = (i32::MIN + 1, i32::MAX);
+        let mut dated = false;
+        let mut not_year_only = false;
+        if let Some(f) = scope.from {
+            low = low.max(days_of(f));
+            dated = true;
+        }
+        if let Some(t) = scope.to {
+            high = high.min(days_of(t));
+            dated = true;
+        }
+        if let Some(p) = scope.period
+            && let Some((first, last)) = p.days()
+        {
+            low = low.max(days_of(first));
+            high = high.min(days_of(last));
+            dated = true;
+            not_year_only = p.level() != Level::Year;
+        }
+        let mut allowed: [Option<(Vec<bool>, bool)>; 4] = Default::default();
+        let mut restrict = |g: Grouping, values: &[String], exclude: bool| {
+            let list = &index.groupings[g as usize];
+            let mut ok = vec![exclude; list.sorted.len()];
+            for v in values {
+                if let Some(i) = list.get(v) {
+                    ok[i as usize] = !exclude;
+                }
+            }
+            let slot = &mut allowed[g as usize];
+            *slot = Some(match slot.take() {
+                None => (ok, exclude),
+                Some((prev, missing)) => (
+                    prev.iter().zip(&ok).map(|(a, b)| *a && *b).collect(),
+                    missing && exclude,
+                ),
+            });
+        };
+        for (g, v) in [
+            (Grouping::Organisation, &scope.organisation),
+            (Grouping::Region, &scope.region),
+            (Grouping::Source, &scope.source),
+            (Grouping::Decision, &scope.decision),
+        ] {
+            if let Some(v) = v {
+                restrict(g, std::slice::from_ref(v), false);
+            }
+        }
+        for c in &scope.choices {
+            restrict(c.grouping, &c.values, c.exclude);
+        }
+        Test {
+            closed,
+            low,
+            high,
+            not_year_only,
+            dated,
+            active: allowed
+                .into_iter()
+                .enumerate()
+                .filter_map(|(k, a)| a.map(|(ok, missing)| (k, ok, missing)))
+                .collect(),
+        }
+    }
+
+    /// Whether a case of the slice read passes: its dates are within the scope's
+    /// already (the slice of the sorted cases), so only a date known to the year alone
+    /// and the groupings are tested here.
+    #[inline]
+    fn passes(&self, c: &Case) -> bool {
+        if self.not_year_only {
+            let flag = if self.closed {
+                CLOSED_YEAR_ONLY
+            } else {
+                OPENED_YEAR_ONLY
+            };
+            if c.flags & flag != 0 {
+                return false;
+            }
+        }
+        for (k, ok, missing) in &self.active {
+            let v = c.grouping(*k);
+            let pass = if v == NONE { *missing } else { ok[v as usize] };
+            if !pass {
+                return false;
+            }
+        }
+        true
+    }
+}
