@@ -1054,6 +1054,60 @@ fn serve_publication_gives_nothing_away() {
             .collect(),
     );
     shared_attacks(&mut problems, &http, d, day("2023-06-01"), 14);
+    // The explorer's pages (answered from the case index) show the published counts
+    // only: for the views of the five smallest organisations, every count of cases and
+    // of cases with a theme on the overview and each theme's page is one of the
+    // published table's for the same view (or `*`), never a raw count.
+    let rows = truth(
+        d,
+        "SELECT organisation_code AS o, COUNT(*) AS n FROM cases GROUP BY organisation_code ORDER BY n, o",
+    );
+    for r in rows.iter().take(5) {
+        let (org, raw) = (&r["o"], &r["n"]);
+        let q = format!("organisation={}", encode(org));
+        let Some(published) =
+            http.rows("theme_prevalence", None, None, Some(("organisation", org)))
+        else {
+            continue;
+        };
+        let allowed: std::collections::BTreeSet<String> = published
+            .iter()
+            .flat_map(|p| [p["cases"].clone(), p["cases_with_theme"].clone()])
+            .collect();
+        for target in std::iter::once(format!("/?{q}")).chain(
+            published
+                .iter()
+                .map(|p| format!("/theme/{}?{q}", encode(&p["theme"]))),
+        ) {
+            let (status, _, body) = server.get(&target, &[]);
+            if status != 200 {
+                continue;
+            }
+            let page = String::from_utf8_lossy(&body).replace(',', "");
+            // The counts the pages write: "N cases", "X of N cases", and the summary
+            // table's count cells.
+            let counts: Vec<String> = page
+                .split("<td class=\"n\">")
+                .skip(1)
+                .filter_map(|c| c.split('<').next())
+                .filter(|c| !c.contains('%'))
+                .map(str::to_string)
+                .chain(
+                    page.split(" cases")
+                        .filter_map(|before| before.rsplit(['>', ' ', '(']).next())
+                        .filter(|n| n.parse::<u64>().is_ok())
+                        .map(str::to_string),
+                )
+                .collect();
+            for c in counts {
+                if c != "*" && !allowed.contains(&c) {
+                    problems.push(format!(
+                        "{target}: shows {c}, not a published count (the raw count is {raw}; published: {allowed:?})"
+                    ));
+                }
+            }
+        }
+    }
     // The organisation page's comparison column: never figures for a scope that the
     // publication does not publish.
     let (status, _, _) = server.get(&format!("/organisation/{big}?from=2023-06-03"), &[]);

@@ -671,6 +671,9 @@ fn under_publish_a_view_is_the_publications() {
     let page = server.page(&format!("/?organisation={small}"));
     assert!(page.contains("*"), "{page}");
     assert!(!page.contains(&format!(" of {n} cases")), "{page}");
+    assert!(!page.contains(&format!("<p>{n} cases")), "{page}");
+    assert!(!page.contains(&format!(", {n} cases")), "{page}");
+    assert!(!page.contains(&format!("<p>{n} case.")), "{page}");
     // Its table equals the CLI's published view of the same organisation.
     let csv_of = |target: &str| {
         let (status, _, body) = server.get(target, &[]);

@@ -234,6 +234,10 @@ pub(crate) async fn overview(s: &AppState, f: &Filters, paging: &Paging) -> Resu
     let q = f.query();
     let study = &s.config.study;
     let lines = prevalence_lines(s, &figs, publish.as_ref(), &q).await?;
+    let shown_cases = match &publish {
+        None => count(Some(cases)),
+        Some(_) => lines.first().map_or("*".to_string(), |l| l.cases.clone()),
+    };
     let mut summary = Vec::new();
     for l in &lines {
         let score = crate::report::score_row(&figs, study, &l.theme).await?;
@@ -292,8 +296,10 @@ pub(crate) async fn overview(s: &AppState, f: &Filters, paging: &Paging) -> Resu
         "overview.html",
         OVERVIEW,
         context! {
-            cases => count(Some(cases)).to_string(),
-            cases_noun => if cases == 1 { study.case_noun.clone() } else { study.cases() },
+            // The view's cases as shown: under --publish the published count (the
+            // prevalence rows'), never the raw one.
+            cases => shown_cases.clone(),
+            cases_noun => if shown_cases == "1" { study.case_noun.clone() } else { study.cases() },
             summary => summary,
             q => q,
             hidden => hidden(&q),
