@@ -173,6 +173,7 @@ pub(crate) fn report_options(
         comparison,
         tracker: r.tracker.clone(),
         serve_url: r.serve_url.clone(),
+        given: Vec::new(),
     })
 }
 

@@ -68,6 +68,10 @@ pub struct Options {
     /// A tracker CSV (number, text, owner, due_date, status, evidence); `None` uses the
     /// shipped one.
     pub tracker: Option<PathBuf>,
+    /// Measures' outputs already computed for the report's scope, by a route whose
+    /// answers equal the SQL's (serve's case index: `tests/it/explorer.rs`): not run
+    /// again.
+    pub given: Vec<crate::measures::Output>,
 }
 
 /// What `build` wrote.
@@ -587,6 +591,9 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         options.publish.clone(),
         inputs.study,
     );
+    for out in &options.given {
+        figs.seed(out.clone());
+    }
 
     let collected = collect(&figs, inputs, &context, options).await?;
     for t in &collected.tables {

@@ -62,7 +62,7 @@ struct Row {
     bits: u64,
 }
 
-/// One case, as the pages need it: 32 bytes, so that a pass over a million reads 32 MB.
+/// One case, as the pages need it: 40 bytes, so that a pass over a million reads 40 MB.
 /// Its dates (to find a period's slice) and theme set (for more than 64 themes) are kept
 /// beside it ([`Ordered`]).
 #[derive(Debug, Clone, Copy)]
@@ -74,14 +74,13 @@ struct Case {
     region: u32,
     source: u16,
     decision: u16,
-    /// Offsets from the index's first month; NO_MONTH16 when the date is not known to
-    /// the month.
-    opened_month: u16,
-    closed_month: u16,
+    /// Offsets from the index's first month; NO_MONTH when the date is not known to the
+    /// month. (Not narrower: a placeholder date such as 9999-12-31 among real ones makes
+    /// a span of a hundred thousand months.)
+    opened_month: u32,
+    closed_month: u32,
     flags: u8,
 }
-
-const NO_MONTH16: u16 = u16::MAX;
 
 impl Case {
     fn of(r: &Row) -> Result<Case> {
@@ -92,7 +91,7 @@ impl Case {
                 Ok(v as u16)
             } else {
                 Err(Error::Usage(format!(
-                    "casework serve: more than {} {what} values or months; the explorer's index holds fewer",
+                    "casework serve: more than {} {what} values; the explorer's index holds fewer",
                     u16::MAX - 1
                 )))
             }
@@ -104,8 +103,8 @@ impl Case {
             region: r.groupings[1],
             source: narrow(r.groupings[2], "source")?,
             decision: narrow(r.groupings[3], "decision")?,
-            opened_month: narrow(r.opened_month, "month")?,
-            closed_month: narrow(r.closed_month, "month")?,
+            opened_month: r.opened_month,
+            closed_month: r.closed_month,
             flags: r.flags,
         })
     }
@@ -213,11 +212,11 @@ pub struct CaseIndex {
     by_closed: Ordered,
     /// Each theme set's themes (positions in `themes`).
     sets: Vec<Vec<u16>>,
-    /// The first month any case has (either date), year × 12 + month − 1; cases' months
-    /// are kept as offsets from it.
-    first_month: i32,
-    /// Months from the first to the last any case has.
-    months: usize,
+    /// By the opened and by the closed date: the first month any case has, year × 12 +
+    /// month − 1 (cases' months are kept as offsets from it), and the months from it to
+    /// the last.
+    first_month: [i32; 2],
+    months: [usize; 2],
     /// The last month with a case by the opened and by the closed date.
     last: [Option<NaiveDate>; 2],
     /// Per organisation (by position; the last: no code), its name and region when all
@@ -377,16 +376,24 @@ impl CaseIndex {
                 });
             }
         }
-        let absolute = cases
-            .iter()
-            .flat_map(|c| [c.opened_month, c.closed_month])
-            .filter(|m| *m != NO_MONTH);
-        let (first, last_any) = absolute.fold((u32::MAX, 0), |(lo, hi), m| (lo.min(m), hi.max(m)));
-        let months = if first == u32::MAX {
-            0
-        } else {
-            (last_any - first + 1) as usize
-        };
+        // Each date's months as offsets from its own first month (a placeholder closing
+        // date far in the future widens the closed date's span, not the opened date's).
+        let mut span = [(u32::MAX, 0u32); 2];
+        for c in &cases {
+            for (k, m) in [c.opened_month, c.closed_month].into_iter().enumerate() {
+                if m != NO_MONTH {
+                    span[k] = (span[k].0.min(m), span[k].1.max(m));
+                }
+            }
+        }
+        let first = span.map(|(lo, _)| lo);
+        let months = span.map(|(lo, hi)| {
+            if lo == u32::MAX {
+                0
+            } else {
+                (hi - lo + 1) as usize
+            }
+        });
         let mut last = [None, None];
         for c in &mut cases {
             for (k, m) in [&mut c.opened_month, &mut c.closed_month]
@@ -398,7 +405,7 @@ impl CaseIndex {
                     if last[k].is_none_or(|l: i32| abs > l) {
                         last[k] = Some(abs);
                     }
-                    *m -= first;
+                    *m -= first[k];
                 }
             }
         }
@@ -468,7 +475,7 @@ impl CaseIndex {
             by_opened,
             by_closed,
             sets: set_list,
-            first_month: if first == u32::MAX { 0 } else { first as i32 },
+            first_month: first.map(|f| if f == u32::MAX { 0 } else { f as i32 }),
             months,
             last,
             fixed,
@@ -500,16 +507,26 @@ impl CaseIndex {
         let test = Test::of(self, scope);
         let themes = self.themes.len();
         let orgs = self.groupings[0].sorted.len() + 1;
+        let field = usize::from(test.closed);
         let sized = |on: bool, n: usize| if on { n } else { 0 };
         let mut counts = Counts {
             cases: 0,
-            // Cases per theme set where the themes are not bits (more than 64).
-            per_set: vec![0; if themes > 64 { self.sets.len() } else { 0 }],
+            // Cases per theme set: asked for, or where the themes are not bits (more
+            // than 64).
+            per_set: vec![
+                0;
+                if themes > 64 || want.sets {
+                    self.sets.len()
+                } else {
+                    0
+                }
+            ],
             theme_totals: vec![0; themes],
             organisations: vec![OrgCounts::default(); sized(want.organisations, orgs)],
             org_themes: vec![0; sized(want.organisations, orgs * themes)],
-            month_cases: vec![0; sized(want.months, self.months)],
-            month_themes: vec![0; sized(want.months, self.months * themes)],
+            month_cases: vec![0; sized(want.months, self.months[field])],
+            month_themes: vec![0; sized(want.months, self.months[field] * themes)],
+            field,
             themes,
             want,
         };
@@ -529,6 +546,7 @@ impl CaseIndex {
             (0, ordered.cases.len())
         };
         let wide = themes > 64;
+        let by_set = wide || want.sets;
         for i in start..end {
             let c = &ordered.cases[i];
             let set = ordered.sets[i];
@@ -536,7 +554,7 @@ impl CaseIndex {
                 continue;
             }
             counts.cases += 1;
-            if wide {
+            if by_set {
                 counts.per_set[set as usize] += 1;
             }
             let org = if want.organisations {
@@ -560,7 +578,7 @@ impl CaseIndex {
                 } else {
                     c.opened_month
                 };
-                (m != NO_MONTH16).then(|| {
+                (m != NO_MONTH).then(|| {
                     counts.month_cases[m as usize] += 1;
                     m as usize
                 })
@@ -637,6 +655,12 @@ impl CaseIndex {
                 std::path::Path::new("queries/theme_prevalence.sql"),
                 c.codes,
             )?,
+            "theme_cooccurrence" if counts.want.sets => measures::typed(
+                name,
+                self.cooccurrence_rows(counts),
+                std::path::Path::new("queries/theme_cooccurrence.sql"),
+                c.codes,
+            )?,
             // Built as the rows directly: thousands of them at national scale.
             "organisation_profile" if counts.want.organisations => {
                 Table::OrganisationProfile(self.profile_rows(counts, None))
@@ -644,7 +668,7 @@ impl CaseIndex {
             "monthly_series" if counts.want.months => {
                 Table::MonthlySeries(self.monthly_rows(counts))
             }
-            "organisation_profile" | "monthly_series" => {
+            "organisation_profile" | "monthly_series" | "theme_cooccurrence" => {
                 return Err(Error::Usage(format!(
                     "{name}: the view's counts were made without it"
                 )));
@@ -661,17 +685,57 @@ impl CaseIndex {
     }
 
     /// The measures the index answers.
-    pub const MEASURES: [&'static str; 3] =
-        ["theme_prevalence", "organisation_profile", "monthly_series"];
+    pub const MEASURES: [&'static str; 4] = [
+        "theme_prevalence",
+        "organisation_profile",
+        "monthly_series",
+        "theme_cooccurrence",
+    ];
+
+    /// `theme_cooccurrence`'s rows: each theme set the scope's cases have, named by its
+    /// themes in code-list order ("none" for cases with no theme), by how many themes,
+    /// then cases (most first), then name, as the SQL orders them.
+    fn cooccurrence_rows(&self, counts: &Counts) -> Vec<Map<String, Value>> {
+        let mut rows: Vec<(usize, u64, String)> = counts
+            .per_set
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| {
+                let members = &self.sets[s];
+                let name = if members.is_empty() {
+                    "none".to_string()
+                } else {
+                    members
+                        .iter()
+                        .map(|t| self.themes[*t as usize].as_str())
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                };
+                (members.len(), *n, name)
+            })
+            .collect();
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        rows.into_iter()
+            .map(|(themes, cases, combination)| {
+                row([
+                    ("combination", Value::from(combination)),
+                    ("themes", Value::from(themes as u64)),
+                    ("cases", Value::from(cases)),
+                ])
+            })
+            .collect()
+    }
 
     fn prevalence_rows(&self, counts: &Counts) -> Vec<Map<String, Value>> {
         let mut with = vec![0u64; self.themes.len()];
         if self.themes.len() <= 64 {
             with.clone_from(&counts.theme_totals);
-        }
-        for (s, n) in counts.per_set.iter().enumerate() {
-            for t in &self.sets[s] {
-                with[*t as usize] += n;
+        } else {
+            for (s, n) in counts.per_set.iter().enumerate() {
+                for t in &self.sets[s] {
+                    with[*t as usize] += n;
+                }
             }
         }
         self.themes
@@ -746,7 +810,7 @@ impl CaseIndex {
     /// Every month from the scope's first month with a case to its last, a month
     /// without cases given zeros (as `casework measure monthly_series` fills them).
     fn monthly_rows(&self, counts: &Counts) -> Vec<MonthTheme> {
-        let with: Vec<usize> = (0..self.months)
+        let with: Vec<usize> = (0..self.months[counts.field])
             .filter(|m| counts.month_cases[*m] > 0)
             .collect();
         let (Some(&first), Some(&last)) = (with.first(), with.last()) else {
@@ -754,7 +818,7 @@ impl CaseIndex {
         };
         let mut rows = Vec::with_capacity((last - first + 1) * self.themes.len());
         for m in first..=last {
-            let month = first_of_month(self.first_month + m as i32);
+            let month = first_of_month(self.first_month[counts.field] + m as i32);
             for (t, theme) in self.themes.iter().enumerate() {
                 rows.push(MonthTheme {
                     month: month.clone(),
@@ -825,6 +889,8 @@ pub struct Counts {
     /// By month (offsets from the index's first month).
     month_cases: Vec<u64>,
     month_themes: Vec<u64>,
+    /// The date field counted by month (0 opened, 1 closed).
+    field: usize,
     themes: usize,
     want: Want,
 }
@@ -832,7 +898,9 @@ pub struct Counts {
 impl Counts {
     /// Whether these counts have the parts `want` asks for.
     pub fn covers(&self, want: Want) -> bool {
-        (self.want.organisations || !want.organisations) && (self.want.months || !want.months)
+        (self.want.organisations || !want.organisations)
+            && (self.want.months || !want.months)
+            && (self.want.sets || !want.sets)
     }
 }
 
@@ -842,16 +910,20 @@ impl Counts {
 pub struct Want {
     pub organisations: bool,
     pub months: bool,
+    /// Cases per theme set (`theme_cooccurrence`).
+    pub sets: bool,
 }
 
 impl Want {
     pub const ALL: Want = Want {
         organisations: true,
         months: true,
+        sets: true,
     };
     pub const TOTALS: Want = Want {
         organisations: false,
         months: false,
+        sets: false,
     };
 
     /// What the index's measures among `names` need.
@@ -859,6 +931,7 @@ impl Want {
         Want {
             organisations: names.contains(&"organisation_profile"),
             months: names.contains(&"monthly_series"),
+            sets: names.contains(&"theme_cooccurrence"),
         }
     }
 }

@@ -1069,6 +1069,19 @@ impl AppState {
         Ok((index, c))
     }
 
+    /// Every measure the case index answers, for a scope.
+    async fn index_outputs(&self, scope: &Scope) -> Result<Vec<crate::measures::Output>> {
+        let (index, counts) = self.counts(scope, Want::ALL).await?;
+        let c = self.context(scope);
+        let mut outs = Vec::new();
+        for name in CaseIndex::MEASURES {
+            if let Some(out) = index.measure(name, &counts, &c)? {
+                outs.push(out);
+            }
+        }
+        Ok(outs)
+    }
+
     /// The publication of the committed version, built once per version.
     async fn publication(&self) -> Result<Arc<Publication>> {
         let version = self.config.warehouse.committed()?.version;
@@ -1150,10 +1163,26 @@ impl AppState {
         if let Some(dir) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(dir);
         }
+        // The scope first: a request whose filters are wrong leaves nothing behind.
+        let scope = pages::scope_of(self, &filters, publish).await?;
         let one = match self.building.lock() {
             Ok(mut b) => b.entry(key.clone()).or_default().clone(),
             Err(_) => Arc::new(tokio::sync::Mutex::new(())),
         };
+        // The entry goes when this build ends, however it ends (a waiter keeps its own
+        // handle on the lock).
+        struct Done<'a>(
+            &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+            &'a str,
+        );
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut b) = self.0.lock() {
+                    b.remove(self.1);
+                }
+            }
+        }
+        let _done = Done(&self.building, &key);
         let _one = one.lock().await;
         if let Some(dir) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(dir);
@@ -1174,7 +1203,6 @@ impl AppState {
             .built
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = self.cache_root.path().join(format!("view{n:09}"));
-        let scope = pages::scope_of(self, &filters, publish).await?;
         let options = crate::report::Options {
             out: dir.clone(),
             title: self.config.study.title.clone(),
@@ -1184,13 +1212,13 @@ impl AppState {
             tracker: None,
             // Serve's own pages: a flagged organisation links to its page here.
             serve_url: Some(String::new()),
+            // The measures the case index answers (a third of a national report's
+            // time), from it.
+            given: self.index_outputs(&scope).await?,
         };
         crate::report::build(&self.inputs(&scope), &options).await?;
         if let Ok(mut c) = self.cache.lock() {
             c.insert(key.clone(), dir.clone());
-        }
-        if let Ok(mut b) = self.building.lock() {
-            b.remove(&key);
         }
         Ok(dir)
     }

@@ -657,12 +657,12 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
     // Two passes over the index: the organisation's cases by month (its SPC charts),
     // and every organisation's (the funnels); each gives its prevalence too.
     let want_own = super::Want {
-        organisations: false,
         months: true,
+        ..super::Want::TOTALS
     };
     let want_all = super::Want {
         organisations: true,
-        months: false,
+        ..super::Want::TOTALS
     };
     let (index, own_counts) = s.counts(&own_scope, want_own).await?;
     let (_, all_counts) = s.counts(&all_scope, want_all).await?;
@@ -994,6 +994,7 @@ pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply
         let measure = match name {
             "funnel" => "organisation_profile",
             "spc" => "monthly_series",
+            "cooccurrence" => "theme_cooccurrence",
             _ => "theme_prevalence",
         };
         explore::seed(s, &figures, &[measure], theme).await?;

@@ -4,7 +4,8 @@
 //! dates, periods, date fields, single values, several values and exclusions, over a
 //! generated bundle made messy (rows shuffled, regions missing and mixed within an
 //! organisation, names varying, dates known only to the month or the year), every row
-//! of `theme_prevalence`, `organisation_profile` and `monthly_series` equal.
+//! of `theme_prevalence`, `organisation_profile`, `monthly_series` and
+//! `theme_cooccurrence` equal.
 
 use std::path::Path;
 
@@ -291,11 +292,11 @@ fn index_equals_sql(cases: u64, themes: u64, rounds: usize) {
             let (by_org, by_month) = (
                 Want {
                     organisations: true,
-                    months: false,
+                    ..Want::TOTALS
                 },
                 Want {
-                    organisations: false,
                     months: true,
+                    ..Want::TOTALS
                 },
             );
             for w in [Want::TOTALS, by_org, by_month] {

@@ -12,7 +12,8 @@ const PAGE_ROWS: usize = 50;
 
 /// Whether a chart or table (its name without extension) is answered from the index.
 pub(crate) fn from_index(stem: &str) -> bool {
-    matches!(stem, "prevalence" | "spc" | "funnel") || CaseIndex::MEASURES.contains(&stem)
+    matches!(stem, "prevalence" | "spc" | "funnel" | "cooccurrence")
+        || CaseIndex::MEASURES.contains(&stem)
 }
 
 /// Gives `figs` the index's measures `names` for its scope: its charts and tables of
