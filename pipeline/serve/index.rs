@@ -2,11 +2,13 @@
 //! read once per warehouse version, so that a view never seen before is answered by
 //! arithmetic over memory instead of a report's worth of queries.
 //!
-//! One compact row per case (about 45 bytes: its groupings as numbers into sorted lists
-//! of their values, its two dates and their months, and its *theme set*, a number into
-//! the list of the distinct sets of themes the cases have). A scope is one pass over the
-//! rows; the counts of a view are the three measures the explorer's pages rest on:
-//! `theme_prevalence`, `organisation_profile` and `monthly_series`, produced as their
+//! One compact row per case (40 bytes: its groupings as numbers into sorted lists of
+//! their values, its months, and its themes as bits; beside it its date and its *theme
+//! set*, a number into the list of the distinct sets of themes the cases have), kept in
+//! the order of each date so that a period reads only its slice. A scope is one pass
+//! over its rows; the counts of a view are the four measures the explorer's pages rest
+//! on: `theme_prevalence`, `organisation_profile`, `monthly_series` and
+//! `theme_cooccurrence`, produced as their
 //! SQL's rows and read through the measures' own row types ([`measures::typed`]), so that
 //! the intervals, the funnels, the SPC charts, the scorecard and disclosure control
 //! downstream are the report's. `tests/it/explorer.rs` compares them with the SQL
