@@ -1056,8 +1056,8 @@ fn profile_rows<F: measures::Form>(
                 .find(|p| p.theme == r.theme);
             ProfileRow {
                 theme: study.label(&r.theme),
-                with_theme: r.cases_with_theme.text(),
-                cases: r.cases.text(),
+                with_theme: explore::count(r.cases_with_theme.number()),
+                cases: explore::count(r.cases.number()),
                 share: pct(r.proportion.value()),
                 interval: ci(r.ci95_low.value(), r.ci95_high.value()),
                 all_share: pct(avg.and_then(|a| a.proportion.value())),

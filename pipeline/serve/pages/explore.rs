@@ -169,7 +169,8 @@ async fn prevalence_lines(
     ))
 }
 
-fn count(n: Option<u64>) -> String {
+/// A count as a page writes it: thousands separated, `*` where withheld.
+pub(super) fn count(n: Option<u64>) -> String {
     n.map_or("*".into(), |n| crate::spec::thousands(n as i64))
 }
 
