@@ -378,44 +378,7 @@ impl CaseIndex {
                 });
             }
         }
-        // Each date's months as offsets from its own first month (a placeholder closing
-        // date far in the future widens the closed date's span, not the opened date's).
-        let mut span = [(u32::MAX, 0u32); 2];
-        for c in &cases {
-            for (k, m) in [c.opened_month, c.closed_month].into_iter().enumerate() {
-                if m != NO_MONTH {
-                    span[k] = (span[k].0.min(m), span[k].1.max(m));
-                }
-            }
-        }
-        let first = span.map(|(lo, _)| lo);
-        let months = span.map(|(lo, hi)| {
-            if lo == u32::MAX {
-                0
-            } else {
-                (hi - lo + 1) as usize
-            }
-        });
-        let mut last = [None, None];
-        for c in &mut cases {
-            for (k, m) in [&mut c.opened_month, &mut c.closed_month]
-                .into_iter()
-                .enumerate()
-            {
-                if *m != NO_MONTH {
-                    let abs = *m as i32;
-                    if last[k].is_none_or(|l: i32| abs > l) {
-                        last[k] = Some(abs);
-                    }
-                    *m -= first[k];
-                }
-            }
-        }
-        let last = last.map(|m| {
-            m.and_then(|m| {
-                NaiveDate::from_ymd_opt(m.div_euclid(12), m.rem_euclid(12) as u32 + 1, 1)
-            })
-        });
+        let (first, months, last) = months_as_offsets(&mut cases);
         let mut finished: Vec<(Values, Vec<u32>)> =
             groupings.into_iter().map(Collecting::finish).collect();
         let (names, name_map) = names.finish();
@@ -443,22 +406,7 @@ impl CaseIndex {
                 c.bits = bits[c.set as usize];
             }
         }
-        let orgs = finished[0].0.sorted.len() + 1;
-        let mut fixed: Vec<Option<Option<(u32, u32)>>> = vec![None; orgs];
-        for c in &cases {
-            let o = if c.groupings[0] == NONE {
-                orgs - 1
-            } else {
-                c.groupings[0] as usize
-            };
-            let this = (c.name, c.groupings[1]);
-            fixed[o] = match fixed[o] {
-                None => Some(Some(this)),
-                Some(Some(f)) if f == this => Some(Some(f)),
-                _ => Some(None),
-            };
-        }
-        let fixed: Vec<Option<(u32, u32)>> = fixed.into_iter().map(Option::flatten).collect();
+        let fixed = fixed_names(&cases, finished[0].0.sorted.len() + 1);
         let by_opened = Ordered::of(&cases, |r| r.opened)?;
         let by_closed = Ordered::of(&cases, |r| r.closed)?;
         drop(cases);
@@ -832,6 +780,67 @@ impl CaseIndex {
         }
         rows
     }
+}
+
+/// Each date's months made offsets from its own first month (a placeholder closing date
+/// far in the future widens the closed date's span, not the opened date's): the first
+/// months, the spans and the last months (as dates), by the opened and the closed date.
+fn months_as_offsets(cases: &mut [Row]) -> ([u32; 2], [usize; 2], [Option<NaiveDate>; 2]) {
+    let mut span = [(u32::MAX, 0u32); 2];
+    for c in cases.iter() {
+        for (k, m) in [c.opened_month, c.closed_month].into_iter().enumerate() {
+            if m != NO_MONTH {
+                span[k] = (span[k].0.min(m), span[k].1.max(m));
+            }
+        }
+    }
+    let first = span.map(|(lo, _)| lo);
+    let months = span.map(|(lo, hi)| {
+        if lo == u32::MAX {
+            0
+        } else {
+            (hi - lo + 1) as usize
+        }
+    });
+    let mut last = [None, None];
+    for c in cases.iter_mut() {
+        for (k, m) in [&mut c.opened_month, &mut c.closed_month]
+            .into_iter()
+            .enumerate()
+        {
+            if *m != NO_MONTH {
+                let abs = *m as i32;
+                if last[k].is_none_or(|l: i32| abs > l) {
+                    last[k] = Some(abs);
+                }
+                *m -= first[k];
+            }
+        }
+    }
+    let last = last.map(|m| {
+        m.and_then(|m| NaiveDate::from_ymd_opt(m.div_euclid(12), m.rem_euclid(12) as u32 + 1, 1))
+    });
+    (first, months, last)
+}
+
+/// Per organisation (by position; the last: cases with no code), its name and region
+/// when all its cases give the same.
+fn fixed_names(cases: &[Row], orgs: usize) -> Vec<Option<(u32, u32)>> {
+    let mut fixed: Vec<Option<Option<(u32, u32)>>> = vec![None; orgs];
+    for c in cases.iter() {
+        let o = if c.groupings[0] == NONE {
+            orgs - 1
+        } else {
+            c.groupings[0] as usize
+        };
+        let this = (c.name, c.groupings[1]);
+        fixed[o] = match fixed[o] {
+            None => Some(Some(this)),
+            Some(Some(f)) if f == this => Some(Some(f)),
+            _ => Some(None),
+        };
+    }
+    fixed.into_iter().map(Option::flatten).collect()
 }
 
 fn row<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
