@@ -56,19 +56,17 @@ def choices(u, timeout):
     """The organisations, regions and themes the server offers (from its own pages)."""
     import gzip
     import re
-    status, body = fetch(u, "/organisations?q=", timeout)
-    try:
-        body = gzip.decompress(body)
-    except OSError:
-        pass
-    text = body.decode().replace("&#x2f;", "/")
+    def page(path):
+        body = fetch(u, path, timeout)[1]
+        try:
+            body = gzip.decompress(body)
+        except OSError:
+            pass
+        return body.decode().replace("&#x2f;", "/")
+
+    text = page("/organisations?q=")
     orgs = sorted(set(re.findall(r'href="/organisation/([^"?]+)', text)))
-    status, body = fetch(u, "/", timeout)
-    try:
-        body = gzip.decompress(body)
-    except OSError:
-        pass
-    text = body.decode().replace("&#x2f;", "/")
+    text = page("/")
     region_select = re.search(r'<select name="region">(.*?)</select>', text, re.S)
     regions = re.findall(r"<option>([^<]+)</option>", region_select.group(1)) if region_select else []
     themes = sorted(set(re.findall(r'href="/theme/([^"?]+)', text)))

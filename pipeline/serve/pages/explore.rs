@@ -70,6 +70,19 @@ fn render(name: &str, template: &str, ctx: minijinja::Value) -> Result<String> {
         })
 }
 
+/// Links to charts as SVG and PNG, for a query.
+fn chart_links(charts: &[&str], q: &str) -> Vec<Link> {
+    charts
+        .iter()
+        .flat_map(|chart| {
+            ["svg", "png"].map(|ext| Link {
+                href: format!("/chart/{chart}.{ext}?{q}"),
+                label: format!("{chart}.{ext}"),
+            })
+        })
+        .collect()
+}
+
 /// A path with the view's query, if it has one.
 fn linked(path: &str, q: &str) -> String {
     if q.is_empty() {
@@ -334,12 +347,7 @@ pub(crate) async fn overview(s: &AppState, f: &Filters, paging: &Paging) -> Resu
         href: format!("/report?{q}"),
         label: "The full report of this view".into(),
     }];
-    for ext in ["svg", "png"] {
-        downloads.push(Link {
-            href: format!("/chart/prevalence.{ext}?{q}"),
-            label: format!("prevalence.{ext}"),
-        });
-    }
+    downloads.extend(chart_links(&["prevalence"], &q));
     downloads.extend(table_links(&q, None));
     page(
         s,
@@ -501,15 +509,7 @@ pub(crate) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Repl
             org_noun => study.organisation_noun.clone(), flagged => flagged,
         },
     )?;
-    let mut downloads = Vec::new();
-    for chart in ["spc", "funnel"] {
-        for ext in ["svg", "png"] {
-            downloads.push(Link {
-                href: format!("/chart/{chart}.{ext}?theme={t}&{q}"),
-                label: format!("{chart}.{ext}"),
-            });
-        }
-    }
+    let mut downloads = chart_links(&["spc", "funnel"], &format!("theme={t}&{q}"));
     downloads.extend(table_links(&q, None));
     page(
         s,
