@@ -393,30 +393,36 @@ fn add_all_themes_row(rows: &mut Vec<Cooccurrence>, codes: &CodeList) {
 }
 
 /// monthly_series: months without cases between the first and the last, with zeros.
+/// The rows are read once, by month (a series of many months was quadratic).
 fn fill_months(rows: &mut Vec<MonthTheme>, codes: &CodeList) {
-    let month_of = |r: &MonthTheme| NaiveDate::parse_from_str(&r.month, "%Y-%m-%d").ok();
-    let (Some(first), Some(last)) = (
-        rows.iter().filter_map(month_of).min(),
-        rows.iter().filter_map(month_of).max(),
-    ) else {
+    let mut by_month: std::collections::BTreeMap<NaiveDate, Vec<MonthTheme>> =
+        std::collections::BTreeMap::new();
+    let mut undated = Vec::new();
+    for r in rows.drain(..) {
+        match NaiveDate::parse_from_str(&r.month, "%Y-%m-%d") {
+            Ok(m) => by_month.entry(m).or_default().push(r),
+            Err(_) => undated.push(r),
+        }
+    }
+    let (Some(&first), Some(&last)) = (by_month.keys().next(), by_month.keys().next_back()) else {
+        *rows = undated;
         return;
     };
     let mut filled = Vec::new();
     let mut month = first;
     while month <= last {
-        let present: Vec<&MonthTheme> =
-            rows.iter().filter(|r| month_of(r) == Some(month)).collect();
-        if present.is_empty() {
-            for theme in codes.themes() {
-                filled.push(MonthTheme {
-                    month: month.to_string(),
-                    theme,
-                    cases: Count(0),
-                    cases_with_theme: Count(0),
-                });
+        match by_month.remove(&month) {
+            Some(present) => filled.extend(present),
+            None => {
+                for theme in codes.themes() {
+                    filled.push(MonthTheme {
+                        month: month.to_string(),
+                        theme,
+                        cases: Count(0),
+                        cases_with_theme: Count(0),
+                    });
+                }
             }
-        } else {
-            filled.extend(present.into_iter().cloned());
         }
         month = next_month(month);
     }
