@@ -80,44 +80,9 @@ pub struct Scope {
     pub choices: Vec<Choice>,
 }
 
-/// One of the groupings every case has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Grouping {
-    Organisation,
-    Region,
-    Source,
-    Decision,
-}
-
-impl Grouping {
-    pub const ALL: [Grouping; 4] = [
-        Grouping::Organisation,
-        Grouping::Region,
-        Grouping::Source,
-        Grouping::Decision,
-    ];
-
-    /// Its column in `cases`.
-    pub fn column(self) -> &'static str {
-        match self {
-            Grouping::Organisation => "organisation_code",
-            Grouping::Region => "region",
-            Grouping::Source => "source",
-            Grouping::Decision => "decision",
-        }
-    }
-
-    /// Its name in filters and addresses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Grouping::Organisation => "organisation",
-            Grouping::Region => "region",
-            Grouping::Source => "source",
-            Grouping::Decision => "decision",
-        }
-    }
-}
+/// One of the groupings every case has: the kinds of filter a publication may offer are
+/// the same four.
+pub use crate::spec::publication::Filter as Grouping;
 
 /// The cases whose grouping has one of `values` or, with `exclude`, none of them. A case
 /// with no value (a missing region) is in no list of values, and so is kept by an
@@ -131,6 +96,18 @@ pub struct Choice {
 }
 
 impl Scope {
+    /// The groupings given one value each (`--organisation`, `--region`, ...).
+    pub fn singles(&self) -> impl Iterator<Item = (Grouping, &str)> {
+        [
+            (Grouping::Organisation, &self.organisation),
+            (Grouping::Region, &self.region),
+            (Grouping::Source, &self.source),
+            (Grouping::Decision, &self.decision),
+        ]
+        .into_iter()
+        .filter_map(|(g, v)| v.as_deref().map(|v| (g, v)))
+    }
+
     /// The filter on `cases`, as DataFusion expressions with literal values.
     fn filters(&self) -> Vec<Expr> {
         let mut filters = Vec::new();
@@ -160,15 +137,8 @@ impl Scope {
                 }
             }
         }
-        for (column, value) in [
-            ("organisation_code", &self.organisation),
-            ("region", &self.region),
-            ("source", &self.source),
-            ("decision", &self.decision),
-        ] {
-            if let Some(v) = value {
-                filters.push(col(column).eq(lit(v.as_str())));
-            }
+        for (g, v) in self.singles() {
+            filters.push(col(g.column()).eq(lit(v)));
         }
         for c in &self.choices {
             let column = match c.grouping {

@@ -98,15 +98,7 @@ impl View {
                     .join(", ")
             ));
         }
-        let given: Vec<(Filter, &String)> = [
-            (Filter::Organisation, &scope.organisation),
-            (Filter::Region, &scope.region),
-            (Filter::Source, &scope.source),
-            (Filter::Decision, &scope.decision),
-        ]
-        .into_iter()
-        .filter_map(|(f, v)| v.as_ref().map(|v| (f, v)))
-        .collect();
+        let given: Vec<(Filter, &str)> = scope.singles().collect();
         let unit = match given.as_slice() {
             [] => Unit::All,
             [(f, v)] => {
@@ -122,7 +114,7 @@ impl View {
                             .join(", ")
                     ));
                 }
-                Unit::Is(*f, (*v).clone())
+                Unit::Is(*f, v.to_string())
             }
             _ => {
                 return Err("a published view has one filter at a time (with a period)".into());

@@ -225,6 +225,8 @@ pub struct CaseIndex {
     /// its cases give the same (most do): then a scope's name and region for it need no
     /// comparison per case.
     fixed: Vec<Option<(u32, u32)>>,
+    /// Per organisation (by position), its least name.
+    least_names: Vec<u32>,
 }
 
 /// The rows read for the index: every case's groupings, dates and themes (the bits of
@@ -406,7 +408,7 @@ impl CaseIndex {
                 c.bits = bits[c.set as usize];
             }
         }
-        let fixed = fixed_names(&cases, finished[0].0.sorted.len() + 1);
+        let (fixed, least_names) = fixed_names(&cases, finished[0].0.sorted.len() + 1);
         let by_opened = Ordered::of(&cases, |r| r.opened)?;
         let by_closed = Ordered::of(&cases, |r| r.closed)?;
         drop(cases);
@@ -429,6 +431,7 @@ impl CaseIndex {
             months,
             last,
             fixed,
+            least_names,
         })
     }
 
@@ -444,6 +447,24 @@ impl CaseIndex {
     /// The values a grouping takes, sorted.
     pub fn values(&self, g: Grouping) -> &[String] {
         &self.groupings[g as usize].sorted
+    }
+
+    /// The organisations with a code, each with its least name ("" when none), in code
+    /// order: the filter form's list.
+    pub fn organisations(&self) -> Vec<(String, String)> {
+        self.groupings[0]
+            .sorted
+            .iter()
+            .zip(&self.least_names)
+            .map(|(code, n)| {
+                let name = if *n == NONE {
+                    String::new()
+                } else {
+                    self.names.sorted[*n as usize].clone()
+                };
+                (code.clone(), name)
+            })
+            .collect()
     }
 
     /// The latest month with a case, by the date field (year × 12 + month − 1).
@@ -825,14 +846,19 @@ fn months_as_offsets(cases: &mut [Row]) -> ([u32; 2], [usize; 2], [Option<NaiveD
 
 /// Per organisation (by position; the last: cases with no code), its name and region
 /// when all its cases give the same.
-fn fixed_names(cases: &[Row], orgs: usize) -> Vec<Option<(u32, u32)>> {
+/// Also each organisation's least name (the filter form's: SQL's MIN, none ignored).
+fn fixed_names(cases: &[Row], orgs: usize) -> (Vec<Option<(u32, u32)>>, Vec<u32>) {
     let mut fixed: Vec<Option<Option<(u32, u32)>>> = vec![None; orgs];
+    let mut least = vec![NONE; orgs];
     for c in cases.iter() {
         let o = if c.groupings[0] == NONE {
             orgs - 1
         } else {
             c.groupings[0] as usize
         };
+        if c.name != NONE && (least[o] == NONE || c.name < least[o]) {
+            least[o] = c.name;
+        }
         let this = (c.name, c.groupings[1]);
         fixed[o] = match fixed[o] {
             None => Some(Some(this)),
@@ -840,7 +866,7 @@ fn fixed_names(cases: &[Row], orgs: usize) -> Vec<Option<(u32, u32)>> {
             _ => Some(None),
         };
     }
-    fixed.into_iter().map(Option::flatten).collect()
+    (fixed.into_iter().map(Option::flatten).collect(), least)
 }
 
 fn row<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
@@ -1000,15 +1026,8 @@ impl Test {
                 ),
             });
         };
-        for (g, v) in [
-            (Grouping::Organisation, &scope.organisation),
-            (Grouping::Region, &scope.region),
-            (Grouping::Source, &scope.source),
-            (Grouping::Decision, &scope.decision),
-        ] {
-            if let Some(v) = v {
-                restrict(g, std::slice::from_ref(v), false);
-            }
+        for (g, v) in scope.singles() {
+            restrict(g, &[v.to_string()], false);
         }
         for c in &scope.choices {
             restrict(c.grouping, &c.values, c.exclude);

@@ -43,7 +43,7 @@ use subtle::ConstantTimeEq;
 use crate::engine::{self, DateField, Engine, Scope};
 use crate::error::{Error, Result};
 use crate::measures::Context;
-use crate::publication::{Filter, Publication, Publishing, Unit, View};
+use crate::publication::{Publication, Publishing, Unit, View};
 use crate::spec::grid::Period;
 use crate::spec::study::StudyFile;
 use crate::spec::{CodeList, Thresholds};
@@ -382,13 +382,7 @@ impl Filters {
             ..Filters::default()
         };
         if let Unit::Is(filter, v) = &view.unit {
-            let v = v.clone();
-            match filter {
-                Filter::Organisation => f.organisation = v,
-                Filter::Region => f.region = v,
-                Filter::Source => f.source = v,
-                Filter::Decision => f.decision = v,
-            }
+            *f.single(*filter) = v.clone();
         }
         f
     }
@@ -451,7 +445,6 @@ pub async fn serve(config: Config) -> Result<()> {
     // The filter form's choices (and, for publication, the audited set) before the first
     // request, so that a warehouse that cannot be read stops the start.
     state.choices().await?;
-    state.index().await?;
     if state.config.publish {
         state.publication().await?;
     }
@@ -666,11 +659,7 @@ async fn remember(State(state): State<Arc<AppState>>, request: Request, next: Ne
     if request.method() != Method::GET {
         return next.run(request).await;
     }
-    let gzip = request
-        .headers()
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(accepts_gzip);
+    let gzip = wants_gzip(request.headers());
     let key = format!(
         "{}{}",
         answer_key(
@@ -715,6 +704,14 @@ async fn remember(State(state): State<Arc<AppState>>, request: Request, next: Ne
 /// that accepts gzip.
 const COMPRESS_BYTES: usize = 1024;
 
+/// Whether a request's `Accept-Encoding` accepts gzip.
+fn wants_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip)
+}
+
 /// Whether an `Accept-Encoding` header accepts gzip (`gzip` or `*`, not at `q=0`).
 fn accepts_gzip(header: &str) -> bool {
     header.split(',').any(|part| {
@@ -733,11 +730,7 @@ fn accepts_gzip(header: &str) -> bool {
 /// overview of a large study is half a megabyte, a tenth of it gzipped. PNGs are already
 /// compressed and go as they are.
 async fn compress(request: Request, next: Next) -> Response {
-    let gzip = request
-        .headers()
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(accepts_gzip);
+    let gzip = wants_gzip(request.headers());
     let mut response = next.run(request).await;
     let textual = response
         .headers()
@@ -1014,17 +1007,17 @@ impl AppState {
             })
     }
 
-    /// The filter form's choices, read again when a new version is committed.
+    /// The filter form's choices, from the case index of the committed version.
     async fn choices(&self) -> Result<Arc<pages::Choices>> {
-        let version = self.config.warehouse.committed()?.version;
+        let index = self.index().await?;
         if let Some((v, c)) = self.choices.lock().ok().and_then(|c| c.clone())
-            && v == version
+            && v == index.version
         {
             return Ok(c);
         }
-        let c = Arc::new(pages::Choices::load(&self.inputs(&Scope::default())).await?);
+        let c = Arc::new(pages::Choices::of(&index));
         if let Ok(mut slot) = self.choices.lock() {
-            *slot = Some((version, c.clone()));
+            *slot = Some((index.version.clone(), c.clone()));
         }
         Ok(c)
     }
@@ -1265,11 +1258,7 @@ async fn overview(
 }
 
 async fn report(State(state): State<Arc<AppState>>, f: Filters) -> Response {
-    let lane = if state.is_cached(&f) {
-        Lane::Free
-    } else {
-        Lane::Query
-    };
+    let lane = built_or_query(&state, "", &f);
     work(
         state,
         lane,
@@ -1327,7 +1316,7 @@ fn fast(_: &AppState, _: &str, _: &Filters) -> Lane {
     Lane::Fast
 }
 
-/// A figure of a report: free once the scope's report is built.
+/// A report or a figure of one: free once the scope's report is built.
 fn built_or_query(s: &AppState, _: &str, f: &Filters) -> Lane {
     if s.is_cached(f) {
         Lane::Free
@@ -1355,6 +1344,7 @@ named_page!(chart, pages::chart, by_measure);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::publication::Filter;
 
     #[test]
     fn answers_are_keyed_on_method_and_normalised_parameters() {

@@ -28,53 +28,38 @@ pub(super) struct Choices {
 }
 
 impl Choices {
-    pub(super) async fn load(inputs: &engine::Inputs<'_>) -> Result<Choices> {
-        let ctx = engine::session(inputs).await?;
-        let list = |sql: &'static str| {
-            let ctx = ctx.clone();
-            async move {
-                let batches =
-                    measures::sql_batches(&ctx, sql, Path::new("(serve)"), Vec::new()).await?;
-                let rows = measures::to_rows(&batches)?;
-                Ok::<_, Error>(
-                    rows.into_iter()
-                        .map(|r| {
-                            (
-                                r.get("a")
-                                    .and_then(|v| v.as_str())
-                                    .unwrap_or("")
-                                    .to_string(),
-                                r.get("b")
-                                    .and_then(|v| v.as_str())
-                                    .unwrap_or("")
-                                    .to_string(),
-                            )
-                        })
-                        .filter(|(a, _)| !a.is_empty())
-                        .collect::<Vec<_>>(),
-                )
-            }
+    /// The values the warehouse's cases have (none empty), from its case index.
+    pub(super) fn of(index: &super::CaseIndex) -> Choices {
+        use crate::engine::Grouping;
+        let values = |g: Grouping| -> Vec<String> {
+            index
+                .values(g)
+                .iter()
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .collect()
         };
-        let firsts = |v: Vec<(String, String)>| v.into_iter().map(|(a, _)| a).collect();
-        Ok(Choices {
-            organisations: list(
-                "SELECT organisation_code AS a, MIN(organisation_name) AS b FROM cases GROUP BY organisation_code ORDER BY a",
-            )
-            .await?,
-            regions: firsts(
-                list("SELECT DISTINCT region AS a, '' AS b FROM cases ORDER BY a").await?,
-            ),
-            sources: firsts(
-                list("SELECT DISTINCT CAST(source AS VARCHAR) AS a, '' AS b FROM cases ORDER BY a")
-                    .await?,
-            ),
-            decisions: firsts(
-                list(
-                    "SELECT DISTINCT CAST(decision AS VARCHAR) AS a, '' AS b FROM cases ORDER BY a",
-                )
-                .await?,
-            ),
-        })
+        Choices {
+            organisations: index
+                .organisations()
+                .into_iter()
+                .filter(|(code, _)| !code.is_empty())
+                .collect(),
+            regions: values(Grouping::Region),
+            sources: values(Grouping::Source),
+            decisions: values(Grouping::Decision),
+        }
+    }
+
+    /// The values of a grouping.
+    fn known(&self, g: crate::engine::Grouping) -> Vec<&str> {
+        use crate::engine::Grouping;
+        match g {
+            Grouping::Organisation => self.organisations.iter().map(|(c, _)| c.as_str()).collect(),
+            Grouping::Region => self.regions.iter().map(String::as_str).collect(),
+            Grouping::Source => self.sources.iter().map(String::as_str).collect(),
+            Grouping::Decision => self.decisions.iter().map(String::as_str).collect(),
+        }
     }
 
     /// What is wrong with a filter naming a value the warehouse does not have (an
@@ -82,47 +67,20 @@ impl Choices {
     /// words with the nearest value it has; `None` when every value is one it has. A
     /// page of zeros would otherwise say nothing.
     pub(super) fn unknown(&self, f: &Filters) -> Option<String> {
-        let codes: Vec<&str> = self.organisations.iter().map(|(c, _)| c.as_str()).collect();
-        let lists: [(&str, &str, Vec<&str>); 4] = [
-            ("organisation", &f.organisation, codes),
-            (
-                "region",
-                &f.region,
-                self.regions.iter().map(String::as_str).collect(),
-            ),
-            (
-                "source",
-                &f.source,
-                self.sources.iter().map(String::as_str).collect(),
-            ),
-            (
-                "decision",
-                &f.decision,
-                self.decisions.iter().map(String::as_str).collect(),
-            ),
+        use crate::engine::Grouping;
+        // Each value a filter names: the single ones, and each of a choice's.
+        let singles = [
+            (Grouping::Organisation, f.organisation.as_str()),
+            (Grouping::Region, f.region.as_str()),
+            (Grouping::Source, f.source.as_str()),
+            (Grouping::Decision, f.decision.as_str()),
         ];
-        // A choice's values are checked as single values are.
-        let chosen: Vec<(&str, &str)> = f
+        let chosen = f
             .choices
             .iter()
-            .flat_map(|c| {
-                c.values
-                    .iter()
-                    .map(move |v| (c.grouping.name(), v.as_str()))
-            })
-            .collect();
-        let lists: Vec<(&str, &str, Vec<&str>)> = lists
-            .iter()
-            .flat_map(|(what, value, known)| {
-                std::iter::once((*what, *value, known.clone())).chain(
-                    chosen
-                        .iter()
-                        .filter(move |(w, _)| w == what)
-                        .map(move |(_, v)| (*what, *v, known.clone())),
-                )
-            })
-            .collect();
-        lists.into_iter().find_map(|(what, value, known)| {
+            .flat_map(|c| c.values.iter().map(move |v| (c.grouping, v.as_str())));
+        singles.into_iter().chain(chosen).find_map(|(g, value)| {
+            let (what, known) = (g.name(), self.known(g));
             if value.is_empty() || known.contains(&value) {
                 return None;
             }
@@ -567,9 +525,7 @@ pub(super) async fn report(s: &AppState, f: &Filters) -> Result<Reply> {
         Ok(p) => p,
         Err(reply) => return Ok(reply),
     };
-    if publish.is_none() {
-        scope_of(s, f, None).await?;
-    }
+    // `report` checks the scope before it builds.
     let dir = s.report(f, publish.as_ref()).await?;
     let q = f.query();
     let (style, body) = report_parts(&dir, &q)?;
@@ -688,13 +644,7 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
     // and its SPC chart per theme: the index's figures, as the overview's.
     let all_publish = publish.as_ref().map(|p| p.at(p.view.with(Unit::All)));
     let c = s.context(&all_scope);
-    let figs = Figures::new(
-        &s.no_tables,
-        &c,
-        source_line(&s.config.warehouse.committed()?, &s.config.codes),
-        all_publish,
-        &s.config.study,
-    );
+    let figs = explore::figures(s, &c, all_publish)?;
     // Each theme's funnel reads its own rows of the profile.
     for theme in s.config.codes.themes() {
         if let Some(out) = index.profile_of(&theme, &all_counts, &c)? {
@@ -702,13 +652,7 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
         }
     }
     let own_c = s.context(&own_scope);
-    let own_figs = Figures::new(
-        &s.no_tables,
-        &own_c,
-        source_line(&s.config.warehouse.committed()?, &s.config.codes),
-        publish.clone(),
-        &s.config.study,
-    );
+    let own_figs = explore::figures(s, &own_c, publish.clone())?;
     if let Some(out) = index.measure("monthly_series", &own_counts, &own_c)? {
         own_figs.seed(out);
     }
@@ -724,7 +668,7 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
                 .funnel()
                 .iter()
                 .find(|r| r.label == code)
-                .map(|r| explore::judgement(r.significance.label()))
+                .map(|r| explore::judgement(r.significance))
                 .unwrap_or_else(|| "not shown".into()),
             Err(Error::NotDrawn(_)) => "no funnel".into(),
             Err(e) => return Err(e),
@@ -925,8 +869,15 @@ pub(super) async fn table(s: &AppState, file: &str, f: &Filters) -> Result<Reply
     let measure = measures::find(name)?;
     let publish = file_publishing(s, f).await?;
     let scope = scope_of(s, f, publish.as_ref()).await?;
-    let (index, counts) = s.counts(&scope, super::Want::of(&[name])).await?;
-    let out = match index.measure(name, &counts, &s.context(&scope))? {
+    // From the index where it answers the measure; else the measure's SQL.
+    let out = match explore::index_measure(name) {
+        Some(m) => {
+            let (index, counts) = s.counts(&scope, super::Want::of(&[m])).await?;
+            index.measure(m, &counts, &s.context(&scope))?
+        }
+        None => None,
+    };
+    let out = match out {
         Some(out) => out,
         None => {
             let ctx = engine::session(&s.inputs(&scope)).await?;
@@ -990,13 +941,7 @@ pub(super) async fn chart(s: &AppState, file: &str, f: &Filters) -> Result<Reply
         publish,
         &s.config.study,
     );
-    if from_index(name) {
-        let measure = match name {
-            "funnel" => "organisation_profile",
-            "spc" => "monthly_series",
-            "cooccurrence" => "theme_cooccurrence",
-            _ => "theme_prevalence",
-        };
+    if let Some(measure) = explore::index_measure(name) {
         explore::seed(s, &figures, &[measure], theme).await?;
     }
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;

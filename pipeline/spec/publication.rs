@@ -23,6 +23,24 @@ pub enum Filter {
 }
 
 impl Filter {
+    pub const ALL: [Filter; 4] = [
+        Filter::Organisation,
+        Filter::Region,
+        Filter::Source,
+        Filter::Decision,
+    ];
+
+    /// Its column in the cases.
+    pub fn column(self) -> &'static str {
+        match self {
+            Filter::Organisation => "organisation_code",
+            Filter::Region => "region",
+            Filter::Source => "source",
+            Filter::Decision => "decision",
+        }
+    }
+
+    /// Its name in filters and addresses.
     pub fn name(self) -> &'static str {
         match self {
             Filter::Organisation => "organisation",

@@ -14,10 +14,21 @@ const PAGE_MEASURES: [&str; 3] = ["theme_prevalence", "organisation_profile", "m
 /// Organisations per page of the overview's table.
 const PAGE_ROWS: usize = 50;
 
+/// The index's measure behind a chart or table (its name without extension), if the
+/// index answers it.
+pub(crate) fn index_measure(stem: &str) -> Option<&'static str> {
+    match stem {
+        "prevalence" => Some("theme_prevalence"),
+        "spc" => Some("monthly_series"),
+        "funnel" => Some("organisation_profile"),
+        "cooccurrence" => Some("theme_cooccurrence"),
+        m => CaseIndex::MEASURES.iter().find(|x| **x == m).copied(),
+    }
+}
+
 /// Whether a chart or table (its name without extension) is answered from the index.
 pub(crate) fn from_index(stem: &str) -> bool {
-    matches!(stem, "prevalence" | "spc" | "funnel" | "cooccurrence")
-        || CaseIndex::MEASURES.contains(&stem)
+    index_measure(stem).is_some()
 }
 
 /// Gives `figs` the index's measures `names` for its scope: its charts and tables of
@@ -153,15 +164,15 @@ fn theme_lines<F: measures::Form>(
 }
 
 /// A funnel judgement in a reader's words.
-pub(super) fn judgement(label: &str) -> String {
-    match label {
-        "high (0.001)" => "above the 99.8% limit",
-        "high (0.025)" => "above the 95% limit",
-        "low (0.001)" => "below the 99.8% limit",
-        "low (0.025)" => "below the 95% limit",
-        "not significant" => "within the limits",
-        "not judged (small denominator)" => "not judged (too few)",
-        other => other,
+pub(super) fn judgement(s: crate::stats::Significance) -> String {
+    use crate::stats::Significance::*;
+    match s {
+        High0001 => "above the 99.8% limit",
+        High0025 => "above the 95% limit",
+        Low0001 => "below the 99.8% limit",
+        Low0025 => "below the 95% limit",
+        NotSignificant => "within the limits",
+        NotJudged => "not judged (too few)",
     }
     .to_string()
 }
@@ -202,21 +213,20 @@ struct OrgLine {
     funnel: String,
 }
 
-/// The view's figures: the index's measures given, over a session with no tables (a
-/// query the page should not need fails instead of answering for another scope).
-macro_rules! view_figures {
-    ($s:expr, $scope:expr, $publish:expr, $names:expr, $focus:expr, $ctx:ident, $c:ident, $figs:ident, $cases:ident) => {
-        let $ctx = &$s.no_tables;
-        let $c = $s.context(&$scope);
-        let $figs = Figures::new(
-            $ctx,
-            &$c,
-            source_line(&$s.config.warehouse.committed()?, &$s.config.codes),
-            $publish,
-            &$s.config.study,
-        );
-        let $cases = seed($s, &$figs, $names, $focus).await?;
-    };
+/// The figures of a view answered from the index: over a session with no tables (a query
+/// the page should not need fails instead of answering for another scope).
+pub(super) fn figures<'a>(
+    s: &'a AppState,
+    c: &'a crate::measures::Context<'a>,
+    publish: Option<Publishing>,
+) -> Result<Figures<'a>> {
+    Ok(Figures::new(
+        &s.no_tables,
+        c,
+        source_line(&s.config.warehouse.committed()?, &s.config.codes),
+        publish,
+        &s.config.study,
+    ))
 }
 
 pub(crate) async fn overview(s: &AppState, f: &Filters, paging: &Paging) -> Result<Reply> {
@@ -239,17 +249,9 @@ pub(crate) async fn overview(s: &AppState, f: &Filters, paging: &Paging) -> Resu
     } else {
         themes.first().cloned().unwrap_or_default()
     };
-    view_figures!(
-        s,
-        scope,
-        publish.clone(),
-        &PAGE_MEASURES,
-        Some(theme.as_str()),
-        ctx,
-        c,
-        figs,
-        cases
-    );
+    let c = s.context(&scope);
+    let figs = figures(s, &c, publish.clone())?;
+    let cases = seed(s, &figs, &PAGE_MEASURES, Some(theme.as_str())).await?;
     let q = f.query();
     let study = &s.config.study;
     let lines = prevalence_lines(s, &figs, publish.as_ref(), &q).await?;
@@ -265,7 +267,7 @@ pub(crate) async fn overview(s: &AppState, f: &Filters, paging: &Paging) -> Resu
             assurance => score.assurance_words, note => score.note,
         });
     }
-    let mut orgs = organisation_lines(s, &figs, publish.as_ref(), &theme, &q).await?;
+    let mut orgs = organisation_lines(&figs, publish.as_ref(), &theme, &q).await?;
     let desc = paging.desc == "1";
     match paging.sort.as_str() {
         "name" => orgs.sort_by(|a, b| a.name.cmp(&b.name)),
@@ -323,11 +325,8 @@ pub(crate) async fn overview(s: &AppState, f: &Filters, paging: &Paging) -> Resu
             q => q,
             hidden => hidden(&q),
             orgs => shown_orgs,
-            org_noun => study.organisation_noun.clone(),
             orgs_noun => study.organisations(),
-            org_title => crate::report::chart::capitalised(&study.organisation_noun),
             region_label => study.second_grouping.clone().unwrap_or_else(|| "Region".into()),
-            theme => theme.clone(),
             theme_label => study.label(&theme),
             themes => themes.iter().map(|t| context! { code => t, label => study.label(t), selected => *t == theme }).collect::<Vec<_>>(),
             sort_code => format!("/?{}#organisations", with_theme("")),
@@ -338,7 +337,6 @@ pub(crate) async fn overview(s: &AppState, f: &Filters, paging: &Paging) -> Resu
             total_words => if orgs.len() == 1 { format!("1 {}", study.organisation_noun) } else { format!("{} {}", crate::spec::thousands(orgs.len() as i64), study.organisations()) },
             previous => (at > 1).then(|| page_href(at - 1)),
             next => (at < pages).then(|| page_href(at + 1)),
-            sort => paging.sort.clone(), desc => desc,
             full => format!("/report?{q}"),
             csv => format!("/table/organisation_profile.csv?{q}"),
         },
@@ -387,7 +385,6 @@ const OVERVIEW: &str = r##"<nav class="contents"><a href="#summary">Summary</a> 
 
 /// The organisations of the view with one theme's share and funnel judgement, as shown.
 async fn organisation_lines(
-    s: &AppState,
     figs: &Figures<'_>,
     publish: Option<&Publishing>,
     theme: &str,
@@ -408,7 +405,7 @@ async fn organisation_lines(
                     .funnel()
                     .iter()
                     .find(|r| r.label == code)
-                    .map(|r| judgement(r.significance.label()))
+                    .map(|r| judgement(r.significance))
             })
             .unwrap_or_else(|| "not shown".into())
     };
@@ -442,7 +439,6 @@ async fn organisation_lines(
             })
             .collect()
     }
-    let _ = s;
     Ok(shown(
         &profile,
         publish,
@@ -467,17 +463,9 @@ pub(crate) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Repl
         Err(reply) => return Ok(reply),
     };
     let scope = scope_of(s, f, publish.as_ref()).await?;
-    view_figures!(
-        s,
-        scope,
-        publish.clone(),
-        &PAGE_MEASURES,
-        Some(theme),
-        ctx,
-        c,
-        figs,
-        cases
-    );
+    let c = s.context(&scope);
+    let figs = figures(s, &c, publish.clone())?;
+    let cases = seed(s, &figs, &PAGE_MEASURES, Some(theme)).await?;
     let q = f.query();
     let study = &s.config.study;
     let line = prevalence_lines(s, &figs, publish.as_ref(), &q)
@@ -485,7 +473,7 @@ pub(crate) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Repl
         .into_iter()
         .find(|l| l.theme == theme);
     let score = crate::report::score_row(&figs, study, theme).await?;
-    let orgs = organisation_lines(s, &figs, publish.as_ref(), theme, &q).await?;
+    let orgs = organisation_lines(&figs, publish.as_ref(), theme, &q).await?;
     let flagged: Vec<&OrgLine> = orgs
         .iter()
         .filter(|o| o.funnel.starts_with("above") || o.funnel.starts_with("below"))
@@ -544,7 +532,7 @@ pub(crate) async fn compare(s: &AppState, f: &Filters, v: &Versus) -> Result<Rep
     }
     if !changed {
         let body = "<h2>Compare two views</h2><p>Give the second view: <code>versus_organisation</code>, or <code>versus_period</code> (or <code>versus_from</code> and <code>versus_to</code>), in the form below.</p>";
-        return compare_form(s, f, v, body, None).await;
+        return compare_form(s, f, v, body).await;
     }
     let mut sides = Vec::new();
     for side in [f, &other] {
@@ -553,18 +541,9 @@ pub(crate) async fn compare(s: &AppState, f: &Filters, v: &Versus) -> Result<Rep
             Err(reply) => return Ok(reply),
         };
         let scope = scope_of(s, side, publish.as_ref()).await?;
-        view_figures!(
-            s,
-            scope,
-            publish.clone(),
-            &["theme_prevalence"],
-            None,
-            ctx,
-            c,
-            figs,
-            cases
-        );
-        let _ = cases;
+        let c = s.context(&scope);
+        let figs = figures(s, &c, publish.clone())?;
+        seed(s, &figs, &["theme_prevalence"], None).await?;
         let q = side.query();
         sides.push((
             scope_title(s, side, &*s.choices().await?, None),
@@ -615,16 +594,10 @@ pub(crate) async fn compare(s: &AppState, f: &Filters, v: &Versus) -> Result<Rep
 <p class="meta">The difference of the first view's share and the second's, with Newcombe's hybrid score interval (1998, method 10) from the two Wilson intervals; "higher" or "lower" where that interval leaves out zero. Two views that share cases (a period inside the other) are not independent, and the interval is then only a guide.</p>"##,
         context! { left => sides[0].0.clone(), right => sides[1].0.clone(), rows => rows },
     )?;
-    compare_form(s, f, v, &body, Some(&other)).await
+    compare_form(s, f, v, &body).await
 }
 
-async fn compare_form(
-    s: &AppState,
-    f: &Filters,
-    v: &Versus,
-    body: &str,
-    other: Option<&Filters>,
-) -> Result<Reply> {
+async fn compare_form(s: &AppState, f: &Filters, v: &Versus, body: &str) -> Result<Reply> {
     let choices = s.choices().await?;
     let form = render(
         "versus.html",
@@ -640,7 +613,6 @@ async fn compare_form(
             v => context! { versus_organisation => v.versus_organisation, versus_period => v.versus_period, versus_from => v.versus_from, versus_to => v.versus_to },
         },
     )?;
-    let _ = other;
     page(
         s,
         f,
