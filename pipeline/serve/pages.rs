@@ -277,6 +277,32 @@ async fn presets(s: &AppState, f: &Filters) -> Result<Vec<(String, String)>> {
     Ok(list)
 }
 
+/// A page of serve's own (not the report's body): the report's style, no notice.
+async fn own_page(
+    s: &AppState,
+    f: &Filters,
+    action: &str,
+    heading: &str,
+    cases: Option<u64>,
+    body: &str,
+    downloads: Vec<Link>,
+) -> Result<Reply> {
+    page(
+        s,
+        f,
+        action,
+        Content {
+            heading,
+            cases,
+            notice: None,
+            style: report_style(),
+            body,
+            downloads,
+        },
+    )
+    .await
+}
+
 /// A path segment or query value as serve's own links write it (the reports' links to
 /// serve use it too): every byte but letters, digits and `*-._` percent-encoded, a space
 /// as `%20`. Not the form encoding's `+`: in a path `+` is a plus sign (an organisation
@@ -728,18 +754,14 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
         organisation: code.to_string(),
         ..f.clone()
     };
-    page(
+    own_page(
         s,
         &shown,
         &action,
-        Content {
-            heading: &crate::report::chart::capitalised(&s.config.study.organisation_noun),
-            cases: None,
-            notice: None,
-            style: report_style(),
-            body: &body,
-            downloads: table_links(&with_org.query(), None),
-        },
+        &crate::report::chart::capitalised(&s.config.study.organisation_noun),
+        None,
+        &body,
+        table_links(&with_org.query(), None),
     )
     .await
 }
@@ -810,18 +832,14 @@ pub(super) async fn search(s: &AppState, text: &str, f: &Filters) -> Result<Repl
             name: "search.html".into(),
             source,
         })?;
-    page(
+    own_page(
         s,
         &kept,
         "/",
-        Content {
-            heading: &format!("Find {}", study.organisation_noun),
-            cases: None,
-            notice: None,
-            style: report_style(),
-            body: &body,
-            downloads: Vec::new(),
-        },
+        &format!("Find {}", study.organisation_noun),
+        None,
+        &body,
+        Vec::new(),
     )
     .await
 }

@@ -347,18 +347,14 @@ pub(crate) async fn overview(s: &AppState, f: &Filters, paging: &Paging) -> Resu
     }];
     downloads.extend(chart_links(&["prevalence"], &q));
     downloads.extend(table_links(&q, None));
-    page(
+    own_page(
         s,
         f,
         "/",
-        Content {
-            heading: "Overview",
-            cases: publish.is_none().then_some(cases),
-            notice: None,
-            style: report_style(),
-            body: &body,
-            downloads,
-        },
+        "Overview",
+        publish.is_none().then_some(cases),
+        &body,
+        downloads,
     )
     .await
 }
@@ -499,18 +495,14 @@ pub(crate) async fn theme(s: &AppState, theme: &str, f: &Filters) -> Result<Repl
     )?;
     let mut downloads = chart_links(&["spc", "funnel"], &format!("theme={t}&{q}"));
     downloads.extend(table_links(&q, None));
-    page(
+    own_page(
         s,
         f,
         &action,
-        Content {
-            heading: &study.label(theme),
-            cases: publish.is_none().then_some(cases),
-            notice: None,
-            style: report_style(),
-            body: &body,
-            downloads,
-        },
+        &study.label(theme),
+        publish.is_none().then_some(cases),
+        &body,
+        downloads,
     )
     .await
 }
@@ -613,18 +605,14 @@ async fn compare_form(s: &AppState, f: &Filters, v: &Versus, body: &str) -> Resu
             v => context! { versus_organisation => v.versus_organisation, versus_period => v.versus_period, versus_from => v.versus_from, versus_to => v.versus_to },
         },
     )?;
-    page(
+    own_page(
         s,
         f,
         "/compare",
-        Content {
-            heading: "Compare",
-            cases: None,
-            notice: None,
-            style: report_style(),
-            body: &format!("{form}{body}"),
-            downloads: Vec::new(),
-        },
+        "Compare",
+        None,
+        &format!("{form}{body}"),
+        Vec::new(),
     )
     .await
 }
