@@ -2,7 +2,7 @@
 """National-scale benchmark: casework against DuckDB on the same files, in one run.
 
 usage: bench/national.py [--cases N ...] [--profile release|dev] [--memory-limit 1GiB]
-                         [--keep DIR] [--skip-duckdb]
+                         [--keep DIR] [--skip-duckdb] [--independent] [--per-measure]
        (CASEWORK_BIN=path skips the cargo build and times that binary)
 
 For each N (default 100000 and 1000000; add 10000000 on request) it generates one bundle
@@ -170,6 +170,14 @@ def main():
     ap.add_argument("--skip-duckdb", action="store_true")
     ap.add_argument("--skip-polars", action="store_true",
                     help="leave out Polars' CSV-to-Parquet (pip install polars)")
+    ap.add_argument("--independent", action="store_true",
+                    help="the bundle from bench/independent_bundle.py (other distributions, "
+                    "no planted truth: checked against DuckDB only) instead of `casework generate`")
+    ap.add_argument("--per-measure", action="store_true",
+                    help="also time each measure alone, in each engine, as its own process")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="with --per-measure: runs of each measure in each engine; the median "
+                    "is reported (one run varies by a fifth on this machine)")
     ap.add_argument("--in-case-order", action="store_true",
                     help="keep the generator's case order (default: every file shuffled)")
     args = ap.parse_args()
@@ -191,15 +199,22 @@ def main():
             os.makedirs(d)
             bundle, wh = os.path.join(d, "bundle"), os.path.join(d, "warehouse")
             r = {"cases": n}
-            r["generate"], _ = timed([binary, "generate", "--cases", str(n), "--seed", "1",
-                                      "--out", bundle])
-            if not args.in_case_order:
-                shuffle_bundle(bundle, n)
-            r["order"] = "generated" if args.in_case_order else "shuffled"
+            if args.independent:
+                r["generate"], _ = timed([sys.executable, os.path.join(
+                    ROOT, "bench", "independent_bundle.py"), str(n), bundle])
+                r["order"] = "independent"
+                with open(os.path.join(bundle, "events.csv")) as f:
+                    r["events"] = sum(1 for _ in f) - 1
+            else:
+                r["generate"], _ = timed([binary, "generate", "--cases", str(n), "--seed", "1",
+                                          "--out", bundle])
+                if not args.in_case_order:
+                    shuffle_bundle(bundle, n)
+                r["order"] = "generated" if args.in_case_order else "shuffled"
+                with open(os.path.join(bundle, "truth.json")) as f:
+                    r["events"] = json.load(f)["rows"]["events"]
             r["csv_mib"] = sum(os.path.getsize(os.path.join(bundle, f"{t}.csv"))
                                for t in TABLES) / 2**20
-            with open(os.path.join(bundle, "truth.json")) as f:
-                r["events"] = json.load(f)["rows"]["events"]
             mem = ["--memory-limit", args.memory_limit]
             r["cw_ingest"], r["cw_ingest_rss"] = timed(
                 [binary, "ingest", bundle, "--warehouse", wh, "-q"])
@@ -216,17 +231,20 @@ def main():
                 [binary, "report", "--warehouse", wh, "--as-of", AS_OF, "--out",
                  os.path.join(d, "published"), "--format", "json", "--publish"] + mem)
             # casework's answers against the planted truth, with DuckDB or without it.
-            with open(os.path.join(bundle, "truth.json")) as f:
-                truth = json.load(f)
-            counted = json.loads(subprocess.run(
-                [binary, "measure", "theme_prevalence", "monthly_series", "--warehouse", wh,
-                 "--as-of", AS_OF, "--format", "json"] + mem,
-                check=True, capture_output=True, text=True).stdout)
-            problems = check_truth({o["measure"]: o["rows"] for o in counted}, truth)
-            if problems:
-                sys.exit(f"{len(problems)} differences from the planted truth at {n} cases:\n"
-                         + "\n".join(problems[:40]))
-            r["truth_agrees"] = True
+            if not args.independent:
+                with open(os.path.join(bundle, "truth.json")) as f:
+                    truth = json.load(f)
+                counted = json.loads(subprocess.run(
+                    [binary, "measure", "theme_prevalence", "monthly_series", "--warehouse",
+                     wh, "--as-of", AS_OF, "--format", "json"] + mem,
+                    check=True, capture_output=True, text=True).stdout)
+                problems = check_truth({o["measure"]: o["rows"] for o in counted}, truth)
+                if problems:
+                    sys.exit(f"{len(problems)} differences from the planted truth at {n} "
+                             "cases:\n" + "\n".join(problems[:40]))
+                r["truth_agrees"] = True
+            elif args.skip_duckdb:
+                sys.exit("--independent has no planted truth: it needs DuckDB to check against")
             if not args.skip_duckdb:
                 pq = os.path.join(d, "duckdb-parquet")
                 os.makedirs(pq)
@@ -268,6 +286,20 @@ def main():
                 r["answers_agree"] = True
                 r["ingest_ratio"] = r["cw_ingest"] / r["db_ingest"]
                 r["measures_ratio"] = r["cw_measures"] / r["db_measures"]
+                if args.per_measure:
+                    # Each measure alone, each engine as its own process (its start-up,
+                    # reading the manifest and registering the tables, included in both).
+                    r["per_measure"] = {}
+                    for q in sorted(duck):
+                        cws, dbs = [], []
+                        for _ in range(args.repeat):  # the engines in turn
+                            cws.append(timed([binary, "measure", q, "--warehouse", wh,
+                                              "--as-of", AS_OF, "--format", "csv"] + mem))
+                            dbs.append(timed([sys.executable, DUCKDB_MEASURES, ROOT, wh, aux,
+                                              os.path.join(d, "one.json"), q]))
+                        cw, cw_rss = sorted(cws)[len(cws) // 2]
+                        db, db_rss = sorted(dbs)[len(dbs) // 2]
+                        r["per_measure"][q] = [cw, cw_rss, db, db_rss]
             results.append(r)
             print(json.dumps(r), file=sys.stderr, flush=True)
     finally:
@@ -290,6 +322,17 @@ def main():
                 tail = "– | – | – |"
             print(f"{head}| {step} | {r[cw]:.1f} | {r[cw + '_rss']:.0f} | {tail}")
             head = "| | | | "
+    for r in results:
+        if "per_measure" not in r:
+            continue
+        print(f"\nEach measure alone at {r['cases']:,} cases ({r['order']} bundle), "
+              f"each engine as its own process, the median of {args.repeat} runs:\n")
+        print("| measure | casework s | casework peak RSS MiB | DuckDB s | DuckDB peak RSS MiB "
+              "| casework / DuckDB |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for q, (cw, cw_rss, db, db_rss) in r["per_measure"].items():
+            print(f"| {q} | {cw:.2f} | {cw_rss:.0f} | {db:.2f} | {db_rss:.0f} | "
+                  f"**{cw / db:.2f}x** |")
     print("\nThe published report (the publication built, then the report from it) against "
           "the full report of the same run:\n")
     print("| cases | full report s | published report s | peak RSS MiB | published / full |")

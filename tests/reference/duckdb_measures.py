@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """DuckDB runs casework's measures: the independent reference for the differential tests.
 
-usage: duckdb_measures.py REPO WAREHOUSE AUX_DIR OUT.json
+usage: duckdb_measures.py REPO WAREHOUSE AUX_DIR OUT.json [MEASURE ...]
 
 Reads exactly the Parquet files that WAREHOUSE/manifest.json names (cases with their
 `opened_year=` hive partition), loads the session tables that casework builds (`codes`,
 `thresholds`, `parameters`) from AUX_DIR/NAME.csv (written by `casework query --format
 csv "SELECT * FROM NAME"`), defines the shared views from REPO/queries/shared/ and runs
-every REPO/queries/*.sql as it is. Writes {measure: {"columns": [...], "rows": [[...]]}}
+every REPO/queries/*.sql as it is (or only the MEASUREs named, for timing one at a
+time). Writes {measure: {"columns": [...], "rows": [[...]]}}
 with dates as ISO text and decimals as floats, for the caller to compare row for row.
 
 DuckDB reads the files itself and ignores their `sorting_columns` metadata, so it gives
@@ -42,6 +43,7 @@ ADDED_COLUMNS = {
 
 def main():
     repo, warehouse, aux, out = sys.argv[1:5]
+    only = set(sys.argv[5:])
     with open(os.path.join(warehouse, "manifest.json")) as f:
         manifest = json.load(f)
     con = duckdb.connect()
@@ -87,7 +89,7 @@ def main():
     result = {}
     qdir = os.path.join(repo, "queries")
     for file in sorted(os.listdir(qdir)):
-        if not file.endswith(".sql"):
+        if not file.endswith(".sql") or (only and file[:-4] not in only):
             continue
         with open(os.path.join(qdir, file)) as f:
             cur = con.execute(f.read())
