@@ -41,6 +41,10 @@ pub(crate) enum Command {
     /// Coding reliability: how far coders agree per code and theme (kappa, alpha, AC1),
     /// from the bundle's double-coded sample (`codings`), and the disagreements.
     Agreement(AgreementArgs),
+    /// Assisted coding (docs/suggest.md): train a model on the coded cases' text,
+    /// cross-validate it against the coders, suggest codes for the uncoded cases and
+    /// list which to code next; --write adds its codes to `codings` as coder model:NAME.
+    Suggest(SuggestArgs),
     /// Draw one chart as SVG and PNG.
     Chart(ChartArgs),
     /// Write the oversight report (HTML, Markdown, figures, tables, workbook, summary).
@@ -160,6 +164,55 @@ pub(crate) struct RunArgs {
     /// No progress lines.
     #[arg(long, short)]
     pub(crate) quiet: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct SuggestArgs {
+    /// Learn and suggest codes, or themes (--write needs codes: `codings` holds codes).
+    #[arg(long, value_enum, default_value_t = LevelArg::Code)]
+    pub(crate) level: LevelArg,
+    /// Folds of the cross-validation by case (stratified by each case's rarest label).
+    #[arg(long, default_value_t = 5)]
+    pub(crate) folds: usize,
+    /// The seed of the folds: training is the same for the same seed and data.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// How each label's threshold is chosen: `f1` (the highest F1), or
+    /// `precision:SHARE` (the lowest threshold whose precision reaches SHARE, e.g.
+    /// precision:0.9).
+    #[arg(long, default_value = "f1")]
+    pub(crate) threshold: String,
+    /// The inverse of the L2 penalty of each logistic regression (scikit-learn's C).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) c: f64,
+    /// Suggest with this saved model instead of training one (no cross-validation).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) model: Option<PathBuf>,
+    /// Where to write the model, the validation, the calibration, the folds, the
+    /// suggestions and the queue.
+    #[arg(long, value_name = "DIR", default_value = "suggest")]
+    pub(crate) out: PathBuf,
+    /// Measure the queue instead: learning curves of the queue against random sampling
+    /// on the coded cases, their codes hidden until asked for (learning_curves.csv and
+    /// .svg/.png in --out). Nothing is saved or written to the warehouse.
+    #[arg(long, conflicts_with_all = ["model", "write"])]
+    pub(crate) simulate: bool,
+    /// --simulate: cases coded at the start (at random) and at each round.
+    #[arg(long, default_value_t = 50, requires = "simulate")]
+    pub(crate) batch: usize,
+    /// --simulate: cases coded at the end.
+    #[arg(long, default_value_t = 1000, requires = "simulate")]
+    pub(crate) budget: usize,
+    /// --simulate: repeats with other seeds (other test quarters and starts), averaged.
+    #[arg(long, default_value_t = 3, requires = "simulate")]
+    pub(crate) repeats: usize,
+    /// Commit the model's codes into the warehouse's `codings` as coder model:NAME
+    /// (never into `findings`): out-of-fold codes for the coded cases, the model's for
+    /// the uncoded. `casework agreement` then measures it as one more coder.
+    #[arg(long)]
+    pub(crate) write: bool,
+    #[command(flatten)]
+    pub(crate) session: SessionArgs,
 }
 
 #[derive(Args)]
@@ -355,6 +408,10 @@ pub(crate) struct ServeArgs {
 
 #[derive(Args)]
 pub(crate) struct AgreementArgs {
+    /// Compare only these coders (repeat: --coder model:1a2b3c4d5e6f --coder alice), for
+    /// example a model of `casework suggest --write` against one person.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) coder: Vec<String>,
     /// Show only codes or only themes (default: both).
     #[arg(long, value_enum)]
     pub(crate) level: Option<LevelArg>,
@@ -534,6 +591,11 @@ pub(crate) struct IngestArgs {
     /// it, patient_ref is not stored at all.
     #[arg(long, value_name = "FILE")]
     pub(crate) key_file: Option<PathBuf>,
+    /// Store no free text: a case's narrative and a finding's note are read and
+    /// dropped (docs/data-dictionary.md, "Case text"). `casework suggest` then has
+    /// nothing to learn from.
+    #[arg(long)]
+    pub(crate) no_text: bool,
     /// When another casework is writing the warehouse, wait for it (at most SECONDS;
     /// without a number, as long as it takes) instead of failing at once.
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "forever")]

@@ -63,6 +63,8 @@ pub mod serve;
 #[cfg(feature = "engine")]
 pub mod stats;
 #[cfg(feature = "engine")]
+pub mod suggest;
+#[cfg(feature = "engine")]
 pub mod warehouse;
 
 pub use error::{Error, Result};

@@ -34,6 +34,14 @@ pub(crate) async fn agreement_command(args: AgreementArgs) -> Result<i32, Error>
     let mut s = Session::from_args(&args.session)?;
     let publishing = s.publishing_if(args.publish).await?;
     let ctx = engine::session(&s.inputs()).await?;
+    if !args.coder.is_empty() {
+        if args.coder.len() < 2 {
+            return Err(Error::Usage(
+                "--coder: name two coders or more to compare (repeat --coder)".into(),
+            ));
+        }
+        agreement::only_coders(&ctx, &args.coder).await?;
+    }
     let context = s.context(None);
     let rule = publishing
         .as_ref()

@@ -26,6 +26,7 @@ pub(crate) fn ingest(args: &IngestArgs) -> Result<i32, Error> {
             (args.accept_partial, "--accept-partial"),
             (args.wait.is_some(), "--wait"),
             (args.key_file.is_some(), "--key-file"),
+            (args.no_text, "--no-text"),
         ];
         if let Some((_, flag)) = no_effect.iter().find(|(given, _)| *given) {
             return Err(Error::Usage(format!(
@@ -36,6 +37,7 @@ pub(crate) fn ingest(args: &IngestArgs) -> Result<i32, Error> {
     let warehouse = (!dry_run).then(|| args.warehouse.warehouse.clone());
     let mut options = options(&args.check, warehouse)?;
     options.accept_partial = args.accept_partial;
+    options.no_text = args.no_text;
     options.wait = match args.wait.as_deref() {
         None => LockWait::No,
         Some("forever") => LockWait::Forever,

@@ -8,6 +8,7 @@ mod measure;
 mod query;
 mod report;
 mod serve;
+mod suggest;
 
 use casework::Error;
 
@@ -23,6 +24,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
         Command::Query(args) => runtime()?.block_on(query::query_command(args)),
         Command::Serve(args) => runtime()?.block_on(serve::serve_command(args)),
         Command::Agreement(args) => runtime()?.block_on(agreement::agreement_command(args)),
+        Command::Suggest(args) => runtime()?.block_on(suggest::suggest_command(args)),
         Command::Chart(args) => runtime()?.block_on(chart::chart_command(args)),
         Command::Report(args) => runtime()?.block_on(report::report_command(args)),
         Command::Run(args) => runtime()?.block_on(report::run_command(args)),

@@ -251,6 +251,9 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 pub struct Validator {
     codes: CodeList,
     key: Option<Vec<u8>>,
+    /// `ingest --no-text`: the free-text columns ([`crate::spec::FREE_TEXT_COLUMNS`]) are
+    /// read but not stored (null), and not checked.
+    pub no_text: bool,
     /// The zone of date-times written without an offset (`--time-zone`); without one
     /// they are taken as UTC.
     time_zone: Option<chrono_tz::Tz>,
@@ -281,11 +284,18 @@ pub struct Validator {
 }
 
 impl Validator {
+    /// `ingest --no-text`: free text read but not stored.
+    pub fn without_text(mut self, no_text: bool) -> Validator {
+        self.no_text = no_text;
+        self
+    }
+
     pub fn new(codes: CodeList, key: Option<Vec<u8>>) -> Validator {
         Validator {
             listed: lists(&codes, None),
             codes,
             key,
+            no_text: false,
             time_zone: None,
             times_seen: std::cell::Cell::new((0, 0)),
             partial_dates: BTreeMap::new(),
@@ -600,6 +610,11 @@ impl Validator {
                         format!("{name} must be 1 to 64 characters of A-Z a-z 0-9 . _ -"),
                     ))
                 }
+            }
+            Kind::Text { .. }
+                if self.no_text && crate::spec::FREE_TEXT_COLUMNS.contains(&name) =>
+            {
+                Ok(Value::Null)
             }
             Kind::Text { max_chars } => match max_chars {
                 // No more bytes than the limit: no more characters either.

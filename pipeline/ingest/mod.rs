@@ -42,6 +42,8 @@ pub struct Options {
     pub accept_partial: bool,
     /// HMAC key for `patient_ref`; without one `patient_ref` is not stored.
     pub key: Option<Vec<u8>>,
+    /// `--no-text`: a case's narrative and a finding's note are not stored.
+    pub no_text: bool,
     pub codes: CodeList,
     pub thresholds: Thresholds,
     /// Where to write every reject as CSV (written only when there are rejects). A
@@ -73,6 +75,7 @@ impl Options {
             warehouse,
             accept_partial: false,
             key: None,
+            no_text: false,
             codes: CodeList::spec_default(),
             thresholds: Thresholds::spec_default(),
             rejects_file: None,

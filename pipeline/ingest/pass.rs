@@ -93,6 +93,7 @@ impl Pass {
     pub(super) fn new(options: &Options, mapped: bool, ingest_no: u32) -> Pass {
         Pass {
             validator: Validator::new(options.codes.clone(), options.key.clone())
+                .without_text(options.no_text)
                 .with_ingest(ingest_no)
                 .with_time_zone(options.time_zone)
                 .with_organisation_types(

@@ -25,6 +25,10 @@ struct Loader<'a> {
     text: &'a str,
     columns: Vec<String>,
     column_lines: Vec<u64>,
+    /// Columns read by fields marked `optional = true`, and columns read any other way:
+    /// a column in both is required.
+    optional: Vec<String>,
+    required: Vec<String>,
     maps: Vec<ValueMap>,
     lookups: Vec<Lookup>,
 }
@@ -44,6 +48,17 @@ impl Loader<'_> {
     }
 
     fn column(&mut self, name: &str, line: u64) -> usize {
+        self.required.push(name.to_string());
+        self.column_any(name, line)
+    }
+
+    /// A column an export may lack (`optional = true`).
+    fn optional_column(&mut self, name: &str, line: u64) -> usize {
+        self.optional.push(name.to_string());
+        self.column_any(name, line)
+    }
+
+    fn column_any(&mut self, name: &str, line: u64) -> usize {
         match self.columns.iter().position(|c| c == name) {
             Some(i) => i,
             None => {
@@ -201,7 +216,7 @@ impl Loader<'_> {
             table,
             &[
                 "column", "columns", "split", "value", "template", "lookup", "map", "date",
-                "prefix", "else", "per_case", "order",
+                "prefix", "else", "per_case", "order", "optional",
             ],
             &format!("field {name}"),
         )?;
@@ -211,6 +226,14 @@ impl Loader<'_> {
                 .find(|(key, _)| key.get_ref() == k)
                 .map(|(_, v)| v)
         };
+        if get("optional").is_some() && (get("column").is_none() || get("lookup").is_some()) {
+            return Err(self.err(
+                v.span(),
+                format!(
+                    "field {name}: optional is for a field read from one export column (column = ...), which an export may lack"
+                ),
+            ));
+        }
         let sources = ["column", "columns", "value", "template"]
             .iter()
             .filter(|k| get(k).is_some())
@@ -252,7 +275,18 @@ impl Loader<'_> {
             };
         } else if let Some(c) = get("column") {
             let column = self.string(c, "column")?;
-            let index = self.column(&column, line);
+            // `optional = true`: an export without the column gives every row an empty
+            // value (for example a text column some exports leave out).
+            let index = match get("optional").map(|o| o.get_ref().as_bool()) {
+                None | Some(Some(false)) => self.column(&column, line),
+                Some(Some(true)) => self.optional_column(&column, line),
+                Some(None) => {
+                    return Err(self.err(
+                        v.span(),
+                        format!("field {name}: optional must be true or false"),
+                    ));
+                }
+            };
             field.from = match get("split") {
                 Some(s) => From::Split(index, self.string(s, "split")?),
                 None => From::Column(index),
@@ -754,6 +788,8 @@ impl Mapping {
             text: &text,
             columns: Vec::new(),
             column_lines: Vec::new(),
+            optional: Vec::new(),
+            required: Vec::new(),
             maps: Vec::new(),
             lookups: Vec::new(),
         };
@@ -818,6 +854,12 @@ impl Mapping {
             codes: export.codes,
             thresholds: export.thresholds,
             study: export.study,
+            optional_columns: loader
+                .optional
+                .iter()
+                .filter(|c| !loader.required.contains(c))
+                .cloned()
+                .collect(),
             columns: loader.columns,
             column_lines: loader.column_lines,
             targets,

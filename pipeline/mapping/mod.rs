@@ -40,6 +40,8 @@ pub struct Mapping {
     pub study: Option<String>,
     /// The export columns the mapping reads: mapped sources' raw rows align with it.
     pub columns: Vec<String>,
+    /// Columns only `optional = true` fields read: an export may lack them.
+    optional_columns: Vec<String>,
     column_lines: Vec<u64>,
     targets: Vec<Target>,
     maps: Vec<ValueMap>,
@@ -380,7 +382,7 @@ impl Mapping {
             self.columns.iter().any(|c| c == name)
         });
         for (column, line) in self.columns.iter().zip(&self.column_lines) {
-            if !names.contains(column) {
+            if !names.contains(column) && !self.optional_columns.contains(column) {
                 problems.push(
                     Reject::new(
                         t,

@@ -107,6 +107,45 @@ pub fn caveat(kappa: f64) -> Option<String> {
 
 /// Runs `coding_agreement` and the disagreement list, and computes the coefficients;
 /// with `publish`, also from the published cells.
+/// Restricts the session's `codings` to these coders (`casework agreement --coder`): a
+/// model's codes against one person's are then measured as any two coders' are. Every
+/// name must be a coder of the warehouse.
+pub async fn only_coders(ctx: &SessionContext, coders: &[String]) -> Result<()> {
+    use arrow::array::{Array, AsArray};
+    let all = ctx.table_provider("codings").await?;
+    let known = ctx
+        .sql("SELECT DISTINCT coder FROM codings ORDER BY coder")
+        .await?
+        .collect()
+        .await?;
+    let mut names = Vec::new();
+    for b in &known {
+        let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+        let col = col.as_string::<i32>();
+        names.extend((0..col.len()).map(|i| col.value(i).to_string()));
+    }
+    if let Some(unknown) = coders.iter().find(|c| !names.contains(c)) {
+        return Err(crate::Error::Usage(format!(
+            "--coder {unknown:?}: no such coder in the warehouse's codings (its coders: {})",
+            names.join(", ")
+        )));
+    }
+    ctx.deregister_table("codings")?;
+    ctx.register_table("codings_of_every_coder", all)?;
+    let list = coders
+        .iter()
+        .map(|c| format!("'{}'", c.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ctx.sql(&format!(
+        "CREATE VIEW codings AS SELECT * FROM codings_of_every_coder WHERE coder IN ({list})"
+    ))
+    .await?
+    .collect()
+    .await?;
+    Ok(())
+}
+
 pub async fn agreement(
     ctx: &SessionContext,
     c: &Context<'_>,

@@ -191,6 +191,12 @@ pub const STATUSES: &[&str] = &["pending", "complied", "not_complied"];
 
 /// Longest `note`, in characters.
 pub const NOTE_MAX_CHARS: usize = 2000;
+/// Longest `narrative`, in characters (CFPB's longest narratives are about 30,000).
+pub const NARRATIVE_MAX_CHARS: usize = 100_000;
+/// The free-text columns: a case's narrative and a finding's note. Never published, kept
+/// out of every table a report writes, and left out of the warehouse by `ingest
+/// --no-text` (docs/data-dictionary.md, "Case text").
+pub const FREE_TEXT_COLUMNS: &[&str] = &["narrative", "note"];
 /// Longest `case_id` and `episode`, in characters.
 pub const ID_MAX_CHARS: usize = 64;
 
@@ -210,6 +216,13 @@ pub const CASES: &[Column] = &[
     col("harm", Kind::Enum(HARMS), false),
     col("avoidable_death", Kind::Boolean, false),
     col("patient_ref", Kind::Secret, false),
+    col(
+        "narrative",
+        Kind::Text {
+            max_chars: Some(NARRATIVE_MAX_CHARS),
+        },
+        false,
+    ),
 ];
 
 pub const FINDINGS: &[Column] = &[

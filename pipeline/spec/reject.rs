@@ -177,7 +177,7 @@ pub struct Reject {
 }
 
 /// Columns whose values are never copied into a reject, a log or an output.
-pub const CONFIDENTIAL_COLUMNS: &[&str] = &["patient_ref", "note"];
+pub const CONFIDENTIAL_COLUMNS: &[&str] = &["patient_ref", "note", "narrative"];
 
 /// What a reject shows of a value: confidential columns are redacted, long values cut.
 pub fn shown_value(column: &str, value: &str) -> String {

@@ -1,5 +1,6 @@
 //! Confidentiality audit: every command that writes outputs is run (with `--publish`
-//! where it has it) on a bundle whose `patient_ref` and `note` values are recognisable,
+//! where it has it) on a bundle whose `patient_ref`, `note` and `narrative` values are
+//! recognisable,
 //! including rejected rows; then every byte of every output, console text and rejects
 //! file is searched for them. `patient_ref` must not be in the warehouse either, unless
 //! as a keyed hash.
@@ -11,11 +12,23 @@ use crate::common::*;
 
 const PATIENT: &str = "SECRETPATIENT";
 const NOTE: &str = "SECRETNOTE";
+const NARRATIVE: &str = "SECRETNARRATIVE";
 
 /// The example bundle with every patient_ref and note made recognisable, plus a
 /// rejected case (bad date) and a rejected finding (unknown code) carrying them too.
 fn seeded_bundle(dir: &Path) -> std::path::PathBuf {
     let b = copy_example(dir, "seeded");
+    // A narrative for every case: the marker among words, so that `casework suggest`
+    // has text to learn from (and its outputs are searched too).
+    let cases = fs::read_to_string(b.join("cases.csv")).unwrap();
+    let mut lines = cases.lines();
+    let mut out = format!("{},narrative\n", lines.next().unwrap());
+    for (i, line) in lines.enumerate() {
+        out.push_str(&format!(
+            "{line},\"{NARRATIVE}-{i:03} the scan was missed, then \"\"reported\"\" late\"\n"
+        ));
+    }
+    fs::write(b.join("cases.csv"), out).unwrap();
     for (file, column, marker) in [
         ("cases.csv", "patient_ref", PATIENT),
         ("findings.csv", "note", NOTE),
@@ -49,6 +62,7 @@ fn seeded_bundle(dir: &Path) -> std::path::PathBuf {
                     "organisation_code" => "ORG-X".into(),
                     "opened_date" => "31/02/2020".into(),
                     "patient_ref" => format!("{PATIENT}-rejected"),
+                    "narrative" => format!("{NARRATIVE}-rejected"),
                     _ => String::new(),
                 })
                 .collect(),
@@ -70,7 +84,7 @@ fn seeded_bundle(dir: &Path) -> std::path::PathBuf {
 }
 
 fn assert_clean(what: &str, bytes: &[u8]) {
-    for marker in [PATIENT, NOTE] {
+    for marker in [PATIENT, NOTE, NARRATIVE] {
         assert!(!contains(bytes, marker.as_bytes()), "{what} holds {marker}");
     }
 }
@@ -180,6 +194,11 @@ fn no_patient_ref_or_note_reaches_any_output() {
             vec!["chart", "stage", "--publish", "--out", "charts/stage.svg"],
             Some(0),
         ),
+        (
+            vec!["suggest", "--out", "suggested", "--folds", "2", "--write"],
+            Some(0),
+        ),
+        (vec!["agreement", "--format", "json"], Some(0)),
         (vec!["report", "--publish", "--out", "report"], Some(0)),
         (vec!["report", "--out", "report-unpublished"], Some(0)),
         (
@@ -223,6 +242,16 @@ fn no_patient_ref_or_note_reaches_any_output() {
     // they are printed on purpose (query is the analyst's tool inside the warehouse).
     let out = casework(d, &["query", "SELECT note FROM findings"]);
     assert!(contains(&out.stdout, NOTE.as_bytes()), "{}", stdout(&out));
+    let out = casework(d, &["query", "SELECT narrative FROM cases"]);
+    assert!(
+        contains(&out.stdout, NARRATIVE.as_bytes()),
+        "{}",
+        stdout(&out)
+    );
+    // The model was written and scored: its outputs were among the files searched.
+    assert!(
+        d.join("suggested/validation.csv").is_file() && d.join("suggested/queue.csv").is_file()
+    );
     // The warehouses keep notes (they never leave it) but no patient_ref in clear.
     for wh in ["warehouse", "keyed"] {
         for f in all_files(&d.join(wh)) {

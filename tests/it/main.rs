@@ -27,4 +27,5 @@ mod properties;
 mod report;
 mod serve;
 mod studies;
+mod suggest;
 mod warehouse;

@@ -1075,3 +1075,65 @@ pub use funnel::*;
 pub use spc::*;
 pub use text::*;
 use text::{BITMAP, CUT, with_tooltips};
+
+/// One point of learning curves: cases coded, then the score of random sampling and of
+/// the queue.
+pub type CurvePoint = (f64, f64, f64);
+
+/// The queue measured (`casework suggest --simulate`): the score on held-out cases by
+/// cases coded, for random sampling and for the queue.
+pub fn learning_curves(stem: &Path, points: &[CurvePoint], score: &str, f: &Frame) -> Result<()> {
+    render!(stem, |area| draw_learning_curves(&area, points, score, f))
+}
+
+fn draw_learning_curves<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    points: &[CurvePoint],
+    score: &str,
+    f: &Frame,
+) -> Result<()> {
+    let area = frame(root, f)?;
+    let x_max = points.iter().map(|p| p.0).fold(1.0, f64::max) * 1.03;
+    let top = points.iter().map(|p| p.1.max(p.2)).fold(0.0, f64::max);
+    // Scaled to the data: the next tenth above the best score, with room for the legend.
+    let y_max = ((top * 1.15 * 10.0).ceil() / 10.0).clamp(0.1, 1.0);
+    let mut chart = ChartBuilder::on(&area)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("{} coded", f.cases).as_str())
+        .y_desc(score)
+        .x_label_formatter(&whole)
+        .y_label_formatter(&|v| decimal(v, y_max))
+        .house_style(13)
+        .draw()
+        .map_err(err)?;
+    for (label, colour, pick) in [
+        ("Random sampling", NHS_MID_GREY, 1usize),
+        ("The queue (least certain first)", NHS_BLUE, 2usize),
+    ] {
+        let series: Vec<(f64, f64)> = points
+            .iter()
+            .map(|p| (p.0, if pick == 1 { p.1 } else { p.2 }))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(series.clone(), colour.stroke_width(3)))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
+            });
+        chart
+            .draw_series(
+                series
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 3, colour.filled())),
+            )
+            .map_err(err)?;
+    }
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    Ok(())
+}

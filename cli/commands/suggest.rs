@@ -1,0 +1,470 @@
+//! `casework suggest`: assisted coding (docs/suggest.md).
+
+use std::path::{Path, PathBuf};
+
+use casework::Error;
+use casework::engine;
+use casework::suggest::calibrate::Rule;
+use casework::suggest::model::{Header, Model};
+use casework::suggest::store::{self, Coding, MODEL_CODER};
+use casework::suggest::text::{CHAR_NGRAMS, Vocabulary, WORD_NGRAMS};
+use casework::suggest::{self, Level, Options};
+use serde_json::{Map, Value, json};
+
+use crate::args::{EngineArg, LevelArg, OutFormat, SuggestArgs};
+use crate::session::Session;
+
+/// Uncoded cases scored at a time (their TF-IDF rows are built a batch at a time).
+const BATCH: usize = 10_000;
+
+fn rule(text: &str) -> Result<Rule, Error> {
+    if text == "f1" {
+        return Ok(Rule::F1);
+    }
+    match text.strip_prefix("precision:").map(str::parse::<f64>) {
+        Some(Ok(p)) if p > 0.0 && p <= 1.0 => Ok(Rule::Precision(p)),
+        _ => Err(Error::Usage(format!(
+            "--threshold {text:?}: give f1, or precision:SHARE with SHARE above 0 and at most 1 (e.g. precision:0.9)"
+        ))),
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
+    if args.session.as_of.is_some() {
+        return Err(Error::Usage(
+            "--as-of has no effect on suggest (it dates overdue recommendations): leave it out"
+                .into(),
+        ));
+    }
+    if args.session.engine != EngineArg::Local {
+        return Err(Error::Usage(
+            "suggest runs on the local engine only: leave out --engine".into(),
+        ));
+    }
+    let level = match args.level {
+        LevelArg::Code => Level::Code,
+        LevelArg::Theme => Level::Theme,
+    };
+    if args.write && level == Level::Theme {
+        return Err(Error::Usage(
+            "--write adds codes to `codings`, which holds codes, not themes: leave out --level theme".into(),
+        ));
+    }
+    if args.folds < 2 {
+        return Err(Error::Usage("--folds must be at least 2".into()));
+    }
+    if !(args.c > 0.0 && args.c.is_finite()) {
+        return Err(Error::Usage("--c must be a positive number".into()));
+    }
+    let trained_only = [
+        (args.session.config.study.is_some(), "--study"),
+        (args.threshold != "f1", "--threshold"),
+    ];
+    if args.model.is_some()
+        && let Some((_, flag)) = trained_only.iter().find(|(given, _)| *given)
+    {
+        return Err(Error::Usage(format!(
+            "{flag} has no effect with --model: a saved model keeps the code list and thresholds it was trained with"
+        )));
+    }
+    let options = Options {
+        level,
+        folds: args.folds,
+        seed: args.seed,
+        rule: rule(&args.threshold)?,
+        fit: suggest::logistic::Fit {
+            c: args.c,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let s = Session::from_args(&args.session)?;
+    let ctx = engine::session(&s.inputs()).await?;
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+    let version = s.warehouse.committed()?.version;
+    let corpus = store::corpus(&ctx, &s.codes, level).await?;
+    if args.simulate {
+        return simulate(&args, &options, &corpus, &s);
+    }
+
+    // The model: trained and cross-validated here, or read from --model.
+    let (model, name, model_path, oof) = match &args.model {
+        Some(path) => {
+            let (model, name) = Model::read(path)?;
+            if model.header.code_list_sha256 != s.codes.source.sha256 {
+                return Err(Error::Usage(format!(
+                    "{}: trained with another code list (SHA-256 {}) than the warehouse's ({})",
+                    path.display(),
+                    model.header.code_list_sha256,
+                    s.codes.source.sha256
+                )));
+            }
+            (model, name, path.clone(), None)
+        }
+        None => {
+            let minimum = 2 * args.folds;
+            if corpus.texts.len() < minimum {
+                return Err(Error::Usage(format!(
+                    "only {} coded cases have text (a narrative): {} folds need at least {minimum}. Ingest cases with a `narrative` column, coded in `findings`",
+                    corpus.texts.len(),
+                    args.folds
+                )));
+            }
+            eprintln!(
+                "casework suggest: {} coded cases with text, {} {}s; {}-fold cross-validation (seed {})",
+                corpus.texts.len(),
+                corpus.names.len(),
+                level.name(),
+                args.folds,
+                args.seed
+            );
+            let data = corpus.labelled();
+            let v = suggest::cross_validate(&data, &options);
+            let vocabulary = Vocabulary::fit(data.texts.iter().copied(), options.features);
+            let x = vocabulary.transform(data.texts.iter().copied());
+            let y = data.label_columns();
+            let rows: Vec<usize> = (0..x.rows()).collect();
+            let binaries = suggest::fit_all(&x, &y, &rows, options.fit);
+            let header = Header {
+                level: level.name().into(),
+                labels: corpus.names.clone(),
+                code_list_sha256: s.codes.source.sha256.clone(),
+                warehouse_version: version.clone(),
+                training_cases: corpus.texts.len() as u64,
+                seed: args.seed,
+                folds: args.folds,
+                threshold_rule: options.rule.describe(),
+                c: options.fit.c,
+                max_iter: options.fit.max_iter,
+                min_df: options.features.min_df,
+                max_features: options.features.max_features,
+                word_ngrams: WORD_NGRAMS,
+                char_ngrams: CHAR_NGRAMS,
+                platt: v.platt.iter().map(|p| (p.a, p.b)).collect(),
+                thresholds: v.thresholds.clone(),
+                macro_f1: v.macro_f1,
+                top1_macro_f1: v.top1_macro_f1,
+                features: vocabulary.len(),
+            };
+            let model = Model::new(header, vocabulary, &binaries);
+            let bytes = model.to_bytes();
+            let name = Model::name_of(&bytes);
+            let path = args.out.join(format!("model-{name}.cwm"));
+            write_bytes(&path, &bytes)?;
+            write(
+                &args.out.join("validation.csv"),
+                &casework::measures::rows_csv(&suggest::validation_rows(&v)),
+            )?;
+            write(
+                &args.out.join("calibration.csv"),
+                &casework::measures::rows_csv(&suggest::calibration_rows(&v, &corpus.names, &data)),
+            )?;
+            let mut folds = String::from("case_id,fold\n");
+            for (id, f) in corpus.case_ids.iter().zip(&v.fold) {
+                folds.push_str(&format!("{},{}\n", csv_field(id), f));
+            }
+            write(&args.out.join("folds.csv"), &folds)?;
+            (model, name, path, Some(v))
+        }
+    };
+    let coder = format!("{MODEL_CODER}{name}");
+    if args.write && store::has_coder(&ctx, &coder).await? {
+        return Err(Error::Usage(format!(
+            "the warehouse's codings already hold {coder}'s codes (this model, written before): nothing to add"
+        )));
+    }
+
+    // Suggestions for the uncoded cases, and the queue.
+    let single = model.header.labels.len() > 1 && corpus.labels.iter().all(|l| l.len() == 1);
+    let mut suggestions = String::from("case_id,label,probability\n");
+    let mut queue: Vec<(f64, String, String)> = Vec::new();
+    let mut codings: Vec<Coding> = Vec::new();
+    let mut uncoded = 0u64;
+    store::each_uncoded(&ctx, &corpus.coded, BATCH, |batch| {
+        let x = model
+            .vocabulary
+            .transform(batch.iter().map(|(_, _, t)| t.as_str()));
+        let p = model.probabilities(&x);
+        for ((id, key, _), p) in batch.iter().zip(&p) {
+            uncoded += 1;
+            let mut given = Vec::new();
+            for (l, (&pl, &t)) in p.iter().zip(&model.header.thresholds).enumerate() {
+                if pl >= t {
+                    given.push(l);
+                    suggestions.push_str(&format!(
+                        "{},{},{:.4}\n",
+                        csv_field(id),
+                        csv_field(&model.header.labels[l]),
+                        pl
+                    ));
+                }
+            }
+            let best = p
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(l, v)| format!("{} ({v:.2})", model.header.labels[l]))
+                .unwrap_or_default();
+            queue.push((
+                suggest::uncertainty(p, &model.header.thresholds, single),
+                id.clone(),
+                best,
+            ));
+            if args.write {
+                push_codings(&mut codings, id, *key, &given, &model.header.labels);
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    // Least certain first; ties by case_id, so the queue is the same run to run.
+    queue.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    let mut q = String::from("rank,case_id,uncertainty_margin,most_probable\n");
+    for (rank, (u, id, best)) in queue.iter().enumerate() {
+        q.push_str(&format!(
+            "{},{},{:.4},{}\n",
+            rank + 1,
+            csv_field(id),
+            u,
+            csv_field(best)
+        ));
+    }
+    write(&args.out.join("suggestions.csv"), &suggestions)?;
+    write(&args.out.join("queue.csv"), &q)?;
+
+    let mut written = None;
+    if args.write {
+        if let Some(v) = &oof {
+            // The coded cases: each one's out-of-fold suggestion, from a model that did
+            // not see it, at the final thresholds.
+            for (i, p) in v.probability.iter().enumerate() {
+                let given: Vec<usize> = (0..p.len())
+                    .filter(|&l| p[l] >= model.header.thresholds[l])
+                    .collect();
+                push_codings(
+                    &mut codings,
+                    &corpus.case_ids[i],
+                    corpus.case_keys[i],
+                    &given,
+                    &model.header.labels,
+                );
+            }
+        }
+        let version = store::write_codings(&s.warehouse, &s.codes, &coder, &codings, &model_path)?;
+        written = Some(version);
+    }
+    report(
+        &args,
+        &model,
+        &name,
+        &model_path,
+        oof.as_ref(),
+        uncoded,
+        written.as_deref(),
+    );
+    Ok(0)
+}
+
+/// `--simulate`: the queue's learning curves against random sampling.
+fn simulate(
+    args: &SuggestArgs,
+    options: &Options,
+    corpus: &store::Corpus,
+    s: &Session,
+) -> Result<i32, Error> {
+    if corpus.texts.len() < 4 * args.batch {
+        return Err(Error::Usage(format!(
+            "only {} coded cases have text: --simulate needs at least four times --batch ({})",
+            corpus.texts.len(),
+            args.batch
+        )));
+    }
+    let settings = suggest::simulate::Settings {
+        seed_cases: args.batch,
+        batch: args.batch,
+        budget: args.budget,
+        repeats: args.repeats,
+    };
+    let data = corpus.labelled();
+    let single = data.single_label();
+    let curves = suggest::simulate::simulate(&data, options, settings);
+    let score = if single {
+        "Top-1 macro-F1 on held-out cases"
+    } else {
+        "Macro-F1 on held-out cases (probability 0.5)"
+    };
+    let mut csv = String::from("labelled,random_f1,queue_f1\n");
+    for p in &curves.points {
+        csv.push_str(&format!("{},{:.4},{:.4}\n", p.labelled, p.random, p.queue));
+    }
+    write(&args.out.join("learning_curves.csv"), &csv)?;
+    let points: Vec<_> = curves
+        .points
+        .iter()
+        .map(|p| (p.labelled as f64, p.random, p.queue))
+        .collect();
+    let frame = casework::report::chart::Frame {
+        title: "What to code next: the queue against random sampling".into(),
+        subtitle: format!(
+            "{} coded {} with text, a quarter held out; {} to start, {} a round; mean of {} repeats",
+            corpus.texts.len(),
+            s.study.cases(),
+            args.batch,
+            args.batch,
+            args.repeats.max(1)
+        ),
+        source: format!(
+            "casework suggest --simulate, {}",
+            s.warehouse.root.display()
+        ),
+        cases: casework::report::chart::capitalised(&s.study.cases()),
+    };
+    casework::report::chart::learning_curves(
+        &args.out.join("learning_curves"),
+        &points,
+        score,
+        &frame,
+    )?;
+    let last = curves.points.last().map_or(0, |p| p.labelled);
+    println!(
+        "random sampling reaches {:.3} with {last} cases coded; the queue {}",
+        curves.target,
+        match (curves.queue_reaches_at, curves.saving) {
+            (Some(at), Some(saving)) =>
+                format!("reaches it with {at} ({:.0}% fewer)", saving * 100.0),
+            _ => "does not reach it within the budget".into(),
+        }
+    );
+    println!(
+        "curves: {} and learning_curves.svg/.png",
+        args.out.join("learning_curves.csv").display()
+    );
+    Ok(0)
+}
+
+fn push_codings(out: &mut Vec<Coding>, id: &str, key: i64, given: &[usize], labels: &[String]) {
+    if given.is_empty() {
+        out.push(Coding {
+            case_id: id.to_string(),
+            case_key: key,
+            code: None,
+        });
+    }
+    for &l in given {
+        out.push(Coding {
+            case_id: id.to_string(),
+            case_key: key,
+            code: Some(labels[l].clone()),
+        });
+    }
+}
+
+fn write_bytes(path: &PathBuf, bytes: &[u8]) -> Result<(), Error> {
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn report(
+    args: &SuggestArgs,
+    model: &Model,
+    name: &str,
+    path: &Path,
+    v: Option<&suggest::Validation>,
+    uncoded: u64,
+    written: Option<&str>,
+) {
+    match args.session.format {
+        OutFormat::Json => {
+            let mut o = Map::new();
+            o.insert("model".into(), json!(format!("{MODEL_CODER}{name}")));
+            o.insert("file".into(), json!(path.display().to_string()));
+            o.insert(
+                "header".into(),
+                serde_json::to_value(&model.header).unwrap_or(Value::Null),
+            );
+            if let Some(v) = v {
+                o.insert(
+                    "validation".into(),
+                    Value::Array(
+                        suggest::validation_rows(v)
+                            .into_iter()
+                            .map(Value::Object)
+                            .collect(),
+                    ),
+                );
+            }
+            o.insert("uncoded_cases_scored".into(), json!(uncoded));
+            o.insert("version_written".into(), json!(written));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Value::Object(o)).unwrap_or_default()
+            );
+        }
+        OutFormat::Csv => {
+            if let Some(v) = v {
+                print!(
+                    "{}",
+                    casework::measures::rows_csv(&suggest::validation_rows(v))
+                );
+            }
+        }
+        OutFormat::Table => {
+            println!("model {MODEL_CODER}{name} ({})", path.display());
+            if let Some(v) = v {
+                println!(
+                    "cross-validated over {} coded cases, {} folds: macro-F1 {:.3}{}",
+                    model.header.training_cases,
+                    model.header.folds,
+                    v.macro_f1,
+                    v.top1_macro_f1
+                        .map(|t| format!(", top-1 macro-F1 {t:.3} (one label a case)"))
+                        .unwrap_or_default()
+                );
+                println!(
+                    "{:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                    model.header.level,
+                    "positives",
+                    "threshold",
+                    "precision",
+                    "recall",
+                    "F1",
+                    "kappa",
+                    "AUROC"
+                );
+                for r in &v.rows {
+                    println!(
+                        "{:<28} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9}",
+                        r.label,
+                        r.positives,
+                        r.threshold.min(1.0),
+                        r.precision,
+                        r.recall,
+                        r.f1,
+                        r.kappa,
+                        r.auroc.map_or("-".into(), |a| format!("{a:.3}"))
+                    );
+                }
+            }
+            println!(
+                "{uncoded} uncoded cases with text scored: suggestions.csv, and queue.csv (what to code next, least certain first) in {}",
+                args.out.display()
+            );
+            if let Some(version) = written {
+                println!(
+                    "committed {version}: the model's codes are in `codings` as {MODEL_CODER}{name}; `casework agreement` measures it against the coders"
+                );
+            }
+        }
+    }
+}
