@@ -185,6 +185,11 @@ pub(crate) struct SuggestArgs {
     /// The inverse of the L2 penalty of each logistic regression (scikit-learn's C).
     #[arg(long, default_value_t = 1.0)]
     pub(crate) c: f64,
+    /// Weight each code's cases by the inverse of how often it is given, as
+    /// scikit-learn's class_weight="balanced" (the default: rare codes are otherwise
+    /// seldom suggested); `--class-weight none` weighs every case alike.
+    #[arg(long, value_enum, default_value_t = ClassWeightArg::Balanced)]
+    pub(crate) class_weight: ClassWeightArg,
     /// Suggest with this saved model instead of training one (no cross-validation).
     #[arg(long, value_name = "FILE")]
     pub(crate) model: Option<PathBuf>,
@@ -426,6 +431,12 @@ pub(crate) struct AgreementArgs {
     pub(crate) publish: bool,
     #[command(flatten)]
     pub(crate) session: SessionArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ClassWeightArg {
+    Balanced,
+    None,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,7 +11,7 @@ use casework::suggest::text::{CHAR_NGRAMS, Vocabulary, WORD_NGRAMS};
 use casework::suggest::{self, Level, Options};
 use serde_json::{Map, Value, json};
 
-use crate::args::{EngineArg, LevelArg, OutFormat, SuggestArgs};
+use crate::args::{ClassWeightArg, EngineArg, LevelArg, OutFormat, SuggestArgs};
 use crate::session::Session;
 
 /// Uncoded cases scored at a time (their TF-IDF rows are built a batch at a time).
@@ -60,15 +60,24 @@ pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
     if !(args.c > 0.0 && args.c.is_finite()) {
         return Err(Error::Usage("--c must be a positive number".into()));
     }
+    // What only training uses: with --model, given otherwise than by default, an error.
     let trained_only = [
         (args.session.config.study.is_some(), "--study"),
         (args.threshold != "f1", "--threshold"),
+        (args.folds != 5, "--folds"),
+        (args.seed != 1, "--seed"),
+        (args.c != 1.0, "--c"),
+        (
+            args.class_weight != ClassWeightArg::Balanced,
+            "--class-weight",
+        ),
+        (args.level != LevelArg::Code, "--level"),
     ];
     if args.model.is_some()
         && let Some((_, flag)) = trained_only.iter().find(|(given, _)| *given)
     {
         return Err(Error::Usage(format!(
-            "{flag} has no effect with --model: a saved model keeps the code list and thresholds it was trained with"
+            "{flag} has no effect with --model: a saved model keeps the code list, options and thresholds it was trained with"
         )));
     }
     let options = Options {
@@ -78,6 +87,7 @@ pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
         rule: rule(&args.threshold)?,
         fit: suggest::logistic::Fit {
             c: args.c,
+            balanced: args.class_weight == ClassWeightArg::Balanced,
             ..Default::default()
         },
         ..Default::default()
@@ -139,6 +149,7 @@ pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
                 folds: args.folds,
                 threshold_rule: options.rule.describe(),
                 c: options.fit.c,
+                class_weight_balanced: options.fit.balanced,
                 max_iter: options.fit.max_iter,
                 min_df: options.features.min_df,
                 max_features: options.features.max_features,
@@ -254,7 +265,14 @@ pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
                 );
             }
         }
-        let version = store::write_codings(&s.warehouse, &s.codes, &coder, &codings, &model_path)?;
+        let version = store::write_codings(
+            &s.warehouse,
+            &s.codes,
+            &coder,
+            &codings,
+            &model_path,
+            &model.describe(&name),
+        )?;
         written = Some(version);
     }
     report(
@@ -311,7 +329,7 @@ fn simulate(
         title: "What to code next: the queue against random sampling".into(),
         subtitle: format!(
             "{} coded {} with text, a quarter held out; {} to start, {} a round; mean of {} repeats",
-            corpus.texts.len(),
+            casework::spec::thousands(corpus.texts.len() as i64),
             s.study.cases(),
             args.batch,
             args.batch,

@@ -379,11 +379,12 @@ pub(super) fn open(source: &Source) -> Result<std::result::Result<Rows, Vec<Reje
 }
 
 /// The first field that holds rows of the file swallowed by a stray quote, and the lines
-/// it spans: a field of a structured column (any bundle column but `note`) that runs over
+/// it spans: a field of a structured column (any bundle column but the free text, `note`
+/// and `narrative`) that runs over
 /// several lines and holds a whole record's commas (`width - 1`), the delimiters between
 /// a stray quote and the next quote in the same column of a later line. Free text may
-/// run over lines with any number of commas (real complaint narratives do), so `note`
-/// and the columns of a mapped export, whose free text casework cannot tell, are not
+/// run over lines with any number of commas (real complaint narratives do), so the free
+/// text and the columns of a mapped export, whose free text casework cannot tell, are not
 /// checked: there a stray quote that keeps the field count is not caught.
 fn swallowed_rows<R>(record: &Records<R>, names: &[String]) -> Option<(usize, usize)> {
     let width = names.len();
@@ -394,7 +395,7 @@ fn swallowed_rows<R>(record: &Records<R>, names: &[String]) -> Option<(usize, us
     // Most fields hold no line break: that test comes first, and commas are counted only
     // in a field that runs over lines.
     record.fields().enumerate().find_map(|(i, f)| {
-        if !f.contains(&b'\n') || names[i] == "note" {
+        if !f.contains(&b'\n') || crate::spec::FREE_TEXT_COLUMNS.contains(&names[i].as_str()) {
             return None;
         }
         let count = |byte: u8| f.iter().filter(|&&b| b == byte).count();

@@ -45,6 +45,8 @@ pub struct Reliability {
     /// The sample as published (when asked).
     pub published_sample: Option<Published>,
     pub coders: u64,
+    /// Coders that are models (`model:NAME`, `casework suggest --write`), not people.
+    pub models: Vec<String>,
     pub disagreements: Disagreements,
 }
 
@@ -192,8 +194,23 @@ pub async fn agreement(
             Count(sample_cases),
         ))
     });
+    let mut models = Vec::new();
+    let found = measures::sql_batches(
+        ctx,
+        "SELECT DISTINCT CAST(coder AS VARCHAR) FROM codings WHERE coder LIKE 'model:%' ORDER BY 1",
+        &file,
+        Vec::new(),
+    )
+    .await?;
+    for b in &found {
+        use arrow::array::{Array, AsArray};
+        let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+        let col = col.as_string::<i32>();
+        models.extend((0..col.len()).map(|i| col.value(i).to_string()));
+    }
     Ok(Reliability {
         output: Output::new("agreement", c, Table::Agreement(rows)),
+        models,
         published,
         sample_cases,
         published_sample,

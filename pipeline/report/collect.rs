@@ -13,7 +13,8 @@ pub(super) async fn collect(
 ) -> Result<Collected> {
     let (mut tables, mut has) = measure_tables(figs, inputs, options).await?;
     let mut headlines = headlines(figs, inputs, options).await?;
-    let reliability = reliability(figs, options, &mut tables, &mut headlines).await?;
+    let manifest = inputs.warehouse.committed()?;
+    let reliability = reliability(figs, options, &mut tables, &mut headlines, &manifest).await?;
     let comparisons = comparisons(inputs, context, options).await?;
     let (flagged, judged, per) = funnels(figs, inputs, options).await?;
     let (scorecard, scorecard_table) = scorecard(figs, inputs).await?;
@@ -140,6 +141,7 @@ async fn reliability(
     options: &Options,
     tables: &mut Vec<Table>,
     headlines: &mut [Headline],
+    manifest: &crate::warehouse::Manifest,
 ) -> Result<Option<Reliability>> {
     let rel = figs.reliability().await?;
     Ok(if rel.present() {
@@ -191,11 +193,21 @@ async fn reliability(
                 Some(s) if options.publish.is_some() => s.kappa.value().and_then(sentence),
                 _ => raw_kappa.and_then(sentence),
             };
+            // The caveat names a model among the coders: its agreement is a model's.
+            if let Some(c) = h.caveat.as_mut()
+                && !rel.models.is_empty()
+            {
+                c.push_str(&format!(
+                    " The coders include {}, a model (casework suggest), not a person.",
+                    rel.models.join(", ")
+                ));
+            }
         }
         Some(reliability_section(
             &rel,
             options.publish.is_some(),
             options.lists,
+            manifest,
         ))
     } else {
         None

@@ -814,6 +814,7 @@ fn reliability_section(
     rel: &crate::oversight::agreement::Reliability,
     publish: bool,
     lists: bool,
+    manifest: &crate::warehouse::Manifest,
 ) -> Reliability {
     // As published, or as computed.
     let rows = if publish {
@@ -832,7 +833,7 @@ fn reliability_section(
             "{n} cases were coded independently by {} coders. Per theme: the observed agreement; {method}, with Landis and Koch's band; Krippendorff's alpha (nominal) with a bootstrap interval ({} draws, fixed seed); and Gwet's AC1, which stays stable when a theme is rare. A theme whose kappa is below 0.61 (less than substantial) carries a caveat in its headline.",
             rel.coders,
             crate::stats::agreement::BOOTSTRAP_DRAWS
-        ),
+        ) + &models_sentence(&rel.models, manifest),
         rows,
         disagreements: if publish || !lists {
             String::new()
@@ -843,6 +844,39 @@ fn reliability_section(
             )
         },
     }
+}
+
+/// What the reliability section says of coders that are models: that they are, how
+/// each was trained and validated (from the manifest's record of the version that
+/// added its codes), and that no figure counts their codes.
+fn models_sentence(models: &[String], manifest: &crate::warehouse::Manifest) -> String {
+    if models.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        " {} of the coders {} a model, not a person: {}. A model's codes are suggestions, kept in the codings and compared here as any coder's are; no figure in this report counts them as findings until a person confirms them.",
+        models.len(),
+        if models.len() == 1 { "is" } else { "are" },
+        models.join(", ")
+    );
+    for m in models {
+        let described = manifest
+            .ingests
+            .iter()
+            .rev()
+            .find(|i| i.policy == "suggestions" && i.bundle.contains(m.as_str()))
+            .map(|i| {
+                i.bundle
+                    .trim_start_matches("casework suggest: ")
+                    .to_string()
+            });
+        if let Some(d) = described {
+            out.push_str(&format!(
+                " How it was trained and validated: {d} (docs/suggest.md)."
+            ));
+        }
+    }
+    out
 }
 
 /// A figure drawn into `dir`, inlined: without an XML prolog, with a viewBox so that it

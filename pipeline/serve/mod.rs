@@ -455,6 +455,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .route("/theme/{theme}", get(theme))
         .route("/organisation/{code}", get(organisation))
         .route("/organisations", get(search))
+        .route("/case/{id}", get(case))
         .route("/figure/{file}", get(figure))
         .route("/table/{file}", get(table))
         .route("/chart/{file}", get(chart))
@@ -1244,6 +1245,17 @@ pub struct Paging {
     pub desc: String,
     #[serde(default)]
     pub page: String,
+}
+
+async fn case(
+    State(state): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+    f: Filters,
+) -> Response {
+    work(state, Lane::Query, move |s| async move {
+        pages::case(&s, &id, &f).await
+    })
+    .await
 }
 
 async fn overview(

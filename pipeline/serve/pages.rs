@@ -1032,3 +1032,123 @@ fn profile_rows<F: measures::Form>(
         })
         .collect()
 }
+
+/// `/case/ID`, not under `--publish` (it names a case): the case's codes (its findings)
+/// beside every coder's codings, people's and models' (`casework suggest --write`), for
+/// a coder to confirm or correct a model's suggestions. Never the case's text.
+pub(super) async fn case(s: &AppState, id: &str, f: &Filters) -> Result<Reply> {
+    if s.config.publish {
+        return Ok(Reply::Text(
+            StatusCode::NOT_FOUND,
+            "casework serve: case pages name a case and are not served under --publish\n".into(),
+        ));
+    }
+    use arrow::array::{Array, AsArray};
+    let scope = Scope::default();
+    let ctx = engine::session(&s.inputs(&scope)).await?;
+    let quoted = id.replace('\'', "''");
+    let rows = |sql: String| {
+        let ctx = ctx.clone();
+        async move {
+            let batches = ctx.sql(&sql).await?.collect().await?;
+            let mut out: Vec<(String, String)> = Vec::new();
+            for b in &batches {
+                let a = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+                let c = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Utf8)?;
+                let (a, c) = (a.as_string::<i32>(), c.as_string::<i32>());
+                for i in 0..a.len() {
+                    let text = |x: &arrow::array::StringArray| {
+                        if x.is_null(i) {
+                            String::new()
+                        } else {
+                            x.value(i).to_string()
+                        }
+                    };
+                    out.push((text(a), text(c)));
+                }
+            }
+            Ok::<_, Error>(out)
+        }
+    };
+    let exists = rows(format!(
+        "SELECT case_id, organisation_code FROM cases WHERE case_id = '{quoted}'"
+    ))
+    .await?;
+    if exists.is_empty() {
+        return Ok(Reply::Text(
+            StatusCode::NOT_FOUND,
+            format!("casework serve: no case {id:?} in the warehouse\n"),
+        ));
+    }
+    let findings = rows(format!(
+        "SELECT 'findings', code FROM findings WHERE case_id = '{quoted}'"
+    ))
+    .await?;
+    let codings = rows(format!(
+        "SELECT coder, code FROM codings WHERE case_id = '{quoted}' ORDER BY coder"
+    ))
+    .await?;
+    let mut coders: Vec<String> = codings.iter().map(|(c, _)| c.clone()).collect();
+    coders.dedup();
+    let mut codes: Vec<String> = findings
+        .iter()
+        .chain(&codings)
+        .map(|(_, c)| c.clone())
+        .filter(|c| !c.is_empty())
+        .collect();
+    // In the code list's order.
+    let list = &s.config.codes.codes;
+    codes.sort_by_key(|c| list.iter().position(|x| &x.code == c).unwrap_or(usize::MAX));
+    codes.dedup();
+    let table: Vec<_> = codes
+        .iter()
+        .map(|code| {
+            let entry = list.iter().find(|x| &x.code == code);
+            context! {
+                code => code,
+                meaning => entry.map(|e| e.meaning.clone()).unwrap_or_default(),
+                theme => entry.map(|e| s.config.study.label(&e.theme)).unwrap_or_default(),
+                finding => findings.iter().any(|(_, c)| c == code),
+                given => coders.iter().map(|who| codings.iter().any(|(w, c)| w == who && c == code)).collect::<Vec<_>>(),
+            }
+        })
+        .collect();
+    let columns: Vec<_> = coders
+        .iter()
+        .map(|c| context! { name => c, model => c.starts_with("model:") })
+        .collect();
+    let mut env = Environment::new();
+    env.add_template(
+        "case.html",
+        "<h2>Case {{ id }} ({{ organisation }})</h2>\
+         <p>Its codes (findings, the agreed coding every figure counts) beside each coder's. \
+         {% if models %}A column marked <em>model</em> holds a model's suggestions (casework suggest): \
+         no figure counts them until a person confirms them in the findings.{% endif %} \
+         The case's text is never shown here.</p>\
+         {% if rows %}<table><thead><tr><th>Code</th><th>Theme</th><th>Meaning</th><th>Findings</th>\
+         {% for c in columns %}<th>{{ c.name }}{% if c.model %} <em>(model)</em>{% endif %}</th>{% endfor %}</tr></thead><tbody>\
+         {% for r in rows %}<tr><td>{{ r.code }}</td><td>{{ r.theme }}</td><td>{{ r.meaning }}</td><td>{% if r.finding %}✓{% endif %}</td>\
+         {% for g in r.given %}<td>{% if g %}✓{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody></table>\
+         {% else %}<p>No code: no finding, and no coder gave one.</p>{% endif %}",
+    )
+    .map_err(|source| Error::Template {
+        name: "case.html".into(),
+        source,
+    })?;
+    let body = env
+        .get_template("case.html")
+        .and_then(|t| {
+            t.render(context! {
+                id => id,
+                organisation => exists[0].1,
+                rows => table,
+                columns => columns,
+                models => coders.iter().any(|c| c.starts_with("model:")),
+            })
+        })
+        .map_err(|source| Error::Template {
+            name: "case.html".into(),
+            source,
+        })?;
+    own_page(s, f, "/", &format!("Case {id}"), None, &body, Vec::new()).await
+}

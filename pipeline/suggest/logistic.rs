@@ -24,6 +24,10 @@ pub struct Fit {
     pub c: f64,
     pub max_iter: u64,
     pub tol: f64,
+    /// Weight each class by the inverse of its frequency (scikit-learn's
+    /// `class_weight="balanced"`: n / (2 n₊) for a positive row, n / (2 n₋) for a
+    /// negative one), so that a rare code is not drowned by its negatives.
+    pub balanced: bool,
 }
 
 impl Default for Fit {
@@ -32,6 +36,7 @@ impl Default for Fit {
             c: 1.0,
             max_iter: 100,
             tol: 1e-4,
+            balanced: false,
         }
     }
 }
@@ -56,15 +61,20 @@ impl Binary {
     }
 }
 
+/// A point, with its cost and gradient.
+type Evaluated = (Vec<f64>, f64, Vec<f64>);
+
 /// The objective over the rows `rows` of `x`, with labels `y` (one per row of x).
 struct Objective<'a> {
     x: &'a Csr,
     y: &'a [bool],
     rows: &'a [usize],
     c: f64,
+    /// The weights of a positive and of a negative row.
+    weights: (f64, f64),
     /// The last point evaluated, with its cost and gradient: the line search asks for
     /// both at one point, and one pass over the rows gives both.
-    last: Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: Mutex<Option<Evaluated>>,
     /// The lowest cost seen and its point, kept should the line search fail.
     best: &'a Mutex<Option<(f64, Vec<f64>)>>,
 }
@@ -87,21 +97,26 @@ impl Objective<'_> {
                 .zip(val)
                 .map(|(&j, &v)| w[j as usize] * f64::from(v))
                 .sum::<f64>();
-            let s = if self.y[i] { 1.0 } else { -1.0 };
+            let (s, weight) = if self.y[i] {
+                (1.0, self.weights.0)
+            } else {
+                (-1.0, self.weights.1)
+            };
             // log(1 + exp(-s z)), and its derivative in z: -s σ(-s z), stably.
             let m = -s * z;
-            loss += if m > 0.0 {
-                m + (-m).exp().ln_1p()
-            } else {
-                m.exp().ln_1p()
-            };
+            loss += weight
+                * if m > 0.0 {
+                    m + (-m).exp().ln_1p()
+                } else {
+                    m.exp().ln_1p()
+                };
             let sig = if m > 0.0 {
                 1.0 / (1.0 + (-m).exp())
             } else {
                 let e = m.exp();
                 e / (1.0 + e)
             };
-            let r = self.c * -s * sig;
+            let r = self.c * weight * -s * sig;
             for (&j, &v) in idx.iter().zip(val) {
                 grad[j as usize] += r * f64::from(v);
             }
@@ -155,6 +170,13 @@ pub fn fit(x: &Csr, y: &[bool], rows: &[usize], options: Fit) -> Binary {
         y,
         rows,
         c: options.c,
+        weights: if options.balanced {
+            let n = rows.len() as f64;
+            let p = positives as f64;
+            (n / (2.0 * p), n / (2.0 * (n - p)))
+        } else {
+            (1.0, 1.0)
+        },
         last: Mutex::new(None),
         best: &best,
     };
@@ -224,6 +246,7 @@ mod tests {
                 c: 1.0,
                 max_iter: 1000,
                 tol: 1e-10,
+                balanced: false,
             },
         );
         let expect = [1.15863215, -0.03573872, 0.06702183];

@@ -34,6 +34,7 @@ pub struct Header {
     pub folds: usize,
     pub threshold_rule: String,
     pub c: f64,
+    pub class_weight_balanced: bool,
     pub max_iter: u64,
     pub min_df: u32,
     pub max_features: usize,
@@ -90,6 +91,36 @@ impl Model {
             out.extend_from_slice(&b.to_le_bytes());
         }
         out
+    }
+
+    /// How the model was trained and validated, in a sentence (kept in the manifest with
+    /// the codings it wrote, for the report's methods).
+    pub fn describe(&self, name: &str) -> String {
+        let h = &self.header;
+        format!(
+            "casework suggest: {}{name}: TF-IDF over word {}- to {}-grams and character {}- to {}-grams within words (hashed; kept when in two training texts or more), one logistic regression per {} (one-vs-rest, L2 penalty C = {}{}), Platt-calibrated; trained on {} coded cases of warehouse version {}; {}-fold cross-validation by case (stratified, seed {}): macro-F1 {:.3}{}; thresholds chosen for {}",
+            super::store::MODEL_CODER,
+            h.word_ngrams.0,
+            h.word_ngrams.1,
+            h.char_ngrams.0,
+            h.char_ngrams.1,
+            h.level,
+            h.c,
+            if h.class_weight_balanced {
+                ", classes balanced"
+            } else {
+                ""
+            },
+            h.training_cases,
+            h.warehouse_version,
+            h.folds,
+            h.seed,
+            h.macro_f1,
+            h.top1_macro_f1
+                .map(|t| format!(" (top-1 {t:.3})"))
+                .unwrap_or_default(),
+            h.threshold_rule.replace("precision:", "a precision of ")
+        )
     }
 
     /// The SHA-256 of the file, in hex.

@@ -206,6 +206,7 @@ pub fn write_codings(
     coder: &str,
     rows: &[Coding],
     model_file: &std::path::Path,
+    description: &str,
 ) -> Result<String> {
     let (mut staging, old) = warehouse.begin(LockWait::No)?;
     let Some(old) = old else {
@@ -278,7 +279,7 @@ pub fn write_codings(
             number: staging.ingest_number(),
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             casework_version: env!("CARGO_PKG_VERSION").to_string(),
-            bundle: format!("casework suggest: {coder}"),
+            bundle: description.to_string(),
             inputs: vec![InputFile {
                 record_type: "model".into(),
                 file: model_file.display().to_string(),

@@ -39,7 +39,7 @@ fn planted(dir: &Path) -> PathBuf {
     let mut codings = vec!["case_id,coder,code".to_string()];
     for i in 0..230u64 {
         let id = format!("c{:03}", (i * 37) % 230);
-        let coded = i < 180 || i >= 220;
+        let coded = !(180..220).contains(&i);
         let mut codes: Vec<&str> = Vec::new();
         if coded {
             codes.push(SIGNALS[(i % 3) as usize].0);
@@ -61,8 +61,12 @@ fn planted(dir: &Path) -> PathBuf {
                 words.push(signal[next(5) as usize].to_string());
             }
         }
-        // Mixed case and punctuation; the text never names its code.
-        let text = format!("\"{}. Nothing, then \"\"more\"\".\"", words.join(" "));
+        // Punctuation, quotes, and a line break with a row's worth of commas (as real
+        // narratives have); the text never names its code.
+        let text = format!(
+            "\"{}.\nNothing, then, \"\"more\"\", and, so, on.\"",
+            words.join(" ")
+        );
         let text = if i >= 220 { String::new() } else { text };
         cases.push(format!(
             "{id},ombudsman_complaint,ORG{},2023-0{}-15,{text}",
@@ -330,6 +334,20 @@ fn model_codes_are_one_more_coder_and_never_findings() {
         checked += 1;
     }
     assert_eq!(checked, 3);
+    // The report names the model among the coders, says how it was trained and that no
+    // figure counts its codes; its figures are the findings' (as before).
+    let o = casework(d, &["report", "--out", "rep"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = fs::read_to_string(d.join("rep/report.md")).unwrap();
+    for expect in [
+        coder.as_str(),
+        "a model, not a person",
+        "no figure in this report counts them as findings",
+        "How it was trained and validated",
+        "3-fold cross-validation by case",
+    ] {
+        assert!(md.contains(expect), "report.md lacks {expect:?}");
+    }
     let unknown = casework(d, &["agreement", "--coder", "carol", "--coder", "alice"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(
@@ -455,4 +473,37 @@ fn a_mapping_reads_the_text_column_and_an_export_without_it_still_ingests() {
         "{}",
         stdout(&out)
     );
+}
+
+#[test]
+fn serve_shows_a_case_s_suggestions_beside_its_codes_but_never_its_text_or_under_publish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ingest(d, &[]);
+    let o = casework(d, &["suggest", "--out", "s", "--folds", "3", "--write"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let coder = format!("model:{}", model_name(&d.join("s")));
+    let server = crate::serve::Server::start(d, &[]);
+    // c000 is case i = 0: coded DL3 and FA1 (i % 4 == 0), double-coded by alice and bob.
+    let (status, _, body) = server.get("/case/c000", &[]);
+    let page = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 200, "{page}");
+    for expect in [coder.as_str(), "(model)", "alice", "bob", "DL3", "FA1"] {
+        assert!(
+            page.contains(expect),
+            "the case page lacks {expect:?}: {page}"
+        );
+    }
+    for word in ["Nothing, then", "overlooked", "backlog", "ignored"] {
+        assert!(
+            !page.contains(word),
+            "the case page shows the case's text ({word:?})"
+        );
+    }
+    let (status, _, _) = server.get("/case/no-such-case", &[]);
+    assert_eq!(status, 404);
+    drop(server);
+    let published = crate::serve::Server::start(d, &["--publish"]);
+    let (status, _, body) = published.get("/case/c000", &[]);
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
 }
