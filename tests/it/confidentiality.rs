@@ -221,6 +221,7 @@ fn no_patient_ref_or_note_reaches_any_output() {
     }
     // Every file written outside the warehouses: rejects files, measures, charts, reports.
     let mut checked = 0;
+    let mut workbooks = 0;
     for f in all_files(d) {
         let rel = f.strip_prefix(d).unwrap();
         let top = rel
@@ -234,9 +235,46 @@ fn no_patient_ref_or_note_reaches_any_output() {
             continue;
         }
         assert_clean(&rel.display().to_string(), &fs::read(&f).unwrap());
+        // A workbook is a zip: its cells are read back, not its compressed bytes.
+        if f.extension().is_some_and(|e| e == "xlsx") {
+            use calamine::{Reader, Xlsx, open_workbook};
+            let mut wb: Xlsx<_> = open_workbook(&f).unwrap();
+            for name in wb.sheet_names().to_vec() {
+                let range = wb.worksheet_range(&name).unwrap();
+                for row in range.rows() {
+                    for cell in row {
+                        assert_clean(
+                            &format!("{} sheet {name}", rel.display()),
+                            cell.to_string().as_bytes(),
+                        );
+                    }
+                }
+            }
+            workbooks += 1;
+        }
         checked += 1;
     }
     assert!(checked > 20, "only {checked} output files were checked");
+    assert!(workbooks >= 2, "only {workbooks} workbooks were read back");
+    // casework serve's pages, with and without --publish: the overview, the full report,
+    // a table, and (without --publish) a case's page of codes beside its coders'.
+    for args in [&[][..], &["--publish"][..]] {
+        let server = crate::serve::Server::start(d, args);
+        let mut pages = vec!["/", "/report", "/table/theme_prevalence.csv"];
+        if args.is_empty() {
+            pages.push("/case/phso-01");
+        }
+        for page in pages {
+            let (status, _, body) = server.get(page, &[]);
+            assert_eq!(
+                status,
+                200,
+                "serve {args:?} {page}: {}",
+                String::from_utf8_lossy(&body)
+            );
+            assert_clean(&format!("serve {args:?} {page}"), &body);
+        }
+    }
     assert!(d.join("rej-partial.csv").is_file() && d.join("report/index.html").is_file());
     // Control: the markers are really in the warehouse, and the search finds them where
     // they are printed on purpose (query is the analyst's tool inside the warehouse).

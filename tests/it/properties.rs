@@ -27,6 +27,8 @@ struct Case {
     harm: Option<&'static str>,
     death: Option<bool>,
     codes: Vec<&'static str>,
+    /// Free text with line breaks, commas and quotes, as real narratives have.
+    narrative: Option<String>,
 }
 
 fn text() -> impl Strategy<Value = String> {
@@ -48,16 +50,24 @@ fn case() -> impl Strategy<Value = Case> {
         proptest::option::of(proptest::sample::select(HARMS)),
         proptest::option::of(any::<bool>()),
         proptest::collection::vec(proptest::sample::select(CODES), 0..4),
+        proptest::option::of(
+            "[A-Za-z0-9 ,\"'éß&()\n.-]{1,60}"
+                .prop_map(|s| s.trim().to_string())
+                .prop_filter("not blank", |s| !s.is_empty()),
+        ),
     )
-        .prop_map(|(org, region, source, opened, harm, death, codes)| Case {
-            org,
-            region,
-            source,
-            opened,
-            harm,
-            death,
-            codes,
-        })
+        .prop_map(
+            |(org, region, source, opened, harm, death, codes, narrative)| Case {
+                org,
+                region,
+                source,
+                opened,
+                harm,
+                death,
+                codes,
+                narrative,
+            },
+        )
 }
 
 fn write_bundle(dir: &std::path::Path, cases: &[Case]) {
@@ -71,6 +81,7 @@ fn write_bundle(dir: &std::path::Path, cases: &[Case]) {
         "opened_date",
         "harm",
         "avoidable_death",
+        "narrative",
     ])
     .unwrap();
     let mut f = csv::Writer::from_path(dir.join("findings.csv")).unwrap();
@@ -86,6 +97,7 @@ fn write_bundle(dir: &std::path::Path, cases: &[Case]) {
             &format!("{y:04}-{m:02}-{d:02}"),
             k.harm.unwrap_or(""),
             &k.death.map(|b| b.to_string()).unwrap_or_default(),
+            k.narrative.as_deref().unwrap_or(""),
         ])
         .unwrap();
         for code in &k.codes {
@@ -125,6 +137,7 @@ fn expected_cases(cases: &[Case]) -> Vec<String> {
                     k.death.map(|b| b.to_string()).unwrap_or(none.clone())
                 ),
                 format!("patient_ref={none}"),
+                format!("narrative={}", k.narrative.clone().unwrap_or(none.clone())),
                 format!("opened_year={y}"),
             ]
             .join("|")
