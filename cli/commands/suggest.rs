@@ -451,7 +451,7 @@ fn report(
                 );
                 println!(
                     "{:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                    model.header.level,
+                    "level and label",
                     "positives",
                     "threshold",
                     "precision",
@@ -461,11 +461,16 @@ fn report(
                     "AUROC"
                 );
                 for r in &v.rows {
+                    let threshold = if r.threshold.is_nan() {
+                        "any code".to_string()
+                    } else {
+                        format!("{:.3}", r.threshold.min(1.0))
+                    };
                     println!(
-                        "{:<28} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9}",
-                        r.label,
+                        "{:<28} {:>9} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9}",
+                        format!("{} {}", r.level, r.label),
                         r.positives,
-                        r.threshold.min(1.0),
+                        threshold,
                         r.precision,
                         r.recall,
                         r.f1,

@@ -71,6 +71,8 @@ pub struct Labelled<'a> {
     pub texts: Vec<&'a str>,
     pub labels: Vec<Vec<usize>>,
     pub names: Vec<String>,
+    /// With codes as the labels: each code's theme, for the validation per theme.
+    pub themes: Option<Vec<String>>,
 }
 
 impl Labelled<'_> {
@@ -161,6 +163,11 @@ pub fn fit_all(x: &Csr, y: &[Vec<bool>], rows: &[usize], fit: Fit) -> Vec<Binary
 /// One label's cross-validated statistics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelRow {
+    /// `code` or `theme`: with codes as the labels, each theme's row follows them,
+    /// judged from its codes (a case has the theme when it has one of its codes; the
+    /// model gives it when it suggests one of them; its score is the highest of their
+    /// probabilities).
+    pub level: String,
     pub label: String,
     pub cases: u64,
     pub positives: u64,
@@ -235,6 +242,8 @@ pub fn cross_validate(data: &Labelled<'_>, options: &Options) -> Validation {
     let mut rows = Vec::new();
     let mut platt = Vec::new();
     let mut thresholds = Vec::new();
+    // Per label and fold: the threshold that judged the fold's cases.
+    let mut fold_thresholds = vec![vec![1.0; k]; labels];
     for l in 0..labels {
         let z: Vec<f64> = decision.iter().map(|d| d[l]).collect();
         let mut pooled = Confusion::default();
@@ -248,6 +257,7 @@ pub fn cross_validate(data: &Labelled<'_>, options: &Options) -> Validation {
             let sig = Platt::fit(&zo, &yo);
             let po: Vec<f64> = zo.iter().map(|&v| sig.probability(v)).collect();
             let t = calibrate::threshold(&po, &yo, options.rule);
+            fold_thresholds[l][f as usize] = t;
             for &i in &this {
                 probability[i][l] = sig.probability(z[i]);
             }
@@ -261,6 +271,7 @@ pub fn cross_validate(data: &Labelled<'_>, options: &Options) -> Validation {
         thresholds.push(calibrate::threshold(&all, &y[l], options.rule));
         let p: Vec<f64> = probability.iter().map(|p| p[l]).collect();
         rows.push(LabelRow {
+            level: options.level.name().into(),
             label: data.names[l].clone(),
             cases: n as u64,
             positives: y[l].iter().filter(|&&v| v).count() as u64,
@@ -276,6 +287,56 @@ pub fn cross_validate(data: &Labelled<'_>, options: &Options) -> Validation {
     }
     let scored: Vec<&LabelRow> = rows.iter().filter(|r| r.positives > 0).collect();
     let macro_f1 = scored.iter().map(|r| r.f1).sum::<f64>() / scored.len().max(1) as f64;
+    if let Some(themes) = &data.themes {
+        let mut order: Vec<&String> = Vec::new();
+        for t in themes {
+            if !order.contains(&t) {
+                order.push(t);
+            }
+        }
+        for theme in order {
+            let members: Vec<usize> = (0..labels).filter(|&l| &themes[l] == theme).collect();
+            let truth: Vec<bool> = (0..n).map(|i| members.iter().any(|&l| y[l][i])).collect();
+            let given: Vec<bool> = (0..n)
+                .map(|i| {
+                    members
+                        .iter()
+                        .any(|&l| probability[i][l] >= fold_thresholds[l][fold[i] as usize])
+                })
+                .collect();
+            let score: Vec<f64> = (0..n)
+                .map(|i| {
+                    members
+                        .iter()
+                        .map(|&l| probability[i][l])
+                        .fold(0.0, f64::max)
+                })
+                .collect();
+            let mut c = Confusion::default();
+            for (&g, &t) in given.iter().zip(&truth) {
+                match (g, t) {
+                    (true, true) => c.tp += 1,
+                    (true, false) => c.fp += 1,
+                    (false, true) => c.fn_ += 1,
+                    (false, false) => c.tn += 1,
+                }
+            }
+            rows.push(LabelRow {
+                level: "theme".into(),
+                label: theme.clone(),
+                cases: n as u64,
+                positives: truth.iter().filter(|&&v| v).count() as u64,
+                threshold_rule: "one of its codes suggested".into(),
+                threshold: f64::NAN,
+                precision: c.precision(),
+                recall: c.recall(),
+                f1: c.f1(),
+                kappa: c.kappa(),
+                auroc: calibrate::auroc(&score, &truth),
+                brier: f64::NAN,
+            });
+        }
+    }
     let top1_macro_f1 = data
         .single_label()
         .then(|| top1_macro_f1(&probability, &data.labels, labels));
@@ -299,11 +360,13 @@ pub fn validation_rows(v: &Validation) -> Vec<Map<String, Value>> {
         .iter()
         .map(|r| {
             let mut m = Map::new();
+            m.insert("level".into(), json!(r.level));
             m.insert("label".into(), json!(r.label));
             m.insert("cases".into(), json!(r.cases));
             m.insert("positives".into(), json!(r.positives));
             m.insert("threshold_rule".into(), json!(r.threshold_rule));
-            m.insert("threshold".into(), json!(round(r.threshold.min(1.0))));
+            let threshold = (!r.threshold.is_nan()).then(|| round(r.threshold.min(1.0)));
+            m.insert("threshold".into(), json!(threshold));
             m.insert("precision".into(), json!(round(r.precision)));
             m.insert("recall".into(), json!(round(r.recall)));
             m.insert("f1".into(), json!(round(r.f1)));
@@ -314,6 +377,10 @@ pub fn validation_rows(v: &Validation) -> Vec<Map<String, Value>> {
         })
         .collect();
     let mut m = Map::new();
+    m.insert(
+        "level".into(),
+        json!(v.rows.first().map_or("code", |r| r.level.as_str())),
+    );
     m.insert("label".into(), json!("(macro average)"));
     for k in [
         "cases",
@@ -358,6 +425,8 @@ pub fn calibration_rows(
     out
 }
 
+/// Four places; not a number (a theme row's threshold and Brier score) stays one, and
+/// is written as null.
 fn round(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }

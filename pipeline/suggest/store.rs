@@ -31,6 +31,8 @@ pub struct Corpus {
     pub coded: HashSet<i64>,
     /// Cases with text and no coding: how many.
     pub uncoded_with_text: u64,
+    /// With codes as the labels: each code's theme.
+    pub themes: Option<Vec<String>>,
 }
 
 fn strings(col: &ArrayRef) -> Result<StringArray> {
@@ -104,6 +106,16 @@ pub async fn corpus(ctx: &SessionContext, codes: &CodeList, level: Level) -> Res
             labels.entry(keys.value(i)).or_default();
         }
     }
+    let themes = (level == Level::Code).then(|| {
+        names
+            .iter()
+            .map(|n| {
+                theme_of
+                    .get(n.as_str())
+                    .map_or(n.clone(), |t| t.to_string())
+            })
+            .collect()
+    });
     let mut corpus = Corpus {
         case_ids: Vec::new(),
         case_keys: Vec::new(),
@@ -112,6 +124,7 @@ pub async fn corpus(ctx: &SessionContext, codes: &CodeList, level: Level) -> Res
         names,
         coded: labels.keys().copied().collect(),
         uncoded_with_text: 0,
+        themes,
     };
     let sql = "SELECT case_id, case_key, narrative FROM cases \
                WHERE narrative IS NOT NULL AND trim(narrative) <> '' ORDER BY case_key";
@@ -312,6 +325,7 @@ impl Corpus {
             texts: self.texts.iter().map(String::as_str).collect(),
             labels: self.labels.clone(),
             names: self.names.clone(),
+            themes: self.themes.clone(),
         }
     }
 }

@@ -188,9 +188,35 @@ fn training_is_deterministic_for_a_seed_and_finds_the_planted_codes() {
     let header = r.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let mut seen = 0;
+    let mut themes_seen = 0;
     for rec in r.records() {
         let rec = rec.unwrap();
         let label = rec.get(col("label")).unwrap().to_string();
+        // Each theme's row follows the codes: its cases are those with one of its codes
+        // (here one code each: DL3 delay, FA1 unfollowed_alert, UF1 unreported_finding).
+        if rec.get(col("level")) == Some("theme") {
+            let code = match label.as_str() {
+                "delay" => "DL3",
+                "unfollowed_alert" => "FA1",
+                "unreported_finding" => "UF1",
+                _ => {
+                    assert_eq!(rec.get(col("positives")), Some("0"), "{label}");
+                    continue;
+                }
+            };
+            assert_eq!(
+                rec.get(col("positives")).unwrap(),
+                positives[code].to_string(),
+                "{label}"
+            );
+            assert_eq!(
+                rec.get(col("threshold")),
+                Some(""),
+                "{label}: a theme has no threshold"
+            );
+            themes_seen += 1;
+            continue;
+        }
         if let Some(&n) = positives.get(label.as_str()) {
             assert_eq!(rec.get(col("positives")).unwrap(), n.to_string(), "{label}");
             assert_eq!(rec.get(col("cases")).unwrap(), "180", "{label}");
@@ -203,6 +229,7 @@ fn training_is_deterministic_for_a_seed_and_finds_the_planted_codes() {
         }
     }
     assert_eq!(seen, 3);
+    assert_eq!(themes_seen, 3);
     // The 40 uncoded cases with text are suggested for and queued; no coded case is.
     let queue = fs::read_to_string(d.join("one/queue.csv")).unwrap();
     assert_eq!(queue.lines().count(), 41, "{queue}");
