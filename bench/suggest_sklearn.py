@@ -25,7 +25,8 @@ held-out text against its label; f1_score(average="macro")) beside casework's. T
 issue's bar: casework within 0.02 of scikit-learn's, or above.
 
 The data sets:
-  --cfpb  ../shared/datasets/cfpb-complaints-sample/complaints_sample.csv (the default):
+  --cfpb  tests/data/cfpb-complaints-sample/complaints_sample.csv (the default; the copy of
+          ../shared/datasets' that the tests carry):
           the 1,532 complaints with a consumer narrative; label: Product.
   --px    the NHS patient-experience comments of The-Strategy-Unit's pxtextmining,
           datasets/phase_1/text_data.csv (commit ba6c0a2f10ca9bb3b964b72afe6047b463095c75;
@@ -211,7 +212,7 @@ def run(name, rows, cw, work, simulate):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cfpb", default=os.path.join(
-        ROOT, "..", "shared", "datasets", "cfpb-complaints-sample", "complaints_sample.csv"))
+        ROOT, "tests", "data", "cfpb-complaints-sample", "complaints_sample.csv"))
     ap.add_argument("--px", help="pxtextmining's datasets/phase_1/text_data.csv")
     ap.add_argument("--keep", help="work in this folder and keep it")
     ap.add_argument("--simulate", action="store_true",

@@ -416,9 +416,11 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// The CFPB sample the tests carry (tests/data, a copy of ../shared/datasets' with its
+/// SOURCE.txt).
 fn cfpb() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/datasets/cfpb-complaints-sample/complaints_sample.csv")
+        .join("tests/data/cfpb-complaints-sample/complaints_sample.csv")
 }
 
 #[test]
