@@ -1,6 +1,6 @@
 //! `casework suggest`: assisted coding (docs/suggest.md).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use casework::Error;
 use casework::engine;
@@ -29,8 +29,27 @@ fn rule(text: &str) -> Result<Rule, Error> {
     }
 }
 
-fn write(path: &Path, text: &str) -> Result<(), Error> {
-    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+fn write(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), Error> {
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// Writes a table through casework's CSV writer (a text cell a spreadsheet would take for
+/// a formula is neutralised); the columns numbered in `numbers` hold numbers.
+fn write_table(
+    path: &Path,
+    columns: &[&str],
+    rows: &[Vec<String>],
+    numbers: &[usize],
+) -> Result<(), Error> {
+    let numeric: Vec<Vec<bool>> = rows
+        .iter()
+        .map(|r| (0..r.len()).map(|j| numbers.contains(&j)).collect())
+        .collect();
+    let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    write(
+        path,
+        casework::measures::table_csv(&columns, rows, Some(&numeric)),
+    )
 }
 
 pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
@@ -165,20 +184,27 @@ pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
             let bytes = model.to_bytes();
             let name = Model::name_of(&bytes);
             let path = args.out.join(format!("model-{name}.cwm"));
-            write_bytes(&path, &bytes)?;
+            write(&path, &bytes)?;
             write(
                 &args.out.join("validation.csv"),
-                &casework::measures::rows_csv(&suggest::validation_rows(&v)),
+                casework::measures::rows_csv(&suggest::validation_rows(&v)),
             )?;
             write(
                 &args.out.join("calibration.csv"),
-                &casework::measures::rows_csv(&suggest::calibration_rows(&v, &corpus.names, &data)),
+                casework::measures::rows_csv(&suggest::calibration_rows(&v, &corpus.names, &data)),
             )?;
-            let mut folds = String::from("case_id,fold\n");
-            for (id, f) in corpus.case_ids.iter().zip(&v.fold) {
-                folds.push_str(&format!("{},{}\n", csv_field(id), f));
-            }
-            write(&args.out.join("folds.csv"), &folds)?;
+            let folds: Vec<Vec<String>> = corpus
+                .case_ids
+                .iter()
+                .zip(&v.fold)
+                .map(|(id, f)| vec![id.clone(), f.to_string()])
+                .collect();
+            write_table(
+                &args.out.join("folds.csv"),
+                &["case_id", "fold"],
+                &folds,
+                &[1],
+            )?;
             (model, name, path, Some(v))
         }
     };
@@ -190,12 +216,12 @@ pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
     }
 
     // Suggestions for the uncoded cases, and the queue.
-    let single = model.header.labels.len() > 1 && corpus.labels.iter().all(|l| l.len() == 1);
-    let mut suggestions = String::from("case_id,label,probability\n");
+    let single = model.header.labels.len() > 1 && suggest::single_label(&corpus.labels);
+    let mut suggestions: Vec<Vec<String>> = Vec::new();
     let mut queue: Vec<(f64, String, String)> = Vec::new();
     let mut codings: Vec<Coding> = Vec::new();
     let mut uncoded = 0u64;
-    store::each_uncoded(&ctx, &corpus.coded, BATCH, |batch| {
+    store::each_uncoded(&ctx, BATCH, |batch| {
         let x = model
             .vocabulary
             .transform(batch.iter().map(|(_, _, t)| t.as_str()));
@@ -206,12 +232,11 @@ pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
             for (l, (&pl, &t)) in p.iter().zip(&model.header.thresholds).enumerate() {
                 if pl >= t {
                     given.push(l);
-                    suggestions.push_str(&format!(
-                        "{},{},{:.4}\n",
-                        csv_field(id),
-                        csv_field(&model.header.labels[l]),
-                        pl
-                    ));
+                    suggestions.push(vec![
+                        id.clone(),
+                        model.header.labels[l].clone(),
+                        format!("{pl:.4}"),
+                    ]);
                 }
             }
             let best = p
@@ -234,18 +259,23 @@ pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
     .await?;
     // Least certain first; ties by case_id, so the queue is the same run to run.
     queue.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-    let mut q = String::from("rank,case_id,uncertainty_margin,most_probable\n");
-    for (rank, (u, id, best)) in queue.iter().enumerate() {
-        q.push_str(&format!(
-            "{},{},{:.4},{}\n",
-            rank + 1,
-            csv_field(id),
-            u,
-            csv_field(best)
-        ));
-    }
-    write(&args.out.join("suggestions.csv"), &suggestions)?;
-    write(&args.out.join("queue.csv"), &q)?;
+    let queue: Vec<Vec<String>> = queue
+        .into_iter()
+        .enumerate()
+        .map(|(rank, (u, id, best))| vec![(rank + 1).to_string(), id, format!("{u:.4}"), best])
+        .collect();
+    write_table(
+        &args.out.join("suggestions.csv"),
+        &["case_id", "label", "probability"],
+        &suggestions,
+        &[2],
+    )?;
+    write_table(
+        &args.out.join("queue.csv"),
+        &["rank", "case_id", "uncertainty_margin", "most_probable"],
+        &queue,
+        &[0, 2],
+    )?;
 
     let mut written = None;
     if args.write {
@@ -315,11 +345,23 @@ fn simulate(
     } else {
         "Macro-F1 on held-out cases (probability 0.5)"
     };
-    let mut csv = String::from("labelled,random_f1,queue_f1\n");
-    for p in &curves.points {
-        csv.push_str(&format!("{},{:.4},{:.4}\n", p.labelled, p.random, p.queue));
-    }
-    write(&args.out.join("learning_curves.csv"), &csv)?;
+    let rows: Vec<Vec<String>> = curves
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                p.labelled.to_string(),
+                format!("{:.4}", p.random),
+                format!("{:.4}", p.queue),
+            ]
+        })
+        .collect();
+    write_table(
+        &args.out.join("learning_curves.csv"),
+        &["labelled", "random_f1", "queue_f1"],
+        &rows,
+        &[0, 1, 2],
+    )?;
     let points: Vec<_> = curves
         .points
         .iter()
@@ -378,18 +420,6 @@ fn push_codings(out: &mut Vec<Coding>, id: &str, key: i64, given: &[usize], labe
             case_key: key,
             code: Some(labels[l].clone()),
         });
-    }
-}
-
-fn write_bytes(path: &PathBuf, bytes: &[u8]) -> Result<(), Error> {
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
     }
 }
 

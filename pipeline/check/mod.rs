@@ -253,7 +253,7 @@ pub struct Validator {
     key: Option<Vec<u8>>,
     /// `ingest --no-text`: the free-text columns ([`crate::spec::FREE_TEXT_COLUMNS`]) are
     /// read but not stored (null), and not checked.
-    pub no_text: bool,
+    no_text: bool,
     /// The zone of date-times written without an offset (`--time-zone`); without one
     /// they are taken as UTC.
     time_zone: Option<chrono_tz::Tz>,

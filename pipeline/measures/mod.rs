@@ -336,6 +336,35 @@ pub fn table_csv(
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
+/// A column of text as a plain `StringArray`, whatever string type DataFusion gives it
+/// (`Utf8View` from Parquet, a dictionary of codes, `Utf8`).
+pub fn text_column(column: &arrow::array::ArrayRef) -> Result<arrow::array::StringArray> {
+    use arrow::array::AsArray;
+    let utf8 = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
+    Ok(utf8.as_string::<i32>().clone())
+}
+
+/// The first column of `sql`'s rows, as text (null as empty).
+pub async fn first_column_text(
+    ctx: &SessionContext,
+    sql: &str,
+    file: &Path,
+) -> Result<Vec<String>> {
+    use arrow::array::Array;
+    let mut out = Vec::new();
+    for b in sql_batches(ctx, sql, file, Vec::new()).await? {
+        let col = text_column(b.column(0))?;
+        out.extend((0..col.len()).map(|i| {
+            if col.is_null(i) {
+                String::new()
+            } else {
+                col.value(i).to_string()
+            }
+        }));
+    }
+    Ok(out)
+}
+
 /// Record batches as rows of named JSON values (strings of every kind, numbers,
 /// booleans, dates as `YYYY-MM-DD`).
 pub fn to_rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>> {

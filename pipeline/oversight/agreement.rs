@@ -113,19 +113,8 @@ pub fn caveat(kappa: f64) -> Option<String> {
 /// model's codes against one person's are then measured as any two coders' are. Every
 /// name must be a coder of the warehouse.
 pub async fn only_coders(ctx: &SessionContext, coders: &[String]) -> Result<()> {
-    use arrow::array::{Array, AsArray};
     let all = ctx.table_provider("codings").await?;
-    let known = ctx
-        .sql("SELECT DISTINCT coder FROM codings ORDER BY coder")
-        .await?
-        .collect()
-        .await?;
-    let mut names = Vec::new();
-    for b in &known {
-        let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
-        let col = col.as_string::<i32>();
-        names.extend((0..col.len()).map(|i| col.value(i).to_string()));
-    }
+    let names = coder_names(ctx, "").await?;
     if let Some(unknown) = coders.iter().find(|c| !names.contains(c)) {
         return Err(crate::Error::Usage(format!(
             "--coder {unknown:?}: no such coder in the warehouse's codings (its coders: {})",
@@ -146,6 +135,17 @@ pub async fn only_coders(ctx: &SessionContext, coders: &[String]) -> Result<()> 
     .collect()
     .await?;
     Ok(())
+}
+
+/// The coders of the session's `codings` (those `filter`, a WHERE clause, keeps), in
+/// order.
+async fn coder_names(ctx: &SessionContext, filter: &str) -> Result<Vec<String>> {
+    measures::first_column_text(
+        ctx,
+        &format!("SELECT DISTINCT CAST(coder AS VARCHAR) FROM codings {filter} ORDER BY 1"),
+        std::path::Path::new("(agreement: the coders)"),
+    )
+    .await
 }
 
 pub async fn agreement(
@@ -194,20 +194,11 @@ pub async fn agreement(
             Count(sample_cases),
         ))
     });
-    let mut models = Vec::new();
-    let found = measures::sql_batches(
+    let models = coder_names(
         ctx,
-        "SELECT DISTINCT CAST(coder AS VARCHAR) FROM codings WHERE coder LIKE 'model:%' ORDER BY 1",
-        &file,
-        Vec::new(),
+        &format!("WHERE coder LIKE '{}%'", crate::suggest::store::MODEL_CODER),
     )
     .await?;
-    for b in &found {
-        use arrow::array::{Array, AsArray};
-        let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
-        let col = col.as_string::<i32>();
-        models.extend((0..col.len()).map(|i| col.value(i).to_string()));
-    }
     Ok(Reliability {
         output: Output::new("agreement", c, Table::Agreement(rows)),
         models,

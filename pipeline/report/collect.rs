@@ -10,11 +10,11 @@ pub(super) async fn collect(
     inputs: &Inputs<'_>,
     context: &Context<'_>,
     options: &Options,
+    manifest: &crate::warehouse::Manifest,
 ) -> Result<Collected> {
     let (mut tables, mut has) = measure_tables(figs, inputs, options).await?;
     let mut headlines = headlines(figs, inputs, options).await?;
-    let manifest = inputs.warehouse.committed()?;
-    let reliability = reliability(figs, options, &mut tables, &mut headlines, &manifest).await?;
+    let reliability = reliability(figs, options, &mut tables, &mut headlines, manifest).await?;
     let comparisons = comparisons(inputs, context, options).await?;
     let (flagged, judged, per) = funnels(figs, inputs, options).await?;
     let (scorecard, scorecard_table) = scorecard(figs, inputs).await?;

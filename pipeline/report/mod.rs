@@ -595,7 +595,7 @@ pub async fn build(inputs: &Inputs<'_>, options: &Options) -> Result<Written> {
         figs.seed(out.clone());
     }
 
-    let collected = collect(&figs, inputs, &context, options).await?;
+    let collected = collect(&figs, inputs, &context, options, &manifest).await?;
     for t in &collected.tables {
         write(
             &tables_dir.join(format!("{}.csv", t.name)),

@@ -1043,7 +1043,7 @@ pub(super) async fn case(s: &AppState, id: &str, f: &Filters) -> Result<Reply> {
             "casework serve: case pages name a case and are not served under --publish\n".into(),
         ));
     }
-    use arrow::array::{Array, AsArray};
+    use arrow::array::Array;
     let scope = Scope::default();
     let ctx = engine::session(&s.inputs(&scope)).await?;
     let quoted = id.replace('\'', "''");
@@ -1053,9 +1053,10 @@ pub(super) async fn case(s: &AppState, id: &str, f: &Filters) -> Result<Reply> {
             let batches = ctx.sql(&sql).await?.collect().await?;
             let mut out: Vec<(String, String)> = Vec::new();
             for b in &batches {
-                let a = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
-                let c = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Utf8)?;
-                let (a, c) = (a.as_string::<i32>(), c.as_string::<i32>());
+                let (a, c) = (
+                    measures::text_column(b.column(0))?,
+                    measures::text_column(b.column(1))?,
+                );
                 for i in 0..a.len() {
                     let text = |x: &arrow::array::StringArray| {
                         if x.is_null(i) {
@@ -1064,7 +1065,7 @@ pub(super) async fn case(s: &AppState, id: &str, f: &Filters) -> Result<Reply> {
                             x.value(i).to_string()
                         }
                     };
-                    out.push((text(a), text(c)));
+                    out.push((text(&a), text(&c)));
                 }
             }
             Ok::<_, Error>(out)
@@ -1115,7 +1116,7 @@ pub(super) async fn case(s: &AppState, id: &str, f: &Filters) -> Result<Reply> {
         .collect();
     let columns: Vec<_> = coders
         .iter()
-        .map(|c| context! { name => c, model => c.starts_with("model:") })
+        .map(|c| context! { name => c, model => c.starts_with(crate::suggest::store::MODEL_CODER) })
         .collect();
     let mut env = Environment::new();
     env.add_template(
@@ -1143,7 +1144,7 @@ pub(super) async fn case(s: &AppState, id: &str, f: &Filters) -> Result<Reply> {
                 organisation => exists[0].1,
                 rows => table,
                 columns => columns,
-                models => coders.iter().any(|c| c.starts_with("model:")),
+                models => coders.iter().any(|c| c.starts_with(crate::suggest::store::MODEL_CODER)),
             })
         })
         .map_err(|source| Error::Template {

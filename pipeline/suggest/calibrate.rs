@@ -104,9 +104,15 @@ pub struct Confusion {
 
 impl Confusion {
     pub fn at(p: &[f64], y: &[bool], threshold: f64) -> Confusion {
+        let given: Vec<bool> = p.iter().map(|&pi| pi >= threshold).collect();
+        Confusion::of(&given, y)
+    }
+
+    /// The table of what the model gave (`given`) against what the coders gave (`y`).
+    pub fn of(given: &[bool], y: &[bool]) -> Confusion {
         let mut c = Confusion::default();
-        for (&pi, &yi) in p.iter().zip(y) {
-            match (pi >= threshold, yi) {
+        for (&gi, &yi) in given.iter().zip(y) {
+            match (gi, yi) {
                 (true, true) => c.tp += 1,
                 (true, false) => c.fp += 1,
                 (false, true) => c.fn_ += 1,

@@ -90,8 +90,13 @@ impl Labelled<'_> {
     /// Whether every case has exactly one label (a single-label task: then the top-1
     /// macro-F1 is comparable with a multinomial classifier's).
     pub fn single_label(&self) -> bool {
-        self.labels.iter().all(|l| l.len() == 1)
+        single_label(&self.labels)
     }
+}
+
+/// Whether every case has exactly one label.
+pub fn single_label(labels: &[Vec<usize>]) -> bool {
+    labels.iter().all(|l| l.len() == 1)
 }
 
 /// Stratified folds by case: each case's stratum is its rarest label (cases with none
@@ -215,10 +220,12 @@ pub fn cross_validate(data: &Labelled<'_>, options: &Options) -> Validation {
     let k = options.folds.max(2);
     let y = data.label_columns();
     let fold = folds(&data.labels, data.names.len(), k, options.seed);
+    // Each fold's (other folds' cases, its own cases), once.
+    let split: Vec<(Vec<usize>, Vec<usize>)> = (0..k as u32)
+        .map(|f| (0..n).partition(|&i| fold[i] != f))
+        .collect();
     let mut decision = vec![vec![0.0; data.names.len()]; n];
-    for f in 0..k as u32 {
-        let train: Vec<usize> = (0..n).filter(|&i| fold[i] != f).collect();
-        let test: Vec<usize> = (0..n).filter(|&i| fold[i] == f).collect();
+    for (train, test) in &split {
         if test.is_empty() {
             continue;
         }
@@ -247,8 +254,7 @@ pub fn cross_validate(data: &Labelled<'_>, options: &Options) -> Validation {
     for l in 0..labels {
         let z: Vec<f64> = decision.iter().map(|d| d[l]).collect();
         let mut pooled = Confusion::default();
-        for f in 0..k as u32 {
-            let (other, this): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| fold[i] != f);
+        for (f, (other, this)) in split.iter().enumerate() {
             if this.is_empty() {
                 continue;
             }
@@ -257,8 +263,8 @@ pub fn cross_validate(data: &Labelled<'_>, options: &Options) -> Validation {
             let sig = Platt::fit(&zo, &yo);
             let po: Vec<f64> = zo.iter().map(|&v| sig.probability(v)).collect();
             let t = calibrate::threshold(&po, &yo, options.rule);
-            fold_thresholds[l][f as usize] = t;
-            for &i in &this {
+            fold_thresholds[l][f] = t;
+            for &i in this {
                 probability[i][l] = sig.probability(z[i]);
             }
             let pt: Vec<f64> = this.iter().map(|&i| probability[i][l]).collect();
@@ -312,15 +318,7 @@ pub fn cross_validate(data: &Labelled<'_>, options: &Options) -> Validation {
                         .fold(0.0, f64::max)
                 })
                 .collect();
-            let mut c = Confusion::default();
-            for (&g, &t) in given.iter().zip(&truth) {
-                match (g, t) {
-                    (true, true) => c.tp += 1,
-                    (true, false) => c.fp += 1,
-                    (false, true) => c.fn_ += 1,
-                    (false, false) => c.tn += 1,
-                }
-            }
+            let c = Confusion::of(&given, &truth);
             rows.push(LabelRow {
                 level: "theme".into(),
                 label: theme.clone(),

@@ -1,11 +1,11 @@
 //! What `casework suggest` reads from the warehouse, and the model's codings it writes
 //! back as a new version (never into `findings`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, DictionaryArray, Int32Array, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Int32Type};
+use arrow::datatypes::Int32Type;
 use arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -27,17 +27,24 @@ pub struct Corpus {
     /// Each case's label indices (into `names`).
     pub labels: Vec<Vec<usize>>,
     pub names: Vec<String>,
-    /// Every case with a label or a person's coding (with text or not): not to suggest for.
-    pub coded: HashSet<i64>,
-    /// Cases with text and no coding: how many.
-    pub uncoded_with_text: u64,
     /// With codes as the labels: each code's theme.
     pub themes: Option<Vec<String>>,
 }
 
-fn strings(col: &ArrayRef) -> Result<StringArray> {
-    let utf8 = arrow::compute::cast(col, &DataType::Utf8)?;
-    Ok(utf8.as_string::<i32>().clone())
+use crate::measures::text_column as strings;
+
+/// The cases with text, coded (`coded`) or not, in case-key order: their case_id,
+/// case_key and text. A case is coded when it has a finding, or a person (a coder whose
+/// name does not start with `model:`) has a row for it in `codings`.
+fn texts_sql(coded: bool) -> String {
+    format!(
+        "SELECT case_id, case_key, narrative FROM cases \
+         WHERE narrative IS NOT NULL AND trim(narrative) <> '' AND case_key {} IN ( \
+             SELECT case_key FROM findings UNION \
+             SELECT case_key FROM codings WHERE coder NOT LIKE '{MODEL_CODER}%') \
+         ORDER BY case_key",
+        if coded { "" } else { "NOT" }
+    )
 }
 
 async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
@@ -59,10 +66,9 @@ pub fn label_names(codes: &CodeList, level: Level) -> Vec<String> {
     names
 }
 
-/// Reads the coded cases that have text. A case is coded when it has a finding, or a
-/// person (a coder whose name does not start with `model:`) has a row for it in
-/// `codings`: a case with such a row and no finding was read and found to have none of
-/// the codes. Its labels are its findings' codes (or their themes).
+/// Reads the coded cases that have text ([`texts_sql`]): a case a person coded with no
+/// finding was read and found to have none of the codes. Its labels are its findings'
+/// codes (or their themes).
 pub async fn corpus(ctx: &SessionContext, codes: &CodeList, level: Level) -> Result<Corpus> {
     let names = label_names(codes, level);
     let index: HashMap<&str, usize> = names
@@ -122,27 +128,19 @@ pub async fn corpus(ctx: &SessionContext, codes: &CodeList, level: Level) -> Res
         texts: Vec::new(),
         labels: Vec::new(),
         names,
-        coded: labels.keys().copied().collect(),
-        uncoded_with_text: 0,
         themes,
     };
-    let sql = "SELECT case_id, case_key, narrative FROM cases \
-               WHERE narrative IS NOT NULL AND trim(narrative) <> '' ORDER BY case_key";
-    for b in collect(ctx, sql).await? {
+    for b in collect(ctx, &texts_sql(true)).await? {
         let ids = strings(b.column(0))?;
         let keys = b.column(1).as_primitive::<arrow::datatypes::Int64Type>();
         let texts = strings(b.column(2))?;
         for i in 0..b.num_rows() {
-            match labels.get_mut(&keys.value(i)) {
-                Some(ls) => {
-                    ls.sort_unstable();
-                    corpus.case_ids.push(ids.value(i).to_string());
-                    corpus.case_keys.push(keys.value(i));
-                    corpus.texts.push(texts.value(i).to_string());
-                    corpus.labels.push(ls.clone());
-                }
-                None => corpus.uncoded_with_text += 1,
-            }
+            let mut ls = labels.remove(&keys.value(i)).unwrap_or_default();
+            ls.sort_unstable();
+            corpus.case_ids.push(ids.value(i).to_string());
+            corpus.case_keys.push(keys.value(i));
+            corpus.texts.push(texts.value(i).to_string());
+            corpus.labels.push(ls);
         }
     }
     Ok(corpus)
@@ -152,13 +150,10 @@ pub async fn corpus(ctx: &SessionContext, codes: &CodeList, level: Level) -> Res
 /// case_key, text) for each.
 pub async fn each_uncoded(
     ctx: &SessionContext,
-    coded: &HashSet<i64>,
     batch: usize,
     mut each: impl FnMut(Vec<(String, i64, String)>) -> Result<()>,
 ) -> Result<()> {
-    let sql = "SELECT case_id, case_key, narrative FROM cases \
-               WHERE narrative IS NOT NULL AND trim(narrative) <> '' ORDER BY case_key";
-    let mut stream = ctx.sql(sql).await?.execute_stream().await?;
+    let mut stream = ctx.sql(&texts_sql(false)).await?.execute_stream().await?;
     let mut pending = Vec::with_capacity(batch);
     while let Some(b) = stream.next().await {
         let b = b?;
@@ -166,9 +161,6 @@ pub async fn each_uncoded(
         let keys = b.column(1).as_primitive::<arrow::datatypes::Int64Type>();
         let texts = strings(b.column(2))?;
         for i in 0..b.num_rows() {
-            if coded.contains(&keys.value(i)) {
-                continue;
-            }
             pending.push((
                 ids.value(i).to_string(),
                 keys.value(i),
