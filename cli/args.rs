@@ -275,6 +275,13 @@ pub(crate) struct SessionArgs {
     /// Only cases with this decision.
     #[arg(long)]
     pub(crate) decision: Option<String>,
+    /// Only cases of this service (the service mainly complained about).
+    #[arg(long)]
+    pub(crate) service: Option<String>,
+    /// Only the findings at this stage (`request`, `review`, ...): every case in scope
+    /// stays, with the themes of its findings at the stage.
+    #[arg(long)]
+    pub(crate) stage: Option<String>,
     /// Output: a table, JSON, or CSV.
     #[arg(long, value_enum, default_value_t = OutFormat::Table)]
     pub(crate) format: OutFormat,

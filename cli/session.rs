@@ -63,6 +63,14 @@ impl Session {
             .map(casework::spec::grid::Period::parse)
             .transpose()
             .map_err(|e| Error::Usage(format!("--period: {e}")))?;
+        if let Some(stage) = &args.stage
+            && !casework::spec::STAGES.contains(&stage.as_str())
+        {
+            return Err(Error::Usage(format!(
+                "--stage: {stage:?} is not a stage of the bundle; its stages are: {}",
+                casework::spec::STAGES.join(", ")
+            )));
+        }
         let scope = Scope {
             from: args.from,
             to: args.to,
@@ -75,6 +83,8 @@ impl Session {
             region: args.region.clone(),
             source: args.source.clone(),
             decision: args.decision.clone(),
+            service: args.service.clone(),
+            stage: args.stage.clone(),
             choices: Vec::new(),
         };
         Ok(Session {

@@ -38,6 +38,8 @@ pub(crate) async fn serve_command(args: ServeArgs) -> Result<i32, Error> {
         region: None,
         source: None,
         decision: None,
+        service: None,
+        stage: None,
         format: OutFormat::Table,
         memory_limit: args.memory_limit,
         engine: EngineArg::Local,

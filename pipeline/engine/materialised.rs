@@ -5,10 +5,12 @@
 //! `episode_intervals` and so by `delay_intervals`, `delay_coded_vs_measured` (twice) and
 //! the report's delays chart: four computations of the same rows in one `casework
 //! report`. [`Materialised`] stands in for such a view: at its first scan it runs the
-//! view once, writing its rows as Parquet into a private temporary folder, and every scan
-//! (that one included) reads those files. The folder is removed with the session. The
-//! write is an ordinary DataFusion `COPY`, so it spills under the memory limit like any
-//! other query.
+//! view once, and every scan (that one included) reads the rows it kept. They are kept
+//! in memory while they fit in a quarter of the session's memory pool (reserved there
+//! for the session's life: an `episodes` of a million cases takes about 150 MB); past
+//! that, every partition is written as Parquet into a private temporary folder, removed
+//! with the session. Writing and reading back Parquet cost a third of `delay_intervals`'
+//! time at a million cases (docs/benchmarks.md); the files are for what does not fit.
 //!
 //! Parquet, not Arrow IPC, though IPC is quicker to write: DataFusion 55 fetches every
 //! record batch of the byte range it scans from an IPC file before decoding any
@@ -20,21 +22,27 @@
 //! Local engine only: a cluster's executors could not read the client's temporary folder
 //! (`engine::session` registers the plain view there).
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::file_format::format_as_file_type;
-use datafusion::datasource::file_format::parquet::{ParquetFormat, ParquetFormatFactory};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryReservation};
 use datafusion::execution::session_state::SessionState;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableType};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableType};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::DataFrame;
+use futures::StreamExt;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 
 /// A view whose rows are computed at its first scan and read from temporary files after.
 #[derive(Debug)]
@@ -46,6 +54,9 @@ pub struct Materialised {
     /// The written rows, once computed. A once-cell: two queries planned at the same time
     /// (`casework serve`) compute the view once, the second waiting for the first.
     table: tokio::sync::OnceCell<Arc<dyn TableProvider>>,
+    /// The memory its rows take when kept in memory, reserved in the session's pool
+    /// for as long as the session lasts.
+    held: std::sync::Mutex<Vec<MemoryReservation>>,
 }
 
 impl Materialised {
@@ -57,6 +68,7 @@ impl Materialised {
             plan,
             dir,
             table: tokio::sync::OnceCell::new(),
+            held: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -70,28 +82,164 @@ impl Materialised {
                     .ok_or_else(|| {
                         DataFusionError::Internal("a session other than DataFusion's".into())
                     })?;
-                let url = format!("{}/", self.dir.path().display());
-                let copy = LogicalPlanBuilder::copy_to(
-                    self.plan.clone(),
-                    url.clone(),
-                    format_as_file_type(Arc::new(ParquetFormatFactory::new())),
-                    HashMap::from([
-                        ("format.compression".to_string(), "lz4_raw".to_string()),
-                        ("format.max_row_group_size".to_string(), "65536".to_string()),
-                    ]),
-                    vec![],
-                )?
-                .build()?;
-                DataFrame::new(state.clone(), copy).collect().await?;
-                let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                    .with_file_extension(".parquet");
-                let config = ListingTableConfig::new(ListingTableUrl::parse(&url)?)
-                    .with_listing_options(options)
-                    .with_schema(self.schema());
-                Ok(Arc::new(ListingTable::try_new(config)?) as Arc<dyn TableProvider>)
+                self.compute(state).await
             })
             .await
     }
+
+    /// Runs the view: its rows kept in memory while they fit in a quarter of the
+    /// session's memory pool (reserved there for the session's life), else written as
+    /// Parquet into the private folder, each partition to its own file.
+    async fn compute(&self, state: &SessionState) -> Result<Arc<dyn TableProvider>> {
+        let plan = state.create_physical_plan(&self.plan).await?;
+        let schema = plan.schema();
+        let task = state.task_ctx();
+        let pool = Arc::clone(&task.runtime_env().memory_pool);
+        let budget = match pool.memory_limit() {
+            MemoryLimit::Finite(n) => n / 4,
+            MemoryLimit::Infinite | MemoryLimit::Unknown => usize::MAX,
+        };
+        let shared = Arc::new(Shared {
+            used: AtomicUsize::new(0),
+            spilled: AtomicBool::new(false),
+            budget,
+        });
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..plan.properties().output_partitioning().partition_count() {
+            let stream = plan.execute(i, Arc::clone(&task))?;
+            let reservation =
+                MemoryConsumer::new(format!("materialised view [{i}]")).register(&pool);
+            let path = self.dir.path().join(format!("part-{i}.parquet"));
+            let shared = Arc::clone(&shared);
+            tasks.spawn(
+                async move { Partition::gather(i, stream, reservation, path, &shared).await },
+            );
+        }
+        let mut parts: Vec<Partition> = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            parts.push(done.map_err(|e| DataFusionError::External(Box::new(e)))??);
+        }
+        parts.sort_by_key(|p| p.index);
+        if shared.spilled.load(Ordering::Relaxed) {
+            // Written, the partitions that were still in memory too.
+            for p in &mut parts {
+                p.write(None, &shared)?;
+                p.close()?;
+            }
+            let url = format!("{}/", self.dir.path().display());
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new(ListingTableUrl::parse(&url)?)
+                .with_listing_options(options)
+                .with_schema(Arc::clone(&schema));
+            return Ok(Arc::new(ListingTable::try_new(config)?));
+        }
+        let mut batches = Vec::with_capacity(parts.len());
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        for p in parts {
+            batches.push(p.batches);
+            held.push(p.reservation);
+        }
+        Ok(Arc::new(MemTable::try_new(schema, batches)?))
+    }
+}
+
+/// What the partitions of one computation share: the memory their rows take, and
+/// whether any has gone to disk (then all do).
+struct Shared {
+    used: AtomicUsize,
+    spilled: AtomicBool,
+    budget: usize,
+}
+
+/// One partition's rows: in memory (with their reservation), or written to `path`.
+struct Partition {
+    index: usize,
+    batches: Vec<RecordBatch>,
+    reservation: MemoryReservation,
+    path: std::path::PathBuf,
+    writer: Option<ArrowWriter<std::fs::File>>,
+}
+
+impl Partition {
+    async fn gather(
+        index: usize,
+        mut stream: SendableRecordBatchStream,
+        reservation: MemoryReservation,
+        path: std::path::PathBuf,
+        shared: &Shared,
+    ) -> Result<Partition> {
+        let mut p = Partition {
+            index,
+            batches: Vec::new(),
+            reservation,
+            path,
+            writer: None,
+        };
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if p.writer.is_none() && !shared.spilled.load(Ordering::Relaxed) {
+                // The rows' own size (a slice of a larger array counts its share).
+                let size: usize = batch
+                    .columns()
+                    .iter()
+                    .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+                    .sum();
+                let total = shared.used.fetch_add(size, Ordering::Relaxed) + size;
+                if total <= shared.budget && p.reservation.try_grow(size).is_ok() {
+                    p.batches.push(batch);
+                    continue;
+                }
+                shared.used.fetch_sub(size, Ordering::Relaxed);
+                shared.spilled.store(true, Ordering::Relaxed);
+            }
+            p.write(Some(batch), shared)?;
+        }
+        p.close()?;
+        Ok(p)
+    }
+
+    /// Writes the rows held in memory, then `batch`, to the partition's file (opened
+    /// on first use), giving back their memory.
+    fn write(&mut self, batch: Option<RecordBatch>, shared: &Shared) -> Result<()> {
+        let Some(schema) = batch
+            .as_ref()
+            .or(self.batches.first())
+            .map(RecordBatch::schema)
+        else {
+            return Ok(());
+        };
+        if self.writer.is_none() {
+            let file = std::fs::File::create(&self.path)?;
+            self.writer = Some(ArrowWriter::try_new(file, schema, Some(properties()))?);
+        }
+        if let Some(w) = &mut self.writer {
+            for b in self.batches.drain(..).chain(batch) {
+                w.write(&b)?;
+            }
+        }
+        shared
+            .used
+            .fetch_sub(self.reservation.size(), Ordering::Relaxed);
+        self.reservation.free();
+        Ok(())
+    }
+
+    /// Finishes the partition's file, if it has one.
+    fn close(&mut self) -> Result<()> {
+        if let Some(w) = self.writer.take() {
+            w.close()?;
+        }
+        Ok(())
+    }
+}
+
+/// LZ4 and row groups of 65,536 rows: cheap to write, small to read.
+fn properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::LZ4_RAW)
+        .set_max_row_group_row_count(Some(65_536))
+        .build()
 }
 
 #[async_trait::async_trait]

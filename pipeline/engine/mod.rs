@@ -73,6 +73,11 @@ pub struct Scope {
     pub source: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Only the findings at this stage (`--stage`): it selects findings, not cases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
     /// Several values of a grouping, or values left out (`casework serve`'s filters:
     /// `region=A&region=B`, `exclude=region`). Each is a filter of its own, beside the
     /// single values above.
@@ -103,6 +108,8 @@ impl Scope {
             (Grouping::Region, &self.region),
             (Grouping::Source, &self.source),
             (Grouping::Decision, &self.decision),
+            (Grouping::Service, &self.service),
+            (Grouping::Stage, &self.stage),
         ]
         .into_iter()
         .filter_map(|(g, v)| v.as_deref().map(|v| (g, v)))
@@ -137,17 +144,33 @@ impl Scope {
                 }
             }
         }
+        filters.extend(self.grouping_filters(false));
+        filters
+    }
+
+    /// The filters of the groupings of cases (`findings`: of the stage), as literal
+    /// comparisons: one value, several, or values left out (a missing value is kept by
+    /// an exclusion and left out by an inclusion).
+    fn grouping_filters(&self, findings: bool) -> Vec<Expr> {
+        let mut filters = Vec::new();
+        let column = |g: Grouping| match g {
+            // Dictionary-encoded in the warehouse: compared as text.
+            Grouping::Source | Grouping::Decision | Grouping::Stage => {
+                datafusion::logical_expr::cast(col(g.column()), DataType::Utf8)
+            }
+            g => col(g.column()),
+        };
         for (g, v) in self.singles() {
-            filters.push(col(g.column()).eq(lit(v)));
+            if g.of_findings() == findings {
+                filters.push(column(g).eq(lit(v)));
+            }
         }
-        for c in &self.choices {
-            let column = match c.grouping {
-                // Dictionary-encoded in the warehouse: compared as text.
-                Grouping::Source | Grouping::Decision => {
-                    datafusion::logical_expr::cast(col(c.grouping.column()), DataType::Utf8)
-                }
-                g => col(g.column()),
-            };
+        for c in self
+            .choices
+            .iter()
+            .filter(|c| c.grouping.of_findings() == findings)
+        {
+            let column = column(c.grouping);
             let values: Vec<Expr> = c.values.iter().map(|v| lit(v.as_str())).collect();
             filters.push(if c.exclude {
                 column.clone().is_null().or(column.in_list(values, true))
@@ -469,6 +492,7 @@ async fn register_stored(
 /// the cases in scope). Without a scope they are the stored tables themselves.
 async fn register_scoped(ctx: &SessionContext, scope: &Scope) -> Result<()> {
     let filters = scope.filters();
+    let of_findings = scope.grouping_filters(true);
     let mut cases = ctx.table("stored_cases").await?;
     for f in &filters {
         cases = cases.filter(f.clone())?;
@@ -480,7 +504,13 @@ async fn register_scoped(ctx: &SessionContext, scope: &Scope) -> Result<()> {
         RecordType::Recommendations,
         RecordType::Codings,
     ] {
-        let stored = ctx.table(format!("stored_{t}").as_str()).await?;
+        let mut stored = ctx.table(format!("stored_{t}").as_str()).await?;
+        if t == RecordType::Findings {
+            // A stage selects findings: the cases stay, with fewer findings.
+            for f in &of_findings {
+                stored = stored.filter(f.clone())?;
+            }
+        }
         let table = if filters.is_empty() {
             stored
         } else {

@@ -136,6 +136,8 @@ impl Units {
                 Filter::Region => Some(key.1.clone().unwrap_or_else(|| "(missing)".into())),
                 Filter::Source => key.2.clone(),
                 Filter::Decision => key.3.clone(),
+                // Refused by the settings' check: not a published filter.
+                Filter::Service | Filter::Stage => None,
             };
             if let Some(v) = v {
                 units.push(self.unit(Unit::Is(*f, v)));

@@ -137,6 +137,8 @@ impl View {
                 Filter::Region => s.region = v,
                 Filter::Source => s.source = v,
                 Filter::Decision => s.decision = v,
+                Filter::Service => s.service = v,
+                Filter::Stage => s.stage = v,
             }
         }
         s

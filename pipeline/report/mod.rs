@@ -715,7 +715,10 @@ pub async fn score_row(figs: &Figures<'_>, study: &StudyFile, theme: &str) -> Re
                 stats::rate_text(p.upper)
             )
         } else {
-            format!("{} to {}", show(p.lower.max(0.0)), show(p.upper))
+            // A share's limits are given within 0% and 100% here (as the chart draws
+            // them); summary.json keeps them as computed.
+            let upper = if share { p.upper.min(1.0) } else { p.upper };
+            format!("{} to {}", show(p.lower.max(0.0)), show(upper))
         };
         row.numbers = json!({
             "theme": theme, "latest_period": p.label, "latest": p.value, "mean": p.mean,
@@ -1010,10 +1013,14 @@ fn scope_words(scope: &Scope, study: &StudyFile) -> String {
         (grouping, &scope.region),
         ("source".to_string(), &scope.source),
         ("decision".to_string(), &scope.decision),
+        ("service".to_string(), &scope.service),
     ] {
         if let Some(v) = v {
             parts.push(format!("{what} {v}"));
         }
+    }
+    if let Some(stage) = &scope.stage {
+        parts.push(format!("findings at stage {}", study.stage(stage).1));
     }
     for c in &scope.choices {
         parts.push(choice_words(c, study));
@@ -1034,9 +1041,21 @@ pub fn choice_words(c: &crate::engine::Choice, study: &StudyFile) -> String {
             .clone()
             .unwrap_or_else(|| "region".into())
             .to_lowercase(),
+        Grouping::Stage => "findings at stage".to_string(),
         g => g.name().to_string(),
     };
-    let values = match c.values.as_slice() {
+    let shown: Vec<String> = c
+        .values
+        .iter()
+        .map(|v| {
+            if c.grouping == Grouping::Stage {
+                study.stage(v).1
+            } else {
+                v.clone()
+            }
+        })
+        .collect();
+    let values = match shown.as_slice() {
         [] => String::new(),
         [one] => one.clone(),
         [rest @ .., last] => format!("{} or {last}", rest.join(", ")),

@@ -39,6 +39,10 @@ use crate::spec::grid::Level;
 
 /// No value (a missing grouping, a case with no date).
 const NONE: u32 = u32::MAX;
+/// The groupings a case has (`Grouping::ALL`, in its order, but the last: a stage is a
+/// finding's, kept in the theme sets).
+const GROUPINGS: usize = Grouping::ALL.len() - 1;
+const _: () = assert!(matches!(Grouping::ALL[GROUPINGS], Grouping::Stage));
 const NO_DATE: i32 = i32::MIN;
 const NO_MONTH: u32 = u32::MAX;
 /// Flags: the date is known only to its year.
@@ -48,7 +52,7 @@ const CLOSED_YEAR_ONLY: u8 = 2;
 /// One case as read (kept while the index is built).
 #[derive(Debug, Clone, Copy)]
 struct Row {
-    groupings: [u32; 4],
+    groupings: [u32; GROUPINGS],
     name: u32,
     /// Days since 1970-01-01.
     opened: i32,
@@ -76,6 +80,7 @@ struct Case {
     region: u32,
     source: u16,
     decision: u16,
+    service: u16,
     /// Offsets from the index's first month; NO_MONTH when the date is not known to the
     /// month. (Not narrower: a placeholder date such as 9999-12-31 among real ones makes
     /// a span of a hundred thousand months.)
@@ -105,13 +110,15 @@ impl Case {
             region: r.groupings[1],
             source: narrow(r.groupings[2], "source")?,
             decision: narrow(r.groupings[3], "decision")?,
+            service: narrow(r.groupings[4], "service")?,
             opened_month: r.opened_month,
             closed_month: r.closed_month,
             flags: r.flags,
         })
     }
 
-    /// Its value of grouping `k` (0 organisation, 1 region, 2 source, 3 decision).
+    /// Its value of grouping `k` (0 organisation, 1 region, 2 source, 3 decision, 4
+    /// service: the order of `Grouping::ALL`).
     #[inline(always)]
     fn grouping(&self, k: usize) -> u32 {
         let wide = |v: u16| if v == u16::MAX { NONE } else { u32::from(v) };
@@ -119,7 +126,8 @@ impl Case {
             0 => self.org,
             1 => self.region,
             2 => wide(self.source),
-            _ => wide(self.decision),
+            3 => wide(self.decision),
+            _ => wide(self.service),
         }
     }
 }
@@ -206,14 +214,20 @@ pub struct CaseIndex {
     /// The warehouse version read.
     pub version: String,
     themes: Vec<String>,
-    groupings: [Values; 4],
+    groupings: [Values; GROUPINGS],
     names: Values,
     /// The cases in the order of their opened dates, and again in the order of their
     /// closed dates.
     by_opened: Ordered,
     by_closed: Ordered,
-    /// Each theme set's themes (positions in `themes`).
-    sets: Vec<Vec<u16>>,
+    /// Each staged set's themes by the stage of the findings that give them: stage << 16
+    /// | theme, the stage a position in `stages` plus one (0: a finding with no stage).
+    /// A case holds the number of its staged set.
+    staged: Vec<Vec<u32>>,
+    /// The theme sets the staged sets make with every finding counted.
+    plain: StagedView,
+    /// The stages the findings have.
+    stages: Values,
     /// By the opened and by the closed date: the first month any case has, year × 12 +
     /// month − 1 (cases' months are kept as offsets from it), and the months from it to
     /// the last.
@@ -229,30 +243,34 @@ pub struct CaseIndex {
     least_names: Vec<u32>,
 }
 
-/// The rows read for the index: every case's groupings, dates and themes (the bits of
-/// `case_theme_bits`; themes past the 62nd from `case_themes`).
-fn index_sql(wide: bool) -> String {
-    let (wide_column, wide_join) = if wide {
-        (
-            ", w.wide",
-            " LEFT JOIN (SELECT case_key, array_agg(theme_order) AS wide FROM case_themes \
-             WHERE theme_order > 62 GROUP BY case_key) w ON w.case_key = k.case_key",
-        )
-    } else {
-        ("", "")
-    };
+/// The rows read for the index: every case's groupings, dates and themes, each theme
+/// with the stage of the findings that give it (`staged`: stage × 65,536 + theme_order,
+/// the stage numbered from 1 in the bundle's order, 0 for none; repeats are removed as
+/// it is read).
+fn index_sql() -> String {
+    let stages: String = crate::spec::STAGES
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!(" WHEN '{s}' THEN {}", i + 1))
+        .collect();
     format!(
         "SELECT CAST(k.organisation_code AS VARCHAR) AS organisation, \
                 CAST(k.region AS VARCHAR) AS region, \
                 CAST(k.source AS VARCHAR) AS source, \
                 CAST(k.decision AS VARCHAR) AS decision, \
+                CAST(k.service AS VARCHAR) AS service, \
                 CAST(k.organisation_name AS VARCHAR) AS name, \
                 k.opened_date AS opened, \
                 COALESCE(CAST(k.opened_date_precision AS VARCHAR), 'day') = 'year' AS opened_year_only, \
                 k.closed_date AS closed, \
                 COALESCE(CAST(k.closed_date_precision AS VARCHAR), 'day') = 'year' AS closed_year_only, \
-                COALESCE(b.themes, CAST(0 AS BIGINT)) AS themes{wide_column} \
-         FROM cases k LEFT JOIN case_theme_bits b ON b.case_key = k.case_key{wide_join}"
+                s.staged \
+         FROM cases k LEFT JOIN ( \
+             SELECT f.case_key, \
+                    array_agg(CAST(COALESCE(CASE CAST(f.stage AS VARCHAR){stages} END, 0) AS BIGINT) * 65536 \
+                              + c.theme_order) AS staged \
+             FROM findings f JOIN codes c ON c.code = CAST(f.code AS VARCHAR) \
+             GROUP BY f.case_key) s ON s.case_key = k.case_key"
     )
 }
 
@@ -279,8 +297,7 @@ fn first_of_month(month: i32) -> String {
 impl CaseIndex {
     /// Reads the index from a session over the whole warehouse (no scope).
     pub async fn load(ctx: &SessionContext, version: &str, themes: Vec<String>) -> Result<Self> {
-        let wide = themes.len() > 62;
-        let sql = index_sql(wide);
+        let sql = index_sql();
         let df = ctx.sql(&sql).await.map_err(|source| Error::Query {
             file: "(serve: the case index)".into(),
             source,
@@ -289,10 +306,11 @@ impl CaseIndex {
             file: "(serve: the case index)".into(),
             source,
         })?;
-        let mut groupings: [Collecting; 4] = Default::default();
+        let mut groupings: [Collecting; GROUPINGS] = Default::default();
         let mut names = Collecting::default();
-        let mut sets: HashMap<(i64, Vec<u16>), u32> = HashMap::new();
-        let mut set_list: Vec<Vec<u16>> = Vec::new();
+        let mut sets: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut staged_list: Vec<Vec<u32>> = Vec::new();
+        let mut staged: Vec<u32> = Vec::new();
         let mut cases: Vec<Row> = Vec::new();
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|source| Error::Query {
@@ -303,19 +321,18 @@ impl CaseIndex {
                 let a = arrow::compute::cast(batch.column(i), &DataType::Utf8)?;
                 Ok(a.as_string::<i32>().clone())
             };
-            let columns = [text(0)?, text(1)?, text(2)?, text(3)?];
-            let name = text(4)?;
-            let opened = batch.column(5).as_primitive::<Date32Type>();
-            let opened_year = batch.column(6).as_boolean();
-            let closed = batch.column(7).as_primitive::<Date32Type>();
-            let closed_year = batch.column(8).as_boolean();
-            let bits = batch.column(9).as_primitive::<Int64Type>();
-            let wide_list = wide.then(|| batch.column(10).as_list::<i32>());
+            let columns: Vec<_> = (0..GROUPINGS).map(text).collect::<Result<_>>()?;
+            let name = text(5)?;
+            let opened = batch.column(6).as_primitive::<Date32Type>();
+            let opened_year = batch.column(7).as_boolean();
+            let closed = batch.column(8).as_primitive::<Date32Type>();
+            let closed_year = batch.column(9).as_boolean();
+            let lists = batch.column(10).as_list::<i32>();
             for r in 0..batch.num_rows() {
                 fn value(a: &arrow::array::StringArray, r: usize) -> Option<&str> {
                     a.is_valid(r).then(|| a.value(r))
                 }
-                let mut g = [NONE; 4];
+                let mut g = [NONE; GROUPINGS];
                 for (k, c) in columns.iter().enumerate() {
                     g[k] = groupings[k].id(value(c, r));
                 }
@@ -339,31 +356,24 @@ impl CaseIndex {
                         month_of(d) as u32
                     }
                 };
-                let b = if bits.is_valid(r) { bits.value(r) } else { 0 };
-                let mut extra: Vec<u16> = Vec::new();
-                if let Some(list) = wide_list
-                    && list.is_valid(r)
-                {
-                    let v = arrow::compute::cast(&list.value(r), &DataType::Int32)?;
-                    extra = v
-                        .as_primitive::<arrow::datatypes::Int32Type>()
-                        .iter()
-                        .flatten()
-                        .map(|t| (t - 1) as u16)
-                        .collect();
-                    extra.sort_unstable();
-                    extra.dedup();
+                staged.clear();
+                if lists.is_valid(r) {
+                    let v = lists.value(r);
+                    staged.extend(
+                        v.as_primitive::<Int64Type>()
+                            .iter()
+                            .flatten()
+                            .map(|x| x as u32),
+                    );
+                    staged.sort_unstable();
+                    staged.dedup();
                 }
-                let key = (b, extra);
-                let set = match sets.get(&key) {
+                let set = match sets.get(staged.as_slice()) {
                     Some(&s) => s,
                     None => {
-                        let mut members: Vec<u16> =
-                            (0..62u16).filter(|t| b & (1i64 << t) != 0).collect();
-                        members.extend(&key.1);
-                        let s = set_list.len() as u32;
-                        set_list.push(members);
-                        sets.insert(key, s);
+                        let s = staged_list.len() as u32;
+                        staged_list.push(staged.clone());
+                        sets.insert(staged.clone(), s);
                         s
                     }
                 };
@@ -380,6 +390,38 @@ impl CaseIndex {
                 });
             }
         }
+        drop(sets);
+        // The stages found, sorted; each set's stages renumbered to their positions.
+        let mut stage_names = Collecting::default();
+        for list in &staged_list {
+            for x in list {
+                let spec = (x >> 16) as usize;
+                if spec > 0 {
+                    stage_names.id(crate::spec::STAGES.get(spec - 1).copied());
+                }
+            }
+        }
+        let (stages, _) = stage_names.finish();
+        let n = themes.len() as u32;
+        let mut set_list: Vec<Vec<u16>> = Vec::with_capacity(staged_list.len());
+        for list in &mut staged_list {
+            // Themes past the code list's (a set's themes are the list's) cannot occur.
+            list.retain(|x| (1..=n).contains(&(x & 0xFFFF)));
+            for x in list.iter_mut() {
+                let spec = (*x >> 16) as usize;
+                let stage = match spec.checked_sub(1).and_then(|i| crate::spec::STAGES.get(i)) {
+                    Some(name) => stages.get(name).map_or(0, |p| p + 1),
+                    None => 0,
+                };
+                *x = (stage << 16) | ((*x & 0xFFFF) - 1);
+            }
+            list.sort_unstable();
+            list.dedup();
+            let mut members: Vec<u16> = list.iter().map(|x| (x & 0xFFFF) as u16).collect();
+            members.sort_unstable();
+            members.dedup();
+            set_list.push(members);
+        }
         let (first, months, last) = months_as_offsets(&mut cases);
         let mut finished: Vec<(Values, Vec<u32>)> =
             groupings.into_iter().map(Collecting::finish).collect();
@@ -393,11 +435,6 @@ impl CaseIndex {
             if case.name != NONE {
                 case.name = name_map[case.name as usize];
             }
-        }
-        // Themes past the code list's (a set's bits are the list's) cannot occur.
-        let n = themes.len() as u16;
-        for s in &mut set_list {
-            s.retain(|t| *t < n);
         }
         if themes.len() <= 64 {
             let bits: Vec<u64> = set_list
@@ -413,12 +450,8 @@ impl CaseIndex {
         let by_closed = Ordered::of(&cases, |r| r.closed)?;
         drop(cases);
         let mut values = finished.drain(..).map(|(v, _)| v);
-        let groupings = [
-            values.next().unwrap_or_default(),
-            values.next().unwrap_or_default(),
-            values.next().unwrap_or_default(),
-            values.next().unwrap_or_default(),
-        ];
+        let groupings: [Values; GROUPINGS] =
+            std::array::from_fn(|_| values.next().unwrap_or_default());
         Ok(CaseIndex {
             version: version.to_string(),
             themes,
@@ -426,7 +459,9 @@ impl CaseIndex {
             names,
             by_opened,
             by_closed,
-            sets: set_list,
+            plain: view_of(&staged_list, |_| true),
+            staged: staged_list,
+            stages,
             first_month: first.map(|f| if f == u32::MAX { 0 } else { f as i32 }),
             months,
             last,
@@ -446,7 +481,11 @@ impl CaseIndex {
 
     /// The values a grouping takes, sorted.
     pub fn values(&self, g: Grouping) -> &[String] {
-        &self.groupings[g as usize].sorted
+        if g == Grouping::Stage {
+            &self.stages.sorted
+        } else {
+            &self.groupings[g as usize].sorted
+        }
     }
 
     /// The organisations with a code, each with its least name ("" when none), in code
@@ -476,6 +515,12 @@ impl CaseIndex {
     /// a view of a period), counting the parts `want` asks for.
     pub fn count(&self, scope: &Scope, want: Want) -> Counts {
         let test = Test::of(self, scope);
+        let staged = test
+            .stages
+            .as_deref()
+            .map(|ok| view_of(&self.staged, |stage| ok[stage]));
+        let view = staged.as_ref().unwrap_or(&self.plain);
+        let sets: &[Vec<u16>] = &view.members;
         let themes = self.themes.len();
         let orgs = self.groupings[0].sorted.len() + 1;
         let field = usize::from(test.closed);
@@ -487,7 +532,7 @@ impl CaseIndex {
             per_set: vec![
                 0;
                 if themes > 64 || want.sets {
-                    self.sets.len()
+                    sets.len()
                 } else {
                     0
                 }
@@ -500,6 +545,7 @@ impl CaseIndex {
             field,
             themes,
             want,
+            members: None,
         };
         let ordered = if test.closed {
             &self.by_closed
@@ -520,10 +566,16 @@ impl CaseIndex {
         let by_set = wide || want.sets;
         for i in start..end {
             let c = &ordered.cases[i];
-            let set = ordered.sets[i];
             if !test.passes(c) {
                 continue;
             }
+            let set = view.map[ordered.sets[i] as usize];
+            let bits = if staged.is_some() {
+                view.bits[set as usize]
+            } else {
+                c.bits
+            };
+            let members = &sets[set as usize];
             counts.cases += 1;
             if by_set {
                 counts.per_set[set as usize] += 1;
@@ -565,18 +617,20 @@ impl CaseIndex {
                 &mut counts.theme_totals,
             );
             match (org, month) {
-                (Some(o), Some(m)) => self.each_theme(c, set, |t| {
+                (Some(o), Some(m)) => each_theme(wide, bits, members, |t| {
                     org_themes[o * themes + t] += 1;
                     month_themes[m * themes + t] += 1;
                 }),
-                (Some(o), None) => self.each_theme(c, set, |t| org_themes[o * themes + t] += 1),
-                (None, Some(m)) => self.each_theme(c, set, |t| {
+                (Some(o), None) => {
+                    each_theme(wide, bits, members, |t| org_themes[o * themes + t] += 1)
+                }
+                (None, Some(m)) => each_theme(wide, bits, members, |t| {
                     if !wide {
                         totals[t] += 1;
                     }
                     month_themes[m * themes + t] += 1;
                 }),
-                (None, None) if !wide => self.each_theme(c, set, |t| totals[t] += 1),
+                (None, None) if !wide => each_theme(wide, bits, members, |t| totals[t] += 1),
                 (None, None) => {}
             }
         }
@@ -596,23 +650,8 @@ impl CaseIndex {
                 }
             }
         }
+        counts.members = staged.map(|v| v.members);
         counts
-    }
-
-    /// Calls `f` with each theme of the case (its position).
-    #[inline(always)]
-    fn each_theme(&self, c: &Case, set: u32, mut f: impl FnMut(usize)) {
-        if self.themes.len() <= 64 {
-            let mut b = c.bits;
-            while b != 0 {
-                f(b.trailing_zeros() as usize);
-                b &= b - 1;
-            }
-        } else {
-            for t in &self.sets[set as usize] {
-                f(*t as usize);
-            }
-        }
     }
 
     /// A measure the index answers, as the SQL measure would for the same scope; `None`
@@ -673,7 +712,7 @@ impl CaseIndex {
             .enumerate()
             .filter(|(_, n)| **n > 0)
             .map(|(s, n)| {
-                let members = &self.sets[s];
+                let members = &counts.members.as_ref().unwrap_or(&self.plain.members)[s];
                 let name = if members.is_empty() {
                     "none".to_string()
                 } else {
@@ -703,8 +742,9 @@ impl CaseIndex {
         if self.themes.len() <= 64 {
             with.clone_from(&counts.theme_totals);
         } else {
+            let sets = counts.members.as_ref().unwrap_or(&self.plain.members);
             for (s, n) in counts.per_set.iter().enumerate() {
-                for t in &self.sets[s] {
+                for t in &sets[s] {
                     with[*t as usize] += n;
                 }
             }
@@ -801,6 +841,65 @@ impl CaseIndex {
         }
         rows
     }
+}
+
+/// Calls `f` with each theme of a case (its position): from its bits, or past 64 themes
+/// from its set's members.
+#[inline(always)]
+fn each_theme(wide: bool, bits: u64, members: &[u16], mut f: impl FnMut(usize)) {
+    if !wide {
+        let mut b = bits;
+        while b != 0 {
+            f(b.trailing_zeros() as usize);
+            b &= b - 1;
+        }
+    } else {
+        for t in members {
+            f(*t as usize);
+        }
+    }
+}
+
+/// Theme sets as the findings at the stages `ok` allows make them: each staged set's
+/// theme set (staged sets that make the same, one), and the theme sets' themes and bits.
+fn view_of(staged: &[Vec<u32>], ok: impl Fn(usize) -> bool) -> StagedView {
+    let mut ids: HashMap<Vec<u16>, u32> = HashMap::new();
+    let mut view = StagedView {
+        map: Vec::with_capacity(staged.len()),
+        members: Vec::new(),
+        bits: Vec::new(),
+    };
+    for list in staged {
+        let mut members: Vec<u16> = list
+            .iter()
+            .filter(|x| ok((*x >> 16) as usize))
+            .map(|x| (x & 0xFFFF) as u16)
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        let next = view.members.len() as u32;
+        let id = *ids.entry(members.clone()).or_insert_with(|| {
+            view.bits.push(
+                members
+                    .iter()
+                    .filter(|t| **t < 64)
+                    .fold(0u64, |b, t| b | (1u64 << t)),
+            );
+            view.members.push(members);
+            next
+        });
+        view.map.push(id);
+    }
+    view
+}
+
+/// A scope's theme sets: each staged set's theme set, and the theme sets' themes and
+/// bits.
+#[derive(Debug)]
+struct StagedView {
+    map: Vec<u32>,
+    members: Vec<Vec<u16>>,
+    bits: Vec<u64>,
 }
 
 /// Each date's months made offsets from its own first month (a placeholder closing date
@@ -930,6 +1029,9 @@ pub struct Counts {
     field: usize,
     themes: usize,
     want: Want,
+    /// With a stage: the theme sets as the findings at the stages make them (`per_set`
+    /// counts these); `None`: the index's own sets.
+    members: Option<Vec<Vec<u16>>>,
 }
 
 impl Counts {
@@ -984,6 +1086,9 @@ struct Test {
     /// Per grouping, the values allowed (by position) and whether a missing value is;
     /// `None`: no filter.
     active: Vec<(usize, Vec<bool>, bool)>,
+    /// The stages whose findings count (by position in `stages` plus one; 0: findings
+    /// with no stage); `None`: every finding.
+    stages: Option<Vec<bool>>,
 }
 
 impl Test {
@@ -1008,8 +1113,37 @@ impl Test {
             dated = true;
             not_year_only = p.level() != Level::Year;
         }
-        let mut allowed: [Option<(Vec<bool>, bool)>; 4] = Default::default();
+        // A stage: the findings kept (a finding with no stage is kept by an exclusion
+        // and left out by an inclusion, as a case with no value is).
+        let mut stages: Option<Vec<bool>> = None;
+        let given = scope
+            .singles()
+            .filter(|(g, _)| *g == Grouping::Stage)
+            .map(|(_, v)| (vec![v.to_string()], false))
+            .chain(
+                scope
+                    .choices
+                    .iter()
+                    .filter(|c| c.grouping == Grouping::Stage)
+                    .map(|c| (c.values.clone(), c.exclude)),
+            );
+        for (values, exclude) in given {
+            let mut ok = vec![exclude; index.stages.sorted.len() + 1];
+            for v in &values {
+                if let Some(i) = index.stages.get(v) {
+                    ok[i as usize + 1] = !exclude;
+                }
+            }
+            stages = Some(match stages {
+                None => ok,
+                Some(prev) => prev.iter().zip(&ok).map(|(a, b)| *a && *b).collect(),
+            });
+        }
+        let mut allowed: [Option<(Vec<bool>, bool)>; GROUPINGS] = Default::default();
         let mut restrict = |g: Grouping, values: &[String], exclude: bool| {
+            if g == Grouping::Stage {
+                return;
+            }
             let list = &index.groupings[g as usize];
             let mut ok = vec![exclude; list.sorted.len()];
             for v in values {
@@ -1043,6 +1177,7 @@ impl Test {
                 .enumerate()
                 .filter_map(|(k, a)| a.map(|(ok, missing)| (k, ok, missing)))
                 .collect(),
+            stages,
         }
     }
 

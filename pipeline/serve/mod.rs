@@ -174,6 +174,9 @@ pub struct Filters {
     pub region: String,
     pub source: String,
     pub decision: String,
+    pub service: String,
+    /// A finding's stage: selects findings, not cases.
+    pub stage: String,
     /// For charts: the theme of an SPC chart or funnel plot.
     pub theme: String,
     /// Groupings of several values, or of values left out.
@@ -200,8 +203,8 @@ impl Filters {
     /// The filters of a query string (other parameters are left to their pages).
     pub fn parse(query: &str) -> std::result::Result<Filters, String> {
         let mut f = Filters::default();
-        let mut values: [Vec<String>; 4] = Default::default();
-        let mut excluded = [false; 4];
+        let mut values: [Vec<String>; engine::Grouping::ALL.len()] = Default::default();
+        let mut excluded = [false; engine::Grouping::ALL.len()];
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             let v = v.into_owned();
             let grouping = engine::Grouping::ALL.iter().position(|g| g.name() == k);
@@ -223,7 +226,7 @@ impl Filters {
                     }
                     let Some(g) = engine::Grouping::ALL.iter().position(|g| g.name() == v) else {
                         return Err(format!(
-                            "exclude={v}: exclude names a grouping: organisation, region, source or decision"
+                            "exclude={v}: exclude names a grouping: organisation, region, source, decision, service or stage"
                         ));
                     };
                     excluded[g] = true;
@@ -263,6 +266,8 @@ impl Filters {
             engine::Grouping::Region => &mut self.region,
             engine::Grouping::Source => &mut self.source,
             engine::Grouping::Decision => &mut self.decision,
+            engine::Grouping::Service => &mut self.service,
+            engine::Grouping::Stage => &mut self.stage,
         }
     }
 
@@ -335,6 +340,8 @@ impl Filters {
             region: text(&self.region),
             source: text(&self.source),
             decision: text(&self.decision),
+            service: text(&self.service),
+            stage: text(&self.stage),
             choices: self.choices.clone(),
         })
     }
@@ -358,7 +365,7 @@ impl Filters {
         q.finish()
     }
 
-    fn pairs(&self) -> [(&'static str, &str); 8] {
+    fn pairs(&self) -> [(&'static str, &str); 10] {
         [
             ("from", &self.from),
             ("to", &self.to),
@@ -368,6 +375,8 @@ impl Filters {
             ("region", &self.region),
             ("source", &self.source),
             ("decision", &self.decision),
+            ("service", &self.service),
+            ("stage", &self.stage),
         ]
     }
 

@@ -25,6 +25,8 @@ pub(super) struct Choices {
     regions: Vec<String>,
     sources: Vec<String>,
     decisions: Vec<String>,
+    services: Vec<String>,
+    stages: Vec<String>,
 }
 
 impl Choices {
@@ -48,6 +50,8 @@ impl Choices {
             regions: values(Grouping::Region),
             sources: values(Grouping::Source),
             decisions: values(Grouping::Decision),
+            services: values(Grouping::Service),
+            stages: values(Grouping::Stage),
         }
     }
 
@@ -59,6 +63,8 @@ impl Choices {
             Grouping::Region => self.regions.iter().map(String::as_str).collect(),
             Grouping::Source => self.sources.iter().map(String::as_str).collect(),
             Grouping::Decision => self.decisions.iter().map(String::as_str).collect(),
+            Grouping::Service => self.services.iter().map(String::as_str).collect(),
+            Grouping::Stage => self.stages.iter().map(String::as_str).collect(),
         }
     }
 
@@ -74,6 +80,8 @@ impl Choices {
             (Grouping::Region, f.region.as_str()),
             (Grouping::Source, f.source.as_str()),
             (Grouping::Decision, f.decision.as_str()),
+            (Grouping::Service, f.service.as_str()),
+            (Grouping::Stage, f.stage.as_str()),
         ];
         let chosen = f
             .choices
@@ -93,7 +101,8 @@ impl Choices {
             let near = known.iter().find(|k| plain(k) == plain(value));
             Some(match near {
                 _ if known.is_empty() => {
-                    format!("no {what} {value:?}: no case in the warehouse has a {what}")
+                    let holder = if g.of_findings() { "finding" } else { "case" };
+                    format!("no {what} {value:?}: no {holder} in the warehouse has a {what}")
                 }
                 Some(k) => format!("no {what} {value:?} in the warehouse: did you mean {k:?}?"),
                 None if known.len() <= 12 => format!(
@@ -157,7 +166,14 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
     } else {
         (
             presets(s, f).await?,
-            vec!["organisation", "region", "source", "decision"],
+            vec![
+                "organisation",
+                "region",
+                "source",
+                "decision",
+                "service",
+                "stage",
+            ],
         )
     };
     let Content {
@@ -203,13 +219,21 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
                 f => context! {
                     from => f.from, to => f.to, period => f.period, date_field => f.date_field,
                     organisation => f.organisation, region => f.region,
-                    source => f.source, decision => f.decision,
+                    source => f.source, decision => f.decision, service => f.service,
+                    stage => f.stage,
                 },
                 themes => themes,
                 organisations => organisations,
                 regions => choices.regions,
                 sources => choices.sources,
                 decisions => choices.decisions,
+                services => choices.services,
+                // The stages in the study's order, each with its words.
+                stages => {
+                    let mut stages: Vec<_> = choices.stages.iter().map(|v| (s.config.study.stage(v), v)).collect();
+                    stages.sort();
+                    stages.into_iter().map(|((_, label), v)| context! { code => v, label => label }).collect::<Vec<_>>()
+                },
                 periods => periods.iter().map(|(code, words)| context! { code => code, words => words }).collect::<Vec<_>>(),
                 filters => filters,
                 // Groupings of several values or values left out: shown in words, kept
@@ -420,10 +444,14 @@ fn scope_title(s: &AppState, f: &Filters, choices: &Choices, cases: Option<u64>)
         (grouping.as_str(), &f.region),
         ("source", &f.source),
         ("decision", &f.decision),
+        ("service", &f.service),
     ] {
         if !v.is_empty() {
             parts.push(format!("{what} {v}"));
         }
+    }
+    if !f.stage.is_empty() {
+        parts.push(format!("findings at stage {}", study.stage(&f.stage).1));
     }
     for c in &f.choices {
         parts.push(crate::report::choice_words(c, study));
@@ -497,7 +525,11 @@ async fn published(
     f: &Filters,
     action: &str,
 ) -> Result<std::result::Result<Option<Publishing>, Reply>> {
-    if let Some(why) = s.choices().await?.unknown(f) {
+    // Under --publish the publication names what it has (its values, its filters), and
+    // the warehouse's own values are not consulted.
+    if !s.config.publish
+        && let Some(why) = s.choices().await?.unknown(f)
+    {
         let body = "<h2>No such value</h2><p>Choose from the lists below.</p>";
         return Ok(Err(
             notice_page(s, f, action, "Nothing to show", body, why).await?
@@ -513,7 +545,9 @@ async fn published(
 /// The publishing of a file's view (`None` without `--publish`); a view the publication
 /// does not have is refused as a usage error.
 async fn file_publishing(s: &AppState, f: &Filters) -> Result<Option<Publishing>> {
-    if let Some(why) = s.choices().await?.unknown(f) {
+    if !s.config.publish
+        && let Some(why) = s.choices().await?.unknown(f)
+    {
         return Err(Error::Usage(why));
     }
     match s.publishing(f).await? {

@@ -20,23 +20,39 @@ pub enum Filter {
     Region,
     Source,
     Decision,
+    /// The service mainly complained about (`service` in cases). The explorer and the
+    /// measures filter on it; a publication does not offer it (its fixed table set).
+    Service,
+    /// A finding's stage (`stage` in findings): it selects findings, not cases (a case
+    /// stays in scope, with the themes of its findings at the stages chosen). Not
+    /// offered by a publication either.
+    Stage,
 }
 
 impl Filter {
-    pub const ALL: [Filter; 4] = [
+    pub const ALL: [Filter; 6] = [
         Filter::Organisation,
         Filter::Region,
         Filter::Source,
         Filter::Decision,
+        Filter::Service,
+        Filter::Stage,
     ];
 
-    /// Its column in the cases.
+    /// Whether it selects findings (a stage), not cases.
+    pub fn of_findings(self) -> bool {
+        self == Filter::Stage
+    }
+
+    /// Its column in the cases (in the findings for a stage).
     pub fn column(self) -> &'static str {
         match self {
             Filter::Organisation => "organisation_code",
             Filter::Region => "region",
             Filter::Source => "source",
             Filter::Decision => "decision",
+            Filter::Service => "service",
+            Filter::Stage => "stage",
         }
     }
 
@@ -47,6 +63,8 @@ impl Filter {
             Filter::Region => "region",
             Filter::Source => "source",
             Filter::Decision => "decision",
+            Filter::Service => "service",
+            Filter::Stage => "stage",
         }
     }
 }
@@ -164,6 +182,18 @@ impl Settings {
         if self.amount_unit == 0 {
             return Err("publication.amount_unit must be at least 1 (pound)".into());
         }
+        if let Some(f) = self
+            .filters
+            .iter()
+            .find(|f| matches!(f, Filter::Service | Filter::Stage))
+        {
+            return Err(format!(
+                "publication.filters: {:?} is not a published filter (a publication's \
+                 views are of organisation, region, source and decision); the explorer \
+                 and the measures filter on it",
+                f.name()
+            ));
+        }
         Ok(())
     }
 
@@ -190,6 +220,8 @@ impl Settings {
                 Filter::Organisation => "each organisation",
                 Filter::Source => "each source",
                 Filter::Decision => "each decision",
+                Filter::Service => "each service",
+                Filter::Stage => "each stage",
             })
             .collect();
         let units = match filters.as_slice() {

@@ -1,7 +1,8 @@
 //! The explorer's case index (`casework serve`'s pages for views never seen before)
 //! against the SQL measures (`casework measure`'s code path: a DataFusion session over
 //! the warehouse and the measure's SQL) on the same scopes: 200 random combinations of
-//! dates, periods, date fields, single values, several values and exclusions, over a
+//! dates, periods, date fields, single values, several values and exclusions (of the
+//! cases' groupings, the service among them, and of the findings' stage), over a
 //! generated bundle made messy (rows shuffled, regions missing and mixed within an
 //! organisation, names varying, dates known only to the month or the year), every row
 //! of `theme_prevalence`, `organisation_profile`, `monthly_series` and
@@ -45,7 +46,13 @@ impl Dice {
 fn mess(cases_csv: &Path) {
     let text = std::fs::read_to_string(cases_csv).unwrap();
     let mut lines = text.lines();
-    let header = lines.next().unwrap().to_string();
+    let mut header = lines.next().unwrap().to_string();
+    // The generator writes no service column: one is added, with four services (one
+    // with a space) and some cases without one.
+    let add_service = !header.split(',').any(|c| c == "service");
+    if add_service {
+        header.push_str(",service");
+    }
     let columns: Vec<&str> = header.split(',').collect();
     let at = |name: &str| columns.iter().position(|c| *c == name).unwrap();
     let (region, name, opened, closed, decision) = (
@@ -55,8 +62,15 @@ fn mess(cases_csv: &Path) {
         at("closed_date"),
         at("decision"),
     );
+    let service = at("service");
     let mut rows: Vec<Vec<String>> = lines
-        .map(|l| l.split(',').map(str::to_string).collect())
+        .map(|l| {
+            let mut r: Vec<String> = l.split(',').map(str::to_string).collect();
+            if add_service {
+                r.push(String::new());
+            }
+            r
+        })
         .collect();
     for (i, r) in rows.iter_mut().enumerate() {
         assert_eq!(
@@ -89,6 +103,8 @@ fn mess(cases_csv: &Path) {
                 r[closed].truncate(7);
             }
         }
+        r[service] =
+            ["radiology", "emergency medicine", "", "urology", "oncology"][i * 7 % 5].into();
         if i % 19 == 0 && r[decision] != "open" {
             r[closed].clear();
             r[decision] = "open".into();
@@ -106,6 +122,23 @@ fn mess(cases_csv: &Path) {
         out.push('\n');
     }
     std::fs::write(cases_csv, out).unwrap();
+}
+
+/// The generator puts every finding at one stage: four stages instead, and some
+/// findings with none, so that a case's themes differ by stage.
+fn stages(findings_csv: &Path) {
+    let text = std::fs::read_to_string(findings_csv).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let at = header.split(',').position(|c| c == "stage").unwrap();
+    let mut out = format!("{header}\n");
+    for (i, l) in lines.enumerate() {
+        let mut r: Vec<&str> = l.split(',').collect();
+        r[at] = ["reporting", "review", "", "communication", "action"][i * 3 % 5];
+        out.push_str(&r.join(","));
+        out.push('\n');
+    }
+    std::fs::write(findings_csv, out).unwrap();
 }
 
 /// A random scope over the index's values.
@@ -159,6 +192,8 @@ fn scope(dice: &mut Dice, index: &CaseIndex) -> Scope {
                     Grouping::Region => s.region = Some(v),
                     Grouping::Source => s.source = Some(v),
                     Grouping::Decision => s.decision = Some(v),
+                    Grouping::Service => s.service = Some(v),
+                    Grouping::Stage => s.stage = Some(v),
                 }
             }
             k => {
@@ -213,6 +248,7 @@ fn index_equals_sql(cases: u64, themes: u64, rounds: usize) {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     mess(&dir.path().join("g").join("cases.csv"));
+    stages(&dir.path().join("g").join("findings.csv"));
     let out = casework(dir.path(), &["ingest", "g", "--study", "g", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rejects = dir.path().join("warehouse").join("rejects.csv");

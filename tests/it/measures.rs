@@ -56,6 +56,64 @@ fn theme_prevalence_on_the_example_equals_the_hand_count() {
     assert!(uf["ci998_low"].as_f64().unwrap() < uf["ci95_low"].as_f64().unwrap());
 }
 
+/// `--stage` selects findings (every case stays in the denominator), `--service` cases,
+/// on the example (data/examples/phso-imaging-2021/findings.csv and cases.csv).
+#[test]
+fn a_stage_counts_only_its_findings_and_a_service_only_its_cases() {
+    let tmp = tempfile::tempdir().unwrap();
+    example_warehouse(tmp.path());
+    let counts = |args: &[&str]| -> Vec<(String, u64, u64)> {
+        let mut all = vec!["theme_prevalence"];
+        all.extend_from_slice(args);
+        let v = measure_json(tmp.path(), &all);
+        rows(&v)
+            .iter()
+            .map(|r| {
+                (
+                    r["theme"].as_str().unwrap().to_string(),
+                    r["cases_with_theme"].as_u64().unwrap(),
+                    r["cases"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let want = |w: [u64; 4], cases: u64| -> Vec<(String, u64, u64)> {
+        [
+            "unreported_finding",
+            "unfollowed_alert",
+            "delay",
+            "unlearned_lesson",
+        ]
+        .into_iter()
+        .zip(w)
+        .map(|(t, n)| (t.to_string(), n, cases))
+        .collect()
+    };
+    // Findings at the review stage by hand: phso-02 UF2, phso-11 DL2, phso-12 FA1,
+    // phso-13 FA3 and LL4; the 14 cases stay.
+    assert_eq!(counts(&["--stage", "review"]), want([1, 2, 1, 1], 14));
+    // Service urology: phso-02 (UF1, UF2) and phso-12 (UF1, DL3, FA1, LL1).
+    assert_eq!(counts(&["--service", "urology"]), want([2, 1, 1, 1], 2));
+    // Both: phso-02's UF2 and phso-12's FA1.
+    assert_eq!(
+        counts(&["--service", "urology", "--stage", "review"]),
+        want([1, 1, 0, 0], 2)
+    );
+    // A stage no finding has: no theme, every case.
+    assert_eq!(counts(&["--stage", "acquisition"]), want([0, 0, 0, 0], 14));
+    // A value that is no stage is refused, naming the stages.
+    let out = casework(
+        tmp.path(),
+        &["measure", "theme_prevalence", "--stage", "Review"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("\"Review\" is not a stage of the bundle; its stages are: request,"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn cooccurrence_breakdowns_delays_and_remedies_equal_the_hand_count() {
     let tmp = tempfile::tempdir().unwrap();
@@ -489,12 +547,13 @@ fn measure_errors_are_clear() {
 }
 
 #[test]
-fn the_episodes_view_is_read_from_files_in_a_temporary_folder_that_goes_with_the_session() {
+fn the_episodes_view_is_kept_in_memory_or_past_its_share_of_the_pool_in_files_that_go_with_the_session()
+ {
     let tmp = tempfile::tempdir().unwrap();
     example_warehouse(tmp.path());
     let private_tmp = tempfile::tempdir().unwrap();
     let tmpdir = private_tmp.path().to_str().unwrap();
-    let run = |args: &[&str]| casework_with_env(tmp.path(), args, &[("TMPDIR", tmpdir)]);
+    let run = |dir: &Path, args: &[&str]| casework_with_env(dir, args, &[("TMPDIR", tmpdir)]);
     let views = || {
         std::fs::read_dir(private_tmp.path())
             .unwrap()
@@ -507,37 +566,77 @@ fn the_episodes_view_is_read_from_files_in_a_temporary_folder_that_goes_with_the
             })
             .count()
     };
-    // Planned over the written files, in a casework-view- folder of the temporary folder.
-    let out = run(&[
-        "query",
-        "EXPLAIN SELECT SUM(flags) FROM episodes",
-        "--format",
-        "csv",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let plan = stdout(&out);
-    assert!(plan.contains("casework-view-"), "{plan}");
-    assert!(plan.contains(".parquet"), "{plan}");
+    let plan = |dir: &Path, limit: &str| {
+        let out = run(
+            dir,
+            &[
+                "query",
+                "EXPLAIN SELECT SUM(flags) FROM episodes",
+                "--memory-limit",
+                limit,
+                "--format",
+                "csv",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // The example's episodes fit in a quarter of the pool: read from memory.
+    let kept = plan(tmp.path(), "1GiB");
+    assert!(kept.contains("partition_sizes="), "{kept}");
+    assert!(!kept.contains(".parquet"), "{kept}");
     // The same rows as the view's SQL run as it is (the example's 25 cases' episodes).
     let sql = include_str!("../../queries/shared/episodes.sql");
-    let out = run(&[
-        "query",
-        &format!(
-            "SELECT (SELECT COUNT(*) FROM episodes) AS kept, \
-                    (SELECT COUNT(*) FROM ({sql}) v) AS computed, \
-                    (SELECT COUNT(*) FROM (SELECT * FROM episodes EXCEPT SELECT * FROM ({sql}) w)) AS differ"
-        ),
-        "--format",
-        "csv",
-    ]);
+    let out = run(
+        tmp.path(),
+        &[
+            "query",
+            &format!(
+                "SELECT (SELECT COUNT(*) FROM episodes) AS kept, \
+                        (SELECT COUNT(*) FROM ({sql}) v) AS computed, \
+                        (SELECT COUNT(*) FROM (SELECT * FROM episodes EXCEPT SELECT * FROM ({sql}) w)) AS differ"
+            ),
+            "--format",
+            "csv",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     let values: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
     assert_eq!(values[0], values[1], "{text}");
     assert_ne!(values[0], "0", "{text}");
     assert_eq!(values[2], "0", "{text}");
+    // 20,000 generated cases (about 40,000 episodes, several MB) under an 8 MiB pool:
+    // past a quarter of it, the view is written to Parquet in a casework-view- folder
+    // of the temporary folder, and read from there with the same rows.
+    let big = tempfile::tempdir().unwrap();
+    generated_warehouse(big.path(), 20_000, 3);
+    let written = plan(big.path(), "8MiB");
+    assert!(written.contains("casework-view-"), "{written}");
+    assert!(written.contains("part-0.parquet"), "{written}");
+    let totals = |limit: &str| {
+        let out = run(
+            big.path(),
+            &[
+                "query",
+                "SELECT COUNT(*) AS n, SUM(flags) AS f, SUM(urgency_rank) AS u, \
+                        COUNT(requested_at) AS r, MAX(reported_at) AS m FROM episodes",
+                "--memory-limit",
+                limit,
+                "--format",
+                "csv",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(totals("8MiB"), totals("1GiB"));
+    assert!(totals("1GiB").lines().nth(1).unwrap().starts_with("39"));
     // The measures that read it, then nothing left behind.
-    let out = run(&["measure", "delay_intervals", "delay_coded_vs_measured"]);
+    let out = run(
+        tmp.path(),
+        &["measure", "delay_intervals", "delay_coded_vs_measured"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         views(),

@@ -294,6 +294,14 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
             "decision=upheld",
             "no decision \"upheld\": no case in the warehouse has a decision",
         ),
+        (
+            "stage=review",
+            "no stage \"review\": no finding in the warehouse has a stage",
+        ),
+        (
+            "service=radiology",
+            "no service \"radiology\": no case in the warehouse has a service",
+        ),
     ] {
         for target in [format!("/?{q}"), format!("/table/theme_prevalence.csv?{q}")] {
             let (status, _, body) = server.get(&target, &[]);
@@ -716,6 +724,8 @@ fn under_publish_a_view_is_the_publications() {
             "one filter",
         ),
         ("/?organisation=NOPE".to_string(), "no organisation"),
+        // Service is a filter of the explorer and the measures, not of a publication.
+        ("/?service=radiology".to_string(), "no views by service"),
         (
             "/table/theme_prevalence.csv?from=2020-04-02&to=2020-04-09".to_string(),
             "calendar grid",

@@ -48,7 +48,58 @@ pub fn spc(
             ..p.clone()
         })
         .collect();
-    render!(stem, |area| draw_spc(&area, &points, y_desc, &marks, f))
+    // A share cannot pass 100%: its axis stops just past it (room for a point at 100%
+    // to be drawn whole), and a limit beyond it is drawn along the edge (as a limit below
+    // 0 is drawn along the axis). The limits themselves are kept as computed, in every
+    // table, as NHSRplotthedots gives them (docs/oversight.md).
+    let ceiling = if share { Some(102.0) } else { None };
+    render!(stem, |area| draw_spc(
+        &area, &points, y_desc, &marks, ceiling, f
+    ))
+}
+
+/// The top of the chart's value axis: the highest point, upper limit or target, with
+/// room above for the summary icons, and never past `ceiling` (100 for a share).
+fn axis_top(points: &[SpcPoint], marks: &SpcMarks, ceiling: Option<f64>) -> f64 {
+    let cap = |v: f64| ceiling.map_or(v, |c| v.min(c));
+    let top = points
+        .iter()
+        .map(|p| p.value.max(cap(p.upper)))
+        .chain(marks.target)
+        .fold(0.0, f64::max)
+        // Room above the data for the summary icons in the top right corner.
+        * if marks.icon.is_some() || marks.assurance.is_some() { 1.3 } else { 1.1 };
+    cap(top) + 1e-9
+}
+
+/// The corner of the plot for the legend: the one with the fewest points under it (the
+/// legend's box is about a fifth of the width and of the height), upper left
+/// when none is clearer; never the upper right where the summary icons are.
+fn legend_corner(points: &[SpcPoint], hi: f64, icons: bool) -> SeriesLabelPosition {
+    let n = points.len().max(1) as f64;
+    let under = |left: bool, upper: bool| {
+        points
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| {
+                let x = *i as f64 / n;
+                let y = p.value / hi.max(1e-9);
+                (if left { x < 0.25 } else { x > 0.75 }) && (if upper { y > 0.8 } else { y < 0.2 })
+            })
+            .count()
+    };
+    let mut corners = vec![
+        (SeriesLabelPosition::UpperLeft, under(true, true)),
+        (SeriesLabelPosition::LowerLeft, under(true, false)),
+        (SeriesLabelPosition::LowerRight, under(false, false)),
+    ];
+    if !icons {
+        corners.push((SeriesLabelPosition::UpperRight, under(false, true)));
+    }
+    corners
+        .into_iter()
+        .min_by_key(|(_, k)| *k)
+        .map_or(SeriesLabelPosition::UpperLeft, |(c, _)| c)
 }
 
 fn draw_spc<DB: DrawingBackend>(
@@ -56,18 +107,12 @@ fn draw_spc<DB: DrawingBackend>(
     points: &[SpcPoint],
     y_desc: &str,
     marks: &SpcMarks,
+    ceiling: Option<f64>,
     f: &Frame,
 ) -> Result<()> {
     let area = frame(root, f)?;
     let n = points.len().max(1);
-    let hi = points
-        .iter()
-        .map(|p| p.value.max(p.upper))
-        .chain(marks.target)
-        .fold(0.0, f64::max)
-        // Room above the data for the summary icons in the top right corner.
-        * if marks.icon.is_some() || marks.assurance.is_some() { 1.3 } else { 1.1 }
-        + 1e-9;
+    let hi = axis_top(points, marks, ceiling);
     // The chart plots counts: nothing below 0, and a lower limit below 0 is drawn at
     // the axis (no negative ticks).
     let lo = 0.0;
@@ -184,7 +229,8 @@ fn draw_spc<DB: DrawingBackend>(
                 }),
         )
         .map_err(err)?;
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    let icons = marks.icon.is_some() || marks.assurance.is_some();
+    legend(&mut chart, legend_corner(points, hi, icons))?;
     // The summary icons, top right of the plot: variation, then assurance.
     let faces: Vec<_> = [
         icon_face(marks.icon, None),
@@ -260,4 +306,53 @@ fn calendar_ticks(points: &[SpcPoint]) -> Vec<(usize, String)> {
             (i, text)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(value: f64, upper: f64) -> SpcPoint {
+        SpcPoint {
+            label: "2024-01".into(),
+            value,
+            mean: value,
+            lower: -upper,
+            upper,
+            variation: "common cause".into(),
+            complete: true,
+            sparse: false,
+        }
+    }
+
+    #[test]
+    fn the_legend_goes_to_the_corner_with_the_fewest_points() {
+        // High points at the start (under the upper left): the legend goes lower left.
+        let mut points: Vec<SpcPoint> = (0..20)
+            .map(|i| point(if i < 5 { 95.0 } else { 50.0 }, 100.0))
+            .collect();
+        assert!(matches!(
+            legend_corner(&points, 100.0, true),
+            SeriesLabelPosition::LowerLeft
+        ));
+        // Mid-range points everywhere: the upper left, as before.
+        points.iter_mut().for_each(|p| p.value = 50.0);
+        assert!(matches!(
+            legend_corner(&points, 100.0, true),
+            SeriesLabelPosition::UpperLeft
+        ));
+    }
+
+    #[test]
+    fn a_share_s_axis_stops_at_100_and_a_count_s_follows_its_limits() {
+        let marks = SpcMarks::default();
+        // A small organisation's share: 40% with an upper limit of 130%.
+        let share = [point(40.0, 130.0), point(20.0, 130.0)];
+        assert!((axis_top(&share, &marks, Some(102.0)) - 102.0).abs() < 1e-6);
+        // A share well inside: 30% with limits to 45%: the axis ends at 45 × 1.1.
+        let low = [point(30.0, 45.0)];
+        assert!((axis_top(&low, &marks, Some(102.0)) - 49.5).abs() < 1e-6);
+        // Counts have no ceiling.
+        assert!((axis_top(&share, &marks, None) - 143.0).abs() < 1e-6);
+    }
 }
