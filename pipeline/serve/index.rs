@@ -564,18 +564,26 @@ impl CaseIndex {
         };
         let wide = themes > 64;
         let by_set = wide || want.sets;
+        let mapped = by_set || staged.is_some();
         for i in start..end {
             let c = &ordered.cases[i];
             if !test.passes(c) {
                 continue;
             }
-            let set = view.map[ordered.sets[i] as usize];
-            let bits = if staged.is_some() {
-                view.bits[set as usize]
+            // The case's theme set: its own bits unless a stage chose its findings; the
+            // set's number and themes only where they are counted or needed.
+            let (set, bits) = if mapped {
+                let set = view.map[ordered.sets[i] as usize];
+                let bits = if staged.is_some() {
+                    view.bits[set as usize]
+                } else {
+                    c.bits
+                };
+                (set, bits)
             } else {
-                c.bits
+                (0, c.bits)
             };
-            let members = &sets[set as usize];
+            let members: &[u16] = if wide { &sets[set as usize] } else { &[] };
             counts.cases += 1;
             if by_set {
                 counts.per_set[set as usize] += 1;
