@@ -748,6 +748,43 @@ fn under_publish_a_view_is_the_publications() {
     assert!(page.contains(&format!("{shares}%")), "{page}");
 }
 
+/// A page at `width` CSS pixels (tests/tools/phone.py: the device emulated through the
+/// DevTools protocol), its screenshot written to `shot`: what is wider than the screen
+/// (empty when the page fits).
+pub(crate) fn fits(
+    python: &str,
+    phone: &Path,
+    browser: &Path,
+    url: &str,
+    width: u32,
+    shot: &Path,
+) -> String {
+    let out = Command::new(python)
+        .arg(phone)
+        .arg(browser)
+        .arg(url)
+        .arg(width.to_string())
+        .arg(shot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let measured: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(measured["client_width"], width, "{measured}");
+    if measured["scroll_width"].as_u64() <= Some(u64::from(width))
+        && measured["overflowing"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    {
+        String::new()
+    } else {
+        measured.to_string()
+    }
+}
+
 #[test]
 fn the_explorer_loads_in_a_real_browser_without_errors_or_outside_requests() {
     let Some(browser) = browser() else {
@@ -783,21 +820,25 @@ fn the_explorer_loads_in_a_real_browser_without_errors_or_outside_requests() {
         ("periods", "compare?period=2022&versus_period=2023"),
         ("report", "report?region=London"),
     ];
-    for ((name, target), width) in pages.into_iter().flat_map(|p| [(p, 1400), (p, 390)]) {
+    let python = std::env::var("CASEWORK_PYTHON").unwrap_or_else(|_| "python3".into());
+    let phone = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/phone.py");
+    for (name, target) in pages {
         let (status, _, body) = server.get(&format!("/{target}"), &[]);
         let body = String::from_utf8_lossy(&body);
         assert_eq!(status, 200, "/{target}: {body}");
         assert!(!body.contains("class=\"notice\""), "/{target}: {body}");
-        let name = format!("{name}-{width}");
-        let shot = d.join(format!("{name}.png"));
-        let netlog = d.join(format!("{name}-netlog.json"));
+        // A desktop's width: the browser's own screenshot, its console and its network
+        // log (no request leaves the server).
+        let wide = format!("{name}-1400");
+        let shot = d.join(format!("{wide}.png"));
+        let netlog = d.join(format!("{wide}-netlog.json"));
         let log = screenshot_at(
             &browser,
             &format!("{origin}{target}"),
-            &d.join(format!("profile-{name}")),
+            &d.join(format!("profile-{wide}")),
             &netlog,
             &shot,
-            (width, 2400),
+            (1400, 2400),
         );
         for line in log.lines().filter(|l| l.contains("CONSOLE")) {
             assert!(
@@ -815,7 +856,31 @@ fn the_explorer_loads_in_a_real_browser_without_errors_or_outside_requests() {
         );
         fs::copy(
             &shot,
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{name}.png")),
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{wide}.png")),
+        )
+        .unwrap();
+        // A phone's width, 390 CSS pixels, emulated through the DevTools protocol (a
+        // headless window is never narrower than 500), and a desktop's: nothing may be
+        // wider than the screen, so that the page never scrolls sideways.
+        let narrow = format!("{name}-390");
+        let shot = d.join(format!("{narrow}.png"));
+        for width in [1400, 390] {
+            let measured = fits(
+                &python,
+                &phone,
+                &browser,
+                &format!("{origin}{target}"),
+                width,
+                &shot,
+            );
+            assert!(
+                measured.is_empty(),
+                "/{target} is wider than {width} px: {measured}"
+            );
+        }
+        fs::copy(
+            &shot,
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{narrow}.png")),
         )
         .unwrap();
     }
