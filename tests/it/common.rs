@@ -282,6 +282,14 @@ pub const COUNT_COLUMNS: &[&str] = &[
     "denominator",
 ];
 
+/// Runs casework and checks it refuses the arguments as a usage error (exit 1) whose
+/// message holds `words`.
+pub fn refused(dir: &Path, args: &[&str], words: &str) {
+    let out = casework(dir, args);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+    assert!(stderr(&out).contains(words), "{}", stderr(&out));
+}
+
 /// Debian's chromium, on PATH. A developer without it opts out explicitly with
 /// CASEWORK_SKIP_BROWSER=1 (then `None`); otherwise (and always in CI, where .ci/run
 /// installs it) a missing browser fails the test.

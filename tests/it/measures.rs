@@ -102,15 +102,10 @@ fn a_stage_counts_only_its_findings_and_a_service_only_its_cases() {
     // A stage no finding has: no theme, every case.
     assert_eq!(counts(&["--stage", "acquisition"]), want([0, 0, 0, 0], 14));
     // A value that is no stage is refused, naming the stages.
-    let out = casework(
+    refused(
         tmp.path(),
         &["measure", "theme_prevalence", "--stage", "Review"],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("\"Review\" is not a stage of the bundle; its stages are: request,"),
-        "{}",
-        stderr(&out)
+        "\"Review\" is not a stage of the bundle; its stages are: request,",
     );
 }
 
@@ -697,15 +692,10 @@ fn scoped_queries_push_the_filter_and_projection_into_the_parquet_scan() {
         "{plan}"
     );
     assert!(plan.contains("pruning_predicate="), "{plan}");
-    let out = casework(
+    refused(
         tmp.path(),
         &["measure", "learning", "--memory-limit", "lots"],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("write a size such as 512MiB or 2GiB"),
-        "{}",
-        stderr(&out)
+        "write a size such as 512MiB or 2GiB",
     );
     let out = casework(
         tmp.path(),
