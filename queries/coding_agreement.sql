@@ -28,41 +28,57 @@ first_coder AS (
     JOIN sample s ON s.case_key = c.case_key
 ),
 items AS (
-    SELECT 'code' AS level, code AS item, code_order AS item_order FROM codes
+    -- Each code and theme, numbered within its level (1 code, 2 theme) by its order in
+    -- the code list: the joins and groupings below compare these integers, not text.
+    SELECT 1 AS level_no, 'code' AS level, code AS item, code_order AS item_order FROM codes
     UNION ALL
-    SELECT 'theme' AS level, theme AS item, theme_order AS item_order FROM themes
+    SELECT 2 AS level_no, 'theme' AS level, theme AS item, theme_order AS item_order FROM themes
 ),
 given AS (
-    -- Each (level, item, case, coder) a coder gave, once.
-    SELECT DISTINCT 'code' AS level, CAST(c.code AS VARCHAR) AS item, c.case_key, c.coder
+    -- Each (level, item, case, coder) a coder gave, once (codes outside the code list
+    -- are no item).
+    SELECT DISTINCT 1 AS level_no, k.code_order AS item_order, c.case_key, c.coder
     FROM codings c
-    WHERE c.code IS NOT NULL
+    JOIN codes k ON k.code = CAST(c.code AS VARCHAR)
     UNION
-    SELECT DISTINCT 'theme' AS level, k.theme AS item, c.case_key, c.coder
+    SELECT DISTINCT 2 AS level_no, k.theme_order AS item_order, c.case_key, c.coder
     FROM codings c
     JOIN codes k ON k.code = CAST(c.code AS VARCHAR)
 ),
 per_case AS (
-    SELECT g.level,
-           g.item,
+    SELECT g.level_no,
+           g.item_order,
            g.case_key,
            COUNT(*) AS yes,
            MAX(CASE WHEN g.coder = f.coder THEN 1 ELSE 0 END) AS first_yes
     FROM given g
     CROSS JOIN first_coder f
-    GROUP BY g.level, g.item, g.case_key
+    GROUP BY g.level_no, g.item_order, g.case_key
+),
+counted AS (
+    SELECT i.level_no,
+           i.item_order,
+           f.sample_coders,
+           s.coders,
+           COALESCE(p.yes, 0) AS yes,
+           COALESCE(p.first_yes, 0) AS first_yes,
+           COUNT(*) AS cases
+    FROM (SELECT level_no, item_order FROM items) i
+    CROSS JOIN sample s
+    CROSS JOIN first_coder f
+    LEFT JOIN per_case p
+           ON p.level_no = i.level_no AND p.item_order = i.item_order AND p.case_key = s.case_key
+    GROUP BY i.level_no, i.item_order, f.sample_coders, s.coders, COALESCE(p.yes, 0),
+             COALESCE(p.first_yes, 0)
 )
 SELECT i.level,
        i.item,
        i.item_order,
-       f.sample_coders,
-       s.coders,
-       COALESCE(p.yes, 0) AS yes,
-       COALESCE(p.first_yes, 0) AS first_yes,
-       COUNT(*) AS cases
-FROM items i
-CROSS JOIN sample s
-CROSS JOIN first_coder f
-LEFT JOIN per_case p ON p.level = i.level AND p.item = i.item AND p.case_key = s.case_key
-GROUP BY i.level, i.item, i.item_order, f.sample_coders, s.coders, COALESCE(p.yes, 0), COALESCE(p.first_yes, 0)
-ORDER BY i.level, i.item_order, s.coders, yes, first_yes
+       c.sample_coders,
+       c.coders,
+       c.yes,
+       c.first_yes,
+       c.cases
+FROM counted c
+JOIN items i ON i.level_no = c.level_no AND i.item_order = c.item_order
+ORDER BY i.level, i.item_order, c.coders, c.yes, c.first_yes

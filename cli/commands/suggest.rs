@@ -59,6 +59,14 @@ pub(crate) async fn suggest_command(args: SuggestArgs) -> Result<i32, Error> {
                 .into(),
         ));
     }
+    if args.session.stage.is_some() {
+        return Err(Error::Usage(
+            "--stage has no place in suggest: a case is coded by its findings at every \
+             stage (with a stage, a coded case would look uncoded and its other codes be \
+             lost to training): leave it out"
+                .into(),
+        ));
+    }
     if args.session.engine != EngineArg::Local {
         return Err(Error::Usage(
             "suggest runs on the local engine only: leave out --engine".into(),

@@ -92,7 +92,13 @@ impl Materialised {
     /// Parquet into the private folder, each partition to its own file.
     async fn compute(&self, state: &SessionState) -> Result<Arc<dyn TableProvider>> {
         let plan = state.create_physical_plan(&self.plan).await?;
+        // The rows' schema (a MemTable checks its batches against it); the files are
+        // read with the view's own, as the table declares it.
         let schema = plan.schema();
+        // Files of an earlier attempt that failed are not this one's.
+        for entry in std::fs::read_dir(self.dir.path())? {
+            std::fs::remove_file(entry?.path())?;
+        }
         let task = state.task_ctx();
         let pool = Arc::clone(&task.runtime_env().memory_pool);
         let budget = match pool.memory_limit() {
@@ -131,14 +137,17 @@ impl Materialised {
                 .with_file_extension(".parquet");
             let config = ListingTableConfig::new(ListingTableUrl::parse(&url)?)
                 .with_listing_options(options)
-                .with_schema(Arc::clone(&schema));
+                .with_schema(self.schema());
             return Ok(Arc::new(ListingTable::try_new(config)?));
         }
-        let mut batches = Vec::with_capacity(parts.len());
+        let mut batches = Vec::with_capacity(parts.len().max(1));
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         for p in parts {
             batches.push(p.batches);
             held.push(p.reservation);
+        }
+        if batches.is_empty() {
+            batches.push(Vec::new());
         }
         Ok(Arc::new(MemTable::try_new(schema, batches)?))
     }

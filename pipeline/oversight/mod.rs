@@ -426,18 +426,16 @@ pub fn funnel_from<F: Form>(
 }
 
 /// Whether a view has an exposure of its own: every organisation's, or one's. A view
-/// filtered by region, source, decision or service (one value, several or values left
-/// out) has none: the lookup is per organisation. A stage keeps every case, and so the
-/// exposure.
+/// filtered by region, source, decision or service has none (the lookup is per
+/// organisation), nor has one of several organisations or of organisations left out
+/// (their exposures are not summed). A stage keeps every case, and so the exposure.
 pub fn has_exposure(s: &crate::engine::Scope) -> bool {
     use crate::engine::Grouping;
     s.region.is_none()
         && s.source.is_none()
         && s.decision.is_none()
         && s.service.is_none()
-        && s.choices
-            .iter()
-            .all(|c| matches!(c.grouping, Grouping::Organisation | Grouping::Stage))
+        && s.choices.iter().all(|c| c.grouping == Grouping::Stage)
 }
 
 /// The days a view covers, for its exposure: the later of `--from` and its period's

@@ -1060,6 +1060,9 @@ pub fn choice_words(c: &crate::engine::Choice, study: &StudyFile) -> String {
         [one] => one.clone(),
         [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
     };
+    if c.grouping == Grouping::Stage && c.exclude {
+        return format!("findings not at stage {values} (and those with no stage)");
+    }
     format!("{what} {}{values}", if c.exclude { "not " } else { "" })
 }
 

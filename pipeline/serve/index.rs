@@ -80,7 +80,8 @@ struct Case {
     region: u32,
     source: u16,
     decision: u16,
-    service: u16,
+    /// Free text, so as wide as a region (the case stays 40 bytes).
+    service: u32,
     /// Offsets from the index's first month; NO_MONTH when the date is not known to the
     /// month. (Not narrower: a placeholder date such as 9999-12-31 among real ones makes
     /// a span of a hundred thousand months.)
@@ -110,7 +111,7 @@ impl Case {
             region: r.groupings[1],
             source: narrow(r.groupings[2], "source")?,
             decision: narrow(r.groupings[3], "decision")?,
-            service: narrow(r.groupings[4], "service")?,
+            service: r.groupings[4],
             opened_month: r.opened_month,
             closed_month: r.closed_month,
             flags: r.flags,
@@ -127,7 +128,7 @@ impl Case {
             1 => self.region,
             2 => wide(self.source),
             3 => wide(self.decision),
-            _ => wide(self.service),
+            _ => self.service,
         }
     }
 }
@@ -246,7 +247,8 @@ pub struct CaseIndex {
 /// The rows read for the index: every case's groupings, dates and themes, each theme
 /// with the stage of the findings that give it (`staged`: stage × 65,536 + theme_order,
 /// the stage numbered from 1 in the bundle's order, 0 for none; repeats are removed as
-/// it is read).
+/// it is read). A finding whose code is in no theme gives theme 0: its stage is one the
+/// filter offers, its theme none.
 fn index_sql() -> String {
     let stages: String = crate::spec::STAGES
         .iter()
@@ -268,8 +270,8 @@ fn index_sql() -> String {
          FROM cases k LEFT JOIN ( \
              SELECT f.case_key, \
                     array_agg(CAST(COALESCE(CASE CAST(f.stage AS VARCHAR){stages} END, 0) AS BIGINT) * 65536 \
-                              + c.theme_order) AS staged \
-             FROM findings f JOIN codes c ON c.code = CAST(f.code AS VARCHAR) \
+                              + COALESCE(c.theme_order, 0)) AS staged \
+             FROM findings f LEFT JOIN codes c ON c.code = CAST(f.code AS VARCHAR) \
              GROUP BY f.case_key) s ON s.case_key = k.case_key"
     )
 }

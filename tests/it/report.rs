@@ -345,6 +345,23 @@ fn the_report_loads_in_a_real_browser_without_errors_or_requests() {
         )
         .unwrap();
     }
+    // The measure itself finds a page that is wider than a phone.
+    let wide = tmp.path().join("wide.html");
+    fs::write(
+        &wide,
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <p>x</p><div style=\"width:900px\">wide</div>",
+    )
+    .unwrap();
+    let found = crate::serve::fits(
+        &python,
+        &phone,
+        &browser,
+        &format!("file://{}", wide.display()),
+        390,
+        &tmp.path().join("wide.png"),
+    );
+    assert!(found.contains("DIV. w=900"), "{found}");
 }
 
 /// Text that looks like a number stays text in the workbook (an organisation code

@@ -375,12 +375,16 @@ fn model_codes_are_one_more_coder_and_never_findings() {
     ] {
         assert!(md.contains(expect), "report.md lacks {expect:?}");
     }
-    let unknown = casework(d, &["agreement", "--coder", "carol", "--coder", "alice"]);
-    assert_eq!(unknown.status.code(), Some(1));
-    assert!(
-        stderr(&unknown).contains("no such coder"),
-        "{}",
-        stderr(&unknown)
+    refused(
+        d,
+        &["agreement", "--coder", "carol", "--coder", "alice"],
+        "no such coder",
+    );
+    // A stage would make a coded case look uncoded: refused.
+    refused(
+        d,
+        &["suggest", "--stage", "reporting"],
+        "--stage has no place in suggest",
     );
 }
 

@@ -74,15 +74,17 @@ class Socket:
         if b" 101 " not in head.split(b"\r\n")[0]:
             raise SystemExit(f"DevTools refused the WebSocket: {head!r}")
         self.next_id = 0
+        # Events that arrive while a command waits for its answer.
+        self.events = []
 
     def _exactly(self, n):
-        data = b""
+        data = bytearray()
         while len(data) < n:
-            chunk = self.s.recv(n - len(data))
+            chunk = self.s.recv(min(n - len(data), 1 << 20))
             if not chunk:
                 raise SystemExit("DevTools closed the connection")
             data += chunk
-        return data
+        return bytes(data)
 
     def send(self, text):
         payload = text.encode()
@@ -97,7 +99,7 @@ class Socket:
         self.s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
     def receive(self):
-        message = b""
+        message = bytearray()
         while True:
             b0, b1 = self._exactly(2)
             n = b1 & 0x7F
@@ -127,31 +129,32 @@ class Socket:
                 return m["result"]
             self.events.append(m)
 
-    events = []
-
 
 def main():
     chromium, url, width, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     profile = tempfile.mkdtemp(prefix="casework-phone-")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # Port 0: Chromium picks a free port and writes it to DevToolsActivePort in the
+    # profile (no race with another process for a port chosen here). Its own process
+    # group, so that every process it starts goes with it.
     browser = subprocess.Popen(
         [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--remote-debugging-port={port}", f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         page = None
-        for _ in range(300):
+        deadline = time.time() + 30
+        active = os.path.join(profile, "DevToolsActivePort")
+        while page is None and time.time() < deadline:
             try:
+                with open(active) as f:
+                    port = int(f.readline())
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
                     page = next((t for t in json.load(r) if t["type"] == "page"), None)
-                if page:
-                    break
-            except OSError:
+            except (OSError, ValueError):
                 pass
-            time.sleep(0.1)
+            if page is None:
+                time.sleep(0.1)
         if not page:
             raise SystemExit("Chromium's DevTools did not answer within 30 s")
         ws = Socket(page["webSocketDebuggerUrl"])
@@ -159,13 +162,19 @@ def main():
         ws.call("Page.setBypassCSP", enabled=True)
         ws.call("Emulation.setDeviceMetricsOverride", width=width, height=844,
                 deviceScaleFactor=1, mobile=True)
-        ws.call("Page.navigate", url=url)
+        # Only the load of the page asked for counts (about:blank's may come late).
+        ws.events.clear()
+        nav = ws.call("Page.navigate", url=url)
+        if nav.get("errorText"):
+            raise SystemExit(f"{url}: {nav['errorText']}")
         deadline = time.time() + 60
         while not any(e.get("method") == "Page.loadEventFired" for e in ws.events):
             if time.time() > deadline:
                 raise SystemExit(f"{url} did not load within 60 s")
             ws.events.append(ws.receive())
         probe = ws.call("Runtime.evaluate", expression=PROBE, returnByValue=True)
+        if "exceptionDetails" in probe:
+            raise SystemExit(f"the measuring script failed: {probe['exceptionDetails']}")
         measured = json.loads(probe["result"]["value"])
         size = ws.call("Page.getLayoutMetrics")["cssContentSize"]
         shot = ws.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
@@ -175,7 +184,10 @@ def main():
             f.write(base64.b64decode(shot["data"]))
         print(json.dumps(measured))
     finally:
-        browser.kill()
+        try:
+            os.killpg(browser.pid, 9)
+        except ProcessLookupError:
+            pass
         browser.wait()
         shutil.rmtree(profile, ignore_errors=True)
 
