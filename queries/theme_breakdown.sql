@@ -18,6 +18,10 @@
 -- millions of rows twice, once for the cases at a value and once per theme: 2.0 s
 -- against 0.9 s at a million cases.) Themes past the 62nd are counted pair by pair
 -- (wide_themes), a pass that reads nothing when the code list has 62 themes or fewer.
+-- A case's themes at each stage are grouped on the case and the stage's number (in the
+-- bundle's order, 0 for none), integers, and the stage named after: grouping 1.3 million
+-- (case, stage text) pairs took a third of the measure's time (docs/benchmarks.md). The
+-- CASE lists every stage of the spec (bundle-v1), as the VALUES list beside it does.
 WITH case_dims AS (
     SELECT case_key, 1 AS dim, CAST(EXTRACT(YEAR FROM closed_date) AS VARCHAR) AS value FROM cases
     UNION ALL
@@ -52,15 +56,40 @@ case_value_bits AS (
 ),
 finding_value_bits AS (
     -- Each case at each finding value it has: the themes of its findings placed there.
+    -- The stages grouped by their number with the case, named after; the services by
+    -- their text.
     SELECT dim, value, themes, COUNT(*) AS cases
     FROM (
-        SELECT dim, value,
+        SELECT 7 AS dim, value,
                BIT_OR(CASE WHEN theme_order <= 62 THEN CAST(1 AS BIGINT) << (theme_order - 1)
                            ELSE CAST(0 AS BIGINT) END) AS themes
         FROM finding_dims
-        GROUP BY case_key, dim, value
-    ) per_case
+        WHERE dim = 7
+        GROUP BY case_key, value
+    ) per_service
     GROUP BY dim, value, themes
+    UNION ALL
+    SELECT 8 AS dim, COALESCE(s.stage, '(missing)') AS value, p.themes, COUNT(*) AS cases
+    FROM (
+        SELECT f.case_key,
+               CASE CAST(f.stage AS VARCHAR)
+                   WHEN 'request' THEN 1 WHEN 'acquisition' THEN 2 WHEN 'review' THEN 3
+                   WHEN 'reporting' THEN 4 WHEN 'communication' THEN 5 WHEN 'action' THEN 6
+                   WHEN 'learning' THEN 7 ELSE 0 END AS stage_no,
+               BIT_OR(CASE WHEN c.theme_order <= 62 THEN CAST(1 AS BIGINT) << (c.theme_order - 1)
+                           ELSE CAST(0 AS BIGINT) END) AS themes
+        FROM findings f
+        JOIN codes c ON c.code = CAST(f.code AS VARCHAR)
+        GROUP BY f.case_key,
+                 CASE CAST(f.stage AS VARCHAR)
+                   WHEN 'request' THEN 1 WHEN 'acquisition' THEN 2 WHEN 'review' THEN 3
+                   WHEN 'reporting' THEN 4 WHEN 'communication' THEN 5 WHEN 'action' THEN 6
+                   WHEN 'learning' THEN 7 ELSE 0 END
+    ) p
+    LEFT JOIN (VALUES (1, 'request'), (2, 'acquisition'), (3, 'review'), (4, 'reporting'),
+                      (5, 'communication'), (6, 'action'), (7, 'learning')) AS s(n, stage)
+      ON s.n = p.stage_no
+    GROUP BY COALESCE(s.stage, '(missing)'), p.themes
 ),
 value_bits AS (
     SELECT * FROM case_value_bits
