@@ -14,17 +14,23 @@
 -- the mask: each case holding one gets their names joined on (wide_sets), a pass that
 -- reads nothing when the code list has 62 themes or fewer. They follow the mask's
 -- themes in code-list order, so the names are appended.
+-- A case's themes are its distinct (case, theme_order) pairs, integers: the shared view
+-- case_themes carries each theme's name too, and making its pairs distinct on that text
+-- took a third of the measure's time (0.46 s against 0.27 s at a million cases).
 -- Portability: string_agg(... ORDER BY ...) is DataFusion's and DuckDB's; Spark SQL
 -- writes concat_ws(' + ', array_sort(collect_list(theme))) instead; `&` on integers
 -- is DataFusion's and DuckDB's (Spark: the same operator).
 WITH per_case AS (
     SELECT k.case_key,
-           COUNT(ct.theme) AS themes,
+           COUNT(ct.theme_order) AS themes,
            COALESCE(BIT_OR(CASE WHEN ct.theme_order <= 62
                                 THEN CAST(1 AS BIGINT) << (ct.theme_order - 1) END),
                     CAST(0 AS BIGINT)) AS mask
     FROM cases k
-    LEFT JOIN case_themes ct ON ct.case_key = k.case_key
+    LEFT JOIN (SELECT DISTINCT f.case_key, c.theme_order
+               FROM findings f
+               JOIN codes c ON c.code = CAST(f.code AS VARCHAR)) ct
+      ON ct.case_key = k.case_key
     GROUP BY k.case_key
 ),
 wide_sets AS (

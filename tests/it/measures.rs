@@ -561,21 +561,17 @@ fn the_episodes_view_is_kept_in_memory_or_past_its_share_of_the_pool_in_files_th
             })
             .count()
     };
-    let plan = |dir: &Path, limit: &str| {
+    // A query's CSV under a memory limit.
+    let query = |dir: &Path, sql: &str, limit: &str| {
         let out = run(
             dir,
-            &[
-                "query",
-                "EXPLAIN SELECT SUM(flags) FROM episodes",
-                "--memory-limit",
-                limit,
-                "--format",
-                "csv",
-            ],
+            &["query", sql, "--memory-limit", limit, "--format", "csv"],
         );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         stdout(&out)
     };
+    let plan =
+        |dir: &Path, limit: &str| query(dir, "EXPLAIN SELECT SUM(flags) FROM episodes", limit);
     // The example's episodes fit in a quarter of the pool: read from memory.
     let kept = plan(tmp.path(), "1GiB");
     assert!(kept.contains("partition_sizes="), "{kept}");
@@ -610,20 +606,12 @@ fn the_episodes_view_is_kept_in_memory_or_past_its_share_of_the_pool_in_files_th
     assert!(written.contains("casework-view-"), "{written}");
     assert!(written.contains("part-0.parquet"), "{written}");
     let totals = |limit: &str| {
-        let out = run(
+        query(
             big.path(),
-            &[
-                "query",
-                "SELECT COUNT(*) AS n, SUM(flags) AS f, SUM(urgency_rank) AS u, \
-                        COUNT(requested_at) AS r, MAX(reported_at) AS m FROM episodes",
-                "--memory-limit",
-                limit,
-                "--format",
-                "csv",
-            ],
-        );
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        stdout(&out)
+            "SELECT COUNT(*) AS n, SUM(flags) AS f, SUM(urgency_rank) AS u, \
+                    COUNT(requested_at) AS r, MAX(reported_at) AS m FROM episodes",
+            limit,
+        )
     };
     assert_eq!(totals("8MiB"), totals("1GiB"));
     assert!(totals("1GiB").lines().nth(1).unwrap().starts_with("39"));
