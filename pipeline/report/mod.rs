@@ -1020,7 +1020,7 @@ fn scope_words(scope: &Scope, study: &StudyFile) -> String {
         }
     }
     if let Some(stage) = &scope.stage {
-        parts.push(format!("findings at stage {}", study.stage(stage).1));
+        parts.push(stage_words(stage, study));
     }
     for c in &scope.choices {
         parts.push(choice_words(c, study));
@@ -1028,6 +1028,11 @@ fn scope_words(scope: &Scope, study: &StudyFile) -> String {
     let mut text = parts.join("; ");
     text.push('.');
     chart::capitalised(&text)
+}
+
+/// A stage filter in words, with the stage as the study names it.
+pub fn stage_words(stage: &str, study: &StudyFile) -> String {
+    format!("findings at stage {}", study.stage(stage).1)
 }
 
 /// A filter of several values, or of values left out, in the study's words: "region

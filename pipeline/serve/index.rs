@@ -405,7 +405,6 @@ impl CaseIndex {
         }
         let (stages, _) = stage_names.finish();
         let n = themes.len() as u32;
-        let mut set_list: Vec<Vec<u16>> = Vec::with_capacity(staged_list.len());
         for list in &mut staged_list {
             // Themes past the code list's (a set's themes are the list's) cannot occur.
             list.retain(|x| (1..=n).contains(&(x & 0xFFFF)));
@@ -419,11 +418,9 @@ impl CaseIndex {
             }
             list.sort_unstable();
             list.dedup();
-            let mut members: Vec<u16> = list.iter().map(|x| (x & 0xFFFF) as u16).collect();
-            members.sort_unstable();
-            members.dedup();
-            set_list.push(members);
         }
+        // The theme sets with every finding counted: each case's bits come from its own.
+        let plain = view_of(&staged_list, |_| true);
         let (first, months, last) = months_as_offsets(&mut cases);
         let mut finished: Vec<(Values, Vec<u32>)> =
             groupings.into_iter().map(Collecting::finish).collect();
@@ -439,12 +436,8 @@ impl CaseIndex {
             }
         }
         if themes.len() <= 64 {
-            let bits: Vec<u64> = set_list
-                .iter()
-                .map(|s| s.iter().fold(0u64, |b, t| b | (1u64 << t)))
-                .collect();
             for c in &mut cases {
-                c.bits = bits[c.set as usize];
+                c.bits = plain.bits[plain.map[c.set as usize] as usize];
             }
         }
         let (fixed, least_names) = fixed_names(&cases, finished[0].0.sorted.len() + 1);
@@ -461,7 +454,7 @@ impl CaseIndex {
             names,
             by_opened,
             by_closed,
-            plain: view_of(&staged_list, |_| true),
+            plain,
             staged: staged_list,
             stages,
             first_month: first.map(|f| if f == u32::MAX { 0 } else { f as i32 }),

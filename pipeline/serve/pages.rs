@@ -19,6 +19,17 @@ pub(crate) use explore::{compare, from_index, overview, theme};
 
 const LAYOUT: &str = include_str!("../../reports/templates/serve.html");
 
+/// A page's body from its template (HTML auto-escaped) and values.
+fn render(name: &str, template: &str, ctx: minijinja::Value) -> Result<String> {
+    let mut env = Environment::new();
+    env.add_template(name, template)
+        .and_then(|_| env.get_template(name)?.render(ctx))
+        .map_err(|source| Error::Template {
+            name: name.into(),
+            source,
+        })
+}
+
 /// The choices of the filter form, read from the warehouse (again for each new version).
 pub(super) struct Choices {
     organisations: Vec<(String, String)>,
@@ -184,12 +195,6 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
         body,
         downloads,
     } = c;
-    let mut env = Environment::new();
-    env.add_template("serve.html", LAYOUT)
-        .map_err(|source| Error::Template {
-            name: "serve.html".into(),
-            source,
-        })?;
     let q = f.query();
     let themes: Vec<Link> = s
         .config
@@ -206,10 +211,10 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
         .iter()
         .map(|(code, name)| context! { code => code, name => name })
         .collect();
-    let html = env
-        .get_template("serve.html")
-        .and_then(|t| {
-            t.render(context! {
+    let html = render(
+        "serve.html",
+        LAYOUT,
+        context! {
                 title => s.config.study.title.clone(),
                 heading => heading,
                 organisation_noun => s.config.study.organisation_noun.clone(),
@@ -257,12 +262,8 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
                 downloads => downloads,
                 org_href => (!f.organisation.is_empty())
                     .then(|| format!("/organisation/{}?{q}", encode(&f.organisation))),
-            })
-        })
-        .map_err(|source| Error::Template {
-            name: "serve.html".into(),
-            source,
-        })?;
+        },
+    )?;
     Ok(Reply::Html(html))
 }
 
@@ -451,7 +452,7 @@ fn scope_title(s: &AppState, f: &Filters, choices: &Choices, cases: Option<u64>)
         }
     }
     if !f.stage.is_empty() {
-        parts.push(format!("findings at stage {}", study.stage(&f.stage).1));
+        parts.push(crate::report::stage_words(&f.stage, study));
     }
     for c in &f.choices {
         parts.push(crate::report::choice_words(c, study));
@@ -751,10 +752,7 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
             page => format!("/theme/{t}?{all_q}"),
         });
     }
-    let mut env = Environment::new();
-    env.add_template(
-        "org.html",
-        "<h2>{{ name }} ({{ code }})</h2>\
+    let template = "<h2>{{ name }} ({{ code }})</h2>\
          <p>{{ cases_title }} with each theme for this {{ org }} against every {{ org }} in the same period, with 95% Wilson intervals.</p>\
          <table><thead><tr><th>Theme</th><th>{{ cases_title }} with the theme</th><th>{{ cases_title }}</th><th>Share</th><th>95% CI</th><th>All {{ orgs }}</th><th>95% CI (all)</th><th>In the funnel</th></tr></thead><tbody>\
          {% for t in themes %}{% set r = t.row %}<tr><td><a href=\"{{ t.page }}\">{{ r.theme }}</a></td><td class=\"n\">{{ r.with_theme }}</td><td class=\"n\">{{ r.cases }}</td><td class=\"n\">{{ r.share }}</td><td>{{ r.interval }}</td><td class=\"n\">{{ r.all_share }}</td><td>{{ r.all_interval }}</td><td><a href=\"{{ t.funnel }}\">{{ t.place }}</a></td></tr>{% endfor %}\
@@ -763,26 +761,17 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
          <h2 id=\"months\">Month by month</h2>\
          <p>This {{ org }}'s SPC chart of each theme (select a theme to open it).</p>\
          {% for t in themes %}<details class=\"section\"{% if loop.first %} open{% endif %}><summary>{{ t.row.theme }}</summary>{% if t.spc_missing %}<p class=\"meta\">{{ t.spc_missing }}</p>{% else %}<figure class=\"wide\"><img loading=\"lazy\" src=\"{{ t.spc }}\" alt=\"SPC chart of {{ t.row.theme }} for {{ code }}\" style=\"max-width:100%\"></figure>{% endif %}</details>{% endfor %}\
-         <p><a href=\"/compare?{{ own_q }}\">Compare this {{ org }} with another</a></p>",
-    )
-    .map_err(|source| Error::Template {
-        name: "org.html".into(),
-        source,
-    })?;
-    let body = env
-        .get_template("org.html")
-        .and_then(|t| {
-            t.render(context! {
-                name => name, code => code, themes => themes, own_q => own_q,
-                org => s.config.study.organisation_noun.clone(),
-                orgs => s.config.study.organisations(),
-                cases_title => crate::report::chart::capitalised(&s.config.study.cases()),
-            })
-        })
-        .map_err(|source| Error::Template {
-            name: "org.html".into(),
-            source,
-        })?;
+         <p><a href=\"/compare?{{ own_q }}\">Compare this {{ org }} with another</a></p>";
+    let body = render(
+        "org.html",
+        template,
+        context! {
+            name => name, code => code, themes => themes, own_q => own_q,
+            org => s.config.study.organisation_noun.clone(),
+            orgs => s.config.study.organisations(),
+            cases_title => crate::report::chart::capitalised(&s.config.study.cases()),
+        },
+    )?;
     // The form shows this organisation chosen, and the page's title names it.
     let shown = Filters {
         organisation: code.to_string(),
@@ -832,18 +821,10 @@ pub(super) async fn search(s: &AppState, text: &str, f: &Filters) -> Result<Repl
         })
         .collect();
     let study = &s.config.study;
-    let mut env = Environment::new();
-    env.add_template(
-        "search.html",
-        "<h2>{{ heading }}</h2>\
+    let template = "<h2>{{ heading }}</h2>\
          <form method=\"get\" action=\"/organisations\"><label>Code or name <input name=\"q\" value=\"{{ text }}\"></label> <button type=\"submit\">Find</button></form>\
          {% if links %}<ul>{% for l in links %}<li><a href=\"{{ l.href }}\">{{ l.code }}</a>{% if l.name and l.name != l.code %}: {{ l.name }}{% endif %}</li>{% endfor %}</ul>{% endif %}\
-         {% if more %}<p class=\"meta\">{{ more }}</p>{% endif %}",
-    )
-    .map_err(|source| Error::Template {
-        name: "search.html".into(),
-        source,
-    })?;
+         {% if more %}<p class=\"meta\">{{ more }}</p>{% endif %}";
     let orgs = study.organisations();
     let heading = match (wanted.is_empty(), matches.len()) {
         (true, n) => format!("All {n} {orgs}"),
@@ -857,15 +838,11 @@ pub(super) async fn search(s: &AppState, text: &str, f: &Filters) -> Result<Repl
             matches.len() - SHOWN
         )
     });
-    let body = env
-        .get_template("search.html")
-        .and_then(|t| {
-            t.render(context! { heading => heading, text => text, links => links, more => more })
-        })
-        .map_err(|source| Error::Template {
-            name: "search.html".into(),
-            source,
-        })?;
+    let body = render(
+        "search.html",
+        template,
+        context! { heading => heading, text => text, links => links, more => more },
+    )?;
     own_page(
         s,
         &kept,
@@ -1152,10 +1129,7 @@ pub(super) async fn case(s: &AppState, id: &str, f: &Filters) -> Result<Reply> {
         .iter()
         .map(|c| context! { name => c, model => c.starts_with(crate::suggest::store::MODEL_CODER) })
         .collect();
-    let mut env = Environment::new();
-    env.add_template(
-        "case.html",
-        "<h2>Case {{ id }} ({{ organisation }})</h2>\
+    let template = "<h2>Case {{ id }} ({{ organisation }})</h2>\
          <p>Its codes (findings, the agreed coding every figure counts) beside each coder's. \
          {% if models %}A column marked <em>model</em> holds a model's suggestions (casework suggest): \
          no figure counts them until a person confirms them in the findings.{% endif %} \
@@ -1164,26 +1138,17 @@ pub(super) async fn case(s: &AppState, id: &str, f: &Filters) -> Result<Reply> {
          {% for c in columns %}<th>{{ c.name }}{% if c.model %} <em>(model)</em>{% endif %}</th>{% endfor %}</tr></thead><tbody>\
          {% for r in rows %}<tr><td>{{ r.code }}</td><td>{{ r.theme }}</td><td>{{ r.meaning }}</td><td>{% if r.finding %}✓{% endif %}</td>\
          {% for g in r.given %}<td>{% if g %}✓{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody></table>\
-         {% else %}<p>No code: no finding, and no coder gave one.</p>{% endif %}",
-    )
-    .map_err(|source| Error::Template {
-        name: "case.html".into(),
-        source,
-    })?;
-    let body = env
-        .get_template("case.html")
-        .and_then(|t| {
-            t.render(context! {
-                id => id,
-                organisation => exists[0].1,
-                rows => table,
-                columns => columns,
-                models => coders.iter().any(|c| c.starts_with(crate::suggest::store::MODEL_CODER)),
-            })
-        })
-        .map_err(|source| Error::Template {
-            name: "case.html".into(),
-            source,
-        })?;
+         {% else %}<p>No code: no finding, and no coder gave one.</p>{% endif %}";
+    let body = render(
+        "case.html",
+        template,
+        context! {
+            id => id,
+            organisation => exists[0].1,
+            rows => table,
+            columns => columns,
+            models => coders.iter().any(|c| c.starts_with(crate::suggest::store::MODEL_CODER)),
+        },
+    )?;
     own_page(s, f, "/", &format!("Case {id}"), None, &body, Vec::new()).await
 }

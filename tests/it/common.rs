@@ -312,6 +312,43 @@ pub fn browser() -> Option<PathBuf> {
     found
 }
 
+/// A page at `width` CSS pixels in the browser (tests/tools/phone.py: the device emulated
+/// through the DevTools protocol, since a headless window is never narrower than 500),
+/// its screenshot written to `shot`: what is wider than the screen (empty when the page
+/// fits).
+pub fn fits(browser: &Path, url: &str, width: u32, shot: &Path) -> String {
+    let python = std::env::var("CASEWORK_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/phone.py"))
+        .arg(browser)
+        .arg(url)
+        .arg(width.to_string())
+        .arg(shot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let measured: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(measured["client_width"], width, "{measured}");
+    if measured["scroll_width"].as_u64() <= Some(u64::from(width))
+        && measured["overflowing"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    {
+        String::new()
+    } else {
+        measured.to_string()
+    }
+}
+
+/// Keeps a screenshot beside the test binary (`NAME`), to be looked at.
+pub fn keep(shot: &Path, name: &str) {
+    fs::copy(shot, Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)).unwrap();
+}
+
 /// Waits for a child at most `limit` (reading its output meanwhile, so that a full pipe
 /// cannot stall it), then kills it and fails the test.
 pub fn wait_at_most(

@@ -323,27 +323,17 @@ fn the_report_loads_in_a_real_browser_without_errors_or_requests() {
             "network request: {line}"
         );
     }
-    fs::copy(
-        &shot,
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png"),
-    )
-    .unwrap();
+    keep(&shot, "report-screenshot.png");
     // At a phone's width and a desktop's, nothing is wider than the screen.
-    let python = std::env::var("CASEWORK_PYTHON").unwrap_or_else(|_| "python3".into());
-    let phone = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/phone.py");
     for width in [1400, 390] {
         let shot = tmp.path().join(format!("report-{width}.png"));
         let url = format!("file://{}", index.display());
-        let measured = crate::serve::fits(&python, &phone, &browser, &url, width, &shot);
+        let measured = fits(&browser, &url, width, &shot);
         assert!(
             measured.is_empty(),
             "the report is wider than {width} px: {measured}"
         );
-        fs::copy(
-            &shot,
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report-{width}.png")),
-        )
-        .unwrap();
+        keep(&shot, &format!("report-{width}.png"));
     }
     // The measure itself finds a page that is wider than a phone.
     let wide = tmp.path().join("wide.html");
@@ -353,9 +343,7 @@ fn the_report_loads_in_a_real_browser_without_errors_or_requests() {
          <p>x</p><div style=\"width:900px\">wide</div>",
     )
     .unwrap();
-    let found = crate::serve::fits(
-        &python,
-        &phone,
+    let found = fits(
         &browser,
         &format!("file://{}", wide.display()),
         390,

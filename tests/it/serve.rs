@@ -748,43 +748,6 @@ fn under_publish_a_view_is_the_publications() {
     assert!(page.contains(&format!("{shares}%")), "{page}");
 }
 
-/// A page at `width` CSS pixels (tests/tools/phone.py: the device emulated through the
-/// DevTools protocol), its screenshot written to `shot`: what is wider than the screen
-/// (empty when the page fits).
-pub(crate) fn fits(
-    python: &str,
-    phone: &Path,
-    browser: &Path,
-    url: &str,
-    width: u32,
-    shot: &Path,
-) -> String {
-    let out = Command::new(python)
-        .arg(phone)
-        .arg(browser)
-        .arg(url)
-        .arg(width.to_string())
-        .arg(shot)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let measured: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(measured["client_width"], width, "{measured}");
-    if measured["scroll_width"].as_u64() <= Some(u64::from(width))
-        && measured["overflowing"]
-            .as_array()
-            .is_some_and(Vec::is_empty)
-    {
-        String::new()
-    } else {
-        measured.to_string()
-    }
-}
-
 #[test]
 fn the_explorer_loads_in_a_real_browser_without_errors_or_outside_requests() {
     let Some(browser) = browser() else {
@@ -820,8 +783,6 @@ fn the_explorer_loads_in_a_real_browser_without_errors_or_outside_requests() {
         ("periods", "compare?period=2022&versus_period=2023"),
         ("report", "report?region=London"),
     ];
-    let python = std::env::var("CASEWORK_PYTHON").unwrap_or_else(|_| "python3".into());
-    let phone = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/phone.py");
     for (name, target) in pages {
         let (status, _, body) = server.get(&format!("/{target}"), &[]);
         let body = String::from_utf8_lossy(&body);
@@ -854,35 +815,20 @@ fn the_explorer_loads_in_a_real_browser_without_errors_or_outside_requests() {
             outside.is_empty(),
             "requests outside the server: {outside:?}"
         );
-        fs::copy(
-            &shot,
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{wide}.png")),
-        )
-        .unwrap();
+        keep(&shot, &format!("serve-{wide}.png"));
         // A phone's width, 390 CSS pixels, emulated through the DevTools protocol (a
         // headless window is never narrower than 500), and a desktop's: nothing may be
         // wider than the screen, so that the page never scrolls sideways.
         let narrow = format!("{name}-390");
         let shot = d.join(format!("{narrow}.png"));
         for width in [1400, 390] {
-            let measured = fits(
-                &python,
-                &phone,
-                &browser,
-                &format!("{origin}{target}"),
-                width,
-                &shot,
-            );
+            let measured = fits(&browser, &format!("{origin}{target}"), width, &shot);
             assert!(
                 measured.is_empty(),
                 "/{target} is wider than {width} px: {measured}"
             );
         }
-        fs::copy(
-            &shot,
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{narrow}.png")),
-        )
-        .unwrap();
+        keep(&shot, &format!("serve-{narrow}.png"));
     }
     let start = Instant::now();
     assert!(server.page("/?organisation=G001").contains("G001"));

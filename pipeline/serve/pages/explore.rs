@@ -71,16 +71,6 @@ fn shown<'a, T>(
     }
 }
 
-fn render(name: &str, template: &str, ctx: minijinja::Value) -> Result<String> {
-    let mut env = Environment::new();
-    env.add_template(name, template)
-        .and_then(|_| env.get_template(name)?.render(ctx))
-        .map_err(|source| Error::Template {
-            name: name.into(),
-            source,
-        })
-}
-
 /// Links to charts as SVG and PNG, for a query.
 fn chart_links(charts: &[&str], q: &str) -> Vec<Link> {
     charts
