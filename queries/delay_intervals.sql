@@ -19,15 +19,16 @@
 -- percentile_cont(): that function holds every value of a group in memory and cannot
 -- spill (ten million cases needed 366 MB for one interval), where the histogram is a
 -- grouped count and its running sum a window, both of which spill.
--- The grouped passes group on interval_no and urgency alone; each interval's from and
--- to events (one pair per interval_no in `thresholds`) are joined on at the end, so that
--- six million intervals do not carry two more strings to group on.
+-- The grouped passes group on interval_no and the urgency's rank alone (integers); each
+-- interval's from and to events (one pair per interval_no in `thresholds`) are joined on
+-- at the end, and the urgency named there, so that six million intervals do not carry
+-- three more strings to group on.
 -- Portability: window functions and NULLS LAST are standard (DataFusion, DuckDB).
 WITH hist AS (
     -- One grouped pass: per interval, urgency and measured value (null for the
     -- intervals left out), how many, and the counts of the other columns.
     SELECT interval_no,
-           urgency,
+           urgency_rank,
            CASE WHEN days >= 0 THEN days END AS d,
            MAX(threshold_days) AS threshold_days,
            COUNT(*) AS n,
@@ -35,18 +36,18 @@ WITH hist AS (
            SUM(CASE WHEN days < 0 THEN 1 ELSE 0 END) AS out_of_order,
            SUM(CASE WHEN to_the_day THEN 0 ELSE 1 END) AS not_to_the_day
     FROM episode_intervals
-    GROUP BY interval_no, urgency, CASE WHEN days >= 0 THEN days END
+    GROUP BY interval_no, urgency_rank, CASE WHEN days >= 0 THEN days END
 ),
 ranked AS (
     -- For each value, how many measured intervals of its group are at most it (upto),
     -- and how many the group has (total); the positions of the two percentiles.
     SELECT *,
            SUM(CASE WHEN d IS NOT NULL THEN n ELSE 0 END) OVER (
-               PARTITION BY interval_no, urgency
+               PARTITION BY interval_no, urgency_rank
                ORDER BY d NULLS LAST
                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto,
            SUM(CASE WHEN d IS NOT NULL THEN n ELSE 0 END) OVER (
-               PARTITION BY interval_no, urgency) AS total
+               PARTITION BY interval_no, urgency_rank) AS total
     FROM hist
 ),
 positioned AS (
@@ -54,7 +55,7 @@ positioned AS (
     -- it (upto > k). Positions and fractions are taken from whole numbers ((n - 1) 9 / 10,
     -- its remainder), so that a fraction is 0.1, not 0.0999999999999996 from 8.1 - 8.
     SELECT interval_no,
-           urgency,
+           urgency_rank,
            MAX(threshold_days) AS threshold_days,
            MAX(total) AS episodes,
            MIN(CASE WHEN d IS NOT NULL AND upto > FLOOR((total - 1) / 2.0) THEN d END) AS median_lo,
@@ -66,7 +67,7 @@ positioned AS (
            SUM(out_of_order) AS out_of_order,
            SUM(not_to_the_day) AS not_to_the_day
     FROM ranked
-    GROUP BY interval_no, urgency
+    GROUP BY interval_no, urgency_rank
 ),
 interval_events AS (
     SELECT DISTINCT interval_no, from_event, to_event FROM thresholds
@@ -74,7 +75,10 @@ interval_events AS (
 SELECT p.interval_no,
        e.from_event,
        e.to_event,
-       p.urgency,
+       -- The urgency's name, from its rank (as episode_intervals numbers them).
+       CASE p.urgency_rank WHEN 1 THEN 'critical' WHEN 2 THEN 'urgent'
+                           WHEN 3 THEN 'significant' WHEN 4 THEN 'routine'
+                           ELSE 'missing' END AS urgency,
        threshold_days,
        episodes,
        median_lo + (median_hi - median_lo)
@@ -88,4 +92,4 @@ SELECT p.interval_no,
        not_to_the_day
 FROM positioned p
 JOIN interval_events e ON e.interval_no = p.interval_no
-ORDER BY p.interval_no, p.urgency
+ORDER BY p.interval_no, urgency

@@ -430,6 +430,27 @@ pub fn table_schema(t: RecordType) -> SchemaRef {
     }
 }
 
+/// The schema the stored tables are read with: their text columns as `Utf8View`.
+/// DataFusion's Parquet reader then keeps short strings inline instead of copying each
+/// into one buffer, and groups and compares them as integers (all measures at a million
+/// cases 4.6 s to 3.9 s, docs/benchmarks.md). The files are unchanged: this is only how
+/// they are read, and every reader of query results takes either string type
+/// (`measures::text_column`).
+fn as_views(schema: SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.data_type() == &DataType::Utf8 {
+                f.as_ref().clone().with_data_type(DataType::Utf8View)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
 async fn register_stored(
     ctx: &SessionContext,
     warehouse: &Warehouse,
@@ -466,11 +487,11 @@ async fn register_stored(
     let keyed = manifest.case_keys;
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(if keyed {
+        .with_schema(as_views(if keyed {
             check::schema(t)
         } else {
             check::schema_without_case_key(t)
-        });
+        }));
     let table = ListingTable::try_new(config)?;
     if keyed {
         ctx.register_table(name, Arc::new(table))?;

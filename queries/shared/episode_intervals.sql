@@ -11,16 +11,25 @@
 -- the year (occurred_at_precision), the interval cannot be measured: `to_the_day` is
 -- false and `days` (so `over_threshold`) is null. `days` is negative when the `to` step
 -- comes first (out of order).
--- Columns: case_key, episode, urgency, interval_no, from_event, to_event, to_the_day,
---          days, threshold_days, over_threshold (days > threshold_days).
+-- Columns: case_key, episode, urgency, urgency_rank (1 critical to 4 routine, 5
+--          missing), interval_no, from_event, to_event, to_the_day, days,
+--          threshold_days, over_threshold (days > threshold_days).
 -- Portability: EXTRACT(EPOCH FROM ts) is DataFusion's and DuckDB's (Spark:
 -- unix_timestamp(ts)); the operators <<, & and | are DataFusion's and DuckDB's (Spark:
 -- shiftleft, &, |).
 -- From the shared view episodes (one row per episode: its steps' first times, its
 -- urgency's rank and its flags, whose bits say which steps it has and how detailed each
--- step's records are). Each episode meets its threshold rows by comparing integers: an
--- equi-join on the urgency's rank, and the test that both steps happened as
--- (flags & needed) = needed.
+-- step's records are). Each episode meets its threshold rows by comparing integers, in
+-- one test: (flags | urgency bit) & needed = needed, where `needed` holds the bits of
+-- both steps and bit 40 + the rule's urgency rank. It is deliberately not an equi-join
+-- on the rank: DataFusion would hash-partition the episodes on their five ranks, and
+-- one of its two partitions got three quarters of the pairs (routine is most of them),
+-- so the rest of the work ran on one core. Against the few rules held in memory, each
+-- partition of episodes keeps its own rows.
+-- A step's time is picked by a tree of two-way CASEs on the step's number rather than
+-- one ten-way CASE: DataFusion 55 evaluates a CASE branch by branch, filtering every
+-- column the CASE reads at each branch, and the tree reads fewer columns in fewer
+-- branches (half the time, docs/benchmarks.md).
 -- The VALUES list numbers every event kind of the spec (bundle-v1), as episodes does.
 WITH step_numbers AS (
     SELECT * FROM (VALUES
@@ -39,7 +48,7 @@ WITH step_numbers AS (
 rules AS (
     -- Each threshold row once per urgency it applies to ("any": every urgency of the
     -- spec, and "missing"), with its steps' numbers and the flags an episode needs for
-    -- the interval (both steps).
+    -- the interval (both steps, and the urgency's bit).
     SELECT u.urgency_rank,
            u.urgency,
            th.interval_no,
@@ -49,7 +58,8 @@ rules AS (
            th.date_only_hours,
            f.step AS from_step,
            t.step AS to_step,
-           (CAST(16777216 AS BIGINT) << f.step) | (CAST(16777216 AS BIGINT) << t.step) AS needed
+           (CAST(16777216 AS BIGINT) << f.step) | (CAST(16777216 AS BIGINT) << t.step)
+               | (CAST(1 AS BIGINT) << (40 + u.urgency_rank)) AS needed
     FROM thresholds th
     JOIN (SELECT 1 AS urgency_rank, 'critical' AS urgency UNION ALL
           SELECT 2, 'urgent' UNION ALL SELECT 3, 'significant' UNION ALL
@@ -60,39 +70,55 @@ rules AS (
 ),
 pairs AS (
     -- Each episode meets the (few) threshold rows for its urgency whose two steps it
-    -- has; the small table is on the left, so it is the one held in memory.
+    -- has; the small table is on the left, so it is the one held in memory. The
+    -- episode's urgency rank r becomes bit 40 + r beside its flags (bits 0 to 33).
     SELECT e.case_key,
            e.episode,
            th.urgency,
+           th.urgency_rank,
            th.interval_no,
            th.from_event,
            th.to_event,
            th.threshold_hours,
            th.date_only_hours,
-           CASE th.from_step
-                WHEN 0 THEN e.requested_at
-                WHEN 1 THEN e.performed_at
-                WHEN 2 THEN e.reviewed_at
-                WHEN 3 THEN e.reported_at
-                WHEN 4 THEN e.alert_raised_at
-                WHEN 5 THEN e.alert_acknowledged_at
-                WHEN 6 THEN e.acted_on_at
-                WHEN 7 THEN e.patient_informed_at
-                WHEN 8 THEN e.diagnosed_at
-                WHEN 9 THEN e.learning_review_at
-           END AS from_at,
-           CASE th.to_step
-                WHEN 0 THEN e.requested_at
-                WHEN 1 THEN e.performed_at
-                WHEN 2 THEN e.reviewed_at
-                WHEN 3 THEN e.reported_at
-                WHEN 4 THEN e.alert_raised_at
-                WHEN 5 THEN e.alert_acknowledged_at
-                WHEN 6 THEN e.acted_on_at
-                WHEN 7 THEN e.patient_informed_at
-                WHEN 8 THEN e.diagnosed_at
-                WHEN 9 THEN e.learning_review_at
-           END AS to_at,
+           CASE WHEN th.from_step < 5
+                THEN CASE WHEN th.from_step < 2
+                          THEN CASE WHEN th.from_step < 1
+                                    THEN e.requested_at
+                                    ELSE e.performed_at END
+                          ELSE CASE WHEN th.from_step < 3
+                                    THEN e.reviewed_at
+                                    ELSE CASE WHEN th.from_step < 4
+                                              THEN e.reported_at
+                                              ELSE e.alert_raised_at END END END
+                ELSE CASE WHEN th.from_step < 7
+                          THEN CASE WHEN th.from_step < 6
+                                    THEN e.alert_acknowledged_at
+                                    ELSE e.acted_on_at END
+                          ELSE CASE WHEN th.from_step < 8
+                                    THEN e.patient_informed_at
+                                    ELSE CASE WHEN th.from_step < 9
+                                              THEN e.diagnosed_at
+                                              ELSE e.learning_review_at END END END END AS from_at,
+           CASE WHEN th.to_step < 5
+                THEN CASE WHEN th.to_step < 2
+                          THEN CASE WHEN th.to_step < 1
+                                    THEN e.requested_at
+                                    ELSE e.performed_at END
+                          ELSE CASE WHEN th.to_step < 3
+                                    THEN e.reviewed_at
+                                    ELSE CASE WHEN th.to_step < 4
+                                              THEN e.reported_at
+                                              ELSE e.alert_raised_at END END END
+                ELSE CASE WHEN th.to_step < 7
+                          THEN CASE WHEN th.to_step < 6
+                                    THEN e.alert_acknowledged_at
+                                    ELSE e.acted_on_at END
+                          ELSE CASE WHEN th.to_step < 8
+                                    THEN e.patient_informed_at
+                                    ELSE CASE WHEN th.to_step < 9
+                                              THEN e.diagnosed_at
+                                              ELSE e.learning_review_at END END END END AS to_at,
            CASE WHEN (e.flags & (CAST(1 AS BIGINT) << (2 * th.from_step))) <> 0 THEN 0
                 WHEN (e.flags & (CAST(2 AS BIGINT) << (2 * th.from_step))) <> 0 THEN 1
                 ELSE 2 END AS from_detail,
@@ -101,12 +127,13 @@ pairs AS (
                 ELSE 2 END AS to_detail
     FROM rules th
     JOIN episodes e
-      ON e.urgency_rank = th.urgency_rank AND (e.flags & th.needed) = th.needed
+      ON ((e.flags | (CAST(1 AS BIGINT) << (40 + e.urgency_rank))) & th.needed) = th.needed
 ),
 measured AS (
     SELECT case_key,
            episode,
            urgency,
+           urgency_rank,
            interval_no,
            from_event,
            to_event,
