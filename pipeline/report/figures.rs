@@ -72,7 +72,7 @@ pub struct Figures<'a> {
     /// The organisation profile, published once (for publication).
     published_profile: Mutex<Option<Output<crate::measures::Public>>>,
     /// Each theme's funnel and SPC view, computed once for the chart and the report.
-    funnels: Mutex<HashMap<String, oversight::Funnel<crate::measures::Public>>>,
+    funnels: Mutex<HashMap<String, Arc<oversight::Funnel<crate::measures::Public>>>>,
     spc_views: Mutex<HashMap<String, SpcView>>,
 }
 
@@ -769,7 +769,7 @@ impl<'a> Figures<'a> {
     pub async fn funnel_view(
         &self,
         theme: &str,
-    ) -> Result<oversight::Funnel<crate::measures::Public>> {
+    ) -> Result<Arc<oversight::Funnel<crate::measures::Public>>> {
         if let Some(f) = self.funnels.lock().ok().and_then(|m| m.get(theme).cloned()) {
             return Ok(f);
         }
@@ -816,6 +816,7 @@ impl<'a> Figures<'a> {
             )?
             .shown(),
         };
+        let funnel = Arc::new(funnel);
         if let Ok(mut m) = self.funnels.lock() {
             m.insert(theme.to_string(), funnel.clone());
         }

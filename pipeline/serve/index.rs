@@ -23,6 +23,7 @@
 //! reliability) stay on DataFusion: serve's full report of a view (`/report`).
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Date32Type, Int64Type};
@@ -68,9 +69,9 @@ struct Row {
     bits: u64,
 }
 
-/// One case, as the pages need it: 40 bytes, so that a pass over a million reads 40 MB.
-/// Its dates (to find a period's slice) and theme set (for more than 64 themes) are kept
-/// beside it ([`Ordered`]).
+/// One case, as the pages need it, on its way into the columns of [`Cases`]. Its dates
+/// (to find a period's slice) and theme set (for more than 64 themes) are kept beside it
+/// ([`Ordered`]).
 #[derive(Debug, Clone, Copy)]
 struct Case {
     /// Its themes as bits (theme n at bit n; the first 64 themes).
@@ -117,18 +118,72 @@ impl Case {
             flags: r.flags,
         })
     }
+}
 
-    /// Its value of grouping `k` (0 organisation, 1 region, 2 source, 3 decision, 4
+/// The cases as columns, one vector per field: a pass reads only the fields its view
+/// needs (a million cases' theme bits are 8 MB, where whole cases were 40 MB), so the
+/// pages' passes, which wait on memory, read less of it.
+#[derive(Debug, Default)]
+struct Cases {
+    bits: Vec<u64>,
+    org: Vec<u32>,
+    name: Vec<u32>,
+    region: Vec<u32>,
+    source: Vec<u16>,
+    decision: Vec<u16>,
+    service: Vec<u32>,
+    /// By the opened and by the closed date.
+    month: [Vec<u32>; 2],
+    flags: Vec<u8>,
+}
+
+impl Cases {
+    fn with_capacity(n: usize) -> Cases {
+        Cases {
+            bits: Vec::with_capacity(n),
+            org: Vec::with_capacity(n),
+            name: Vec::with_capacity(n),
+            region: Vec::with_capacity(n),
+            source: Vec::with_capacity(n),
+            decision: Vec::with_capacity(n),
+            service: Vec::with_capacity(n),
+            month: [Vec::with_capacity(n), Vec::with_capacity(n)],
+            flags: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, c: Case) {
+        self.bits.push(c.bits);
+        self.org.push(c.org);
+        self.name.push(c.name);
+        self.region.push(c.region);
+        self.source.push(c.source);
+        self.decision.push(c.decision);
+        self.service.push(c.service);
+        self.month[0].push(c.opened_month);
+        self.month[1].push(c.closed_month);
+        self.flags.push(c.flags);
+    }
+
+    fn len(&self) -> usize {
+        self.bits.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bits.is_empty()
+    }
+
+    /// Case i's value of grouping `k` (0 organisation, 1 region, 2 source, 3 decision, 4
     /// service: the order of `Grouping::ALL`).
     #[inline(always)]
-    fn grouping(&self, k: usize) -> u32 {
+    fn grouping(&self, k: usize, i: usize) -> u32 {
         let wide = |v: u16| if v == u16::MAX { NONE } else { u32::from(v) };
         match k {
-            0 => self.org,
-            1 => self.region,
-            2 => wide(self.source),
-            3 => wide(self.decision),
-            _ => self.service,
+            0 => self.org[i],
+            1 => self.region[i],
+            2 => wide(self.source[i]),
+            3 => wide(self.decision[i]),
+            _ => self.service[i],
         }
     }
 }
@@ -137,19 +192,70 @@ impl Case {
 /// one's date and theme set beside it: a view of a period reads only its slice.
 #[derive(Debug, Default)]
 struct Ordered {
-    cases: Vec<Case>,
+    cases: Cases,
     dates: Vec<i32>,
     sets: Vec<u32>,
+    /// Per grouping, each value's cases, built at the first view that filters on the
+    /// grouping: a view of an organisation or a region visits its own cases instead of
+    /// testing every case of its slice.
+    lists: [OnceLock<Lists>; GROUPINGS],
+}
+
+/// The positions (in [`Ordered::cases`], ascending) of the cases of each value of one
+/// grouping: value v's at `positions[starts[v]..starts[v + 1]]`, the cases with no value
+/// last (slot `values`).
+#[derive(Debug, Default)]
+struct Lists {
+    starts: Vec<u32>,
+    positions: Vec<u32>,
+}
+
+impl Lists {
+    /// A counting sort of the cases by their value of grouping `k` (of `values` values).
+    fn of(cases: &Cases, k: usize, values: usize) -> Lists {
+        let slot = |i: usize| match cases.grouping(k, i) {
+            NONE => values,
+            v => v as usize,
+        };
+        let mut starts = vec![0u32; values + 2];
+        for i in 0..cases.len() {
+            starts[slot(i) + 1] += 1;
+        }
+        for v in 1..starts.len() {
+            starts[v] += starts[v - 1];
+        }
+        let mut next = starts.clone();
+        let mut positions = vec![0u32; cases.len()];
+        for i in 0..cases.len() {
+            let s = slot(i);
+            positions[next[s] as usize] = i as u32;
+            next[s] += 1;
+        }
+        Lists { starts, positions }
+    }
+
+    /// The positions of slot `s`'s cases within `start..end`.
+    fn within(&self, s: usize, start: usize, end: usize) -> &[u32] {
+        let all = &self.positions[self.starts[s] as usize..self.starts[s + 1] as usize];
+        let a = all.partition_point(|p| (*p as usize) < start);
+        let b = all.partition_point(|p| (*p as usize) < end);
+        &all[a..b]
+    }
 }
 
 impl Ordered {
+    fn lists(&self, k: usize, values: usize) -> &Lists {
+        self.lists[k].get_or_init(|| Lists::of(&self.cases, k, values))
+    }
+
     fn of(rows: &[Row], date: fn(&Row) -> i32) -> Result<Ordered> {
         let mut order: Vec<u32> = (0..rows.len() as u32).collect();
         order.sort_by_key(|i| date(&rows[*i as usize]));
         let mut o = Ordered {
-            cases: Vec::with_capacity(rows.len()),
+            cases: Cases::with_capacity(rows.len()),
             dates: Vec::with_capacity(rows.len()),
             sets: Vec::with_capacity(rows.len()),
+            lists: Default::default(),
         };
         for i in order {
             let r = &rows[i as usize];
@@ -506,6 +612,36 @@ impl CaseIndex {
         self.last[usize::from(closed)]
     }
 
+    /// The filter that allows the fewest of the slice's cases, when it allows few enough
+    /// (a quarter or less) that visiting them by their value's positions beats testing
+    /// every case of the slice: how many cases it allows there, its lists and the slots
+    /// (values, and the missing value's slot) it allows.
+    fn few<'a>(
+        ordered: &'a Ordered,
+        test: &Test,
+        start: usize,
+        end: usize,
+        groupings: &[Values; GROUPINGS],
+    ) -> Option<(usize, &'a Lists, Vec<usize>)> {
+        let mut best: Option<(usize, &'a Lists, Vec<usize>)> = None;
+        for (k, ok, missing) in &test.active {
+            let values = groupings[*k].sorted.len();
+            let lists = ordered.lists(*k, values);
+            let slots: Vec<usize> = (0..values)
+                .filter(|v| ok[*v])
+                .chain(missing.then_some(values))
+                .collect();
+            let n: usize = slots
+                .iter()
+                .map(|s| lists.within(*s, start, end).len())
+                .sum();
+            if best.as_ref().is_none_or(|(m, _, _)| n < *m) {
+                best = Some((n, lists, slots));
+            }
+        }
+        best.filter(|(n, _, _)| n * 4 <= end - start)
+    }
+
     /// The counts of a scope: one pass over its cases (only the slice of its dates, for
     /// a view of a period), counting the parts `want` asks for.
     pub fn count(&self, scope: &Scope, want: Want) -> Counts {
@@ -522,6 +658,7 @@ impl CaseIndex {
         let sized = |on: bool, n: usize| if on { n } else { 0 };
         let mut counts = Counts {
             cases: 0,
+            visited: 0,
             // Cases per theme set: asked for, or where the themes are not bits (more
             // than 64).
             per_set: vec![
@@ -560,9 +697,19 @@ impl CaseIndex {
         let wide = themes > 64;
         let by_set = wide || want.sets;
         let mapped = by_set || staged.is_some();
-        for i in start..end {
-            let c = &ordered.cases[i];
-            if !test.passes(c) {
+        // Each case of the slice is visited, or, when a filter allows only a few of them,
+        // only the cases of the values it allows (the counts are sums: any order).
+        let few = Self::few(ordered, &test, start, end, &self.groupings);
+        let listed = few.iter().flat_map(|(_, lists, slots)| {
+            slots
+                .iter()
+                .flat_map(move |s| lists.within(*s, start, end).iter().map(|i| *i as usize))
+        });
+        let slice = if few.is_none() { start..end } else { 0..0 };
+        counts.visited = few.as_ref().map_or(end - start, |(n, _, _)| *n) as u64;
+        for i in slice.chain(listed) {
+            let c = &ordered.cases;
+            if !test.passes(c, i) {
                 continue;
             }
             // The case's theme set: its own bits unless a stage chose its findings; the
@@ -572,11 +719,11 @@ impl CaseIndex {
                 let bits = if staged.is_some() {
                     view.bits[set as usize]
                 } else {
-                    c.bits
+                    c.bits[i]
                 };
                 (set, bits)
             } else {
-                (0, c.bits)
+                (0, c.bits[i])
             };
             let members: &[u16] = if wide { &sets[set as usize] } else { &[] };
             counts.cases += 1;
@@ -584,26 +731,21 @@ impl CaseIndex {
                 counts.per_set[set as usize] += 1;
             }
             let org = if want.organisations {
-                let o = if c.org == NONE {
-                    orgs - 1
-                } else {
-                    c.org as usize
+                let o = match c.org[i] {
+                    NONE => orgs - 1,
+                    o => o as usize,
                 };
                 let org = &mut counts.organisations[o];
                 org.cases += 1;
                 if self.fixed[o].is_none() {
-                    org.widen(c);
+                    org.widen(c.name[i], c.region[i]);
                 }
                 Some(o)
             } else {
                 None
             };
             let month = if want.months {
-                let m = if test.closed {
-                    c.closed_month
-                } else {
-                    c.opened_month
-                };
+                let m = c.month[field][i];
                 (m != NO_MONTH).then(|| {
                     counts.month_cases[m as usize] += 1;
                     m as usize
@@ -989,16 +1131,16 @@ pub struct OrgCounts {
 impl OrgCounts {
     /// The greatest name and the least and greatest region, with this case's.
     #[inline]
-    fn widen(&mut self, c: &Case) {
-        if c.name != NONE && (self.name == NONE || c.name > self.name) {
-            self.name = c.name;
+    fn widen(&mut self, name: u32, region: u32) {
+        if name != NONE && (self.name == NONE || name > self.name) {
+            self.name = name;
         }
-        if c.region != NONE {
-            if self.region_high == NONE || c.region > self.region_high {
-                self.region_high = c.region;
+        if region != NONE {
+            if self.region_high == NONE || region > self.region_high {
+                self.region_high = region;
             }
-            if self.region_low == NONE || c.region < self.region_low {
-                self.region_low = c.region;
+            if self.region_low == NONE || region < self.region_low {
+                self.region_low = region;
             }
         }
     }
@@ -1019,6 +1161,9 @@ impl Default for OrgCounts {
 #[derive(Debug)]
 pub struct Counts {
     pub cases: u64,
+    /// The cases the pass read: its slice of the dates, or (with a filter that allows
+    /// few) only the cases of the values the filter allows.
+    pub visited: u64,
     per_set: Vec<u64>,
     /// Cases per theme (up to 64 themes; past that from `per_set`).
     theme_totals: Vec<u64>,
@@ -1188,19 +1333,19 @@ impl Test {
     /// already (the slice of the sorted cases), so only a date known to the year alone
     /// and the groupings are tested here.
     #[inline]
-    fn passes(&self, c: &Case) -> bool {
+    fn passes(&self, c: &Cases, i: usize) -> bool {
         if self.not_year_only {
             let flag = if self.closed {
                 CLOSED_YEAR_ONLY
             } else {
                 OPENED_YEAR_ONLY
             };
-            if c.flags & flag != 0 {
+            if c.flags[i] & flag != 0 {
                 return false;
             }
         }
         for (k, ok, missing) in &self.active {
-            let v = c.grouping(*k);
+            let v = c.grouping(*k, i);
             let pass = if v == NONE { *missing } else { ok[v as usize] };
             if !pass {
                 return false;
