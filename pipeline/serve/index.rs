@@ -373,12 +373,12 @@ fn index_sql() -> String {
                 k.closed_date AS closed, \
                 COALESCE(CAST(k.closed_date_precision AS VARCHAR), 'day') = 'year' AS closed_year_only, \
                 s.staged \
-         FROM cases k LEFT JOIN ( \
+         FROM ( \
              SELECT f.case_key, \
                     array_agg(CAST(COALESCE(CASE CAST(f.stage AS VARCHAR){stages} END, 0) AS BIGINT) * 65536 \
                               + COALESCE(c.theme_order, 0)) AS staged \
-             FROM findings f LEFT JOIN codes c ON c.code = CAST(f.code AS VARCHAR) \
-             GROUP BY f.case_key) s ON s.case_key = k.case_key"
+             FROM codes c RIGHT JOIN findings f ON c.code = CAST(f.code AS VARCHAR) \
+             GROUP BY f.case_key) s RIGHT JOIN cases k ON s.case_key = k.case_key"
     )
 }
 
@@ -406,6 +406,14 @@ impl CaseIndex {
     /// Reads the index from a session over the whole warehouse (no scope).
     pub async fn load(ctx: &SessionContext, version: &str, themes: Vec<String>) -> Result<Self> {
         let sql = index_sql();
+        // The joins as written, the side held in memory on the left: the code list (met
+        // by every finding), then the findings' lists per case (met by each case, read as
+        // a stream). DataFusion would otherwise hold the cases, whose text columns at ten
+        // million cases were more than the default 1 GiB pool (a hash join's build side
+        // does not spill in DataFusion 55).
+        let mut state = ctx.state();
+        state.config_mut().options_mut().optimizer.join_reordering = false;
+        let ctx = SessionContext::new_with_state(state);
         let df = ctx.sql(&sql).await.map_err(|source| Error::Query {
             file: "(serve: the case index)".into(),
             source,
