@@ -69,70 +69,26 @@ struct Row {
     bits: u64,
 }
 
-/// One case, as the pages need it, on its way into the columns of [`Cases`]. Its dates
-/// (to find a period's slice) and theme set (for more than 64 themes) are kept beside it
-/// ([`Ordered`]).
-#[derive(Debug, Clone, Copy)]
-struct Case {
-    /// Its themes as bits (theme n at bit n; the first 64 themes).
-    bits: u64,
-    org: u32,
-    name: u32,
-    region: u32,
-    source: u16,
-    decision: u16,
-    /// Free text, so as wide as a region (the case stays 40 bytes).
-    service: u32,
-    /// Offsets from the index's first month; NO_MONTH when the date is not known to the
-    /// month. (Not narrower: a placeholder date such as 9999-12-31 among real ones makes
-    /// a span of a hundred thousand months.)
-    opened_month: u32,
-    closed_month: u32,
-    flags: u8,
-}
-
-impl Case {
-    fn of(r: &Row) -> Result<Case> {
-        let narrow = |v: u32, what: &str| -> Result<u16> {
-            if v == NONE {
-                Ok(u16::MAX)
-            } else if v < u32::from(u16::MAX) {
-                Ok(v as u16)
-            } else {
-                Err(Error::Usage(format!(
-                    "casework serve: more than {} {what} values; the explorer's index holds fewer",
-                    u16::MAX - 1
-                )))
-            }
-        };
-        Ok(Case {
-            bits: r.bits,
-            org: r.groupings[0],
-            name: r.name,
-            region: r.groupings[1],
-            source: narrow(r.groupings[2], "source")?,
-            decision: narrow(r.groupings[3], "decision")?,
-            service: r.groupings[4],
-            opened_month: r.opened_month,
-            closed_month: r.closed_month,
-            flags: r.flags,
-        })
-    }
-}
-
-/// The cases as columns, one vector per field: a pass reads only the fields its view
-/// needs (a million cases' theme bits are 8 MB, where whole cases were 40 MB), so the
-/// pages' passes, which wait on memory, read less of it.
+/// The cases as the pages need them, as columns, one vector per field: a pass reads only
+/// the fields its view needs (a million cases' theme bits are 8 MB, where whole cases were
+/// 40 MB), so the pages' passes, which wait on memory, read less of it. Each case's date
+/// (to find a period's slice) and theme set (for more than 64 themes) are kept beside
+/// them ([`Ordered`]).
 #[derive(Debug, Default)]
 struct Cases {
+    /// Its themes as bits (theme n at bit n; the first 64 themes).
     bits: Vec<u64>,
     org: Vec<u32>,
     name: Vec<u32>,
     region: Vec<u32>,
     source: Vec<u16>,
     decision: Vec<u16>,
+    /// Free text, so as wide as a region.
     service: Vec<u32>,
-    /// By the opened and by the closed date.
+    /// By the opened and by the closed date: offsets from the index's first month;
+    /// NO_MONTH when the date is not known to the month. (Not narrower: a placeholder
+    /// date such as 9999-12-31 among real ones makes a span of a hundred thousand
+    /// months.)
     month: [Vec<u32>; 2],
     flags: Vec<u8>,
 }
@@ -152,17 +108,30 @@ impl Cases {
         }
     }
 
-    fn push(&mut self, c: Case) {
-        self.bits.push(c.bits);
-        self.org.push(c.org);
-        self.name.push(c.name);
-        self.region.push(c.region);
-        self.source.push(c.source);
-        self.decision.push(c.decision);
-        self.service.push(c.service);
-        self.month[0].push(c.opened_month);
-        self.month[1].push(c.closed_month);
-        self.flags.push(c.flags);
+    fn push(&mut self, r: &Row) -> Result<()> {
+        let narrow = |v: u32, what: &str| -> Result<u16> {
+            if v == NONE {
+                Ok(u16::MAX)
+            } else if v < u32::from(u16::MAX) {
+                Ok(v as u16)
+            } else {
+                Err(Error::Usage(format!(
+                    "casework serve: more than {} {what} values; the explorer's index holds fewer",
+                    u16::MAX - 1
+                )))
+            }
+        };
+        self.source.push(narrow(r.groupings[2], "source")?);
+        self.decision.push(narrow(r.groupings[3], "decision")?);
+        self.bits.push(r.bits);
+        self.org.push(r.groupings[0]);
+        self.name.push(r.name);
+        self.region.push(r.groupings[1]);
+        self.service.push(r.groupings[4]);
+        self.month[0].push(r.opened_month);
+        self.month[1].push(r.closed_month);
+        self.flags.push(r.flags);
+        Ok(())
     }
 
     fn len(&self) -> usize {
@@ -259,7 +228,7 @@ impl Ordered {
         };
         for i in order {
             let r = &rows[i as usize];
-            o.cases.push(Case::of(r)?);
+            o.cases.push(r)?;
             o.dates.push(date(r));
             o.sets.push(r.set);
         }
@@ -622,32 +591,30 @@ impl CaseIndex {
 
     /// The filter that allows the fewest of the slice's cases, when it allows few enough
     /// (a quarter or less) that visiting them by their value's positions beats testing
-    /// every case of the slice: how many cases it allows there, its lists and the slots
-    /// (values, and the missing value's slot) it allows.
+    /// every case of the slice: how many cases it allows there, and their positions, a
+    /// run per value it allows (and the missing value's).
     fn few<'a>(
         ordered: &'a Ordered,
         test: &Test,
         start: usize,
         end: usize,
         groupings: &[Values; GROUPINGS],
-    ) -> Option<(usize, &'a Lists, Vec<usize>)> {
-        let mut best: Option<(usize, &'a Lists, Vec<usize>)> = None;
+    ) -> Option<(usize, Vec<&'a [u32]>)> {
+        let mut best: Option<(usize, Vec<&'a [u32]>)> = None;
         for (k, ok, missing) in &test.active {
             let values = groupings[*k].sorted.len();
             let lists = ordered.lists(*k, values);
-            let slots: Vec<usize> = (0..values)
+            let runs: Vec<&[u32]> = (0..values)
                 .filter(|v| ok[*v])
                 .chain(missing.then_some(values))
+                .map(|s| lists.within(s, start, end))
                 .collect();
-            let n: usize = slots
-                .iter()
-                .map(|s| lists.within(*s, start, end).len())
-                .sum();
-            if best.as_ref().is_none_or(|(m, _, _)| n < *m) {
-                best = Some((n, lists, slots));
+            let n: usize = runs.iter().map(|r| r.len()).sum();
+            if best.as_ref().is_none_or(|(m, _)| n < *m) {
+                best = Some((n, runs));
             }
         }
-        best.filter(|(n, _, _)| n * 4 <= end - start)
+        best.filter(|(n, _)| n * 4 <= end - start)
     }
 
     /// The counts of a scope: one pass over its cases (only the slice of its dates, for
@@ -708,15 +675,13 @@ impl CaseIndex {
         // Each case of the slice is visited, or, when a filter allows only a few of them,
         // only the cases of the values it allows (the counts are sums: any order).
         let few = Self::few(ordered, &test, start, end, &self.groupings);
-        let listed = few.iter().flat_map(|(_, lists, slots)| {
-            slots
-                .iter()
-                .flat_map(move |s| lists.within(*s, start, end).iter().map(|i| *i as usize))
-        });
+        let listed = few
+            .iter()
+            .flat_map(|(_, runs)| runs.iter().flat_map(|r| r.iter().map(|i| *i as usize)));
         let slice = if few.is_none() { start..end } else { 0..0 };
-        counts.visited = few.as_ref().map_or(end - start, |(n, _, _)| *n) as u64;
+        counts.visited = few.as_ref().map_or(end - start, |(n, _)| *n) as u64;
+        let c = &ordered.cases;
         for i in slice.chain(listed) {
-            let c = &ordered.cases;
             if !test.passes(c, i) {
                 continue;
             }
