@@ -113,15 +113,16 @@ pub struct Funnel<F: Form = Raw> {
 
 impl Funnel<Raw> {
     /// As an output of the public form without disclosure control (counts as computed).
-    pub fn shown(self) -> Funnel<Public> {
-        let rows = self
-            .output
-            .rows
-            .funnel()
-            .iter()
+    pub fn shown(mut self) -> Funnel<Public> {
+        let rows = match std::mem::replace(&mut self.output.rows, Table::Funnel(Vec::new())) {
+            Table::Funnel(rows) => rows,
+            _ => Vec::new(),
+        };
+        let rows = rows
+            .into_iter()
             .map(|r| FunnelRow {
-                label: r.label.clone(),
-                name: r.name.clone(),
+                label: r.label,
+                name: r.name,
                 numerator: Published::Count(r.numerator.0),
                 denominator: Published::Count(r.denominator.0),
                 proportion: measures::Shown::Value(r.proportion),
@@ -174,13 +175,11 @@ pub fn funnel_from<F: Form>(
     min_denominator: u64,
 ) -> Result<Funnel<F>> {
     check_theme(c, theme)?;
-    // Per unit: (cases with the theme, cases), or None when a count is suppressed.
-    let mut units: BTreeMap<String, Option<(u64, u64)>> = BTreeMap::new();
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    let mut add = |label: &str, x: &F::Count, n: &F::Count| {
-        let v = x.number().zip(n.number());
-        units.insert(label.to_string(), v);
-    };
+    // Per unit: its label, its name (an organisation's, when not blank) and (cases with
+    // the theme, cases), or None when a count is suppressed. Borrowed from the rows, and
+    // sorted by label; a label given twice keeps its last count and its last name.
+    let mut given: Vec<(&str, Option<&str>, Option<(u64, u64)>)> = Vec::new();
+    let count = |x: &F::Count, n: &F::Count| x.number().zip(n.number());
     match by {
         By::Organisation => {
             for row in rows
@@ -189,15 +188,13 @@ pub fn funnel_from<F: Form>(
                 .iter()
                 .filter(|r| r.theme == theme)
             {
-                let code = row.organisation_code.as_deref().unwrap_or("(missing)");
-                if let Some(n) = row
-                    .organisation_name
-                    .as_deref()
-                    .filter(|n| !n.trim().is_empty())
-                {
-                    names.insert(code.to_string(), n.to_string());
-                }
-                add(code, &row.cases_with_theme, &row.cases);
+                given.push((
+                    row.organisation_code.as_deref().unwrap_or("(missing)"),
+                    row.organisation_name
+                        .as_deref()
+                        .filter(|n| n.chars().any(|c| !c.is_whitespace())),
+                    count(&row.cases_with_theme, &row.cases),
+                ));
             }
         }
         By::Region => {
@@ -207,30 +204,55 @@ pub fn funnel_from<F: Form>(
                 .iter()
                 .filter(|r| r.dimension == "region" && r.theme == theme)
             {
-                add(
+                given.push((
                     row.value.as_deref().unwrap_or("(missing)"),
-                    &row.cases_with_theme,
-                    &row.cases,
-                );
+                    None,
+                    count(&row.cases_with_theme, &row.cases),
+                ));
             }
         }
     }
-    let not_shown = units.values().filter(|v| v.is_none()).count();
+    given.sort_by(|a, b| a.0.cmp(b.0));
+    let mut listed: Vec<(&str, Option<&str>, Option<(u64, u64)>)> = Vec::with_capacity(given.len());
+    for g in given {
+        match listed.last_mut() {
+            Some(last) if last.0 == g.0 => {
+                last.2 = g.2;
+                last.1 = g.1.or(last.1);
+            }
+            _ => listed.push(g),
+        }
+    }
+    let not_shown = listed.iter().filter(|v| v.2.is_none()).count();
     let read_per = exposure.filter(|e| e.reads(theme));
     let per_exposure = read_per.filter(|_| by == By::Organisation);
+    // The lookup's organisations with no case in a view of every organisation count 0.
+    let mut lookup_only: Vec<&str> = Vec::new();
     if let Some(e) = per_exposure {
         let s = c.scope;
         if has_exposure(s) {
             for code in e.organisations() {
-                if s.organisation.as_deref().is_none_or(|o| o == code) {
-                    units.entry(code.to_string()).or_insert(Some((0, 0)));
+                if s.organisation.as_deref().is_none_or(|o| o == code)
+                    && listed.binary_search_by(|u| u.0.cmp(code)).is_err()
+                {
+                    lookup_only.push(code);
                 }
             }
         }
     }
-    let mut units: Vec<(String, u64, u64)> = units
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|(x, n)| (k, x, n)))
+    if !lookup_only.is_empty() {
+        listed.extend(
+            lookup_only
+                .into_iter()
+                .map(|code| (code, None, Some((0, 0)))),
+        );
+        listed.sort_by(|a, b| a.0.cmp(b.0));
+        listed.dedup_by(|a, b| a.0 == b.0);
+    }
+    // The units placed, in label order: (label, cases with the theme, cases).
+    let mut units: Vec<(&str, u64, u64)> = listed
+        .iter()
+        .filter_map(|(k, _, v)| v.map(|(x, n)| (*k, x, n)))
         .filter(|(_, _, n)| *n > 0 || per_exposure.is_some())
         .collect();
     let mut out: Output<F> = Output {
@@ -277,11 +299,11 @@ pub fn funnel_from<F: Form>(
             let mut without = Vec::new();
             units.retain(|(label, _, _)| match e.of(label, from, to) {
                 Some(v) => {
-                    placed.insert(label.clone(), v);
+                    placed.insert(label.to_string(), v);
                     true
                 }
                 None => {
-                    without.push(label.clone());
+                    without.push(label.to_string());
                     false
                 }
             });
@@ -320,9 +342,9 @@ pub fn funnel_from<F: Form>(
                 crate::spec::study::RatioMethod::Shmi => stats::Kind::RatioShmi,
                 crate::spec::study::RatioMethod::Cqc => stats::Kind::RatioCqc,
             };
-            let ratio_units: Vec<(String, u64, f64)> = units
+            let ratio_units: Vec<(&str, u64, f64)> = units
                 .iter()
-                .map(|(l, x, _)| (l.clone(), *x, placed.get(l).map_or(0.0, |v| v * rate)))
+                .map(|(l, x, _)| (*l, *x, placed.get(*l).map_or(0.0, |v| v * rate)))
                 .collect();
             if observed == 0 {
                 None
@@ -331,12 +353,29 @@ pub fn funnel_from<F: Form>(
             }
         }
     };
-    let cases_of: BTreeMap<&str, u64> = units.iter().map(|(l, _, n)| (l.as_str(), *n)).collect();
     if let Some(mut f) = result {
+        // Each point's cases and name: the points are units, in the units' (label)
+        // order, so one walk along both finds them (a search, were one not).
+        let mut at = 0;
+        let of: Vec<(u64, Option<&str>)> = f
+            .points
+            .iter()
+            .map(|p| {
+                while at < listed.len() && listed[at].0 < p.label.as_str() {
+                    at += 1;
+                }
+                let found = match listed.get(at) {
+                    Some(u) if u.0 == p.label => Some(u),
+                    _ => listed
+                        .binary_search_by(|u| u.0.cmp(p.label.as_str()))
+                        .ok()
+                        .map(|i| &listed[i]),
+                };
+                found.map_or((0, None), |(_, name, v)| (v.map_or(0, |(_, n)| n), *name))
+            })
+            .collect();
         // Units under the minimum denominator: drawn, not judged, not counted as flagged.
-        let not_judged = f.leave_unjudged(|p| {
-            cases_of.get(p.label.as_str()).copied().unwrap_or(0) < min_denominator
-        });
+        let not_judged = f.leave_unjudged(|i, _| of[i].0 < min_denominator);
         out.extra.insert(
             "min_denominator".into(),
             serde_json::json!({"cases": min_denominator, "units_not_judged": not_judged}),
@@ -385,8 +424,8 @@ pub fn funnel_from<F: Form>(
         out.rows = Table::Funnel(
             f.points
                 .into_iter()
-                .map(|p| {
-                    let n = cases_of.get(p.label.as_str()).copied().unwrap_or(0);
+                .zip(of)
+                .map(|(p, (n, name))| {
                     let x = p.numerator.round() as u64;
                     FunnelRow {
                         per_exposure: placed.get(&p.label).zip(per_exposure).map(|(v, spec)| {
@@ -397,7 +436,7 @@ pub fn funnel_from<F: Form>(
                                 rate: x as f64 / v * spec.per,
                             }
                         }),
-                        name: names.get(&p.label).cloned(),
+                        name: name.map(str::to_string),
                         label: p.label,
                         numerator: F::Count::of(x),
                         denominator: F::Count::of(n),

@@ -154,6 +154,24 @@ impl<'a> Figures<'a> {
         }
     }
 
+    /// Gives the figures a theme's funnel made before for the same view (serve keeps
+    /// the funnels of the last few views: every organisation's page of one period
+    /// shows its place in the same funnels).
+    pub fn seed_funnel(
+        &self,
+        theme: &str,
+        funnel: Arc<oversight::Funnel<crate::measures::Public>>,
+    ) {
+        if let Ok(mut m) = self.funnels.lock() {
+            m.insert(theme.to_string(), funnel);
+        }
+    }
+
+    /// The funnels made (or given) so far, by theme.
+    pub fn funnels_made(&self) -> HashMap<String, Arc<oversight::Funnel<crate::measures::Public>>> {
+        self.funnels.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
     fn profile_given(&self, theme: &str) -> Option<Arc<Output>> {
         self.runs
             .lock()

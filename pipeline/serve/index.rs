@@ -14,10 +14,15 @@
 //! downstream are the report's. `tests/it/explorer.rs` compares them with the SQL
 //! measures over random scopes.
 //!
-//! Why not a cube of counts: the filters take any day as `from` and `to`, and a cube by
-//! day, organisation, grouping, source, decision and theme set has about a cell per case
-//! at national scale; the rows are the cube at its finest, and one pass over a million
-//! of them takes milliseconds.
+//! Beside the cases, per date, a small cube ([`Cube`]): the cases' counts by calendar
+//! month and by organisation (with its name and region), each cell holding its cases and
+//! its cases per theme. A view filtered on organisation and region alone (or on nothing)
+//! reads the cells of the months its dates cover whole, and the cases of the months they
+//! cut: some 40,000 cells and a few thousand cases at a million cases, in place of a
+//! million cases. A full cube by day, organisation, source, decision, service, stage
+//! and theme set would have about a cell per case at national scale, so the views that
+//! filter on those read the cases; so do those that count theme sets (a full report's
+//! co-occurrence) or a code list past 64 themes.
 //!
 //! The measures that need a case's events, recommendations or codings (delays, remedies,
 //! reliability) stay on DataFusion: serve's full report of a view (`/report`).
@@ -67,6 +72,8 @@ struct Row {
     /// The set's themes as bits (theme n at bit n; the first 64 themes): counting by
     /// bits reads no other memory. A code list of more themes counts through `sets`.
     bits: u64,
+    /// Its organisation, name and region together ([`CaseIndex::entities`]).
+    entity: u32,
 }
 
 /// The cases as the pages need them, as columns, one vector per field: a pass reads only
@@ -168,6 +175,138 @@ struct Ordered {
     /// grouping: a view of an organisation or a region visits its own cases instead of
     /// testing every case of its slice.
     lists: [OnceLock<Lists>; GROUPINGS],
+    /// The cases' counts summed by month and organisation; `None` where that would not
+    /// be much smaller than the cases (or past 64 themes).
+    cube: Option<Cube>,
+}
+
+/// One organisation, name and region that cases have together: what a cube's cell is
+/// kept by (most organisations have one; the filters on organisation and region, and an
+/// organisation's name and region, are read from it).
+#[derive(Debug, Clone, Copy)]
+struct Entity {
+    org: u32,
+    name: u32,
+    region: u32,
+}
+
+/// The cases of an [`Ordered`] summed by *block*, the cases of one calendar month of its
+/// date (contiguous in the order; the cases with no date one block), and within a block
+/// by *cell*, the cases of one [`Entity`] whose date is or is not known only to its year.
+/// A view whose filters are on organisation and region only reads the cells of the
+/// months its dates cover whole, and the cases of the (at most two) months they cut: at a
+/// million cases some 40,000 cells in place of a million cases. A view of a month,
+/// quarter, year or financial year cuts none.
+#[derive(Debug, Default)]
+struct Cube {
+    /// Block b: the cases `bounds[b]..bounds[b + 1]` of the order, the cells
+    /// `firsts[b]..firsts[b + 1]`.
+    bounds: Vec<u32>,
+    firsts: Vec<u32>,
+    cells: Vec<Cell>,
+    /// Per cell, its cases with each theme (the code list's themes, in order).
+    themes: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    entity: u32,
+    /// The month of its cases (an offset, as [`Cases::month`]; NO_MONTH: no date, or a
+    /// date known only to its year).
+    month: u32,
+    year_only: bool,
+    cases: u32,
+}
+
+impl Cube {
+    /// The cube of the cases in `order` (of the date `field`: 0 opened, 1 closed), or
+    /// `None` when it would have more than one cell per `cases_per_cell` cases (0: any
+    /// number) or its themes are past bits.
+    fn of(
+        rows: &[Row],
+        order: &[u32],
+        field: usize,
+        themes: usize,
+        entities: usize,
+        cases_per_cell: usize,
+    ) -> Option<Cube> {
+        if themes > 64 {
+            return None;
+        }
+        let flag = [OPENED_YEAR_ONLY, CLOSED_YEAR_ONLY][field];
+        let mut cube = Cube::default();
+        // The current block's cell per entity and year-only flag (u32::MAX: none yet).
+        let mut slot = vec![u32::MAX; entities * 2];
+        let mut touched: Vec<usize> = Vec::new();
+        let (mut block, mut last_date) = (None, None);
+        for (position, &i) in order.iter().enumerate() {
+            let r = &rows[i as usize];
+            let (date, month) = if field == 0 {
+                (r.opened, r.opened_month)
+            } else {
+                (r.closed, r.closed_month)
+            };
+            if last_date != Some(date) {
+                last_date = Some(date);
+                let key = if date == NO_DATE {
+                    i32::MIN
+                } else {
+                    month_of(date)
+                };
+                if block != Some(key) {
+                    block = Some(key);
+                    for s in touched.drain(..) {
+                        slot[s] = u32::MAX;
+                    }
+                    cube.bounds.push(position as u32);
+                    cube.firsts.push(cube.cells.len() as u32);
+                }
+            }
+            let year_only = r.flags & flag != 0;
+            let s = r.entity as usize * 2 + usize::from(year_only);
+            if slot[s] == u32::MAX {
+                if (cube.cells.len() + 1) * cases_per_cell > order.len() {
+                    return None;
+                }
+                slot[s] = cube.cells.len() as u32;
+                touched.push(s);
+                cube.cells.push(Cell {
+                    entity: r.entity,
+                    month,
+                    year_only,
+                    cases: 0,
+                });
+                cube.themes.extend(std::iter::repeat_n(0, themes));
+            }
+            let c = slot[s] as usize;
+            let cell = &mut cube.cells[c];
+            // One month per cell: a block is a calendar month, and a date known only to
+            // its year has none. (Were it not so, the cases are read instead.)
+            if cell.month != month {
+                return None;
+            }
+            cell.cases += 1;
+            let counts = &mut cube.themes[c * themes..(c + 1) * themes];
+            let mut b = r.bits;
+            while b != 0 {
+                counts[b.trailing_zeros() as usize] += 1;
+                b &= b - 1;
+            }
+        }
+        cube.bounds.push(order.len() as u32);
+        cube.firsts.push(cube.cells.len() as u32);
+        Some(cube)
+    }
+
+    /// The blocks a slice of the order covers whole (`b0..b1`), when it covers one.
+    fn whole(&self, start: usize, end: usize) -> Option<(usize, usize)> {
+        let b0 = self.bounds.partition_point(|b| (*b as usize) < start);
+        let b1 = self
+            .bounds
+            .partition_point(|b| (*b as usize) <= end)
+            .checked_sub(1)?;
+        (b0 < b1).then_some((b0, b1))
+    }
 }
 
 /// The positions (in [`Ordered::cases`], ascending) of the cases of each value of one
@@ -217,7 +356,16 @@ impl Ordered {
         self.lists[k].get_or_init(|| Lists::of(&self.cases, k, values))
     }
 
-    fn of(rows: &[Row], date: fn(&Row) -> i32) -> Result<Ordered> {
+    /// The cases in the order of the date `field` (0 opened, 1 closed), with their cube
+    /// (see [`Cube::of`]).
+    fn of(
+        rows: &[Row],
+        field: usize,
+        themes: usize,
+        entities: usize,
+        cases_per_cell: usize,
+    ) -> Result<Ordered> {
+        let date = |r: &Row| if field == 0 { r.opened } else { r.closed };
         let mut order: Vec<u32> = (0..rows.len() as u32).collect();
         order.sort_by_key(|i| date(&rows[*i as usize]));
         let mut o = Ordered {
@@ -225,6 +373,7 @@ impl Ordered {
             dates: Vec::with_capacity(rows.len()),
             sets: Vec::with_capacity(rows.len()),
             lists: Default::default(),
+            cube: Cube::of(rows, &order, field, themes, entities, cases_per_cell),
         };
         for i in order {
             let r = &rows[i as usize];
@@ -317,6 +466,10 @@ pub struct CaseIndex {
     fixed: Vec<Option<(u32, u32)>>,
     /// Per organisation (by position), its least name.
     least_names: Vec<u32>,
+    /// The organisation, name and region combinations the cases have (a cube's cells').
+    entities: Vec<Entity>,
+    /// Every view that can read a cube reads it (the tests).
+    always_cube: bool,
 }
 
 /// The rows read for the index: every case's groupings, dates and themes, each theme
@@ -374,6 +527,23 @@ fn first_of_month(month: i32) -> String {
 impl CaseIndex {
     /// Reads the index from a session over the whole warehouse (no scope).
     pub async fn load(ctx: &SessionContext, version: &str, themes: Vec<String>) -> Result<Self> {
+        Self::load_with(ctx, version, themes, Self::CASES_PER_CELL).await
+    }
+
+    /// A cube is kept only where it has a cell per this many cases or fewer: below that
+    /// it is little smaller than the cases, and its cells (a count per theme each) take
+    /// more memory than they.
+    pub const CASES_PER_CELL: usize = 4;
+
+    /// [`CaseIndex::load`], with the cubes kept where they have a cell per
+    /// `cases_per_cell` cases or fewer. 0: always kept, and read by every view that can
+    /// read them, even where the cases are fewer (the tests' small bundles).
+    pub async fn load_with(
+        ctx: &SessionContext,
+        version: &str,
+        themes: Vec<String>,
+        cases_per_cell: usize,
+    ) -> Result<Self> {
         let sql = index_sql();
         // The joins as written, the side held in memory on the left: the code list (met
         // by every finding), then the findings' lists per case (met by each case, read as
@@ -472,6 +642,7 @@ impl CaseIndex {
                     flags,
                     set,
                     bits: 0,
+                    entity: 0,
                 });
             }
         }
@@ -524,8 +695,23 @@ impl CaseIndex {
             }
         }
         let (fixed, least_names) = fixed_names(&cases, finished[0].0.sorted.len() + 1);
-        let by_opened = Ordered::of(&cases, |r| r.opened)?;
-        let by_closed = Ordered::of(&cases, |r| r.closed)?;
+        let mut entities = Vec::new();
+        let mut ids: HashMap<(u32, u32, u32), u32> = HashMap::new();
+        for c in &mut cases {
+            let key = (c.groupings[0], c.name, c.groupings[1]);
+            c.entity = *ids.entry(key).or_insert_with(|| {
+                entities.push(Entity {
+                    org: key.0,
+                    name: key.1,
+                    region: key.2,
+                });
+                entities.len() as u32 - 1
+            });
+        }
+        drop(ids);
+        let n = themes.len();
+        let by_opened = Ordered::of(&cases, 0, n, entities.len(), cases_per_cell)?;
+        let by_closed = Ordered::of(&cases, 1, n, entities.len(), cases_per_cell)?;
         drop(cases);
         let mut values = finished.drain(..).map(|(v, _)| v);
         let groupings: [Values; GROUPINGS] =
@@ -545,6 +731,8 @@ impl CaseIndex {
             last,
             fixed,
             least_names,
+            entities,
+            always_cube: cases_per_cell == 0,
         })
     }
 
@@ -618,7 +806,11 @@ impl CaseIndex {
     }
 
     /// The counts of a scope: one pass over its cases (only the slice of its dates, for
-    /// a view of a period), counting the parts `want` asks for.
+    /// a view of a period), counting the parts `want` asks for. The pass reads whichever
+    /// is least: every case of the slice; the cases of the values a filter allows (see
+    /// [`CaseIndex::few`]); or, for a view filtered on organisation and region alone,
+    /// the cube's cells of the months the slice covers whole and the cases of the months
+    /// it cuts ([`Cube`]). The counts are sums, the same whichever is read.
     pub fn count(&self, scope: &Scope, want: Want) -> Counts {
         let test = Test::of(self, scope);
         let staged = test
@@ -626,24 +818,19 @@ impl CaseIndex {
             .as_deref()
             .map(|ok| view_of(&self.staged, |stage| ok[stage]));
         let view = staged.as_ref().unwrap_or(&self.plain);
-        let sets: &[Vec<u16>] = &view.members;
         let themes = self.themes.len();
         let orgs = self.groupings[0].sorted.len() + 1;
         let field = usize::from(test.closed);
         let sized = |on: bool, n: usize| if on { n } else { 0 };
+        let wide = themes > 64;
+        let by_set = wide || want.sets;
         let mut counts = Counts {
             cases: 0,
             visited: 0,
+            cells: 0,
             // Cases per theme set: asked for, or where the themes are not bits (more
             // than 64).
-            per_set: vec![
-                0;
-                if themes > 64 || want.sets {
-                    sets.len()
-                } else {
-                    0
-                }
-            ],
+            per_set: vec![0; sized(by_set, view.members.len())],
             theme_totals: vec![0; themes],
             organisations: vec![OrgCounts::default(); sized(want.organisations, orgs)],
             org_themes: vec![0; sized(want.organisations, orgs * themes)],
@@ -669,88 +856,45 @@ impl CaseIndex {
         } else {
             (0, ordered.cases.len())
         };
-        let wide = themes > 64;
-        let by_set = wide || want.sets;
-        let mapped = by_set || staged.is_some();
-        // Each case of the slice is visited, or, when a filter allows only a few of them,
-        // only the cases of the values it allows (the counts are sums: any order).
+        let pass = Pass {
+            index: self,
+            ordered,
+            view,
+            staged: staged.is_some(),
+            test: &test,
+            wide,
+            by_set,
+            orgs,
+        };
         let few = Self::few(ordered, &test, start, end, &self.groupings);
-        let listed = few
-            .iter()
-            .flat_map(|(_, runs)| runs.iter().flat_map(|r| r.iter().map(|i| *i as usize)));
-        let slice = if few.is_none() { start..end } else { 0..0 };
-        counts.visited = few.as_ref().map_or(end - start, |(n, _)| *n) as u64;
-        let c = &ordered.cases;
-        for i in slice.chain(listed) {
-            if !test.passes(c, i) {
-                continue;
-            }
-            // The case's theme set: its own bits unless a stage chose its findings; the
-            // set's number and themes only where they are counted or needed.
-            let (set, bits) = if mapped {
-                let set = view.map[ordered.sets[i] as usize];
-                let bits = if staged.is_some() {
-                    view.bits[set as usize]
-                } else {
-                    c.bits[i]
-                };
-                (set, bits)
-            } else {
-                (0, c.bits[i])
-            };
-            let members: &[u16] = if wide { &sets[set as usize] } else { &[] };
-            counts.cases += 1;
-            if by_set {
-                counts.per_set[set as usize] += 1;
-            }
-            let org = if want.organisations {
-                let o = match c.org[i] {
-                    NONE => orgs - 1,
-                    o => o as usize,
-                };
-                let org = &mut counts.organisations[o];
-                org.cases += 1;
-                if self.fixed[o].is_none() {
-                    org.widen(c.name[i], c.region[i]);
-                }
-                Some(o)
-            } else {
-                None
-            };
-            let month = if want.months {
-                let m = c.month[field][i];
-                (m != NO_MONTH).then(|| {
-                    counts.month_cases[m as usize] += 1;
-                    m as usize
-                })
-            } else {
-                None
-            };
-            // Each theme once, into every count that wants it (one loop: its exit is the
-            // branch the processor guesses worst). With organisations counted, the
-            // totals are their sum (after the loop).
-            let (org_themes, month_themes, totals) = (
-                &mut counts.org_themes,
-                &mut counts.month_themes,
-                &mut counts.theme_totals,
+        let listed = few.as_ref().map_or(end - start, |(n, _)| *n);
+        // The cube, for the whole months of the slice: where the filters are on
+        // organisation and region only, and it reads less than the cases would.
+        let cube = ordered
+            .cube
+            .as_ref()
+            .filter(|_| !by_set && staged.is_none())
+            .filter(|_| test.active.iter().all(|(k, _, _)| *k <= 1))
+            .and_then(|cube| Some((cube, cube.whole(start, end)?)))
+            .filter(|(cube, (b0, b1))| {
+                let cells = (cube.firsts[*b1] - cube.firsts[*b0]) as usize;
+                let whole = (cube.bounds[*b1] - cube.bounds[*b0]) as usize;
+                self.always_cube || cells + (end - start - whole) < listed
+            });
+        if let Some((cube, (b0, b1))) = cube {
+            let (a, b) = (cube.bounds[b0] as usize, cube.bounds[b1] as usize);
+            counts.visited = (a - start + end - b) as u64;
+            pass.cases(&mut counts, (start..a).chain(b..end));
+            pass.cells(&mut counts, cube, b0, b1);
+        } else if let Some((n, runs)) = few {
+            counts.visited = n as u64;
+            pass.cases(
+                &mut counts,
+                runs.iter().flat_map(|r| r.iter().map(|i| *i as usize)),
             );
-            match (org, month) {
-                (Some(o), Some(m)) => each_theme(wide, bits, members, |t| {
-                    org_themes[o * themes + t] += 1;
-                    month_themes[m * themes + t] += 1;
-                }),
-                (Some(o), None) => {
-                    each_theme(wide, bits, members, |t| org_themes[o * themes + t] += 1)
-                }
-                (None, Some(m)) => each_theme(wide, bits, members, |t| {
-                    if !wide {
-                        totals[t] += 1;
-                    }
-                    month_themes[m * themes + t] += 1;
-                }),
-                (None, None) if !wide => each_theme(wide, bits, members, |t| totals[t] += 1),
-                (None, None) => {}
-            }
+        } else {
+            counts.visited = (end - start) as u64;
+            pass.cases(&mut counts, start..end);
         }
         if want.organisations && !wide {
             for row in counts.org_themes.chunks(themes.max(1)) {
@@ -904,7 +1048,8 @@ impl CaseIndex {
         let orgs = &self.groupings[0].sorted;
         let regions = &self.groupings[1].sorted;
         let text = |v: u32, list: &[String]| (v != NONE).then(|| list[v as usize].clone());
-        let mut rows = Vec::new();
+        let with_cases = counts.organisations.iter().filter(|o| o.cases > 0).count();
+        let mut rows = Vec::with_capacity(with_cases * only.map_or(self.themes.len(), |_| 1));
         // Codes in order (the SQL's), the cases with no code last (its NULLS LAST).
         for (o, org) in counts.organisations.iter().enumerate() {
             if org.cases == 0 {
@@ -919,18 +1064,22 @@ impl CaseIndex {
                 None
             };
             let name = text(org.name, &self.names.sorted);
-            for (t, theme) in self.themes.iter().enumerate() {
-                if only.is_some_and(|o| o != t) {
-                    continue;
+            let row = |t: usize, code, name, region| OrganisationTheme {
+                organisation_code: code,
+                organisation_name: name,
+                region,
+                theme: self.themes[t].clone(),
+                cases: Count(org.cases),
+                cases_with_theme: Count(counts.org_themes[o * counts.themes + t]),
+            };
+            match only {
+                // One theme: the organisation's text moved into its one row.
+                Some(t) => rows.push(row(t, code, name, region)),
+                None => {
+                    for t in 0..self.themes.len() {
+                        rows.push(row(t, code.clone(), name.clone(), region.clone()));
+                    }
                 }
-                rows.push(OrganisationTheme {
-                    organisation_code: code.clone(),
-                    organisation_name: name.clone(),
-                    region: region.clone(),
-                    theme: theme.clone(),
-                    cases: Count(org.cases),
-                    cases_with_theme: Count(counts.org_themes[o * counts.themes + t]),
-                });
             }
         }
         rows
@@ -958,6 +1107,169 @@ impl CaseIndex {
             }
         }
         rows
+    }
+}
+
+/// What one count reads with: the index, the order of the view's date, its theme sets
+/// and its test.
+struct Pass<'a> {
+    index: &'a CaseIndex,
+    ordered: &'a Ordered,
+    view: &'a StagedView,
+    /// A stage chose the findings (the theme sets are the view's, not the cases' own).
+    staged: bool,
+    test: &'a Test,
+    /// More than 64 themes: counted through the sets' members, not bits.
+    wide: bool,
+    /// Cases counted per theme set.
+    by_set: bool,
+    /// The organisations counted (the last: cases with no organisation code).
+    orgs: usize,
+}
+
+impl Pass<'_> {
+    /// Counts the cases at `positions` that pass the test.
+    fn cases(&self, counts: &mut Counts, positions: impl Iterator<Item = usize>) {
+        let (want, themes, field) = (counts.want, counts.themes, counts.field);
+        let (wide, orgs) = (self.wide, self.orgs);
+        let mapped = self.by_set || self.staged;
+        let sets: &[Vec<u16>] = &self.view.members;
+        let c = &self.ordered.cases;
+        for i in positions {
+            if !self.test.passes(c, i) {
+                continue;
+            }
+            // The case's theme set: its own bits unless a stage chose its findings; the
+            // set's number and themes only where they are counted or needed.
+            let (set, bits) = if mapped {
+                let set = self.view.map[self.ordered.sets[i] as usize];
+                let bits = if self.staged {
+                    self.view.bits[set as usize]
+                } else {
+                    c.bits[i]
+                };
+                (set, bits)
+            } else {
+                (0, c.bits[i])
+            };
+            let members: &[u16] = if wide { &sets[set as usize] } else { &[] };
+            counts.cases += 1;
+            if self.by_set {
+                counts.per_set[set as usize] += 1;
+            }
+            let org = if want.organisations {
+                let o = match c.org[i] {
+                    NONE => orgs - 1,
+                    o => o as usize,
+                };
+                let org = &mut counts.organisations[o];
+                org.cases += 1;
+                if self.index.fixed[o].is_none() {
+                    org.widen(c.name[i], c.region[i]);
+                }
+                Some(o)
+            } else {
+                None
+            };
+            let month = if want.months {
+                let m = c.month[field][i];
+                (m != NO_MONTH).then(|| {
+                    counts.month_cases[m as usize] += 1;
+                    m as usize
+                })
+            } else {
+                None
+            };
+            // Each theme once, into every count that wants it (one loop: its exit is the
+            // branch the processor guesses worst). With organisations counted, the
+            // totals are their sum (after the pass).
+            let (org_themes, month_themes, totals) = (
+                &mut counts.org_themes,
+                &mut counts.month_themes,
+                &mut counts.theme_totals,
+            );
+            match (org, month) {
+                (Some(o), Some(m)) => each_theme(wide, bits, members, |t| {
+                    org_themes[o * themes + t] += 1;
+                    month_themes[m * themes + t] += 1;
+                }),
+                (Some(o), None) => {
+                    each_theme(wide, bits, members, |t| org_themes[o * themes + t] += 1)
+                }
+                (None, Some(m)) => each_theme(wide, bits, members, |t| {
+                    if !wide {
+                        totals[t] += 1;
+                    }
+                    month_themes[m * themes + t] += 1;
+                }),
+                (None, None) if !wide => each_theme(wide, bits, members, |t| totals[t] += 1),
+                (None, None) => {}
+            }
+        }
+    }
+
+    /// Counts the cells of the cube's blocks `b0..b1` that pass the test (the cases'
+    /// counts as [`Pass::cases`] makes them, a cell at a time; at most 64 themes, no
+    /// stage, no theme sets counted, filters on organisation and region only).
+    fn cells(&self, counts: &mut Counts, cube: &Cube, b0: usize, b1: usize) {
+        let (want, themes) = (counts.want, counts.themes);
+        let entities = &self.index.entities;
+        // Which entities the filters allow (organisation and region are an entity's).
+        let allowed: Option<Vec<bool>> = (!self.test.active.is_empty()).then(|| {
+            entities
+                .iter()
+                .map(|e| {
+                    self.test.active.iter().all(|(k, ok, missing)| {
+                        let v = if *k == 0 { e.org } else { e.region };
+                        if v == NONE { *missing } else { ok[v as usize] }
+                    })
+                })
+                .collect()
+        });
+        let add = |to: &mut [u64], from: &[u32]| {
+            for (a, b) in to.iter_mut().zip(from) {
+                *a += u64::from(*b);
+            }
+        };
+        let (first, last) = (cube.firsts[b0] as usize, cube.firsts[b1] as usize);
+        for (k, cell) in cube.cells[first..last].iter().enumerate() {
+            if (self.test.not_year_only && cell.year_only)
+                || allowed.as_ref().is_some_and(|a| !a[cell.entity as usize])
+            {
+                continue;
+            }
+            let c = first + k;
+            let per_theme = &cube.themes[c * themes..(c + 1) * themes];
+            let n = u64::from(cell.cases);
+            counts.cases += n;
+            counts.cells += 1;
+            if want.organisations {
+                let e = entities[cell.entity as usize];
+                let o = match e.org {
+                    NONE => self.orgs - 1,
+                    o => o as usize,
+                };
+                let org = &mut counts.organisations[o];
+                org.cases += n;
+                if self.index.fixed[o].is_none() {
+                    org.widen(e.name, e.region);
+                }
+                add(
+                    &mut counts.org_themes[o * themes..(o + 1) * themes],
+                    per_theme,
+                );
+            } else {
+                add(&mut counts.theme_totals, per_theme);
+            }
+            if want.months && cell.month != NO_MONTH {
+                let m = cell.month as usize;
+                counts.month_cases[m] += n;
+                add(
+                    &mut counts.month_themes[m * themes..(m + 1) * themes],
+                    per_theme,
+                );
+            }
+        }
     }
 }
 
@@ -1135,8 +1447,11 @@ impl Default for OrgCounts {
 pub struct Counts {
     pub cases: u64,
     /// The cases the pass read: its slice of the dates, or (with a filter that allows
-    /// few) only the cases of the values the filter allows.
+    /// few) only the cases of the values the filter allows, or (read from the cube) the
+    /// cases of the months the slice cuts.
     pub visited: u64,
+    /// The cube's cells counted (the cases of the months the slice covers whole).
+    pub cells: u64,
     per_set: Vec<u64>,
     /// Cases per theme (up to 64 themes; past that from `per_set`).
     theme_totals: Vec<u64>,

@@ -19,6 +19,9 @@
 mod index;
 mod pages;
 pub use index::{CaseIndex, Counts, Want};
+
+/// Each theme's funnel of one view, by theme.
+type Funnels = HashMap<String, Arc<crate::oversight::Funnel<crate::measures::Public>>>;
 pub(crate) use pages::encode;
 
 use std::collections::{HashMap, VecDeque};
@@ -110,6 +113,9 @@ struct AppState {
     fast: Arc<tokio::sync::Semaphore>,
     /// The counts of the scopes asked for last (a page and its charts share a scope).
     counts: Mutex<VecDeque<(String, Arc<Counts>)>>,
+    /// Every theme's funnel of the views asked for last by the organisation pages (the
+    /// pages of one period share them).
+    funnels: Mutex<VecDeque<(String, Arc<Funnels>)>>,
     /// A session with no tables, for the figures of pages answered from the index: a
     /// query they should not run fails (no such table) instead of answering for
     /// another scope.
@@ -441,6 +447,7 @@ pub async fn serve(config: Config) -> Result<()> {
         building: Mutex::new(HashMap::new()),
         index: tokio::sync::Mutex::new(None),
         counts: Mutex::new(VecDeque::new()),
+        funnels: Mutex::new(VecDeque::new()),
         no_tables: datafusion::prelude::SessionContext::new(),
         fast: Arc::new(tokio::sync::Semaphore::new(
             2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -1025,7 +1032,7 @@ impl AppState {
         {
             return Ok(c);
         }
-        let c = Arc::new(pages::Choices::of(&index));
+        let c = Arc::new(pages::Choices::of(&index)?);
         if let Ok(mut slot) = self.choices.lock() {
             *slot = Some((index.version.clone(), c.clone()));
         }
@@ -1070,6 +1077,26 @@ impl AppState {
             }
         }
         Ok((index, c))
+    }
+
+    /// The funnels kept for a view (`key`: its version, scope and publication).
+    fn kept_funnels(&self, key: &str) -> Option<Arc<Funnels>> {
+        let kept = self.funnels.lock().ok()?;
+        kept.iter().find(|(k, _)| k == key).map(|(_, f)| f.clone())
+    }
+
+    /// Keeps a view's funnels (a few views': a national view's 30 funnels of hundreds
+    /// of organisations are some megabytes).
+    fn keep_funnels(&self, key: String, funnels: Funnels) {
+        /// Views whose funnels are kept.
+        const KEPT: usize = 8;
+        if let Ok(mut kept) = self.funnels.lock() {
+            kept.retain(|(k, _)| *k != key);
+            kept.push_back((key, Arc::new(funnels)));
+            while kept.len() > KEPT {
+                kept.pop_front();
+            }
+        }
     }
 
     /// Every measure the case index answers, for a scope.

@@ -20,19 +20,44 @@ pub(crate) use explore::{compare, from_index, overview, theme};
 const LAYOUT: &str = include_str!("../../reports/templates/serve.html");
 
 /// A page's body from its template (HTML auto-escaped) and values.
-fn render(name: &str, template: &str, ctx: minijinja::Value) -> Result<String> {
-    let mut env = Environment::new();
-    env.add_template(name, template)
-        .and_then(|_| env.get_template(name)?.render(ctx))
-        .map_err(|source| Error::Template {
-            name: name.into(),
-            source,
-        })
+fn render(name: &'static str, template: &'static str, ctx: minijinja::Value) -> Result<String> {
+    /// The pages' templates, each compiled at its first use (a page's template is the
+    /// same text every time: compiling it was a tenth of the time a page rendered).
+    static COMPILED: std::sync::OnceLock<std::sync::RwLock<Environment<'static>>> =
+        std::sync::OnceLock::new();
+    let compiled = COMPILED.get_or_init(|| std::sync::RwLock::new(Environment::new()));
+    let failed = |source| Error::Template {
+        name: name.into(),
+        source,
+    };
+    let ready = |env: &Environment<'static>| {
+        env.get_template(name)
+            .ok()
+            .filter(|t| t.source() == template)
+            .is_some()
+    };
+    if !compiled.read().is_ok_and(|env| ready(&env)) {
+        let mut env = compiled
+            .write()
+            .map_err(|_| Error::Usage("casework serve: the templates' lock failed".into()))?;
+        if !ready(&env) {
+            env.add_template(name, template).map_err(failed)?;
+        }
+    }
+    let env = compiled
+        .read()
+        .map_err(|_| Error::Usage("casework serve: the templates' lock failed".into()))?;
+    env.get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map_err(failed)
 }
 
 /// The choices of the filter form, read from the warehouse (again for each new version).
 pub(super) struct Choices {
     organisations: Vec<(String, String)>,
+    /// Each organisation's `<option>` of the forms' lists (HTML, escaped), made once per
+    /// version: hundreds of them in every page's form.
+    options: Vec<String>,
     regions: Vec<String>,
     sources: Vec<String>,
     decisions: Vec<String>,
@@ -42,7 +67,7 @@ pub(super) struct Choices {
 
 impl Choices {
     /// The values the warehouse's cases have (none empty), from its case index.
-    pub(super) fn of(index: &super::CaseIndex) -> Choices {
+    pub(super) fn of(index: &super::CaseIndex) -> Result<Choices> {
         use crate::engine::Grouping;
         let values = |g: Grouping| -> Vec<String> {
             index
@@ -52,18 +77,55 @@ impl Choices {
                 .cloned()
                 .collect()
         };
-        Choices {
-            organisations: index
-                .organisations()
-                .into_iter()
-                .filter(|(code, _)| !code.is_empty())
-                .collect(),
+        let organisations: Vec<(String, String)> = index
+            .organisations()
+            .into_iter()
+            .filter(|(code, _)| !code.is_empty())
+            .collect();
+        let mut env = Environment::new();
+        let options = env
+            .add_template(
+                "option.html",
+                "<option value=\"{{ code }}\">{{ code }}{% if name %}: {{ name }}{% endif %}</option>",
+            )
+            .and_then(|_| env.get_template("option.html"))
+            .and_then(|t| {
+                organisations
+                    .iter()
+                    .map(|(code, name)| t.render(context! { code => code, name => name }))
+                    .collect::<std::result::Result<Vec<String>, _>>()
+            })
+            .map_err(|source| Error::Template {
+                name: "option.html".into(),
+                source,
+            })?;
+        Ok(Choices {
+            organisations,
+            options,
             regions: values(Grouping::Region),
             sources: values(Grouping::Source),
             decisions: values(Grouping::Decision),
             services: values(Grouping::Service),
             stages: values(Grouping::Stage),
+        })
+    }
+
+    /// The organisations' `<option>`s, `selected` marked (HTML for a `<select>`).
+    pub(super) fn organisation_options(&self, selected: &str) -> minijinja::Value {
+        let mut html = String::with_capacity(self.options.iter().map(|o| o.len() + 9).sum());
+        for ((code, _), option) in self.organisations.iter().zip(&self.options) {
+            match option.find('>') {
+                // `<option value="…"` then ` selected`: the value is escaped, so the
+                // first `>` closes the tag.
+                Some(end) if code == selected => {
+                    html.push_str(&option[..end]);
+                    html.push_str(" selected");
+                    html.push_str(&option[end..]);
+                }
+                _ => html.push_str(option),
+            }
         }
+        minijinja::Value::from_safe_string(html)
     }
 
     /// The values of a grouping.
@@ -206,11 +268,6 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
             label: s.config.study.label(t),
         })
         .collect();
-    let organisations: Vec<_> = choices
-        .organisations
-        .iter()
-        .map(|(code, name)| context! { code => code, name => name })
-        .collect();
     let html = render(
         "serve.html",
         LAYOUT,
@@ -228,7 +285,7 @@ async fn page(s: &AppState, f: &Filters, action: &str, c: Content<'_>) -> Result
                     stage => f.stage,
                 },
                 themes => themes,
-                organisations => organisations,
+                organisation_options => choices.organisation_options(&f.organisation),
                 regions => choices.regions,
                 sources => choices.sources,
                 decisions => choices.decisions,
@@ -706,10 +763,19 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
     let all_publish = publish.as_ref().map(|p| p.at(p.view.with(Unit::All)));
     let c = s.context(&all_scope);
     let figs = explore::figures(s, &c, all_publish)?;
-    // Each theme's funnel reads its own rows of the profile.
+    // The funnels of the same view made for another organisation's page, or each
+    // theme's funnel from its own rows of the profile.
+    let kept_key = format!("{} {all_scope:?} {}", index.version, publish.is_some());
+    let kept = s.kept_funnels(&kept_key);
     for theme in s.config.codes.themes() {
-        if let Some(out) = index.profile_of(&theme, &all_counts, &c)? {
-            figs.seed_profile_of(&theme, out);
+        // (A theme with no funnel, not drawn, has none kept: it is tried again.)
+        match kept.as_ref().and_then(|k| k.get(&theme)) {
+            Some(f) => figs.seed_funnel(&theme, f.clone()),
+            None => {
+                if let Some(out) = index.profile_of(&theme, &all_counts, &c)? {
+                    figs.seed_profile_of(&theme, out);
+                }
+            }
         }
     }
     let own_c = s.context(&own_scope);
@@ -751,6 +817,9 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
             spc => format!("/chart/spc.svg?theme={t}&{own_q}"),
             page => format!("/theme/{t}?{all_q}"),
         });
+    }
+    if kept.is_none() {
+        s.keep_funnels(kept_key, figs.funnels_made());
     }
     let template = "<h2>{{ name }} ({{ code }})</h2>\
          <p>{{ cases_title }} with each theme for this {{ org }} against every {{ org }} in the same period, with 95% Wilson intervals.</p>\

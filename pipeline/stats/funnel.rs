@@ -115,10 +115,10 @@ fn significance(f: Flag) -> Significance {
 /// The funnel of proportions of units given as (label, numerator, denominator). Units
 /// with a zero denominator are left out; `None` when none is left or nothing was
 /// counted.
-pub fn funnel(units: &[(String, u64, u64)], choice: Choice) -> Option<FunnelResult> {
-    let units: Vec<(String, f64, f64)> = units
+pub fn funnel<S: AsRef<str>>(units: &[(S, u64, u64)], choice: Choice) -> Option<FunnelResult> {
+    let units: Vec<(&str, f64, f64)> = units
         .iter()
-        .map(|(l, x, n)| (l.clone(), *x as f64, *n as f64))
+        .map(|(l, x, n)| (l.as_ref(), *x as f64, *n as f64))
         .collect();
     funnel_of(&units, Kind::Proportion, choice)
 }
@@ -129,14 +129,14 @@ pub fn funnel(units: &[(String, u64, u64)], choice: Choice) -> Option<FunnelResu
 /// are left out. As FunnelPlotR does for the SHMI method, the expected counts are
 /// rounded to two decimal places for φ, τ² and the limits, and each ratio is O over the
 /// unrounded E.
-pub fn ratio_funnel(
-    units: &[(String, u64, f64)],
+pub fn ratio_funnel<S: AsRef<str>>(
+    units: &[(S, u64, f64)],
     kind: Kind,
     choice: Choice,
 ) -> Option<FunnelResult> {
-    let units: Vec<(String, f64, f64)> = units
+    let units: Vec<(&str, f64, f64)> = units
         .iter()
-        .map(|(l, o, e)| (l.clone(), *o as f64, *e))
+        .map(|(l, o, e)| (l.as_ref(), *o as f64, *e))
         .collect();
     let f = funnel_of(&units, kind, choice)?;
     if kind == Kind::RatioShmi && !f.dispersion.phi.is_finite() {
@@ -157,9 +157,14 @@ impl FunnelResult {
     /// not FunnelPlotR's: the study's minimum denominator): they keep their place in the
     /// average, φ, τ² and limits, their significance becomes `NotJudged`, and they leave
     /// both counts of flagged units. Returns how many were left out.
-    pub fn leave_unjudged(&mut self, unjudged: impl Fn(&FunnelPoint) -> bool) -> usize {
+    pub fn leave_unjudged(&mut self, unjudged: impl Fn(usize, &FunnelPoint) -> bool) -> usize {
         let mut n = 0;
-        for p in self.points.iter_mut().filter(|p| unjudged(p)) {
+        for (_, p) in self
+            .points
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, p)| unjudged(*i, p))
+        {
             n += 1;
             p.significance = Significance::NotJudged;
             for (b, c) in [
@@ -178,8 +183,8 @@ impl FunnelResult {
     }
 }
 
-fn funnel_of(units: &[(String, f64, f64)], kind: Kind, choice: Choice) -> Option<FunnelResult> {
-    let units: Vec<&(String, f64, f64)> = units.iter().filter(|u| u.2 > 0.0).collect();
+fn funnel_of(units: &[(&str, f64, f64)], kind: Kind, choice: Choice) -> Option<FunnelResult> {
+    let units: Vec<&(&str, f64, f64)> = units.iter().filter(|u| u.2 > 0.0).collect();
     let total_n: f64 = units.iter().map(|u| u.2).sum();
     if total_n <= 0.0 {
         return None;
@@ -228,7 +233,7 @@ fn funnel_of(units: &[(String, f64, f64)], kind: Kind, choice: Choice) -> Option
             let v = x / n;
             FunnelPoint {
                 beyond998: (beyond(v, a), beyond(v, u)),
-                label: label.clone(),
+                label: label.to_string(),
                 numerator: *x,
                 denominator: *n,
                 value: v,

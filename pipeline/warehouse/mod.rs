@@ -100,6 +100,32 @@ pub struct Warehouse {
     /// The folder; for a URL, the URL as given (for messages).
     pub root: PathBuf,
     pub remote: Option<Remote>,
+    /// A folder's manifest as last read, by the file it was read from (device, inode,
+    /// length and time modified: a commit renames a new file into place): a server reads
+    /// it for every page, and parses it again only when it has changed.
+    read: Arc<std::sync::Mutex<Option<(ManifestFile, Manifest)>>>,
+}
+
+/// Which file a manifest was read from, and as it was then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ManifestFile {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl ManifestFile {
+    fn of(path: &Path) -> Option<ManifestFile> {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(path).ok()?;
+        Some(ManifestFile {
+            device: m.dev(),
+            inode: m.ino(),
+            len: m.len(),
+            modified: m.modified().ok(),
+        })
+    }
 }
 
 /// Where a warehouse given as a URL is read from.
@@ -120,6 +146,7 @@ impl Warehouse {
         Warehouse {
             root: root.into(),
             remote: None,
+            read: Arc::default(),
         }
     }
 
@@ -155,6 +182,7 @@ impl Warehouse {
                 prefix,
                 fetched: Arc::default(),
             }),
+            read: Arc::default(),
         })
     }
 
@@ -261,6 +289,19 @@ impl Warehouse {
     /// The committed manifest, or `None` for a warehouse that holds nothing yet.
     pub fn manifest(&self) -> Result<Option<Manifest>> {
         let path = self.root.join(MANIFEST);
+        // A folder's manifest unchanged since it was last read is not parsed again.
+        let file = self
+            .remote
+            .is_none()
+            .then(|| ManifestFile::of(&path))
+            .flatten();
+        if let Some(file) = &file
+            && let Ok(read) = self.read.lock()
+            && let Some((f, m)) = read.as_ref()
+            && f == file
+        {
+            return Ok(Some(m.clone()));
+        }
         let Some(text) = self.read_text(MANIFEST)? else {
             return Ok(None);
         };
@@ -276,6 +317,9 @@ impl Warehouse {
                     manifest.format
                 ),
             });
+        }
+        if let (Some(file), Ok(mut read)) = (file, self.read.lock()) {
+            *read = Some((file, manifest.clone()));
         }
         Ok(Some(manifest))
     }

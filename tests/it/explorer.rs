@@ -282,12 +282,17 @@ fn index_equals_sql(cases: u64, themes: u64, rounds: usize) {
         };
         let ctx = engine::session(&base).await.unwrap();
         let version = warehouse.committed().unwrap().version;
-        let index = CaseIndex::load(&ctx, &version, codes.themes())
+        // With the cubes kept whatever their size (a bundle of thousands of cases has
+        // about a cell per case): the views that can read them do.
+        let index = CaseIndex::load_with(&ctx, &version, codes.themes(), 0)
             .await
             .unwrap();
         assert_eq!(index.len() as u64, cases);
         let mut dice = Dice(20261207);
         let (mut empty, mut with_choices, mut periods, mut few) = (0, 0, 0, 0);
+        // Views whose parts were counted from a cube, and of those, from a cube and the
+        // cases of the months their dates cut.
+        let (mut cubed, mut cut) = (0, 0);
         for round in 0..rounds {
             let scope = if round == 0 {
                 Scope::default()
@@ -318,10 +323,17 @@ fn index_equals_sql(cases: u64, themes: u64, rounds: usize) {
             with_choices += usize::from(!scope.choices.is_empty());
             periods += usize::from(scope.period.is_some());
             // Counts of fewer parts (the pages that need no more) give the same answers
-            // for what they have.
+            // for what they have. Those (no theme sets) are counted from the cube where
+            // the filters allow, the view of every part (with theme sets) from the cases.
+            assert_eq!(counts.cells, 0);
+            let read = std::cell::Cell::new((0, 0));
             let json = |name: &str, w: Want| {
                 let part = index.count(&scope, w);
                 assert_eq!(part.cases, counts.cases);
+                if part.cells > 0 {
+                    let (n, m) = read.get();
+                    read.set((n + 1, m + usize::from(part.visited > 0)));
+                }
                 serde_json::to_value(&index.measure(name, &part, &c).unwrap().unwrap().rows)
                     .unwrap()
             };
@@ -351,6 +363,9 @@ fn index_equals_sql(cases: u64, themes: u64, rounds: usize) {
                 all("organisation_profile")
             );
             assert_eq!(json("monthly_series", by_month), all("monthly_series"));
+            let (n, m) = read.get();
+            cubed += usize::from(n > 0);
+            cut += usize::from(m > 0);
             for name in CaseIndex::MEASURES {
                 let sql = measures::run(&ctx, measures::find(name).unwrap(), &c)
                     .await
@@ -379,6 +394,13 @@ fn index_equals_sql(cases: u64, themes: u64, rounds: usize) {
             few >= rounds / 20,
             "views that read only their values' cases {few}"
         );
+        // Past 64 themes there is no cube.
+        if themes <= 64 {
+            assert!(cubed >= rounds / 8, "views read from the cube {cubed}");
+            assert!(cut >= rounds / 20, "views of the cube and cut months {cut}");
+        } else {
+            assert_eq!(cubed, 0);
+        }
     });
 }
 
@@ -391,7 +413,17 @@ fn the_case_index_streams_the_cases_within_a_small_pool() {
     let dir = tempfile::tempdir().unwrap();
     let out = casework(
         dir.path(),
-        &["generate", "--cases", "30000", "--seed", "3", "--out", "g"],
+        &[
+            "generate",
+            "--cases",
+            "30000",
+            "--seed",
+            "3",
+            "--organisations",
+            "40",
+            "--out",
+            "g",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = casework(dir.path(), &["ingest", "g", "-q"]);
@@ -421,5 +453,18 @@ fn the_case_index_streams_the_cases_within_a_small_pool() {
             .unwrap();
         assert_eq!(index.len(), 30_000);
         assert_eq!(index.count(&all, Want::ALL).cases, 30_000);
+        // At its default the index keeps a cube here (40 organisations over the years
+        // have fewer cells than a quarter of the cases), and a view of months reads it.
+        let months = Want {
+            months: true,
+            ..Want::TOTALS
+        };
+        let counted = index.count(&all, months);
+        assert_eq!(counted.cases, 30_000);
+        assert!(
+            counted.cells > 0 && counted.visited == 0,
+            "{}",
+            counted.cells
+        );
     });
 }

@@ -584,14 +584,14 @@ async fn compare_form(s: &AppState, f: &Filters, v: &Versus, body: &str) -> Resu
     let form = render(
         "versus.html",
         r##"<form class="filters" method="get" action="/compare">{% for h in hidden %}<input type="hidden" name="{{ h.0 }}" value="{{ h.1 }}">{% endfor %}
-<label>Against {{ org_noun }} <select name="versus_organisation"><option value="">the same</option>{% for o in orgs %}<option value="{{ o.0 }}"{% if o.0 == v.versus_organisation %} selected{% endif %}>{{ o.0 }}{% if o.1 %}: {{ o.1 }}{% endif %}</option>{% endfor %}</select></label>
+<label>Against {{ org_noun }} <select name="versus_organisation"><option value="">the same</option>{{ orgs }}</select></label>
 <label>Against period <input name="versus_period" value="{{ v.versus_period }}" placeholder="e.g. FY2023-24" size="14"></label>
 <label>or from <input type="date" name="versus_from" value="{{ v.versus_from }}"></label>
 <label>to <input type="date" name="versus_to" value="{{ v.versus_to }}"></label>
 <button type="submit">Compare</button></form>"##,
         context! {
             hidden => hidden(&f.query()), org_noun => s.config.study.organisation_noun.clone(),
-            orgs => choices.organisations.iter().map(|(a, b)| (a.clone(), b.clone())).collect::<Vec<_>>(),
+            orgs => choices.organisation_options(&v.versus_organisation),
             v => context! { versus_organisation => v.versus_organisation, versus_period => v.versus_period, versus_from => v.versus_from, versus_to => v.versus_to },
         },
     )?;
