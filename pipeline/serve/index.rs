@@ -219,12 +219,13 @@ struct Cell {
 }
 
 impl Cube {
-    /// The cube of the cases in `order` (of the date `field`: 0 opened, 1 closed), or
-    /// `None` when it would have more than one cell per `cases_per_cell` cases (0: any
+    /// The cube of the cases of an order (of the date `field`: 0 opened, 1 closed),
+    /// read from its columns in order with each case's entity beside them, or `None`
+    /// when it would have more than one cell per `cases_per_cell` cases (0: any
     /// number) or its themes are past bits.
     fn of(
-        rows: &[Row],
-        order: &[u32],
+        o: &Ordered,
+        entity: &[u32],
         field: usize,
         themes: usize,
         entities: usize,
@@ -234,18 +235,14 @@ impl Cube {
             return None;
         }
         let flag = [OPENED_YEAR_ONLY, CLOSED_YEAR_ONLY][field];
+        let c = &o.cases;
+        let n = c.len();
         let mut cube = Cube::default();
         // The current block's cell per entity and year-only flag (u32::MAX: none yet).
         let mut slot = vec![u32::MAX; entities * 2];
         let mut touched: Vec<usize> = Vec::new();
         let (mut block, mut last_date) = (None, None);
-        for (position, &i) in order.iter().enumerate() {
-            let r = &rows[i as usize];
-            let (date, month) = if field == 0 {
-                (r.opened, r.opened_month)
-            } else {
-                (r.closed, r.closed_month)
-            };
+        for (i, (&date, &e)) in o.dates.iter().zip(entity).enumerate() {
             if last_date != Some(date) {
                 last_date = Some(date);
                 let key = if date == NO_DATE {
@@ -258,42 +255,43 @@ impl Cube {
                     for s in touched.drain(..) {
                         slot[s] = u32::MAX;
                     }
-                    cube.bounds.push(position as u32);
+                    cube.bounds.push(i as u32);
                     cube.firsts.push(cube.cells.len() as u32);
                 }
             }
-            let year_only = r.flags & flag != 0;
-            let s = r.entity as usize * 2 + usize::from(year_only);
+            let year_only = c.flags[i] & flag != 0;
+            let month = c.month[field][i];
+            let s = e as usize * 2 + usize::from(year_only);
             if slot[s] == u32::MAX {
-                if (cube.cells.len() + 1) * cases_per_cell > order.len() {
+                if (cube.cells.len() + 1) * cases_per_cell > n {
                     return None;
                 }
                 slot[s] = cube.cells.len() as u32;
                 touched.push(s);
                 cube.cells.push(Cell {
-                    entity: r.entity,
+                    entity: e,
                     month,
                     year_only,
                     cases: 0,
                 });
                 cube.themes.extend(std::iter::repeat_n(0, themes));
             }
-            let c = slot[s] as usize;
-            let cell = &mut cube.cells[c];
+            let k = slot[s] as usize;
+            let cell = &mut cube.cells[k];
             // One month per cell: a block is a calendar month, and a date known only to
             // its year has none. (Were it not so, the cases are read instead.)
             if cell.month != month {
                 return None;
             }
             cell.cases += 1;
-            let counts = &mut cube.themes[c * themes..(c + 1) * themes];
-            let mut b = r.bits;
+            let counts = &mut cube.themes[k * themes..(k + 1) * themes];
+            let mut b = c.bits[i];
             while b != 0 {
                 counts[b.trailing_zeros() as usize] += 1;
                 b &= b - 1;
             }
         }
-        cube.bounds.push(order.len() as u32);
+        cube.bounds.push(n as u32);
         cube.firsts.push(cube.cells.len() as u32);
         Some(cube)
     }
@@ -373,14 +371,17 @@ impl Ordered {
             dates: Vec::with_capacity(rows.len()),
             sets: Vec::with_capacity(rows.len()),
             lists: Default::default(),
-            cube: Cube::of(rows, &order, field, themes, entities, cases_per_cell),
+            cube: None,
         };
+        let mut entity = Vec::with_capacity(rows.len());
         for i in order {
             let r = &rows[i as usize];
             o.cases.push(r)?;
             o.dates.push(date(r));
             o.sets.push(r.set);
+            entity.push(r.entity);
         }
+        o.cube = Cube::of(&o, &entity, field, themes, entities, cases_per_cell);
         Ok(o)
     }
 }
@@ -695,20 +696,51 @@ impl CaseIndex {
             }
         }
         let (fixed, least_names) = fixed_names(&cases, finished[0].0.sorted.len() + 1);
-        let mut entities = Vec::new();
-        let mut ids: HashMap<(u32, u32, u32), u32> = HashMap::new();
+        // The entities: per organisation (the last: no code), the entities of its names
+        // and regions, searched in turn (most have one); past a few, through a map.
+        const FEW: usize = 16;
+        let mut entities: Vec<Entity> = Vec::new();
+        let none = finished[0].0.sorted.len();
+        let mut of_org: Vec<Vec<u32>> = vec![Vec::new(); none + 1];
+        let mut many: HashMap<(u32, u32, u32), u32> = HashMap::new();
         for c in &mut cases {
-            let key = (c.groupings[0], c.name, c.groupings[1]);
-            c.entity = *ids.entry(key).or_insert_with(|| {
-                entities.push(Entity {
-                    org: key.0,
-                    name: key.1,
-                    region: key.2,
-                });
-                entities.len() as u32 - 1
-            });
+            let org = c.groupings[0];
+            let key = (org, c.name, c.groupings[1]);
+            let mine = &mut of_org[if org == NONE { none } else { org as usize }];
+            let found = if mine.len() < FEW {
+                mine.iter().copied().find(|e| {
+                    let e = &entities[*e as usize];
+                    (e.org, e.name, e.region) == key
+                })
+            } else {
+                many.get(&key).copied()
+            };
+            c.entity = match found {
+                Some(e) => e,
+                None => {
+                    let e = entities.len() as u32;
+                    entities.push(Entity {
+                        org: key.0,
+                        name: key.1,
+                        region: key.2,
+                    });
+                    if mine.len() < FEW {
+                        mine.push(e);
+                        // At the limit, its entities go into the map.
+                        if mine.len() == FEW {
+                            for &x in mine.iter() {
+                                let known = &entities[x as usize];
+                                many.insert((known.org, known.name, known.region), x);
+                            }
+                        }
+                    } else {
+                        many.insert(key, e);
+                    }
+                    e
+                }
+            };
         }
-        drop(ids);
+        drop((of_org, many));
         let n = themes.len();
         let by_opened = Ordered::of(&cases, 0, n, entities.len(), cases_per_cell)?;
         let by_closed = Ordered::of(&cases, 1, n, entities.len(), cases_per_cell)?;
