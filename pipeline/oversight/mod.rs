@@ -148,6 +148,10 @@ impl Funnel<Raw> {
     }
 }
 
+/// A funnel's unit as its rows give it: its label, its name (an organisation's, when not
+/// blank), and (cases with the theme, cases), or `None` when a count is suppressed.
+type Unit<'a> = (&'a str, Option<&'a str>, Option<(u64, u64)>);
+
 /// `funnel` from rows already run: `organisation_profile` for organisations,
 /// `theme_breakdown` for regions, in either form (published rows give a published
 /// funnel).
@@ -178,7 +182,7 @@ pub fn funnel_from<F: Form>(
     // Per unit: its label, its name (an organisation's, when not blank) and (cases with
     // the theme, cases), or None when a count is suppressed. Borrowed from the rows, and
     // sorted by label; a label given twice keeps its last count and its last name.
-    let mut given: Vec<(&str, Option<&str>, Option<(u64, u64)>)> = Vec::new();
+    let mut given: Vec<Unit<'_>> = Vec::new();
     let count = |x: &F::Count, n: &F::Count| x.number().zip(n.number());
     match by {
         By::Organisation => {
@@ -213,7 +217,7 @@ pub fn funnel_from<F: Form>(
         }
     }
     given.sort_by(|a, b| a.0.cmp(b.0));
-    let mut listed: Vec<(&str, Option<&str>, Option<(u64, u64)>)> = Vec::with_capacity(given.len());
+    let mut listed: Vec<Unit<'_>> = Vec::with_capacity(given.len());
     for g in given {
         match listed.last_mut() {
             Some(last) if last.0 == g.0 => {
