@@ -221,15 +221,15 @@ struct Cell {
 impl Cube {
     /// The cube of the cases of an order (of the date `field`: 0 opened, 1 closed),
     /// read from its columns in order with each case's entity beside them, or `None`
-    /// when it would have more than one cell per `cases_per_cell` cases (0: any
-    /// number) or its themes are past bits.
+    /// when it would take more than `bytes_per_case` bytes a case (0: any size) or its
+    /// themes are past bits.
     fn of(
         o: &Ordered,
         entity: &[u32],
         field: usize,
         themes: usize,
         entities: usize,
-        cases_per_cell: usize,
+        bytes_per_case: usize,
     ) -> Option<Cube> {
         if themes > 64 {
             return None;
@@ -263,7 +263,9 @@ impl Cube {
             let month = c.month[field][i];
             let s = e as usize * 2 + usize::from(year_only);
             if slot[s] == u32::MAX {
-                if (cube.cells.len() + 1) * cases_per_cell > n {
+                // A cell: itself and a count per theme.
+                let cell = std::mem::size_of::<Cell>() + 4 * themes;
+                if bytes_per_case > 0 && (cube.cells.len() + 1) * cell > n * bytes_per_case {
                     return None;
                 }
                 slot[s] = cube.cells.len() as u32;
@@ -361,7 +363,7 @@ impl Ordered {
         field: usize,
         themes: usize,
         entities: usize,
-        cases_per_cell: usize,
+        bytes_per_case: usize,
     ) -> Result<Ordered> {
         let date = |r: &Row| if field == 0 { r.opened } else { r.closed };
         let mut order: Vec<u32> = (0..rows.len() as u32).collect();
@@ -381,7 +383,7 @@ impl Ordered {
             o.sets.push(r.set);
             entity.push(r.entity);
         }
-        o.cube = Cube::of(&o, &entity, field, themes, entities, cases_per_cell);
+        o.cube = Cube::of(&o, &entity, field, themes, entities, bytes_per_case);
         Ok(o)
     }
 }
@@ -528,22 +530,25 @@ fn first_of_month(month: i32) -> String {
 impl CaseIndex {
     /// Reads the index from a session over the whole warehouse (no scope).
     pub async fn load(ctx: &SessionContext, version: &str, themes: Vec<String>) -> Result<Self> {
-        Self::load_with(ctx, version, themes, Self::CASES_PER_CELL).await
+        Self::load_with(ctx, version, themes, Self::CUBE_BYTES_PER_CASE).await
     }
 
-    /// A cube is kept only where it has a cell per this many cases or fewer: below that
-    /// it is little smaller than the cases, and its cells (a count per theme each) take
-    /// more memory than they.
-    pub const CASES_PER_CELL: usize = 4;
+    /// A cube is kept only where it takes this many bytes a case or fewer (the index's
+    /// cases take 96): its memory is outside the queries' pool, and a cube of almost a
+    /// cell per case (many organisations, few cases each) reads little less than the
+    /// cases. At 30 themes a cell takes 136 bytes, so a cube is kept with a cell per 8.5
+    /// cases or fewer: 40,000 cells at a million cases of 600 organisations over six
+    /// years, a cell per 25 cases.
+    pub const CUBE_BYTES_PER_CASE: usize = 16;
 
-    /// [`CaseIndex::load`], with the cubes kept where they have a cell per
-    /// `cases_per_cell` cases or fewer. 0: always kept, and read by every view that can
-    /// read them, even where the cases are fewer (the tests' small bundles).
+    /// [`CaseIndex::load`], with the cubes kept where they take `bytes_per_case` bytes a
+    /// case or fewer. 0: always kept, and read by every view that can read them, even
+    /// where the cases are fewer (the tests' small bundles).
     pub async fn load_with(
         ctx: &SessionContext,
         version: &str,
         themes: Vec<String>,
-        cases_per_cell: usize,
+        bytes_per_case: usize,
     ) -> Result<Self> {
         let sql = index_sql();
         // The joins as written, the side held in memory on the left: the code list (met
@@ -742,8 +747,8 @@ impl CaseIndex {
         }
         drop((of_org, many));
         let n = themes.len();
-        let by_opened = Ordered::of(&cases, 0, n, entities.len(), cases_per_cell)?;
-        let by_closed = Ordered::of(&cases, 1, n, entities.len(), cases_per_cell)?;
+        let by_opened = Ordered::of(&cases, 0, n, entities.len(), bytes_per_case)?;
+        let by_closed = Ordered::of(&cases, 1, n, entities.len(), bytes_per_case)?;
         drop(cases);
         let mut values = finished.drain(..).map(|(v, _)| v);
         let groupings: [Values; GROUPINGS] =
@@ -764,7 +769,7 @@ impl CaseIndex {
             fixed,
             least_names,
             entities,
-            always_cube: cases_per_cell == 0,
+            always_cube: bytes_per_case == 0,
         })
     }
 
