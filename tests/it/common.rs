@@ -244,11 +244,15 @@ pub fn measure_json(dir: &Path, args: &[&str]) -> Value {
 /// `casework generate --cases N --seed S --out g`, then `ingest g` into
 /// `dir/warehouse`, each expecting success.
 pub fn generated_warehouse(dir: &Path, cases: u64, seed: u64) {
+    generated_warehouse_with(dir, cases, seed, &[]);
+}
+
+/// [`generated_warehouse`] with more of `casework generate`'s options.
+pub fn generated_warehouse_with(dir: &Path, cases: u64, seed: u64, options: &[&str]) {
     let (cases, seed) = (cases.to_string(), seed.to_string());
-    let out = casework(
-        dir,
-        &["generate", "--cases", &cases, "--seed", &seed, "--out", "g"],
-    );
+    let mut args = vec!["generate", "--cases", &cases, "--seed", &seed, "--out", "g"];
+    args.extend_from_slice(options);
+    let out = casework(dir, &args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = casework(dir, &["ingest", "g", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

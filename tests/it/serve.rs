@@ -844,23 +844,7 @@ fn an_organisations_page_from_kept_funnels_is_the_page_made_afresh() {
     let d = tmp.path();
     // G001 is a planted outlier in some themes and not others (truth.json), so that a
     // page given another theme's funnel would read differently.
-    let out = casework(
-        d,
-        &[
-            "generate",
-            "--cases",
-            "20000",
-            "--organisations",
-            "40",
-            "--seed",
-            "5",
-            "--out",
-            "g",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = casework(d, &["ingest", "g", "-q"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    generated_warehouse_with(d, 20000, 5, &["--organisations", "40"]);
     let warm = Server::start(d, &[]);
     let fresh = Server::start(d, &[]);
     for view in ["", "?period=2022", "?from=2020-02-11&to=2023-07-30"] {
