@@ -81,6 +81,20 @@ impl Server {
         raw_get(&self.address, target, headers)
     }
 
+    /// The server's log once `done` holds of it (it writes a request's line after
+    /// answering, so a test reading at once may be ahead of it), or as it is after ten
+    /// seconds.
+    fn log_when(&self, done: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if done(&log) || Instant::now() > until {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn page(&self, target: &str) -> String {
         let (status, _, body) = self.get(target, &[]);
         let body = String::from_utf8_lossy(&body).to_string();
@@ -458,7 +472,7 @@ fn pages_equal_the_measures_escape_names_and_refuse_odd_paths() {
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("from must be a date"));
     // One log line per request.
-    let log = server.log.lock().unwrap().clone();
+    let log = server.log_when(|log| log.contains("GET /theme/delay 200"));
     assert!(log.contains("GET /theme/delay 200"), "{log}");
 }
 
@@ -530,7 +544,8 @@ fn a_server_off_loopback_needs_its_token() {
     // The token given in any URL never reaches the log.
     assert_eq!(raw_get(&at, &format!("/?token={token}"), &[]).0, 401);
     raw_get(&at, &format!("/login/?token={token}"), &[]);
-    let log = server.log.lock().unwrap().clone();
+    // (The last request's line, once written.)
+    let log = server.log_when(|log| log.contains("GET /login/"));
     assert!(!log.contains(token), "{log}");
     assert!(log.contains("token=…"), "{log}");
 }
