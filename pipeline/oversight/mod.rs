@@ -358,24 +358,17 @@ pub fn funnel_from<F: Form>(
         }
     };
     if let Some(mut f) = result {
-        // Each point's cases and name: the points are units, in the units' (label)
-        // order, so one walk along both finds them (a search, were one not).
-        let mut at = 0;
+        // Each point's cases and name, found once in the units (sorted by label).
         let of: Vec<(u64, Option<&str>)> = f
             .points
             .iter()
             .map(|p| {
-                while at < listed.len() && listed[at].0 < p.label.as_str() {
-                    at += 1;
-                }
-                let found = match listed.get(at) {
-                    Some(u) if u.0 == p.label => Some(u),
-                    _ => listed
-                        .binary_search_by(|u| u.0.cmp(p.label.as_str()))
-                        .ok()
-                        .map(|i| &listed[i]),
-                };
-                found.map_or((0, None), |(_, name, v)| (v.map_or(0, |(_, n)| n), *name))
+                listed
+                    .binary_search_by(|u| u.0.cmp(p.label.as_str()))
+                    .map_or((0, None), |i| {
+                        let (_, name, v) = listed[i];
+                        (v.map_or(0, |(_, n)| n), name)
+                    })
             })
             .collect();
         // Units under the minimum denominator: drawn, not judged, not counted as flagged.

@@ -238,6 +238,8 @@ impl Cube {
         let c = &o.cases;
         let n = c.len();
         let mut cube = Cube::default();
+        // A cell's bytes: itself and a count per theme.
+        let cell_bytes = std::mem::size_of::<Cell>() + 4 * themes;
         // The current block's cell per entity and year-only flag (u32::MAX: none yet).
         let mut slot = vec![u32::MAX; entities * 2];
         let mut touched: Vec<usize> = Vec::new();
@@ -263,9 +265,7 @@ impl Cube {
             let month = c.month[field][i];
             let s = e as usize * 2 + usize::from(year_only);
             if slot[s] == u32::MAX {
-                // A cell: itself and a count per theme.
-                let cell = std::mem::size_of::<Cell>() + 4 * themes;
-                if bytes_per_case > 0 && (cube.cells.len() + 1) * cell > n * bytes_per_case {
+                if bytes_per_case > 0 && (cube.cells.len() + 1) * cell_bytes > n * bytes_per_case {
                     return None;
                 }
                 slot[s] = cube.cells.len() as u32;
@@ -701,51 +701,21 @@ impl CaseIndex {
             }
         }
         let (fixed, least_names) = fixed_names(&cases, finished[0].0.sorted.len() + 1);
-        // The entities: per organisation (the last: no code), the entities of its names
-        // and regions, searched in turn (most have one); past a few, through a map.
-        const FEW: usize = 16;
+        // The entities: each organisation, name and region the cases give together.
         let mut entities: Vec<Entity> = Vec::new();
-        let none = finished[0].0.sorted.len();
-        let mut of_org: Vec<Vec<u32>> = vec![Vec::new(); none + 1];
-        let mut many: HashMap<(u32, u32, u32), u32> = HashMap::new();
+        let mut ids: HashMap<(u32, u32, u32), u32, ahash::RandomState> = HashMap::default();
         for c in &mut cases {
-            let org = c.groupings[0];
-            let key = (org, c.name, c.groupings[1]);
-            let mine = &mut of_org[if org == NONE { none } else { org as usize }];
-            let found = if mine.len() < FEW {
-                mine.iter().copied().find(|e| {
-                    let e = &entities[*e as usize];
-                    (e.org, e.name, e.region) == key
-                })
-            } else {
-                many.get(&key).copied()
-            };
-            c.entity = match found {
-                Some(e) => e,
-                None => {
-                    let e = entities.len() as u32;
-                    entities.push(Entity {
-                        org: key.0,
-                        name: key.1,
-                        region: key.2,
-                    });
-                    if mine.len() < FEW {
-                        mine.push(e);
-                        // At the limit, its entities go into the map.
-                        if mine.len() == FEW {
-                            for &x in mine.iter() {
-                                let known = &entities[x as usize];
-                                many.insert((known.org, known.name, known.region), x);
-                            }
-                        }
-                    } else {
-                        many.insert(key, e);
-                    }
-                    e
-                }
-            };
+            let key = (c.groupings[0], c.name, c.groupings[1]);
+            c.entity = *ids.entry(key).or_insert_with(|| {
+                entities.push(Entity {
+                    org: key.0,
+                    name: key.1,
+                    region: key.2,
+                });
+                entities.len() as u32 - 1
+            });
         }
-        drop((of_org, many));
+        drop(ids);
         let n = themes.len();
         let by_opened = Ordered::of(&cases, 0, n, entities.len(), bytes_per_case)?;
         let by_closed = Ordered::of(&cases, 1, n, entities.len(), bytes_per_case)?;
@@ -1257,8 +1227,7 @@ impl Pass<'_> {
                 .iter()
                 .map(|e| {
                     self.test.active.iter().all(|(k, ok, missing)| {
-                        let v = if *k == 0 { e.org } else { e.region };
-                        if v == NONE { *missing } else { ok[v as usize] }
+                        allows(ok, *missing, if *k == 0 { e.org } else { e.region })
                     })
                 })
                 .collect()
@@ -1669,13 +1638,14 @@ impl Test {
                 return false;
             }
         }
-        for (k, ok, missing) in &self.active {
-            let v = c.grouping(*k, i);
-            let pass = if v == NONE { *missing } else { ok[v as usize] };
-            if !pass {
-                return false;
-            }
-        }
-        true
+        self.active
+            .iter()
+            .all(|(k, ok, missing)| allows(ok, *missing, c.grouping(*k, i)))
     }
+}
+
+/// Whether a grouping's filter (`ok` per value, `missing` for no value) allows value `v`.
+#[inline]
+fn allows(ok: &[bool], missing: bool, v: u32) -> bool {
+    if v == NONE { missing } else { ok[v as usize] }
 }

@@ -22,6 +22,41 @@ pub use index::{CaseIndex, Counts, Want};
 
 /// Each theme's funnel of one view, by theme.
 type Funnels = HashMap<String, Arc<crate::oversight::Funnel<crate::measures::Public>>>;
+
+/// What was made for the last few keys asked for, the oldest let go first.
+struct Kept<T> {
+    kept: Mutex<VecDeque<(String, Arc<T>)>>,
+    /// Keys kept at most.
+    most: usize,
+}
+
+impl<T> Kept<T> {
+    fn new(most: usize) -> Kept<T> {
+        Kept {
+            kept: Mutex::new(VecDeque::new()),
+            most,
+        }
+    }
+
+    /// What is kept for `key`, when `fits` it.
+    fn find(&self, key: &str, fits: impl Fn(&T) -> bool) -> Option<Arc<T>> {
+        let kept = self.kept.lock().ok()?;
+        kept.iter()
+            .find(|(k, v)| k == key && fits(v))
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Keeps `value` for `key` (in place of what was kept for it).
+    fn keep(&self, key: String, value: Arc<T>) {
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.retain(|(k, _)| *k != key);
+            kept.push_back((key, value));
+            while kept.len() > self.most {
+                kept.pop_front();
+            }
+        }
+    }
+}
 pub(crate) use pages::encode;
 
 use std::collections::{HashMap, VecDeque};
@@ -111,11 +146,12 @@ struct AppState {
     index: tokio::sync::Mutex<Option<Arc<CaseIndex>>>,
     /// Pages answered from the index: arithmetic over memory, never behind a report.
     fast: Arc<tokio::sync::Semaphore>,
-    /// The counts of the scopes asked for last (a page and its charts share a scope).
-    counts: Mutex<VecDeque<(String, Arc<Counts>)>>,
-    /// Every theme's funnel of the views asked for last by the organisation pages (the
-    /// pages of one period share them).
-    funnels: Mutex<VecDeque<(String, Arc<Funnels>)>>,
+    /// The counts of the 32 scopes asked for last (a page and its charts share a scope).
+    counts: Kept<Counts>,
+    /// Every theme's funnel of the 8 views asked for last by the organisation pages (the
+    /// pages of one period share them; a national view's 30 funnels of hundreds of
+    /// organisations are some megabytes).
+    funnels: Kept<Funnels>,
     /// A session with no tables, for the figures of pages answered from the index: a
     /// query they should not run fails (no such table) instead of answering for
     /// another scope.
@@ -446,8 +482,8 @@ pub async fn serve(config: Config) -> Result<()> {
         }),
         building: Mutex::new(HashMap::new()),
         index: tokio::sync::Mutex::new(None),
-        counts: Mutex::new(VecDeque::new()),
-        funnels: Mutex::new(VecDeque::new()),
+        counts: Kept::new(32),
+        funnels: Kept::new(8),
         no_tables: datafusion::prelude::SessionContext::new(),
         fast: Arc::new(tokio::sync::Semaphore::new(
             2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -1059,44 +1095,14 @@ impl AppState {
     /// The counts of a scope from the index (kept for the last few scopes: a page's
     /// charts ask for the page's scope again).
     async fn counts(&self, scope: &Scope, want: Want) -> Result<(Arc<CaseIndex>, Arc<Counts>)> {
-        /// Scopes whose counts are kept.
-        const KEPT: usize = 32;
         let index = self.index().await?;
         let key = format!("{} {scope:?}", index.version);
-        if let Ok(kept) = self.counts.lock()
-            && let Some((_, c)) = kept.iter().find(|(k, c)| *k == key && c.covers(want))
-        {
-            return Ok((index, c.clone()));
+        if let Some(c) = self.counts.find(&key, |c| c.covers(want)) {
+            return Ok((index, c));
         }
         let c = Arc::new(index.count(scope, want));
-        if let Ok(mut kept) = self.counts.lock() {
-            kept.retain(|(k, _)| *k != key);
-            kept.push_back((key, c.clone()));
-            while kept.len() > KEPT {
-                kept.pop_front();
-            }
-        }
+        self.counts.keep(key, c.clone());
         Ok((index, c))
-    }
-
-    /// The funnels kept for a view (`key`: its version, scope and publication).
-    fn kept_funnels(&self, key: &str) -> Option<Arc<Funnels>> {
-        let kept = self.funnels.lock().ok()?;
-        kept.iter().find(|(k, _)| k == key).map(|(_, f)| f.clone())
-    }
-
-    /// Keeps a view's funnels (a few views': a national view's 30 funnels of hundreds
-    /// of organisations are some megabytes).
-    fn keep_funnels(&self, key: String, funnels: Funnels) {
-        /// Views whose funnels are kept.
-        const KEPT: usize = 8;
-        if let Ok(mut kept) = self.funnels.lock() {
-            kept.retain(|(k, _)| *k != key);
-            kept.push_back((key, Arc::new(funnels)));
-            while kept.len() > KEPT {
-                kept.pop_front();
-            }
-        }
     }
 
     /// Every measure the case index answers, for a scope.

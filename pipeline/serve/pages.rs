@@ -30,23 +30,20 @@ fn render(name: &'static str, template: &'static str, ctx: minijinja::Value) -> 
         name: name.into(),
         source,
     };
-    let ready = |env: &Environment<'static>| {
-        env.get_template(name)
-            .ok()
-            .filter(|t| t.source() == template)
-            .is_some()
-    };
-    if !compiled.read().is_ok_and(|env| ready(&env)) {
-        let mut env = compiled
-            .write()
-            .map_err(|_| Error::Usage("casework serve: the templates' lock failed".into()))?;
+    fn poisoned<T>(_: T) -> Error {
+        Error::Usage("casework serve: the templates' lock failed".into())
+    }
+    let ready =
+        |env: &Environment<'static>| env.get_template(name).is_ok_and(|t| t.source() == template);
+    // (The read lock is let go before the write lock is taken.)
+    let compiled_already = ready(&*compiled.read().map_err(poisoned)?);
+    if !compiled_already {
+        let mut env = compiled.write().map_err(poisoned)?;
         if !ready(&env) {
             env.add_template(name, template).map_err(failed)?;
         }
     }
-    let env = compiled
-        .read()
-        .map_err(|_| Error::Usage("casework serve: the templates' lock failed".into()))?;
+    let env = compiled.read().map_err(poisoned)?;
     env.get_template(name)
         .and_then(|t| t.render(ctx))
         .map_err(failed)
@@ -82,23 +79,16 @@ impl Choices {
             .into_iter()
             .filter(|(code, _)| !code.is_empty())
             .collect();
-        let mut env = Environment::new();
-        let options = env
-            .add_template(
-                "option.html",
-                "<option value=\"{{ code }}\">{{ code }}{% if name %}: {{ name }}{% endif %}</option>",
-            )
-            .and_then(|_| env.get_template("option.html"))
-            .and_then(|t| {
-                organisations
-                    .iter()
-                    .map(|(code, name)| t.render(context! { code => code, name => name }))
-                    .collect::<std::result::Result<Vec<String>, _>>()
+        let options = organisations
+            .iter()
+            .map(|(code, name)| {
+                render(
+                    "option.html",
+                    "<option value=\"{{ code }}\">{{ code }}{% if name %}: {{ name }}{% endif %}</option>",
+                    context! { code => code, name => name },
+                )
             })
-            .map_err(|source| Error::Template {
-                name: "option.html".into(),
-                source,
-            })?;
+            .collect::<Result<Vec<String>>>()?;
         Ok(Choices {
             organisations,
             options,
@@ -766,7 +756,7 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
     // The funnels of the same view made for another organisation's page, or each
     // theme's funnel from its own rows of the profile.
     let kept_key = format!("{} {all_scope:?} {}", index.version, publish.is_some());
-    let kept = s.kept_funnels(&kept_key);
+    let kept = s.funnels.find(&kept_key, |_| true);
     for theme in s.config.codes.themes() {
         // (A theme with no funnel, not drawn, has none kept: it is tried again.)
         match kept.as_ref().and_then(|k| k.get(&theme)) {
@@ -819,7 +809,8 @@ pub(super) async fn organisation(s: &AppState, code: &str, f: &Filters) -> Resul
         });
     }
     if kept.is_none() {
-        s.keep_funnels(kept_key, figs.funnels_made());
+        s.funnels
+            .keep(kept_key, std::sync::Arc::new(figs.funnels_made()));
     }
     let template = "<h2>{{ name }} ({{ code }})</h2>\
          <p>{{ cases_title }} with each theme for this {{ org }} against every {{ org }} in the same period, with 95% Wilson intervals.</p>\

@@ -18,7 +18,7 @@ use casework::spec::study::StudyFile;
 use casework::warehouse::Warehouse;
 use chrono::NaiveDate;
 
-use crate::common::{casework, stderr};
+use crate::common::{casework, generated_warehouse_with, stderr};
 
 /// A small deterministic generator (xorshift64*), so that a failing combination is
 /// printed and found again.
@@ -90,8 +90,8 @@ fn mess(cases_csv: &Path) {
         if i % 29 == 0 {
             r[name] = "A Renamed Trust".into();
         }
-        // Many spellings of some organisations' names (more than the index searches
-        // one by one: it keeps them in a map).
+        // Many spellings of some organisations' names (an organisation of many names and
+        // regions: many cells of one organisation in the cube).
         if i % 23 == 0 {
             r[name] = format!("Spelling {}", i % 41);
         }
@@ -416,23 +416,7 @@ fn index_equals_sql(cases: u64, themes: u64, rounds: usize) {
 #[test]
 fn the_case_index_streams_the_cases_within_a_small_pool() {
     let dir = tempfile::tempdir().unwrap();
-    let out = casework(
-        dir.path(),
-        &[
-            "generate",
-            "--cases",
-            "30000",
-            "--seed",
-            "3",
-            "--organisations",
-            "40",
-            "--out",
-            "g",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = casework(dir.path(), &["ingest", "g", "-q"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    generated_warehouse_with(dir.path(), 30000, 3, &["--organisations", "40"]);
     let warehouse = Warehouse::locate(&dir.path().join("warehouse")).unwrap();
     let (codes, thresholds) = warehouse.stored_config().unwrap();
     let (codes, thresholds) = (codes.unwrap(), thresholds.unwrap());
